@@ -1,0 +1,5 @@
+import sys
+
+from fieldproof.cli import main
+
+sys.exit(main())

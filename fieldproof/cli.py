@@ -1,0 +1,119 @@
+"""The `fieldproof` command.
+
+Exit codes: 0 success; 2 usage, settings, seed or start-up error (one line on stderr saying what
+to fix); 130 interrupted before serving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn, Sequence
+
+from fieldproof import __version__
+from fieldproof.sandbox.settings import SettingsError, load_settings, setting_fields
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line that says where help is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "settings", "also from FIELDPROOF_SANDBOX_<NAME> env vars or a --config TOML file"
+    )
+    for f in setting_fields():
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f.metadata["help"]
+        if f.metadata.get("choices"):
+            help_text += f" ({' | '.join(f.metadata['choices'])}; default {f.default})"
+        elif f.default not in (None, False):
+            help_text += f" (default {f.default})"
+        if str(f.type).startswith("bool"):
+            parser_action = {"action": "store_const", "const": True}
+        else:
+            parser_action = {"metavar": f.name.split("_")[-1].upper()}
+        group.add_argument(flag, dest=f.name, default=None, help=help_text, **parser_action)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="fieldproof", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"fieldproof {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="serve the built-in sandbox API in the foreground",
+        description="Serve the sandbox: a stateful implementation of the documented contract.",
+    )
+    sandbox.add_argument("--config", metavar="FILE", help="TOML file of settings")
+    sandbox.add_argument(
+        "--seed", metavar="FILE", help="seed TOML to load (default: the built-in seed, new databases only)"
+    )
+    sandbox.add_argument("--no-seed", action="store_true", help="start with no runs")
+    sandbox.add_argument(
+        "--write-target", metavar="FILE", help="write a target file for the seeded runs, tokens in FILE.env"
+    )
+    _add_setting_flags(sandbox)
+    sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    token = sandbox_commands.add_parser(
+        "token", help="print a bearer token the sandbox accepts", description="Print a sandbox token."
+    )
+    token.add_argument("--account", default="101", help="account id the token is for (default 101)")
+    token.add_argument("--expired", action="store_true", help="a token that has already expired (403)")
+    token.add_argument("--ttl", type=int, default=None, metavar="SECONDS", help="lifetime (default 86400)")
+    return parser
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from fieldproof.sandbox.auth import issue_token
+    from fieldproof.sandbox.seed import SeedError
+    from fieldproof.sandbox.server import StartupError, serve
+    from fieldproof.sandbox.store import StoreError
+
+    overrides = {f.name: getattr(args, f.name, None) for f in setting_fields()}
+    if args.sandbox_command == "token":
+        if not args.account.isdigit():
+            return _fail(f"--account must be digits, got {args.account!r}")
+        overrides["token_ttl_s"] = args.ttl
+        settings = load_settings(args.config, overrides=overrides)
+        print(issue_token(settings.jwt_secret, args.account, settings.token_ttl_s, args.expired))
+        return EXIT_OK
+    if args.seed and args.no_seed:
+        return _fail("--seed and --no-seed contradict each other; give one")
+    settings = load_settings(args.config, overrides=overrides)
+    try:
+        serve(settings, seed_file=args.seed, no_seed=args.no_seed, target_file=args.write_target)
+    except (SeedError, StartupError, StoreError) as exc:
+        return _fail(str(exc))
+    return EXIT_OK
+
+
+def _fail(message: str) -> int:
+    print(f"fieldproof: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        build_parser().print_help()
+        return EXIT_USAGE
+    try:
+        if args.command == "sandbox":
+            return _sandbox(args)
+    except SettingsError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

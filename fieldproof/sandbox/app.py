@@ -1,0 +1,294 @@
+"""The sandbox's HTTP layer: thin Starlette routes over the store.
+
+Each request passes the gates in `_authorize` (faults, token, rate limit, API version, path
+ids, account), then the route turns the store's verdict into the documented status. The state
+machine and the optimistic lock live in `store.py`, never here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from fieldproof.headers import HeaderSyntaxError, IfMatch, parse_if_match
+from fieldproof.sandbox import control
+from fieldproof.sandbox.auth import Principal, TokenExpired, Unauthenticated, bearer_token, verify_token
+from fieldproof.sandbox.faults import Faults
+from fieldproof.sandbox.limits import TokenBuckets
+from fieldproof.sandbox.settings import KNOWN_API_VERSIONS, SandboxSettings
+from fieldproof.sandbox.store import (
+    ANY_VERSION,
+    Action,
+    Policy,
+    Precondition,
+    Run,
+    Store,
+    Verdict,
+)
+from fieldproof.sandbox.trace import TraceContext
+
+API_PREFIX = "/v1"
+RUN_PATH = (
+    "/demand/accounts/{account_id}/projects/{project_id}"
+    "/target-groups/{target_group_id}/fielding-runs/{fielding_run_id}"
+)
+CONTRACT = Path(__file__).resolve().parents[1] / "contracts" / "fielding-runs.openapi.yaml"
+SETTINGS_ENV = "FIELDPROOF_SANDBOX_SETTINGS_JSON"
+
+_ACCOUNT_ID = re.compile(r"[0-9]{1,19}")
+_ULID = re.compile(r"[0-9A-Z]{26}")
+_VERSION_TAG = re.compile(r"[1-9][0-9]{0,17}")
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        invalid_params: list[dict[str, str]] | None = None,
+    ) -> None:
+        self.status, self.code, self.detail, self.invalid_params = status, code, detail, invalid_params
+
+
+class TooManyRequests(Exception):
+    def __init__(self, retry_after_s: int) -> None:
+        self.retry_after_s = retry_after_s
+
+
+def etag_for(run: Run) -> str:
+    return f'W/"{run.version}"'
+
+
+def run_body(run: Run, status_case: str) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "status": run.status.title() if status_case == "title" else run.status,
+        "version": run.version,
+        "start_fielding_at": run.start_fielding_at,
+        "end_fielding_at": run.end_fielding_at,
+        "last_changed_at": run.last_changed_at,
+        "last_changed_by": run.last_changed_by,
+        "account_id": run.account_id,
+        "project_id": run.project_id,
+        "target_group_id": run.target_group_id,
+    }
+
+
+def _error_response(exc: ApiError) -> JSONResponse:
+    body: dict[str, Any] = {"id": str(uuid.uuid4()), "object": exc.code, "detail": exc.detail}
+    if exc.invalid_params:
+        body["invalid_params"] = exc.invalid_params
+    return JSONResponse(body, status_code=exc.status)
+
+
+class Sandbox:
+    """The app's state: settings, store, limiter and faults, built once per worker process."""
+
+    def __init__(self, settings: SandboxSettings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.limits = TokenBuckets(settings.rate_limit_burst, settings.rate_limit_refill)
+        self.faults = Faults(settings)
+
+    async def _authorize(self, request: Request) -> Principal:
+        """The gates every API request passes, in order, before its run is looked at."""
+        await self.faults.delay()
+        if self.faults.server_error():
+            raise ApiError(500, "unexpected_internal_error", "injected fault: server error")
+        try:
+            token = bearer_token(request.headers.get("authorization"))
+            retry_after = self.limits.take(token)
+            if retry_after is not None:
+                raise TooManyRequests(retry_after)
+            principal = verify_token(self.settings.jwt_secret, token)
+        except Unauthenticated as exc:
+            raise ApiError(401, "authorization_error", str(exc)) from None
+        except TokenExpired as exc:
+            raise ApiError(403, "authorization_error", str(exc)) from None
+        self._check_api_version(request.headers.get("cint-api-version"))
+        self._check_path_ids(request.path_params)
+        if int(request.path_params["account_id"]) != int(principal.account_id):
+            raise self._foreign()
+        return principal
+
+    def _check_api_version(self, value: str | None) -> None:
+        if value is None:
+            raise ApiError(403, "required_header_missing", "the Cint-API-Version header is required")
+        policy = self.settings.unknown_api_version
+        if value in KNOWN_API_VERSIONS or policy == "accept":
+            return
+        known = ", ".join(KNOWN_API_VERSIONS)
+        if policy == "403":
+            raise ApiError(403, "authorization_error", f"unsupported Cint-API-Version; known: {known}")
+        raise ApiError(
+            400,
+            "bad_request_error",
+            f"unsupported Cint-API-Version; known: {known}",
+            [{"name": "Cint-API-Version", "reason": "unsupported version"}],
+        )
+
+    @staticmethod
+    def _check_path_ids(params: dict[str, str]) -> None:
+        invalid = []
+        if not _ACCOUNT_ID.fullmatch(params["account_id"]):
+            invalid.append({"name": "account_id", "reason": "must be an integer"})
+        for name in ("project_id", "target_group_id"):
+            if not _ULID.fullmatch(params[name]):
+                invalid.append({"name": name, "reason": "must be a ULID (26 characters 0-9A-Z)"})
+        if invalid:
+            raise ApiError(400, "bad_request_error", "invalid path parameters", invalid)
+
+    def _foreign(self) -> ApiError:
+        if self.settings.foreign_account == "404":
+            return ApiError(404, "not_found_error", "no such fielding run")
+        return ApiError(403, "authorization_error", "the token's account may not access this resource")
+
+    def _locate(self, params: dict[str, str]) -> Run:
+        run = self.store.get(params["fielding_run_id"])
+        if run is None or (run.project_id, run.target_group_id) != (
+            params["project_id"],
+            params["target_group_id"],
+        ):
+            raise ApiError(404, "not_found_error", "no such fielding run")
+        if int(run.account_id) != int(params["account_id"]):
+            raise self._foreign()
+        return run
+
+    def _precondition(self, header: str | None) -> Precondition:
+        """Map If-Match to the versions it names; the store decides if one is current."""
+        if header is None:
+            if self.settings.missing_if_match == "400":
+                raise ApiError(
+                    400,
+                    "bad_request_error",
+                    "the If-Match header is required",
+                    [{"name": "If-Match", "reason": "missing"}],
+                )
+            return Precondition(frozenset())
+        try:
+            if_match: IfMatch = parse_if_match(header)
+        except HeaderSyntaxError as exc:
+            raise ApiError(
+                400, "bad_request_error", str(exc), [{"name": "If-Match", "reason": "malformed"}]
+            ) from None
+        if if_match.any:
+            if self.settings.if_match_star == "400":
+                raise ApiError(400, "bad_request_error", "If-Match: * is not supported")
+            return ANY_VERSION if self.settings.if_match_star == "match" else Precondition(frozenset())
+        versions = {
+            int(tag.opaque)
+            for tag in if_match.tags
+            if _VERSION_TAG.fullmatch(tag.opaque)
+            and (tag.weak or self.settings.if_match_comparison == "weak")
+        }
+        return Precondition(frozenset(versions))
+
+    # routes
+
+    async def get_run(self, request: Request) -> Response:
+        await self._authorize(request)
+        run = self._locate(request.path_params)
+        return JSONResponse(
+            run_body(run, self.settings.status_case), headers={"ETag": etag_for(run)}
+        )
+
+    async def write_run(self, request: Request, action: Action) -> Response:
+        principal = await self._authorize(request)
+        run = self._locate(request.path_params)
+        precondition = self._precondition(request.headers.get("if-match"))
+        outcome = self.store.apply(run.id, action, precondition, actor=principal.user_id)
+        if outcome.verdict in (Verdict.CHANGED, Verdict.NO_OP):
+            assert outcome.run is not None
+            return Response(status_code=204, headers={"ETag": etag_for(outcome.run)})
+        if outcome.verdict is Verdict.NOT_FOUND:
+            raise ApiError(404, "not_found_error", "no such fielding run")
+        if outcome.verdict is Verdict.PRECONDITION_FAILED:
+            raise ApiError(412, "precondition_failed_error", outcome.reason)
+        raise ApiError(422, "invalid_state_error", outcome.reason)
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "pid": os.getpid()})
+
+    async def contract(self, request: Request) -> Response:
+        return FileResponse(CONTRACT, media_type="application/yaml")
+
+
+def _write_route(sandbox: Sandbox, action: Action) -> Route:
+    async def endpoint(request: Request) -> Response:
+        return await sandbox.write_run(request, action)
+
+    return Route(f"{API_PREFIX}{RUN_PATH}/{action.value}", endpoint, methods=["POST"])
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return _error_response(exc)
+
+
+async def _too_many(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TooManyRequests)
+    return JSONResponse(
+        {
+            "object": "too_many_requests_problem_details",
+            "details": f"rate limit exceeded; retry in {exc.retry_after_s} s",
+        },
+        status_code=429,
+        headers={"Retry-After": str(exc.retry_after_s)},
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found_error", 405: "bad_request_error"}.get(exc.status_code, "bad_request_error")
+    response = _error_response(ApiError(exc.status_code, code, str(exc.detail)))
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+def build_app(settings: SandboxSettings, store: Store | None = None) -> TraceContext:
+    if store is None:
+        if settings.db is None:
+            raise ValueError("the sandbox needs a database path (settings.db)")
+        store = Store(settings.db, policy_for(settings))
+    sandbox = Sandbox(settings, store)
+    routes = [
+        Route("/healthz", sandbox.health, methods=["GET"]),
+        Route("/openapi.yaml", sandbox.contract, methods=["GET"]),
+        Route(f"{API_PREFIX}{RUN_PATH}", sandbox.get_run, methods=["GET"]),
+        *(_write_route(sandbox, action) for action in Action),
+    ]
+    if settings.control:
+        routes += control.routes(sandbox.store, settings)
+    app = Starlette(
+        routes=routes,
+        exception_handlers={
+            ApiError: _api_error,
+            TooManyRequests: _too_many,
+            HTTPException: _http_error,
+        },
+    )
+    app.state.sandbox = sandbox
+    return TraceContext(app)
+
+
+def policy_for(settings: SandboxSettings) -> Policy:
+    return Policy(
+        resume_live_is_noop=settings.resume_live == "204",
+        precondition_first=settings.gate_order == "412-first",
+    )
+
+
+def app_from_env() -> TraceContext:
+    """The uvicorn factory for worker processes: settings come from the parent via env."""
+    return build_app(SandboxSettings.from_json(os.environ[SETTINGS_ENV]))

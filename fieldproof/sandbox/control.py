@@ -1,0 +1,95 @@
+"""The control API: seed runs in any state, read raw rows, reset, mint tokens.
+
+Off unless the sandbox runs with `--control`, and answers loopback callers only: it exists so
+that the harness and tests can arrange state, never as part of the documented API.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from fieldproof.sandbox.auth import issue_token
+from fieldproof.sandbox.seed import SeedError, run_from_spec
+from fieldproof.sandbox.settings import SandboxSettings
+from fieldproof.sandbox.store import Store
+
+PREFIX = "/_control"
+ACCOUNTS = {"main": "101", "foreign": "202"}
+
+
+def _is_loopback(request: Request) -> bool:
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _refuse(status: int, detail: str) -> JSONResponse:
+    return JSONResponse({"object": "control_error", "detail": detail}, status_code=status)
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        return {}
+    body = json.loads(raw)
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    return body
+
+
+def routes(store: Store, settings: SandboxSettings) -> list[Route]:
+    def guarded(handler):  # one place for the loopback rule and bad-input answers
+        async def endpoint(request: Request) -> Response:
+            if not _is_loopback(request):
+                return _refuse(403, "the control API answers loopback callers only")
+            try:
+                return await handler(request)
+            except (ValueError, SeedError) as exc:
+                return _refuse(400, str(exc))
+
+        return endpoint
+
+    async def create_run(request: Request) -> Response:
+        run = run_from_spec(await _json_body(request), ACCOUNTS)
+        store.put(run)
+        return JSONResponse(dataclasses.asdict(run), status_code=201)
+
+    async def list_runs(request: Request) -> Response:
+        return JSONResponse([dataclasses.asdict(run) for run in store.all()])
+
+    async def get_run(request: Request) -> Response:
+        run = store.get(request.path_params["run_id"])
+        if run is None:
+            return _refuse(404, "no such run")
+        return JSONResponse(dataclasses.asdict(run))
+
+    async def reset(request: Request) -> Response:
+        store.delete_all()
+        return Response(status_code=204)
+
+    async def token(request: Request) -> Response:
+        body = await _json_body(request)
+        account = str(body.get("account_id", ACCOUNTS["main"]))
+        if not account.isdigit():
+            raise ValueError("account_id must be digits")
+        expired = bool(body.get("expired", False))
+        return JSONResponse(
+            {"token": issue_token(settings.jwt_secret, account, settings.token_ttl_s, expired)}
+        )
+
+    return [
+        Route(f"{PREFIX}/runs", guarded(create_run), methods=["POST"]),
+        Route(f"{PREFIX}/runs", guarded(list_runs), methods=["GET"]),
+        Route(f"{PREFIX}/runs/{{run_id}}", guarded(get_run), methods=["GET"]),
+        Route(f"{PREFIX}/reset", guarded(reset), methods=["POST"]),
+        Route(f"{PREFIX}/tokens", guarded(token), methods=["POST"]),
+    ]

@@ -1,0 +1,163 @@
+"""Seeding the sandbox: run specs (from a seed TOML or the control API) and target files.
+
+A run spec is a small dict: a `role` gives the state the harness expects of that role, and
+any field may override it. The same function reads specs for the seed file and the control API.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Mapping
+
+from fieldproof.sandbox.auth import issue_token, user_id_for
+from fieldproof.sandbox.store import STATUSES, Run, Store, format_time, make_run, utcnow
+
+DEFAULT_SEED = Path(__file__).resolve().parent / "default-seed.toml"
+DEFAULT_API_VERSION = "2025-12-18"
+TOKEN_ENV = "FIELDPROOF_TOKEN"
+FOREIGN_TOKEN_ENV = "FIELDPROOF_FOREIGN_TOKEN"
+
+ROLES: dict[str, dict[str, Any]] = {
+    "resumable": {"status": "paused"},
+    "live": {"status": "live"},
+    "goal_reached": {"status": "paused", "goal_reached": True},
+    "end_date_passed": {"status": "paused", "end_date_passed": True},
+    "completed": {"status": "completed"},
+}
+_SPEC_KEYS = {
+    "role", "account", "account_id", "fielding_run_id", "project_id", "target_group_id",
+    "status", "version", "completes", "completes_goal", "goal_reached", "end_date_passed",
+    "start_fielding_at", "end_fielding_at",
+}  # fmt: skip
+
+
+class SeedError(ValueError):
+    """A bad seed file or run spec; the message says which entry and what to fix."""
+
+
+@dataclass(frozen=True)
+class Seed:
+    main_account: str
+    foreign_account: str
+    runs: tuple[tuple[str | None, Run], ...]  # (role, run)
+
+    def apply(self, store: Store) -> None:
+        for _, run in self.runs:
+            store.put(run)
+
+
+def run_from_spec(
+    spec: Mapping[str, Any], accounts: Mapping[str, str], now: datetime | None = None
+) -> Run:
+    """Build a run from a spec; `accounts` maps names ('main', 'foreign') to account ids."""
+    unknown = set(spec) - _SPEC_KEYS
+    if unknown:
+        raise SeedError(f"unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(_SPEC_KEYS))}")
+    role = spec.get("role")
+    if role is not None and role not in ROLES:
+        raise SeedError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    fields = {**ROLES.get(role, {}), **{k: v for k, v in spec.items() if k != "role"}}
+    now = now or utcnow()
+    account = fields.pop("account", "main")
+    account_id = str(fields.pop("account_id", accounts.get(account, account)))
+    if not account_id.isdigit():
+        raise SeedError(f"account must be 'main', 'foreign' or digits, got {account!r}")
+    status = fields.get("status", "paused")
+    if status not in STATUSES:
+        raise SeedError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+    try:
+        goal = int(fields.get("completes_goal", 100))
+        completes = int(fields.get("completes", goal if fields.get("goal_reached") else 0))
+        version = int(fields.get("version", 1))
+    except (TypeError, ValueError):
+        raise SeedError("completes, completes_goal and version must be integers") from None
+    if version < 1 or goal < 1 or completes < 0:
+        raise SeedError("version and completes_goal must be at least 1, completes at least 0")
+    end = fields.get("end_fielding_at")
+    start = fields.get("start_fielding_at")
+    if fields.get("end_date_passed"):
+        end = end or format_time(now - timedelta(days=1))
+        start = start or format_time(now - timedelta(days=30))
+    return make_run(
+        account_id=account_id,
+        project_id=fields.get("project_id"),
+        target_group_id=fields.get("target_group_id"),
+        run_id=fields.get("fielding_run_id"),
+        status=status,
+        version=version,
+        start_fielding_at=start,
+        end_fielding_at=end,
+        completes=completes,
+        completes_goal=goal,
+        last_changed_by=user_id_for(account_id),
+        now=now,
+    )
+
+
+def load_seed(path: str | Path | None = None) -> Seed:
+    path = Path(path) if path is not None else DEFAULT_SEED
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise SeedError(f"seed file {path} does not exist") from None
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SeedError(f"seed file {path} is not valid TOML: {exc}") from None
+    accounts = {
+        "main": str(data.get("main_account", "101")),
+        "foreign": str(data.get("foreign_account", "202")),
+    }
+    defaults = data.get("defaults", {})
+    runs = []
+    for index, spec in enumerate(data.get("runs", []), start=1):
+        try:
+            run = run_from_spec({**defaults, **spec}, accounts)
+        except SeedError as exc:
+            raise SeedError(f"seed file {path}, [[runs]] entry {index}: {exc}") from None
+        runs.append((spec.get("role") if spec.get("account", "main") == "main" else None, run))
+    ids = [run.id for _, run in runs]
+    if len(set(ids)) != len(ids):
+        raise SeedError(f"seed file {path}: two [[runs]] entries share a fielding_run_id")
+    return Seed(accounts["main"], accounts["foreign"], tuple(runs))
+
+
+def write_target(
+    path: str | Path, base_url: str, seed: Seed, jwt_secret: str, token_ttl_s: int
+) -> Path:
+    """Write a target file for the seeded sandbox, and its tokens to `<path>.env` (mode 0600)."""
+    path = Path(path)
+    quote = json.dumps  # a JSON string is a valid TOML basic string
+    lines = [
+        "# Written by `fieldproof sandbox --write-target`; the tokens are in the .env file beside it.",
+        f"base_url = {quote(base_url)}",
+        f"api_version = {quote(DEFAULT_API_VERSION)}",
+        f"account_id = {quote(seed.main_account)}",
+        f"token_env = {quote(TOKEN_ENV)}",
+        f"foreign_token_env = {quote(FOREIGN_TOKEN_ENV)}",
+    ]
+    for role, run in seed.runs:
+        if role is None:
+            continue
+        lines += [
+            "",
+            "[[runs]]",
+            f"role = {quote(role)}",
+            f"project_id = {quote(run.project_id)}",
+            f"target_group_id = {quote(run.target_group_id)}",
+            f"fielding_run_id = {quote(run.id)}",
+        ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    env_path = path.with_name(path.name + ".env")
+    tokens = {
+        TOKEN_ENV: issue_token(jwt_secret, seed.main_account, token_ttl_s),
+        FOREIGN_TOKEN_ENV: issue_token(jwt_secret, seed.foreign_account, token_ttl_s),
+    }
+    fd = os.open(env_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as env_file:
+        env_file.writelines(f"{name}={value}\n" for name, value in tokens.items())
+    return env_path

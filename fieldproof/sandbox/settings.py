@@ -1,0 +1,151 @@
+"""The sandbox's settings: one table, read from a TOML file, env vars and flags.
+
+Every open question of the API doc is a setting here, with the likeliest answer as default,
+so a harness run can be pointed at either answer. Precedence: flag > env var > file > default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_PREFIX = "FIELDPROOF_SANDBOX_"
+# A local test server's signing key, not a secret: it lets `fieldproof sandbox token` print a
+# token that any sandbox started with the same key accepts.
+DEFAULT_JWT_SECRET = "fieldproof-sandbox-signing-key-not-a-secret"
+KNOWN_API_VERSIONS = ("2025-05-27", "2025-12-18")
+
+
+class SettingsError(ValueError):
+    """A bad setting; the message names it and says what would be accepted."""
+
+
+def _setting(default: Any, help: str, choices: tuple[str, ...] | None = None, **kw: Any) -> Any:
+    return field(default=default, metadata={"help": help, "choices": choices, **kw})
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    # serving
+    host: str = _setting("127.0.0.1", "address to listen on (keep it loopback)")
+    port: int = _setting(8080, "port to listen on; 0 picks a free one")
+    workers: int = _setting(1, "worker processes sharing one database", minimum=1, maximum=32)
+    db: str | None = _setting(None, "SQLite file to keep state in (default: a temporary file)")
+    control: bool = _setting(False, "enable the loopback-only control API under /_control")
+    jwt_secret: str = _setting(DEFAULT_JWT_SECRET, "HS256 key the sandbox signs tokens with")
+    token_ttl_s: int = _setting(86400, "lifetime of printed tokens, seconds", minimum=1)
+
+    # open questions of the API doc (default: the likeliest answer)
+    missing_if_match: str = _setting("400", "status for a write without If-Match", ("400", "412"))
+    resume_live: str = _setting("422", "resuming a live run: refuse, or a 204 no-op", ("422", "204"))
+    if_match_star: str = _setting(
+        "match", "If-Match: * matches the run (RFC 9110), or is refused", ("match", "412", "400")
+    )
+    if_match_comparison: str = _setting(
+        "weak", "weak: W/\"1\" and \"1\" both match; exact: byte for byte", ("weak", "exact")
+    )
+    gate_order: str = _setting(
+        "412-first", "which refusal wins when a tag is stale AND the state forbids the write",
+        ("412-first", "422-first"),
+    )
+    foreign_account: str = _setting(
+        "403", "status for another account's run or path", ("403", "404")
+    )
+    unknown_api_version: str = _setting(
+        "400", "a Cint-API-Version that is not a known version", ("400", "403", "accept")
+    )
+    status_case: str = _setting("lower", "casing of status values", ("lower", "title"))
+
+    # fault injection, all off by default
+    latency_ms: float = _setting(0.0, "added latency per request, ms", minimum=0)
+    jitter_ms: float = _setting(0.0, "random extra latency up to this many ms", minimum=0)
+    error_rate: float = _setting(0.0, "fraction of API requests answered 500", minimum=0, maximum=1)
+    rate_limit_burst: int = _setting(0, "token-bucket size per token; 0 turns limits off", minimum=0)
+    rate_limit_refill: float = _setting(1.0, "tokens added per second", minimum=0.001)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> SandboxSettings:
+        return cls(**json.loads(text))
+
+
+def setting_fields() -> tuple[dataclasses.Field, ...]:
+    return dataclasses.fields(SandboxSettings)
+
+
+def _coerce(f: dataclasses.Field, raw: Any, source: str) -> Any:
+    """Turn a raw value (TOML value or string) into the field's type, or say what is wrong."""
+    meta = f.metadata
+    kind = str(f.type)
+    where = f"{source}: setting {f.name!r}"
+    try:
+        if kind.startswith("bool"):
+            if isinstance(raw, bool):
+                value: Any = raw
+            elif str(raw).lower() in ("1", "true", "yes", "on"):
+                value = True
+            elif str(raw).lower() in ("0", "false", "no", "off"):
+                value = False
+            else:
+                raise ValueError
+        elif kind.startswith("int"):
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise ValueError
+            value = int(raw)
+        elif kind.startswith("float"):
+            if isinstance(raw, bool):
+                raise ValueError
+            value = float(raw)
+        else:
+            value = str(raw)
+    except (TypeError, ValueError):
+        expected = kind.split(" ")[0].replace("str", "text")
+        raise SettingsError(f"{where} must be {expected}, got {raw!r}") from None
+    choices = meta.get("choices")
+    if choices and value not in choices:
+        raise SettingsError(f"{where} must be one of {', '.join(choices)}; got {raw!r}")
+    if "minimum" in meta and value < meta["minimum"]:
+        raise SettingsError(f"{where} must be at least {meta['minimum']}, got {raw!r}")
+    if "maximum" in meta and value > meta["maximum"]:
+        raise SettingsError(f"{where} must be at most {meta['maximum']}, got {raw!r}")
+    return value
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> SandboxSettings:
+    """Merge file < env < overrides onto the defaults; raise SettingsError on any bad value."""
+    fields = {f.name: f for f in setting_fields()}
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        path = Path(config_file)
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise SettingsError(f"settings file {path} does not exist") from None
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from None
+        for key, raw in data.items():
+            name = key.replace("-", "_")
+            if name not in fields:
+                raise SettingsError(
+                    f"settings file {path}: unknown setting {key!r}; see `fieldproof sandbox --help`"
+                )
+            values[name] = _coerce(fields[name], raw, str(path))
+    for name, f in fields.items():
+        raw = (env if env is not None else os.environ).get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = _coerce(f, raw, ENV_PREFIX + name.upper())
+    for name, raw in (overrides or {}).items():
+        if raw is not None:
+            values[name] = _coerce(fields[name], raw, "--" + name.replace("_", "-"))
+    return SandboxSettings(**values)

@@ -1,0 +1,300 @@
+"""The fielding-run state machine, kept in SQLite. Knows nothing of HTTP.
+
+The optimistic lock is the conditional UPDATE in `_write`: `WHERE version = ?` against the
+version the decision was made on, so its row count decides who won, across threads and
+worker processes alike. No Python lock is involved.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+import sqlite3
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+STATUSES = ("scheduled", "live", "paused", "completed")
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_ulid() -> str:
+    """A ULID: 48-bit millisecond time + 80 random bits, Crockford base32."""
+    value = (int(datetime.now(timezone.utc).timestamp() * 1000) << 80) | secrets.randbits(80)
+    return "".join(_CROCKFORD[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 UTC with milliseconds, as the API writes times."""
+    moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Run:
+    id: str
+    account_id: str
+    project_id: str
+    target_group_id: str
+    status: str
+    version: int
+    start_fielding_at: str
+    end_fielding_at: str
+    last_changed_at: str
+    last_changed_by: str
+    completes: int = 0
+    completes_goal: int = 100
+
+    @property
+    def goal_reached(self) -> bool:
+        return self.completes >= self.completes_goal
+
+    def end_date_passed(self, now: datetime) -> bool:
+        return parse_time(self.end_fielding_at) <= now
+
+
+class Action(enum.Enum):
+    PAUSE = "pause"
+    RESUME = "resume"
+    COMPLETE = "complete"
+
+
+# action -> (statuses it may start from, status it leads to)
+TRANSITIONS: dict[Action, tuple[frozenset[str], str]] = {
+    Action.PAUSE: (frozenset({"live"}), "paused"),
+    Action.RESUME: (frozenset({"paused"}), "live"),
+    Action.COMPLETE: (frozenset({"live", "paused"}), "completed"),
+}
+
+
+class Verdict(enum.Enum):
+    CHANGED = "changed"
+    NO_OP = "no_op"  # accepted, nothing to change (resume of a live run, when so configured)
+    NOT_FOUND = "not_found"
+    PRECONDITION_FAILED = "precondition_failed"
+    INVALID_STATE = "invalid_state"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    verdict: Verdict
+    run: Run | None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The store's answers to the API doc's open questions."""
+
+    resume_live_is_noop: bool = False
+    precondition_first: bool = True
+
+
+@dataclass(frozen=True)
+class Precondition:
+    """Which versions the caller's If-Match names; `None` means any (If-Match: *)."""
+
+    versions: frozenset[int] | None
+
+    def holds_for(self, run: Run) -> bool:
+        return self.versions is None or run.version in self.versions
+
+
+ANY_VERSION = Precondition(None)
+_COLUMNS = (
+    "id, account_id, project_id, target_group_id, status, version, start_fielding_at, "
+    "end_fielding_at, last_changed_at, last_changed_by, completes, completes_goal"
+)
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    project_id TEXT NOT NULL,
+    target_group_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ({", ".join(repr(s) for s in STATUSES)})),
+    version INTEGER NOT NULL,
+    start_fielding_at TEXT NOT NULL,
+    end_fielding_at TEXT NOT NULL,
+    last_changed_at TEXT NOT NULL,
+    last_changed_by TEXT NOT NULL,
+    completes INTEGER NOT NULL,
+    completes_goal INTEGER NOT NULL
+)
+"""
+
+
+class StoreError(RuntimeError):
+    """The database cannot be opened or used; the message says which file and why."""
+
+
+class Store:
+    def __init__(self, path: str | Path, policy: Policy = Policy()) -> None:
+        self.path = str(path)
+        self.policy = policy
+        try:
+            # Autocommit: every statement is its own transaction, so the conditional UPDATE is
+            # atomic on its own and no Python-side transaction state can leak between requests.
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA busy_timeout = 10000")
+            if self.path != ":memory:":
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.execute(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot use database {self.path}: {exc}") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    # reading and seeding
+
+    def get(self, run_id: str) -> Run | None:
+        row = self._db.execute(f"SELECT {_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return Run(*row) if row else None
+
+    def all(self) -> list[Run]:
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM runs ORDER BY id").fetchall()
+        return [Run(*row) for row in rows]
+
+    def count(self) -> int:
+        return self._db.execute("SELECT count(*) FROM runs").fetchone()[0]
+
+    def put(self, run: Run) -> None:
+        """Insert or replace a run as given (seeding and the control API)."""
+        if run.status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {run.status!r}")
+        values = tuple(getattr(run, name.strip()) for name in _COLUMNS.split(","))
+        self._db.execute(
+            f"INSERT OR REPLACE INTO runs ({_COLUMNS}) VALUES ({', '.join('?' * len(values))})",
+            values,
+        )
+
+    def delete_all(self) -> None:
+        self._db.execute("DELETE FROM runs")
+
+    # the state machine
+
+    def apply(
+        self,
+        run_id: str,
+        action: Action,
+        precondition: Precondition,
+        actor: str,
+        now: datetime | None = None,
+    ) -> Outcome:
+        """Decide on a snapshot, then write only if the snapshot is still current."""
+        now = now or utcnow()
+        # Only If-Match: * can lose a race and still be right to try again: a named tag that
+        # lost a race is stale by definition. Bounded, so a hot row cannot spin forever.
+        for _ in range(16):
+            run = self.get(run_id)
+            if run is None:
+                return Outcome(Verdict.NOT_FOUND, None, "no fielding run with this id")
+            refusal = self._refusal(run, action, precondition, now)
+            if refusal is not None:
+                return refusal
+            sources, target = TRANSITIONS[action]
+            if run.status not in sources:  # only the configured no-op gets here
+                return Outcome(Verdict.NO_OP, run, f"run is already {run.status}")
+            changed = self._write(run, target, actor, now)
+            if changed is not None:
+                return Outcome(Verdict.CHANGED, changed)
+            if precondition.versions is not None:
+                return Outcome(
+                    Verdict.PRECONDITION_FAILED, self.get(run_id), "another write came first"
+                )
+        return Outcome(Verdict.PRECONDITION_FAILED, self.get(run_id), "run kept changing")
+
+    def _refusal(
+        self, run: Run, action: Action, precondition: Precondition, now: datetime
+    ) -> Outcome | None:
+        stale = None
+        if not precondition.holds_for(run):
+            stale = Outcome(
+                Verdict.PRECONDITION_FAILED, run, "If-Match does not name the current version"
+            )
+        invalid_reason = self._invalid_state_reason(run, action, now)
+        invalid = Outcome(Verdict.INVALID_STATE, run, invalid_reason) if invalid_reason else None
+        first, second = (stale, invalid) if self.policy.precondition_first else (invalid, stale)
+        return first or second
+
+    def _invalid_state_reason(self, run: Run, action: Action, now: datetime) -> str | None:
+        sources, _ = TRANSITIONS[action]
+        if run.status not in sources:
+            if action is Action.RESUME and run.status == "live" and self.policy.resume_live_is_noop:
+                return None
+            return f"cannot {action.value} a run that is {run.status}"
+        if action is Action.RESUME:
+            if run.goal_reached:
+                return "the completes goal has been reached"
+            if run.end_date_passed(now):
+                return "the end date has passed"
+        return None
+
+    def _write(self, seen: Run, status: str, actor: str, now: datetime) -> Run | None:
+        changed = replace(
+            seen,
+            status=status,
+            version=seen.version + 1,
+            last_changed_at=format_time(now),
+            last_changed_by=actor,
+        )
+        cursor = self._db.execute(
+            "UPDATE runs SET status = ?, version = ?, last_changed_at = ?, last_changed_by = ? "
+            "WHERE id = ? AND version = ? AND status = ?",
+            (
+                changed.status,
+                changed.version,
+                changed.last_changed_at,
+                changed.last_changed_by,
+                seen.id,
+                seen.version,
+                seen.status,
+            ),
+        )
+        return changed if cursor.rowcount == 1 else None
+
+
+def make_run(
+    *,
+    account_id: str,
+    project_id: str | None = None,
+    target_group_id: str | None = None,
+    run_id: str | None = None,
+    status: str = "paused",
+    version: int = 1,
+    start_fielding_at: str | None = None,
+    end_fielding_at: str | None = None,
+    completes: int = 0,
+    completes_goal: int = 100,
+    last_changed_by: str | None = None,
+    now: datetime | None = None,
+) -> Run:
+    """A run with sensible defaults: started a day ago, ending in thirty days."""
+    now = now or utcnow()
+    day = 86400
+    return Run(
+        id=run_id or new_ulid(),
+        account_id=str(account_id),
+        project_id=project_id or new_ulid(),
+        target_group_id=target_group_id or new_ulid(),
+        status=status,
+        version=version,
+        start_fielding_at=start_fielding_at
+        or format_time(datetime.fromtimestamp(now.timestamp() - day, timezone.utc)),
+        end_fielding_at=end_fielding_at
+        or format_time(datetime.fromtimestamp(now.timestamp() + 30 * day, timezone.utc)),
+        last_changed_at=format_time(now),
+        last_changed_by=last_changed_by or str(uuid.UUID(int=0)),
+        completes=completes,
+        completes_goal=completes_goal,
+    )
