@@ -31,14 +31,16 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
     for f in setting_fields():
         flag = "--" + f.name.replace("_", "-")
         help_text = f.metadata["help"]
-        if f.metadata.get("choices"):
-            help_text += f" ({' | '.join(f.metadata['choices'])}; default {f.default})"
-        elif f.default not in (None, False):
+        choices = f.metadata.get("choices")
+        if f.default not in (None, False):
             help_text += f" (default {f.default})"
-        if str(f.type).startswith("bool"):
-            parser_action = {"action": "store_const", "const": True}
+        kind = str(f.type)
+        if kind.startswith("bool"):
+            parser_action: dict = {"action": "store_const", "const": True}
+        elif choices:
+            parser_action = {"metavar": "{" + ",".join(choices) + "}"}
         else:
-            parser_action = {"metavar": f.name.split("_")[-1].upper()}
+            parser_action = {"metavar": "N" if kind[:3] in ("int", "flo") else "VALUE"}
         group.add_argument(flag, dest=f.name, default=None, help=help_text, **parser_action)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 import uuid
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ def issue_token(secret: str, account_id: str, ttl_s: int = 86400, expired: bool 
         "account_id": str(account_id),
         "iat": min(now, expires - 1),
         "exp": expires,
+        "jti": secrets.token_hex(8),  # two tokens minted in one second still differ
     }
     return jwt.encode(claims, secret, algorithm=_ALGORITHM)
 

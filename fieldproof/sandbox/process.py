@@ -1,0 +1,119 @@
+"""Running a sandbox from code: as a child process (as users run it) or in a thread (fast).
+
+Both are context managers that yield once the sandbox answers, and stop it on exit, also when
+the body raises. Waits are bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
+
+import httpx
+import uvicorn
+
+from fieldproof.sandbox.app import API_PREFIX, build_app, policy_for
+from fieldproof.sandbox.server import bind
+from fieldproof.sandbox.settings import SandboxSettings
+from fieldproof.sandbox.store import Store
+
+_BANNER_URL = re.compile(r"^fieldproof sandbox: (http://\S+)")
+
+
+class SandboxDidNotStart(RuntimeError):
+    pass
+
+
+@dataclass
+class RunningSandbox:
+    base_url: str  # with the /v1 prefix
+    output: list[str]
+    process: subprocess.Popen[str] | None = None
+
+    @property
+    def root_url(self) -> str:
+        return self.base_url.removesuffix(API_PREFIX)
+
+
+def _wait_healthy(root_url: str, deadline: float, alive: Callable[[], bool] = lambda: True) -> None:
+    with httpx.Client(timeout=1.0) as client:
+        while time.monotonic() < deadline and alive():
+            try:
+                if client.get(root_url + "/healthz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.02)
+    raise SandboxDidNotStart(f"sandbox at {root_url} did not answer /healthz in time")
+
+
+@contextmanager
+def sandbox_process(args: Sequence[str] = (), timeout_s: float = 20.0) -> Iterator[RunningSandbox]:
+    """`fieldproof sandbox --port 0 ARGS…` as a child process; yields once it is healthy."""
+    command = [sys.executable, "-m", "fieldproof", "sandbox", "--port", "0", *args]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(process.stdout or ()), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout_s
+    try:
+        url = None
+        while url is None and time.monotonic() < deadline and process.poll() is None:
+            url = next((m.group(1) for m in map(_BANNER_URL.match, list(output)) if m), None)
+            time.sleep(0.01)
+        if url is None:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            reader.join(1)
+            raise SandboxDidNotStart(
+                f"`{' '.join(command)}` exited {process.returncode}: {''.join(output).strip()}"
+            )
+        running = RunningSandbox(url, output, process)
+        _wait_healthy(running.root_url, deadline, lambda: process.poll() is None)
+        yield running
+    finally:
+        stop_process(process)
+        reader.join(2)
+
+
+def stop_process(process: subprocess.Popen, grace_s: float = 5.0) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(grace_s)
+
+
+@contextmanager
+def sandbox_thread(settings: SandboxSettings, store: Store | None = None) -> Iterator[RunningSandbox]:
+    """The sandbox app on uvicorn in a thread of this process, on a free loopback port."""
+    if store is None:
+        if settings.db is None:
+            raise ValueError("sandbox_thread needs settings.db or a store")
+        store = Store(settings.db, policy_for(settings))
+    sock = bind(settings.host, 0)
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(build_app(settings, store), log_level="warning", lifespan="off", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    running = RunningSandbox(f"http://{settings.host}:{port}{API_PREFIX}", [])
+    try:
+        _wait_healthy(running.root_url, time.monotonic() + 10, thread.is_alive)
+        yield running
+    finally:
+        server.should_exit = True
+        thread.join(5)
+        sock.close()
