@@ -118,6 +118,7 @@ def test_no_token_is_401(api: Api) -> None:
 @pytest.mark.parametrize(
     "authorization",
     ["Bearer", "Bearer not.a.jwt", "Basic dXNlcjpwYXNz", "Bearer " + issue_token("a-different-signing-key-of-32-bytes!", "101")],
+    ids=["empty-bearer", "not-a-jwt", "basic-auth", "foreign-signature"],
 )
 def test_malformed_or_foreign_signed_token_is_401(api: Api, authorization: str) -> None:
     run = api.new_run(role="resumable")
