@@ -6,8 +6,10 @@ rules (which judge them), so both sides read a header the same way.
 
 from __future__ import annotations
 
+import email.utils
 import re
 import secrets
+import time
 from dataclasses import dataclass
 
 # RFC 9110 §8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE ; etagc = %x21 / %x23-7E / obs-text
@@ -156,7 +158,8 @@ def continue_trace(incoming: str | None) -> TraceParent:
     span_id = secrets.token_hex(8)
     if parent is None:
         return TraceParent("00", secrets.token_hex(16), span_id, "00")
-    return TraceParent("00", parent.trace_id, span_id, parent.flags)
+    # version 00 defines only the sampled bit; the others must be sent as zero (W3C §3.2.2.5)
+    return TraceParent("00", parent.trace_id, span_id, f"{int(parent.flags, 16) & 0x01:02x}")
 
 
 def merge_tracestate(incoming: str | None, vendor_key: str, vendor_value: str) -> str:
@@ -167,3 +170,17 @@ def merge_tracestate(incoming: str | None, vendor_key: str, vendor_value: str) -
     others = [m.strip(_OWS) for m in incoming.split(",") if m.strip(_OWS)]
     others = [m for m in others if m.partition("=")[0] != vendor_key]
     return ",".join([ours, *others][:32])
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds: delta-seconds or an HTTP-date (RFC 9110 §10.2.3); None if invalid."""
+    if value is None:
+        return None
+    value = value.strip(_OWS)
+    if re.fullmatch(r"[0-9]{1,10}", value):
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())

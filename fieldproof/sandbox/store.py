@@ -28,7 +28,11 @@ def new_ulid() -> str:
 def format_time(moment: datetime) -> str:
     """RFC 3339 UTC with milliseconds, as the API writes times."""
     moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # by hand: strftime's %Y does not zero-pad years below 1000 on Linux
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}"
+        f":{moment.second:02d}.{moment.microsecond // 1000:03d}Z"
+    )
 
 
 def parse_time(text: str) -> datetime:

@@ -1,0 +1,561 @@
+"""The fielding-run state machine in fieldproof/sandbox/store.py.
+
+Expectations come from /work/shared/api/fielding-runs.md: pause live->paused, resume paused->live
+(only while the completes goal and the end date are not reached), complete live|paused->completed;
+every change bumps `version` by one; a stale If-Match changes nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import sqlite3
+import threading
+from collections import Counter
+from contextlib import closing
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fieldproof.sandbox.store import (
+    ANY_VERSION,
+    STATUSES,
+    TRANSITIONS,
+    Action,
+    Outcome,
+    Policy,
+    Precondition,
+    Run,
+    Store,
+    Verdict,
+    format_time,
+    make_run,
+    new_ulid,
+    parse_time,
+)
+
+UTC = timezone.utc
+SEEDED_AT = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
+NOW = SEEDED_AT + timedelta(minutes=5, milliseconds=250)
+ACTOR = "8f0c3a52-3d3b-4f8a-9a55-0d6f1f0c2a11"
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+# Written from the API doc, not copied from TRANSITIONS.
+EXPECTED_TARGET = {
+    (Action.PAUSE, "live"): "paused",
+    (Action.RESUME, "paused"): "live",
+    (Action.COMPLETE, "live"): "completed",
+    (Action.COMPLETE, "paused"): "completed",
+}
+
+
+def seeded(store: Store, **fields) -> Run:
+    fields.setdefault("account_id", "101")
+    fields.setdefault("now", SEEDED_AT)
+    run = make_run(**fields)
+    store.put(run)
+    assert store.get(run.id) == run
+    return run
+
+
+def current(run: Run) -> Precondition:
+    return Precondition(frozenset({run.version}))
+
+
+def raw_row(store: Store, run_id: str) -> tuple | None:
+    """The row as SQLite holds it, read over a connection of its own."""
+    with closing(sqlite3.connect(store.path)) as db:
+        return db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+
+
+def assert_unchanged(store: Store, before: Run, raw_before: tuple) -> None:
+    assert store.get(before.id) == before
+    assert raw_row(store, before.id) == raw_before
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    s = Store(tmp_path / "s.db", Policy())
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def make_store(tmp_path: Path):
+    opened: list[Store] = []
+
+    def make(policy: Policy = Policy()) -> Store:
+        s = Store(tmp_path / "s.db", policy)
+        opened.append(s)
+        return s
+
+    yield make
+    for s in opened:
+        s.close()
+
+
+# --------------------------------------------------------------------------- transitions
+
+
+def test_transitions_table_is_the_documented_one() -> None:
+    table = {(action, src): target for action, (srcs, target) in TRANSITIONS.items() for src in srcs}
+    assert table == EXPECTED_TARGET
+    assert set(STATUSES) == {"scheduled", "live", "paused", "completed"}
+
+
+@pytest.mark.parametrize("status", STATUSES)
+@pytest.mark.parametrize("action", list(Action))
+def test_every_status_action_pair(store: Store, status: str, action: Action) -> None:
+    run = seeded(store, status=status, version=7)
+    raw_before = raw_row(store, run.id)
+    outcome = store.apply(run.id, action, current(run), ACTOR, now=NOW)
+    expected_target = EXPECTED_TARGET.get((action, status))
+    if expected_target is None:
+        assert outcome.verdict is Verdict.INVALID_STATE
+        assert outcome.run == run
+        assert outcome.reason
+        assert_unchanged(store, run, raw_before)
+        return
+    assert outcome.verdict is Verdict.CHANGED
+    after = store.get(run.id)
+    assert outcome.run == after
+    assert after.status == expected_target
+    assert after.version == run.version + 1
+    assert after.last_changed_at == format_time(NOW) == "2025-06-01T12:05:00.250Z"
+    assert after.last_changed_by == ACTOR
+    # nothing else moves
+    untouched = ("id", "account_id", "project_id", "target_group_id", "start_fielding_at",
+                 "end_fielding_at", "completes", "completes_goal")
+    assert {f: getattr(after, f) for f in untouched} == {f: getattr(run, f) for f in untouched}
+    raw_after = raw_row(store, run.id)
+    assert raw_after != raw_before
+    assert raw_after[4:6] == (expected_target, run.version + 1)
+
+
+def test_a_refused_write_leaves_the_other_runs_alone(store: Store) -> None:
+    a = seeded(store, status="paused")
+    b = seeded(store, status="paused")
+    assert store.apply(a.id, Action.RESUME, current(a), ACTOR, now=NOW).verdict is Verdict.CHANGED
+    assert store.get(b.id) == b
+    assert store.count() == 2
+
+
+# --------------------------------------------------------------------------- resume rules
+
+
+@pytest.mark.parametrize("completes, goal", [(100, 100), (101, 100), (0, 0)])
+def test_resume_once_the_goal_is_reached_is_invalid_state(store: Store, completes: int, goal: int) -> None:
+    run = seeded(store, status="paused", completes=completes, completes_goal=goal)
+    raw_before = raw_row(store, run.id)
+    outcome = store.apply(run.id, Action.RESUME, current(run), ACTOR, now=NOW)
+    assert outcome.verdict is Verdict.INVALID_STATE
+    assert_unchanged(store, run, raw_before)
+
+
+def test_resume_one_short_of_the_goal_is_allowed(store: Store) -> None:
+    run = seeded(store, status="paused", completes=99, completes_goal=100)
+    assert store.apply(run.id, Action.RESUME, current(run), ACTOR, now=NOW).verdict is Verdict.CHANGED
+
+
+@pytest.mark.parametrize(
+    "end_offset, verdict",
+    [
+        (timedelta(0), Verdict.INVALID_STATE),  # the end date itself counts as reached
+        (-timedelta(milliseconds=1), Verdict.INVALID_STATE),
+        (-timedelta(days=3), Verdict.INVALID_STATE),
+        (timedelta(milliseconds=1), Verdict.CHANGED),
+        (timedelta(days=3), Verdict.CHANGED),
+    ],
+)
+def test_resume_and_the_end_date(store: Store, end_offset: timedelta, verdict: Verdict) -> None:
+    run = seeded(store, status="paused", end_fielding_at=format_time(NOW + end_offset))
+    raw_before = raw_row(store, run.id)
+    outcome = store.apply(run.id, Action.RESUME, current(run), ACTOR, now=NOW)
+    assert outcome.verdict is verdict
+    if verdict is Verdict.INVALID_STATE:
+        assert_unchanged(store, run, raw_before)
+    else:
+        assert store.get(run.id).status == "live"
+
+
+def test_the_end_date_uses_the_now_parameter(store: Store) -> None:
+    end = NOW + timedelta(hours=1)
+    run = seeded(store, status="paused", end_fielding_at=format_time(end))
+    later = end + timedelta(seconds=1)
+    assert store.apply(run.id, Action.RESUME, current(run), ACTOR, now=later).verdict is Verdict.INVALID_STATE
+    assert store.apply(run.id, Action.RESUME, current(run), ACTOR, now=NOW).verdict is Verdict.CHANGED
+
+
+def test_goal_and_end_date_do_not_stop_pause_or_complete(store: Store) -> None:
+    past = format_time(NOW - timedelta(days=1))
+    run = seeded(store, status="live", completes=100, completes_goal=100, end_fielding_at=past)
+    assert store.apply(run.id, Action.PAUSE, current(run), ACTOR, now=NOW).verdict is Verdict.CHANGED
+    paused = store.get(run.id)
+    assert store.apply(run.id, Action.COMPLETE, current(paused), ACTOR, now=NOW).verdict is Verdict.CHANGED
+    assert store.get(run.id).status == "completed"
+
+
+def test_resume_of_a_scheduled_run_is_invalid_state(store: Store) -> None:
+    run = seeded(store, status="scheduled")
+    raw_before = raw_row(store, run.id)
+    assert store.apply(run.id, Action.RESUME, current(run), ACTOR, now=NOW).verdict is Verdict.INVALID_STATE
+    assert store.apply(run.id, Action.RESUME, ANY_VERSION, ACTOR, now=NOW).verdict is Verdict.INVALID_STATE
+    assert_unchanged(store, run, raw_before)
+
+
+# --------------------------------------------------------------------------- preconditions
+
+
+def test_the_current_version_wins(store: Store) -> None:
+    run = seeded(store, status="paused", version=3)
+    outcome = store.apply(run.id, Action.RESUME, Precondition(frozenset({3})), ACTOR, now=NOW)
+    assert outcome.verdict is Verdict.CHANGED and outcome.run.version == 4
+
+
+def test_a_list_naming_the_current_version_wins(store: Store) -> None:
+    run = seeded(store, status="paused", version=3)
+    outcome = store.apply(run.id, Action.RESUME, Precondition(frozenset({1, 2, 3})), ACTOR, now=NOW)
+    assert outcome.verdict is Verdict.CHANGED
+
+
+@pytest.mark.parametrize("versions", [{2}, {4}, {0}, {1, 2, 4}, set()])
+def test_a_precondition_without_the_current_version_fails_and_changes_nothing(
+    store: Store, versions: set[int]
+) -> None:
+    run = seeded(store, status="paused", version=3)
+    raw_before = raw_row(store, run.id)
+    outcome = store.apply(run.id, Action.RESUME, Precondition(frozenset(versions)), ACTOR, now=NOW)
+    assert outcome.verdict is Verdict.PRECONDITION_FAILED
+    assert outcome.run == run
+    assert_unchanged(store, run, raw_before)
+
+
+def test_any_version_wins(store: Store) -> None:
+    run = seeded(store, status="paused", version=9)
+    outcome = store.apply(run.id, Action.RESUME, ANY_VERSION, ACTOR, now=NOW)
+    assert outcome.verdict is Verdict.CHANGED
+    assert store.get(run.id).version == 10
+
+
+@pytest.mark.parametrize("precondition", [ANY_VERSION, Precondition(frozenset({1})), Precondition(frozenset())])
+@pytest.mark.parametrize("action", list(Action))
+def test_an_unknown_id_is_not_found(store: Store, precondition: Precondition, action: Action) -> None:
+    other = seeded(store, status="paused")
+    outcome = store.apply("01JUNKNOWN0000000000000000", action, precondition, ACTOR, now=NOW)
+    assert outcome == Outcome(Verdict.NOT_FOUND, None, outcome.reason)
+    assert store.get(other.id) == other
+    assert store.count() == 1
+
+
+# --------------------------------------------------------------------------- policy
+
+
+def test_resume_live_is_noop_policy(make_store) -> None:
+    store = make_store(Policy(resume_live_is_noop=True))
+    run = seeded(store, status="live", version=4)
+    raw_before = raw_row(store, run.id)
+    outcome = store.apply(run.id, Action.RESUME, current(run), ACTOR, now=NOW)
+    assert outcome.verdict is Verdict.NO_OP
+    assert outcome.run == run
+    assert_unchanged(store, run, raw_before)
+    stale = store.apply(run.id, Action.RESUME, Precondition(frozenset({3})), ACTOR, now=NOW)
+    assert stale.verdict is Verdict.PRECONDITION_FAILED
+    assert_unchanged(store, run, raw_before)
+    # the policy is only about resuming a live run
+    paused = seeded(store, status="paused")
+    assert store.apply(paused.id, Action.PAUSE, current(paused), ACTOR, now=NOW).verdict is Verdict.INVALID_STATE
+    completed = seeded(store, status="completed")
+    assert store.apply(completed.id, Action.RESUME, current(completed), ACTOR, now=NOW).verdict is Verdict.INVALID_STATE
+
+
+def test_without_the_noop_policy_resuming_a_live_run_is_invalid_state(make_store) -> None:
+    store = make_store(Policy(resume_live_is_noop=False))
+    run = seeded(store, status="live", version=4)
+    raw_before = raw_row(store, run.id)
+    assert store.apply(run.id, Action.RESUME, current(run), ACTOR, now=NOW).verdict is Verdict.INVALID_STATE
+    assert_unchanged(store, run, raw_before)
+
+
+@pytest.mark.parametrize(
+    "precondition_first, verdict",
+    [(False, Verdict.INVALID_STATE), (True, Verdict.PRECONDITION_FAILED)],
+)
+def test_gate_order_for_a_stale_tag_on_a_goal_reached_run(
+    make_store, precondition_first: bool, verdict: Verdict
+) -> None:
+    store = make_store(Policy(precondition_first=precondition_first))
+    run = seeded(store, status="paused", version=2, completes=100, completes_goal=100)
+    raw_before = raw_row(store, run.id)
+    outcome = store.apply(run.id, Action.RESUME, Precondition(frozenset({1})), ACTOR, now=NOW)
+    assert outcome.verdict is verdict
+    assert_unchanged(store, run, raw_before)
+    # either order: a stale tag on an otherwise allowed write is a 412, a current tag on a refused one a 422
+    ok = seeded(store, status="paused", version=2)
+    assert store.apply(ok.id, Action.RESUME, Precondition(frozenset({1})), ACTOR, now=NOW).verdict is Verdict.PRECONDITION_FAILED
+    assert store.apply(run.id, Action.RESUME, current(run), ACTOR, now=NOW).verdict is Verdict.INVALID_STATE
+
+
+# --------------------------------------------------------------------------- the lock
+
+
+def test_a_write_that_lost_the_race_on_its_snapshot_is_refused(make_store, monkeypatch) -> None:
+    """Deterministic interleaving: A decides on v1 (paused); before A writes, B resumes and
+    pauses the run again (v3, paused once more). A's UPDATE must not succeed on the stale
+    snapshot although the status matches again."""
+    a, b = make_store(), make_store()
+    run = seeded(a, status="paused", version=1)
+    original = a._refusal
+    fired = []
+
+    def interleaved(*args, **kwargs):
+        result = original(*args, **kwargs)
+        if not fired:
+            fired.append(True)
+            assert b.apply(run.id, Action.RESUME, Precondition(frozenset({1})), "b", now=NOW).verdict is Verdict.CHANGED
+            assert b.apply(run.id, Action.PAUSE, Precondition(frozenset({2})), "b", now=NOW).verdict is Verdict.CHANGED
+        return result
+
+    monkeypatch.setattr(a, "_refusal", interleaved)
+    outcome = a.apply(run.id, Action.RESUME, Precondition(frozenset({1})), "a", now=NOW)
+    assert fired
+    assert outcome.verdict is Verdict.PRECONDITION_FAILED
+    final = b.get(run.id)
+    assert (final.status, final.version, final.last_changed_by) == ("paused", 3, "b")
+    assert outcome.run == final
+
+
+def test_if_match_star_that_lost_the_race_retries_on_the_new_state(make_store, monkeypatch) -> None:
+    a, b = make_store(), make_store()
+    run = seeded(a, status="paused", version=1)
+    original = a._refusal
+    fired = []
+
+    def interleaved(*args, **kwargs):
+        result = original(*args, **kwargs)
+        if not fired:
+            fired.append(True)
+            b.apply(run.id, Action.RESUME, ANY_VERSION, "b", now=NOW)
+            b.apply(run.id, Action.PAUSE, ANY_VERSION, "b", now=NOW)
+        return result
+
+    monkeypatch.setattr(a, "_refusal", interleaved)
+    outcome = a.apply(run.id, Action.RESUME, ANY_VERSION, "a", now=NOW)
+    assert outcome.verdict is Verdict.CHANGED
+    final = a.get(run.id)
+    assert (final.status, final.version, final.last_changed_by) == ("live", 4, "a")
+    assert outcome.run == final
+
+
+THREADS = 16
+ROUNDS = 20
+RUN_ID = "01J00000000000000000000RUN"
+
+
+def race(stores: list[Store], tag_for, rounds: int = ROUNDS):
+    """Each round: reset the run, release all threads at once, collect their outcomes."""
+    seeder = stores[0]
+    for round_no in range(rounds):
+        version = round_no + 1
+        seeder.put(make_run(account_id="101", run_id=RUN_ID, status="paused", version=version, now=SEEDED_AT))
+        barrier = threading.Barrier(len(stores))
+        results: list[Outcome | BaseException | None] = [None] * len(stores)
+
+        def worker(i: int) -> None:
+            try:
+                barrier.wait(timeout=30)
+                results[i] = stores[i].apply(RUN_ID, Action.RESUME, tag_for(version), f"t{i}", now=NOW)
+            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                results[i] = exc
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(stores))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert not any(t.is_alive() for t in threads)
+        errors = [r for r in results if not isinstance(r, Outcome)]
+        assert not errors, errors
+        yield version, results, seeder.get(RUN_ID)
+
+
+@pytest.fixture
+def sixteen_stores(tmp_path: Path):
+    # one connection each, like separate worker processes on one database file
+    stores = [Store(tmp_path / "s.db", Policy()) for _ in range(THREADS)]
+    yield stores
+    for s in stores:
+        s.close()
+
+
+def test_concurrent_resumes_with_the_same_tag_have_exactly_one_winner(sixteen_stores) -> None:
+    for version, results, final in race(sixteen_stores, lambda v: Precondition(frozenset({v}))):
+        verdicts = Counter(r.verdict for r in results)
+        assert verdicts == {Verdict.CHANGED: 1, Verdict.PRECONDITION_FAILED: THREADS - 1}, (version, verdicts)
+        winner = next(i for i, r in enumerate(results) if r.verdict is Verdict.CHANGED)
+        assert final.version == version + 1
+        assert final.status == "live"
+        assert final.last_changed_by == f"t{winner}"
+        assert results[winner].run == final
+
+
+def test_concurrent_resumes_with_if_match_star_have_exactly_one_winner(sixteen_stores) -> None:
+    for version, results, final in race(sixteen_stores, lambda v: ANY_VERSION, rounds=5):
+        verdicts = Counter(r.verdict for r in results)
+        # the losers retry, find the run live, and are refused
+        assert verdicts == {Verdict.CHANGED: 1, Verdict.INVALID_STATE: THREADS - 1}, (version, verdicts)
+        assert final.version == version + 1
+
+
+# --------------------------------------------------------------------------- model-based
+
+
+def model_step(status: str, version: int, action: Action, versions, policy: Policy, goal: bool, ended: bool):
+    """(verdict, status, version) after one call, per the API doc and the Policy settings."""
+    stale = versions is not None and version not in versions
+    noop = action is Action.RESUME and status == "live" and policy.resume_live_is_noop
+    target = EXPECTED_TARGET.get((action, status))
+    invalid = (target is None and not noop) or (
+        action is Action.RESUME and target is not None and (goal or ended)
+    )
+    gates = [(stale, Verdict.PRECONDITION_FAILED), (invalid, Verdict.INVALID_STATE)]
+    if not policy.precondition_first:
+        gates.reverse()
+    for failed, verdict in gates:
+        if failed:
+            return verdict, status, version
+    if noop:
+        return Verdict.NO_OP, status, version
+    return Verdict.CHANGED, target, version + 1
+
+
+# Weighted towards live/paused runs and current tags, so that sequences do not all end in the
+# absorbing states (completed, scheduled) or in a string of 412s.
+offsets = st.sampled_from([0, "any", 0, -1, 0, "with-current", 1, 0, "empty", -2])
+actions = st.sampled_from([Action.RESUME, Action.PAUSE, Action.RESUME, Action.PAUSE, Action.COMPLETE])
+steps = st.lists(st.tuples(actions, offsets), min_size=1, max_size=25)
+POLICIES = [Policy(noop, first) for noop in (False, True) for first in (False, True)]
+
+
+def precondition_for(version: int, offset) -> Precondition:
+    if offset == "any":
+        return ANY_VERSION
+    if offset == "empty":
+        return Precondition(frozenset())
+    if offset == "with-current":
+        return Precondition(frozenset({version - 1, version, version + 7}))
+    return Precondition(frozenset({version + offset}))
+
+
+@pytest.fixture(scope="module")
+def store_per_policy(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("model")
+    stores = {policy: Store(directory / f"{i}.db", policy) for i, policy in enumerate(POLICIES)}
+    yield stores
+    for s in stores.values():
+        s.close()
+
+
+@given(
+    status=st.sampled_from(["paused", "live", "paused", "live", "scheduled", "completed"]),
+    version=st.integers(1, 1000),
+    steps=steps,
+)
+def test_random_sequences_match_the_model(store_per_policy, status, version, steps) -> None:
+    # every sequence runs under every policy, with and without the goal / end date reached
+    for policy, goal, ended in itertools.product(POLICIES, (False, True), (False, True)):
+        store = store_per_policy[policy]  # each run has an id of its own
+        end = NOW - timedelta(hours=1) if ended else NOW + timedelta(days=1)
+        run = seeded(store, status=status, version=version, completes=100 if goal else 10,
+                     completes_goal=100, end_fielding_at=format_time(end))
+        m_status, m_version = status, version
+        for i, (action, offset) in enumerate(steps):
+            before = store.get(run.id)
+            precondition = precondition_for(m_version, offset)
+            outcome = store.apply(run.id, action, precondition, f"actor{i}", now=NOW)
+            verdict, m_status, new_version = model_step(
+                m_status, m_version, action, precondition.versions, policy, goal, ended
+            )
+            assert outcome.verdict is verdict, (policy, goal, ended, i, action, offset, before)
+            after = store.get(run.id)
+            assert (after.status, after.version) == (m_status, new_version)
+            assert outcome.run == after
+            if verdict is Verdict.CHANGED:
+                assert after.version == before.version + 1
+                assert after.last_changed_by == f"actor{i}"
+            else:
+                assert after == before
+            m_version = new_version
+
+
+# --------------------------------------------------------------------------- ids and times
+
+
+def test_new_ulid_shape_and_time() -> None:
+    before = int(datetime.now(UTC).timestamp() * 1000)
+    ulids = [new_ulid() for _ in range(500)]
+    after = int(datetime.now(UTC).timestamp() * 1000)
+    assert len(set(ulids)) == len(ulids)
+    for ulid in ulids:
+        assert re.fullmatch(r"[0-9A-Z]{26}", ulid)
+        assert set(ulid) <= set(CROCKFORD), ulid  # no I, L, O, U
+        assert ulid[0] in "01234567"  # 128 bits in 26 characters
+        value = 0
+        for ch in ulid:
+            value = value * 32 + CROCKFORD.index(ch)
+        assert before <= value >> 80 <= after
+
+
+def test_new_ulid_uses_random_bits() -> None:
+    ulids = {new_ulid()[10:] for _ in range(200)}
+    assert len(ulids) == 200
+    # every Crockford character shows up somewhere in the random part
+    assert set("".join(ulids)) == set(CROCKFORD)
+
+
+RFC3339_MS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+
+
+@pytest.mark.parametrize(
+    "moment, text",
+    [
+        (datetime(2025, 1, 2, 3, 4, 5, 678000, tzinfo=UTC), "2025-01-02T03:04:05.678Z"),
+        (datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC), "2025-01-02T03:04:05.000Z"),
+        (datetime(2025, 1, 1, 1, 30, tzinfo=timezone(timedelta(hours=2))), "2024-12-31T23:30:00.000Z"),
+        (datetime(2025, 1, 1, 22, 0, 0, 5000, tzinfo=timezone(timedelta(hours=-5))), "2025-01-02T03:00:00.005Z"),
+    ],
+)
+def test_format_time_examples(moment: datetime, text: str) -> None:
+    assert format_time(moment) == text
+    assert parse_time(text) == moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def test_format_time_writes_a_four_digit_year() -> None:
+    # RFC 3339: date-fullyear = 4DIGIT
+    moment = datetime(999, 12, 31, 23, 59, 59, 123000, tzinfo=UTC)
+    assert format_time(moment) == "0999-12-31T23:59:59.123Z"
+    assert parse_time(format_time(moment)) == moment
+
+
+offsets_tz = st.builds(
+    timezone,
+    st.timedeltas(min_value=timedelta(hours=-23, minutes=-59), max_value=timedelta(hours=23, minutes=59)),
+)
+
+
+@given(
+    st.datetimes(
+        # years below 1000 are covered by test_format_time_writes_a_four_digit_year
+        min_value=datetime(1000, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=offsets_tz,
+    )
+)
+def test_format_time_is_rfc3339_utc_ms_and_parses_back(moment: datetime) -> None:
+    text = format_time(moment)
+    assert RFC3339_MS.fullmatch(text), text
+    parsed = parse_time(text)
+    assert parsed.utcoffset() == timedelta(0)
+    assert timedelta(0) <= moment - parsed < timedelta(milliseconds=1)
