@@ -1,7 +1,8 @@
-"""The `fieldproof` command.
+"""The `fieldproof` command: run the contract suites, or serve the sandbox.
 
-Exit codes: 0 success; 2 usage, settings, seed or start-up error (one line on stderr saying what
-to fix); 130 interrupted before serving.
+Exit codes: 0 success (the contract holds); 1 a violation was found; 2 usage, settings, seed,
+target-file or start-up error (one line on stderr saying what to fix); 3 the target is
+unreachable or rejects the token; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -48,6 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="fieldproof", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"fieldproof {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = commands.add_parser(
+        "run",
+        help="run the contract suites against a target (default: the built-in sandbox)",
+        description="Run the contract suites. Exit 0: the contract holds; 1: a violation was found; "
+        "2: usage or target-file error; 3: the target is unreachable or rejects the token.",
+    )
+    run.add_argument("--target", metavar="FILE", help="target file (TOML); default: start the built-in sandbox")
+    run.add_argument("--profile", default="default", choices=["quick", "default", "thorough"],
+                     help="how hard to try (default: default)")  # fmt: skip
+    run.add_argument("--workers", default="auto", metavar="N|auto", help="pytest-xdist workers (default: auto)")
+    run.add_argument("--reports", default="reports", metavar="DIR", help="where reports go (default: reports)")
+    run.add_argument("--seed", type=int, default=None, metavar="N", help="hypothesis seed, to vary or reproduce a run")
 
     sandbox = commands.add_parser(
         "sandbox",
@@ -97,6 +111,17 @@ def _sandbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _run(args: argparse.Namespace) -> int:
+    from fieldproof.run import RunAborted, RunOptions, run
+
+    options = RunOptions(args.target, args.profile, args.workers, args.reports, args.seed)
+    try:
+        return run(options)
+    except RunAborted as exc:
+        print(f"fieldproof: error: {exc}", file=sys.stderr)
+        return exc.code
+
+
 def _fail(message: str) -> int:
     print(f"fieldproof: error: {message}", file=sys.stderr)
     return EXIT_USAGE
@@ -110,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "sandbox":
             return _sandbox(args)
+        if args.command == "run":
+            return _run(args)
     except SettingsError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:

@@ -1,0 +1,22 @@
+"""How hard a run tries: examples per property, concurrency size and rounds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    examples: int  # hypothesis examples per property test
+    racers: int  # concurrent writes per round
+    rounds_sandbox: int
+    rounds_file: int  # a live target pays for every round
+    rate_probe_requests: int  # the most the opt-in burst probe sends
+
+
+PROFILES = {
+    "quick": Profile("quick", examples=10, racers=8, rounds_sandbox=5, rounds_file=2, rate_probe_requests=60),
+    "default": Profile("default", examples=40, racers=8, rounds_sandbox=20, rounds_file=5, rate_probe_requests=200),
+    "thorough": Profile("thorough", examples=200, racers=16, rounds_sandbox=100, rounds_file=20, rate_probe_requests=500),
+}

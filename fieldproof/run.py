@@ -1,0 +1,235 @@
+"""`fieldproof run`: start the target (or read its file), check it answers, run the suites
+under pytest (+ xdist), put the runs back, write the reports and decide the exit code.
+
+Exit codes: 0 the contract holds; 1 a violation was found (or a suite failed); 2 usage or
+target-file error, or the request budget ran out; 3 the target is unreachable or rejects the
+main token; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, TextIO
+
+import pytest
+
+from fieldproof import suites
+from fieldproof.client import ApiClient, Budget, BudgetExhausted, TargetUnreachable
+from fieldproof.exchange import redact_text
+from fieldproof.plugin import WORK_DIR, RunSettings
+from fieldproof.profiles import PROFILES
+from fieldproof.report import TestOutcomes, build_summary, render_console, render_html, render_markdown
+from fieldproof.runs import restore_run
+from fieldproof.sandbox.process import SandboxDidNotStart, sandbox_process
+from fieldproof.target import Target, TargetError, load_target
+
+EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+SUITES_DIR = Path(suites.__file__).resolve().parent
+
+
+class RunAborted(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    target: str | None = None
+    profile: str = "default"
+    workers: str = "auto"
+    reports: str = "reports"
+    seed: int | None = None
+
+
+class _Outcomes:
+    """A pytest plugin on the controller: counts outcomes and keeps skip reasons."""
+
+    def __init__(self) -> None:
+        self.outcomes = TestOutcomes()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            if report.passed:
+                self.outcomes.passed += 1
+            elif report.skipped:
+                self.outcomes.skipped += 1
+                reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+                self.outcomes.skips.append({"test": report.nodeid, "reason": reason.removeprefix("Skipped: ")})
+            else:
+                self.outcomes.failed += 1
+        elif report.when == "teardown" and report.failed:
+            self.outcomes.failed += 1
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+def _preflight(target: Target, budget: Budget) -> None:
+    """One GET of a listed run: is the target there, and does it take the main token?"""
+    with ApiClient(target, budget=budget) as client:
+        run = target.runs[0]
+        try:
+            exchange = client.get(run)
+        except TargetUnreachable as exc:
+            raise RunAborted(EXIT_UNREACHABLE, f"cannot reach the target: {exc}; check base_url and the network") from None
+        if exchange.status in (401, 403):
+            raise RunAborted(
+                EXIT_UNREACHABLE,
+                f"{target.base_url} rejects the token in {target.token_env} ({exchange.status}); "
+                f"give a valid token of account {target.account_id}",
+            )
+        if exchange.status == 404:
+            raise RunAborted(
+                EXIT_USAGE,
+                f"{target.base_url} answers 404 for run {run.fielding_run_id} ({run.role}); "
+                "check the ids in the target file",
+            )
+
+
+def _restore(target: Target, budget: Budget) -> list[str]:
+    """Put every listed run back in its role's state (after the run, also after a failure)."""
+    notes = []
+    with ApiClient(target, budget=budget) as client:
+        for run in target.runs:
+            try:
+                note = restore_run(client, run)
+            except (TargetUnreachable, BudgetExhausted) as exc:
+                note = f"could not restore {run.fielding_run_id}: {exc}"
+            if note:
+                notes.append(note)
+    return notes
+
+
+def _redact_reports(reports: Path, secrets: tuple[str, ...]) -> None:
+    """Defence in depth: no token may survive in any report file, whatever wrote it."""
+    for path in reports.rglob("*"):
+        if path.is_file() and path.suffix in (".xml", ".json", ".jsonl", ".md", ".html"):
+            text = path.read_text(errors="replace")
+            cleaned = redact_text(text, secrets)
+            if cleaned != text:
+                path.write_text(cleaned)
+
+
+def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
+    if options.profile not in PROFILES:
+        raise RunAborted(EXIT_USAGE, f"--profile must be one of {', '.join(PROFILES)}, got {options.profile!r}")
+    reports = Path(options.reports)
+    try:
+        reports.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(reports / WORK_DIR, ignore_errors=True)
+        (reports / WORK_DIR).mkdir()
+    except OSError as exc:
+        raise RunAborted(EXIT_USAGE, f"cannot write reports to {reports}: {exc.strerror}; choose another --reports") from None
+    started = time.monotonic()
+    with ExitStack() as stack:
+        temp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fieldproof-run-")))
+        control_url = None
+        rate_limit_probe = False
+        if options.target is None:
+            target_file = temp / "sandbox-target.toml"
+            try:
+                sandbox = stack.enter_context(sandbox_process(["--control", "--write-target", str(target_file)]))
+            except SandboxDidNotStart as exc:
+                raise RunAborted(EXIT_USAGE, f"the built-in sandbox did not start: {exc}") from None
+            stack.enter_context(_environment(_read_env_file(Path(str(target_file) + ".env"))))
+            control_url = sandbox.root_url
+            rate_limit_probe = float(os.environ.get("FIELDPROOF_SANDBOX_RATE_LIMIT_BURST", "0") or 0) > 0
+        else:
+            target_file = Path(options.target)
+        try:
+            target = load_target(target_file)
+        except TargetError as exc:
+            raise RunAborted(EXIT_USAGE, str(exc)) from None
+        is_sandbox = control_url is not None
+        total = 10**7 if is_sandbox else target.max_requests
+        reserve = 1 + 3 * len(target.runs)  # preflight, and a GET + pause/resume + GET per run to restore
+        if total <= reserve + 10:
+            raise RunAborted(EXIT_USAGE, f"max_requests = {total} is too small for this target file; allow at least {reserve + 100}")
+        _preflight(target, Budget(1))
+        workers = _worker_count(options.workers)
+        run_file = temp / "run.json"
+        RunSettings(
+            target_file=str(target_file),
+            reports_dir=str(reports.resolve()),
+            profile=options.profile,
+            control_url=control_url,
+            budget=total - reserve,
+            workers=workers,
+            rate_limit_probe=rate_limit_probe or target.rate_limit_probe,
+        ).save(run_file)
+        args = [
+            str(SUITES_DIR), "-c", str(SUITES_DIR / "pytest.ini"), "--rootdir", str(SUITES_DIR),
+            "-p", "fieldproof.plugin", "--fieldproof-run", str(run_file),
+            "--junitxml", str(reports / "junit.xml"), "-q", "--no-header", "-rfE",
+        ]  # fmt: skip
+        if workers > 1:
+            args += ["-n", str(workers)]
+        env = {"FIELDPROOF_SEED": str(options.seed)} if options.seed is not None else {}
+        if options.seed is not None:
+            args += ["--hypothesis-seed", str(options.seed)]
+        collector = _Outcomes()
+        notes: list[str] = []
+        try:
+            with _environment(env):
+                code = pytest.main(args, plugins=[collector])
+        finally:
+            if not is_sandbox:
+                notes = _restore(target, Budget(reserve))
+        summary = build_summary(
+            reports / WORK_DIR,
+            target={"base_url": target.base_url, "source": "built-in sandbox" if is_sandbox else target.source},
+            profile=options.profile,
+            duration_s=time.monotonic() - started,
+            tests=collector.outcomes,
+            notes=notes,
+        )
+        (reports / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2))
+        (reports / "summary.md").write_text(render_markdown(summary))
+        (reports / "report.html").write_text(render_html(summary))
+        _redact_reports(reports, target.secrets)
+        print(redact_text(render_console(summary), target.secrets), file=out)
+        print(f"reports: {reports}/ (junit.xml, report.html, summary.json, summary.md)", file=out)
+    if code == pytest.ExitCode.INTERRUPTED:
+        return EXIT_INTERRUPTED
+    if summary.verdict == "violation":
+        return EXIT_VIOLATION
+    kinds = {problem["kind"] for problem in summary.problems}
+    if "unreachable" in kinds:
+        return EXIT_UNREACHABLE
+    if "budget_exhausted" in kinds:
+        return EXIT_USAGE
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED) or summary.verdict != "pass":
+        return EXIT_VIOLATION
+    return EXIT_OK
+
+
+def _worker_count(value: str) -> int:
+    if value == "auto":
+        return max(1, min(os.cpu_count() or 1, 4))
+    if not value.isdigit() or int(value) < 1:
+        raise RunAborted(EXIT_USAGE, f"--workers must be a positive number or 'auto', got {value!r}")
+    return int(value)

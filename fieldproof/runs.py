@@ -1,0 +1,92 @@
+"""Which runs a test may use, and putting them back as they were.
+
+On the sandbox every test gets fresh runs of its own (so xdist workers never meet). On a file
+target the listed runs are shared: a test holds a file lock on the run it uses, and afterwards
+the run is put back in its role's state.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from filelock import FileLock, Timeout
+
+from fieldproof.client import ApiClient, SandboxControl
+from fieldproof.target import RunRef, Target
+
+ROLE_STATUS = {
+    "resumable": "paused",
+    "goal_reached": "paused",
+    "end_date_passed": "paused",
+    "live": "live",
+    "completed": "completed",
+}
+
+
+class RoleMissing(LookupError):
+    """The target lists no run of a role a test needs."""
+
+    def __init__(self, role: str) -> None:
+        super().__init__(f"the target file lists no {role!r} run; add a [[runs]] entry with role = {role!r} to enable this test")
+        self.role = role
+
+
+def restore_run(client: ApiClient, run: RunRef) -> str | None:
+    """Put a run back in its role's state; returns what was done, or None if nothing was needed."""
+    snapshot = client.snapshot(run)
+    want = ROLE_STATUS[run.role]
+    if snapshot.status is None or snapshot.status == want:
+        return None
+    action = {("live", "paused"): "pause", ("paused", "live"): "resume"}.get((snapshot.status, want))
+    if action is None:
+        return f"{run.fielding_run_id} is {snapshot.status} and cannot be put back to {want}"
+    exchange = client.write(action, run, snapshot.etag, observe=False, context={"purpose": "restore"})
+    if exchange.status != 204:
+        return f"{run.fielding_run_id}: {action} to restore it answered {exchange.status}"
+    return f"{run.fielding_run_id}: {action}d back to {want}"
+
+
+class SandboxRuns:
+    def __init__(self, control: SandboxControl, account_id: str) -> None:
+        self.control = control
+        self.account_id = account_id
+
+    @contextmanager
+    def use(self, role: str) -> Iterator[RunRef]:
+        yield self.control.new_run(role, self.account_id)
+
+
+class FileRuns:
+    def __init__(self, target: Target, client: ApiClient, lock_dir: Path) -> None:
+        self.target = target
+        self.client = client
+        self.lock_dir = lock_dir
+        lock_dir.mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def use(self, role: str) -> Iterator[RunRef]:
+        candidates = self.target.runs_of(role)
+        if not candidates:
+            raise RoleMissing(role)
+        lock = self._lock_one(candidates)
+        run = candidates[lock[1]]
+        try:
+            yield run
+        finally:
+            try:
+                restore_run(self.client, run)
+            finally:
+                lock[0].release()
+
+    def _lock_one(self, candidates: tuple[RunRef, ...]) -> tuple[FileLock, int]:
+        locks = [FileLock(str(self.lock_dir / f"{run.fielding_run_id}.lock")) for run in candidates]
+        for index, lock in enumerate(locks):  # a free run first, else wait for the first
+            try:
+                lock.acquire(timeout=0)
+                return lock, index
+            except Timeout:
+                continue
+        locks[0].acquire(timeout=600)
+        return locks[0], 0

@@ -1,0 +1,1 @@
+"""The contract suites `fieldproof run` executes (pytest modules, shipped in the package)."""

@@ -1,0 +1,15 @@
+"""Business rules: a run whose goal or end date is reached, or that is completed or live, is
+not resumed by its current tag, and stays as it was."""
+
+from __future__ import annotations
+
+import pytest
+
+from fieldproof.plugin import Harness
+
+
+@pytest.mark.parametrize("role", ["goal_reached", "end_date_passed", "completed", "live"])
+def test_resume_is_refused_by_the_runs_state(fp: Harness, role: str) -> None:
+    with fp.run(role) as run:
+        fp.client.write("resume", run, context={"if_match_kind": "current"})
+        fp.check()

@@ -1,0 +1,48 @@
+"""If-Match properties: whatever the tag, a documented answer, the run unchanged unless the
+current tag won, and only the current tag wins."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fieldproof.plugin import Harness
+from fieldproof.strategies import if_match_values
+from fieldproof.target import RunRef
+
+
+def _history(fp: Harness, run: RunRef) -> list[str]:
+    """Move the run through resume -> pause once, so it has stale tags; returns them, oldest first."""
+    first = fp.client.snapshot(run)
+    resumed = fp.client.write("resume", run, first.etag, context={"if_match_kind": "current"})
+    fp.client.write("pause", run, resumed.header("etag"), context={"if_match_kind": "current"})
+    fp.check()
+    return [t for t in (first.etag, resumed.header("etag")) if t]
+
+
+def test_if_match_values_are_answered_by_the_contract(fp: Harness) -> None:
+    with fp.run("resumable") as run:
+        stale = _history(fp, run)
+        other_tag = fp.other_run_tag(run)
+
+        @given(data=st.data())
+        def property_(data: st.DataObject) -> None:
+            current = fp.client.snapshot(run)
+            assert current.etag is not None
+            kind, value = data.draw(if_match_values(current.etag, stale, other_tag), label="If-Match")
+            exchange = fp.client.write("resume", run, value, context={"if_match_kind": kind})
+            if exchange.status == 204:  # put it back for the next example
+                stale.append(current.etag)
+                fp.client.write("pause", run, exchange.header("etag"), context={"if_match_kind": "current"})
+            fp.check()
+
+        property_()
+
+
+def test_only_the_current_tag_wins(fp: Harness) -> None:
+    with fp.run("resumable") as run:
+        stale = _history(fp, run)
+        for tag in stale:
+            fp.client.write("resume", run, tag, context={"if_match_kind": "stale"})
+        fp.client.write("resume", run, context={"if_match_kind": "current"})
+        fp.check()

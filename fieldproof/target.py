@@ -1,0 +1,216 @@
+"""Reading and validating a target file: where to send requests, with which runs and limits.
+
+The only module that reads target files. Tokens come from the env vars the file names, never
+from the file itself, so a target file can be committed and shared.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+ROLES = ("resumable", "live", "goal_reached", "end_date_passed", "completed")
+PRODUCTION_HOSTS = ("api.cint.com",)
+_ULID = re.compile(r"[0-9A-Z]{26}")
+_API_VERSION = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_KEYS = {
+    "base_url", "api_version", "account_id", "token_env", "foreign_token_env", "max_requests",
+    "max_rps", "timeout_s", "rate_limit_probe", "allow_production", "allow_insecure_http", "runs",
+}  # fmt: skip
+_RUN_KEYS = {"role", "project_id", "target_group_id", "fielding_run_id"}
+
+
+class TargetError(ValueError):
+    """A target file that cannot be used; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class RunRef:
+    role: str
+    account_id: str
+    project_id: str
+    target_group_id: str
+    fielding_run_id: str
+
+    def path(self) -> str:
+        return (
+            f"/demand/accounts/{self.account_id}/projects/{self.project_id}"
+            f"/target-groups/{self.target_group_id}/fielding-runs/{self.fielding_run_id}"
+        )
+
+
+@dataclass(frozen=True)
+class Target:
+    base_url: str
+    api_version: str
+    account_id: str
+    token: str = field(repr=False)
+    foreign_token: str | None = field(default=None, repr=False)
+    token_env: str = "FIELDPROOF_TOKEN"
+    runs: tuple[RunRef, ...] = ()
+    max_requests: int = 2000
+    max_rps: float | None = None
+    timeout_s: float = 10.0
+    rate_limit_probe: bool = False
+    source: str = "target file"
+
+    def runs_of(self, role: str) -> tuple[RunRef, ...]:
+        return tuple(run for run in self.runs if run.role == role)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(t for t in (self.token, self.foreign_token) if t)
+
+
+def _check_base_url(url: Any, allow_production: bool, allow_insecure_http: bool) -> str:
+    if not isinstance(url, str) or not url:
+        raise TargetError("base_url must be a URL such as \"https://staging.example.com/v1\"")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TargetError(f"base_url must be an http(s) URL with a host, got {url!r}")
+    host = parts.hostname.lower()
+    if host in PRODUCTION_HOSTS and not allow_production:
+        raise TargetError(
+            f"base_url points at production ({host}); use a staging deployment, "
+            "or set allow_production = true if you really mean it"
+        )
+    if parts.scheme == "http" and not _is_loopback(host) and not allow_insecure_http:
+        raise TargetError(
+            f"base_url uses plain http to {host}, which would send the token unencrypted; "
+            "use https, or set allow_insecure_http = true"
+        )
+    return url.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _typed(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    value = data.get(key, default)
+    if value is default:
+        return value
+    if isinstance(value, bool) and kind is not bool:
+        raise TargetError(f"{key} must be a number, got {value!r}")
+    if not isinstance(value, kind):
+        expected = "true or false" if kind is bool else "a number"
+        raise TargetError(f"{key} must be {expected}, got {value!r}")
+    if kind is not bool and value <= 0:
+        raise TargetError(f"{key} must be greater than 0, got {value!r}")
+    return value
+
+
+def _token(env: Mapping[str, str], key: str, name: Any, account: str, required: bool) -> str | None:
+    if name is None and not required:
+        return None
+    if not isinstance(name, str) or not _ENV_NAME.fullmatch(name):
+        raise TargetError(f"{key} must name an environment variable, got {name!r}")
+    value = env.get(name, "").strip()
+    if not value:
+        if not required:
+            raise TargetError(
+                f"{key} names {name}, which is not set; set it to a valid token of another "
+                f"account than {account}, or remove {key}"
+            )
+        raise TargetError(f"{name} is not set; set it to a bearer token of account {account} ({key})")
+    return value
+
+
+def parse_target(data: Mapping[str, Any], env: Mapping[str, str], source: str = "target file") -> Target:
+    unknown = sorted(set(data) - _KEYS)
+    if unknown:
+        raise TargetError(f"unknown key {unknown[0]!r}; known keys: {', '.join(sorted(_KEYS))}")
+    for key in ("base_url", "api_version", "account_id", "token_env"):
+        if key not in data:
+            raise TargetError(f"{key} is missing")
+    allow_production = _typed(data, "allow_production", bool, False)
+    allow_insecure_http = _typed(data, "allow_insecure_http", bool, False)
+    base_url = _check_base_url(data["base_url"], allow_production, allow_insecure_http)
+    api_version = data["api_version"]
+    if not isinstance(api_version, str) or not _API_VERSION.fullmatch(api_version):
+        raise TargetError(f"api_version must look like \"2025-12-18\", got {api_version!r}")
+    account_id = data["account_id"]
+    if isinstance(account_id, int) and not isinstance(account_id, bool):
+        account_id = str(account_id)
+    if not isinstance(account_id, str) or not account_id.isdigit():
+        raise TargetError(f"account_id must be the account's number, such as \"101\", got {account_id!r}")
+    token = _token(env, "token_env", data["token_env"], account_id, required=True)
+    foreign = _token(env, "foreign_token_env", data.get("foreign_token_env"), account_id, required=False)
+    if foreign is not None and foreign == token:
+        raise TargetError("foreign_token_env holds the same token as token_env; give another account's token")
+    runs = _parse_runs(data.get("runs"), account_id)
+    assert token is not None
+    return Target(
+        base_url=base_url,
+        api_version=api_version,
+        account_id=account_id,
+        token=token,
+        foreign_token=foreign,
+        token_env=data["token_env"],
+        runs=runs,
+        max_requests=_typed(data, "max_requests", int, 2000),
+        max_rps=_typed(data, "max_rps", (int, float), None),
+        timeout_s=float(_typed(data, "timeout_s", (int, float), 10.0)),
+        rate_limit_probe=_typed(data, "rate_limit_probe", bool, False),
+        source=source,
+    )
+
+
+def _parse_runs(raw: Any, account_id: str) -> tuple[RunRef, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise TargetError("no [[runs]] given; list at least one run with its role and ids")
+    runs = []
+    for index, entry in enumerate(raw, start=1):
+        where = f"[[runs]] entry {index}"
+        if not isinstance(entry, dict):
+            raise TargetError(f"{where} must be a table")
+        unknown = sorted(set(entry) - _RUN_KEYS)
+        if unknown:
+            raise TargetError(f"{where}: unknown key {unknown[0]!r}; known: {', '.join(sorted(_RUN_KEYS))}")
+        missing = [key for key in sorted(_RUN_KEYS) if key not in entry]
+        if missing:
+            raise TargetError(f"{where}: {missing[0]} is missing")
+        if entry["role"] not in ROLES:
+            raise TargetError(f"{where}: role must be one of {', '.join(ROLES)}, got {entry['role']!r}")
+        for key in ("project_id", "target_group_id"):
+            if not isinstance(entry[key], str) or not _ULID.fullmatch(entry[key]):
+                raise TargetError(f"{where}: {key} must be a ULID (26 characters 0-9A-Z), got {entry[key]!r}")
+        run_id = entry["fielding_run_id"]
+        if not isinstance(run_id, str) or not run_id.strip() or "/" in run_id:
+            raise TargetError(f"{where}: fielding_run_id must be a non-empty id, got {run_id!r}")
+        runs.append(RunRef(entry["role"], account_id, entry["project_id"], entry["target_group_id"], run_id))
+    ids = [run.fielding_run_id for run in runs]
+    duplicate = next((i for i in ids if ids.count(i) > 1), None)
+    if duplicate is not None:
+        raise TargetError(f"fielding_run_id {duplicate} is listed twice; give each run one role")
+    return tuple(runs)
+
+
+def load_target(path: str | Path, env: Mapping[str, str] | None = None) -> Target:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise TargetError(f"target file {path} does not exist") from None
+    except IsADirectoryError:
+        raise TargetError(f"target file {path} is a directory; give the .toml file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TargetError(f"target file {path} cannot be read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise TargetError(f"target file {path} is not valid TOML: {exc}") from None
+    try:
+        return parse_target(data, os.environ if env is None else env, source=str(path))
+    except TargetError as exc:
+        raise TargetError(f"target file {path}: {exc}") from None
