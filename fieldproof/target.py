@@ -7,6 +7,7 @@ from the file itself, so a target file can be committed and shared.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 import tomllib
@@ -20,6 +21,8 @@ PRODUCTION_HOSTS = ("api.cint.com",)
 _ULID = re.compile(r"[0-9A-Z]{26}")
 _API_VERSION = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DIGITS = re.compile(r"[0-9]+")
+_RUN_ID = re.compile(r"[^\x00-\x20\x7f/?#]+")
 _KEYS = {
     "base_url", "api_version", "account_id", "token_env", "foreign_token_env", "max_requests",
     "max_rps", "timeout_s", "rate_limit_probe", "allow_production", "allow_insecure_http", "runs",
@@ -75,7 +78,7 @@ def _check_base_url(url: Any, allow_production: bool, allow_insecure_http: bool)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise TargetError(f"base_url must be an http(s) URL with a host, got {url!r}")
-    host = parts.hostname.lower()
+    host = parts.hostname.lower().rstrip(".")  # "api.cint.com." is the same host
     if host in PRODUCTION_HOSTS and not allow_production:
         raise TargetError(
             f"base_url points at production ({host}); use a staging deployment, "
@@ -102,13 +105,11 @@ def _typed(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], def
     value = data.get(key, default)
     if value is default:
         return value
-    if isinstance(value, bool) and kind is not bool:
-        raise TargetError(f"{key} must be a number, got {value!r}")
-    if not isinstance(value, kind):
-        expected = "true or false" if kind is bool else "a number"
+    expected = "true or false" if kind is bool else ("a whole number" if kind is int else "a number")
+    if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
         raise TargetError(f"{key} must be {expected}, got {value!r}")
-    if kind is not bool and value <= 0:
-        raise TargetError(f"{key} must be greater than 0, got {value!r}")
+    if kind is not bool and not (0 < value < math.inf):  # also refuses nan
+        raise TargetError(f"{key} must be a finite number greater than 0, got {value!r}")
     return value
 
 
@@ -144,7 +145,7 @@ def parse_target(data: Mapping[str, Any], env: Mapping[str, str], source: str = 
     account_id = data["account_id"]
     if isinstance(account_id, int) and not isinstance(account_id, bool):
         account_id = str(account_id)
-    if not isinstance(account_id, str) or not account_id.isdigit():
+    if not isinstance(account_id, str) or not _DIGITS.fullmatch(account_id):
         raise TargetError(f"account_id must be the account's number, such as \"101\", got {account_id!r}")
     token = _token(env, "token_env", data["token_env"], account_id, required=True)
     foreign = _token(env, "foreign_token_env", data.get("foreign_token_env"), account_id, required=False)
@@ -188,20 +189,23 @@ def _parse_runs(raw: Any, account_id: str) -> tuple[RunRef, ...]:
             if not isinstance(entry[key], str) or not _ULID.fullmatch(entry[key]):
                 raise TargetError(f"{where}: {key} must be a ULID (26 characters 0-9A-Z), got {entry[key]!r}")
         run_id = entry["fielding_run_id"]
-        if not isinstance(run_id, str) or not run_id.strip() or "/" in run_id:
-            raise TargetError(f"{where}: fielding_run_id must be a non-empty id, got {run_id!r}")
+        if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+            raise TargetError(
+                f"{where}: fielding_run_id must be a non-empty id of printable characters "
+                f"without '/', '?' or '#', got {run_id!r}"
+            )
         runs.append(RunRef(entry["role"], account_id, entry["project_id"], entry["target_group_id"], run_id))
     ids = [run.fielding_run_id for run in runs]
     duplicate = next((i for i in ids if ids.count(i) > 1), None)
     if duplicate is not None:
-        raise TargetError(f"fielding_run_id {duplicate} is listed twice; give each run one role")
+        raise TargetError(f"fielding_run_id {duplicate!r} is listed twice; give each run one role")
     return tuple(runs)
 
 
 def load_target(path: str | Path, env: Mapping[str, str] | None = None) -> Target:
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise TargetError(f"target file {path} does not exist") from None
     except IsADirectoryError:
