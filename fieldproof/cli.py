@@ -101,6 +101,12 @@ def _sandbox(args: argparse.Namespace) -> int:
         settings = load_settings(args.config, overrides=overrides)
         print(issue_token(settings.jwt_secret, args.account, settings.token_ttl_s, args.expired))
         return EXIT_OK
+    if overrides.get("fault") == "list":
+        from fieldproof.sandbox.faults import FAULT_MODES
+
+        for mode in FAULT_MODES.values():
+            print(f"{mode.name:<28} {mode.family:<9} {mode.description}")
+        return EXIT_OK
     if args.seed and args.no_seed:
         return _fail("--seed and --no-seed contradict each other; give one")
     settings = load_settings(args.config, overrides=overrides)

@@ -184,7 +184,8 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
         args = [
             str(SUITES_DIR), "-c", str(SUITES_DIR / "pytest.ini"), "--rootdir", str(SUITES_DIR),
             "-p", "fieldproof.plugin", "--fieldproof-run", str(run_file),
-            "--junitxml", str(reports / "junit.xml"), "-q", "--no-header", "-rfE",
+            "--junitxml", str(reports / "junit.xml"), "-q", "--no-header", "-rfE", "--tb=no",
+        "-W", "ignore::pytest.PytestAssertRewriteWarning",
         ]  # fmt: skip
         if workers > 1:
             args += ["-n", str(workers)]

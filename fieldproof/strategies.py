@@ -6,6 +6,8 @@ is the fact a suite records in `exchange.context`, the value is what goes on the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from hypothesis import strategies as st
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -16,40 +18,82 @@ def ulids() -> st.SearchStrategy[str]:
     return st.text(alphabet=CROCKFORD, min_size=26, max_size=26)
 
 
-def opaque_tags(exclude: frozenset[str] = frozenset()) -> st.SearchStrategy[str]:
-    """Opaque-tag text (RFC 9110 etagc), never one of `exclude`."""
-    return st.text(_ETAGC, min_size=0, max_size=12).filter(lambda t: t not in exclude)
+def opaque_tags() -> st.SearchStrategy[str]:
+    """Opaque-tag text (RFC 9110 etagc)."""
+    return st.text(_ETAGC, min_size=0, max_size=12)
 
 
-def if_match_values(current: str, stale: list[str], other_run: str | None = None) -> st.SearchStrategy[tuple[str, str | None]]:
-    """If-Match values for a run whose current ETag is `current` (e.g. W/"3").
+@dataclass(frozen=True)
+class IfMatchChoice:
+    """What to put in If-Match, drawn without looking at the run (hypothesis replays draws, so
+    they must not depend on state); `render_if_match` turns it into a value for the run as it is."""
 
-    `stale`: tags the run had before; `other_run`: the current tag of another run (which must
-    not match here, as it is a different resource; only used when it differs from `current`).
+    kind: str
+    opaque: str = ""
+    weak: bool = True
+    index: int = 0
+    others: tuple[tuple[str, bool], ...] = ()
+
+
+IF_MATCH_KINDS = (
+    "current", "stale", "other_run", "never_issued", "missing", "star", "malformed",
+    "list_with_current", "list_without_current", "strong_spelling_of_current",
+)  # fmt: skip
+_MALFORMED = ("{opaque}", "W/{opaque}", "", " ", "W/", '"', '"{opaque}', "W/'x'", "x" * 9000)
+
+
+def if_match_choices() -> st.SearchStrategy[IfMatchChoice]:
+    tag = st.tuples(opaque_tags(), st.booleans())
+    return st.builds(
+        IfMatchChoice,
+        kind=st.sampled_from(IF_MATCH_KINDS),
+        opaque=opaque_tags(),
+        weak=st.booleans(),
+        index=st.integers(0, 1000),
+        others=st.lists(tag, min_size=1, max_size=3).map(tuple),
+    )
+
+
+def render_if_match(
+    choice: IfMatchChoice, current: str, stale: list[str], other_run: str | None = None
+) -> tuple[str, str | None]:
+    """(kind, If-Match value) for a run whose current ETag is `current` (e.g. W/"3").
+
+    `stale`: tags the run had before; `other_run`: another run's current tag. A kind that the
+    run's history cannot give (no stale tag yet) falls back to a tag never issued.
     """
     opaque = current.removeprefix("W/").strip('"')
-    known = frozenset({opaque, *(s.removeprefix("W/").strip('"') for s in stale)})
-    never_issued = st.builds(lambda o, weak: f'{"W/" if weak else ""}"{o}"', opaque_tags(known), st.booleans())
-    choices = [
-        st.just(("current", current)),
-        never_issued.map(lambda v: ("never_issued", v)),
-        st.just(("missing", None)),
-        st.just(("star", "*")),
-        st.sampled_from([opaque, f"W/{opaque}", "", " ", "W/", '"', f'"{opaque}', "W/'x'", "x" * 9000]).map(
-            lambda v: ("malformed", v)
-        ),
-        st.lists(never_issued, min_size=1, max_size=3).map(lambda vs: ("list_without_current", ", ".join(vs))),
-        st.tuples(st.lists(never_issued, max_size=2), st.integers(0, 2)).map(
-            lambda t: ("list_with_current", ", ".join([*t[0][: t[1]], current, *t[0][t[1]:]]))
-        ),
-    ]
-    if current.startswith("W/"):
-        choices.append(st.just(("strong_spelling_of_current", current[2:])))
-    if stale:
-        choices.append(st.sampled_from(stale).map(lambda v: ("stale", v)))
-    if other_run and other_run != current:
-        choices.append(st.just(("other_run", other_run)))
-    return st.one_of(choices)
+    known = {opaque, *(t.removeprefix("W/").strip('"') for t in stale)}
+    if other_run:
+        known.add(other_run.removeprefix("W/").strip('"'))
+
+    def never_issued(text: str, weak: bool) -> str:
+        while text in known:
+            text += "x"
+        return f'{"W/" if weak else ""}"{text}"'
+
+    kind = choice.kind
+    if kind == "stale" and stale:
+        return kind, stale[choice.index % len(stale)]
+    if kind == "other_run" and other_run and other_run != current:
+        return kind, other_run
+    if kind == "current":
+        return kind, current
+    if kind == "missing":
+        return kind, None
+    if kind == "star":
+        return kind, "*"
+    if kind == "malformed":
+        return kind, _MALFORMED[choice.index % len(_MALFORMED)].format(opaque=opaque)
+    if kind == "strong_spelling_of_current" and current.startswith("W/"):
+        return kind, current[2:]
+    others = [never_issued(text, weak) for text, weak in choice.others]
+    if kind == "list_without_current":
+        return kind, ", ".join(others)
+    if kind == "list_with_current":
+        at = choice.index % (len(others) + 1)
+        return kind, ", ".join([*others[:at], current, *others[at:]])
+    return "never_issued", never_issued(choice.opaque, choice.weak)
 
 
 def malformed_ids() -> st.SearchStrategy[tuple[str, dict[str, str]]]:

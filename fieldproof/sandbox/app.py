@@ -14,15 +14,24 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from fieldproof.headers import HeaderSyntaxError, IfMatch, parse_if_match
 from fieldproof.sandbox import control
-from fieldproof.sandbox.auth import Principal, TokenExpired, Unauthenticated, bearer_token, verify_token
-from fieldproof.sandbox.faults import Faults
+from fieldproof.sandbox.auth import (
+    Principal,
+    TokenExpired,
+    Unauthenticated,
+    bearer_token,
+    user_id_for,
+    verify_token,
+)
+from fieldproof.sandbox.faults import FAULT_MODES, Faults, FaultyResponses
 from fieldproof.sandbox.limits import TokenBuckets
 from fieldproof.sandbox.settings import KNOWN_API_VERSIONS, SandboxSettings
 from fieldproof.sandbox.store import (
@@ -98,26 +107,30 @@ class Sandbox:
         self.settings = settings
         self.store = store
         self.limits = TokenBuckets(settings.rate_limit_burst, settings.rate_limit_refill)
-        self.faults = Faults(settings)
+        self.faults = Faults(settings.latency_ms, settings.jitter_ms, settings.error_rate)
 
     async def _authorize(self, request: Request) -> Principal:
         """The gates every API request passes, in order, before its run is looked at."""
         await self.faults.delay()
         if self.faults.server_error():
             raise ApiError(500, "unexpected_internal_error", "injected fault: server error")
+        fault = self.settings.fault
         try:
-            token = bearer_token(request.headers.get("authorization"))
-            retry_after = self.limits.take(token)
-            if retry_after is not None:
-                raise TooManyRequests(retry_after)
-            principal = verify_token(self.settings.jwt_secret, token)
+            if fault == "missing_token_served" and "authorization" not in request.headers:
+                principal = Principal(request.path_params["account_id"], user_id_for(request.path_params["account_id"]))
+            else:
+                token = bearer_token(request.headers.get("authorization"))
+                retry_after = self.limits.take(token)
+                if retry_after is not None:
+                    raise TooManyRequests(retry_after)
+                principal = verify_token(self.settings.jwt_secret, token, verify_expiry=fault != "expired_token_served")
         except Unauthenticated as exc:
             raise ApiError(401, "authorization_error", str(exc)) from None
         except TokenExpired as exc:
             raise ApiError(403, "authorization_error", str(exc)) from None
         self._check_api_version(request.headers.get("cint-api-version"))
         self._check_path_ids(request.path_params)
-        if int(request.path_params["account_id"]) != int(principal.account_id):
+        if int(request.path_params["account_id"]) != int(principal.account_id) and fault != "foreign_account_served":
             raise self._foreign()
         return principal
 
@@ -160,7 +173,7 @@ class Sandbox:
             params["target_group_id"],
         ):
             raise ApiError(404, "not_found_error", "no such fielding run")
-        if int(run.account_id) != int(params["account_id"]):
+        if int(run.account_id) != int(params["account_id"]) and self.settings.fault != "foreign_account_served":
             raise self._foreign()
         return run
 
@@ -206,7 +219,10 @@ class Sandbox:
         principal = await self._authorize(request)
         run = self._locate(request.path_params)
         precondition = self._precondition(request.headers.get("if-match"))
-        outcome = self.store.apply(run.id, action, precondition, actor=principal.user_id)
+        if self.store.policy.race_window_s:  # the race fault blocks: keep the event loop free
+            outcome = await run_in_threadpool(self.store.apply, run.id, action, precondition, principal.user_id)
+        else:
+            outcome = self.store.apply(run.id, action, precondition, actor=principal.user_id)
         if outcome.verdict in (Verdict.CHANGED, Verdict.NO_OP):
             assert outcome.run is not None
             return Response(status_code=204, headers={"ETag": etag_for(outcome.run)})
@@ -256,7 +272,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
-def build_app(settings: SandboxSettings, store: Store | None = None) -> TraceContext:
+def build_app(settings: SandboxSettings, store: Store | None = None) -> ASGIApp:
     if store is None:
         if settings.db is None:
             raise ValueError("the sandbox needs a database path (settings.db)")
@@ -279,16 +295,22 @@ def build_app(settings: SandboxSettings, store: Store | None = None) -> TraceCon
         },
     )
     app.state.sandbox = sandbox
-    return TraceContext(app)
+    traced = TraceContext(app)
+    mode = FAULT_MODES.get(settings.fault)
+    return FaultyResponses(traced, mode.name) if mode is not None and mode.layer == "http" else traced
 
 
 def policy_for(settings: SandboxSettings) -> Policy:
+    mode = FAULT_MODES.get(settings.fault)
+    store_fault = mode.name if mode is not None and mode.layer == "store" else None
     return Policy(
         resume_live_is_noop=settings.resume_live == "204",
         precondition_first=settings.gate_order == "412-first",
+        fault=store_fault,
+        race_window_s=settings.race_window_ms / 1000 if store_fault == "check_then_act_race" else 0.0,
     )
 
 
-def app_from_env() -> TraceContext:
+def app_from_env() -> ASGIApp:
     """The uvicorn factory for worker processes: settings come from the parent via env."""
     return build_app(SandboxSettings.from_json(os.environ[SETTINGS_ENV]))

@@ -1,18 +1,66 @@
-"""Injected faults for resilience tests: latency with jitter, and a fraction of 500s."""
+"""Injected trouble: resilience faults (latency, 500s) and fault modes.
+
+A fault mode is one realistic bug a server team could ship, selected with `--fault NAME`. The
+harness must catch every one of them (the self-check proves it). Each acts in one layer:
+`store` modes are Policy.fault in store.py (the state machine), `auth` modes in app.py's gates,
+`http` modes in the `FaultyResponses` wrapper below (headers, statuses, bodies on the wire).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
+from dataclasses import dataclass
 
-from fieldproof.sandbox.settings import SandboxSettings
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+@dataclass(frozen=True)
+class FaultMode:
+    name: str
+    layer: str  # store | auth | http
+    family: str
+    description: str
+
+
+FAULT_MODES: dict[str, FaultMode] = {
+    mode.name: mode
+    for mode in [
+        FaultMode("ignore_if_match", "store", "locking", "writes succeed whatever If-Match says"),
+        FaultMode("accept_stale_tags", "store", "locking", "the previous version's tag still matches"),
+        FaultMode("version_not_bumped", "store", "locking", "a write keeps the version (and ETag)"),
+        FaultMode("recurring_tags", "store", "locking", "versions cycle 1-2-3, so old tags come back"),
+        FaultMode("check_then_act_race", "store", "locking", "decide, wait --race-window-ms, write unconditionally"),
+        FaultMode("skip_business_rules", "store", "state", "resume ignores the completes goal and end date"),
+        FaultMode("no_change_on_success", "store", "state", "204 without the change being written"),
+        FaultMode("refusal_changes_run", "store", "state", "a refused write still touches last_changed_at"),
+        FaultMode("missing_token_served", "auth", "auth", "a request without a token is served as the account"),
+        FaultMode("foreign_account_served", "auth", "auth", "another account's token is served"),
+        FaultMode("expired_token_served", "auth", "auth", "an expired token is accepted"),
+        FaultMode("no_etag_on_204", "http", "headers", "204 without ETag"),
+        FaultMode("no_etag_on_200", "http", "headers", "GET 200 without ETag"),
+        FaultMode("unquoted_etag", "http", "headers", "ETag sent as W/1, not a quoted tag"),
+        FaultMode("no_retry_after_on_429", "http", "headers", "429 without Retry-After"),
+        FaultMode("no_traceparent_on_errors", "http", "headers", "4xx/5xx without traceparent"),
+        FaultMode("no_traceparent_on_404", "http", "headers", "404 without traceparent"),
+        FaultMode("malformed_traceparent", "http", "headers", "traceparent in upper-case hex"),
+        FaultMode("trace_not_continued", "http", "headers", "every response starts a new trace"),
+        FaultMode("status_200_instead_of_204", "http", "status", "writes answer 200 with a body"),
+        FaultMode("undocumented_409_on_stale", "http", "status", "a stale tag gets 409, not 412"),
+        FaultMode("server_error_on_odd_input", "http", "status", "a malformed request gets 500, not 400"),
+        FaultMode("error_body_without_detail", "http", "status", "error bodies lack 'detail'"),
+    ]
+}
 
 
 class Faults:
-    def __init__(self, settings: SandboxSettings, rng: random.Random | None = None) -> None:
-        self.latency_s = settings.latency_ms / 1000
-        self.jitter_s = settings.jitter_ms / 1000
-        self.error_rate = settings.error_rate
+    """Latency with jitter, and a fraction of 500s."""
+
+    def __init__(self, latency_ms: float, jitter_ms: float, error_rate: float, rng: random.Random | None = None) -> None:
+        self.latency_s = latency_ms / 1000
+        self.jitter_s = jitter_ms / 1000
+        self.error_rate = error_rate
         self._rng = rng or random.Random()
 
     async def delay(self) -> None:
@@ -22,3 +70,64 @@ class Faults:
 
     def server_error(self) -> bool:
         return self.error_rate > 0 and self._rng.random() < self.error_rate
+
+
+def _without(headers: list[tuple[bytes, bytes]], name: bytes) -> list[tuple[bytes, bytes]]:
+    return [(k, v) for k, v in headers if k.lower() != name]
+
+
+class FaultyResponses:
+    """Outermost ASGI wrapper that distorts responses the way an `http` fault mode says."""
+
+    def __init__(self, app: ASGIApp, mode: str) -> None:
+        self.app = app
+        self.mode = mode
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        mode, state = self.mode, {"status": 200}
+
+        async def distort(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status, headers = message["status"], list(message.get("headers", []))
+                state["status"] = status
+                if mode == "no_etag_on_204" and status == 204 or mode == "no_etag_on_200" and status == 200:
+                    headers = _without(headers, b"etag")
+                elif mode == "unquoted_etag":
+                    headers = [(k, v.replace(b'"', b"") if k.lower() == b"etag" else v) for k, v in headers]
+                elif mode == "no_retry_after_on_429" and status == 429:
+                    headers = _without(headers, b"retry-after")
+                elif mode == "no_traceparent_on_errors" and status >= 400 or mode == "no_traceparent_on_404" and status == 404:
+                    headers = _without(headers, b"traceparent")
+                elif mode == "malformed_traceparent":
+                    headers = [(k, v.upper() if k.lower() == b"traceparent" else v) for k, v in headers]
+                elif mode == "trace_not_continued":
+                    headers = [(k, b"00-" + b"%032x" % random.getrandbits(128) + v[35:] if k.lower() == b"traceparent" else v)
+                               for k, v in headers]  # fmt: skip
+                elif mode == "status_200_instead_of_204" and status == 204:
+                    status = 200
+                    body = b'{"status":"ok"}'
+                    headers = _without(headers, b"content-length") + [
+                        (b"content-length", str(len(body)).encode()), (b"content-type", b"application/json"),
+                    ]  # fmt: skip
+                    state["body"] = body
+                elif mode == "undocumented_409_on_stale" and status == 412:
+                    status = 409
+                elif mode == "server_error_on_odd_input" and status == 400:
+                    status = 500
+                elif mode == "error_body_without_detail" and status >= 400 and status != 429:
+                    state["strip_detail"] = True
+                    headers = _without(headers, b"content-length")
+                message = {**message, "status": status, "headers": headers}
+            elif message["type"] == "http.response.body":
+                if "body" in state:
+                    message = {**message, "body": state.pop("body")}
+                elif state.get("strip_detail") and message.get("body"):
+                    body = json.loads(message["body"])
+                    body.pop("detail", None)
+                    message = {**message, "body": json.dumps(body).encode()}
+            await send(message)
+
+        await self.app(scope, receive, distort)

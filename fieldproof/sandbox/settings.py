@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from fieldproof.sandbox.faults import FAULT_MODES
+
 ENV_PREFIX = "FIELDPROOF_SANDBOX_"
 # A local test server's signing key, not a secret: it lets `fieldproof sandbox token` print a
 # token that any sandbox started with the same key accepts.
 DEFAULT_JWT_SECRET = "fieldproof-sandbox-signing-key-not-a-secret"
 KNOWN_API_VERSIONS = ("2025-05-27", "2025-12-18")
+_FAULT_CHOICES = ("none", "list", *FAULT_MODES)
 
 
 class SettingsError(ValueError):
@@ -67,6 +70,10 @@ class SandboxSettings:
     error_rate: float = _setting(0.0, "fraction of API requests answered 500", minimum=0, maximum=1)
     rate_limit_burst: int = _setting(0, "token-bucket size per token; 0 turns limits off", minimum=0)
     rate_limit_refill: float = _setting(1.0, "tokens added per second", minimum=0.001)
+
+    # a deliberate bug, to prove the harness catches it (`fieldproof sandbox --fault list`)
+    fault: str = _setting("none", "fault mode to inject (see --fault list)", _FAULT_CHOICES)
+    race_window_ms: float = _setting(1.0, "check_then_act_race: ms between decision and write", minimum=0)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))

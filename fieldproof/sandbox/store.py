@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import secrets
 import sqlite3
+import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -101,6 +102,9 @@ class Policy:
 
     resume_live_is_noop: bool = False
     precondition_first: bool = True
+    # a deliberate bug of the state machine (see sandbox/faults.py), for proving the harness
+    fault: str | None = None
+    race_window_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -197,6 +201,11 @@ class Store:
     ) -> Outcome:
         """Decide on a snapshot, then write only if the snapshot is still current."""
         now = now or utcnow()
+        fault = self.policy.fault
+        if fault == "ignore_if_match":
+            precondition = ANY_VERSION
+        elif fault == "accept_stale_tags" and precondition.versions is not None:
+            precondition = Precondition(precondition.versions | {v + 1 for v in precondition.versions})
         # Only If-Match: * can lose a race and still be right to try again: a named tag that
         # lost a race is stale by definition. Bounded, so a hot row cannot spin forever.
         for _ in range(16):
@@ -205,6 +214,10 @@ class Store:
                 return Outcome(Verdict.NOT_FOUND, None, "no fielding run with this id")
             refusal = self._refusal(run, action, precondition, now)
             if refusal is not None:
+                if fault == "refusal_changes_run":
+                    self._db.execute(
+                        "UPDATE runs SET last_changed_at = ? WHERE id = ?", (format_time(now), run.id)
+                    )
                 return refusal
             sources, target = TRANSITIONS[action]
             if run.status not in sources:  # only the configured no-op gets here
@@ -237,7 +250,7 @@ class Store:
             if action is Action.RESUME and run.status == "live" and self.policy.resume_live_is_noop:
                 return None
             return f"cannot {action.value} a run that is {run.status}"
-        if action is Action.RESUME:
+        if action is Action.RESUME and self.policy.fault != "skip_business_rules":
             if run.goal_reached:
                 return "the completes goal has been reached"
             if run.end_date_passed(now):
@@ -245,25 +258,26 @@ class Store:
         return None
 
     def _write(self, seen: Run, status: str, actor: str, now: datetime) -> Run | None:
+        fault = self.policy.fault
+        version = seen.version + 1
+        if fault == "version_not_bumped":
+            version = seen.version
+        elif fault == "recurring_tags":
+            version = 1 + seen.version % 3
         changed = replace(
-            seen,
-            status=status,
-            version=seen.version + 1,
-            last_changed_at=format_time(now),
-            last_changed_by=actor,
+            seen, status=status, version=version, last_changed_at=format_time(now), last_changed_by=actor
         )
+        if fault == "no_change_on_success":
+            return changed  # answers as if written, writes nothing
+        if fault == "check_then_act_race":
+            # the bug: decide, wait, then write unconditionally: a second writer slips in between
+            time.sleep(self.policy.race_window_s)
+            condition, args = "WHERE id = ?", (seen.id,)
+        else:
+            condition, args = "WHERE id = ? AND version = ? AND status = ?", (seen.id, seen.version, seen.status)
         cursor = self._db.execute(
-            "UPDATE runs SET status = ?, version = ?, last_changed_at = ?, last_changed_by = ? "
-            "WHERE id = ? AND version = ? AND status = ?",
-            (
-                changed.status,
-                changed.version,
-                changed.last_changed_at,
-                changed.last_changed_by,
-                seen.id,
-                seen.version,
-                seen.status,
-            ),
+            "UPDATE runs SET status = ?, version = ?, last_changed_at = ?, last_changed_by = ? " + condition,
+            (changed.status, changed.version, changed.last_changed_at, changed.last_changed_by, *args),
         )
         return changed if cursor.rowcount == 1 else None
 
