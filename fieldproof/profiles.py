@@ -16,7 +16,7 @@ class Profile:
 
 
 PROFILES = {
-    "quick": Profile("quick", examples=10, racers=8, rounds_sandbox=5, rounds_file=2, rate_probe_requests=60),
-    "default": Profile("default", examples=40, racers=8, rounds_sandbox=20, rounds_file=5, rate_probe_requests=200),
-    "thorough": Profile("thorough", examples=200, racers=16, rounds_sandbox=100, rounds_file=20, rate_probe_requests=500),
+    "quick": Profile("quick", examples=10, racers=8, rounds_sandbox=5, rounds_file=2, rate_probe_requests=200),
+    "default": Profile("default", examples=40, racers=8, rounds_sandbox=20, rounds_file=5, rate_probe_requests=400),
+    "thorough": Profile("thorough", examples=200, racers=16, rounds_sandbox=100, rounds_file=20, rate_probe_requests=1000),
 }

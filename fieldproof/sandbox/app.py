@@ -26,10 +26,10 @@ from fieldproof.sandbox import control
 from fieldproof.sandbox.auth import (
     Principal,
     TokenExpired,
+    TokenVerifier,
     Unauthenticated,
     bearer_token,
     user_id_for,
-    verify_token,
 )
 from fieldproof.sandbox.faults import FAULT_MODES, Faults, FaultyResponses
 from fieldproof.sandbox.limits import TokenBuckets
@@ -108,6 +108,7 @@ class Sandbox:
         self.store = store
         self.limits = TokenBuckets(settings.rate_limit_burst, settings.rate_limit_refill)
         self.faults = Faults(settings.latency_ms, settings.jitter_ms, settings.error_rate)
+        self.verify = TokenVerifier(settings.jwt_secret, verify_expiry=settings.fault != "expired_token_served")
 
     async def _authorize(self, request: Request) -> Principal:
         """The gates every API request passes, in order, before its run is looked at."""
@@ -123,7 +124,7 @@ class Sandbox:
                 retry_after = self.limits.take(token)
                 if retry_after is not None:
                     raise TooManyRequests(retry_after)
-                principal = verify_token(self.settings.jwt_secret, token, verify_expiry=fault != "expired_token_served")
+                principal = self.verify(token)
         except Unauthenticated as exc:
             raise ApiError(401, "authorization_error", str(exc)) from None
         except TokenExpired as exc:
@@ -284,8 +285,9 @@ def build_app(settings: SandboxSettings, store: Store | None = None) -> ASGIApp:
         Route(f"{API_PREFIX}{RUN_PATH}", sandbox.get_run, methods=["GET"]),
         *(_write_route(sandbox, action) for action in Action),
     ]
-    if settings.control:
-        routes += control.routes(sandbox.store, settings)
+    counter = control.RequestCounter() if settings.control else None
+    if counter is not None:
+        routes += control.routes(sandbox.store, settings, counter)
     app = Starlette(
         routes=routes,
         exception_handlers={
@@ -295,7 +297,7 @@ def build_app(settings: SandboxSettings, store: Store | None = None) -> ASGIApp:
         },
     )
     app.state.sandbox = sandbox
-    traced = TraceContext(app)
+    traced: ASGIApp = TraceContext(app) if counter is None else counter.wrap(TraceContext(app))
     mode = FAULT_MODES.get(settings.fault)
     return FaultyResponses(traced, mode.name) if mode is not None and mode.layer == "http" else traced
 

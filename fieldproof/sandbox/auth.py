@@ -54,6 +54,30 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
+class TokenVerifier:
+    """verify_token with a per-token cache: decoding a JWT is the sandbox's dearest step per
+    request, and clients send the same token again and again. Expiry is still checked each time."""
+
+    def __init__(self, secret: str, verify_expiry: bool = True, size: int = 4096) -> None:
+        self.secret = secret
+        self.verify_expiry = verify_expiry
+        self.size = size
+        self._cache: dict[str, tuple[Principal, float]] = {}
+
+    def __call__(self, token: str) -> Principal:
+        cached = self._cache.get(token)
+        if cached is None:
+            principal = verify_token(self.secret, token, verify_expiry=False)
+            expires = float(jwt.decode(token, options={"verify_signature": False})["exp"])
+            if len(self._cache) >= self.size:
+                self._cache.clear()  # bounded; a sandbox sees few distinct tokens
+            self._cache[token] = cached = (principal, expires)
+        principal, expires = cached
+        if self.verify_expiry and expires <= time.time():
+            raise TokenExpired("the token has expired")
+        return principal
+
+
 def verify_token(secret: str, token: str, verify_expiry: bool = True) -> Principal:
     try:
         claims = jwt.decode(

@@ -9,11 +9,13 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
+import os
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fieldproof.sandbox.auth import issue_token
 from fieldproof.sandbox.seed import SeedError, run_from_spec
@@ -46,7 +48,23 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def routes(store: Store, settings: SandboxSettings) -> list[Route]:
+class RequestCounter:
+    """Counts API requests (not control or health calls) in this worker process, so that tests
+    can check from outside how many requests a harness run really sent."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        async def counted(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http" and not scope["path"].startswith((PREFIX, "/healthz")):
+                self.count += 1
+            await app(scope, receive, send)
+
+        return counted
+
+
+def routes(store: Store, settings: SandboxSettings, counter: RequestCounter | None = None) -> list[Route]:
     def guarded(handler):  # one place for the loopback rule and bad-input answers
         async def endpoint(request: Request) -> Response:
             if not _is_loopback(request):
@@ -86,7 +104,11 @@ def routes(store: Store, settings: SandboxSettings) -> list[Route]:
             {"token": issue_token(settings.jwt_secret, account, settings.token_ttl_s, expired)}
         )
 
+    async def stats(request: Request) -> Response:
+        return JSONResponse({"api_requests": counter.count if counter else None, "pid": os.getpid()})
+
     return [
+        Route(f"{PREFIX}/stats", guarded(stats), methods=["GET"]),
         Route(f"{PREFIX}/runs", guarded(create_run), methods=["POST"]),
         Route(f"{PREFIX}/runs", guarded(list_runs), methods=["GET"]),
         Route(f"{PREFIX}/runs/{{run_id}}", guarded(get_run), methods=["GET"]),

@@ -1,0 +1,220 @@
+"""`fieldproof run` as users run it: verdicts, exit codes, reports, safety on a file target."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+
+from fieldproof.sandbox.process import RunningSandbox, sandbox_process
+from fieldproof.sandbox.server import bind
+
+QUICK = ["--profile", "quick", "--workers", "2"]
+
+
+def fieldproof_run(tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300):
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDPROOF_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "fieldproof", "run", "--reports", str(tmp_path / "reports"), *args],
+        capture_output=True, text=True, timeout=timeout, env=full_env, cwd=tmp_path,
+    )  # fmt: skip
+
+
+def summary(tmp_path: Path) -> dict:
+    return json.loads((tmp_path / "reports" / "summary.json").read_text())
+
+
+# the built-in sandbox
+
+
+def test_the_contract_holds_on_the_sandbox_and_every_report_is_written(tmp_path: Path) -> None:
+    result = fieldproof_run(tmp_path, *QUICK)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "PASS: the contract holds" in result.stdout
+    reports = tmp_path / "reports"
+    for name in ("junit.xml", "report.html", "summary.json", "summary.md"):
+        assert (reports / name).stat().st_size > 0, name
+    data = summary(tmp_path)
+    assert data["verdict"] == "pass" and data["requests"] > 100
+    checks = {rule["name"]: rule["checks"] for rule in data["rules"]}
+    unexercised = [name for name, n in checks.items() if n == 0 and name != "retry_after_on_429"]
+    assert unexercised == []  # every rule was really applied, not just registered
+    cells = {(c["operation"], c["status"]): c for c in data["coverage"]}
+    for cell in [("resume", 204), ("resume", 412), ("resume", 422), ("resume", 401), ("resume", 404), ("get", 403)]:
+        assert cells[cell]["observed"] and cells[cell]["asserted"], cell
+    assert "<html>" in (reports / "report.html").read_text()
+    assert "| operation |" in (reports / "summary.md").read_text()
+
+
+def test_the_contract_holds_with_latency_and_a_tight_rate_limit(tmp_path: Path) -> None:
+    env = {
+        "FIELDPROOF_SANDBOX_LATENCY_MS": "5",
+        "FIELDPROOF_SANDBOX_JITTER_MS": "10",
+        "FIELDPROOF_SANDBOX_RATE_LIMIT_BURST": "40",
+        "FIELDPROOF_SANDBOX_RATE_LIMIT_REFILL": "150",
+    }
+    result = fieldproof_run(tmp_path, *QUICK, env=env)
+    assert result.returncode == 0, result.stdout[-3000:]
+    cells = {(c["operation"], c["status"]): c for c in summary(tmp_path)["coverage"]}
+    assert cells[("get", 429)]["observed"] > 0  # the probe met the limit, and it was waited out
+    checks = {rule["name"]: rule["checks"] for rule in summary(tmp_path)["rules"]}
+    assert checks["retry_after_on_429"] > 0
+
+
+@pytest.mark.parametrize(
+    "fault, rule",
+    [
+        ("no_etag_on_204", "etag_on_success"),
+        ("ignore_if_match", "stale_tag_refused"),
+        ("no_traceparent_on_404", "traceparent_on_every_response"),
+        ("skip_business_rules", "business_rules_refuse"),
+    ],
+)
+def test_a_faulty_sandbox_fails_with_exit_1_naming_the_rule(tmp_path: Path, fault: str, rule: str) -> None:
+    result = fieldproof_run(tmp_path, *QUICK, env={"FIELDPROOF_SANDBOX_FAULT": fault})
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "FAIL: the target violates the contract" in result.stdout
+    violated = {r["name"]: r for r in summary(tmp_path)["rules"] if r["violations"]}
+    assert rule in violated, sorted(violated)
+    assert "curl -i -X" in violated[rule]["findings"][0]["exchange"]["curl"]
+
+
+# usage errors and unreachable targets
+
+
+def _write_target(path: Path, base_url: str, runs: list[dict], **extra: object) -> Path:
+    lines = [f'base_url = "{base_url}"', 'api_version = "2025-12-18"', 'account_id = "101"',
+             'token_env = "FIELDPROOF_TOKEN"', 'foreign_token_env = "FIELDPROOF_FOREIGN_TOKEN"']  # fmt: skip
+    lines += [f"{key} = {json.dumps(value)}" for key, value in extra.items()]
+    for run in runs:
+        lines += ["", "[[runs]]"] + [f'{k} = "{v}"' for k, v in run.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+ONE_RUN = [{"role": "resumable", "project_id": "0" * 26, "target_group_id": "1" * 26, "fielding_run_id": "R1"}]
+
+
+@pytest.mark.parametrize(
+    "setup, says",
+    [
+        (lambda p: p / "missing.toml", "does not exist"),
+        (lambda p: _write_target(p / "t.toml", "http://staging.example.test/v1", ONE_RUN), "allow_insecure_http"),
+        (lambda p: _write_target(p / "t.toml", "https://api.cint.com/v1", ONE_RUN), "allow_production"),
+    ],
+    ids=["missing-file", "insecure-http", "production"],
+)
+def test_a_bad_target_file_is_exit_2_with_one_line(tmp_path: Path, setup, says: str) -> None:
+    result = fieldproof_run(tmp_path, "--target", str(setup(tmp_path)), env={"FIELDPROOF_TOKEN": "t", "FIELDPROOF_FOREIGN_TOKEN": "f"})
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and says in result.stderr
+
+
+def test_a_missing_token_env_var_is_exit_2(tmp_path: Path) -> None:
+    target = _write_target(tmp_path / "t.toml", "https://staging.example.test/v1", ONE_RUN)
+    result = fieldproof_run(tmp_path, "--target", str(target))
+    assert result.returncode == 2 and "FIELDPROOF_TOKEN is not set" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["--profile", "extreme"], ["--workers", "many"]])
+def test_bad_flags_are_exit_2(tmp_path: Path, args: list[str]) -> None:
+    result = fieldproof_run(tmp_path, *args)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_unreachable_target_is_exit_3(tmp_path: Path) -> None:
+    sock = bind("127.0.0.1", 0)  # bound, never listening: connections are refused
+    port = sock.getsockname()[1]
+    try:
+        target = _write_target(tmp_path / "t.toml", f"http://127.0.0.1:{port}/v1", ONE_RUN)
+        result = fieldproof_run(tmp_path, "--target", str(target), env={"FIELDPROOF_TOKEN": "t", "FIELDPROOF_FOREIGN_TOKEN": "f"})
+    finally:
+        sock.close()
+    assert result.returncode == 3
+    assert "cannot reach the target" in result.stderr and "Traceback" not in result.stderr
+
+
+# a file target: a seeded sandbox standing in for a staging deployment
+
+
+@pytest.fixture
+def staging(tmp_path: Path) -> Iterator[tuple[RunningSandbox, Path, dict[str, str]]]:
+    target = tmp_path / "staging.toml"
+    with sandbox_process(["--control", "--write-target", str(target)]) as sandbox:
+        env_file = Path(str(target) + ".env")
+        env = dict(line.split("=", 1) for line in env_file.read_text().split())
+        yield sandbox, target, env
+
+
+def _api_requests(sandbox: RunningSandbox) -> int:
+    return httpx.get(sandbox.root_url + "/_control/stats").json()["api_requests"]
+
+
+def _statuses(sandbox: RunningSandbox, target: Path, env: dict[str, str]) -> dict[str, str]:
+    config = tomllib.loads(target.read_text())
+    headers = {"Authorization": f"Bearer {env['FIELDPROOF_TOKEN']}", "Cint-API-Version": "2025-12-18"}
+    result = {}
+    for run in config["runs"]:
+        url = (f"{config['base_url']}/demand/accounts/101/projects/{run['project_id']}"
+               f"/target-groups/{run['target_group_id']}/fielding-runs/{run['fielding_run_id']}")  # fmt: skip
+        result[run["fielding_run_id"]] = httpx.get(url, headers=headers).json()["status"]
+    return result
+
+
+def test_a_file_target_passes_and_its_runs_are_put_back_and_no_token_is_written(tmp_path: Path, staging) -> None:
+    sandbox, target, env = staging
+    before = _statuses(sandbox, target, env)
+    result = fieldproof_run(tmp_path, "--target", str(target), *QUICK, env=env)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert _statuses(sandbox, target, env) == before
+    sent = _api_requests(sandbox)
+    assert sent <= 2000
+    for path in (tmp_path / "reports").rglob("*"):
+        if path.is_file():
+            text = path.read_text(errors="replace")
+            assert env["FIELDPROOF_TOKEN"] not in text and env["FIELDPROOF_FOREIGN_TOKEN"] not in text, path
+    assert env["FIELDPROOF_TOKEN"] not in result.stdout + result.stderr
+
+
+def test_max_requests_is_never_exceeded(tmp_path: Path, staging) -> None:
+    sandbox, target, env = staging
+    limited = target.with_name("limited.toml")
+    limited.write_text(target.read_text().replace('token_env = "FIELDPROOF_TOKEN"', 'token_env = "FIELDPROOF_TOKEN"\nmax_requests = 120'))
+    before = _statuses(sandbox, target, env)
+    result = fieldproof_run(tmp_path, "--target", str(limited), *QUICK, env=env)
+    assert result.returncode == 2, result.stdout[-2000:]
+    assert "request budget of" in result.stdout
+    assert _api_requests(sandbox) <= 120
+    assert _statuses(sandbox, target, env) == before
+
+
+def test_ctrl_c_still_puts_the_runs_back(tmp_path: Path, staging) -> None:
+    sandbox, target, env = staging
+    before = _statuses(sandbox, target, env)
+    full_env = {**{k: v for k, v in os.environ.items() if not k.startswith("FIELDPROOF_")}, **env}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fieldproof", "run", "--target", str(target), "--reports", str(tmp_path / "r"),
+         "--workers", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while _api_requests(sandbox) < 80 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        assert process.poll() is None, "the run ended before it could be interrupted"
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, output[-2000:]
+    assert _statuses(sandbox, target, env) == before
