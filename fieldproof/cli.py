@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--target", metavar="FILE", help="target file (TOML); default: start the built-in sandbox")
     run.add_argument("--profile", default="default", choices=["quick", "default", "thorough"],
                      help="how hard to try (default: default)")  # fmt: skip
-    run.add_argument("--workers", default="auto", metavar="N|auto", help="pytest-xdist workers (default: auto)")
+    run.add_argument("--workers", default="1", metavar="N|auto",
+                     help="pytest-xdist workers; auto: one per CPU (default: 1)")  # fmt: skip
     run.add_argument("--reports", default="reports", metavar="DIR", help="where reports go (default: reports)")
     run.add_argument("--seed", type=int, default=None, metavar="N", help="hypothesis seed, to vary or reproduce a run")
 

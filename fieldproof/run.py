@@ -45,7 +45,7 @@ class RunAborted(Exception):
 class RunOptions:
     target: str | None = None
     profile: str = "default"
-    workers: str = "auto"
+    workers: str = "1"
     reports: str = "reports"
     seed: int | None = None
 
@@ -194,10 +194,12 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
             args += ["--hypothesis-seed", str(options.seed)]
         collector = _Outcomes()
         notes: list[str] = []
+        suites_started = time.monotonic()
         try:
             with _environment(env):
                 code = pytest.main(args, plugins=[collector])
         finally:
+            suites_s = time.monotonic() - suites_started
             if not is_sandbox:
                 notes = _restore(target, Budget(reserve))
         summary = build_summary(
@@ -207,6 +209,7 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
             duration_s=time.monotonic() - started,
             tests=collector.outcomes,
             notes=notes,
+            suites_s=suites_s,
         )
         (reports / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2))
         (reports / "summary.md").write_text(render_markdown(summary))

@@ -34,6 +34,7 @@ class Summary:
     tests: TestOutcomes
     problems: list[dict[str, str]]  # harness errors: budget spent, unreachable, crashes
     notes: list[str] = field(default_factory=list)
+    suites_s: float = 0.0  # the part of duration_s spent inside pytest
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -41,6 +42,7 @@ class Summary:
             "target": self.target,
             "profile": self.profile,
             "duration_s": round(self.duration_s, 2),
+            "suites_s": round(self.suites_s, 2),
             "requests": self.requests,
             "rules": self.rules,
             "coverage": self.coverage,
@@ -71,6 +73,7 @@ def build_summary(
     duration_s: float,
     tests: TestOutcomes,
     notes: list[str] | None = None,
+    suites_s: float = 0.0,
 ) -> Summary:
     lines = _read_lines(work_dir)
     checks: Counter[str] = Counter()
@@ -121,4 +124,4 @@ def build_summary(
             )
     found = any(row["violations"] for row in rule_rows)
     verdict = VIOLATION if found else (ERROR if problems or tests.failed else PASS)
-    return Summary(verdict, target, profile, duration_s, requests, rule_rows, coverage, tests, problems, notes or [])
+    return Summary(verdict, target, profile, duration_s, requests, rule_rows, coverage, tests, problems, notes or [], suites_s)
