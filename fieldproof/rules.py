@@ -89,8 +89,10 @@ REFUSALS = {400, 401, 403, 404, 412, 422, 429}
 STALE_KINDS = {"stale", "other_run", "never_issued"}
 
 
-def _gave_up_on_429(exchange: Exchange) -> bool:
-    return exchange.status == 429 and bool(exchange.context.get("gave_up_on_429"))
+def _rate_limited(exchange: Exchange) -> bool:
+    """A 429 is never a failure by itself: expectation rules leave it to retry_after_on_429
+    (the client waits it out and sends again; what the retry gets is judged on its own)."""
+    return exchange.status == 429
 
 
 def _ordinary(exchange: Exchange, *, besides: str) -> bool:
@@ -281,7 +283,7 @@ def _diff(before: Snapshot, after: Snapshot) -> str:
 def current_tag_wins(exchange: Exchange) -> Result:
     if exchange.context.get("if_match_kind") != "current" or not _ordinary(exchange, besides="if_match_kind"):
         return None
-    if _write_allowed(exchange) is not True or _gave_up_on_429(exchange):
+    if _write_allowed(exchange) is not True or _rate_limited(exchange):
         return None
     return _expect(current_tag_wins, exchange, {204}, "If-Match held the current ETag and the state allows it")
 
@@ -290,7 +292,7 @@ def current_tag_wins(exchange: Exchange) -> Result:
 def stale_tag_refused(exchange: Exchange) -> Result:
     if exchange.context.get("if_match_kind") not in STALE_KINDS or not _ordinary(exchange, besides="if_match_kind"):
         return None
-    if _gave_up_on_429(exchange):
+    if _rate_limited(exchange):
         return None
     allowed = {412} if _write_allowed(exchange) is True else {412, 422}  # gate order is open
     return _expect(stale_tag_refused, exchange, allowed, f"If-Match held a {exchange.context['if_match_kind'].replace('_', ' ')} tag")
@@ -310,7 +312,7 @@ _IF_MATCH_VARIANTS = {
 @exchange_rule("an If-Match the docs leave open gets one of its possible answers, and a stale one never wins", expectation=True)
 def if_match_variant_answered(exchange: Exchange) -> Result:
     kind = exchange.context.get("if_match_kind")
-    if kind not in _IF_MATCH_VARIANTS or not _ordinary(exchange, besides="if_match_kind") or _gave_up_on_429(exchange):
+    if kind not in _IF_MATCH_VARIANTS or not _ordinary(exchange, besides="if_match_kind") or _rate_limited(exchange):
         return None
     allowed, why = _IF_MATCH_VARIANTS[kind]
     allowed = set(allowed)
@@ -322,7 +324,7 @@ def if_match_variant_answered(exchange: Exchange) -> Result:
 @exchange_rule("resume of a run whose goal or end date is reached, or that is completed, gets 422", expectation=True)
 def business_rules_refuse(exchange: Exchange) -> Result:
     role = exchange.context.get("role")
-    if exchange.operation != "resume" or not _ordinary(exchange, besides="role") or _gave_up_on_429(exchange):
+    if exchange.operation != "resume" or not _ordinary(exchange, besides="role") or _rate_limited(exchange):
         return None
     if exchange.context.get("if_match_kind", "current") != "current":
         return None
@@ -336,7 +338,7 @@ def business_rules_refuse(exchange: Exchange) -> Result:
 @exchange_rule("no token or a malformed one gets 401; an expired one 403; another account's 403 (or 404)", expectation=True)
 def auth_refused(exchange: Exchange) -> Result:
     auth = exchange.context.get("auth", "main")
-    if auth == "main" or _gave_up_on_429(exchange):
+    if auth == "main" or _rate_limited(exchange):
         return None
     allowed, why = {
         "none": ({401}, "no token was sent"),
@@ -350,7 +352,7 @@ def auth_refused(exchange: Exchange) -> Result:
 @exchange_rule("an unknown run gets 404; malformed path ids get 400 or 404", expectation=True)
 def unknown_path_refused(exchange: Exchange) -> Result:
     kind = exchange.context.get("path_kind", "valid")
-    if kind == "valid" or exchange.context.get("auth", "main") != "main" or _gave_up_on_429(exchange):
+    if kind == "valid" or exchange.context.get("auth", "main") != "main" or _rate_limited(exchange):
         return None
     if kind == "unknown_run":
         return _expect(unknown_path_refused, exchange, {404}, "no run has this id")
@@ -361,7 +363,7 @@ def unknown_path_refused(exchange: Exchange) -> Result:
 def api_version_required(exchange: Exchange) -> Result:
     if exchange.context.get("api_version") != "missing" or exchange.context.get("auth", "main") != "main":
         return None
-    if _gave_up_on_429(exchange):
+    if _rate_limited(exchange):
         return None
     findings = _expect(api_version_required, exchange, {403}, "documented: a missing Cint-API-Version is 403")
     body = exchange.json()
@@ -377,7 +379,7 @@ def api_version_required(exchange: Exchange) -> Result:
 def one_winner_among_concurrent_writes(
     exchanges: Sequence[Exchange], before: Snapshot, after: Snapshot
 ) -> Result:
-    settled = [e for e in exchanges if not _gave_up_on_429(e)]
+    settled = [e for e in exchanges if not _rate_limited(e)]
     if len(settled) < 2:
         return None
     statuses = sorted(e.status for e in settled)
@@ -401,7 +403,7 @@ def one_winner_among_concurrent_writes(
 
 @sequence_rule("the ETag a 204 returns is accepted by the next write")
 def new_etag_accepted_by_next_write(first: Exchange, second: Exchange) -> Result:
-    if first.status != 204 or _gave_up_on_429(second):
+    if first.status != 204 or _rate_limited(second):
         return None
     if second.request_header("if-match") != first.header("etag"):
         return None

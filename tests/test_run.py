@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -147,13 +148,19 @@ def test_an_unreachable_target_is_exit_3(tmp_path: Path) -> None:
 # a file target: a seeded sandbox standing in for a staging deployment
 
 
-@pytest.fixture
-def staging(tmp_path: Path) -> Iterator[tuple[RunningSandbox, Path, dict[str, str]]]:
+@contextmanager
+def _staging(tmp_path: Path, *args: str) -> Iterator[tuple[RunningSandbox, Path, dict[str, str]]]:
     target = tmp_path / "staging.toml"
-    with sandbox_process(["--control", "--write-target", str(target)]) as sandbox:
+    with sandbox_process(["--control", "--write-target", str(target), *args]) as sandbox:
         env_file = Path(str(target) + ".env")
         env = dict(line.split("=", 1) for line in env_file.read_text().split())
         yield sandbox, target, env
+
+
+@pytest.fixture
+def staging(tmp_path: Path) -> Iterator[tuple[RunningSandbox, Path, dict[str, str]]]:
+    with _staging(tmp_path) as running:
+        yield running
 
 
 def _api_requests(sandbox: RunningSandbox) -> int:
@@ -198,8 +205,12 @@ def test_max_requests_is_never_exceeded(tmp_path: Path, staging) -> None:
     assert _statuses(sandbox, target, env) == before
 
 
-def test_ctrl_c_still_puts_the_runs_back(tmp_path: Path, staging) -> None:
-    sandbox, target, env = staging
+def test_ctrl_c_still_puts_the_runs_back(tmp_path: Path) -> None:
+    with _staging(tmp_path, "--latency-ms", "10") as staging:  # slow enough to interrupt mid-run
+        _interrupt_and_check(tmp_path, *staging)
+
+
+def _interrupt_and_check(tmp_path: Path, sandbox: RunningSandbox, target: Path, env: dict[str, str]) -> None:
     before = _statuses(sandbox, target, env)
     full_env = {**{k: v for k, v in os.environ.items() if not k.startswith("FIELDPROOF_")}, **env}
     process = subprocess.Popen(
