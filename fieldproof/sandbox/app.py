@@ -113,7 +113,12 @@ class Sandbox:
     async def _authorize(self, request: Request) -> Principal:
         """The gates every API request passes, in order, before its run is looked at."""
         await self.faults.delay()
-        if self.faults.server_error():
+        scripted = self.faults.next_scripted()
+        if scripted is not None and scripted.answer == "429":
+            raise TooManyRequests(scripted.retry_after_s)
+        if scripted is not None and scripted.answer == "expired":
+            raise ApiError(403, "authorization_error", "the token has expired")
+        if self.faults.server_error() or (scripted is not None and scripted.answer == "500"):
             raise ApiError(500, "unexpected_internal_error", "injected fault: server error")
         fault = self.settings.fault
         try:
@@ -274,6 +279,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def build_app(settings: SandboxSettings, store: Store | None = None) -> ASGIApp:
+    return build(settings, store)[1]
+
+
+def build(settings: SandboxSettings, store: Store | None = None) -> tuple[Sandbox, ASGIApp]:
+    """The Sandbox (state, scripts, faults) and the ASGI app that serves it."""
     if store is None:
         if settings.db is None:
             raise ValueError("the sandbox needs a database path (settings.db)")
@@ -287,7 +297,7 @@ def build_app(settings: SandboxSettings, store: Store | None = None) -> ASGIApp:
     ]
     counter = control.RequestCounter() if settings.control else None
     if counter is not None:
-        routes += control.routes(sandbox.store, settings, counter)
+        routes += control.routes(sandbox, counter)
     app = Starlette(
         routes=routes,
         exception_handlers={
@@ -296,10 +306,9 @@ def build_app(settings: SandboxSettings, store: Store | None = None) -> ASGIApp:
             HTTPException: _http_error,
         },
     )
-    app.state.sandbox = sandbox
     traced: ASGIApp = TraceContext(app) if counter is None else counter.wrap(TraceContext(app))
     mode = FAULT_MODES.get(settings.fault)
-    return FaultyResponses(traced, mode.name) if mode is not None and mode.layer == "http" else traced
+    return sandbox, FaultyResponses(traced, mode.name) if mode is not None and mode.layer == "http" else traced
 
 
 def policy_for(settings: SandboxSettings) -> Policy:

@@ -1,4 +1,4 @@
-"""The control API: seed runs in any state, read raw rows, reset, mint tokens.
+"""The control API: seed runs in any state, read raw rows, reset, mint tokens, script answers.
 
 Off unless the sandbox runs with `--control`, and answers loopback callers only: it exists so
 that the harness and tests can arrange state, never as part of the documented API.
@@ -10,7 +10,7 @@ import dataclasses
 import ipaddress
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -19,8 +19,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fieldproof.sandbox.auth import issue_token
 from fieldproof.sandbox.seed import SeedError, run_from_spec
-from fieldproof.sandbox.settings import SandboxSettings
-from fieldproof.sandbox.store import Store
+
+if TYPE_CHECKING:
+    from fieldproof.sandbox.app import Sandbox
 
 PREFIX = "/_control"
 ACCOUNTS = {"main": "101", "foreign": "202"}
@@ -38,7 +39,7 @@ def _refuse(status: int, detail: str) -> JSONResponse:
     return JSONResponse({"object": "control_error", "detail": detail}, status_code=status)
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
+async def _json_body(request: Request) -> dict:
     raw = await request.body()
     if not raw:
         return {}
@@ -64,7 +65,9 @@ class RequestCounter:
         return counted
 
 
-def routes(store: Store, settings: SandboxSettings, counter: RequestCounter | None = None) -> list[Route]:
+def routes(sandbox: Sandbox, counter: RequestCounter | None = None) -> list[Route]:
+    store, settings = sandbox.store, sandbox.settings
+
     def guarded(handler):  # one place for the loopback rule and bad-input answers
         async def endpoint(request: Request) -> Response:
             if not _is_loopback(request):
@@ -104,6 +107,17 @@ def routes(store: Store, settings: SandboxSettings, counter: RequestCounter | No
             {"token": issue_token(settings.jwt_secret, account, settings.token_ttl_s, expired)}
         )
 
+    async def touch(request: Request) -> Response:
+        run = store.touch(request.path_params["run_id"])
+        if run is None:
+            return _refuse(404, "no such run")
+        return JSONResponse(dataclasses.asdict(run))
+
+    async def script(request: Request) -> Response:
+        body = await _json_body(request)
+        sandbox.faults.add_script(str(body.get("answer")), int(body.get("count", 1)), int(body.get("retry_after_s", 1)))
+        return Response(status_code=204)
+
     async def stats(request: Request) -> Response:
         return JSONResponse({"api_requests": counter.count if counter else None, "pid": os.getpid()})
 
@@ -112,6 +126,8 @@ def routes(store: Store, settings: SandboxSettings, counter: RequestCounter | No
         Route(f"{PREFIX}/runs", guarded(create_run), methods=["POST"]),
         Route(f"{PREFIX}/runs", guarded(list_runs), methods=["GET"]),
         Route(f"{PREFIX}/runs/{{run_id}}", guarded(get_run), methods=["GET"]),
+        Route(f"{PREFIX}/runs/{{run_id}}/touch", guarded(touch), methods=["POST"]),
+        Route(f"{PREFIX}/script", guarded(script), methods=["POST"]),
         Route(f"{PREFIX}/reset", guarded(reset), methods=["POST"]),
         Route(f"{PREFIX}/tokens", guarded(token), methods=["POST"]),
     ]

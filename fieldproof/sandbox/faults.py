@@ -54,14 +54,44 @@ FAULT_MODES: dict[str, FaultMode] = {
 }
 
 
+@dataclass
+class Scripted:
+    """The next `count` API requests get this answer instead of their own (scenario switches)."""
+
+    answer: str  # "429" | "500" | "expired"
+    count: int
+    retry_after_s: int = 1
+
+
+SCRIPTED_ANSWERS = ("429", "500", "expired")
+
+
 class Faults:
-    """Latency with jitter, and a fraction of 500s."""
+    """Latency with jitter, a fraction of 500s, and scripted answers for the next requests."""
 
     def __init__(self, latency_ms: float, jitter_ms: float, error_rate: float, rng: random.Random | None = None) -> None:
         self.latency_s = latency_ms / 1000
         self.jitter_s = jitter_ms / 1000
         self.error_rate = error_rate
         self._rng = rng or random.Random()
+        self.script: list[Scripted] = []
+
+    def add_script(self, answer: str, count: int = 1, retry_after_s: int = 1) -> None:
+        if answer not in SCRIPTED_ANSWERS:
+            raise ValueError(f"answer must be one of {', '.join(SCRIPTED_ANSWERS)}, got {answer!r}")
+        if count < 1 or retry_after_s < 0:
+            raise ValueError("count must be at least 1 and retry_after_s at least 0")
+        self.script.append(Scripted(answer, count, retry_after_s))
+
+    def next_scripted(self) -> Scripted | None:
+        """Take one request's worth of the script, if any is left."""
+        if not self.script:
+            return None
+        head = self.script[0]
+        head.count -= 1
+        if head.count == 0:
+            self.script.pop(0)
+        return head
 
     async def delay(self) -> None:
         seconds = self.latency_s + (self._rng.uniform(0, self.jitter_s) if self.jitter_s else 0.0)

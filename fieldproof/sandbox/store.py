@@ -189,6 +189,14 @@ class Store:
     def delete_all(self) -> None:
         self._db.execute("DELETE FROM runs")
 
+    def touch(self, run_id: str, now: datetime | None = None) -> Run | None:
+        """Another client's write: the version moves on, the status stays (for scenarios)."""
+        self._db.execute(
+            "UPDATE runs SET version = version + 1, last_changed_at = ? WHERE id = ?",
+            (format_time(now or utcnow()), run_id),
+        )
+        return self.get(run_id)
+
     # the state machine
 
     def apply(
