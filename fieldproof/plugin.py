@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-from fieldproof.client import ApiClient, Budget, BudgetExhausted, Credentials, SandboxControl, TargetUnreachable
+from fieldproof.client.recording import ApiClient, Budget, BudgetExhausted, Credentials, SandboxControl, TargetUnreachable
 from fieldproof.profiles import PROFILES, Profile
 from fieldproof.recorder import ContractViolation, Recorder, append_lines, format_findings
 from fieldproof.runs import FileRuns, RoleMissing, SandboxRuns

@@ -22,7 +22,7 @@ from typing import Iterator, TextIO
 import pytest
 
 from fieldproof import suites
-from fieldproof.client import ApiClient, Budget, BudgetExhausted, TargetUnreachable
+from fieldproof.client.recording import ApiClient, Budget, BudgetExhausted, TargetUnreachable
 from fieldproof.exchange import redact_text
 from fieldproof.plugin import WORK_DIR, RunSettings
 from fieldproof.profiles import PROFILES

@@ -13,7 +13,7 @@ from typing import Iterator
 
 from filelock import FileLock, Timeout
 
-from fieldproof.client import ApiClient, SandboxControl
+from fieldproof.client.recording import ApiClient, SandboxControl
 from fieldproof.target import RunRef, Target
 
 ROLE_STATUS = {

@@ -6,7 +6,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from fieldproof import rules
-from fieldproof.client import ApiClient
+from fieldproof.client.recording import ApiClient
 from fieldproof.exchange import Exchange
 from fieldproof.plugin import Harness
 
