@@ -216,8 +216,9 @@ def error_body_documented(exchange: Exchange) -> Result:
     if exchange.status < 400 or exchange.operation not in OPERATIONS:
         return None
     content_type = exchange.header("content-type") or ""
+    media_type = content_type.split(";", 1)[0].strip().lower()  # media types ignore case
     body = exchange.json()
-    if not content_type.startswith("application/json") or not isinstance(body, dict):
+    if media_type != "application/json" or not isinstance(body, dict):
         return _finding(error_body_documented, exchange, f"{_what(exchange)} without a JSON object body ({content_type or 'no content-type'})")
     if exchange.status == 429:
         required = {"object": "too_many_requests_problem_details", "details": None}
@@ -237,7 +238,11 @@ def refusal_changes_nothing(exchange: Exchange) -> Result:
     before, after = exchange.before, exchange.after
     if exchange.status not in REFUSALS or before is None or after is None:
         return None
-    if before.state is None or after.state is None:
+    if before.state is None:
+        return None
+    if after.status_code == 404:
+        return _finding(refusal_changes_nothing, exchange, f"{_what(exchange)} and afterwards the run is gone (GET answers 404)")
+    if after.state is None:
         return None
     if before.state != after.state:
         return _finding(refusal_changes_nothing, exchange,
@@ -407,9 +412,9 @@ def new_etag_accepted_by_next_write(first: Exchange, second: Exchange) -> Result
         return None
     if second.request_header("if-match") != first.header("etag"):
         return None
-    if second.status == 412:
+    if second.status in (400, 412):  # 400: the server cannot even parse the tag it issued
         return _finding(new_etag_accepted_by_next_write, second,
-                        f"the ETag {first.header('etag')} returned by {first.operation} was refused with 412 by the next {second.operation}")  # fmt: skip
+                        f"the ETag {first.header('etag')} returned by {first.operation} was refused with {second.status} by the next {second.operation}")  # fmt: skip
     return []
 
 

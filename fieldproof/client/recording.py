@@ -22,6 +22,7 @@ from fieldproof.headers import retry_after_seconds
 from fieldproof.target import RunRef, Target
 
 AUTH_KINDS = ("main", "foreign", "none", "malformed", "expired")
+MAX_ATTEMPTS = 10  # per request, 429s included: `Retry-After: 0` must not loop for ever
 _UNSET: Any = object()
 
 
@@ -190,11 +191,11 @@ class ApiClient:
         """
         request_headers, token_env = self._headers(auth, headers or {})
         waited = 0.0
-        while True:
+        for attempt in range(1, MAX_ATTEMPTS + 1):
             exchange = self._send_once(operation, method, url, request_headers, token_env, context)
             delay = retry_after_seconds(exchange.header("retry-after"))
             delay = 1.0 if delay is None else delay  # a missing Retry-After is the rule's finding
-            if exchange.status != 429 or waited + delay > self.max_429_wait_s:
+            if exchange.status != 429 or waited + delay > self.max_429_wait_s or attempt == MAX_ATTEMPTS:
                 if exchange.status == 429:
                     exchange.context["gave_up_on_429"] = True
                 if record:
@@ -206,6 +207,7 @@ class ApiClient:
             request_headers = {**request_headers}
             if "traceparent" in request_headers:
                 request_headers["traceparent"] = new_traceparent()
+        raise AssertionError("unreachable: the last attempt returns")
 
     def _send_once(
         self,

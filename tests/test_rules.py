@@ -1,0 +1,972 @@
+"""Every contract rule, judged on respx-simulated responses sent through the real ApiClient.
+
+`FakeApi` answers like the documented API (fielding-runs.md): traceparent continuing the
+caller's trace, tracestate, weak ETags `W/"<version>"`, JSON error bodies, 429 with
+Retry-After, and a run whose state moves only on a 204. Each test breaks exactly one thing
+(a forced status, a header, a body, a run that changes when it must not) and checks that the
+rule passes the correct answer and names itself for the broken one, and that no other rule
+speaks up unless the break really concerns it too (`also`).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import httpx
+import pytest
+import respx
+
+from fieldproof import rules
+from fieldproof.client import ApiClient, Budget, Credentials
+from fieldproof.exchange import REDACTED, Exchange, Snapshot
+from fieldproof.headers import HeaderSyntaxError, parse_etag, parse_if_match
+from fieldproof.recorder import Recorder
+from fieldproof.rules import EXCHANGE_RULES, SEQUENCE_RULES
+from fieldproof.target import RunRef, Target
+
+BASE_URL = "https://staging.example.test/v1"
+API_VERSION = "2025-12-18"
+MAIN, FOREIGN, EXPIRED = "tok-main", "tok-foreign", "tok-expired"
+ACCOUNT = "101"
+PROJECT = "01JD2Z6Q8W3N5P7R9T1V3X5Z7B"
+TARGET_GROUP = "01JD2Z6Q8W3N5P7R9T1V3X5Z7C"
+RUN_ID = "01JD2Z6Q8W3N5P7R9T1V3X5Z7D"
+UNKNOWN_RUN = "01JD2Z6Q8W3N5P7R9T1V3X5Z7E"
+STALE = 'W/"3"'  # a tag the run had before (its version is 7)
+ULID = re.compile(r"[0-9A-Z]{26}")
+PATH = re.compile(
+    r"/v1/demand/accounts/([^/]+)/projects/([^/]+)/target-groups/([^/]+)/fielding-runs/([^/]+)"
+    r"(?:/(pause|resume|complete))?"
+)
+ERROR_OBJECTS = {
+    400: "bad_request_error", 401: "authorization_error", 403: "authorization_error",
+    404: "not_found_error", 409: "conflict_error", 412: "precondition_failed_error",
+    422: "invalid_state_error", 500: "unexpected_internal_error",
+}  # fmt: skip
+REFUSALS = {400, 401, 403, 404, 412, 422, 429}
+EXPECTATION_RULES = sorted(name for name, rule in EXCHANGE_RULES.items() if rule.expectation)
+
+# the rules this file tests; the meta-test below fails when a rule is added without a test here
+COVERED = [
+    "documented_status",
+    "traceparent_on_every_response",
+    "trace_continues_callers_trace",
+    "tracestate_well_formed",
+    "etag_on_success",
+    "no_body_on_204",
+    "retry_after_on_429",
+    "error_body_documented",
+    "refusal_changes_nothing",
+    "success_changes_the_run",
+    "current_tag_wins",
+    "stale_tag_refused",
+    "if_match_variant_answered",
+    "business_rules_refuse",
+    "auth_refused",
+    "unknown_path_refused",
+    "api_version_required",
+    "one_winner_among_concurrent_writes",
+    "new_etag_accepted_by_next_write",
+]
+
+
+# --- the simulated API ---------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    content: bytes = b""
+
+    def response(self) -> httpx.Response:
+        return httpx.Response(self.status, headers=self.headers, content=self.content)
+
+
+def continued_traceparent(request: httpx.Request) -> str:
+    """The caller's trace-id and flags with a new parent-id; a new trace if the caller sent none."""
+    sent = request.headers.get("traceparent", "")
+    match = re.fullmatch(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})", sent)
+    trace_id, flags = (match.group(1), match.group(3)) if match else (secrets.token_hex(16), "00")
+    return f"00-{trace_id}-{secrets.token_hex(8)}-{flags}"
+
+
+def correct_reply(
+    request: httpx.Request,
+    status: int,
+    *,
+    etag: str | None = None,
+    run: dict[str, Any] | None = None,
+    error_object: str | None = None,
+) -> Reply:
+    """A response as the docs describe it for `status`."""
+    headers = {"traceparent": continued_traceparent(request), "tracestate": "cint=sim01,congo=t61rcWkgMzE"}
+    if status == 204:
+        return Reply(status, {**headers, "etag": etag or 'W/"1"'})
+    if status < 300:
+        return Reply(status, {**headers, "etag": etag or 'W/"1"', "content-type": "application/json"},
+                     json.dumps(run or {}).encode())  # fmt: skip
+    if status == 429:
+        body = {"object": "too_many_requests_problem_details", "details": "Too many requests; retry later."}
+        headers["retry-after"] = "5"
+    else:
+        body = {"id": str(uuid.uuid4()), "object": error_object or ERROR_OBJECTS.get(status, "error"),
+                "detail": f"simulated {status}"}  # fmt: skip
+    return Reply(status, {**headers, "content-type": "application/json"}, json.dumps(body).encode())
+
+
+Tweak = Callable[[Reply, httpx.Request], None]
+
+
+class FakeApi:
+    """One fielding run behind a respx route, answered correctly unless a test says otherwise."""
+
+    def __init__(self) -> None:
+        self.role = "resumable"
+        self.status = "paused"
+        self.version = 7
+        self.changed_by = "6f1c2a9e-3b7d-4c55-9a0e-2d8b7f4e1a10"
+        self.title_case = False  # older API versions spell statuses "Paused", "Live"
+        self.etag_of: Callable[[FakeApi], str] = lambda fake: f'W/"{fake.version}"'  # ETags are opaque
+        self.foreign = 403  # the open question: 403 or 404 for another account's run
+        self.script: dict[str, list[int | None]] = {}  # op -> statuses to force, one per request (None: correct)
+        self.tweaks: dict[str, Tweak] = {}  # op -> a break applied to every reply of that op
+        self.on_success: Callable[[str], None] | None = None  # replaces the state change of a 204
+        self.on_refusal: Callable[[], None] | None = None  # runs after a refused write: a run that changes anyway
+
+    @property
+    def run(self) -> RunRef:
+        return RunRef(self.role, ACCOUNT, PROJECT, TARGET_GROUP, RUN_ID)
+
+    @property
+    def etag(self) -> str:
+        return self.etag_of(self)
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "id": RUN_ID, "account_id": ACCOUNT, "project_id": PROJECT, "target_group_id": TARGET_GROUP,
+            "status": self.status.title() if self.title_case else self.status, "version": self.version,
+            "start_fielding_at": "2025-06-01T08:00:00.000Z", "end_fielding_at": "2026-06-01T08:00:00.000Z",
+            "last_changed_at": f"2025-06-02T08:00:{self.version:02d}.000Z", "last_changed_by": self.changed_by,
+            "extra_field": "tolerated",
+        }  # fmt: skip
+
+    def allows(self, op: str) -> bool:
+        if op == "resume":
+            return self.status == "paused" and self.role not in ("goal_reached", "end_date_passed")
+        return self.status in {"pause": ("live",), "complete": ("live", "paused")}[op]
+
+    def apply(self, op: str) -> None:
+        self.status = {"resume": "live", "pause": "paused", "complete": "completed"}[op]
+        self.version += 1
+
+    def correct(self, request: httpx.Request, op: str, ids: tuple[str, ...]) -> tuple[int, str | None]:
+        account, project, target_group, run_id = ids
+        auth = request.headers.get("authorization")
+        if auth not in (f"Bearer {MAIN}", f"Bearer {FOREIGN}", f"Bearer {EXPIRED}"):
+            return 401, None
+        if auth == f"Bearer {EXPIRED}":
+            return 403, None
+        if "cint-api-version" not in request.headers:
+            return 403, "required_header_missing"
+        if not account.isdigit() or not ULID.fullmatch(project) or not ULID.fullmatch(target_group):
+            return 400, None
+        if auth == f"Bearer {FOREIGN}":
+            return self.foreign, None
+        if (account, project, target_group, run_id) != (ACCOUNT, PROJECT, TARGET_GROUP, RUN_ID):
+            return 404, None
+        if op == "get":
+            return 200, None
+        if_match = request.headers.get("if-match")
+        if if_match is None:
+            return 400, None
+        try:
+            parsed = parse_if_match(if_match)
+        except HeaderSyntaxError:
+            return 400, None
+        current = parse_etag(self.etag).opaque  # weak comparison, as the API does
+        if not parsed.any and all(tag.opaque != current for tag in parsed.tags):
+            return 412, None
+        return (204, None) if self.allows(op) else (422, None)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        match = PATH.fullmatch(request.url.path)
+        if match is None:
+            return correct_reply(request, 404).response()
+        op = match.group(5) or "get"
+        status, error_object = self.correct(request, op, match.groups()[:4])
+        forced = self.script.get(op, []).pop(0) if self.script.get(op) else None
+        if forced is not None:
+            status, error_object = forced, None
+        if op != "get" and status == 204:
+            (self.on_success or self.apply)(op)
+        reply = correct_reply(request, status, etag=self.etag, run=self.body(), error_object=error_object)
+        if op != "get" and status in REFUSALS and self.on_refusal:
+            self.on_refusal()
+        if op in self.tweaks:
+            self.tweaks[op](reply, request)
+        return reply.response()
+
+
+class Sim:
+    """The real ApiClient against a FakeApi; every exchange is recorded and judged."""
+
+    def __init__(self, fake: FakeApi) -> None:
+        self.fake = fake
+        self.recorded: list[Exchange] = []
+        self.recorder = Recorder(secrets=(MAIN, FOREIGN, EXPIRED))
+        target = Target(base_url=BASE_URL, api_version=API_VERSION, account_id=ACCOUNT, token=MAIN,
+                        foreign_token=FOREIGN, runs=(fake.run,))  # fmt: skip
+        self.client = ApiClient(target, budget=Budget(100), on_exchange=self._record,
+                                credentials=Credentials(MAIN, FOREIGN, EXPIRED), max_429_wait_s=0.5)  # fmt: skip
+
+    def _record(self, exchange: Exchange) -> None:
+        self.recorded.append(exchange)
+        self.recorder.record(exchange)
+
+    def get(self, **kwargs: Any) -> Exchange:
+        return self.client.get(self.fake.run, **kwargs)
+
+    def write(self, action: str = "resume", *args: Any, **kwargs: Any) -> Exchange:
+        return self.client.write(action, self.fake.run, *args, **kwargs)
+
+    def flagged(self) -> set[str]:
+        """The rules that found something in any exchange recorded so far."""
+        return {finding.rule for finding in self.recorder.take_pending()}
+
+
+@pytest.fixture
+def sim() -> Iterator[Sim]:
+    with respx.mock(base_url=BASE_URL, assert_all_called=False) as mock:
+        fake = FakeApi()
+        mock.route(name="api").mock(side_effect=fake)
+        simulation = Sim(fake)
+        yield simulation
+        simulation.client.close()
+
+
+# --- set-ups: each breaks one thing, or puts the run in a state ------------------------------
+
+
+Setup = Callable[[FakeApi], None]
+
+
+def setup(*steps: Setup) -> Setup:
+    def apply(fake: FakeApi) -> None:
+        for step in steps:
+            step(fake)
+
+    return apply
+
+
+def state(role: str = "resumable", status: str = "paused") -> Setup:
+    def apply(fake: FakeApi) -> None:
+        fake.role, fake.status = role, status
+
+    return apply
+
+
+def force(op: str, *statuses: int | None) -> Setup:
+    def apply(fake: FakeApi) -> None:
+        fake.script[op] = list(statuses)
+
+    return apply
+
+
+def tweak(op: str, change: Tweak) -> Setup:
+    def apply(fake: FakeApi) -> None:
+        fake.tweaks[op] = change
+
+    return apply
+
+
+def header(op: str, name: str, value: str | None | Callable[[Reply, httpx.Request], str]) -> Setup:
+    """Replace (or with None drop) one response header of `op`."""
+
+    def change(reply: Reply, request: httpx.Request) -> None:
+        new = value(reply, request) if callable(value) else value
+        if new is None:
+            reply.headers.pop(name, None)
+        else:
+            reply.headers[name] = new
+
+    return tweak(op, change)
+
+
+def body(op: str, content: bytes, content_type: str = "application/json") -> Setup:
+    def change(reply: Reply, request: httpx.Request) -> None:
+        reply.content = content
+        reply.headers["content-type"] = content_type
+
+    return tweak(op, change)
+
+
+def error_json(op: str, **fields: Any) -> Setup:
+    """Replace the JSON error body of `op` by exactly these fields."""
+    return body(op, json.dumps(fields).encode())
+
+
+def refusal_changes(change: Callable[[FakeApi], None]) -> Setup:
+    def apply(fake: FakeApi) -> None:
+        fake.on_refusal = lambda: change(fake)
+
+    return apply
+
+
+def success_does(change: Callable[[FakeApi, str], None]) -> Setup:
+    def apply(fake: FakeApi) -> None:
+        fake.on_success = lambda op: change(fake, op)
+
+    return apply
+
+
+def sent_trace_id(request: httpx.Request) -> str:
+    return request.headers["traceparent"].split("-")[1]
+
+
+def bump(fake: FakeApi) -> None:
+    fake.version += 1
+
+
+def flip_status(fake: FakeApi) -> None:
+    fake.status = "live" if fake.status == "paused" else "paused"
+
+
+def only_status(fake: FakeApi, op: str) -> None:
+    fake.status = {"resume": "live", "pause": "paused", "complete": "completed"}[op]
+
+
+def only_version(fake: FakeApi, op: str) -> None:
+    fake.version += 1
+
+
+def no_op(fake: FakeApi, op: str) -> None:
+    pass
+
+
+# --- the cases ------------------------------------------------------------------------------
+
+
+Send = Callable[[Sim], Exchange]
+
+
+@dataclass(frozen=True)
+class Case:
+    rule: str
+    id: str
+    send: Send
+    setup: Setup = setup()
+    also: frozenset[str] = frozenset()  # other rules the break rightly concerns
+
+    def param(self) -> Any:
+        return pytest.param(self, id=f"{self.rule}-{self.id}")
+
+
+def GET(**kwargs: Any) -> Send:
+    return lambda sim: sim.get(**kwargs)
+
+
+def WRITE(action: str = "resume", *args: Any, **kwargs: Any) -> Send:
+    return lambda sim: sim.write(action, *args, **kwargs)
+
+
+def expect(if_match_kind: str, if_match: Any = ..., action: str = "resume") -> Send:
+    """A write whose If-Match the suite knew to be of `if_match_kind` (... = the current tag)."""
+    args = () if if_match is ... else (if_match,)
+    return WRITE(action, *args, context={"if_match_kind": if_match_kind})
+
+
+def authed(auth: str, op: str = "get") -> Send:
+    if op == "get":
+        return GET(auth=auth, context={"auth": auth})
+    return WRITE(op, auth=auth, context={"auth": auth})
+
+
+def path(kind: str, op: str = "get", **ids: str) -> Send:
+    if op == "get":
+        return GET(context={"path_kind": kind}, **ids)
+    return WRITE(op, context={"path_kind": kind}, **ids)
+
+
+def no_version(op: str = "get") -> Send:
+    if op == "get":
+        return GET(headers={"Cint-API-Version": None}, context={"api_version": "missing"})
+    return WRITE(op, headers={"Cint-API-Version": None}, context={"api_version": "missing"})
+
+
+def ff(reply: Reply, request: httpx.Request) -> str:
+    return f"ff-{sent_trace_id(request)}-00f067aa0ba902b7-01"
+
+
+LIVE = state("live", "live")
+GOAL = state("goal_reached", "paused")
+HTTP_DATE = email.utils.formatdate(time.time() + 3600, usegmt=True)
+A_500 = frozenset({"documented_status"})  # a 500 is a finding of its own as well
+
+PASSES = [
+    # rules every response must satisfy
+    Case("documented_status", "get-200", GET()),
+    Case("documented_status", "resume-204", WRITE()),
+    Case("documented_status", "resume-412", WRITE("resume", STALE)),
+    Case("documented_status", "get-404", GET(fielding_run_id=UNKNOWN_RUN)),
+    Case("documented_status", "get-429", GET(), force("get", 429)),
+    Case("traceparent_on_every_response", "get-200", GET()),
+    Case("traceparent_on_every_response", "resume-204", WRITE()),
+    Case("traceparent_on_every_response", "get-401", GET(auth="none")),
+    Case("traceparent_on_every_response", "resume-422", WRITE(), LIVE),
+    Case("trace_continues_callers_trace", "get-200", GET()),
+    Case("trace_continues_callers_trace", "resume-412", WRITE("resume", STALE)),
+    Case("trace_continues_callers_trace", "get-404", GET(fielding_run_id=UNKNOWN_RUN)),
+    Case("tracestate_well_formed", "get-200", GET()),
+    Case("tracestate_well_formed", "multi-tenant-and-empty-members", GET(),
+         header("get", "tracestate", "fw529a3039@dt=FHJ3bmc, ,congo=t61rcWkgMzE")),
+    Case("tracestate_well_formed", "resume-204", WRITE()),
+    Case("etag_on_success", "get-200", GET()),
+    Case("etag_on_success", "resume-204", WRITE()),
+    Case("etag_on_success", "strong-tag", GET(), header("get", "etag", '"a1b2c3"')),
+    Case("no_body_on_204", "resume-204", WRITE()),
+    Case("no_body_on_204", "pause-204", WRITE("pause"), LIVE),
+    Case("retry_after_on_429", "seconds", GET(), force("get", 429)),
+    Case("retry_after_on_429", "http-date", GET(), setup(force("get", 429), header("get", "retry-after", HTTP_DATE))),
+    Case("error_body_documented", "resume-412", WRITE("resume", STALE)),
+    Case("error_body_documented", "get-401", GET(auth="none")),
+    Case("error_body_documented", "get-429", GET(), force("get", 429)),
+    Case("error_body_documented", "charset", WRITE("resume", STALE),
+         header("resume", "content-type", "application/json; charset=utf-8")),
+    # media types are case-insensitive (RFC 9110 8.3.1): "Application/JSON" is JSON
+    Case("error_body_documented", "media-type-case", WRITE("resume", STALE),
+         header("resume", "content-type", "Application/JSON")),
+    Case("error_body_documented", "invalid-params", WRITE("resume", "1"),
+         error_json("resume", id=str(uuid.uuid4()), object="bad_request_error", detail="bad If-Match",
+                    invalid_params=[{"name": "If-Match", "reason": "not an entity tag"}])),
+    Case("refusal_changes_nothing", "412", WRITE("resume", STALE)),
+    Case("refusal_changes_nothing", "422", WRITE(), GOAL),
+    Case("refusal_changes_nothing", "401", WRITE(auth="none")),
+    Case("refusal_changes_nothing", "429", WRITE(), force("resume", 429)),
+    Case("success_changes_the_run", "resume", WRITE()),
+    Case("success_changes_the_run", "pause", WRITE("pause"), LIVE),
+    Case("success_changes_the_run", "complete", WRITE("complete")),
+    Case("success_changes_the_run", "title-case-status", WRITE(), lambda fake: setattr(fake, "title_case", True)),
+    # expectation rules
+    Case("current_tag_wins", "resume-resumable", expect("current")),
+    Case("current_tag_wins", "pause-live", expect("current", action="pause"), LIVE),
+    Case("current_tag_wins", "complete-paused", expect("current", action="complete")),
+    Case("stale_tag_refused", "stale", expect("stale", STALE)),
+    Case("stale_tag_refused", "other-run", expect("other_run", 'W/"41"')),
+    Case("stale_tag_refused", "never-issued", expect("never_issued", '"zz"')),
+    Case("stale_tag_refused", "goal-reached-412", expect("stale", STALE), GOAL),
+    Case("stale_tag_refused", "goal-reached-422", expect("stale", STALE), setup(GOAL, force("resume", 422))),
+    Case("stale_tag_refused", "live-422", expect("stale", STALE), setup(LIVE, force("resume", 422))),
+    Case("business_rules_refuse", "goal-reached", expect("current"), GOAL),
+    Case("business_rules_refuse", "end-date-passed", expect("current"), state("end_date_passed", "paused")),
+    Case("business_rules_refuse", "completed", expect("current"), state("completed", "completed")),
+    Case("business_rules_refuse", "live-422", expect("current"), LIVE),
+    Case("business_rules_refuse", "live-204-no-op", expect("current"),
+         setup(LIVE, force("resume", 204), success_does(no_op))),
+    *(Case("auth_refused", f"{auth}-{op}", authed(auth, op)) for auth in ("none", "malformed", "expired", "foreign")
+      for op in ("get", "resume")),
+    Case("auth_refused", "foreign-404", authed("foreign"), lambda fake: setattr(fake, "foreign", 404)),
+    Case("auth_refused", "foreign-404-resume", authed("foreign", "resume"), lambda fake: setattr(fake, "foreign", 404)),
+    Case("unknown_path_refused", "unknown-run-get", path("unknown_run", fielding_run_id=UNKNOWN_RUN)),
+    Case("unknown_path_refused", "unknown-run-resume", path("unknown_run", "resume", fielding_run_id=UNKNOWN_RUN)),
+    Case("unknown_path_refused", "malformed-project-400", path("malformed_project_id", project_id="not-a-ulid")),
+    Case("unknown_path_refused", "malformed-target-group-404", path("malformed_target_group_id", "resume",
+         target_group_id="01jd"), force("resume", 404)),  # fmt: skip
+    Case("unknown_path_refused", "malformed-account-400", path("malformed_account_id", account_id="-1")),
+    Case("api_version_required", "get", no_version()),
+    Case("api_version_required", "resume", no_version("resume")),
+]
+
+# If-Match spellings the docs leave open: (kind, value, role/state, forced status or None, passes?)
+VARIANTS = [
+    ("missing", None, None, None, True),  # 400
+    ("missing", None, None, 412, True),
+    ("missing", None, None, 204, False),
+    ("missing", None, None, 422, False),  # the state allows the write: 422 is no answer to a missing tag
+    ("missing", None, GOAL, 422, True),
+    ("malformed", "7", None, None, True),
+    ("malformed", 'W/"7', None, 412, True),
+    ("malformed", "7", None, 204, False),
+    ("star", "*", None, None, True),  # 204
+    ("star", "*", None, 412, True),
+    ("star", "*", None, 400, True),
+    ("star", "*", None, 422, False),
+    ("star", "*", GOAL, None, True),  # 422
+    ("star", "*", GOAL, 204, False),  # a run whose goal is reached never wins
+    ("list_with_current", 'W/"3", W/"7"', None, None, True),
+    ("list_with_current", 'W/"3", W/"7"', None, 400, True),
+    ("list_with_current", 'W/"3", W/"7"', None, 422, False),
+    ("list_without_current", 'W/"3", W/"4"', None, None, True),  # 412
+    ("list_without_current", 'W/"3", W/"4"', None, 400, True),
+    ("list_without_current", 'W/"3", W/"4"', None, 204, False),  # a stale-only list never wins
+    ("list_without_current", 'W/"3", W/"4"', GOAL, 204, False),
+    ("list_without_current", 'W/"3", W/"4"', GOAL, 422, True),
+    ("strong_spelling_of_current", '"7"', None, None, True),  # 204 (weak comparison)
+    ("strong_spelling_of_current", '"7"', None, 412, True),  # exact comparison
+    ("strong_spelling_of_current", '"7"', None, 400, False),  # it is a well-formed tag
+]
+
+
+def variant_case(kind: str, value: str | None, where: Setup | None, forced: int | None) -> Case:
+    steps = [step for step in (where, force("resume", forced) if forced else None) if step]
+    label = f"{kind}-{'goal-reached-' if where else ''}{forced or 'correct'}"
+    return Case("if_match_variant_answered", label, expect(kind, value), setup(*steps))
+
+
+PASSES += [variant_case(k, v, w, f) for k, v, w, f, ok in VARIANTS if ok]
+
+BREAKS = [
+    Case("documented_status", "get-500", GET(), force("get", 500)),
+    Case("documented_status", "resume-500", WRITE(), force("resume", 500)),
+    Case("documented_status", "resume-409", WRITE(), force("resume", 409)),
+    Case("documented_status", "resume-201", WRITE(), force("resume", 201)),
+    Case("documented_status", "resume-200", WRITE(), force("resume", 200)),
+    Case("documented_status", "get-204", GET(), force("get", 204)),
+    Case("documented_status", "get-412", GET(), force("get", 412)),
+    Case("documented_status", "resume-428", WRITE(), force("resume", 428)),
+    Case("traceparent_on_every_response", "missing", GET(), header("get", "traceparent", None)),
+    Case("traceparent_on_every_response", "missing-on-404", GET(fielding_run_id=UNKNOWN_RUN),
+         header("get", "traceparent", None)),
+    Case("traceparent_on_every_response", "missing-on-204", WRITE(), header("resume", "traceparent", None)),
+    Case("traceparent_on_every_response", "upper-case-hex", GET(),
+         header("get", "traceparent", lambda r, q: f"00-{sent_trace_id(q).upper()}-00F067AA0BA902B7-01")),
+    Case("traceparent_on_every_response", "all-zero-trace-id", GET(),
+         header("get", "traceparent", f"00-{'0' * 32}-00f067aa0ba902b7-01")),
+    Case("traceparent_on_every_response", "all-zero-parent-id", GET(),
+         header("get", "traceparent", lambda r, q: f"00-{sent_trace_id(q)}-{'0' * 16}-01")),
+    Case("traceparent_on_every_response", "version-ff", GET(), header("get", "traceparent", ff)),
+    Case("traceparent_on_every_response", "short-trace-id", GET(),
+         header("get", "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e47-00f067aa0ba902b7-01")),
+    Case("traceparent_on_every_response", "not-a-traceparent", GET(), header("get", "traceparent", "abc")),
+    Case("trace_continues_callers_trace", "new-trace-id", GET(),
+         header("get", "traceparent", lambda r, q: f"00-{secrets.token_hex(16)}-00f067aa0ba902b7-01")),
+    Case("trace_continues_callers_trace", "new-trace-id-on-412", WRITE("resume", STALE),
+         header("resume", "traceparent", lambda r, q: f"00-{secrets.token_hex(16)}-00f067aa0ba902b7-01")),
+    Case("trace_continues_callers_trace", "parent-id-echoed", GET(),
+         header("get", "traceparent", lambda r, q: q.headers["traceparent"])),
+    Case("tracestate_well_formed", "not-key-value", GET(), header("get", "tracestate", "not a list")),
+    Case("tracestate_well_formed", "duplicate-key", GET(), header("get", "tracestate", "congo=a,rojo=b,congo=c")),
+    Case("tracestate_well_formed", "upper-case-key", GET(), header("get", "tracestate", "Congo=t61rcWkgMzE")),
+    Case("tracestate_well_formed", "33-members", GET(),
+         header("get", "tracestate", ",".join(f"k{i}=v" for i in range(33)))),
+    Case("tracestate_well_formed", "malformed-on-429", GET(),
+         setup(force("get", 429), header("get", "tracestate", "congo=="))),
+    Case("etag_on_success", "missing-on-200", GET(), header("get", "etag", None)),
+    Case("etag_on_success", "missing-on-204", WRITE(), header("resume", "etag", None)),
+    Case("etag_on_success", "unquoted-on-200", GET(), header("get", "etag", "7")),
+    Case("etag_on_success", "lower-case-w-on-200", GET(), header("get", "etag", 'w/"7"')),
+    Case("etag_on_success", "unquoted-on-204", WRITE(), header("resume", "etag", "8"),
+         also=frozenset({"success_changes_the_run"})),  # "8" is not the run's current W/"8" either
+    Case("no_body_on_204", "json-body", WRITE(), body("resume", b'{"status": "live"}')),
+    Case("no_body_on_204", "one-byte", WRITE("pause"), setup(LIVE, body("pause", b" ", "text/plain"))),
+    Case("retry_after_on_429", "missing", GET(), setup(force("get", 429), header("get", "retry-after", None))),
+    Case("retry_after_on_429", "soon", GET(), setup(force("get", 429), header("get", "retry-after", "soon"))),
+    Case("retry_after_on_429", "fraction", GET(), setup(force("get", 429), header("get", "retry-after", "1.5"))),
+    Case("retry_after_on_429", "negative", WRITE(), setup(force("resume", 429), header("resume", "retry-after", "-1"))),
+    Case("error_body_documented", "not-json", WRITE("resume", STALE),
+         body("resume", b"Precondition Failed", "text/plain")),
+    Case("error_body_documented", "json-type-html-body", GET(auth="none"), body("get", b"<h1>401</h1>")),
+    Case("error_body_documented", "json-array", WRITE("resume", STALE), body("resume", b"[]")),
+    Case("error_body_documented", "no-content-type", WRITE("resume", STALE),
+         tweak("resume", lambda r, q: r.headers.pop("content-type"))),
+    Case("error_body_documented", "problem-json", WRITE("resume", STALE),
+         header("resume", "content-type", "application/problem+json")),
+    Case("error_body_documented", "missing-detail", WRITE("resume", STALE),
+         error_json("resume", id=str(uuid.uuid4()), object="precondition_failed_error")),
+    Case("error_body_documented", "missing-object", GET(fielding_run_id=UNKNOWN_RUN),
+         error_json("get", id=str(uuid.uuid4()), detail="no such run")),
+    Case("error_body_documented", "detail-not-text", GET(fielding_run_id=UNKNOWN_RUN),
+         error_json("get", id=str(uuid.uuid4()), object="not_found_error", detail=404)),
+    Case("error_body_documented", "429-detail-not-details", GET(),
+         setup(force("get", 429), error_json("get", object="too_many_requests_problem_details", detail="slow down"))),
+    Case("error_body_documented", "429-other-object", GET(),
+         setup(force("get", 429), error_json("get", object="too_many_requests_error", details="slow down"))),
+    Case("error_body_documented", "500-text", GET(), setup(force("get", 500), body("get", b"oops", "text/html")),
+         also=A_500),
+    Case("refusal_changes_nothing", "412-bumps-version", WRITE("resume", STALE), refusal_changes(bump)),
+    Case("refusal_changes_nothing", "422-changes-status", WRITE(), setup(GOAL, refusal_changes(flip_status))),
+    Case("refusal_changes_nothing", "401-changes-last-changed-by", WRITE(auth="none"),
+         refusal_changes(lambda fake: setattr(fake, "changed_by", str(uuid.uuid4())))),
+    Case("refusal_changes_nothing", "400-bumps-version", WRITE("resume", None), refusal_changes(bump)),
+    Case("refusal_changes_nothing", "429-bumps-version", WRITE(), setup(force("resume", 429), refusal_changes(bump))),
+    Case("success_changes_the_run", "still-paused", WRITE(), success_does(only_version)),
+    Case("success_changes_the_run", "same-version", WRITE(), success_does(only_status)),
+    Case("success_changes_the_run", "nothing-changed", WRITE("pause"), setup(LIVE, success_does(no_op))),
+    Case("success_changes_the_run", "etag-is-the-if-match", WRITE(),
+         header("resume", "etag", lambda r, q: q.headers["if-match"])),
+    Case("success_changes_the_run", "etag-never-changes", WRITE(),
+         lambda fake: setattr(fake, "etag_of", lambda f: 'W/"7"')),  # version moves, the tag does not
+    Case("success_changes_the_run", "version-stays-tag-moves", WRITE(),
+         setup(success_does(only_status), lambda fake: setattr(fake, "etag_of", lambda f: f'W/"{f.status}"'))),
+    Case("success_changes_the_run", "etag-not-the-gets", WRITE(), header("resume", "etag", 'W/"99"')),
+    Case("success_changes_the_run", "complete-not-completed", WRITE("complete"), success_does(only_version)),
+    Case("current_tag_wins", "412", expect("current"), force("resume", 412)),
+    Case("current_tag_wins", "422", expect("current"), force("resume", 422)),
+    Case("current_tag_wins", "400", expect("current"), force("resume", 400)),
+    Case("current_tag_wins", "pause-412", expect("current", action="pause"), setup(LIVE, force("pause", 412))),
+    Case("current_tag_wins", "complete-422", expect("current", action="complete"), force("complete", 422)),
+    Case("stale_tag_refused", "204", expect("stale", STALE), force("resume", 204)),
+    Case("stale_tag_refused", "422-on-resumable", expect("stale", STALE), force("resume", 422)),
+    Case("stale_tag_refused", "400", expect("stale", STALE), force("resume", 400)),
+    Case("stale_tag_refused", "other-run-204", expect("other_run", 'W/"41"'), force("resume", 204)),
+    Case("stale_tag_refused", "never-issued-204", expect("never_issued", '"zz"'), force("resume", 204)),
+    Case("stale_tag_refused", "goal-reached-204", expect("stale", STALE), setup(GOAL, force("resume", 204))),
+    Case("business_rules_refuse", "goal-reached-204", expect("current"), setup(GOAL, force("resume", 204))),
+    Case("business_rules_refuse", "goal-reached-412", expect("current"), setup(GOAL, force("resume", 412))),
+    Case("business_rules_refuse", "end-date-passed-204", expect("current"),
+         setup(state("end_date_passed", "paused"), force("resume", 204))),
+    Case("business_rules_refuse", "completed-204", expect("current"),
+         setup(state("completed", "completed"), force("resume", 204))),
+    Case("business_rules_refuse", "live-400", expect("current"), setup(LIVE, force("resume", 400))),
+    Case("business_rules_refuse", "live-412", expect("current"), setup(LIVE, force("resume", 412))),
+    Case("auth_refused", "none-403", authed("none"), force("get", 403)),
+    Case("auth_refused", "none-200", authed("none"), force("get", 200)),
+    Case("auth_refused", "malformed-200", authed("malformed"), force("get", 200)),
+    Case("auth_refused", "malformed-403-resume", authed("malformed", "resume"), force("resume", 403)),
+    Case("auth_refused", "expired-401", authed("expired"), force("get", 401)),
+    Case("auth_refused", "expired-200", authed("expired"), force("get", 200)),
+    Case("auth_refused", "foreign-200", authed("foreign"), force("get", 200)),
+    Case("auth_refused", "foreign-401", authed("foreign"), force("get", 401)),
+    Case("auth_refused", "foreign-204-resume", authed("foreign", "resume"), force("resume", 204)),
+    Case("unknown_path_refused", "unknown-run-400", path("unknown_run", fielding_run_id=UNKNOWN_RUN), force("get", 400)),
+    Case("unknown_path_refused", "unknown-run-200", path("unknown_run", fielding_run_id=UNKNOWN_RUN), force("get", 200)),
+    Case("unknown_path_refused", "unknown-run-412", path("unknown_run", "resume", fielding_run_id=UNKNOWN_RUN),
+         force("resume", 412)),
+    Case("unknown_path_refused", "malformed-200", path("malformed_project_id", project_id="not-a-ulid"),
+         force("get", 200)),
+    Case("unknown_path_refused", "malformed-403", path("malformed_account_id", "resume", account_id="abc"),
+         force("resume", 403)),
+    Case("unknown_path_refused", "malformed-500", path("malformed_target_group_id", target_group_id="x"),
+         force("get", 500), also=A_500),
+    Case("api_version_required", "wrong-object", no_version(), force("get", 403)),
+    Case("api_version_required", "no-json-body", no_version("resume"),
+         body("resume", b"Forbidden", "text/plain"), also=frozenset({"error_body_documented"})),
+    Case("api_version_required", "400", no_version(), force("get", 400)),
+    Case("api_version_required", "200", no_version(), force("get", 200)),
+    Case("api_version_required", "204", no_version("resume"), force("resume", 204)),
+]
+BREAKS += [variant_case(k, v, w, f) for k, v, w, f, ok in VARIANTS if not ok]
+
+
+def run_case(sim: Sim, case: Case) -> Exchange:
+    case.setup(sim.fake)
+    exchange = case.send(sim)
+    assert exchange is sim.recorded[-1], "the exchange a call returns is the last one recorded"
+    return exchange
+
+
+@pytest.mark.parametrize("case", [c.param() for c in PASSES])
+def test_rule_passes_a_correct_response(sim: Sim, case: Case) -> None:
+    exchange = run_case(sim, case)
+    result = EXCHANGE_RULES[case.rule].check(exchange)
+    assert result is not None, f"{case.rule} did not apply to {exchange.method} {exchange.url} -> {exchange.status}"
+    assert result == []
+    assert sim.flagged() == set(), "a correct API must pass every rule on every exchange"
+
+
+@pytest.mark.parametrize("case", [c.param() for c in BREAKS])
+def test_rule_fails_a_broken_response(sim: Sim, case: Case) -> None:
+    exchange = run_case(sim, case)
+    result = EXCHANGE_RULES[case.rule].check(exchange)
+    assert result, f"{case.rule} passed {exchange.method} {exchange.operation} -> {exchange.status}"
+    assert {finding.rule for finding in result} == {case.rule}
+    assert all(finding.exchange is exchange and finding.message for finding in result)
+    assert sim.flagged() == {case.rule} | case.also, "one break, one rule (besides those it rightly concerns)"
+
+
+def test_fake_api_answers_the_documented_statuses(sim: Sim) -> None:
+    """The simulation itself: the correct answers the cases above rely on."""
+    assert sim.get().status == 200
+    assert sim.write("resume", STALE).status == 412
+    assert sim.write("resume", None).status == 400
+    assert sim.write("resume", "7").status == 400
+    assert sim.write("resume").status == 204
+    assert sim.write("resume").status == 422  # live now
+    assert sim.get(auth="expired").status == 403
+    assert sim.get(headers={"Cint-API-Version": None}).json()["object"] == "required_header_missing"
+    assert sim.flagged() == set()
+
+
+# --- the expectation rules and 429 ------------------------------------------------------------
+
+
+# for each expectation rule, a request it applies to, answered correctly
+APPLICABLE = {
+    "current_tag_wins": (expect("current"), setup()),
+    "stale_tag_refused": (expect("stale", STALE), setup()),
+    "if_match_variant_answered": (expect("star", "*"), setup()),
+    "business_rules_refuse": (expect("current"), GOAL),
+    "auth_refused": (authed("none"), setup()),
+    "unknown_path_refused": (path("unknown_run", fielding_run_id=UNKNOWN_RUN), setup()),
+    "api_version_required": (no_version("resume"), setup()),
+}
+
+
+def op_under_test(rule: str) -> str:
+    return "get" if rule in ("auth_refused", "unknown_path_refused") else "resume"
+
+
+@pytest.mark.parametrize("rule", EXPECTATION_RULES)
+def test_expectation_rules_skip_a_429_the_client_gave_up_on(sim: Sim, rule: str) -> None:
+    send, where = APPLICABLE[rule]
+    where(sim.fake)
+    force(op_under_test(rule), 429)(sim.fake)  # Retry-After: 5 exceeds max_429_wait_s = 0.5
+    exchange = send(sim)
+    assert exchange.status == 429 and exchange.context.get("gave_up_on_429") is True
+    assert EXCHANGE_RULES[rule].check(exchange) is None
+    assert [e.status for e in sim.recorded].count(429) == 1
+    assert sim.flagged() == set()
+
+
+@pytest.mark.parametrize("rule", EXPECTATION_RULES)
+def test_expectation_rules_apply_to_their_requests(sim: Sim, rule: str) -> None:
+    """The set-ups APPLICABLE uses really reach each rule (so the 429 tests are not vacuous)."""
+    send, where = APPLICABLE[rule]
+    where(sim.fake)
+    assert EXCHANGE_RULES[rule].check(send(sim)) == []
+
+
+@pytest.mark.parametrize("rule", EXPECTATION_RULES)
+def test_a_429_the_client_waited_out_is_no_finding(sim: Sim, rule: str) -> None:
+    """The client records a 429 it then waits out and retries; the retried request is answered
+    correctly, so nothing may be found: the rate limit is not the request's fact."""
+    send, where = APPLICABLE[rule]
+    where(sim.fake)
+    op = op_under_test(rule)
+    force(op, 429, None)(sim.fake)
+    header(op, "retry-after", lambda r, q: "0" if r.status == 429 else None)(sim.fake)
+    exchange = send(sim)
+    assert exchange.status != 429
+    waited = [e for e in sim.recorded if e.status == 429]
+    assert len(waited) == 1 and not waited[0].context.get("gave_up_on_429")
+    found = [f"[{f.rule}] {f.message}" for result in rules.judge_exchange(waited[0]).values() for f in result or []]
+    assert found == [], "a 429 that was waited out and retried was judged a violation"
+    assert sim.recorder.observed[(waited[0].operation, 429)] == 1 and sim.flagged() == set()
+
+
+def test_a_429_is_waited_out_per_retry_after_and_the_retry_is_final(sim: Sim, monkeypatch) -> None:
+    slept: list[float] = []
+    real_sleep = time.sleep
+    monkeypatch.setattr(time, "sleep", lambda s: (slept.append(s), real_sleep(s)))
+    force("resume", 429, None)(sim.fake)
+    header("resume", "retry-after", lambda r, q: "0" if r.status == 429 else None)(sim.fake)
+    exchange = sim.write("resume", context={"if_match_kind": "current"})
+    assert slept == [0.0]
+    posts = [e for e in sim.recorded if e.method == "POST"]
+    assert [e.status for e in posts] == [429, 204]
+    assert exchange is posts[-1] is sim.recorded[-1] and exchange.status == 204
+    assert not posts[0].context.get("gave_up_on_429")
+    assert posts[0].request_header("traceparent") != exchange.request_header("traceparent")
+    assert posts[0].request_header("if-match") == exchange.request_header("if-match") == 'W/"7"'
+    # both were recorded and judged: the 429 by the 429 rules, the retry by the write rules
+    assert sim.recorder.requests == len(sim.recorded) == 4  # GET, 429, GET, 204
+    assert sim.recorder.observed[("resume", 429)] == 1 and sim.recorder.observed[("resume", 204)] == 1
+    assert sim.recorder.checks["retry_after_on_429"] == 1
+    assert rules.retry_after_on_429(posts[0]) == [] and rules.error_body_documented(posts[0]) == []
+    assert rules.current_tag_wins(exchange) == [] and rules.success_changes_the_run(exchange) == []
+    assert sim.recorder.checks["current_tag_wins"] == 1
+    assert sim.flagged() == set()
+
+
+def test_the_client_sleeps_as_long_as_retry_after_says(sim: Sim, monkeypatch) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)  # recorded, not slept
+    sim.client.max_429_wait_s = 10
+    force("get", 429, 429, None)(sim.fake)
+    header("get", "retry-after", lambda r, q: "3" if r.status == 429 else None)(sim.fake)
+    exchange = sim.get()
+    assert slept == [3.0, 3.0]
+    assert exchange.status == 200 and [e.status for e in sim.recorded] == [429, 429, 200]
+    # a third 429 would make the wait 9 s, still within 10; a fourth would not
+    force("get", 429, 429, 429, 429)(sim.fake)
+    gave_up = sim.get()
+    assert slept == [3.0, 3.0, 3.0, 3.0, 3.0] and gave_up.context.get("gave_up_on_429") is True
+    assert sim.flagged() == set()
+
+
+def test_a_429_beyond_max_wait_is_given_up_and_not_slept(sim: Sim, monkeypatch) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    force("resume", 429)(sim.fake)  # Retry-After: 5 > max_429_wait_s = 0.5
+    exchange = sim.write("resume", STALE, context={"if_match_kind": "stale"})
+    assert slept == []
+    assert exchange.status == 429 and exchange.context["gave_up_on_429"] is True
+    assert [e.status for e in sim.recorded if e.method == "POST"] == [429]
+    assert all(EXCHANGE_RULES[name].check(exchange) is None for name in EXPECTATION_RULES)
+    assert rules.retry_after_on_429(exchange) == [] and rules.refusal_changes_nothing(exchange) == []
+    assert sim.flagged() == set()
+
+
+# --- tokens ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("auth, token, env", [("main", MAIN, "FIELDPROOF_TOKEN"),
+                                              ("foreign", FOREIGN, "FIELDPROOF_FOREIGN_TOKEN"),
+                                              ("expired", EXPIRED, "FIELDPROOF_EXPIRED_TOKEN")])  # fmt: skip
+def test_tokens_never_leave_redacted(sim: Sim, auth: str, token: str, env: str) -> None:
+    exchange = sim.write("resume", auth=auth, context={"auth": auth} if auth != "main" else None)
+    assert exchange.request_header("authorization") == REDACTED
+    curl = exchange.curl()
+    assert token not in curl and f"${env}" in curl
+    assert "tok-" not in json.dumps([e.to_dict() for e in sim.recorded])
+    assert all(e.request_header("authorization") == REDACTED for e in sim.recorded)
+    main_curl = sim.recorded[0].curl()  # the snapshot, sent with the main token
+    assert MAIN not in main_curl and "$FIELDPROOF_TOKEN" in main_curl
+
+
+# --- sequence rules --------------------------------------------------------------------------
+
+
+def race(sim: Sim, racers: int = 3) -> tuple[list[Exchange], Snapshot, Snapshot]:
+    """N writes with one ETag (sent one after another: the fake decides who won)."""
+    before = sim.client.snapshot(sim.fake.run)
+    results = [sim.write("resume", before.etag, observe=False, context={"if_match_kind": "race"})
+               for _ in range(racers)]  # fmt: skip
+    return results, before, sim.client.snapshot(sim.fake.run)
+
+
+RACE_PASSES = {
+    "one-204-two-412": setup(),
+    "two-racers": setup(),
+    "a-429-given-up-is-left-out": force("resume", None, 429, None),
+}
+RACE_BREAKS = {
+    "two-204": force("resume", None, 204, None),
+    "three-204": force("resume", None, 204, 204),
+    "a-200-among-losers": force("resume", None, 200, None),
+    "a-422-among-losers": force("resume", None, 422, None),
+    "a-400-among-losers": force("resume", None, 400, None),
+    "no-winner": force("resume", 412, 412, 412),
+    "version-not-increased": setup(success_does(only_status), force("resume", None, 412, 412)),
+    "winners-etag-not-current": refusal_changes(bump),  # a loser's write took effect too
+}
+
+
+@pytest.mark.parametrize("name", RACE_PASSES)
+def test_one_winner_passes_a_correct_race(sim: Sim, name: str) -> None:
+    RACE_PASSES[name](sim.fake)
+    results, before, after = race(sim, 2 if name == "two-racers" else 3)
+    assert rules.one_winner_among_concurrent_writes(results, before, after) == []
+    assert sim.flagged() == set()
+
+
+@pytest.mark.parametrize("name", RACE_BREAKS)
+def test_one_winner_fails_a_broken_race(sim: Sim, name: str) -> None:
+    RACE_BREAKS[name](sim.fake)
+    results, before, after = race(sim)
+    found = rules.one_winner_among_concurrent_writes(results, before, after)
+    assert found and {f.rule for f in found} == {"one_winner_among_concurrent_writes"}
+    assert all(f.exchange in results for f in found)
+
+
+def test_one_winner_needs_two_settled_writes(sim: Sim) -> None:
+    force("resume", None, 429)(sim.fake)
+    results, before, after = race(sim, 2)
+    assert rules.one_winner_among_concurrent_writes(results, before, after) is None
+
+
+def lifecycle(sim: Sim, second: str = "pause", if_match: Any = ...) -> tuple[Exchange, Exchange]:
+    first = sim.write("resume", context={"if_match_kind": "current"})
+    tag = first.header("etag") if if_match is ... else if_match
+    return first, sim.write(second, tag, context={"if_match_kind": "current"})
+
+
+LIFECYCLE_PASSES = {"resume-then-pause": ("pause", setup()), "resume-then-complete": ("complete", setup())}
+LIFECYCLE_BREAKS = {
+    "pause-412": ("pause", force("pause", 412)),
+    "complete-412": ("complete", force("complete", 412)),
+}
+
+
+@pytest.mark.parametrize("name", LIFECYCLE_PASSES)
+def test_new_etag_accepted_passes_a_correct_next_write(sim: Sim, name: str) -> None:
+    second_op, where = LIFECYCLE_PASSES[name]
+    where(sim.fake)
+    first, second = lifecycle(sim, second_op)
+    assert first.status == 204 and second.request_header("if-match") == first.header("etag") == 'W/"8"'
+    assert rules.new_etag_accepted_by_next_write(first, second) == []
+    assert sim.recorder.judge_sequence(rules.new_etag_accepted_by_next_write, first, second) == []
+    assert sim.recorder.checks["new_etag_accepted_by_next_write"] == 1
+    assert sim.flagged() == set()
+
+
+@pytest.mark.parametrize("name", LIFECYCLE_BREAKS)
+def test_new_etag_accepted_fails_a_refused_tag(sim: Sim, name: str) -> None:
+    second_op, where = LIFECYCLE_BREAKS[name]
+    where(sim.fake)
+    first, second = lifecycle(sim, second_op)
+    found = rules.new_etag_accepted_by_next_write(first, second)
+    assert found and {f.rule for f in found} == {"new_etag_accepted_by_next_write"}
+    assert found[0].exchange is second
+    assert sim.flagged() == {"current_tag_wins"}  # the exchange rule sees the same 412
+    assert sim.recorder.judge_sequence(rules.new_etag_accepted_by_next_write, first, second) == found
+    assert sim.recorder.violations["new_etag_accepted_by_next_write"] == 1
+
+
+def test_new_etag_accepted_does_not_apply_elsewhere(sim: Sim) -> None:
+    stale = sim.write("resume", STALE)  # the first write did not win
+    after_stale = sim.write("pause", STALE)
+    assert rules.new_etag_accepted_by_next_write(stale, after_stale) is None
+    first, second = lifecycle(sim, "pause", 'W/"3"')  # the next write did not send the new tag
+    assert first.status == 204 and rules.new_etag_accepted_by_next_write(first, second) is None
+    force("pause", 429)(sim.fake)  # the next write gave up on a 429
+    sim.fake.status, sim.fake.version = "paused", 7
+    first, second = lifecycle(sim, "pause")
+    assert second.context.get("gave_up_on_429") and rules.new_etag_accepted_by_next_write(first, second) is None
+
+
+# --- coverage --------------------------------------------------------------------------------
+
+
+def test_every_rule_is_covered() -> None:
+    assert set(COVERED) == set(EXCHANGE_RULES) | set(SEQUENCE_RULES)
+    assert len(COVERED) == len(set(COVERED))
+    passing, breaking = {c.rule for c in PASSES}, {c.rule for c in BREAKS}
+    for name in EXCHANGE_RULES:
+        assert name in passing, f"{name} has no test with a correct response"
+        assert name in breaking, f"{name} has no test with a broken response"
+    assert set(APPLICABLE) == set(EXPECTATION_RULES)
+    assert RACE_PASSES and RACE_BREAKS and LIFECYCLE_PASSES and LIFECYCLE_BREAKS
+
+
+# added with the fixes for what the rule tests found
+
+
+def _exchange(status: int, operation: str = "resume", **kwargs: Any) -> Exchange:
+    return Exchange(operation, "POST", "https://x.test/v1/r/resume", kwargs.pop("request_headers", {}), status,
+                    kwargs.pop("response_headers", {}), kwargs.pop("body", b""), 0.0, **kwargs)  # fmt: skip
+
+
+def test_new_etag_refused_as_malformed_by_the_next_write_is_a_finding() -> None:
+    first = _exchange(204, response_headers={"etag": 'W/"2"'})
+    second = _exchange(400, operation="pause", request_headers={"If-Match": 'W/"2"'})
+    (finding,) = rules.new_etag_accepted_by_next_write(first, second)
+    assert finding.rule == "new_etag_accepted_by_next_write" and "400" in finding.message
+
+
+def test_a_refused_write_after_which_the_run_is_gone_is_a_finding() -> None:
+    before = Snapshot(200, 'W/"1"', {"status": "paused", "version": 1})
+    exchange = _exchange(412, before=before, after=Snapshot(404, None, None))
+    (finding,) = rules.refusal_changes_nothing(exchange)
+    assert "gone" in finding.message
+
+
+def test_retry_after_zero_is_retried_a_bounded_number_of_times() -> None:
+    from fieldproof.client.recording import MAX_ATTEMPTS
+
+    target = Target(base_url="https://bounded.example.test/v1", api_version="2025-12-18", account_id="101",
+                    token="tok-main", runs=(RunRef("resumable", "101", "0" * 26, "1" * 26, "R1"),))  # fmt: skip
+    recorded: list[Exchange] = []
+    with respx.mock(base_url=target.base_url, assert_all_called=False) as mock:
+        route = mock.route().mock(return_value=httpx.Response(429, headers={"Retry-After": "0"}))
+        client = ApiClient(target, budget=Budget(1000), on_exchange=recorded.append, max_429_wait_s=0)
+        exchange = client.get(target.runs[0])
+    assert route.call_count == MAX_ATTEMPTS and len(recorded) == MAX_ATTEMPTS
+    assert exchange.status == 429 and exchange.context["gave_up_on_429"] is True
