@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="pytest-xdist workers; auto: one per CPU (default: 1)")  # fmt: skip
     run.add_argument("--reports", default="reports", metavar="DIR", help="where reports go (default: reports)")
     run.add_argument("--seed", type=int, default=None, metavar="N", help="hypothesis seed, to vary or reproduce a run")
+    run.add_argument("--suites", default="", metavar="NAME,…",
+                     help="run only these suites (if_match, paths, lifecycle, business_rules, auth, "
+                          "concurrency, rate_limit, schemathesis); default: all")  # fmt: skip
 
     sandbox = commands.add_parser(
         "sandbox",
@@ -121,7 +124,8 @@ def _sandbox(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from fieldproof.run import RunAborted, RunOptions, run
 
-    options = RunOptions(args.target, args.profile, args.workers, args.reports, args.seed)
+    suites = tuple(name.strip() for name in args.suites.split(",") if name.strip())
+    options = RunOptions(args.target, args.profile, args.workers, args.reports, args.seed, suites)
     try:
         return run(options)
     except RunAborted as exc:

@@ -52,6 +52,8 @@ class Exchange:
     context: dict[str, Any] = field(default_factory=dict)
     before: Snapshot | None = None
     after: Snapshot | None = None
+    raw: Any = field(default=None, repr=False, compare=False)  # the httpx.Response; never reported
+    rate_limited: list[Exchange] = field(default_factory=list, repr=False)  # 429s waited out first
 
     def header(self, name: str) -> str | None:
         return self.response_headers.get(name.lower())

@@ -45,12 +45,16 @@ class RunSettings:
         path.write_text(json.dumps(self.__dict__))
 
 
+class SetUpFailed(RuntimeError):
+    """A suite could not arrange what it needs (not a finding about the target)."""
+
+
 class Harness:
     """What a suite works with: the target, a recording client, runs to use, the profile."""
 
     def __init__(self, run: RunSettings) -> None:
         self.settings = run
-        self.target: Target = load_target(run.target_file)
+        self.target: Target = current_target() if current_run() is run else load_target(run.target_file)
         self.profile: Profile = PROFILES[run.profile]
         self.control = SandboxControl(run.control_url.removesuffix("/_control")) if run.control_url else None
         credentials = Credentials(self.target.token, self.target.foreign_token)
@@ -62,7 +66,9 @@ class Harness:
         max_rps = self.target.max_rps / run.workers if self.target.max_rps else None
         self.client = ApiClient(
             self.target,
-            budget=Budget(per_worker),
+            # kept back for putting runs back if the budget runs out mid-test: a GET and a
+            # write, for each of the (at most two) runs a test holds
+            budget=Budget(per_worker, reserve=0 if run.control_url else 4),
             on_exchange=self.recorder.record,
             credentials=credentials,
             max_rps=max_rps,
@@ -102,6 +108,17 @@ class Harness:
     def check(self) -> None:
         self.recorder.check()
 
+    def require(self, exchange: Any, status: int, doing: str) -> Any:
+        """A set-up step must have worked before a test goes on to judge what follows it.
+
+        A rule's finding about the step is raised first; otherwise an unexpected status stops the
+        test as a harness problem (not a verdict): e.g. a 429 that outlasted the wait.
+        """
+        self.check()
+        if exchange.status != status:
+            raise SetUpFailed(f"{doing}: {exchange.method} {exchange.operation} answered {exchange.status}, needed {status}")
+        return exchange
+
     def judge(self, rule: Any, *args: Any) -> None:
         """Apply a sequence rule (from fieldproof.rules) and raise if it found anything."""
         self.recorder.judge_sequence(rule, *args)
@@ -123,11 +140,27 @@ def _worker_file(config: pytest.Config) -> Path:
     return Path(run.reports_dir) / WORK_DIR / f"{worker}.jsonl"
 
 
+_current: dict[str, Any] = {}
+
+
+def current_run() -> RunSettings | None:
+    """The run this pytest process serves (None outside `fieldproof run`), for suites that must
+    know their target when their module is imported (schemathesis binds then)."""
+    return _current.get("run")
+
+
+def current_target() -> Target:
+    if "target" not in _current:
+        _current["target"] = load_target(_current["run"].target_file)
+    return _current["target"]
+
+
 def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("--fieldproof-run")
     if not path:
         return
     run = RunSettings.load(path)
+    _current["run"] = run
     config._fieldproof_run = run  # type: ignore[attr-defined]
     config._fieldproof_harness = None  # type: ignore[attr-defined]
     settings.register_profile(

@@ -13,10 +13,15 @@ class Profile:
     rounds_sandbox: int
     rounds_file: int  # a live target pays for every round
     rate_probe_requests: int  # the most the opt-in burst probe sends
+    fuzz_examples: int  # schemathesis examples per operation (fuzzing phase)
+    stateful_examples: int  # schemathesis stateful scenarios
 
 
 PROFILES = {
-    "quick": Profile("quick", examples=10, racers=8, rounds_sandbox=5, rounds_file=2, rate_probe_requests=200),
-    "default": Profile("default", examples=40, racers=8, rounds_sandbox=20, rounds_file=5, rate_probe_requests=400),
-    "thorough": Profile("thorough", examples=200, racers=16, rounds_sandbox=100, rounds_file=20, rate_probe_requests=1000),
+    "quick": Profile("quick", examples=10, racers=8, rounds_sandbox=5, rounds_file=2, rate_probe_requests=200,
+                     fuzz_examples=5, stateful_examples=5),
+    "default": Profile("default", examples=40, racers=8, rounds_sandbox=20, rounds_file=5, rate_probe_requests=400,
+                       fuzz_examples=20, stateful_examples=20),
+    "thorough": Profile("thorough", examples=200, racers=16, rounds_sandbox=100, rounds_file=20, rate_probe_requests=1000,
+                        fuzz_examples=100, stateful_examples=100),
 }

@@ -14,6 +14,10 @@ from fieldproof.exchange import Exchange, redact_text
 from fieldproof.rules import Finding
 
 
+def _what(exchange: Exchange) -> str:
+    return f"{exchange.method} {exchange.operation} answered {exchange.status}"
+
+
 class ContractViolation(AssertionError):
     """Raised by a suite when the rules found something; carries the findings."""
 
@@ -57,6 +61,17 @@ class Recorder:
                     self.violations[name] += 1
                     self.pending.extend(result)
         return result or []
+
+    def record_failures(self, source: str, exchange: Exchange, failures: Iterable[BaseException]) -> None:
+        """Findings of another checker (schemathesis) about an exchange, under `source.Kind` names."""
+        with self._lock:
+            self.checks[source] += 1
+            for failure in failures:
+                name = f"{source}.{type(failure).__name__}"
+                title = getattr(failure, "title", "") or type(failure).__name__
+                message = " ".join(str(getattr(failure, "message", "") or failure).split())
+                self.violations[name] += 1
+                self.pending.append(Finding(name, f"{_what(exchange)}: {title}: {message}"[:2000], exchange))
 
     def _count(self, exchange: Exchange, verdicts: dict[str, rules.Result]) -> None:
         with self._lock:

@@ -354,13 +354,15 @@ def auth_refused(exchange: Exchange) -> Result:
     return _expect(auth_refused, exchange, allowed, why)
 
 
-@exchange_rule("an unknown run gets 404; malformed path ids get 400 or 404", expectation=True)
+@exchange_rule("an unknown run gets 404; malformed path ids 400 or 404; another account id 400, 403 or 404", expectation=True)
 def unknown_path_refused(exchange: Exchange) -> Result:
     kind = exchange.context.get("path_kind", "valid")
     if kind == "valid" or exchange.context.get("auth", "main") != "main" or _rate_limited(exchange):
         return None
     if kind == "unknown_run":
         return _expect(unknown_path_refused, exchange, {404}, "no run has this id")
+    if kind == "unknown_account_id":
+        return _expect(unknown_path_refused, exchange, {400, 403, 404}, "the path names an account that is not the token's")
     return _expect(unknown_path_refused, exchange, {400, 404}, f"the path held {kind.replace('_', ' ')}")
 
 

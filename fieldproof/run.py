@@ -48,6 +48,7 @@ class RunOptions:
     workers: str = "1"
     reports: str = "reports"
     seed: int | None = None
+    suites: tuple[str, ...] = ()  # names of fieldproof/suites/test_<name>.py; empty: all
 
 
 class _Outcomes:
@@ -55,6 +56,15 @@ class _Outcomes:
 
     def __init__(self) -> None:
         self.outcomes = TestOutcomes()
+        self.interrupted = False
+
+    def pytest_keyboard_interrupt(self) -> None:
+        self.interrupted = True
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:  # a suite that cannot even be collected is no pass
+            self.outcomes.failed += 1
+            self.outcomes.errors.append({"test": report.nodeid, "message": str(report.longrepr)[-2000:]})
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
@@ -116,7 +126,7 @@ def _restore(target: Target, budget: Budget) -> list[str]:
     with ApiClient(target, budget=budget) as client:
         for run in target.runs:
             try:
-                note = restore_run(client, run)
+                note = restore_run(client, run).note
             except (TargetUnreachable, BudgetExhausted) as exc:
                 note = f"could not restore {run.fielding_run_id}: {exc}"
             if note:
@@ -137,6 +147,7 @@ def _redact_reports(reports: Path, secrets: tuple[str, ...]) -> None:
 def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
     if options.profile not in PROFILES:
         raise RunAborted(EXIT_USAGE, f"--profile must be one of {', '.join(PROFILES)}, got {options.profile!r}")
+    suite_paths = _suite_paths(options.suites)  # a misspelt suite fails before anything starts
     reports = Path(options.reports)
     try:
         reports.mkdir(parents=True, exist_ok=True)
@@ -182,14 +193,14 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
             rate_limit_probe=rate_limit_probe or target.rate_limit_probe,
         ).save(run_file)
         args = [
-            str(SUITES_DIR), "-c", str(SUITES_DIR / "pytest.ini"), "--rootdir", str(SUITES_DIR),
+            *suite_paths, "-c", str(SUITES_DIR / "pytest.ini"), "--rootdir", str(SUITES_DIR),
             "-p", "fieldproof.plugin", "--fieldproof-run", str(run_file),
             "--junitxml", str(reports / "junit.xml"), "-q", "--no-header", "-rfE", "--tb=no",
         "-W", "ignore::pytest.PytestAssertRewriteWarning",
         ]  # fmt: skip
         # Load only the plugins the suites use: autoloading every installed one costs ~0.3 s a
         # process (more under xdist, where each worker pays it), and a user's plugins stay out.
-        args += ["-p", "_hypothesis_pytestplugin"]
+        args += ["-p", "_hypothesis_pytestplugin", "-p", "schemathesis.pytest.plugin"]
         if workers > 1:
             args += ["-p", "xdist.plugin", "-n", str(workers)]
         env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
@@ -222,7 +233,7 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
         _redact_reports(reports, target.secrets)
         print(redact_text(render_console(summary), target.secrets), file=out)
         print(f"reports: {reports}/ (junit.xml, report.html, summary.json, summary.md)", file=out)
-    if code == pytest.ExitCode.INTERRUPTED:
+    if collector.interrupted:
         return EXIT_INTERRUPTED
     if summary.verdict == "violation":
         return EXIT_VIOLATION
@@ -231,9 +242,22 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
         return EXIT_UNREACHABLE
     if "budget_exhausted" in kinds:
         return EXIT_USAGE
-    if code not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED) or summary.verdict != "pass":
+    if code != pytest.ExitCode.OK or summary.verdict != "pass":
         return EXIT_VIOLATION
     return EXIT_OK
+
+
+def available_suites() -> list[str]:
+    return sorted(path.stem.removeprefix("test_") for path in SUITES_DIR.glob("test_*.py"))
+
+
+def _suite_paths(names: tuple[str, ...]) -> list[str]:
+    if not names:
+        return [str(SUITES_DIR)]
+    unknown = [name for name in names if name not in available_suites()]
+    if unknown:
+        raise RunAborted(EXIT_USAGE, f"unknown suite {unknown[0]!r}; choose from {', '.join(available_suites())}")
+    return [str(SUITES_DIR / f"test_{name}.py") for name in names]
 
 
 def _worker_count(value: str) -> int:

@@ -8,6 +8,7 @@ the run is put back in its role's state.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -25,6 +26,10 @@ ROLE_STATUS = {
 }
 
 
+class RunNotReady(RuntimeError):
+    """A listed run is not in its role's state and could not be put back."""
+
+
 class RoleMissing(LookupError):
     """The target lists no run of a role a test needs."""
 
@@ -33,19 +38,27 @@ class RoleMissing(LookupError):
         self.role = role
 
 
-def restore_run(client: ApiClient, run: RunRef) -> str | None:
-    """Put a run back in its role's state; returns what was done, or None if nothing was needed."""
+@dataclass(frozen=True)
+class Restoration:
+    ok: bool  # the run is in its role's state now
+    note: str | None = None  # what was done, or what is wrong; None when nothing was needed
+
+
+def restore_run(client: ApiClient, run: RunRef) -> Restoration:
+    """Put a run back in its role's state (a pause or a resume, nothing else)."""
     snapshot = client.snapshot(run)
     want = ROLE_STATUS[run.role]
-    if snapshot.status is None or snapshot.status == want:
-        return None
+    if snapshot.status is None:
+        return Restoration(False, f"{run.fielding_run_id} could not be read (GET answered {snapshot.status_code})")
+    if snapshot.status == want:
+        return Restoration(True)
     action = {("live", "paused"): "pause", ("paused", "live"): "resume"}.get((snapshot.status, want))
     if action is None:
-        return f"{run.fielding_run_id} is {snapshot.status} and cannot be put back to {want}"
+        return Restoration(False, f"{run.fielding_run_id} is {snapshot.status} and cannot be put back to {want}")
     exchange = client.write(action, run, snapshot.etag, observe=False, context={"purpose": "restore"})
     if exchange.status != 204:
-        return f"{run.fielding_run_id}: {action} to restore it answered {exchange.status}"
-    return f"{run.fielding_run_id}: {action}d back to {want}"
+        return Restoration(False, f"{run.fielding_run_id}: {action} to restore it answered {exchange.status}")
+    return Restoration(True, f"{run.fielding_run_id}: {action}d back to {want}")
 
 
 class SandboxRuns:
@@ -72,11 +85,17 @@ class FileRuns:
             raise RoleMissing(role)
         lock = self._lock_one(candidates)
         run = candidates[lock[1]]
+        restorer = self.client.restoring()
         try:
+            # a run left out of its role's state (an interrupted run, a budget spent mid-test)
+            # is put back first: no test may judge a run that is not what its role says
+            ready = restore_run(restorer, run)
+            if not ready.ok:
+                raise RunNotReady(f"{ready.note}; fix the run or its role in the target file")
             yield run
         finally:
             try:
-                restore_run(self.client, run)
+                restore_run(restorer, run)
             finally:
                 lock[0].release()
 

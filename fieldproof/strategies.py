@@ -39,7 +39,8 @@ IF_MATCH_KINDS = (
     "current", "stale", "other_run", "never_issued", "missing", "star", "malformed",
     "list_with_current", "list_without_current", "strong_spelling_of_current",
 )  # fmt: skip
-_MALFORMED = ("{opaque}", "W/{opaque}", "", " ", "W/", '"', '"{opaque}', "W/'x'", "x" * 9000)
+# (no leading or trailing white space: HTTP strips it, so it would not reach the server as sent)
+_MALFORMED = ("{opaque}", "W/{opaque}", "", "W/", '"', '"{opaque}', "W/'x'", "x" * 9000, '"a" "b"')
 
 
 def if_match_choices() -> st.SearchStrategy[IfMatchChoice]:
@@ -107,10 +108,13 @@ def malformed_ids() -> st.SearchStrategy[tuple[str, dict[str, str]]]:
     )
     bad_account = st.one_of(
         st.text(alphabet="abcxyz-", min_size=1, max_size=8),
-        st.sampled_from(["-1", "1.5", "0x10", "%2F", "..", "9" * 40]),
+        st.sampled_from(["-1", "1.5", "0x10", "%2F", ".."]),
     )
+    # digits, so an integer, but no account of ours: refused as malformed, forbidden or unknown
+    other_account = st.sampled_from(["9" * 40, "0", "18446744073709551616"])
     return st.one_of(
         bad_account.map(lambda v: ("malformed_account_id", {"account_id": v})),
+        other_account.map(lambda v: ("unknown_account_id", {"account_id": v})),
         bad_ulid.map(lambda v: ("malformed_project_id", {"project_id": v})),
         bad_ulid.map(lambda v: ("malformed_target_group_id", {"target_group_id": v})),
     )

@@ -199,7 +199,8 @@ def test_max_requests_is_never_exceeded(tmp_path: Path, staging) -> None:
     limited.write_text(target.read_text().replace('token_env = "FIELDPROOF_TOKEN"', 'token_env = "FIELDPROOF_TOKEN"\nmax_requests = 120'))
     before = _statuses(sandbox, target, env)
     result = fieldproof_run(tmp_path, "--target", str(limited), *QUICK, env=env)
-    assert result.returncode == 2, result.stdout[-2000:]
+    found = [f["message"] for rule in summary(tmp_path)["rules"] for f in rule["findings"]]
+    assert result.returncode == 2, found or result.stdout[-2000:]
     assert "request budget of" in result.stdout
     assert _api_requests(sandbox) <= 120
     assert _statuses(sandbox, target, env) == before
@@ -229,3 +230,38 @@ def _interrupt_and_check(tmp_path: Path, sandbox: RunningSandbox, target: Path, 
             process.kill()
     assert process.returncode == 130, output[-2000:]
     assert _statuses(sandbox, target, env) == before
+
+
+def test_an_unknown_suite_is_exit_2(tmp_path: Path) -> None:
+    result = fieldproof_run(tmp_path, "--suites", "if_match,nosuch")
+    assert result.returncode == 2 and "unknown suite 'nosuch'" in result.stderr
+
+
+# the schemathesis suite
+
+
+def test_the_schemathesis_suite_passes_on_the_sandbox(tmp_path: Path) -> None:
+    result = fieldproof_run(tmp_path, "--suites", "schemathesis", "--profile", "quick")
+    assert result.returncode == 0, result.stdout[-3000:]
+    rows = {rule["name"]: rule for rule in summary(tmp_path)["rules"]}
+    assert rows["schemathesis"]["checks"] > 50 and rows["documented_status"]["checks"] > 50
+    assert summary(tmp_path)["tests"]["passed"] == 5  # four operations and the stateful links
+
+
+@pytest.mark.parametrize(
+    "env, rules",
+    [
+        ({"FIELDPROOF_SANDBOX_FAULT": "no_traceparent_on_404"}, {"traceparent_on_every_response", "schemathesis"}),
+        (
+            {"FIELDPROOF_SANDBOX_FAULT": "no_retry_after_on_429", "FIELDPROOF_SANDBOX_RATE_LIMIT_BURST": "20",
+             "FIELDPROOF_SANDBOX_RATE_LIMIT_REFILL": "50"},
+            {"retry_after_on_429", "schemathesis"},
+        ),
+    ],
+    ids=["no-traceparent-on-404", "no-retry-after-on-429"],
+)
+def test_the_schemathesis_suite_fails_on_a_faulty_sandbox(tmp_path: Path, env: dict[str, str], rules: set[str]) -> None:
+    result = fieldproof_run(tmp_path, "--suites", "schemathesis", "--profile", "quick", env=env)
+    assert result.returncode == 1, result.stdout[-3000:]
+    violated = {rule["name"] for rule in summary(tmp_path)["rules"] if rule["violations"]}
+    assert rules <= violated, violated

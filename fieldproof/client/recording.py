@@ -35,21 +35,39 @@ class TargetUnreachable(RuntimeError):
 
 
 class Budget:
-    """A thread-safe request count that refuses to go past its limit."""
+    """A thread-safe request count that refuses to go past its limit.
 
-    def __init__(self, limit: int) -> None:
+    The last `reserve` requests are kept for putting runs back (`for_restoring()`), so that a
+    run whose budget ran out mid-test still leaves its runs as it found them.
+    """
+
+    def __init__(self, limit: int, reserve: int = 0) -> None:
         self.limit = limit
+        self.reserve = min(reserve, limit)
         self.spent = 0
         self._lock = threading.Lock()
 
-    def spend(self) -> None:
+    def spend(self, restoring: bool = False) -> None:
         with self._lock:
-            if self.spent >= self.limit:
+            if self.spent >= self.limit - (0 if restoring else self.reserve):
                 raise BudgetExhausted(
                     f"the request budget of {self.limit} is spent; raise max_requests in the target "
                     "file or choose a smaller --profile"
                 )
             self.spent += 1
+
+    def for_restoring(self) -> _RestoringBudget:
+        return _RestoringBudget(self)
+
+
+class _RestoringBudget:
+    """The same budget, allowed into its reserve."""
+
+    def __init__(self, budget: Budget) -> None:
+        self.budget = budget
+
+    def spend(self) -> None:
+        self.budget.spend(restoring=True)
 
 
 class Pacer:
@@ -94,7 +112,7 @@ class ApiClient:
         self,
         target: Target,
         *,
-        budget: Budget,
+        budget: Budget | _RestoringBudget,
         on_exchange: Callable[[Exchange], None] = lambda exchange: None,
         credentials: Credentials | None = None,
         max_rps: float | None = None,
@@ -123,6 +141,13 @@ class ApiClient:
         twin = ApiClient.__new__(ApiClient)
         twin.__dict__.update(self.__dict__)
         twin._http = self._new_http()
+        return twin
+
+    def restoring(self) -> ApiClient:
+        """This client (same connection), allowed into the budget's reserve: for putting runs back."""
+        twin = ApiClient.__new__(ApiClient)
+        twin.__dict__.update(self.__dict__)
+        twin.budget = self.budget.for_restoring() if isinstance(self.budget, Budget) else self.budget
         return twin
 
     def close(self) -> None:
@@ -191,8 +216,10 @@ class ApiClient:
         """
         request_headers, token_env = self._headers(auth, headers or {})
         waited = 0.0
+        earlier: list[Exchange] = []
         for attempt in range(1, MAX_ATTEMPTS + 1):
             exchange = self._send_once(operation, method, url, request_headers, token_env, context)
+            exchange.rate_limited = earlier
             delay = retry_after_seconds(exchange.header("retry-after"))
             delay = 1.0 if delay is None else delay  # a missing Retry-After is the rule's finding
             if exchange.status != 429 or waited + delay > self.max_429_wait_s or attempt == MAX_ATTEMPTS:
@@ -202,6 +229,7 @@ class ApiClient:
                     self.on_exchange(exchange)
                 return exchange
             self.on_exchange(exchange)
+            earlier = [*earlier, exchange]
             time.sleep(delay)
             waited += delay
             request_headers = {**request_headers}
@@ -223,6 +251,8 @@ class ApiClient:
         started = time.perf_counter()
         try:
             response = self._http.request(method, url, headers=headers)
+        except httpx.LocalProtocolError as exc:  # our request cannot be put on the wire: a harness bug
+            raise ValueError(f"cannot send {method} {url}: {exc}") from None
         except httpx.TransportError as exc:
             raise TargetUnreachable(f"{method} {url}: {type(exc).__name__}: {exc}") from None
         exchange = Exchange(
@@ -235,6 +265,7 @@ class ApiClient:
             body=response.content,
             elapsed_s=time.perf_counter() - started,
             context={**(context or {}), **({"token_env": token_env} if token_env else {})},
+            raw=response,
         )
         return exchange
 

@@ -58,7 +58,7 @@ def render_console(summary: Summary) -> str:
     ]
     for rule in summary.rules:
         for finding in rule["findings"][:5]:
-            parts.append(f"[{rule['name']}] {finding['message']}")
+            parts.append(f"[{finding['rule']}] {finding['message']}")
             if finding.get("exchange"):
                 parts.append(f"    reproduce: {finding['exchange']['curl']}")
     for problem in summary.problems[:10]:

@@ -20,6 +20,7 @@ class TestOutcomes:
     failed: int = 0
     skipped: int = 0
     skips: list[dict[str, str]] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)  # suites that could not be collected
 
 
 @dataclass
@@ -108,6 +109,20 @@ def build_summary(
                     "findings": findings.get(name, []),
                 }
             )
+    known = set(rules.EXCHANGE_RULES) | set(rules.SEQUENCE_RULES)
+    for source in sorted(name for name in checks if name not in known):
+        # another checker's verdicts (schemathesis): one row, its findings named source.Kind
+        theirs = [f for name, found in findings.items() if name.startswith(source + ".") for f in found]
+        rule_rows.append(
+            {
+                "name": source,
+                "kind": "external",
+                "summary": f"{source}'s own checks on the responses it validated",
+                "checks": checks[source],
+                "violations": max(sum(n for name, n in violations.items() if name.startswith(source + ".")), len(theirs)),
+                "findings": theirs,
+            }
+        )
     coverage = []
     for operation in OPERATION_IDS:
         documented = documented_statuses(operation)
@@ -122,6 +137,7 @@ def build_summary(
                     "asserted": asserted[(operation, status)],
                 }
             )
+    problems += [{"kind": "collection", **error} for error in tests.errors]
     found = any(row["violations"] for row in rule_rows)
-    verdict = VIOLATION if found else (ERROR if problems or tests.failed else PASS)
+    verdict = VIOLATION if found else (ERROR if problems or tests.failed or not tests.passed else PASS)
     return Summary(verdict, target, profile, duration_s, requests, rule_rows, coverage, tests, problems, notes or [], suites_s)

@@ -53,7 +53,7 @@ RUN_PATH = (
 CONTRACT = Path(__file__).resolve().parents[1] / "contracts" / "fielding-runs.openapi.yaml"
 SETTINGS_ENV = "FIELDPROOF_SANDBOX_SETTINGS_JSON"
 
-_ACCOUNT_ID = re.compile(r"[0-9]{1,19}")
+_ACCOUNT_ID = re.compile(r"[0-9]+")
 _ULID = re.compile(r"[0-9A-Z]{26}")
 _VERSION_TAG = re.compile(r"[1-9][0-9]{0,17}")
 
@@ -72,6 +72,12 @@ class ApiError(Exception):
 class TooManyRequests(Exception):
     def __init__(self, retry_after_s: int) -> None:
         self.retry_after_s = retry_after_s
+
+
+def _same_account(a: str, b: str) -> bool:
+    """Account ids are integers sent as digits: 0101 is 101. Compared as text, so that a
+    thousand-digit id is just another unknown account, not a conversion error."""
+    return a.lstrip("0") == b.lstrip("0")
 
 
 def etag_for(run: Run) -> str:
@@ -136,7 +142,7 @@ class Sandbox:
             raise ApiError(403, "authorization_error", str(exc)) from None
         self._check_api_version(request.headers.get("cint-api-version"))
         self._check_path_ids(request.path_params)
-        if int(request.path_params["account_id"]) != int(principal.account_id) and fault != "foreign_account_served":
+        if not _same_account(request.path_params["account_id"], principal.account_id) and fault != "foreign_account_served":
             raise self._foreign()
         return principal
 
@@ -179,7 +185,7 @@ class Sandbox:
             params["target_group_id"],
         ):
             raise ApiError(404, "not_found_error", "no such fielding run")
-        if int(run.account_id) != int(params["account_id"]) and self.settings.fault != "foreign_account_served":
+        if not _same_account(run.account_id, params["account_id"]) and self.settings.fault != "foreign_account_served":
             raise self._foreign()
         return run
 

@@ -14,8 +14,9 @@ def _history(fp: Harness, run: RunRef) -> list[str]:
     """Move the run through resume -> pause once, so it has stale tags; returns them, oldest first."""
     first = fp.client.snapshot(run)
     resumed = fp.client.write("resume", run, first.etag, context={"if_match_kind": "current"})
-    fp.client.write("pause", run, resumed.header("etag"), context={"if_match_kind": "current"})
-    fp.check()
+    fp.require(resumed, 204, "resuming to make the first tag stale")
+    paused = fp.client.write("pause", run, resumed.header("etag"), context={"if_match_kind": "current"})
+    fp.require(paused, 204, "pausing to make the second tag stale")
     return [t for t in (first.etag, resumed.header("etag")) if t]
 
 
@@ -33,7 +34,8 @@ def test_if_match_values_are_answered_by_the_contract(fp: Harness) -> None:
             exchange = fp.client.write("resume", run, value, context={"if_match_kind": kind})
             if exchange.status == 204:  # put it back for the next example
                 stale.append(current.etag)
-                fp.client.write("pause", run, exchange.header("etag"), context={"if_match_kind": "current"})
+                paused = fp.client.write("pause", run, exchange.header("etag"), context={"if_match_kind": "current"})
+                fp.require(paused, 204, "pausing the run again for the next example")
             fp.check()
 
         property_()

@@ -10,7 +10,7 @@ from fieldproof.plugin import Harness
 def test_resume_then_pause_with_the_new_tag_and_every_old_tag_is_stale(fp: Harness) -> None:
     with fp.run("resumable") as run:
         tags = [fp.client.snapshot(run).etag]
-        resumed = fp.client.write("resume", run, tags[-1], context={"if_match_kind": "current"})
+        resumed = fp.require(fp.client.write("resume", run, tags[-1], context={"if_match_kind": "current"}), 204, "resume")
         paused = fp.client.write("pause", run, resumed.header("etag"), context={"if_match_kind": "current"})
         fp.judge(rules.new_etag_accepted_by_next_write, resumed, paused)
         tags += [resumed.header("etag"), paused.header("etag")]
@@ -26,7 +26,7 @@ def test_complete_ends_the_lifecycle(fp: Harness) -> None:
 
         pytest.skip("complete cannot be undone, so it is only exercised on the sandbox's own runs")
     with fp.run("resumable") as run:
-        resumed = fp.client.write("resume", run, context={"if_match_kind": "current"})
+        resumed = fp.require(fp.client.write("resume", run, context={"if_match_kind": "current"}), 204, "resume")
         completed = fp.client.write("complete", run, resumed.header("etag"), context={"if_match_kind": "current"})
         fp.judge(rules.new_etag_accepted_by_next_write, resumed, completed)
         fp.client.write("resume", run, context={"if_match_kind": "current", "role": "completed"})
