@@ -67,6 +67,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run only these suites (if_match, paths, lifecycle, business_rules, auth, "
                           "concurrency, rate_limit, schemathesis); default: all")  # fmt: skip
 
+    run.add_argument("--fail-fast", action="store_true", help="stop at the first failing test")
+
+    selfcheck = commands.add_parser(
+        "selfcheck",
+        help="prove the oracles: run the harness against the clean sandbox and every fault mode",
+        description="Run the harness against the clean sandbox (also with latency and a tight rate "
+        "limit) and against each fault mode; print which modes were caught, by which rule and how "
+        "fast, the mutation score and the false alarms. Exit 0 only with every mode caught and no "
+        "false alarm.",
+    )
+    selfcheck.add_argument("--profile", default="default", choices=["quick", "default", "thorough"])
+    selfcheck.add_argument("--reports", default="reports", metavar="DIR", help="selfcheck.json goes here")
+    selfcheck.add_argument("--faults", default="", metavar="NAME,…", help="only these fault modes (default: all)")
+
     sandbox = commands.add_parser(
         "sandbox",
         help="serve the built-in sandbox API in the foreground",
@@ -125,12 +139,22 @@ def _run(args: argparse.Namespace) -> int:
     from fieldproof.run import RunAborted, RunOptions, run
 
     suites = tuple(name.strip() for name in args.suites.split(",") if name.strip())
-    options = RunOptions(args.target, args.profile, args.workers, args.reports, args.seed, suites)
+    options = RunOptions(args.target, args.profile, args.workers, args.reports, args.seed, suites, args.fail_fast)
     try:
         return run(options)
     except RunAborted as exc:
         print(f"fieldproof: error: {exc}", file=sys.stderr)
         return exc.code
+
+
+def _selfcheck(args: argparse.Namespace) -> int:
+    from fieldproof.selfcheck import SelfcheckError, selfcheck
+
+    faults = tuple(name.strip() for name in args.faults.split(",") if name.strip())
+    try:
+        return selfcheck(args.profile, args.reports, faults)
+    except SelfcheckError as exc:
+        return _fail(str(exc))
 
 
 def _fail(message: str) -> int:
@@ -148,6 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sandbox(args)
         if args.command == "run":
             return _run(args)
+        if args.command == "selfcheck":
+            return _selfcheck(args)
     except SettingsError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
@@ -102,7 +103,8 @@ class Recorder:
     # persistence: one JSON-lines file per pytest process, merged by the report
 
     def finding_line(self, finding: Finding, test: str) -> str:
-        return redact_text(json.dumps({"type": "finding", "test": test, **finding.to_dict()}), self.secrets)
+        line = {"type": "finding", "test": test, "at": time.time(), **finding.to_dict()}
+        return redact_text(json.dumps(line), self.secrets)
 
     def totals_line(self) -> str:
         return json.dumps(

@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 
 from fieldproof.contract import documented_statuses
 from fieldproof.exchange import OPERATIONS, Exchange, Snapshot
+from fieldproof.model import Observation, RunState, step
 from fieldproof.headers import (
     HeaderSyntaxError,
     parse_etag,
@@ -418,6 +419,33 @@ def new_etag_accepted_by_next_write(first: Exchange, second: Exchange) -> Result
         return _finding(new_etag_accepted_by_next_write, second,
                         f"the ETag {first.header('etag')} returned by {first.operation} was refused with {second.status} by the next {second.operation}")  # fmt: skip
     return []
+
+
+def observation_of(exchange: Exchange) -> Observation:
+    """An exchange as the run's model sees it (a 429 the client gave up on changed nothing)."""
+    body = exchange.json() if exchange.status == 200 else None
+    status = body.get("status") if isinstance(body, dict) else None
+    return Observation(
+        operation=exchange.operation,
+        if_match=exchange.request_header("if-match"),
+        status=exchange.status,
+        etag=exchange.header("etag"),
+        run_status=status.lower() if isinstance(status, str) else None,
+    )
+
+
+@sequence_rule("in any sequence of requests, every answer is one the contract's model of a run allows")
+def lifecycle_model_allows(states: Sequence[RunState], exchange: Exchange, script: Sequence[str] = ()) -> Result:
+    if exchange.operation not in OPERATIONS or not states:
+        return None
+    observed = observation_of(exchange)
+    if any(step(state, observed) for state in states):
+        return []
+    held = " or ".join(sorted({f"{s.status} with ETag {s.etag}" for s in states}))
+    steps = "".join(f"\n    {line}" for line in script)
+    return _finding(lifecycle_model_allows, exchange,
+                    f"{_what(exchange)} (ETag {observed.etag}), which no correct server answers to "
+                    f"If-Match {observed.if_match} when the run is {held}; the requests so far:{steps}")  # fmt: skip
 
 
 def judge_exchange(exchange: Exchange) -> dict[str, Result]:

@@ -49,6 +49,7 @@ class RunOptions:
     reports: str = "reports"
     seed: int | None = None
     suites: tuple[str, ...] = ()  # names of fieldproof/suites/test_<name>.py; empty: all
+    fail_fast: bool = False  # stop at the first failing test
 
 
 class _Outcomes:
@@ -155,7 +156,7 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
         (reports / WORK_DIR).mkdir()
     except OSError as exc:
         raise RunAborted(EXIT_USAGE, f"cannot write reports to {reports}: {exc.strerror}; choose another --reports") from None
-    started = time.monotonic()
+    started, started_at = time.monotonic(), time.time()
     with ExitStack() as stack:
         temp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fieldproof-run-")))
         control_url = None
@@ -208,6 +209,8 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
             env["FIELDPROOF_SEED"] = str(options.seed)
         if options.seed is not None:
             args += ["--hypothesis-seed", str(options.seed)]
+        if options.fail_fast:
+            args += ["--exitfirst"]
         collector = _Outcomes()
         notes: list[str] = []
         suites_started = time.monotonic()
@@ -226,6 +229,7 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
             tests=collector.outcomes,
             notes=notes,
             suites_s=suites_s,
+            started_at=started_at,
         )
         (reports / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2))
         (reports / "summary.md").write_text(render_markdown(summary))

@@ -36,6 +36,7 @@ class Summary:
     problems: list[dict[str, str]]  # harness errors: budget spent, unreachable, crashes
     notes: list[str] = field(default_factory=list)
     suites_s: float = 0.0  # the part of duration_s spent inside pytest
+    started_at: float = 0.0  # epoch seconds; findings carry their own `at`
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +45,7 @@ class Summary:
             "profile": self.profile,
             "duration_s": round(self.duration_s, 2),
             "suites_s": round(self.suites_s, 2),
+            "started_at": self.started_at,
             "requests": self.requests,
             "rules": self.rules,
             "coverage": self.coverage,
@@ -75,6 +77,7 @@ def build_summary(
     tests: TestOutcomes,
     notes: list[str] | None = None,
     suites_s: float = 0.0,
+    started_at: float = 0.0,
 ) -> Summary:
     lines = _read_lines(work_dir)
     checks: Counter[str] = Counter()
@@ -140,4 +143,4 @@ def build_summary(
     problems += [{"kind": "collection", **error} for error in tests.errors]
     found = any(row["violations"] for row in rule_rows)
     verdict = VIOLATION if found else (ERROR if problems or tests.failed or not tests.passed else PASS)
-    return Summary(verdict, target, profile, duration_s, requests, rule_rows, coverage, tests, problems, notes or [], suites_s)
+    return Summary(verdict, target, profile, duration_s, requests, rule_rows, coverage, tests, problems, notes or [], suites_s, started_at)

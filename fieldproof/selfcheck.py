@@ -1,0 +1,135 @@
+"""`fieldproof selfcheck`: the harness's own detection power, measured.
+
+The whole harness runs against the clean sandbox (plain, with latency and jitter, and with a
+tight rate limit: no finding allowed there) and against the sandbox with each fault mode (at
+least one finding required). The mutation score is the share of fault modes caught.
+Every run is a `fieldproof run` child process, so each has its own sandbox and import state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from fieldproof.sandbox.faults import FAULT_MODES
+
+CLEAN_TARGETS: dict[str, dict[str, str]] = {
+    "clean": {},
+    "clean+latency": {"FIELDPROOF_SANDBOX_LATENCY_MS": "5", "FIELDPROOF_SANDBOX_JITTER_MS": "10"},
+    "clean+rate-limit": {"FIELDPROOF_SANDBOX_RATE_LIMIT_BURST": "40", "FIELDPROOF_SANDBOX_RATE_LIMIT_REFILL": "150"},
+}
+# settings a fault mode needs before it can show at all
+FAULT_NEEDS: dict[str, dict[str, str]] = {
+    "no_retry_after_on_429": CLEAN_TARGETS["clean+rate-limit"],
+}
+RUN_TIMEOUT_S = 600
+
+
+class SelfcheckError(ValueError):
+    pass
+
+
+@dataclass
+class Outcome:
+    target: str
+    expected: str  # "clean" | "fault"
+    verdict: str  # pass | violation | error
+    exit_code: int
+    seconds: float
+    rules: list[str] = field(default_factory=list)  # the rules that found something
+    findings: int = 0
+    seconds_to_detection: float | None = None
+    problem: str | None = None
+
+    @property
+    def killed(self) -> bool:
+        return self.verdict == "violation"
+
+
+def _run_one(name: str, env: dict[str, str], profile: str, reports: Path, fail_fast: bool) -> Outcome:
+    out_dir = reports / "selfcheck" / name
+    command = [sys.executable, "-m", "fieldproof", "run", "--profile", profile, "--reports", str(out_dir)]
+    if fail_fast:
+        command.append("--fail-fast")
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDPROOF_SANDBOX_")}
+    started = time.monotonic()
+    try:
+        result = subprocess.run(command, env={**base_env, **env}, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return Outcome(name, "fault" if fail_fast else "clean", "error", -1, RUN_TIMEOUT_S, problem="timed out")
+    seconds = time.monotonic() - started
+    expected = "fault" if fail_fast else "clean"
+    try:
+        summary = json.loads((out_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+        return Outcome(name, expected, "error", result.returncode, seconds, problem=tail[0])
+    violated = [rule for rule in summary["rules"] if rule["violations"]]
+    times = [f["at"] for rule in violated for f in rule["findings"] if f.get("at")]
+    problems = summary.get("problems") or []
+    return Outcome(
+        target=name,
+        expected=expected,
+        verdict=summary["verdict"],
+        exit_code=result.returncode,
+        seconds=seconds,
+        rules=[rule["name"] for rule in violated],
+        findings=sum(len(rule["findings"]) for rule in violated),
+        seconds_to_detection=round(min(times) - summary["started_at"], 2) if times and summary.get("started_at") else None,
+        problem=problems[0].get("message") if problems else None,
+    )
+
+
+def selfcheck(profile: str, reports: str | Path, faults: tuple[str, ...] = (), out: TextIO = sys.stdout) -> int:
+    unknown = [name for name in faults if name not in FAULT_MODES]
+    if unknown:
+        raise SelfcheckError(f"unknown fault mode {unknown[0]!r}; `fieldproof sandbox --fault list` lists them")
+    reports = Path(reports)
+    modes = faults or tuple(FAULT_MODES)
+    outcomes: list[Outcome] = []
+    for name, env in CLEAN_TARGETS.items():
+        outcomes.append(_report(_run_one(name, env, profile, reports, fail_fast=False), out))
+    for mode in modes:
+        env = {**FAULT_NEEDS.get(mode, {}), "FIELDPROOF_SANDBOX_FAULT": mode}
+        outcomes.append(_report(_run_one(mode, env, profile, reports, fail_fast=True), out))
+    clean = [o for o in outcomes if o.expected == "clean"]
+    faulty = [o for o in outcomes if o.expected == "fault"]
+    killed = [o for o in faulty if o.killed]
+    false_alarms = sum(o.findings for o in clean)
+    score = len(killed) / len(faulty) if faulty else 1.0
+    errors = [o for o in outcomes if o.verdict == "error" or (o.expected == "clean" and o.verdict != "pass")]
+    print(f"mutation score: {len(killed)}/{len(faulty)} fault modes caught ({score:.0%})", file=out)
+    print(f"false alarms on the clean sandbox: {false_alarms} (in {len(clean)} runs)", file=out)
+    survived = [o.target for o in faulty if not o.killed]
+    if survived:
+        print(f"survived: {', '.join(survived)}", file=out)
+    (reports).mkdir(parents=True, exist_ok=True)
+    (reports / "selfcheck.json").write_text(json.dumps({
+        "profile": profile,
+        "mutation_score": score,
+        "killed": len(killed),
+        "modes": len(faulty),
+        "false_alarms": false_alarms,
+        "outcomes": [asdict(o) for o in outcomes],
+    }, indent=2))  # fmt: skip
+    print(f"written: {reports / 'selfcheck.json'}", file=out)
+    return 0 if score == 1.0 and false_alarms == 0 and not errors else 1
+
+
+def _report(outcome: Outcome, out: TextIO) -> Outcome:
+    if outcome.expected == "clean":
+        state = "clean: no false alarm" if outcome.verdict == "pass" else f"FALSE ALARM ({outcome.verdict})"
+    else:
+        state = "killed" if outcome.killed else "SURVIVED"
+    by = ", ".join(outcome.rules[:3]) + (" …" if len(outcome.rules) > 3 else "") if outcome.rules else "-"
+    detect = f"{outcome.seconds_to_detection:.1f} s" if outcome.seconds_to_detection is not None else "-"
+    print(f"{outcome.target:<28} {state:<22} by {by:<60} detected after {detect:>7}  ({outcome.seconds:.1f} s run)", file=out, flush=True)
+    if outcome.problem and outcome.verdict == "error":
+        print(f"    problem: {outcome.problem[:200]}", file=out)
+    return outcome

@@ -1,0 +1,33 @@
+"""`fieldproof selfcheck`: fault modes are caught, the clean sandbox gives no false alarm."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def selfcheck(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fieldproof", "selfcheck", "--reports", str(tmp_path), *args],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+
+
+def test_selected_fault_modes_are_caught_and_the_clean_sandbox_is_quiet(tmp_path: Path) -> None:
+    result = selfcheck(tmp_path, "--profile", "quick", "--faults", "no_etag_on_204,check_then_act_race,refusal_changes_run")
+    assert result.returncode == 0, result.stdout
+    report = json.loads((tmp_path / "selfcheck.json").read_text())
+    assert (report["killed"], report["modes"], report["false_alarms"]) == (3, 3, 0)
+    by_target = {o["target"]: o for o in report["outcomes"]}
+    assert {"clean", "clean+latency", "clean+rate-limit"} <= set(by_target)
+    assert "etag_on_success" in by_target["no_etag_on_204"]["rules"]
+    assert "one_winner_among_concurrent_writes" in by_target["check_then_act_race"]["rules"]
+    assert by_target["no_etag_on_204"]["seconds_to_detection"] is not None
+    assert "mutation score: 3/3" in result.stdout
+
+
+def test_an_unknown_fault_mode_is_exit_2(tmp_path: Path) -> None:
+    result = selfcheck(tmp_path, "--faults", "no_such_mode")
+    assert result.returncode == 2 and "unknown fault mode 'no_such_mode'" in result.stderr
