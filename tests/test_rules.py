@@ -29,6 +29,7 @@ from fieldproof.exchange import REDACTED, Exchange, Snapshot
 from fieldproof.headers import HeaderSyntaxError, parse_etag, parse_if_match
 from fieldproof.recorder import Recorder
 from fieldproof.rules import EXCHANGE_RULES, SEQUENCE_RULES
+from fieldproof.model import RunState
 from fieldproof.target import RunRef, Target
 
 BASE_URL = "https://staging.example.test/v1"
@@ -74,6 +75,7 @@ COVERED = [
     "api_version_required",
     "one_winner_among_concurrent_writes",
     "new_etag_accepted_by_next_write",
+    "lifecycle_model_allows",
 ]
 
 
@@ -970,3 +972,61 @@ def test_retry_after_zero_is_retried_a_bounded_number_of_times() -> None:
         exchange = client.get(target.runs[0])
     assert route.call_count == MAX_ATTEMPTS and len(recorded) == MAX_ATTEMPTS
     assert exchange.status == 429 and exchange.context["gave_up_on_429"] is True
+
+
+# lifecycle_model_allows: the run's sequential model (fieldproof/model.py) judging one answer
+
+
+def _model_exchange(operation: str, status: int, if_match: str | None = None, etag: str | None = None,
+                    run_status: str | None = None) -> Exchange:  # fmt: skip
+    body = json.dumps({"status": run_status, "version": 1}).encode() if run_status else b""
+    headers = {"content-type": "application/json"} if run_status else {}
+    if etag:
+        headers["etag"] = etag
+    method = "GET" if operation == "get" else "POST"
+    return Exchange(operation, method, "https://x.test/v1/r", {"If-Match": if_match} if if_match else {}, status,
+                    headers, body, 0.0)  # fmt: skip
+
+
+PAUSED = RunState("paused", 'W/"1"')
+LIVE = RunState("live", 'W/"2"')
+
+
+@pytest.mark.parametrize(
+    "states, exchange",
+    [
+        ([PAUSED], _model_exchange("resume", 204, 'W/"1"', 'W/"2"')),
+        ([PAUSED], _model_exchange("resume", 412, 'W/"0"')),
+        ([PAUSED], _model_exchange("get", 200, etag='W/"1"', run_status="paused")),
+        ([LIVE], _model_exchange("resume", 422, 'W/"2"')),  # resume of a live run: 422 ...
+        ([LIVE], _model_exchange("resume", 204, 'W/"2"', 'W/"2"')),  # ... or a 204 no-op (open)
+        ([LIVE], _model_exchange("resume", 412, 'W/"1"')),
+        ([LIVE], _model_exchange("pause", 429)),
+        ([RunState("paused", 'W/"1"', resumable=False)], _model_exchange("resume", 422, 'W/"1"')),
+    ],
+    ids=["current-wins", "stale-412", "get", "live-422", "live-noop", "live-stale", "429", "goal-reached"],
+)
+def test_the_model_allows_what_a_correct_server_answers(states, exchange) -> None:
+    assert rules.lifecycle_model_allows(states, exchange) == []
+
+
+@pytest.mark.parametrize(
+    "states, exchange, says",
+    [
+        ([PAUSED], _model_exchange("resume", 204, 'W/"0"', 'W/"2"'), "If-Match W/\"0\""),
+        ([PAUSED], _model_exchange("resume", 412, 'W/"1"'), "412"),
+        ([LIVE], _model_exchange("get", 200, etag='W/"1"', run_status="live"), "ETag W/\"1\""),
+        ([LIVE], _model_exchange("get", 200, etag='W/"2"', run_status="paused"), "200"),
+        ([PAUSED], _model_exchange("resume", 204, 'W/"1"', 'W/"1"'), "204"),
+        ([RunState("paused", 'W/"1"', resumable=False)], _model_exchange("resume", 204, 'W/"1"', 'W/"2"'), "204"),
+    ],
+    ids=["stale-wins", "current-refused", "stale-read", "wrong-status", "tag-not-new", "goal-ignored"],
+)
+def test_the_model_refuses_what_no_correct_server_answers(states, exchange, says: str) -> None:
+    (finding,) = rules.lifecycle_model_allows(states, exchange, ["client a: GET get -> 200 W/\"1\""])
+    assert finding.rule == "lifecycle_model_allows" and says in finding.message
+    assert "client a: GET get" in finding.message  # the script of requests so far
+
+
+def test_the_model_rule_does_not_apply_to_other_requests() -> None:
+    assert rules.lifecycle_model_allows([PAUSED], _model_exchange("other", 405)) is None
