@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "concurrency, rate_limit, schemathesis); default: all")  # fmt: skip
 
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failing test")
+    run.add_argument("--history-size", type=int, default=None, metavar="N",
+                     help="operations in the concurrent history checked for linearizability "
+                          "(default: 1000 with the default profile on the sandbox; off on a target file)")  # fmt: skip
 
     selfcheck = commands.add_parser(
         "selfcheck",
@@ -139,7 +142,10 @@ def _run(args: argparse.Namespace) -> int:
     from fieldproof.run import RunAborted, RunOptions, run
 
     suites = tuple(name.strip() for name in args.suites.split(",") if name.strip())
-    options = RunOptions(args.target, args.profile, args.workers, args.reports, args.seed, suites, args.fail_fast)
+    if args.history_size is not None and args.history_size < 0:
+        return _fail("--history-size must be 0 (off) or more")
+    options = RunOptions(args.target, args.profile, args.workers, args.reports, args.seed, suites, args.fail_fast,
+                         args.history_size)  # fmt: skip
     try:
         return run(options)
     except RunAborted as exc:

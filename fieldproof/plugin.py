@@ -36,6 +36,7 @@ class RunSettings:
     budget: int | None = None  # None: the target's max_requests
     workers: int = 1
     rate_limit_probe: bool = False
+    history_ops: int | None = None  # None: the profile's on the sandbox, none on a file target
 
     @classmethod
     def load(cls, path: str) -> RunSettings:
@@ -83,6 +84,12 @@ class Harness:
     @property
     def is_sandbox(self) -> bool:
         return self.control is not None
+
+    @property
+    def history_ops(self) -> int:
+        if self.settings.history_ops is not None:
+            return self.settings.history_ops
+        return self.profile.history_ops if self.is_sandbox else 0
 
     @property
     def rounds(self) -> int:

@@ -448,6 +448,18 @@ def lifecycle_model_allows(states: Sequence[RunState], exchange: Exchange, scrip
                     f"If-Match {observed.if_match} when the run is {held}; the requests so far:{steps}")  # fmt: skip
 
 
+@sequence_rule("a history of concurrent requests is linearizable against the run's model")
+def history_linearizable(verdict: Any, example: Exchange | None = None) -> Result:
+    """Judge a verdict of fieldproof.linearizability.check (None when it was inconclusive)."""
+    if verdict.ok is None:
+        return None
+    if verdict.ok:
+        return []
+    return _finding(history_linearizable, example,
+                    f"{verdict.history_size} concurrent requests have no order the run's model accepts. "
+                    f"{verdict.explain()}\n{verdict.timeline()}")  # fmt: skip
+
+
 def judge_exchange(exchange: Exchange) -> dict[str, Result]:
     """Every exchange rule's verdict on one exchange."""
     return {name: rule.check(exchange) for name, rule in EXCHANGE_RULES.items()}

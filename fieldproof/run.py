@@ -50,6 +50,7 @@ class RunOptions:
     seed: int | None = None
     suites: tuple[str, ...] = ()  # names of fieldproof/suites/test_<name>.py; empty: all
     fail_fast: bool = False  # stop at the first failing test
+    history_size: int | None = None  # linearizability history; None: the profile's (sandbox only)
 
 
 class _Outcomes:
@@ -192,6 +193,7 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
             budget=total - reserve,
             workers=workers,
             rate_limit_probe=rate_limit_probe or target.rate_limit_probe,
+            history_ops=options.history_size,
         ).save(run_file)
         args = [
             *suite_paths, "-c", str(SUITES_DIR / "pytest.ini"), "--rootdir", str(SUITES_DIR),

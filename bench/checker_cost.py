@@ -1,0 +1,330 @@
+"""Linearizability checker cost: time and peak memory of `check()` on 100, 1,000, 10,000 operations.
+
+Run it from the repository root with the project's venv active:
+
+    python bench/checker_cost.py
+    python bench/checker_cost.py --json out.json
+
+About 10-30 s with the defaults; bounded whatever happens: every measurement repeats at most
+--repeats times and no repeat starts once the size's time share is spent; `check()` itself gives
+up after `max_states` configurations (an inconclusive verdict is printed, never a hang).
+
+The histories come from a simulated correct server and 8 simulated concurrent clients (an
+event simulation, one seed, deterministic): each client loops GET / pause / resume with the
+ETag it saw last (so many writes race and lose with 412), a request takes effect at a random
+moment inside its [call, return] interval (0.5-3 ms each way), 2 % of the answers are 429,
+0.5 % of the requests time out (no answer; the server acted on half of them). Two variants per
+size:
+
+* correct    the history as recorded: linearizable (the checker must say so);
+* violation  the same plus a lost update at the end: two overlapping writes with the final tag,
+             both answered 204. `check()` then also searches the small counterexample
+             (shortest failing prefix, latest start, greedy dropping), which is part of the cost.
+
+Printed per size and variant: operations, verdict, best and median wall time of check() over the
+repeats, configurations explored, searches run, peak memory allocated during one check()
+(tracemalloc, measured in a separate run: tracing slows Python down), and the growth between
+sizes: time ratio per 10x operations and the empirical exponent log10(t2/t1) (1 = linear).
+
+Goal: 10,000 operations (the correct variant) checked in under 10 s; printed with "met" or
+"below". It is a benchmark, not a test: it never judges timings by its exit code. Exit 0 after
+printing; exit 1 if a verdict is wrong (a correct history not linearizable or inconclusive, a
+violation not found): the numbers are then not valid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import math
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+import tracemalloc
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from fieldproof.linearizability import DEFAULT_MAX_STATES, Operation, check  # noqa: E402
+from fieldproof.model import TRANSITIONS, Observation, RunState  # noqa: E402
+
+SIZES = (100, 1_000, 10_000)
+CLIENTS = 8
+GOAL_OPS = 10_000
+GOAL_S = 10.0
+SIZE_BUDGET_S = 20.0  # no new repeat of one size/variant starts after this much time in it
+SCRIPT_BUDGET_S = 240.0  # no new measurement starts after this
+P_429 = 0.02
+P_TIMEOUT = 0.005
+
+
+class BenchmarkInvalid(RuntimeError):
+    """A wrong verdict: the numbers cannot be trusted."""
+
+
+# --------------------------------------------------------------------------------------------
+# a simulated correct server and its concurrent clients
+
+
+class Server:
+    """One fielding run as a correct server keeps it: status, version (the ETag), the resume gate."""
+
+    def __init__(self) -> None:
+        self.status = "paused"
+        self.version = 1
+        self.resumable = True
+
+    @property
+    def tag(self) -> str:
+        return f'W/"{self.version}"'
+
+    def state(self) -> RunState:
+        return RunState(self.status, self.tag, self.resumable)
+
+    def answer(self, operation: str, if_match: str | None, throttle: bool = False) -> tuple[int, str | None, str | None]:
+        """(status, ETag, body status) for one request, applied now (`throttle`: answer 429)."""
+        if throttle:
+            return 429, None, None
+        if operation == "get":
+            return 200, self.tag, self.status
+        if if_match != self.tag:
+            return 412, None, None
+        sources, target = TRANSITIONS[operation]
+        if self.status not in sources or (operation == "resume" and not self.resumable):
+            return 422, None, None
+        self.status = target
+        self.version += 1
+        return 204, self.tag, None
+
+
+@dataclass
+class _Client:
+    name: str
+    tag: str | None = None
+    status: str | None = None
+
+
+def simulate(n_ops: int, seed: int, clients: int = CLIENTS) -> tuple[list[Operation], RunState, Server]:
+    """A history of `n_ops` requests by `clients` concurrent clients against one correct server."""
+    rng = random.Random(seed)
+    server = Server()
+    initial = server.state()
+    people = [_Client(f"c{k}") for k in range(clients)]
+    queue: list[tuple[float, int, str, int, Any]] = []
+    seq = 0
+
+    def push(t: float, kind: str, who: int, payload: Any = None) -> None:
+        nonlocal seq
+        heapq.heappush(queue, (t, seq, kind, who, payload))
+        seq += 1
+
+    for k in range(clients):
+        push(1000.0 + rng.uniform(0, 0.002), "send", k)
+    sent = 0
+    history: list[Operation] = []
+    while queue:
+        t, _, kind, who, payload = heapq.heappop(queue)
+        me = people[who]
+        if kind == "send":
+            if sent >= n_ops:
+                continue
+            sent += 1
+            if me.tag is None or rng.random() < 0.45:
+                operation, if_match = "get", None
+            else:
+                operation = {"live": "pause", "paused": "resume"}.get(me.status or "", "resume")
+                if rng.random() < 0.05:
+                    operation = rng.choice(("pause", "resume"))
+                if_match = me.tag
+            push(t + rng.uniform(0.0005, 0.003), "apply", who, (t, operation, if_match))
+        elif kind == "apply":
+            call, operation, if_match = payload
+            if rng.random() < P_TIMEOUT:  # no answer: the server acted, or not
+                if operation != "get" and rng.random() < 0.5:
+                    server.answer(operation, if_match)
+                history.append(Operation(me.name, call, None, Observation(operation, if_match, None)))
+                push(t + 0.01, "send", who)
+                continue
+            status, etag, run_status = server.answer(operation, if_match, throttle=rng.random() < P_429)
+            push(t + rng.uniform(0.0005, 0.003), "return", who, (call, operation, if_match, status, etag, run_status))
+        else:
+            call, operation, if_match, status, etag, run_status = payload
+            history.append(Operation(me.name, call, t, Observation(operation, if_match, status, etag, run_status)))
+            if status == 200:
+                me.tag, me.status = etag, run_status
+            elif status == 204:
+                me.tag, me.status = etag, TRANSITIONS[operation][1]
+            push(t + rng.uniform(0, 0.002), "send", who)
+    return history, initial, server
+
+
+def with_lost_update(history: list[Operation], server: Server) -> list[Operation]:
+    """The history plus two overlapping writes, after everything, with the final tag, both answered
+    204: one update was lost (impossible even if a write without an answer left the tag unknown)."""
+    last = max(op.ret for op in history if op.ret is not None)
+    operation = "pause" if server.status == "live" else "resume"
+    bad = [
+        Operation(f"c{k}", last + 0.001 * (k + 1), last + 0.004, Observation(operation, server.tag, 204, f'W/"lost{k}"'))
+        for k in range(2)
+    ]
+    return [*history, *bad]
+
+
+# --------------------------------------------------------------------------------------------
+# measuring
+
+
+@dataclass
+class Measurement:
+    size: int
+    variant: str
+    operations: int
+    verdict: str
+    times_s: list[float]
+    explored: int
+    checks: int
+    counterexample: int | None
+    peak_mib: float | None = None
+
+    @property
+    def best_s(self) -> float:
+        return min(self.times_s)
+
+    @property
+    def median_s(self) -> float:
+        return statistics.median(self.times_s)
+
+
+def measure(size: int, variant: str, seed: int, repeats: int, deadline: float) -> Measurement:
+    history, initial, server = simulate(size, seed)
+    if variant == "violation":
+        history = with_lost_update(history, server)
+    times: list[float] = []
+    verdict = None
+    started = time.monotonic()
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        verdict = check(history, initial)
+        times.append(time.perf_counter() - t0)
+        now = time.monotonic()
+        if now - started > SIZE_BUDGET_S / 2 or now > deadline:
+            break
+    assert verdict is not None
+    expected = True if variant == "correct" else False
+    if verdict.ok is not expected:
+        raise BenchmarkInvalid(f"{variant} history of {size} operations: verdict {verdict.ok}, expected {expected}\n"
+                               + verdict.explain())
+    ce = len(verdict.counterexample) if verdict.counterexample is not None else None
+    m = Measurement(size, variant, len(history), {True: "linearizable", False: "not linearizable"}[verdict.ok],
+                    times, verdict.states_explored, verdict.checks, ce)  # fmt: skip
+    if time.monotonic() < deadline:
+        tracemalloc.start()
+        check(history, initial)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        m.peak_mib = peak / 2**20
+    return m
+
+
+def _exponent(small: Measurement | None, big: Measurement) -> tuple[float, float] | None:
+    if small is None or small.best_s <= 0:
+        return None
+    ratio = big.best_s / small.best_s
+    decades = math.log10(big.operations / small.operations)
+    return ratio ** (1 / decades), math.log10(ratio) / decades
+
+
+def report(results: list[Measurement], args: argparse.Namespace) -> dict[str, Any]:
+    print(
+        f"Python {platform.python_version()} ({platform.python_implementation()}), {os.cpu_count()} CPUs; "
+        f"{CLIENTS} simulated clients, seed {args.seed}, max_states {DEFAULT_MAX_STATES:,}, "
+        f"up to {args.repeats} repeats per measurement\n"
+    )
+    print(f"  {'variant':<10}{'ops':>7}{'verdict':>18}{'best s':>9}{'median s':>10}{'reps':>5}"
+          f"{'states':>10}{'searches':>9}{'c.ex.':>6}{'peak MiB':>9}{'x per 10x ops':>14}{'exponent':>9}")  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    by_variant: dict[str, Measurement] = {}
+    for m in results:
+        growth = _exponent(by_variant.get(m.variant), m)
+        by_variant[m.variant] = m
+        peak = "-" if m.peak_mib is None else f"{m.peak_mib:.1f}"
+        ratio, exponent = ("-", "-") if growth is None else (f"{growth[0]:.1f}", f"{growth[1]:.2f}")
+        ce = "-" if m.counterexample is None else str(m.counterexample)
+        print(
+            f"  {m.variant:<10}{m.operations:>7}{m.verdict:>18}{m.best_s:>9.3f}{m.median_s:>10.3f}{len(m.times_s):>5}"
+            f"{m.explored:>10}{m.checks:>9}{ce:>6}{peak:>9}{ratio:>14}{exponent:>9}"
+        )
+        rows.append({
+            "size": m.size, "variant": m.variant, "operations": m.operations, "verdict": m.verdict,
+            "best_s": m.best_s, "median_s": m.median_s, "times_s": m.times_s, "states_explored": m.explored,
+            "searches": m.checks, "counterexample_ops": m.counterexample, "peak_mib": m.peak_mib,
+            "time_ratio_per_10x": None if growth is None else growth[0],
+            "exponent": None if growth is None else growth[1],
+        })  # fmt: skip
+    print("  (states: configurations explored by all searches of one check(); searches: 1 + the re-checks of")
+    print("   the counterexample search; c.ex.: operations in the counterexample; exponent: log10 of the time")
+    print("   ratio per 10x operations, 1.0 = linear, 2.0 = quadratic)\n")
+    goal = next((m for m in results if m.size == GOAL_OPS and m.variant == "correct"), None)
+    goals: dict[str, Any] = {"ops": GOAL_OPS, "goal_s": GOAL_S}
+    if goal is None:
+        print(f"goal: {GOAL_OPS:,} operations in under {GOAL_S:.0f} s: not measured")
+    else:
+        met = goal.best_s < GOAL_S
+        print(f"goal: {GOAL_OPS:,} operations checked in under {GOAL_S:.0f} s: "
+              f"{goal.best_s:.2f} s {'met' if met else 'below'}")  # fmt: skip
+        goals.update(best_s=goal.best_s, met=met)
+        bad = next((m for m in results if m.size == GOAL_OPS and m.variant == "violation"), None)
+        if bad is not None:
+            print(f"      with the lost update at the end (counterexample search included): {bad.best_s:.2f} s "
+                  f"{'met' if bad.best_s < GOAL_S else 'below'}")  # fmt: skip
+            goals.update(violation_best_s=bad.best_s, violation_met=bad.best_s < GOAL_S)
+    return {
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "clients": CLIENTS,
+        "seed": args.seed,
+        "max_states": DEFAULT_MAX_STATES,
+        "results": rows,
+        "goal": goals,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3, help="check() runs per measurement (default 3)")
+    parser.add_argument("--seed", type=int, default=7, help="the simulation's seed (default 7)")
+    parser.add_argument("--json", metavar="PATH", help="also write the numbers to this JSON file")
+    args = parser.parse_args(argv)
+    if not 1 <= args.repeats <= 10:
+        parser.error("--repeats must be 1-10")
+    started = time.monotonic()
+    deadline = started + SCRIPT_BUDGET_S
+    results: list[Measurement] = []
+    try:
+        for variant in ("correct", "violation"):
+            for size in SIZES:
+                if time.monotonic() > deadline:
+                    print(f"  time budget: skipping {variant} {size}", file=sys.stderr)
+                    continue
+                m = measure(size, variant, args.seed, args.repeats, deadline)
+                print(f"  {variant} {size}: best {m.best_s:.3f} s", file=sys.stderr, flush=True)
+                results.append(m)
+    except BenchmarkInvalid as exc:
+        print(f"benchmark invalid: {exc}", file=sys.stderr)
+        return 1
+    numbers = report(results, args)
+    print(f"\n(total {time.monotonic() - started:.0f} s)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(numbers, indent=2) + "\n")
+        print(f"numbers written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
