@@ -76,6 +76,7 @@ COVERED = [
     "one_winner_among_concurrent_writes",
     "new_etag_accepted_by_next_write",
     "lifecycle_model_allows",
+    "history_linearizable",
 ]
 
 
@@ -1030,3 +1031,35 @@ def test_the_model_refuses_what_no_correct_server_answers(states, exchange, says
 
 def test_the_model_rule_does_not_apply_to_other_requests() -> None:
     assert rules.lifecycle_model_allows([PAUSED], _model_exchange("other", 405)) is None
+
+
+# history_linearizable: judging a verdict of the linearizability checker
+
+
+def _history(*answers: tuple[str, float, float, str, int, str | None]):
+    from fieldproof.linearizability import Operation
+    from fieldproof.model import Observation
+
+    return [Operation(client, call, ret, Observation(op, 'W/"1"', status, etag)) for client, call, ret, op, status, etag in answers]
+
+
+def test_a_linearizable_history_passes() -> None:
+    from fieldproof.linearizability import check
+
+    history = _history(("a", 0.0, 1.0, "resume", 204, 'W/"2"'), ("b", 0.5, 1.5, "resume", 412, None))
+    assert rules.history_linearizable(check(history, PAUSED)) == []
+
+
+def test_two_winners_with_one_tag_is_a_finding_with_a_timeline() -> None:
+    from fieldproof.linearizability import check
+
+    history = _history(("a", 0.0, 1.0, "resume", 204, 'W/"2"'), ("b", 0.5, 1.5, "resume", 204, 'W/"3"'))
+    (finding,) = rules.history_linearizable(check(history, PAUSED))
+    assert finding.rule == "history_linearizable" and "no order" in finding.message
+    assert "a " in finding.message and "b " in finding.message  # the lanes of the timeline
+
+
+def test_an_inconclusive_check_is_no_verdict() -> None:
+    from fieldproof.linearizability import Verdict
+
+    assert rules.history_linearizable(Verdict(ok=None, reason="gave up")) is None
