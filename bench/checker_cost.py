@@ -5,7 +5,7 @@ Run it from the repository root with the project's venv active:
     python bench/checker_cost.py
     python bench/checker_cost.py --json out.json
 
-About 10-30 s with the defaults; bounded whatever happens: every measurement repeats at most
+A few seconds with the defaults; bounded whatever happens: every measurement repeats at most
 --repeats times and no repeat starts once the size's time share is spent; `check()` itself gives
 up after `max_states` configurations (an inconclusive verdict is printed, never a hang).
 
@@ -20,6 +20,10 @@ size:
 * violation  the same plus a lost update at the end: two overlapping writes with the final tag,
              both answered 204. `check()` then also searches the small counterexample
              (shortest failing prefix, latest start, greedy dropping), which is part of the cost.
+
+--timeouts PERCENT changes the share of requests without an answer (the hard part for the
+checker: each may or may not have taken effect, and after one did the model no longer knows
+the tag, so proving a wrong history wrong tries many more orders).
 
 Printed per size and variant: operations, verdict, best and median wall time of check() over the
 repeats, configurations explored, searches run, peak memory allocated during one check()
@@ -110,7 +114,7 @@ class _Client:
     status: str | None = None
 
 
-def simulate(n_ops: int, seed: int, clients: int = CLIENTS) -> tuple[list[Operation], RunState, Server]:
+def simulate(n_ops: int, seed: int, clients: int = CLIENTS, p_timeout: float = P_TIMEOUT) -> tuple[list[Operation], RunState, Server]:
     """A history of `n_ops` requests by `clients` concurrent clients against one correct server."""
     rng = random.Random(seed)
     server = Server()
@@ -145,7 +149,7 @@ def simulate(n_ops: int, seed: int, clients: int = CLIENTS) -> tuple[list[Operat
             push(t + rng.uniform(0.0005, 0.003), "apply", who, (t, operation, if_match))
         elif kind == "apply":
             call, operation, if_match = payload
-            if rng.random() < P_TIMEOUT:  # no answer: the server acted, or not
+            if rng.random() < p_timeout:  # no answer: the server acted, or not
                 if operation != "get" and rng.random() < 0.5:
                     server.answer(operation, if_match)
                 history.append(Operation(me.name, call, None, Observation(operation, if_match, None)))
@@ -201,8 +205,8 @@ class Measurement:
         return statistics.median(self.times_s)
 
 
-def measure(size: int, variant: str, seed: int, repeats: int, deadline: float) -> Measurement:
-    history, initial, server = simulate(size, seed)
+def measure(size: int, variant: str, seed: int, repeats: int, deadline: float, p_timeout: float) -> Measurement:
+    history, initial, server = simulate(size, seed, p_timeout=p_timeout)
     if variant == "violation":
         history = with_lost_update(history, server)
     times: list[float] = []
@@ -243,10 +247,10 @@ def _exponent(small: Measurement | None, big: Measurement) -> tuple[float, float
 def report(results: list[Measurement], args: argparse.Namespace) -> dict[str, Any]:
     print(
         f"Python {platform.python_version()} ({platform.python_implementation()}), {os.cpu_count()} CPUs; "
-        f"{CLIENTS} simulated clients, seed {args.seed}, max_states {DEFAULT_MAX_STATES:,}, "
+        f"{CLIENTS} simulated clients, seed {args.seed}, {args.timeouts:g} % timeouts, max_states {DEFAULT_MAX_STATES:,}, "
         f"up to {args.repeats} repeats per measurement\n"
     )
-    print(f"  {'variant':<10}{'ops':>7}{'verdict':>18}{'best s':>9}{'median s':>10}{'reps':>5}"
+    print(f"  {'variant':<10}{'ops':>7}{'verdict':>18}{'best ms':>10}{'median ms':>10}{'reps':>5}"
           f"{'states':>10}{'searches':>9}{'c.ex.':>6}{'peak MiB':>9}{'x per 10x ops':>14}{'exponent':>9}")  # fmt: skip
     rows: list[dict[str, Any]] = []
     by_variant: dict[str, Measurement] = {}
@@ -257,7 +261,7 @@ def report(results: list[Measurement], args: argparse.Namespace) -> dict[str, An
         ratio, exponent = ("-", "-") if growth is None else (f"{growth[0]:.1f}", f"{growth[1]:.2f}")
         ce = "-" if m.counterexample is None else str(m.counterexample)
         print(
-            f"  {m.variant:<10}{m.operations:>7}{m.verdict:>18}{m.best_s:>9.3f}{m.median_s:>10.3f}{len(m.times_s):>5}"
+            f"  {m.variant:<10}{m.operations:>7}{m.verdict:>18}{1000 * m.best_s:>10.1f}{1000 * m.median_s:>10.1f}{len(m.times_s):>5}"
             f"{m.explored:>10}{m.checks:>9}{ce:>6}{peak:>9}{ratio:>14}{exponent:>9}"
         )
         rows.append({
@@ -289,6 +293,7 @@ def report(results: list[Measurement], args: argparse.Namespace) -> dict[str, An
         "cpu_count": os.cpu_count(),
         "clients": CLIENTS,
         "seed": args.seed,
+        "timeout_percent": args.timeouts,
         "max_states": DEFAULT_MAX_STATES,
         "results": rows,
         "goal": goals,
@@ -299,10 +304,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="check() runs per measurement (default 3)")
     parser.add_argument("--seed", type=int, default=7, help="the simulation's seed (default 7)")
+    parser.add_argument("--timeouts", type=float, default=P_TIMEOUT * 100,
+                        help=f"percent of requests without an answer (default {P_TIMEOUT * 100:g})")  # fmt: skip
     parser.add_argument("--json", metavar="PATH", help="also write the numbers to this JSON file")
     args = parser.parse_args(argv)
     if not 1 <= args.repeats <= 10:
         parser.error("--repeats must be 1-10")
+    if not 0 <= args.timeouts <= 50:
+        parser.error("--timeouts must be 0-50 (percent)")
+
     started = time.monotonic()
     deadline = started + SCRIPT_BUDGET_S
     results: list[Measurement] = []
@@ -312,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
                 if time.monotonic() > deadline:
                     print(f"  time budget: skipping {variant} {size}", file=sys.stderr)
                     continue
-                m = measure(size, variant, args.seed, args.repeats, deadline)
+                m = measure(size, variant, args.seed, args.repeats, deadline, args.timeouts / 100)
                 print(f"  {variant} {size}: best {m.best_s:.3f} s", file=sys.stderr, flush=True)
                 results.append(m)
     except BenchmarkInvalid as exc:

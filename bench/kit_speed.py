@@ -76,6 +76,8 @@ from typing import Any, Callable, Iterator
 import httpx
 import respx
 
+from procstat import machine_busy_s, tree_cpu_s  # bench/procstat.py, beside this script
+
 API_VERSION = "2025-12-18"
 KIT_BASE_URL = "https://api.cint.com/v1"
 GOAL = 5.0  # kit calls/s over sandbox calls/s
@@ -136,50 +138,6 @@ def drive(client: httpx.Client, url: str, mix: str, seconds: float, max_calls: i
             write(client, url, "pause", write(client, url, "resume", etag))
             calls += 3
     return calls, max(time.perf_counter() - t0, 1e-9)
-
-
-# --------------------------------------------------------------------------------------------
-# CPU time of a process tree, from /proc (Linux; None elsewhere)
-
-_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def _tree_cpu_s(root_pid: int | None) -> float | None:
-    if root_pid is None:
-        return None
-    try:
-        stats = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    text = Path(f"/proc/{entry}/stat").read_text()
-                except OSError:
-                    continue
-                fields = text[text.rindex(")") + 2 :].split()
-                stats[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]))  # ppid, utime+stime
-    except OSError:
-        return None
-    if root_pid not in stats:
-        return None
-    pids, frontier = {root_pid}, [root_pid]
-    while frontier:
-        parent = frontier.pop()
-        for pid, (ppid, _) in stats.items():
-            if ppid == parent and pid not in pids:
-                pids.add(pid)
-                frontier.append(pid)
-    return sum(stats[pid][1] for pid in pids) / _TICK
-
-
-def _machine_busy_s() -> float | None:
-    """Non-idle CPU time of the whole machine (all CPUs), from /proc/stat."""
-    try:
-        with open("/proc/stat") as stat:
-            fields = [int(x) for x in stat.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    # user nice system idle iowait irq softirq steal (guest time is already in user)
-    return (sum(fields[:8]) - fields[3] - fields[4]) / _TICK
 
 
 # --------------------------------------------------------------------------------------------
@@ -314,14 +272,14 @@ class Sides:
         client = self.clients[side]
         with self.target(side) as url:
             drive(client, url, mix, 10.0, WARMUP_CALLS)
-            server0 = _tree_cpu_s(self.sandbox_pid) if side == "sandbox" else None
-            machine0 = _machine_busy_s()
+            server0 = tree_cpu_s(self.sandbox_pid) if side == "sandbox" else None
+            machine0 = machine_busy_s()
             cpu0 = time.process_time()
             with GcTimer().active() as gc_timer:
                 calls, elapsed = drive(client, url, mix, seconds, MAX_CALLS)
             cpu = time.process_time() - cpu0
-            machine1 = _machine_busy_s()
-            server1 = _tree_cpu_s(self.sandbox_pid) if side == "sandbox" else None
+            machine1 = machine_busy_s()
+            server1 = tree_cpu_s(self.sandbox_pid) if side == "sandbox" else None
         server = None if server0 is None or server1 is None else server1 - server0
         machine = None if machine0 is None or machine1 is None else machine1 - machine0
         return Round(side, mix, calls, elapsed, cpu, server, gc_timer.seconds, gc_timer.collections, machine)

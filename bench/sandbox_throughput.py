@@ -52,6 +52,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from procstat import machine_busy_s, tree_cpu_s  # bench/procstat.py, beside this script
+
 HOST = "127.0.0.1"
 API_VERSION = "2025-12-18"
 MAX_REQUESTS = 500_000  # per measurement: a safety bound next to the time limit
@@ -193,48 +195,6 @@ def _wait_answers(url: str, deadline: float, process: subprocess.Popen) -> None:
                 pass
             time.sleep(0.02)
     raise RuntimeError(f"{url} did not answer in time")
-
-
-# --------------------------------------------------------------------------------------------
-# CPU use of a process tree, from /proc (Linux; None elsewhere)
-
-_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def _tree_cpu_s(root_pid: int) -> float | None:
-    try:
-        stats = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    text = Path(f"/proc/{entry}/stat").read_text()
-                except OSError:
-                    continue
-                fields = text[text.rindex(")") + 2 :].split()
-                stats[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]))  # ppid, utime+stime
-    except OSError:
-        return None
-    if root_pid not in stats:
-        return None
-    pids, frontier = {root_pid}, [root_pid]
-    while frontier:
-        parent = frontier.pop()
-        for pid, (ppid, _) in stats.items():
-            if ppid == parent and pid not in pids:
-                pids.add(pid)
-                frontier.append(pid)
-    return sum(stats[pid][1] for pid in pids) / _TICK
-
-
-def _machine_busy_s() -> float | None:
-    """Non-idle CPU time of the whole machine (all CPUs), from /proc/stat."""
-    try:
-        with open("/proc/stat") as stat:
-            fields = [int(x) for x in stat.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    # user nice system idle iowait irq softirq steal (guest time is already in user)
-    return (sum(fields[:8]) - fields[3] - fields[4]) / _TICK
 
 
 # --------------------------------------------------------------------------------------------
@@ -430,8 +390,8 @@ def load(
         conn.sock.close()
 
     requests = cycles = 0
-    server_cpu0 = _tree_cpu_s(server_pid) if server_pid else None
-    machine0 = _machine_busy_s()
+    server_cpu0 = tree_cpu_s(server_pid) if server_pid else None
+    machine0 = machine_busy_s()
     cpu0 = time.process_time()
     t0 = time.monotonic()
     deadline = t0 + seconds
@@ -451,8 +411,8 @@ def load(
             counting = False
             elapsed = now - t0
             cpu_used = time.process_time() - cpu0
-            machine1 = _machine_busy_s()
-            server_cpu1 = _tree_cpu_s(server_pid) if server_pid else None
+            machine1 = machine_busy_s()
+            server_cpu1 = tree_cpu_s(server_pid) if server_pid else None
         for key, _ in events:
             conn: Conn = key.data
             try:
@@ -502,8 +462,8 @@ def load(
     if counting:  # every connection failed before the deadline
         elapsed = time.monotonic() - t0
         cpu_used = time.process_time() - cpu0
-        machine1 = _machine_busy_s()
-        server_cpu1 = _tree_cpu_s(server_pid) if server_pid else None
+        machine1 = machine_busy_s()
+        server_cpu1 = tree_cpu_s(server_pid) if server_pid else None
     for conn in conns:
         if conn.alive:
             selector.unregister(conn.sock)

@@ -24,8 +24,11 @@ when concurrency is bounded:
 * an operation that may be skipped (below) is only tried where it can change the state, and
   the model changes the state only for a request whose If-Match is the current tag (or when
   the tag is unknown), so those operations are looked up by their If-Match tag.
-  `tests/test_linearizability.py` checks both properties of `model.step` over a grid of
-  states and answers, so a change of the model that breaks them fails a test.
+  Where the tag is unknown (after a write without an answer took effect) every If-Match may
+  match; optional ops whose If-Match no operation still to come can make the known tag again
+  then differ only by their answer, and only the first of each kind is tried.
+  `tests/test_linearizability.py` checks the properties of `model.step` these reductions rely
+  on over a grid of states and answers, so a change of the model that breaks them fails a test.
 
 Operations without an answer (`observation.status` None: timed out, connection lost) have no
 return bound, whatever `ret` says: the server may still act after the client gave up. They may
@@ -41,12 +44,18 @@ fails, then operations dropped one at a time while it still fails (deterministic
 rather than deleted: a left-out write that may have changed the run (a 204 or an unknown
 answer) stays as an operation that may take effect with its recorded answer at any time after
 its call, or never; left-out answers that never change anything (GETs, 412, 422, 429) are
-removed. So a counterexample is never produced by the removal itself (deleting the write that
-issued a tag would make every later use of the tag look impossible): it fails whatever the
-other operations did, and it is a proof that the whole history is not linearizable.
+removed; to keep these re-checks cheap, a relaxed write may even take effect more than once
+(a coarser relaxation, still sound). So a counterexample is never produced by the removal itself
+(deleting the write that issued a tag would make every later use of the tag look impossible):
+it fails whatever the other operations did, it is not linearizable on its own either, and it
+proves that the whole history is not linearizable.
 
-`check` gives up after exploring `max_states` configurations, with `ok=None` (inconclusive)
-rather than running on.
+`check` gives up with `ok=None` (inconclusive) rather than running on: after exploring
+`max_states` configurations, or `WORK_PER_STATE` times as many model evaluations. A correct
+history is usually found linearizable at once (the first order tried works); the cost is in
+proving a wrong one wrong, which must try every order: with many writes without an answer
+(each may or may not have taken effect, and after one took effect the model no longer knows
+the tag), that search can grow until it gives up.
 """
 
 from __future__ import annotations
@@ -59,7 +68,7 @@ from fieldproof import model
 from fieldproof.model import Observation, RunState
 
 DEFAULT_MAX_STATES = 1_000_000  # configurations explored by one check before it gives up
-WORK_PER_STATE = 16  # ... or model.step calls, this many per allowed configuration
+WORK_PER_STATE = 16  # ... or model.step calls + optional ops looked at, this many per allowed configuration
 MINIMIZE_CHECKS = 200  # re-checks spent on making a counterexample small
 NO_EFFECT_STATUSES = frozenset({412, 422, 429})  # answers to a write that never change the run
 TIMELINE_WIDTH = 60  # columns of the time axis
@@ -179,7 +188,7 @@ class Verdict:
             + f") cannot be put in any order that respects real time (an operation that returned "
             f"before another was called comes first) and that the run's model accepts from {start}, "
             f"even if every other write took effect with its recorded answer at any moment after its "
-            f"call, or not at all."
+            f"call (even more than once), or not at all."
         )
         deepest = self._deepest
         if deepest is not None:
@@ -265,6 +274,7 @@ class _Result:
     explored: int
     max_prefix: int  # the most leading (call order) answered operations placed in any configuration
     deepest: tuple[list[tuple[bool, int]], RunState, list[int]] | None = None
+    work: int = 0  # model.step calls and optional operations looked at
 
 
 def _distinct(states: Iterable[RunState]) -> list[RunState]:
@@ -344,19 +354,28 @@ def _search(
         else:
             by_tag.setdefault(seen.if_match, []).append(j)
     applied = bytearray(len(opt))
-    # Symmetry: where the tag is unknown, an optional op's If-Match does not matter, and once no
-    # operation still to come can make its If-Match the known tag again ("dead" below), it can
-    # only ever act where the tag is unknown: two such ops with the same answer are then
-    # interchangeable, and only the first one is tried. `future` counts, per tag, the ops still
-    # to place whose answer carries it (the only way a tag becomes the known one again).
-    opt_class = [(o.operation, o.status, o.etag, o.run_status) for o in opt_obs]
+    # Symmetry. Where the tag is unknown, an optional op's If-Match does not matter; once no
+    # operation still to place can make its If-Match the known tag again, it is "dead": it can
+    # only ever act where the tag is unknown, so dead ops with the same answer (all called
+    # already: the bound only grows) are interchangeable. Only the first unplaced one of each
+    # kind is tried, and a configuration remembers how many of each kind it placed, not which.
+    # `future` counts, per tag, the answered ops still to place whose answer carries it (the only
+    # way a tag becomes the known one again), plus every optional op's answer (kept: the
+    # dead/alive split must not depend on which optional ops are placed).
+    kinds: dict[tuple, int] = {}
+    opt_kind = [kinds.setdefault((o.operation, o.status, o.etag, o.run_status), len(kinds)) for o in opt_obs]
     future: dict[str, int] = {}
     for o in [*real_obs, *opt_obs]:
         if o.etag is not None:
             future[o.etag] = future.get(o.etag, 0) + 1
     wild_set = set(wild)
+    dead_count = [0] * len(kinds)  # placed dead optional ops, per kind
+    live_bits = 0  # placed optional ops that are not dead
     step = model.step
-    work = 0  # model.step calls
+    work = 0  # model.step calls and optional ops looked at
+
+    def dead(j: int) -> bool:
+        return j not in wild_set and not future.get(opt_obs[j].if_match)  # type: ignore[arg-type]
 
     def expand(state: RunState) -> list[tuple[bool, int, RunState]]:
         nonlocal work
@@ -384,16 +403,17 @@ def _search(
                 candidates = by_tag.get(state.etag, ())
                 if wild:
                     candidates = sorted((*candidates, *wild))
-            tried: set[tuple] = set()
+            tried: set[int] = set()
             for j in candidates:
                 if opt_call[j] > bound:
                     break
+                work += 1
                 if applied[j]:
                     continue
-                if unknown_tag and j not in wild_set and not future.get(opt_obs[j].if_match):
-                    if opt_class[j] in tried:
+                if unknown_tag and dead(j):
+                    if opt_kind[j] in tried:
                         continue
-                    tried.add(opt_class[j])
+                    tried.add(opt_kind[j])
                 work += 1
                 for s2 in _distinct(step(state, opt_obs[j])):
                     if s2 != state:
@@ -401,45 +421,55 @@ def _search(
         return moves
 
     def place(is_real: bool, idx: int) -> None:
-        nonlocal lin, placed, opt_bits
+        nonlocal lin, placed, live_bits
         if is_real:
             lift(idx)
             lin |= 1 << idx
             placed += 1
             tag = real_obs[idx].etag
-        elif reusable:
-            return
-        else:
+            if tag is not None:
+                future[tag] -= 1
+                if not future[tag] and not reusable:  # placed ops with this If-Match die
+                    for j in by_tag.get(tag, ()):
+                        if applied[j]:
+                            live_bits ^= 1 << j
+                            dead_count[opt_kind[j]] += 1
+        elif not reusable:
             applied[idx] = 1
-            opt_bits |= 1 << idx
-            tag = opt_obs[idx].etag
-        if tag is not None:
-            future[tag] -= 1
+            if dead(idx):
+                dead_count[opt_kind[idx]] += 1
+            else:
+                live_bits |= 1 << idx
 
     def unplace(is_real: bool, idx: int) -> None:
-        nonlocal lin, placed, opt_bits
+        nonlocal lin, placed, live_bits
         if is_real:
             unlift(idx)
             lin ^= 1 << idx
             placed -= 1
             tag = real_obs[idx].etag
-        elif reusable:
-            return
-        else:
+            if tag is not None:
+                if not future[tag] and not reusable:
+                    for j in by_tag.get(tag, ()):
+                        if applied[j]:
+                            live_bits |= 1 << j
+                            dead_count[opt_kind[j]] -= 1
+                future[tag] += 1
+        elif not reusable:
+            if dead(idx):
+                dead_count[opt_kind[idx]] -= 1
+            else:
+                live_bits ^= 1 << idx
             applied[idx] = 0
-            opt_bits ^= 1 << idx
-            tag = opt_obs[idx].etag
-        if tag is not None:
-            future[tag] += 1
 
     state = initial
     lin = 0  # bit i: real[i] placed
-    opt_bits = 0  # bit j: opt[j] placed
     placed = 0
     # configurations seen: (first answered op not placed, placed answered ops from there on, state)
-    # -> the sets of optional ops placed with it; one that placed a subset of optional ops had
-    # every future this one has (any op it did not place is still free there), so it covers it
-    memo: dict[tuple, list[int]] = {(0, 0, initial): [0]}
+    # -> what each placed of the optional ops: (live ones, count of dead ones per kind). One that
+    # placed no more of them (the same or fewer live ones, no more dead ones of any kind) had
+    # every future this one has (any op it did not place is still free there): it covers it.
+    memo: dict[tuple, list[tuple[int, tuple[int, ...]]]] = {(0, 0, initial): [(0, tuple(dead_count))]}
     seen = 1
     max_prefix = 0
     best: tuple[list[tuple[bool, int]], RunState, list[int]] | None = None
@@ -461,17 +491,20 @@ def _search(
                 return _Result(True, order, seen, n_real, None)
             p = (~lin & (lin + 1)).bit_length() - 1  # the first answered op not placed yet
             key = (p, lin >> p, s2)
+            mine = (live_bits, tuple(dead_count))
             masks = memo.get(key)
             if masks is None:
-                memo[key] = [opt_bits]
-            elif any(not (m & ~opt_bits) for m in masks):
+                memo[key] = [mine]
+            elif any(
+                not (live_bits & ~live) and all(a >= b for a, b in zip(counts, mine[1])) for live, counts in masks
+            ):
                 unplace(is_real, idx)
                 continue
             else:
-                masks.append(opt_bits)
+                masks.append(mine)
             seen += 1
             if seen > max_states or work > WORK_PER_STATE * max_states:
-                return _Result(None, None, seen, max_prefix, best)
+                return _Result(None, None, seen, max_prefix, best, work)
             if p > max_prefix:
                 max_prefix = p
             if record and placed > best_depth:
@@ -486,7 +519,7 @@ def _search(
                 break
             unplace(frame[2], frame[3])
             state = frame[4]
-    return _Result(False, None, seen, max_prefix, best)
+    return _Result(False, None, seen, max_prefix, best, work)
 
 
 # --------------------------------------------------------------------------------------------
@@ -600,12 +633,17 @@ def check(history: Sequence[Operation], initial: RunState, *, max_states: int = 
     base = {"initial": initial, "history_size": len(ops), "unanswered": len(ops) - len(real_pos)}
     if result.ok:
         assert result.order is not None
-        lin = [(real if answered else sorted(unknown, key=lambda op: op.call))[i] for answered, i in result.order]
+        by_call = sorted(unknown, key=lambda op: op.call)  # the order _search indexes them in
+        lin = [(real if answered else by_call)[i] for answered, i in result.order]
         return Verdict(True, linearization=lin, states_explored=result.explored, checks=1, **base)
     if result.ok is None:
         return Verdict(
             None, states_explored=result.explored, checks=1,
-            reason=f"gave up after exploring {result.explored} configurations (max_states={max_states})",
+            reason=(
+                f"gave up after exploring {result.explored} configurations with {result.work} model "
+                f"evaluations (max_states={max_states}: at most that many configurations, or "
+                f"{WORK_PER_STATE} evaluations per configuration allowed)"
+            ),
             **base,
         )  # fmt: skip
     kept, prefix_size, mini = _counterexample(ops, real_pos, initial, result.max_prefix, max_states)

@@ -10,11 +10,12 @@ import ipaddress
 import math
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
+
+from fieldproof.tomlfile import TomlFileError, read_toml
 
 ROLES = ("resumable", "live", "goal_reached", "end_date_passed", "completed")
 PRODUCTION_HOSTS = ("api.cint.com",)
@@ -205,15 +206,9 @@ def _parse_runs(raw: Any, account_id: str) -> tuple[RunRef, ...]:
 def load_target(path: str | Path, env: Mapping[str, str] | None = None) -> Target:
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TargetError(f"target file {path} does not exist") from None
-    except IsADirectoryError:
-        raise TargetError(f"target file {path} is a directory; give the .toml file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TargetError(f"target file {path} cannot be read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise TargetError(f"target file {path} is not valid TOML: {exc}") from None
+        data = read_toml(path, "target file")
+    except TomlFileError as exc:
+        raise TargetError(str(exc)) from None
     try:
         return parse_target(data, os.environ if env is None else env, source=str(path))
     except TargetError as exc:

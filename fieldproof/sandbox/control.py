@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fieldproof.sandbox.auth import issue_token
 from fieldproof.sandbox.seed import SeedError, run_from_spec
+from fieldproof.sandbox.store import Run
 
 if TYPE_CHECKING:
     from fieldproof.sandbox.app import Sandbox
@@ -37,6 +38,10 @@ def _is_loopback(request: Request) -> bool:
 
 def _refuse(status: int, detail: str) -> JSONResponse:
     return JSONResponse({"object": "control_error", "detail": detail}, status_code=status)
+
+
+def _run_or_404(run: Run | None) -> Response:
+    return _refuse(404, "no such run") if run is None else JSONResponse(dataclasses.asdict(run))
 
 
 async def _json_body(request: Request) -> dict:
@@ -88,10 +93,7 @@ def routes(sandbox: Sandbox, counter: RequestCounter | None = None) -> list[Rout
         return JSONResponse([dataclasses.asdict(run) for run in store.all()])
 
     async def get_run(request: Request) -> Response:
-        run = store.get(request.path_params["run_id"])
-        if run is None:
-            return _refuse(404, "no such run")
-        return JSONResponse(dataclasses.asdict(run))
+        return _run_or_404(store.get(request.path_params["run_id"]))
 
     async def reset(request: Request) -> Response:
         store.delete_all()
@@ -108,10 +110,7 @@ def routes(sandbox: Sandbox, counter: RequestCounter | None = None) -> list[Rout
         )
 
     async def touch(request: Request) -> Response:
-        run = store.touch(request.path_params["run_id"])
-        if run is None:
-            return _refuse(404, "no such run")
-        return JSONResponse(dataclasses.asdict(run))
+        return _run_or_404(store.touch(request.path_params["run_id"]))
 
     async def script(request: Request) -> Response:
         body = await _json_body(request)

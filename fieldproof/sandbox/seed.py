@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Mapping
 
 from fieldproof.sandbox.auth import issue_token, user_id_for
+from fieldproof.tomlfile import TomlFileError, read_toml
 from fieldproof.sandbox.store import STATUSES, Run, Store, format_time, make_run, utcnow
 
 DEFAULT_SEED = Path(__file__).resolve().parent / "default-seed.toml"
@@ -102,11 +102,9 @@ def run_from_spec(
 def load_seed(path: str | Path | None = None) -> Seed:
     path = Path(path) if path is not None else DEFAULT_SEED
     try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise SeedError(f"seed file {path} does not exist") from None
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SeedError(f"seed file {path} is not valid TOML: {exc}") from None
+        data = read_toml(path, "seed file")
+    except TomlFileError as exc:
+        raise SeedError(str(exc)) from None
     accounts = {
         "main": str(data.get("main_account", "101")),
         "foreign": str(data.get("foreign_account", "202")),

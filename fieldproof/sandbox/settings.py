@@ -9,12 +9,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from fieldproof.sandbox.faults import FAULT_MODES
+from fieldproof.tomlfile import TomlFileError, read_toml
 
 ENV_PREFIX = "FIELDPROOF_SANDBOX_"
 # A local test server's signing key, not a secret: it lets `fieldproof sandbox token` print a
@@ -136,11 +136,9 @@ def load_settings(
     if config_file is not None:
         path = Path(config_file)
         try:
-            data = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise SettingsError(f"settings file {path} does not exist") from None
-        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from None
+            data = read_toml(path, "settings file")
+        except TomlFileError as exc:
+            raise SettingsError(str(exc)) from None
         for key, raw in data.items():
             name = key.replace("-", "_")
             if name not in fields:
