@@ -496,7 +496,7 @@ def _search(
             if masks is None:
                 memo[key] = [mine]
             elif any(
-                not (live_bits & ~live) and all(a >= b for a, b in zip(counts, mine[1])) for live, counts in masks
+                not (live & ~live_bits) and all(a <= b for a, b in zip(counts, mine[1])) for live, counts in masks
             ):
                 unplace(is_real, idx)
                 continue
@@ -551,7 +551,7 @@ class _Minimizer:
             limit = _INF
         optional = [
             op for k, op in enumerate(self.ops)
-            if k not in keep and _may_change(op) and op.call <= limit
+            if k not in keep and op.unknown and op.call <= limit
         ]  # fmt: skip
         return real, optional
 

@@ -1063,3 +1063,21 @@ def test_an_inconclusive_check_is_no_verdict() -> None:
     from fieldproof.linearizability import Verdict
 
     assert rules.history_linearizable(Verdict(ok=None, reason="gave up")) is None
+
+
+def test_max_rps_spaces_request_starts() -> None:
+    target = Target(base_url="https://paced.example.test/v1", api_version="2025-12-18", account_id="101",
+                    token="tok-main", runs=(RunRef("resumable", "101", "0" * 26, "1" * 26, "R1"),), max_rps=20)  # fmt: skip
+    starts: list[float] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        starts.append(time.monotonic())
+        return httpx.Response(200, headers={"etag": 'W/"1"'}, json={})
+
+    with respx.mock(base_url=target.base_url, assert_all_called=False) as mock:
+        mock.route().mock(side_effect=answer)
+        client = ApiClient(target, budget=Budget(100))
+        for _ in range(6):
+            client.get(target.runs[0])
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert min(gaps) >= 0.05 * 0.9  # 20 requests a second at most: 50 ms apart

@@ -49,6 +49,8 @@ def _aim(fp: Harness, case: Any, run: Any) -> None:
     values the run's current tag, so that writes can also succeed. Malformed or missing values
     stay as generated: they are the negative cases."""
     aim = fuzz.pick(case, "ids") % 6
+    if not fp.is_sandbox:
+        aim = max(aim, 1)  # a live target: never another account's ids, only the runs it lists
     if aim >= 3:  # half: the real run
         case.path_parameters = {
             **case.path_parameters,
@@ -59,7 +61,7 @@ def _aim(fp: Harness, case: Any, run: Any) -> None:
         }
     elif aim >= 1:  # a third: our account, generated ids (unknown runs: 404)
         case.path_parameters = {**case.path_parameters, "account_id": run.account_id}
-    # the rest keep every generated id, another account's included (403)
+    # the rest (sandbox only) keep every generated id, another account's included (403)
     version = (case.headers or {}).get("Cint-API-Version")
     if isinstance(version, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", version):
         case.headers["Cint-API-Version"] = fp.target.api_version  # well-formed: make it the real one
