@@ -32,8 +32,9 @@ sizes: time ratio per 10x operations and the empirical exponent log10(t2/t1) (1 
 
 Goal: 10,000 operations (the correct variant) checked in under 10 s; printed with "met" or
 "below". It is a benchmark, not a test: it never judges timings by its exit code. Exit 0 after
-printing; exit 1 if a verdict is wrong (a correct history not linearizable or inconclusive, a
-violation not found): the numbers are then not valid.
+printing; exit 1 if a verdict is wrong (a correct history found not linearizable, a violation
+found linearizable): the numbers are then not valid. An inconclusive verdict (check() gave up
+after max_states) is printed as such.
 """
 
 from __future__ import annotations
@@ -91,7 +92,9 @@ class Server:
     def state(self) -> RunState:
         return RunState(self.status, self.tag, self.resumable)
 
-    def answer(self, operation: str, if_match: str | None, throttle: bool = False) -> tuple[int, str | None, str | None]:
+    def answer(
+        self, operation: str, if_match: str | None, throttle: bool = False
+    ) -> tuple[int, str | None, str | None]:
         """(status, ETag, body status) for one request, applied now (`throttle`: answer 429)."""
         if throttle:
             return 429, None, None
@@ -114,7 +117,9 @@ class _Client:
     status: str | None = None
 
 
-def simulate(n_ops: int, seed: int, clients: int = CLIENTS, p_timeout: float = P_TIMEOUT) -> tuple[list[Operation], RunState, Server]:
+def simulate(
+    n_ops: int, seed: int, clients: int = CLIENTS, p_timeout: float = P_TIMEOUT
+) -> tuple[list[Operation], RunState, Server]:
     """A history of `n_ops` requests by `clients` concurrent clients against one correct server."""
     rng = random.Random(seed)
     server = Server()
@@ -174,7 +179,9 @@ def with_lost_update(history: list[Operation], server: Server) -> list[Operation
     last = max(op.ret for op in history if op.ret is not None)
     operation = "pause" if server.status == "live" else "resume"
     bad = [
-        Operation(f"c{k}", last + 0.001 * (k + 1), last + 0.004, Observation(operation, server.tag, 204, f'W/"lost{k}"'))
+        Operation(
+            f"c{k}", last + 0.001 * (k + 1), last + 0.004, Observation(operation, server.tag, 204, f'W/"lost{k}"')
+        )
         for k in range(2)
     ]
     return [*history, *bad]
@@ -220,13 +227,12 @@ def measure(size: int, variant: str, seed: int, repeats: int, deadline: float, p
         if now - started > SIZE_BUDGET_S / 2 or now > deadline:
             break
     assert verdict is not None
-    expected = True if variant == "correct" else False
-    if verdict.ok is not expected:
-        raise BenchmarkInvalid(f"{variant} history of {size} operations: verdict {verdict.ok}, expected {expected}\n"
-                               + verdict.explain())
+    wrong = verdict.ok is (False if variant == "correct" else True)
+    if wrong:  # inconclusive is a result (the checker gave up), not a wrong verdict
+        raise BenchmarkInvalid(f"{variant} history of {size} operations: verdict {verdict.ok}\n" + verdict.explain())
     ce = len(verdict.counterexample) if verdict.counterexample is not None else None
-    m = Measurement(size, variant, len(history), {True: "linearizable", False: "not linearizable"}[verdict.ok],
-                    times, verdict.states_explored, verdict.checks, ce)  # fmt: skip
+    label = {True: "linearizable", False: "not linearizable", None: "inconclusive"}[verdict.ok]
+    m = Measurement(size, variant, len(history), label, times, verdict.states_explored, verdict.checks, ce)
     if time.monotonic() < deadline:
         tracemalloc.start()
         check(history, initial)
@@ -247,7 +253,8 @@ def _exponent(small: Measurement | None, big: Measurement) -> tuple[float, float
 def report(results: list[Measurement], args: argparse.Namespace) -> dict[str, Any]:
     print(
         f"Python {platform.python_version()} ({platform.python_implementation()}), {os.cpu_count()} CPUs; "
-        f"{CLIENTS} simulated clients, seed {args.seed}, {args.timeouts:g} % timeouts, max_states {DEFAULT_MAX_STATES:,}, "
+        f"{CLIENTS} simulated clients, seed {args.seed}, {args.timeouts:g} % timeouts, "
+        f"max_states {DEFAULT_MAX_STATES:,}, "
         f"up to {args.repeats} repeats per measurement\n"
     )
     print(f"  {'variant':<10}{'ops':>7}{'verdict':>18}{'best ms':>10}{'median ms':>10}{'reps':>5}"
@@ -257,11 +264,12 @@ def report(results: list[Measurement], args: argparse.Namespace) -> dict[str, An
     for m in results:
         growth = _exponent(by_variant.get(m.variant), m)
         by_variant[m.variant] = m
-        peak = "-" if m.peak_mib is None else f"{m.peak_mib:.1f}"
+        peak = "-" if m.peak_mib is None else f"{m.peak_mib:.2f}"
         ratio, exponent = ("-", "-") if growth is None else (f"{growth[0]:.1f}", f"{growth[1]:.2f}")
         ce = "-" if m.counterexample is None else str(m.counterexample)
         print(
-            f"  {m.variant:<10}{m.operations:>7}{m.verdict:>18}{1000 * m.best_s:>10.1f}{1000 * m.median_s:>10.1f}{len(m.times_s):>5}"
+            f"  {m.variant:<10}{m.operations:>7}{m.verdict:>18}{1000 * m.best_s:>10.1f}{1000 * m.median_s:>10.1f}"
+            f"{len(m.times_s):>5}"
             f"{m.explored:>10}{m.checks:>9}{ce:>6}{peak:>9}{ratio:>14}{exponent:>9}"
         )
         rows.append({

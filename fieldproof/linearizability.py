@@ -123,7 +123,7 @@ class _Deepest:
     """The longest order found for a failing (small) history: where every attempt got stuck."""
 
     placed: tuple[tuple[Operation, bool], ...]  # (operation, relaxed: left out of the counterexample)
-    state: RunState
+    states: tuple[RunState, ...]  # the states reached with those operations placed (left-out writes vary)
     stuck: tuple[Operation, ...]  # the counterexample's operations that could not be placed after it
 
 
@@ -168,10 +168,9 @@ class Verdict:
                 f"model accepts from {start}."
             )
             if self.unanswered:
-                text += (
-                    f" Of the {self.unanswered} operations without an answer, {took} took effect in that "
-                    f"order; the others had no effect."
-                )
+                plural = "s" if self.unanswered != 1 else ""
+                text += f" {took} of the {self.unanswered} operation{plural} without an answer took effect in it"
+                text += "." if took == self.unanswered else "; the others had no effect."
             return text
         if self.ok is None:
             return f"Inconclusive: {self.reason}. Nothing was found wrong, nor shown right."
@@ -193,22 +192,33 @@ class Verdict:
         deepest = self._deepest
         if deepest is not None:
             mine = [op for op, relaxed in deepest.placed if not relaxed]
-            assumed = sum(1 for _, relaxed in deepest.placed if relaxed)
-            others = f" ({assumed} other write(s) assumed to take effect on the way)" if assumed else ""
+            assumed = " (with other writes taking effect on the way)" if any(r for _, r in deepest.placed) else ""
+            states = _some_states(deepest.states, deepest.stuck)
             if mine:
-                text += f" The furthest any order gets is {', then '.join(name(op) for op in mine)}{others}, "
+                text += f" The furthest any order gets is {', then '.join(name(op) for op in mine)}{assumed}; "
+                text += f"the run is then {states}, and "
+                where = "next"
             else:
-                text += f" Not one of them can even come first{others}; "
-            text += f"which leaves the run {describe_state(deepest.state)}, and "
+                text += f" Whatever the other writes did, the run can only be {states} before them, and "
+                where = "first"
             if len(deepest.stuck) == 1:
-                text += f"{name(deepest.stuck[0])} cannot come next"
+                text += f"{name(deepest.stuck[0])} cannot come {where}"
             else:
-                text += "none of " + "; ".join(name(op) for op in deepest.stuck) + " can come next"
+                text += "none of " + "; ".join(name(op) for op in deepest.stuck) + f" can come {where}"
             text += (
                 " (a correct server does not give that answer there, or it would be placed after an "
                 "operation that was called after it returned)."
             )
         return text
+
+
+def _some_states(states: Sequence[RunState], stuck: Sequence[Operation], most: int = 4) -> str:
+    """The states a stuck order can be in, those with the tag a stuck op names first."""
+    named = {op.observation.if_match for op in stuck} | {op.observation.etag for op in stuck}
+    ranked = sorted(states, key=lambda s: s.etag not in named)  # stable: search order otherwise
+    shown = ", or ".join(describe_state(s) for s in ranked[:most])
+    more = len(states) - most
+    return shown + (f" (or one of {more} other states)" if more > 0 else "")
 
 
 def _call_key(ops: Sequence[Operation]):
@@ -254,12 +264,12 @@ def render_timeline(ops: Sequence[Operation], numbers: Sequence[int] | None = No
             start = col(op.call)
             if op.unknown or op.ret is None:
                 bar = " " * start + "[" + "-" * max(0, width - start - 2) + ">?"
-                when = f"{fmt(op.call)} .. (no answer)"
+                when = f"{fmt(op.call)} {unit} .. " + ("no answer" if op.unknown else "no return time")
             else:
                 end = max(col(op.ret), start + 1)
                 bar = " " * start + "[" + "=" * (end - start - 1) + "]"
-                when = f"{fmt(op.call)} .. {fmt(op.ret)}"
-            lines.append(f"{head}{bar.ljust(width + 1)} #{label_of[id(op)]} {describe(op)}   ({when} {unit})")
+                when = f"{fmt(op.call)} .. {fmt(op.ret)} {unit}"
+            lines.append(f"{head}{bar.ljust(width + 1)} #{label_of[id(op)]} {describe(op)}   ({when})")
     return "\n".join(lines)
 
 
@@ -273,8 +283,16 @@ class _Result:
     order: list[tuple[bool, int]] | None  # (answered?, index into real / optional)
     explored: int
     max_prefix: int  # the most leading (call order) answered operations placed in any configuration
-    deepest: tuple[list[tuple[bool, int]], RunState, list[int]] | None = None
+    deepest: tuple[list[tuple[bool, int]], list[RunState], list[int]] | None = None
     work: int = 0  # model.step calls and optional operations looked at
+
+
+def _count(counts: dict[int, int], key: int, by: int) -> None:
+    n = counts.get(key, 0) + by
+    if n:
+        counts[key] = n
+    else:
+        del counts[key]
 
 
 def _distinct(states: Iterable[RunState]) -> list[RunState]:
@@ -354,11 +372,12 @@ def _search(
         else:
             by_tag.setdefault(seen.if_match, []).append(j)
     applied = bytearray(len(opt))
-    # Symmetry. Where the tag is unknown, an optional op's If-Match does not matter; once no
-    # operation still to place can make its If-Match the known tag again, it is "dead": it can
-    # only ever act where the tag is unknown, so dead ops with the same answer (all called
-    # already: the bound only grows) are interchangeable. Only the first unplaced one of each
-    # kind is tried, and a configuration remembers how many of each kind it placed, not which.
+    # Symmetry. Where the tag is unknown, an optional op's If-Match does not matter; once its
+    # If-Match is not the known tag and no operation still to place can make it the known tag
+    # again, the op is "dead": it can only ever act where the tag is unknown, so dead ops with the
+    # same answer (all called already: the bound only grows) are interchangeable. Only the first
+    # unplaced one of each kind is tried, and a configuration remembers how many of each kind it
+    # placed, not which.
     # `future` counts, per tag, the answered ops still to place whose answer carries it (the only
     # way a tag becomes the known one again), plus every optional op's answer (kept: the
     # dead/alive split must not depend on which optional ops are placed).
@@ -369,7 +388,7 @@ def _search(
         if o.etag is not None:
             future[o.etag] = future.get(o.etag, 0) + 1
     wild_set = set(wild)
-    dead_count = [0] * len(kinds)  # placed dead optional ops, per kind
+    dead_count: dict[int, int] = {}  # placed dead optional ops, per kind (no zeros)
     live_bits = 0  # placed optional ops that are not dead
     step = model.step
     work = 0  # model.step calls and optional ops looked at
@@ -433,11 +452,11 @@ def _search(
                     for j in by_tag.get(tag, ()):
                         if applied[j]:
                             live_bits ^= 1 << j
-                            dead_count[opt_kind[j]] += 1
+                            _count(dead_count, opt_kind[j], 1)
         elif not reusable:
             applied[idx] = 1
             if dead(idx):
-                dead_count[opt_kind[idx]] += 1
+                _count(dead_count, opt_kind[idx], 1)
             else:
                 live_bits |= 1 << idx
 
@@ -453,11 +472,11 @@ def _search(
                     for j in by_tag.get(tag, ()):
                         if applied[j]:
                             live_bits |= 1 << j
-                            dead_count[opt_kind[j]] -= 1
+                            _count(dead_count, opt_kind[j], -1)
                 future[tag] += 1
         elif not reusable:
             if dead(idx):
-                dead_count[opt_kind[idx]] -= 1
+                _count(dead_count, opt_kind[idx], -1)
             else:
                 live_bits ^= 1 << idx
             applied[idx] = 0
@@ -469,13 +488,14 @@ def _search(
     # -> what each placed of the optional ops: (live ones, count of dead ones per kind). One that
     # placed no more of them (the same or fewer live ones, no more dead ones of any kind) had
     # every future this one has (any op it did not place is still free there): it covers it.
-    memo: dict[tuple, list[tuple[int, tuple[int, ...]]]] = {(0, 0, initial): [(0, tuple(dead_count))]}
+    memo: dict[tuple, list[tuple[int, tuple[tuple[int, int], ...]]]] = {(0, 0, initial): [(0, ())]}
     seen = 1
     max_prefix = 0
-    best: tuple[list[tuple[bool, int]], RunState, list[int]] | None = None
+    best: tuple[list[tuple[bool, int]], list[RunState], list[int]] | None = None
     best_depth = -1
+    best_lin = 0
     if record:
-        best, best_depth = ([], initial, list(range(n_real))), 0
+        best, best_depth = ([], [initial], list(range(n_real))), 0
     # frame: [moves, next move, answered?, index, state before the move]
     stack: list[list] = [[expand(initial), 0, None, -1, None]]
     while stack:
@@ -491,12 +511,19 @@ def _search(
                 return _Result(True, order, seen, n_real, None)
             p = (~lin & (lin + 1)).bit_length() - 1  # the first answered op not placed yet
             key = (p, lin >> p, s2)
-            mine = (live_bits, tuple(dead_count))
+            mine_live, mine_dead = live_bits, dict(dead_count)
+            if s2.etag is not None and not reusable:  # ops with If-Match the known tag are not dead here
+                for j in by_tag.get(s2.etag, ()):
+                    if applied[j] and dead(j):
+                        mine_live |= 1 << j
+                        _count(mine_dead, opt_kind[j], -1)
+            mine = (mine_live, tuple(mine_dead.items()))
             masks = memo.get(key)
             if masks is None:
                 memo[key] = [mine]
             elif any(
-                not (live & ~live_bits) and all(a <= b for a, b in zip(counts, mine[1])) for live, counts in masks
+                not (live & ~mine_live) and all(mine_dead.get(kind, 0) >= n for kind, n in dead_counts)
+                for live, dead_counts in masks
             ):
                 unplace(is_real, idx)
                 continue
@@ -510,7 +537,9 @@ def _search(
             if record and placed > best_depth:
                 path = [(f[2], f[3]) for f in stack[1:]] + [(is_real, idx)]
                 done = {i for r, i in path if r}
-                best, best_depth = (path, s2, [i for i in range(n_real) if i not in done]), placed
+                best, best_depth, best_lin = (path, [s2], [i for i in range(n_real) if i not in done]), placed, lin
+            elif record and lin == best_lin and best and s2 not in best[1] and len(best[1]) < 100:
+                best[1].append(s2)  # the same ops placed, other writes left out taking effect
             stack.append([expand(s2), 0, is_real, idx, state])
             state = s2
         else:
@@ -551,7 +580,7 @@ class _Minimizer:
             limit = _INF
         optional = [
             op for k, op in enumerate(self.ops)
-            if k not in keep and op.unknown and op.call <= limit
+            if k not in keep and _may_change(op) and op.call <= limit
         ]  # fmt: skip
         return real, optional
 
@@ -653,10 +682,10 @@ def check(history: Sequence[Operation], initial: RunState, *, max_states: int = 
     final = _search(real_ce, optional_ce, initial, max_states, record=True, reusable=True)
     deepest = None
     if final.deepest is not None:
-        path, state, stuck = final.deepest
+        path, states, stuck = final.deepest
         opt_sorted = sorted(optional_ce, key=lambda op: op.call)
         placed = tuple((real_ce[i], False) if answered else (opt_sorted[i], True) for answered, i in path)
-        deepest = _Deepest(placed, state, tuple(real_ce[i] for i in stuck))
+        deepest = _Deepest(placed, tuple(states), tuple(real_ce[i] for i in stuck))
     return Verdict(
         False, counterexample=counterexample, prefix_size=prefix_size,
         states_explored=result.explored + mini.explored + final.explored, checks=1 + mini.checks + 1,

@@ -43,6 +43,8 @@ def _client_ops(client: ApiClient, name: str, run: RunRef, first_tag: str, count
             continue
         ret = time.monotonic()
         observed = rules.observation_of(exchange)
+        if exchange.status >= 500:  # the rules report the 500; for the history it is no answer
+            observed = Observation(operation, sent_tag, None)
         ops.append(linearizability.Operation(name, call, ret, observed))
         if exchange.status in (200, 204) and exchange.header("etag"):
             tag = exchange.header("etag")  # each client holds the last tag it saw
