@@ -45,7 +45,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
@@ -157,44 +156,14 @@ def serve_bare(workers: int, socket_kind: str) -> None:
 def bare_process(
     workers: int, socket_kind: str, timeout_s: float = 20.0
 ) -> Iterator[tuple[str, subprocess.Popen]]:
-    from fieldproof.sandbox.process import stop_process
+    from fieldproof.sandbox.process import announced_child
 
     command = [
         sys.executable, str(Path(__file__).resolve()),
         "--serve-bare", "--workers", str(workers), "--bare-socket", socket_kind,
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    output: list[str] = []
-    reader = threading.Thread(target=lambda: output.extend(process.stdout or ()), daemon=True)
-    reader.start()
-    deadline = time.monotonic() + timeout_s
-    try:
-        url = None
-        while url is None and time.monotonic() < deadline and process.poll() is None:
-            url = next((m.group(1) for m in map(re.compile(r"^bare starlette: (\S+)").match, list(output)) if m), None)
-            time.sleep(0.01)
-        if url is None:
-            raise RuntimeError(f"the bare server did not start: {''.join(output).strip()}")
-        _wait_answers(url + BARE_PATH, deadline, process)
+    with announced_child(command, re.compile(r"^bare starlette: (\S+)"), BARE_PATH, timeout_s) as (url, process, _):
         yield url, process
-    finally:
-        stop_process(process)
-        reader.join(2)
-
-
-def _wait_answers(url: str, deadline: float, process: subprocess.Popen) -> None:
-    import httpx
-
-    with httpx.Client(timeout=1.0) as client:
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if client.get(url).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.02)
-    raise RuntimeError(f"{url} did not answer in time")
 
 
 # --------------------------------------------------------------------------------------------

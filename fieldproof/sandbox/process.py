@@ -25,7 +25,8 @@ from fieldproof.sandbox.server import bind
 from fieldproof.sandbox.settings import SandboxSettings
 from fieldproof.sandbox.store import Store
 
-_BANNER_URL = re.compile(r"^fieldproof sandbox: (http://\S+)")
+# the banner's first line: "fieldproof sandbox: http://127.0.0.1:PORT/v1 (…)"; group 1 is the root
+_BANNER_ROOT = re.compile(r"^fieldproof sandbox: (http://\S+?)" + re.escape(API_PREFIX) + r"\s")
 
 
 class SandboxDidNotStart(RuntimeError):
@@ -43,25 +44,28 @@ class RunningSandbox:
         return self.base_url.removesuffix(API_PREFIX)
 
 
-def _wait_healthy(root_url: str, deadline: float, alive: Callable[[], bool] = lambda: True) -> None:
+def wait_answering(url: str, deadline: float, alive: Callable[[], bool] = lambda: True) -> None:
+    """Poll `url` until it answers 200; SandboxDidNotStart when the deadline passes first."""
     with httpx.Client(timeout=1.0) as client:
         while time.monotonic() < deadline and alive():
             try:
-                if client.get(root_url + "/healthz").status_code == 200:
+                if client.get(url).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.02)
-    raise SandboxDidNotStart(f"sandbox at {root_url} did not answer /healthz in time")
+    raise SandboxDidNotStart(f"{url} did not answer in time")
 
 
 @contextmanager
-def sandbox_process(args: Sequence[str] = (), timeout_s: float = 20.0) -> Iterator[RunningSandbox]:
-    """`fieldproof sandbox --port 0 ARGS…` as a child process; yields once it is healthy."""
-    command = [sys.executable, "-m", "fieldproof", "sandbox", "--port", "0", *args]
+def announced_child(
+    command: Sequence[str], announcement: re.Pattern[str], health_path: str, timeout_s: float = 20.0
+) -> Iterator[tuple[str, subprocess.Popen[str], list[str]]]:
+    """A child server that prints its URL (the first group of `announcement`) once it listens;
+    yields (url, process, output so far) once `url + health_path` answers, stops it on exit."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     )
     output: list[str] = []
     reader = threading.Thread(target=lambda: output.extend(process.stdout or ()), daemon=True)
@@ -70,7 +74,7 @@ def sandbox_process(args: Sequence[str] = (), timeout_s: float = 20.0) -> Iterat
     try:
         url = None
         while url is None and time.monotonic() < deadline and process.poll() is None:
-            url = next((m.group(1) for m in map(_BANNER_URL.match, list(output)) if m), None)
+            url = next((m.group(1) for m in map(announcement.match, list(output)) if m), None)
             time.sleep(0.01)
         if url is None:
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
@@ -78,12 +82,19 @@ def sandbox_process(args: Sequence[str] = (), timeout_s: float = 20.0) -> Iterat
             raise SandboxDidNotStart(
                 f"`{' '.join(command)}` exited {process.returncode}: {''.join(output).strip()}"
             )
-        running = RunningSandbox(url, output, process)
-        _wait_healthy(running.root_url, deadline, lambda: process.poll() is None)
-        yield running
+        wait_answering(url + health_path, deadline, lambda: process.poll() is None)
+        yield url, process, output
     finally:
         stop_process(process)
         reader.join(2)
+
+
+@contextmanager
+def sandbox_process(args: Sequence[str] = (), timeout_s: float = 20.0) -> Iterator[RunningSandbox]:
+    """`fieldproof sandbox --port 0 ARGS…` as a child process; yields once it is healthy."""
+    command = [sys.executable, "-m", "fieldproof", "sandbox", "--port", "0", *args]
+    with announced_child(command, _BANNER_ROOT, "/healthz", timeout_s) as (root, process, output):
+        yield RunningSandbox(root + API_PREFIX, output, process)
 
 
 def stop_process(process: subprocess.Popen, grace_s: float = 5.0) -> None:
@@ -111,7 +122,7 @@ def sandbox_thread(settings: SandboxSettings, store: Store | None = None) -> Ite
     thread.start()
     running = RunningSandbox(f"http://{settings.host}:{port}{API_PREFIX}", [])
     try:
-        _wait_healthy(running.root_url, time.monotonic() + 10, thread.is_alive)
+        wait_answering(running.root_url + "/healthz", time.monotonic() + 10, thread.is_alive)
         yield running
     finally:
         server.should_exit = True
