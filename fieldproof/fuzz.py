@@ -42,14 +42,20 @@ NEGATIVE_STATUSES = ["400", "401", "403", "404", "405", "412", "422", "429"]
 _registered: dict[str, Callable[..., Any]] = {}
 
 
+def operation_of(case: Any) -> str:
+    """Our name of the case's operation; "other" for a probe with another method (coverage
+    phase), which no operation's contract covers."""
+    operation = OPERATION_OF.get(case.operation.definition.raw.get("operationId"), "other")
+    if operation != "other" and case.method.upper() != METHOD_OF[operation]:
+        return "other"
+    return operation
+
+
 def _exchange_of(response: Any, case: Any) -> Exchange:
     """A schemathesis response as our exchange, for the rule checks."""
     request = response.request
-    operation = OPERATION_OF.get(case.operation.definition.raw.get("operationId"), "other")
-    if operation != "other" and case.method.upper() != METHOD_OF[operation]:
-        operation = "other"  # a probe with another method (coverage phase): no operation's contract
     return Exchange(
-        operation=operation,
+        operation=operation_of(case),
         method=case.method.upper(),
         url=str(request.url),
         request_headers=redact_headers(dict(request.headers)),
@@ -108,9 +114,7 @@ def pick(case: Any, salt: str) -> int:
 
 def send_case(client: ApiClient, case: Any, context: dict[str, Any] | None = None) -> tuple[Exchange, httpx.Response]:
     """Send a case with its own headers (auth included) through the harness's client."""
-    operation = OPERATION_OF.get(case.operation.definition.raw.get("operationId"), "other")
-    if operation != "other" and case.method.upper() != METHOD_OF[operation]:
-        operation = "other"
+    operation = operation_of(case)
     url = client.target.base_url + case.formatted_path
     if case.query:
         url += "?" + urlencode(case.query, doseq=True)

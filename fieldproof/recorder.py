@@ -12,11 +12,7 @@ from typing import Any, Iterable
 
 from fieldproof import rules
 from fieldproof.exchange import Exchange, redact_text
-from fieldproof.rules import Finding
-
-
-def _what(exchange: Exchange) -> str:
-    return f"{exchange.method} {exchange.operation} answered {exchange.status}"
+from fieldproof.rules import Finding, what_happened
 
 
 class ContractViolation(AssertionError):
@@ -72,7 +68,7 @@ class Recorder:
                 title = getattr(failure, "title", "") or type(failure).__name__
                 message = " ".join(str(getattr(failure, "message", "") or failure).split())
                 self.violations[name] += 1
-                self.pending.append(Finding(name, f"{_what(exchange)}: {title}: {message}"[:2000], exchange))
+                self.pending.append(Finding(name, f"{what_happened(exchange)}: {title}: {message}"[:2000], exchange))
 
     def _count(self, exchange: Exchange, verdicts: dict[str, rules.Result]) -> None:
         with self._lock:

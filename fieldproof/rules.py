@@ -79,7 +79,8 @@ def _finding(rule: Callable[..., Result], exchange: Exchange | None, message: st
     return [Finding(rule.__name__, message, exchange)]
 
 
-def _what(exchange: Exchange) -> str:
+def what_happened(exchange: Exchange) -> str:
+    """`METHOD operation answered STATUS`, the opening of every finding's message."""
     return f"{exchange.method} {exchange.operation} answered {exchange.status}"
 
 
@@ -120,7 +121,7 @@ def _expect(rule: Callable[..., Result], exchange: Exchange, allowed: set[int], 
     if exchange.status in allowed:
         return []
     expected = " or ".join(str(s) for s in sorted(allowed))
-    return _finding(rule, exchange, f"{_what(exchange)}; expected {expected}: {why}")
+    return _finding(rule, exchange, f"{what_happened(exchange)}; expected {expected}: {why}")
 
 
 # rules every response must satisfy
@@ -131,11 +132,11 @@ def documented_status(exchange: Exchange) -> Result:
     if exchange.operation not in OPERATIONS:
         return None
     if exchange.status >= 500:
-        return _finding(documented_status, exchange, f"{_what(exchange)}: a server error is never a pass")
+        return _finding(documented_status, exchange, f"{what_happened(exchange)}: a server error is never a pass")
     documented = documented_statuses(exchange.operation)
     if exchange.status not in documented:
         listed = ", ".join(str(s) for s in sorted(documented))
-        return _finding(documented_status, exchange, f"{_what(exchange)}, which the contract does not document ({listed})")
+        return _finding(documented_status, exchange, f"{what_happened(exchange)}, which the contract does not document ({listed})")
     return []
 
 
@@ -143,11 +144,11 @@ def documented_status(exchange: Exchange) -> Result:
 def traceparent_on_every_response(exchange: Exchange) -> Result:
     value = exchange.header("traceparent")
     if value is None:
-        return _finding(traceparent_on_every_response, exchange, f"{_what(exchange)} without a traceparent header")
+        return _finding(traceparent_on_every_response, exchange, f"{what_happened(exchange)} without a traceparent header")
     try:
         parse_traceparent(value)
     except HeaderSyntaxError as exc:
-        return _finding(traceparent_on_every_response, exchange, f"{_what(exchange)} with an invalid traceparent: {exc}")
+        return _finding(traceparent_on_every_response, exchange, f"{what_happened(exchange)} with an invalid traceparent: {exc}")
     return []
 
 
@@ -162,10 +163,10 @@ def trace_continues_callers_trace(exchange: Exchange) -> Result:
         return None  # an invalid one sent is a probe; an invalid one received is the rule above
     if theirs.trace_id != ours.trace_id:
         return _finding(trace_continues_callers_trace, exchange,
-                        f"{_what(exchange)} with trace-id {theirs.trace_id}, not the caller's {ours.trace_id}")  # fmt: skip
+                        f"{what_happened(exchange)} with trace-id {theirs.trace_id}, not the caller's {ours.trace_id}")  # fmt: skip
     if theirs.parent_id == ours.parent_id:
         return _finding(trace_continues_callers_trace, exchange,
-                        f"{_what(exchange)} echoing the caller's parent-id instead of its own span")  # fmt: skip
+                        f"{what_happened(exchange)} echoing the caller's parent-id instead of its own span")  # fmt: skip
     return []
 
 
@@ -174,7 +175,7 @@ def tracestate_well_formed(exchange: Exchange) -> Result:
     value = exchange.header("tracestate")
     if value is None:
         return None
-    return [Finding("tracestate_well_formed", f"{_what(exchange)}: {problem}", exchange) for problem in tracestate_errors(value)]
+    return [Finding("tracestate_well_formed", f"{what_happened(exchange)}: {problem}", exchange) for problem in tracestate_errors(value)]
 
 
 @exchange_rule("200 and 204 carry an ETag that is a quoted entity tag")
@@ -183,11 +184,11 @@ def etag_on_success(exchange: Exchange) -> Result:
         return None
     value = exchange.header("etag")
     if value is None:
-        return _finding(etag_on_success, exchange, f"{_what(exchange)} without an ETag")
+        return _finding(etag_on_success, exchange, f"{what_happened(exchange)} without an ETag")
     try:
         parse_etag(value)
     except HeaderSyntaxError:
-        return _finding(etag_on_success, exchange, f"{_what(exchange)} with ETag {value!r}, not a quoted entity tag")
+        return _finding(etag_on_success, exchange, f"{what_happened(exchange)} with ETag {value!r}, not a quoted entity tag")
     return []
 
 
@@ -196,7 +197,7 @@ def no_body_on_204(exchange: Exchange) -> Result:
     if exchange.status != 204:
         return None
     if exchange.body:
-        return _finding(no_body_on_204, exchange, f"{_what(exchange)} with a {len(exchange.body)}-byte body")
+        return _finding(no_body_on_204, exchange, f"{what_happened(exchange)} with a {len(exchange.body)}-byte body")
     return []
 
 
@@ -220,7 +221,7 @@ def error_body_documented(exchange: Exchange) -> Result:
     media_type = content_type.split(";", 1)[0].strip().lower()  # media types ignore case
     body = exchange.json()
     if media_type != "application/json" or not isinstance(body, dict):
-        return _finding(error_body_documented, exchange, f"{_what(exchange)} without a JSON object body ({content_type or 'no content-type'})")
+        return _finding(error_body_documented, exchange, f"{what_happened(exchange)} without a JSON object body ({content_type or 'no content-type'})")
     if exchange.status == 429:
         required = {"object": "too_many_requests_problem_details", "details": None}
     else:
@@ -230,7 +231,7 @@ def error_body_documented(exchange: Exchange) -> Result:
         if not isinstance(body.get(key), str) or (value is not None and body[key] != value):
             problems.append(f"{key!r} must be {'%r' % value if value else 'a string'}")
     if problems:
-        return _finding(error_body_documented, exchange, f"{_what(exchange)} with an error body whose {'; '.join(problems)}")
+        return _finding(error_body_documented, exchange, f"{what_happened(exchange)} with an error body whose {'; '.join(problems)}")
     return []
 
 
@@ -242,12 +243,12 @@ def refusal_changes_nothing(exchange: Exchange) -> Result:
     if before.state is None:
         return None
     if after.status_code == 404:
-        return _finding(refusal_changes_nothing, exchange, f"{_what(exchange)} and afterwards the run is gone (GET answers 404)")
+        return _finding(refusal_changes_nothing, exchange, f"{what_happened(exchange)} and afterwards the run is gone (GET answers 404)")
     if after.state is None:
         return None
     if before.state != after.state:
         return _finding(refusal_changes_nothing, exchange,
-                        f"{_what(exchange)} but the run changed: {_diff(before, after)}")  # fmt: skip
+                        f"{what_happened(exchange)} but the run changed: {_diff(before, after)}")  # fmt: skip
     return []
 
 
@@ -272,7 +273,7 @@ def success_changes_the_run(exchange: Exchange) -> Result:
     if etag is not None and after.etag is not None and etag != after.etag:
         problems.append(f"the 204's ETag {etag} is not the run's current ETag {after.etag}")
     if problems:
-        return _finding(success_changes_the_run, exchange, f"{_what(exchange)} but {'; '.join(problems)}")
+        return _finding(success_changes_the_run, exchange, f"{what_happened(exchange)} but {'; '.join(problems)}")
     return []
 
 
@@ -444,7 +445,7 @@ def lifecycle_model_allows(states: Sequence[RunState], exchange: Exchange, scrip
     held = " or ".join(sorted({f"{s.status} with ETag {s.etag}" for s in states}))
     steps = "".join(f"\n    {line}" for line in script)
     return _finding(lifecycle_model_allows, exchange,
-                    f"{_what(exchange)} (ETag {observed.etag}), which no correct server answers to "
+                    f"{what_happened(exchange)} (ETag {observed.etag}), which no correct server answers to "
                     f"If-Match {observed.if_match} when the run is {held}; the requests so far:{steps}")  # fmt: skip
 
 
