@@ -13,7 +13,7 @@ import pytest
 from fieldproof.headers import parse_traceparent
 from fieldproof.sandbox.process import sandbox_thread
 from fieldproof.sandbox.settings import load_settings
-from fieldproof.testing import KitRun, MockApi, mock_api
+from fieldproof.testing import MockApi, mock_api
 
 VERSION = {"Cint-API-Version": "2025-12-18"}
 
