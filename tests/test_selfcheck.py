@@ -16,14 +16,16 @@ def selfcheck(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_selected_fault_modes_are_caught_and_the_clean_sandbox_is_quiet(tmp_path: Path) -> None:
-    result = selfcheck(tmp_path, "--profile", "quick", "--faults", "no_etag_on_204,check_then_act_race,refusal_changes_run")
+    # modes caught whatever the machine's load; the timing-bound race is bench/race_window.py's
+    # and CI's full selfcheck's to measure
+    result = selfcheck(tmp_path, "--profile", "quick", "--faults", "no_etag_on_204,ignore_if_match,refusal_changes_run")
     assert result.returncode == 0, result.stdout
     report = json.loads((tmp_path / "selfcheck.json").read_text())
     assert (report["killed"], report["modes"], report["false_alarms"]) == (3, 3, 0)
     by_target = {o["target"]: o for o in report["outcomes"]}
     assert {"clean", "clean+latency", "clean+rate-limit"} <= set(by_target)
     assert "etag_on_success" in by_target["no_etag_on_204"]["rules"]
-    assert "one_winner_among_concurrent_writes" in by_target["check_then_act_race"]["rules"]
+    assert "one_winner_among_concurrent_writes" in by_target["ignore_if_match"]["rules"]
     assert by_target["no_etag_on_204"]["seconds_to_detection"] is not None
     assert "mutation score: 3/3" in result.stdout
 
