@@ -1,8 +1,8 @@
-"""The `fieldproof` command: run the contract suites, or serve the sandbox.
+"""The `fieldproof` command: run the contract suites, prove the oracles, or serve the sandbox.
 
-Exit codes: 0 success (the contract holds); 1 a violation was found; 2 usage, settings, seed,
-target-file or start-up error (one line on stderr saying what to fix); 3 the target is
-unreachable or rejects the token; 130 interrupted.
+Exit codes are fieldproof.errors.ExitCode: 0 the contract holds; 1 a finding; 2 usage (a bad
+flag, file or setting: one line on stderr saying what to fix) or the budget ran out; 3 the
+target is unreachable or rejects the token; 4 inconclusive; 130 interrupted; 143 terminated.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ import sys
 from typing import NoReturn, Sequence
 
 from fieldproof import __version__
+from fieldproof.errors import ExitCode, FieldproofError
 from fieldproof.sandbox.settings import SettingsError, load_settings, setting_fields
 
-EXIT_OK = 0
-EXIT_USAGE = 2
+EXIT_OK = ExitCode.OK
+EXIT_USAGE = ExitCode.USAGE
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,6 +46,14 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
         group.add_argument(flag, dest=f.name, default=None, help=help_text, **parser_action)
 
 
+def _suite_names() -> list[str]:
+    from pathlib import Path
+
+    from fieldproof import suites
+
+    return sorted(p.stem.removeprefix("test_") for p in Path(suites.__file__).parent.glob("test_*.py"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="fieldproof", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"fieldproof {__version__}")
@@ -53,8 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
         help="run the contract suites against a target (default: the built-in sandbox)",
-        description="Run the contract suites. Exit 0: the contract holds; 1: a violation was found; "
-        "2: usage or target-file error; 3: the target is unreachable or rejects the token.",
+        description="Run the contract suites. Exit 0: the contract holds; 1: a finding; 2: usage, target-file, "
+        "contract or baseline error, or the budget ran out; 3: the target is unreachable or rejects the token; "
+        "4: inconclusive (a suite could not reach a verdict); 130: interrupted.",
     )
     run.add_argument("--target", metavar="FILE", help="target file (TOML); default: start the built-in sandbox")
     run.add_argument("--profile", default="default", choices=["quick", "default", "thorough"],
@@ -64,8 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--reports", default="reports", metavar="DIR", help="where reports go (default: reports)")
     run.add_argument("--seed", type=int, default=None, metavar="N", help="hypothesis seed, to vary or reproduce a run")
     run.add_argument("--suites", default="", metavar="NAME,…",
-                     help="run only these suites (if_match, paths, lifecycle, business_rules, auth, "
-                          "concurrency, rate_limit, schemathesis); default: all")  # fmt: skip
+                     help=f"run only these suites ({', '.join(_suite_names())}); default: all")  # fmt: skip
+    run.add_argument("--contract", metavar="FILE",
+                     help="judge by this OpenAPI document (e.g. the vendor's whole Demand API); the four fielding-run "
+                          "operations are found by method and path, and no other operation is ever sent")  # fmt: skip
+    run.add_argument("--baseline", metavar="FILE", help="accepted findings (TOML [[accept]] entries): reported, not failing")
+    run.add_argument("--baseline-update", metavar="FILE", help="write a baseline accepting this run's findings")
 
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failing test")
     run.add_argument("--history-size", type=int, default=None, metavar="N",
@@ -139,18 +153,14 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from fieldproof.run import RunAborted, RunOptions, run
+    from fieldproof.run import RunOptions, run
 
     suites = tuple(name.strip() for name in args.suites.split(",") if name.strip())
     if args.history_size is not None and args.history_size < 0:
         return _fail("--history-size must be 0 (off) or more")
     options = RunOptions(args.target, args.profile, args.workers, args.reports, args.seed, suites, args.fail_fast,
-                         args.history_size)  # fmt: skip
-    try:
-        return run(options)
-    except RunAborted as exc:
-        print(f"fieldproof: error: {exc}", file=sys.stderr)
-        return exc.code
+                         args.history_size, args.contract, args.baseline, args.baseline_update)  # fmt: skip
+    return run(options)
 
 
 def _selfcheck(args: argparse.Namespace) -> int:
@@ -182,8 +192,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _selfcheck(args)
     except SettingsError as exc:
         return _fail(str(exc))
+    except FieldproofError as exc:
+        print(f"fieldproof: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
-        return 130
+        return ExitCode.INTERRUPTED
     raise AssertionError(f"unhandled command {args.command}")
 
 

@@ -1,7 +1,8 @@
 """The exchange: one request the harness sent and the response it got, as rules judge it.
 
 Secrets are redacted here, when the exchange is recorded, so that no later step (rules,
-reports, logs) ever holds a token.
+reports, logs) ever holds a token. A redacted header remembers the env var its secret came
+from, so that a curl reproduction sends exactly what was sent.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from fieldproof import contract
+from fieldproof.facts import RequestFacts
+
 REDACTED = "[REDACTED]"
-_SECRET_HEADERS = ("authorization", "cookie", "proxy-authorization")
-OPERATIONS = ("get", "pause", "resume", "complete")
+_SECRET_HEADERS = ("cookie", "proxy-authorization")  # never sent by the harness; redacted whatever they hold
+OPERATIONS = tuple(contract.OPERATIONS)
 
 
 @dataclass(frozen=True)
@@ -29,29 +33,37 @@ class Snapshot:
         """The fields a refused request must leave as they were."""
         if self.status_code != 200 or self.body is None:
             return None
-        keys = ("status", "version", "last_changed_at", "last_changed_by", "end_fielding_at")
-        return (self.etag, *(self.body.get(key) for key in keys))
+        status = self.status
+        return (self.etag, *(status if key == "status" else self.body.get(key) for key in contract.UNCHANGED_FIELDS))
 
     @property
     def status(self) -> str | None:
         status = (self.body or {}).get("status")
-        return status.lower() if isinstance(status, str) else None
+        return status.lower() if isinstance(status, str) else None  # casing differs between versions
+
+    @property
+    def version(self) -> Any:
+        return (self.body or {}).get("version")
 
 
 @dataclass
 class Exchange:
-    operation: str  # one of OPERATIONS, or "other"
+    operation: str  # one of OPERATIONS, or contract.OTHER
     method: str
-    url: str
-    request_headers: dict[str, str]
+    url: str  # as sent on the wire
+    request_headers: dict[str, str]  # as sent, secrets redacted
     status: int
     response_headers: dict[str, str]  # lower-case names
     body: bytes
     elapsed_s: float
-    # what the suite knew when it sent the request: facts, never a verdict
-    context: dict[str, Any] = field(default_factory=dict)
+    facts: RequestFacts = field(default_factory=RequestFacts)
     before: Snapshot | None = None
     after: Snapshot | None = None
+    # header name -> env var holding the secret that was redacted from it (for curl)
+    secret_env: dict[str, str] = field(default_factory=dict)
+    # the statuses the contract document in use documents for this operation (None: the table's)
+    documented: frozenset[int] | None = None
+    gave_up_on_429: bool = False  # the client stopped waiting out 429s
     raw: Any = field(default=None, repr=False, compare=False)  # the httpx.Response; never reported
     rate_limited: list[Exchange] = field(default_factory=list, repr=False)  # 429s waited out first
 
@@ -62,6 +74,13 @@ class Exchange:
         lowered = name.lower()
         return next((v for k, v in self.request_headers.items() if k.lower() == lowered), None)
 
+    @property
+    def documented_statuses(self) -> frozenset[int]:
+        if self.documented is not None:
+            return self.documented
+        operation = contract.OPERATIONS.get(self.operation)
+        return operation.statuses if operation else frozenset()
+
     def json(self) -> Any:
         try:
             return json.loads(self.body)
@@ -69,12 +88,15 @@ class Exchange:
             return None
 
     def curl(self) -> str:
-        """A copy-paste reproduction; a redacted token is read from the env var it came from."""
-        parts = ["curl -i -X", shlex.quote(self.method)]
+        """A copy-paste reproduction of exactly this request: a redacted secret is read from the
+        env var it came from, every other header as it was sent."""
+        parts = ["curl -i -g --path-as-is -X", shlex.quote(self.method)]
         for name, value in self.request_headers.items():
-            if name.lower() == "authorization" and value == REDACTED:
-                token_env = self.context.get("token_env", "FIELDPROOF_TOKEN")
-                parts.append(f'-H "Authorization: Bearer ${token_env}"')
+            env = self.secret_env.get(name)
+            if env is not None:
+                parts.append("-H " + _double_quoted(f"{name}: {value}").replace(REDACTED, "${" + env + "}"))
+            elif value == "":
+                parts.append("-H " + shlex.quote(f"{name};"))  # curl's spelling of an empty header
             else:
                 parts.append("-H " + shlex.quote(f"{name}: {value}"))
         parts.append(shlex.quote(self.url))
@@ -91,22 +113,42 @@ class Exchange:
             "response_headers": self.response_headers,
             "body": body[:2000],
             "elapsed_s": round(self.elapsed_s, 4),
-            "context": {k: v for k, v in self.context.items() if isinstance(v, (str, int, float, bool, type(None)))},
+            "facts": {
+                "auth": self.facts.auth.value,
+                "api_version": self.facts.api_version.value,
+                "if_match": self.facts.if_match.value,
+                "path": sorted(kind.value for kind in self.facts.path),
+                "role": self.facts.role,
+            },
             "curl": self.curl(),
         }
 
 
-def redact_headers(headers: Mapping[str, str], secrets: tuple[str, ...] = ()) -> dict[str, str]:
-    """Headers with credentials replaced; also any header value that contains a known secret."""
-    redacted = {}
+def _double_quoted(text: str) -> str:
+    """A shell double-quoted string (so that ${VAR} expands), everything else literal."""
+    return '"' + "".join("\\" + c if c in '\\"$`' else c for c in text) + '"'
+
+
+def redact_headers(headers: Mapping[str, str], secrets: Mapping[str, str] | tuple[str, ...] = ()) -> tuple[dict[str, str], dict[str, str]]:
+    """Headers with every known secret replaced, and for each header the env var it came from.
+
+    `secrets` maps a secret to the env var holding it (a bare tuple: no env var known). A value
+    that is no known secret, such as a deliberately malformed token, is kept as it was sent.
+    """
+    named = secrets if isinstance(secrets, Mapping) else {secret: "" for secret in secrets}
+    redacted: dict[str, str] = {}
+    env: dict[str, str] = {}
     for name, value in headers.items():
         if name.lower() in _SECRET_HEADERS:
             redacted[name] = REDACTED
-        elif any(secret and secret in value for secret in secrets):
-            redacted[name] = REDACTED
-        else:
-            redacted[name] = value
-    return redacted
+            continue
+        for secret, env_name in named.items():
+            if secret and secret in value:
+                value = value.replace(secret, REDACTED)
+                if env_name:
+                    env[name] = env_name
+        redacted[name] = value
+    return redacted, env
 
 
 def redact_text(text: str, secrets: tuple[str, ...]) -> str:

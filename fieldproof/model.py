@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-TRANSITIONS = {"pause": ({"live"}, "paused"), "resume": ({"paused"}, "live"), "complete": ({"live", "paused"}, "completed")}
+from fieldproof.contract import TRANSITIONS, Effect, write_effects
 
 
 @dataclass(frozen=True)
@@ -59,16 +59,18 @@ def step(state: RunState, seen: Observation) -> list[RunState]:
         if state.etag is None:  # the unknown tag is learnt here
             return [RunState(state.status, seen.etag, state.resumable)]
         return [state] if seen.etag == state.etag else []
-    sources, target = TRANSITIONS[seen.operation]
-    allowed_by_state = state.status in sources and (seen.operation != "resume" or state.resumable)
+    effects = write_effects(seen.operation, state.status)
+    if seen.operation == "resume" and not state.resumable and Effect.CHANGE in effects:
+        effects = (effects - {Effect.CHANGE}) | {Effect.REFUSE}  # the completes goal or end date forbids it
+    target = TRANSITIONS[seen.operation].target
     matches = _tag_matches(state, seen.if_match)
     outcomes: list[RunState] = []
     if seen.status == 204:
-        if matches is not False and allowed_by_state:
+        if matches is not False and Effect.CHANGE in effects:
             if seen.etag is None or seen.etag != seen.if_match:
                 outcomes.append(RunState(target, seen.etag, state.resumable))
-        # resume of a live run may be a 204 no-op (open question): nothing changes
-        if matches is not False and seen.operation == "resume" and state.status == "live":
+        # a 204 no-op (resume of a live run, an open question): nothing changes, same tag
+        if matches is not False and Effect.NO_OP in effects:
             if seen.etag is None or state.etag is None or seen.etag == state.etag:
                 outcomes.append(RunState(state.status, state.etag or seen.etag, state.resumable))
     elif seen.status == 412:
@@ -76,6 +78,6 @@ def step(state: RunState, seen: Observation) -> list[RunState]:
             outcomes.append(state)
     elif seen.status == 422:
         # refused by the state: with the current tag, or with a stale one (the gate order is open)
-        if not allowed_by_state:
+        if Effect.REFUSE in effects:
             outcomes.append(state)
     return outcomes

@@ -13,16 +13,25 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from fieldproof.client.recording import ApiClient, Budget, BudgetExhausted, Credentials, SandboxControl, TargetUnreachable
+from fieldproof.document import ContractDocument
+from fieldproof.exchange import Exchange, Snapshot
 from fieldproof.profiles import PROFILES, Profile
-from fieldproof.recorder import ContractViolation, Recorder, append_lines, format_findings
-from fieldproof.runs import FileRuns, RoleMissing, SandboxRuns
+from fieldproof.recorder import FindingGroup, Judged, Recorder, append_lines, format_groups
+from fieldproof.rules import SequenceCheck
+from fieldproof.runs import FileRuns, RoleMissing, SandboxRuns, restore_run
 from fieldproof.target import RunRef, Target, load_target
+
+T = TypeVar("T")
+# Findings never fail an example, so there is nothing to shrink; a harness problem stops the
+# test at once (SuiteStopped), never replayed against a target that has moved on.
+PHASES = (Phase.explicit, Phase.reuse, Phase.generate)
 
 WORK_DIR = ".fieldproof"
 
@@ -37,6 +46,7 @@ class RunSettings:
     workers: int = 1
     rate_limit_probe: bool = False
     history_ops: int | None = None  # None: the profile's on the sandbox, none on a file target
+    contract_file: str | None = None  # a provider's own OpenAPI document; None: ours
 
     @classmethod
     def load(cls, path: str) -> RunSettings:
@@ -50,6 +60,18 @@ class SetUpFailed(RuntimeError):
     """A suite could not arrange what it needs (not a finding about the target)."""
 
 
+class SuiteStopped(pytest.skip.Exception):  # type: ignore[misc,name-defined]
+    """A harness problem inside hypothesis, carried out at once.
+
+    Hypothesis re-raises a skip without shrinking or replaying the example, so a target whose
+    state has moved on is never asked to repeat a failure; the plugin reports the real cause.
+    """
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"stopped: {type(cause).__name__}: {cause}")
+        self.cause = cause
+
+
 class Harness:
     """What a suite works with: the target, a recording client, runs to use, the profile."""
 
@@ -61,7 +83,8 @@ class Harness:
         credentials = Credentials(self.target.token, self.target.foreign_token)
         if self.control is not None:
             credentials.expired = self.control.token(self.target.account_id, expired=True)
-        self.recorder = Recorder(tuple(t for t in (credentials.main, credentials.foreign, credentials.expired) if t))
+        self.document = ContractDocument.load(run.contract_file)
+        self.recorder = Recorder(self.target.secrets)
         total = run.budget if run.budget is not None else self.target.max_requests
         per_worker = max(1, total // max(1, run.workers))
         max_rps = self.target.max_rps / run.workers if self.target.max_rps else None
@@ -73,6 +96,7 @@ class Harness:
             on_exchange=self.recorder.record,
             credentials=credentials,
             max_rps=max_rps,
+            documented=self.document.statuses,
         )
         work = Path(run.reports_dir) / WORK_DIR
         self.runs: SandboxRuns | FileRuns = (
@@ -104,6 +128,16 @@ class Harness:
         except RoleMissing as exc:
             pytest.skip(str(exc))
 
+    def fresh(self, run: RunRef) -> RunRef:
+        """A run of `run`'s role as its role says it is, for a new sequence of requests: a new
+        one on the sandbox; on a target file the same one, put back in its role's state."""
+        if self.control is not None:
+            return self.control.new_run(run.role, self.target.account_id)
+        ready = restore_run(self.client.restoring(), run)
+        if not ready.ok:
+            raise SetUpFailed(f"{ready.note}; it cannot start a new sequence")
+        return run
+
     def other_run_tag(self, run: RunRef) -> str | None:
         """The current ETag of some other run (read only), for 'another run's tag' cases."""
         if self.control is not None:
@@ -112,24 +146,49 @@ class Harness:
             other = next((r for r in self.target.runs if r.fielding_run_id != run.fielding_run_id), None)
         return self.client.snapshot(other).etag if other is not None else None
 
-    def check(self) -> None:
-        self.recorder.check()
-
-    def require(self, exchange: Any, status: int, doing: str) -> Any:
-        """A set-up step must have worked before a test goes on to judge what follows it.
-
-        A rule's finding about the step is raised first; otherwise an unexpected status stops the
-        test as a harness problem (not a verdict): e.g. a 429 that outlasted the wait.
-        """
-        self.check()
+    def require(self, exchange: Exchange, status: int, doing: str) -> Exchange:
+        """A set-up step must have worked before a test goes on to judge what follows it: an
+        unexpected status stops the test as a harness problem, not a verdict (e.g. a 429 that
+        outlasted the wait). Whatever the rules found about the step is kept either way."""
         if exchange.status != status:
             raise SetUpFailed(f"{doing}: {exchange.method} {exchange.operation} answered {exchange.status}, needed {status}")
         return exchange
 
-    def judge(self, rule: Any, *args: Any) -> None:
-        """Apply a sequence rule (from fieldproof.rules) and raise if it found anything."""
-        self.recorder.judge_sequence(rule, *args)
-        self.check()
+    def require_state(self, snapshot: Snapshot, doing: str) -> Snapshot:
+        """A GET that must show the run (200, a status and an ETag) before a test can go on."""
+        if snapshot.status_code != 200 or snapshot.status is None or snapshot.etag is None:
+            raise SetUpFailed(f"{doing}: GET answered {snapshot.status_code} without a run's status and ETag")
+        return snapshot
+
+    @property
+    def phases(self) -> list[Phase]:
+        """Hypothesis phases for the suites' own settings: no shrinking (see SuiteStopped)."""
+        return list(PHASES)
+
+    def judge(self, check: SequenceCheck) -> Judged:
+        """A sequence check (from fieldproof.rules) to feed; its findings are kept with the test's."""
+        return self.recorder.judge(check)
+
+    @contextmanager
+    def stopping(self) -> Iterator[None]:
+        """Inside hypothesis: any harness problem stops the test at once (see SuiteStopped)."""
+        try:
+            yield
+        except SuiteStopped:
+            raise
+        except Exception as exc:
+            raise SuiteStopped(exc) from exc
+
+    def explore(self, strategy: st.SearchStrategy[T], body: Callable[[T], None]) -> None:
+        """Run `body` for the examples hypothesis draws. Findings never stop it; a harness
+        problem stops it at once, without shrinking or replaying against the target."""
+
+        @given(strategy)
+        def property_(value: T) -> None:
+            with self.stopping():
+                body(value)
+
+        property_()
 
     def close(self) -> None:
         self.client.close()
@@ -177,6 +236,7 @@ def pytest_configure(config: pytest.Config) -> None:
         database=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
         derandomize=os.environ.get("FIELDPROOF_SEED") is None,
+        phases=PHASES,
     )
     settings.load_profile("fieldproof")
 
@@ -192,28 +252,65 @@ def fp(request: pytest.FixtureRequest) -> Iterator[Harness]:
     harness.close()
 
 
+class ContractViolation(AssertionError):
+    """Raised at a test's end when the rules found something during it; carries the groups."""
+
+    def __init__(self, groups: list[FindingGroup]) -> None:
+        super().__init__(format_groups(groups))
+        self.groups = groups
+
+
+class Stopped(Exception):
+    """A test stopped by a harness problem (from SuiteStopped): reported as what it was."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.cause = cause
+
+
+_GROUPS = pytest.StashKey[list[FindingGroup]]()
+
+
+def _problem(error: BaseException) -> tuple[str, str]:
+    """(kind, message) of an error that ended a test: what keeps the run from a verdict."""
+    if isinstance(error, (SuiteStopped, Stopped)):
+        error = error.cause
+    if isinstance(error, BudgetExhausted):
+        return "budget_exhausted", str(error)
+    if isinstance(error, TargetUnreachable):
+        return "unreachable", str(error)
+    return "inconclusive", f"{type(error).__name__}: {error}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """A test fails at its end when the rules found anything during it (never before: a
+    finding does not stop it); a harness problem that stopped it fails it as that problem."""
+    harness: Harness | None = getattr(item.config, "_fieldproof_harness", None)
+    try:
+        result = yield
+    except SuiteStopped as stopped:
+        raise Stopped(stopped.cause) from None
+    finally:
+        if harness is not None:
+            item.stash[_GROUPS] = harness.recorder.take_groups()
+    groups = item.stash.get(_GROUPS, [])
+    if groups:
+        raise ContractViolation(groups)
+    return result
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
+    yield
     harness: Harness | None = getattr(item.config, "_fieldproof_harness", None)
     if harness is None or call.when != "call":
         return
-    report = outcome.get_result()
-    findings = harness.recorder.take_pending()
-    lines = []
+    lines = [harness.recorder.group_line(group, item.nodeid) for group in item.stash.get(_GROUPS, [])]
     error = call.excinfo.value if call.excinfo else None
-    if isinstance(error, ContractViolation):
-        findings = error.findings + findings
-    elif isinstance(error, BudgetExhausted):
-        lines.append(json.dumps({"type": "budget_exhausted", "test": item.nodeid, "message": str(error)}))
-    elif isinstance(error, TargetUnreachable):
-        lines.append(json.dumps({"type": "unreachable", "test": item.nodeid, "message": str(error)}))
-    elif error is not None and not isinstance(error, pytest.skip.Exception):
-        lines.append(json.dumps({"type": "error", "test": item.nodeid, "message": f"{type(error).__name__}: {error}"}))
-    lines += [harness.recorder.finding_line(f, item.nodeid) for f in findings]
-    if findings and report.passed:
-        report.outcome = "failed"
-        report.longrepr = format_findings(findings)
+    if error is not None and not isinstance(error, (ContractViolation, pytest.skip.Exception)):
+        kind, message = _problem(error)
+        lines.append(json.dumps({"type": kind, "test": item.nodeid, "message": message}))
     append_lines(_worker_file(item.config), lines)
 
 

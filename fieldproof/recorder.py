@@ -1,5 +1,10 @@
 """Where exchanges go: judged by every exchange rule as they are recorded, counted for the
-coverage matrix and the per-rule totals, and their findings kept for the current test."""
+coverage matrix and the per-rule totals, and every finding kept, grouped by rule and signature
+(each group with its count and a few distinct examples) until the current test takes them.
+
+Nothing is raised here: a finding never stops a test. The plugin fails a test at its end when
+its groups are not empty, so one pervasive defect still leaves a full report on everything else.
+"""
 
 from __future__ import annotations
 
@@ -7,70 +12,73 @@ import json
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 from fieldproof import rules
 from fieldproof.exchange import Exchange, redact_text
-from fieldproof.rules import Finding, what_happened
+from fieldproof.rules import Finding, Result, SequenceCheck, what_happened
+
+EXAMPLES_KEPT = 3  # distinct examples per group; the count says how many more there were
 
 
-class ContractViolation(AssertionError):
-    """Raised by a suite when the rules found something; carries the findings."""
+@dataclass
+class FindingGroup:
+    """Every finding of one rule with one signature: how many, and a few distinct ones."""
 
-    def __init__(self, findings: list[Finding]) -> None:
-        self.findings = findings
-        super().__init__(format_findings(findings))
+    rule: str
+    signature: str
+    count: int = 0
+    first_at: float = 0.0  # epoch seconds of the first one
+    examples: list[Finding] = field(default_factory=list)
+
+    def add(self, finding: Finding, at: float) -> None:
+        self.count += 1
+        self.first_at = self.first_at or at
+        if len(self.examples) < EXAMPLES_KEPT and all(e.message != finding.message for e in self.examples):
+            self.examples.append(finding)
 
 
-def format_findings(findings: Iterable[Finding]) -> str:
+def format_groups(groups: Iterable[FindingGroup]) -> str:
     lines = []
-    for finding in findings:
-        lines.append(f"[{finding.rule}] {finding.message}")
-        if finding.exchange is not None:
-            lines.append(f"    reproduce: {finding.exchange.curl()}")
+    for group in groups:
+        for finding in group.examples[:1]:
+            lines.append(f"[{group.rule}] {finding.message}")
+            if finding.exchange is not None:
+                lines.append(f"    reproduce: {finding.exchange.curl()}")
+        if group.count > 1:
+            lines.append(f"    ... {group.count - 1} more like this ({group.signature})")
     return "\n".join(lines)
+
+
+class Judged:
+    """A sequence check whose verdicts the recorder counts and keeps."""
+
+    def __init__(self, recorder: Recorder, check: SequenceCheck) -> None:
+        self.recorder = recorder
+        self.check = check
+
+    def observe(self, item: Any) -> Result:
+        return self.recorder.count_sequence(self.check.rule, self.check.observe(item))
+
+    def finish(self) -> Result:
+        return self.recorder.count_sequence(self.check.rule, self.check.finish())
 
 
 class Recorder:
     def __init__(self, secrets: tuple[str, ...] = ()) -> None:
         self.secrets = secrets
         self.checks: Counter[str] = Counter()
-        self.violations: Counter[str] = Counter()
+        self.violations: Counter[str] = Counter()  # findings per rule
         self.observed: Counter[tuple[str, int]] = Counter()
         self.asserted: Counter[tuple[str, int]] = Counter()
         self.requests = 0
-        self.pending: list[Finding] = []
+        self._groups: dict[tuple[str, str], FindingGroup] = {}
         self._lock = threading.Lock()
 
     def record(self, exchange: Exchange) -> None:
         verdicts = rules.judge_exchange(exchange)
-        self._count(exchange, verdicts)
-
-    def judge_sequence(self, rule: rules.Rule | Any, *args: Any) -> list[Finding]:
-        """Run a sequence rule and keep its findings; the rule is given by its function."""
-        name = rule.__name__
-        result = rule(*args)
-        with self._lock:
-            if result is not None:
-                self.checks[name] += 1
-                if result:
-                    self.violations[name] += 1
-                    self.pending.extend(result)
-        return result or []
-
-    def record_failures(self, source: str, exchange: Exchange, failures: Iterable[BaseException]) -> None:
-        """Findings of another checker (schemathesis) about an exchange, under `source.Kind` names."""
-        with self._lock:
-            self.checks[source] += 1
-            for failure in failures:
-                name = f"{source}.{type(failure).__name__}"
-                title = getattr(failure, "title", "") or type(failure).__name__
-                message = " ".join(str(getattr(failure, "message", "") or failure).split())
-                self.violations[name] += 1
-                self.pending.append(Finding(name, f"{what_happened(exchange)}: {title}: {message}"[:2000], exchange))
-
-    def _count(self, exchange: Exchange, verdicts: dict[str, rules.Result]) -> None:
         with self._lock:
             self.requests += 1
             cell = (exchange.operation, exchange.status)
@@ -81,38 +89,64 @@ class Recorder:
                 self.checks[name] += 1
                 if rules.EXCHANGE_RULES[name].expectation:
                     self.asserted[cell] += 1
-                if result:
-                    self.violations[name] += 1
-                    self.pending.extend(result)
+                self._keep(result)
 
-    def take_pending(self) -> list[Finding]:
+    def judge(self, check: SequenceCheck) -> Judged:
+        """A sequence check to feed; its verdicts are counted and its findings kept."""
+        return Judged(self, check)
+
+    def count_sequence(self, name: str, result: Result) -> Result:
         with self._lock:
-            pending, self.pending = self.pending, []
-        return pending
+            if result is not None:
+                self.checks[name] += 1
+                self._keep(result)
+        return result
 
-    def check(self) -> None:
-        """Raise ContractViolation if anything was found since the last check."""
-        pending = self.take_pending()
-        if pending:
-            raise ContractViolation(pending)
+    def record_failures(self, source: str, exchange: Exchange, failures: Iterable[BaseException]) -> None:
+        """Findings of another checker (schemathesis) about an exchange, under `source.Kind` names."""
+        with self._lock:
+            self.checks[source] += 1
+            for failure in failures:
+                name = f"{source}.{type(failure).__name__}"
+                title = getattr(failure, "title", "") or type(failure).__name__
+                detail = " ".join(str(getattr(failure, "message", "") or failure).split())
+                self._keep([Finding(name, title, f"{what_happened(exchange)}: {title}: {detail}"[:2000], exchange)])
+
+    def _keep(self, findings: list[Finding]) -> None:
+        now = time.time()
+        for finding in findings:
+            self.violations[finding.rule] += 1
+            key = (finding.rule, finding.signature)
+            group = self._groups.get(key)
+            if group is None:
+                group = self._groups[key] = FindingGroup(finding.rule, finding.signature)
+            group.add(finding, now)
+
+    def take_groups(self) -> list[FindingGroup]:
+        """The groups found since the last take (the current test's)."""
+        with self._lock:
+            groups, self._groups = list(self._groups.values()), {}
+        return groups
 
     # persistence: one JSON-lines file per pytest process, merged by the report
 
-    def finding_line(self, finding: Finding, test: str) -> str:
-        line = {"type": "finding", "test": test, "at": time.time(), **finding.to_dict()}
+    def group_line(self, group: FindingGroup, test: str) -> str:
+        line = {"type": "findings", "test": test, "rule": group.rule, "signature": group.signature,
+                "count": group.count, "at": group.first_at, "examples": [f.to_dict() for f in group.examples]}  # fmt: skip
         return redact_text(json.dumps(line), self.secrets)
 
     def totals_line(self) -> str:
-        return json.dumps(
-            {
-                "type": "totals",
-                "requests": self.requests,
-                "checks": dict(self.checks),
-                "violations": dict(self.violations),
-                "observed": [[op, status, n] for (op, status), n in self.observed.items()],
-                "asserted": [[op, status, n] for (op, status), n in self.asserted.items()],
-            }
-        )
+        with self._lock:
+            return json.dumps(
+                {
+                    "type": "totals",
+                    "requests": self.requests,
+                    "checks": dict(self.checks),
+                    "violations": dict(self.violations),
+                    "observed": [[op, status, n] for (op, status), n in self.observed.items()],
+                    "asserted": [[op, status, n] for (op, status), n in self.asserted.items()],
+                }
+            )
 
 
 def append_lines(path: Path, lines: Iterable[str]) -> None:

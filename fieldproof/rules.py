@@ -1,44 +1,51 @@
-"""The contract rules: one function per rule, each judging exchanges and returning findings.
+"""The contract rules: each one function (or check object), named after the rule, returning
+what it found. Suites, schemathesis checks, the CLI and reports call these; no rule is written
+anywhere else. Two kinds:
 
-A rule returns None when it does not apply to an exchange, and a (possibly empty) list of
-findings when it does. Suites, schemathesis checks and reports all call these functions; no
-rule is written anywhere else. Two kinds:
+- exchange rules (EXCHANGE_RULES) judge one exchange; the recorder runs every one of them on
+  every exchange the client records. Those marked `expectation` check the status a fact of the
+  request calls for (a stale tag, no token, …), read from `exchange.facts`.
+- sequence checks (SEQUENCE_RULES) judge several exchanges together and own their bookkeeping:
+  `observe(item)` as the suite feeds them, `finish()` at the end (concurrency rounds, the
+  lifecycle model, a concurrent history).
 
-- exchange rules (registered in EXCHANGE_RULES) judge one exchange and run on every exchange
-  the client records; those marked `expectation` check the status a fact of the request calls
-  for (a stale tag, no token, …), using the facts the suite wrote into `exchange.context`;
-- sequence rules (SEQUENCE_RULES) judge several exchanges together (concurrency, lifecycle).
-
-Where the API docs leave a question open, a rule accepts every answer the question allows, and
-still requires a documented status and an unchanged run.
+Every judgement is None (the rule does not apply), [] (it held) or findings (it did not). A
+finding never stops the judging. Where the docs leave a question open, a rule accepts every
+answer `contract.OPEN_QUESTIONS` allows, and still requires a documented status and an
+unchanged run.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Iterable, Protocol, Sequence
 
-from fieldproof.contract import documented_statuses
+from fieldproof import contract
+from fieldproof.contract import OPEN_QUESTIONS, Effect
 from fieldproof.exchange import OPERATIONS, Exchange, Snapshot
+from fieldproof.facts import STALE_KINDS, Auth, ApiVersion, IfMatch, PathKind
+from fieldproof.headers import HeaderSyntaxError, parse_etag, parse_traceparent, tracestate_errors
 from fieldproof.model import Observation, RunState, step
-from fieldproof.headers import (
-    HeaderSyntaxError,
-    parse_etag,
-    parse_traceparent,
-    retry_after_seconds,
-    tracestate_errors,
-)
 
 
 @dataclass(frozen=True)
 class Finding:
     rule: str
-    message: str
+    problem: str  # what was wrong, without the particulars of the request: how findings group
+    message: str  # the whole story of this one
     exchange: Exchange | None = None
+
+    @property
+    def signature(self) -> str:
+        """The group this finding belongs to: operation, status and what was wrong."""
+        if self.exchange is None:
+            return self.problem
+        return f"{self.exchange.operation} {self.exchange.status}: {self.problem}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "rule": self.rule,
+            "signature": self.signature,
             "message": self.message,
             "exchange": self.exchange.to_dict() if self.exchange else None,
         }
@@ -51,7 +58,8 @@ Result = list[Finding] | None
 class Rule:
     name: str
     summary: str
-    check: Callable[..., Result]
+    unexercised: str  # why it may have judged nothing, and how to exercise it
+    check: Callable[..., Any]  # exchange rules: the function; sequence rules: the check class
     expectation: bool = False
 
 
@@ -59,24 +67,29 @@ EXCHANGE_RULES: dict[str, Rule] = {}
 SEQUENCE_RULES: dict[str, Rule] = {}
 
 
-def _register(registry: dict[str, Rule], summary: str, expectation: bool = False):
-    def decorator(check: Callable[..., Result]) -> Callable[..., Result]:
-        registry[check.__name__] = Rule(check.__name__, summary, check, expectation)
+def exchange_rule(summary: str, unexercised: str, expectation: bool = False) -> Callable[[Callable[[Exchange], Result]], Callable[[Exchange], Result]]:
+    def decorator(check: Callable[[Exchange], Result]) -> Callable[[Exchange], Result]:
+        EXCHANGE_RULES[check.__name__] = Rule(check.__name__, summary, unexercised, check, expectation)
         return check
 
     return decorator
 
 
-def exchange_rule(summary: str, expectation: bool = False):
-    return _register(EXCHANGE_RULES, summary, expectation)
+def sequence_rule(summary: str, unexercised: str) -> Callable[[type[Any]], type[Any]]:
+    """Register a check class under its `rule` name."""
+
+    def decorator(cls: type[Any]) -> type[Any]:
+        SEQUENCE_RULES[cls.rule] = Rule(cls.rule, summary, unexercised, cls)
+        return cls
+
+    return decorator
 
 
-def sequence_rule(summary: str):
-    return _register(SEQUENCE_RULES, summary)
-
-
-def _finding(rule: Callable[..., Result], exchange: Exchange | None, message: str) -> list[Finding]:
-    return [Finding(rule.__name__, message, exchange)]
+def _finding(rule: Callable[..., Any] | str, exchange: Exchange | None, problem: str, message: str | None = None) -> list[Finding]:
+    name = rule if isinstance(rule, str) else rule.__name__
+    if message is None:
+        message = f"{what_happened(exchange)}: {problem}" if exchange is not None else problem
+    return [Finding(name, problem, message, exchange)]
 
 
 def what_happened(exchange: Exchange) -> str:
@@ -84,11 +97,16 @@ def what_happened(exchange: Exchange) -> str:
     return f"{exchange.method} {exchange.operation} answered {exchange.status}"
 
 
-# facts of a request, as suites record them in exchange.context
-WRITE_RESULT = {"resume": "live", "pause": "paused", "complete": "completed"}
-WRITE_SOURCES = {"resume": {"paused"}, "pause": {"live"}, "complete": {"live", "paused"}}
-REFUSALS = {400, 401, 403, 404, 412, 422, 429}
-STALE_KINDS = {"stale", "other_run", "never_issued"}
+def _statuses(allowed: Iterable[int]) -> str:
+    return " or ".join(str(s) for s in sorted(set(allowed)))
+
+
+def _expect(rule: Callable[..., Any], exchange: Exchange, allowed: Iterable[int], why: str) -> list[Finding]:
+    allowed = set(allowed)
+    if exchange.status in allowed:
+        return []
+    problem = f"expected {_statuses(allowed)}: {why}"
+    return _finding(rule, exchange, problem, f"{what_happened(exchange)}; {problem}")
 
 
 def _rate_limited(exchange: Exchange) -> bool:
@@ -97,174 +115,210 @@ def _rate_limited(exchange: Exchange) -> bool:
     return exchange.status == 429
 
 
-def _ordinary(exchange: Exchange, *, besides: str) -> bool:
-    """The request varies only the fact `besides`: main token, valid path, current state."""
-    facts = {"auth": "main", "path_kind": "valid", "if_match_kind": "current", "api_version": "sent"}
-    return all(exchange.context.get(key, normal) == normal for key, normal in facts.items() if key != besides)
+def _ours(exchange: Exchange) -> bool:
+    """One of the contract's four operations (not a probe with an undeclared method)."""
+    return exchange.operation in OPERATIONS
 
 
-def _write_allowed(exchange: Exchange) -> bool | None:
-    """Would the run's state allow this write? None when the harness cannot tell."""
+REFUSALS = frozenset({400, 401, 403, 404, 412, 422, 428, 429})
+
+
+def state_answers(exchange: Exchange) -> frozenset[int] | None:
+    """What a write with the current tag may get from the run's state before it: 204 where
+    it may change (or be a no-op), 422 where it may be refused; None when the harness cannot
+    tell (no look at the run, or a role the target file does not say)."""
     before = exchange.before
-    role = exchange.context.get("role")
-    if before is None or before.status is None or exchange.operation not in WRITE_SOURCES:
+    if exchange.operation not in contract.WRITES or before is None or before.status is None:
         return None
-    if before.status not in WRITE_SOURCES[exchange.operation]:
-        return False
-    if exchange.operation == "resume":
-        # the goal and end date are not fields of the run: only the role tells
-        return True if role == "resumable" else (False if role in ("goal_reached", "end_date_passed") else None)
-    return True
+    effects = contract.write_effects(exchange.operation, before.status)
+    if exchange.operation == "resume" and Effect.CHANGE in effects:
+        role = contract.ROLES.get(exchange.facts.role or "")
+        if role is None:
+            return None
+        if not role.resumable:  # the goal and end date are not fields of the run: only the role tells
+            effects = frozenset({Effect.REFUSE})
+    return frozenset(422 if effect is Effect.REFUSE else 204 for effect in effects)
 
 
-def _expect(rule: Callable[..., Result], exchange: Exchange, allowed: set[int], why: str) -> list[Finding]:
-    if exchange.status in allowed:
-        return []
-    expected = " or ".join(str(s) for s in sorted(allowed))
-    return _finding(rule, exchange, f"{what_happened(exchange)}; expected {expected}: {why}")
+def _served_answers(exchange: Exchange) -> frozenset[int] | None:
+    """What the request would get if the server took it as an ordinary one."""
+    if exchange.operation == "get":
+        return frozenset({200})
+    return state_answers(exchange)
 
 
 # rules every response must satisfy
 
 
-@exchange_rule("every response has a status the contract documents for its operation; a 500 is always a finding")
+@exchange_rule("every response has a status the contract documents for its operation; a 500 is always a finding",
+               "no request reached one of the four operations")  # fmt: skip
 def documented_status(exchange: Exchange) -> Result:
-    if exchange.operation not in OPERATIONS:
+    if not _ours(exchange):
         return None
     if exchange.status >= 500:
-        return _finding(documented_status, exchange, f"{what_happened(exchange)}: a server error is never a pass")
-    documented = documented_statuses(exchange.operation)
+        return _finding(documented_status, exchange, "a server error is never a pass")
+    documented = exchange.documented_statuses
+    if exchange.facts.if_match is IfMatch.MISSING:  # an open question may answer beyond the list
+        documented = documented | OPEN_QUESTIONS["missing_if_match"].refusals
     if exchange.status not in documented:
-        listed = ", ".join(str(s) for s in sorted(documented))
-        return _finding(documented_status, exchange, f"{what_happened(exchange)}, which the contract does not document ({listed})")
+        return _finding(documented_status, exchange, f"a status the contract does not document ({_statuses(documented)})")
     return []
 
 
-@exchange_rule("every response carries a valid W3C traceparent")
+@exchange_rule("every response carries a valid W3C traceparent (the users' contract, beyond the vendor's)",
+               "no request reached one of the four operations")  # fmt: skip
 def traceparent_on_every_response(exchange: Exchange) -> Result:
+    if not _ours(exchange):
+        return None
     value = exchange.header("traceparent")
     if value is None:
-        return _finding(traceparent_on_every_response, exchange, f"{what_happened(exchange)} without a traceparent header")
+        return _finding(traceparent_on_every_response, exchange, "no traceparent header")
     try:
         parse_traceparent(value)
     except HeaderSyntaxError as exc:
-        return _finding(traceparent_on_every_response, exchange, f"{what_happened(exchange)} with an invalid traceparent: {exc}")
+        return _finding(traceparent_on_every_response, exchange, "an invalid traceparent", f"{what_happened(exchange)} with an invalid traceparent: {exc}")
     return []
 
 
-@exchange_rule("a response to a request with a valid traceparent continues its trace-id with a new parent-id")
+@exchange_rule("a response to a request with a valid traceparent continues its trace-id with a new parent-id",
+               "no response carried a traceparent to compare")  # fmt: skip
 def trace_continues_callers_trace(exchange: Exchange) -> Result:
     sent, got = exchange.request_header("traceparent"), exchange.header("traceparent")
-    if sent is None or got is None:
+    if not _ours(exchange) or sent is None or got is None:
         return None
     try:
         ours, theirs = parse_traceparent(sent), parse_traceparent(got)
     except HeaderSyntaxError:
         return None  # an invalid one sent is a probe; an invalid one received is the rule above
     if theirs.trace_id != ours.trace_id:
-        return _finding(trace_continues_callers_trace, exchange,
+        return _finding(trace_continues_callers_trace, exchange, "a new trace-id, not the caller's",
                         f"{what_happened(exchange)} with trace-id {theirs.trace_id}, not the caller's {ours.trace_id}")  # fmt: skip
     if theirs.parent_id == ours.parent_id:
-        return _finding(trace_continues_callers_trace, exchange,
-                        f"{what_happened(exchange)} echoing the caller's parent-id instead of its own span")  # fmt: skip
+        return _finding(trace_continues_callers_trace, exchange, "the caller's parent-id echoed instead of its own span")
     return []
 
 
-@exchange_rule("a tracestate header, when present, is a well-formed W3C list")
+@exchange_rule("a tracestate header, when present, is a well-formed W3C list",
+               "no response carried a tracestate header (it is optional)")  # fmt: skip
 def tracestate_well_formed(exchange: Exchange) -> Result:
     value = exchange.header("tracestate")
-    if value is None:
+    if not _ours(exchange) or value is None:
         return None
-    return [Finding("tracestate_well_formed", f"{what_happened(exchange)}: {problem}", exchange) for problem in tracestate_errors(value)]
+    return [Finding("tracestate_well_formed", "a malformed tracestate", f"{what_happened(exchange)}: {problem}", exchange)
+            for problem in tracestate_errors(value)]  # fmt: skip
 
 
-@exchange_rule("200 and 204 carry an ETag that is a quoted entity tag")
+@exchange_rule("200 and 204 carry an ETag that is a quoted entity tag", "no request succeeded")
 def etag_on_success(exchange: Exchange) -> Result:
-    if exchange.status not in (200, 204):
+    if not _ours(exchange) or exchange.status not in (200, 204):
         return None
     value = exchange.header("etag")
     if value is None:
-        return _finding(etag_on_success, exchange, f"{what_happened(exchange)} without an ETag")
+        return _finding(etag_on_success, exchange, "no ETag")
     try:
         parse_etag(value)
     except HeaderSyntaxError:
-        return _finding(etag_on_success, exchange, f"{what_happened(exchange)} with ETag {value!r}, not a quoted entity tag")
+        return _finding(etag_on_success, exchange, "an ETag that is not a quoted entity tag",
+                        f"{what_happened(exchange)} with ETag {value!r}, not a quoted entity tag")  # fmt: skip
     return []
 
 
-@exchange_rule("a 204 has no body")
+@exchange_rule("a 204 has no body", "no write succeeded")
 def no_body_on_204(exchange: Exchange) -> Result:
-    if exchange.status != 204:
+    if not _ours(exchange) or exchange.status != 204:
         return None
     if exchange.body:
-        return _finding(no_body_on_204, exchange, f"{what_happened(exchange)} with a {len(exchange.body)}-byte body")
+        return _finding(no_body_on_204, exchange, "a body on a 204", f"{what_happened(exchange)} with a {len(exchange.body)}-byte body")
     return []
 
 
-@exchange_rule("a 429 carries Retry-After: whole seconds or an HTTP-date")
+@exchange_rule("a 429 carries Retry-After in whole seconds (documented; the users' contract requires it)",
+               "no 429 was met; set rate_limit_probe = true in the target file "
+               "(on the sandbox: FIELDPROOF_SANDBOX_RATE_LIMIT_BURST)")  # fmt: skip
 def retry_after_on_429(exchange: Exchange) -> Result:
-    if exchange.status != 429:
+    if not _ours(exchange) or exchange.status != 429:
         return None
     value = exchange.header("retry-after")
     if value is None:
-        return _finding(retry_after_on_429, exchange, "429 without Retry-After: a client cannot know when to retry")
-    if retry_after_seconds(value) is None:
-        return _finding(retry_after_on_429, exchange, f"429 with Retry-After {value!r}: neither seconds nor an HTTP-date")
+        return _finding(retry_after_on_429, exchange, "no Retry-After: a client cannot know when to retry")
+    if not value.strip(" \t").isdigit() or not value.strip(" \t").isascii():
+        return _finding(retry_after_on_429, exchange, "a Retry-After that is not a count of seconds",
+                        f"429 with Retry-After {value!r}: the docs say a count of seconds")  # fmt: skip
     return []
 
 
-@exchange_rule("error bodies are the documented JSON objects (429: object + details)")
+@exchange_rule("error bodies are the documented JSON objects (429: object + details)", "no request was refused")
 def error_body_documented(exchange: Exchange) -> Result:
-    if exchange.status < 400 or exchange.operation not in OPERATIONS:
+    if exchange.status < 400 or not _ours(exchange):
         return None
     content_type = exchange.header("content-type") or ""
     media_type = content_type.split(";", 1)[0].strip().lower()  # media types ignore case
     body = exchange.json()
     if media_type != "application/json" or not isinstance(body, dict):
-        return _finding(error_body_documented, exchange, f"{what_happened(exchange)} without a JSON object body ({content_type or 'no content-type'})")
+        return _finding(error_body_documented, exchange, "no JSON object body",
+                        f"{what_happened(exchange)} without a JSON object body ({content_type or 'no content-type'})")  # fmt: skip
     if exchange.status == 429:
         required = {"object": "too_many_requests_problem_details", "details": None}
     else:
         required = {"object": None, "detail": None}
-    problems = []
-    for key, value in required.items():
-        if not isinstance(body.get(key), str) or (value is not None and body[key] != value):
-            problems.append(f"{key!r} must be {'%r' % value if value else 'a string'}")
+    problems = [f"{key!r} must be {'%r' % value if value else 'a string'}"
+                for key, value in required.items()
+                if not isinstance(body.get(key), str) or (value is not None and body[key] != value)]  # fmt: skip
+    params = body.get("invalid_params")  # optional, and nullable in the vendor's spec
+    if exchange.status != 429 and params is not None and not (
+        isinstance(params, list)
+        and all(isinstance(p, dict) and isinstance(p.get("name"), str) and isinstance(p.get("reason"), str) for p in params)
+    ):
+        problems.append("'invalid_params' must be null or a list of {name, reason}")
     if problems:
-        return _finding(error_body_documented, exchange, f"{what_happened(exchange)} with an error body whose {'; '.join(problems)}")
+        problem = "an error body whose " + "; ".join(problems)
+        return _finding(error_body_documented, exchange, problem, f"{what_happened(exchange)} with {problem}")
     return []
 
 
-@exchange_rule("a refused request (400, 401, 403, 404, 412, 422, 429) leaves the run as it was")
-def refusal_changes_nothing(exchange: Exchange) -> Result:
+def _diff(before: Snapshot, after: Snapshot) -> str:
+    names = ("etag", *contract.UNCHANGED_FIELDS)
+    assert before.state is not None and after.state is not None
+    return ", ".join(f"{n} {a!r} -> {b!r}" for n, a, b in zip(names, before.state, after.state) if a != b)
+
+
+def _unchanged(rule: Callable[..., Any], exchange: Exchange, what: str) -> Result:
+    """The run looked the same after the request as before it (None: not looked at)."""
     before, after = exchange.before, exchange.after
-    if exchange.status not in REFUSALS or before is None or after is None:
-        return None
-    if before.state is None:
+    if before is None or after is None or before.state is None:
         return None
     if after.status_code == 404:
-        return _finding(refusal_changes_nothing, exchange, f"{what_happened(exchange)} and afterwards the run is gone (GET answers 404)")
+        return _finding(rule, exchange, f"{what}, and afterwards the run is gone (GET answers 404)")
     if after.state is None:
         return None
     if before.state != after.state:
-        return _finding(refusal_changes_nothing, exchange,
-                        f"{what_happened(exchange)} but the run changed: {_diff(before, after)}")  # fmt: skip
+        return _finding(rule, exchange, f"{what}, but the run changed", f"{what_happened(exchange)} but the run changed: {_diff(before, after)}")
     return []
 
 
-@exchange_rule("a 204 write took effect: new status, higher version, and its ETag is the current one")
+@exchange_rule("a refused request (400, 401, 403, 404, 412, 422, 428, 429) leaves the run as it was",
+               "no refused request was looked at before and after")  # fmt: skip
+def refusal_changes_nothing(exchange: Exchange) -> Result:
+    if exchange.status not in REFUSALS or not _ours(exchange):
+        return None
+    return _unchanged(refusal_changes_nothing, exchange, "a refusal")
+
+
+@exchange_rule("a 204 write took effect: new status, higher version, and its ETag is the current one",
+               "no write succeeded while the harness looked at the run")  # fmt: skip
 def success_changes_the_run(exchange: Exchange) -> Result:
     before, after = exchange.before, exchange.after
-    if exchange.status != 204 or exchange.operation not in WRITE_RESULT or before is None or after is None:
+    if exchange.status != 204 or exchange.operation not in contract.WRITES or before is None or after is None:
         return None
     if before.status is None or after.status is None:
         return None
-    if before.status == WRITE_RESULT[exchange.operation]:
-        return None  # a no-op (resume of a live run): an open question, judged elsewhere
+    if Effect.CHANGE not in contract.write_effects(exchange.operation, before.status):
+        return None  # a no-op (resume of a live run): an open question, judged by the model
+    target = contract.TRANSITIONS[exchange.operation].target
     problems = []
-    if after.status != WRITE_RESULT[exchange.operation]:
-        problems.append(f"status is {after.status}, not {WRITE_RESULT[exchange.operation]}")
-    versions = (before.body or {}).get("version"), (after.body or {}).get("version")
+    if after.status != target:
+        problems.append(f"status is {after.status}, not {target}")
+    versions = before.version, after.version
     if not all(isinstance(v, int) for v in versions) or versions[1] <= versions[0]:
         problems.append(f"version went from {versions[0]} to {versions[1]}")
     etag = exchange.header("etag")
@@ -273,194 +327,366 @@ def success_changes_the_run(exchange: Exchange) -> Result:
     if etag is not None and after.etag is not None and etag != after.etag:
         problems.append(f"the 204's ETag {etag} is not the run's current ETag {after.etag}")
     if problems:
-        return _finding(success_changes_the_run, exchange, f"{what_happened(exchange)} but {'; '.join(problems)}")
+        return _finding(success_changes_the_run, exchange, "the write did not take effect as answered",
+                        f"{what_happened(exchange)} but {'; '.join(problems)}")  # fmt: skip
     return []
 
 
-def _diff(before: Snapshot, after: Snapshot) -> str:
-    names = ("etag", "status", "version", "last_changed_at", "last_changed_by", "end_fielding_at")
-    assert before.state is not None and after.state is not None
-    return ", ".join(f"{n} {a!r} -> {b!r}" for n, a, b in zip(names, before.state, after.state) if a != b)
+@exchange_rule("a method the contract does not declare is not a success and changes nothing "
+               "(404, 405 or 501: an open question)", "no undeclared method was probed")  # fmt: skip
+def undeclared_method_refused(exchange: Exchange) -> Result:
+    if _ours(exchange):
+        return None
+    if 200 <= exchange.status < 300:
+        return _finding(undeclared_method_refused, exchange, "an undeclared method succeeded")
+    if exchange.status >= 500 and exchange.status != 501:
+        return _finding(undeclared_method_refused, exchange, "a server error (501 is the answer for an unknown method)")
+    return _unchanged(undeclared_method_refused, exchange, "an undeclared method") or []
 
 
 # expectation rules: the status a fact of the request calls for
 
 
-@exchange_rule("the current ETag wins when the run's state allows the write", expectation=True)
+@exchange_rule("the current ETag wins when the run's state allows the write",
+               "no write with the current tag on a run whose state allows it", expectation=True)  # fmt: skip
 def current_tag_wins(exchange: Exchange) -> Result:
-    if exchange.context.get("if_match_kind") != "current" or not _ordinary(exchange, besides="if_match_kind"):
+    facts = exchange.facts
+    if facts.if_match is not IfMatch.CURRENT or not facts.ordinary(besides="if_match") or _rate_limited(exchange):
         return None
-    if _write_allowed(exchange) is not True or _rate_limited(exchange):
+    if state_answers(exchange) != {204}:
         return None
-    return _expect(current_tag_wins, exchange, {204}, "If-Match held the current ETag and the state allows it")
+    return _expect(current_tag_wins, exchange, {204}, "If-Match held the current ETag and the state allows the write")
 
 
-@exchange_rule("a stale or foreign ETag gets 412 and changes nothing", expectation=True)
+@exchange_rule("a stale or foreign ETag gets 412 and changes nothing",
+               "no write with a stale, foreign or never-issued tag", expectation=True)  # fmt: skip
 def stale_tag_refused(exchange: Exchange) -> Result:
-    if exchange.context.get("if_match_kind") not in STALE_KINDS or not _ordinary(exchange, besides="if_match_kind"):
+    facts = exchange.facts
+    if facts.if_match not in STALE_KINDS or not facts.ordinary(besides="if_match") or _rate_limited(exchange):
         return None
-    if _rate_limited(exchange):
-        return None
-    allowed = {412} if _write_allowed(exchange) is True else {412, 422}  # gate order is open
-    return _expect(stale_tag_refused, exchange, allowed, f"If-Match held a {exchange.context['if_match_kind'].replace('_', ' ')} tag")
+    allowed = {412} if state_answers(exchange) == {204} else OPEN_QUESTIONS["gate_order"].refusals
+    return _expect(stale_tag_refused, exchange, allowed, f"If-Match held a {facts.if_match.value.replace('_', ' ')} tag")
 
 
-# If-Match spellings the docs do not settle: what each may be answered, never a wrong win
-_IF_MATCH_VARIANTS = {
-    "missing": ({400, 412}, "no If-Match (400 or 412 is an open question)"),
-    "malformed": ({400, 412}, "a malformed If-Match"),
-    "star": ({204, 400, 412}, "If-Match: * (open question)"),
-    "list_with_current": ({204, 400, 412}, "an If-Match list holding the current tag"),
-    "list_without_current": ({400, 412}, "an If-Match list of stale tags"),
-    "strong_spelling_of_current": ({204, 412}, "the strong spelling of the current weak tag"),
+def _variant_answers(exchange: Exchange) -> tuple[set[int], str] | None:
+    """What an If-Match the docs do not settle may get, and why (None: not such a variant)."""
+    kind = exchange.facts.if_match
+    served = state_answers(exchange)
+    questions = {
+        IfMatch.MISSING: ("missing_if_match", "no If-Match (open question)"),
+        IfMatch.MALFORMED: ("malformed_if_match", "a malformed If-Match"),
+        IfMatch.STAR: ("if_match_star", "If-Match: * (open question)"),
+        IfMatch.LIST_WITH_CURRENT: ("if_match_list", "an If-Match list holding the current tag (open question)"),
+        IfMatch.LIST_WITHOUT_CURRENT: ("if_match_list", "an If-Match list of tags that are not current"),
+        IfMatch.STRONG_SPELLING_OF_CURRENT: ("if_match_comparison", "the strong spelling of the current weak tag (open question)"),
+    }
+    if kind not in questions:
+        return None
+    name, why = questions[kind]
+    question = OPEN_QUESTIONS[name]
+    allowed = set(question.refusals)
+    if question.may_serve and kind is not IfMatch.LIST_WITHOUT_CURRENT:
+        if served is None:
+            return None  # the harness cannot tell what serving it would mean
+        allowed |= served
+    if served != {204}:  # the state forbids (or may forbid) the write: 422, whichever gate is first
+        allowed.add(422)
+    return allowed, why
+
+
+@exchange_rule("an If-Match the docs leave open gets one of its possible answers, and a stale one never wins",
+               "no write with a missing, malformed, *, list or strong-spelled If-Match", expectation=True)  # fmt: skip
+def if_match_variant_answered(exchange: Exchange) -> Result:
+    if not exchange.facts.ordinary(besides="if_match") or _rate_limited(exchange):
+        return None
+    answers = _variant_answers(exchange)
+    if answers is None:
+        return None
+    return _expect(if_match_variant_answered, exchange, *answers)
+
+
+@exchange_rule("resume of a run whose goal or end date is reached, or that is completed, gets 422",
+               "no resume of a goal_reached, end_date_passed, completed or live run "
+               "(list such runs in the target file)", expectation=True)  # fmt: skip
+def business_rules_refuse(exchange: Exchange) -> Result:
+    facts = exchange.facts
+    if exchange.operation != "resume" or facts.if_match is not IfMatch.CURRENT:
+        return None
+    if not facts.ordinary(besides="if_match") or _rate_limited(exchange):
+        return None
+    answers = state_answers(exchange)
+    if answers is None or 422 not in answers:
+        return None
+    before = exchange.before
+    assert before is not None
+    role = contract.ROLES.get(facts.role or "")
+    why = (f"the run is {role.blocked_by}" if before.status == "paused" and role and role.blocked_by
+           else f"the run is {before.status}")  # fmt: skip
+    if answers == {204, 422}:
+        why += " (422 or a 204 no-op is an open question)"
+    return _expect(business_rules_refuse, exchange, answers, why)
+
+
+_AUTH_ANSWERS = {
+    Auth.NONE: ({401}, "no token was sent"),
+    Auth.MALFORMED: ({401}, "the token was malformed"),
+    Auth.EXPIRED: ({403}, "the token had expired (documented: 403, not 401)"),
+    Auth.FOREIGN: (set(OPEN_QUESTIONS["foreign_account"].refusals), "the token belongs to another account"),
 }
 
 
-@exchange_rule("an If-Match the docs leave open gets one of its possible answers, and a stale one never wins", expectation=True)
-def if_match_variant_answered(exchange: Exchange) -> Result:
-    kind = exchange.context.get("if_match_kind")
-    if kind not in _IF_MATCH_VARIANTS or not _ordinary(exchange, besides="if_match_kind") or _rate_limited(exchange):
-        return None
-    allowed, why = _IF_MATCH_VARIANTS[kind]
-    allowed = set(allowed)
-    if _write_allowed(exchange) is not True:
-        allowed = (allowed - {204}) | {422}
-    return _expect(if_match_variant_answered, exchange, allowed, why)
-
-
-@exchange_rule("resume of a run whose goal or end date is reached, or that is completed, gets 422", expectation=True)
-def business_rules_refuse(exchange: Exchange) -> Result:
-    role = exchange.context.get("role")
-    if exchange.operation != "resume" or not _ordinary(exchange, besides="role") or _rate_limited(exchange):
-        return None
-    if exchange.context.get("if_match_kind", "current") != "current":
-        return None
-    if role in ("goal_reached", "end_date_passed", "completed"):
-        return _expect(business_rules_refuse, exchange, {422}, f"the run's role is {role}")
-    if role == "live":
-        return _expect(business_rules_refuse, exchange, {204, 422}, "resume of a live run (422 or a 204 no-op is open)")
-    return None
-
-
-@exchange_rule("no token or a malformed one gets 401; an expired one 403; another account's 403 (or 404)", expectation=True)
+@exchange_rule("no token or a malformed one gets 401; an expired one 403; another account's 403 (or 404)",
+               "no request without the main token (another account's needs foreign_token_env)", expectation=True)  # fmt: skip
 def auth_refused(exchange: Exchange) -> Result:
-    auth = exchange.context.get("auth", "main")
-    if auth == "main" or _rate_limited(exchange):
+    facts = exchange.facts
+    if facts.auth is Auth.MAIN or not facts.ordinary(besides="auth") or _rate_limited(exchange) or not _ours(exchange):
         return None
-    allowed, why = {
-        "none": ({401}, "no token was sent"),
-        "malformed": ({401}, "the token was malformed"),
-        "expired": ({403}, "the token had expired (documented: 403, not 401)"),
-        "foreign": ({403, 404}, "the token belongs to another account"),
-    }[auth]
+    allowed, why = _AUTH_ANSWERS[facts.auth]
     return _expect(auth_refused, exchange, allowed, why)
 
 
-@exchange_rule("an unknown run gets 404; malformed path ids 400 or 404; another account id 400, 403 or 404", expectation=True)
+_PATH_ANSWERS = {
+    PathKind.UNKNOWN_RUN: {contract.UNKNOWN_RUN_STATUS},
+    PathKind.ODD_RUN_ID: set(OPEN_QUESTIONS["malformed_id"].refusals),
+    PathKind.MALFORMED_ACCOUNT_ID: set(OPEN_QUESTIONS["malformed_id"].refusals),
+    PathKind.MALFORMED_PROJECT_ID: set(OPEN_QUESTIONS["malformed_id"].refusals),
+    PathKind.MALFORMED_TARGET_GROUP_ID: set(OPEN_QUESTIONS["malformed_id"].refusals),
+    PathKind.UNKNOWN_ACCOUNT_ID: set(contract.UNKNOWN_ACCOUNT_REFUSALS),
+}
+
+
+@exchange_rule("an unknown run gets 404; malformed or odd path ids 400 or 404; another account id 400, 403 or 404",
+               "no request to an unknown or malformed path", expectation=True)  # fmt: skip
 def unknown_path_refused(exchange: Exchange) -> Result:
-    kind = exchange.context.get("path_kind", "valid")
-    if kind == "valid" or exchange.context.get("auth", "main") != "main" or _rate_limited(exchange):
+    facts = exchange.facts
+    if not facts.path or not facts.ordinary(besides="path") or _rate_limited(exchange) or not _ours(exchange):
         return None
-    if kind == "unknown_run":
-        return _expect(unknown_path_refused, exchange, {404}, "no run has this id")
-    if kind == "unknown_account_id":
-        return _expect(unknown_path_refused, exchange, {400, 403, 404}, "the path names an account that is not the token's")
-    return _expect(unknown_path_refused, exchange, {400, 404}, f"the path held {kind.replace('_', ' ')}")
+    allowed = set().union(*(_PATH_ANSWERS[kind] for kind in facts.path))
+    what = " and ".join(sorted(kind.value.replace("_", " ") for kind in facts.path))
+    return _expect(unknown_path_refused, exchange, allowed, f"the path held {what}")
 
 
-@exchange_rule("a request without Cint-API-Version gets 403 required_header_missing", expectation=True)
+@exchange_rule("a request without Cint-API-Version gets 403 required_header_missing",
+               "no request without Cint-API-Version", expectation=True)  # fmt: skip
 def api_version_required(exchange: Exchange) -> Result:
-    if exchange.context.get("api_version") != "missing" or exchange.context.get("auth", "main") != "main":
+    facts = exchange.facts
+    if facts.api_version is not ApiVersion.MISSING or not facts.ordinary(besides="api_version"):
         return None
-    if _rate_limited(exchange):
+    if _rate_limited(exchange) or not _ours(exchange):
         return None
     findings = _expect(api_version_required, exchange, {403}, "documented: a missing Cint-API-Version is 403")
     body = exchange.json()
     if not findings and (not isinstance(body, dict) or body.get("object") != "required_header_missing"):
-        findings = _finding(api_version_required, exchange, "403 for a missing Cint-API-Version, but its object is not 'required_header_missing'")
+        findings = _finding(api_version_required, exchange, "its object is not 'required_header_missing'")
     return findings
 
 
-# sequence rules
-
-
-@sequence_rule("N concurrent writes with one ETag: exactly one 204, N-1 x 412, and one step of the run")
-def one_winner_among_concurrent_writes(
-    exchanges: Sequence[Exchange], before: Snapshot, after: Snapshot
-) -> Result:
-    settled = [e for e in exchanges if not _rate_limited(e)]
-    if len(settled) < 2:
+@exchange_rule("a Cint-API-Version that is no known version gets 400 or 403, or is served as the current one",
+               "no request with an unknown Cint-API-Version", expectation=True)  # fmt: skip
+def unknown_api_version_answered(exchange: Exchange) -> Result:
+    facts = exchange.facts
+    if facts.api_version not in (ApiVersion.UNKNOWN, ApiVersion.MALFORMED) or not facts.ordinary(besides="api_version"):
         return None
-    statuses = sorted(e.status for e in settled)
-    winners = [e for e in settled if e.status == 204]
-    findings = []
-    if len(winners) != 1 or statuses.count(412) != len(settled) - 1:
-        findings += _finding(one_winner_among_concurrent_writes, winners[1] if len(winners) > 1 else settled[0],
-                             f"{len(settled)} concurrent writes with If-Match {settled[0].request_header('if-match')} "
-                             f"were answered {statuses}; expected one 204 and {len(settled) - 1} x 412")  # fmt: skip
-    if len(winners) == 1 and before.body and after.body:
-        versions = before.body.get("version"), after.body.get("version")
-        winner_etag = winners[0].header("etag")
-        if not (isinstance(versions[0], int) and isinstance(versions[1], int) and versions[1] > versions[0]):
-            findings += _finding(one_winner_among_concurrent_writes, winners[0],
-                                 f"after the race the version went from {versions[0]} to {versions[1]}")  # fmt: skip
-        elif winner_etag is not None and winner_etag != after.etag:  # a missing one: etag_on_success
-            findings += _finding(one_winner_among_concurrent_writes, winners[0],
-                                 f"the winner's ETag {winner_etag} is not the current {after.etag}: another write took effect too")  # fmt: skip
-    return findings
-
-
-@sequence_rule("the ETag a 204 returns is accepted by the next write")
-def new_etag_accepted_by_next_write(first: Exchange, second: Exchange) -> Result:
-    if first.status != 204 or _rate_limited(second):
+    if _rate_limited(exchange) or not _ours(exchange):
         return None
-    if second.request_header("if-match") != first.header("etag"):
+    served = _served_answers(exchange) if facts.if_match in (IfMatch.CURRENT, IfMatch.NOT_A_WRITE) else None
+    if served is None:
         return None
-    if second.status in (400, 412):  # 400: the server cannot even parse the tag it issued
-        return _finding(new_etag_accepted_by_next_write, second,
-                        f"the ETag {first.header('etag')} returned by {first.operation} was refused with {second.status} by the next {second.operation}")  # fmt: skip
-    return []
-
-
-def observation_of(exchange: Exchange) -> Observation:
-    """An exchange as the run's model sees it (a 429 the client gave up on changed nothing)."""
-    body = exchange.json() if exchange.status == 200 else None
-    status = body.get("status") if isinstance(body, dict) else None
-    return Observation(
-        operation=exchange.operation,
-        if_match=exchange.request_header("if-match"),
-        status=exchange.status,
-        etag=exchange.header("etag"),
-        run_status=status.lower() if isinstance(status, str) else None,
-    )
-
-
-@sequence_rule("in any sequence of requests, every answer is one the contract's model of a run allows")
-def lifecycle_model_allows(states: Sequence[RunState], exchange: Exchange, script: Sequence[str] = ()) -> Result:
-    if exchange.operation not in OPERATIONS or not states:
-        return None
-    observed = observation_of(exchange)
-    if any(step(state, observed) for state in states):
-        return []
-    held = " or ".join(sorted({f"{s.status} with ETag {s.etag}" for s in states}))
-    steps = "".join(f"\n    {line}" for line in script)
-    return _finding(lifecycle_model_allows, exchange,
-                    f"{what_happened(exchange)} (ETag {observed.etag}), which no correct server answers to "
-                    f"If-Match {observed.if_match} when the run is {held}; the requests so far:{steps}")  # fmt: skip
-
-
-@sequence_rule("a history of concurrent requests is linearizable against the run's model")
-def history_linearizable(verdict: Any, example: Exchange | None = None) -> Result:
-    """Judge a verdict of fieldproof.linearizability.check (None when it was inconclusive)."""
-    if verdict.ok is None:
-        return None
-    if verdict.ok:
-        return []
-    return _finding(history_linearizable, example,
-                    f"{verdict.history_size} concurrent requests have no order the run's model accepts. "
-                    f"{verdict.explain()}\n{verdict.timeline()}")  # fmt: skip
+    question = OPEN_QUESTIONS["unknown_api_version"]
+    return _expect(unknown_api_version_answered, exchange, question.refusals | served,
+                   f"Cint-API-Version {exchange.request_header('cint-api-version')!r} is no known version (open question)")  # fmt: skip
 
 
 def judge_exchange(exchange: Exchange) -> dict[str, Result]:
     """Every exchange rule's verdict on one exchange."""
     return {name: rule.check(exchange) for name, rule in EXCHANGE_RULES.items()}
+
+
+# sequence checks: each owns its bookkeeping; suites only feed it
+
+
+class SequenceCheck(Protocol):
+    rule: str
+
+    def observe(self, item: Any) -> Result: ...
+
+    def finish(self) -> Result: ...
+
+
+@sequence_rule("N concurrent writes with one ETag: exactly one 204, the others 412 (422 once the winner "
+               "changed the state: the gate order is open), and one step of the run",
+               "the concurrency suite did not run")  # fmt: skip
+@dataclass
+class OneWinner:
+    """One round: the run before, the racers' writes, then a GET of the run after them."""
+
+    before: Snapshot
+    rule: ClassVar[str] = "one_winner_among_concurrent_writes"
+    writes: list[Exchange] = field(default_factory=list)
+    after: Snapshot | None = None
+
+    def observe(self, item: Exchange) -> Result:
+        if item.operation == "get":
+            self.after = Snapshot(item.status, item.header("etag"), item.json() if item.status == 200 else None)
+        else:
+            self.writes.append(item)
+        return None
+
+    def finish(self) -> Result:
+        settled = [e for e in self.writes if not _rate_limited(e)]
+        if len(settled) < 2:
+            return None
+        statuses = sorted(e.status for e in settled)
+        winners = [e for e in settled if e.status == 204]
+        losers_may = OPEN_QUESTIONS["gate_order"].refusals
+        findings: list[Finding] = []
+        if len(winners) != 1 or any(e.status not in losers_may for e in settled if e.status != 204):
+            problem = "more than one winner" if len(winners) > 1 else ("no winner" if not winners else "a loser not refused with 412")
+            findings += _finding(self.rule, winners[1] if len(winners) > 1 else settled[0], problem,
+                                 f"{len(settled)} concurrent writes with If-Match {settled[0].request_header('if-match')} "
+                                 f"were answered {statuses}; expected one 204 and {len(settled) - 1} x 412 (or 422)")  # fmt: skip
+        after = self.after
+        if len(winners) == 1 and self.before.body and after is not None and after.body:
+            versions = self.before.version, after.version
+            winner_etag = winners[0].header("etag")
+            if not (isinstance(versions[0], int) and isinstance(versions[1], int) and versions[1] > versions[0]):
+                findings += _finding(self.rule, winners[0], "the version did not step",
+                                     f"after the race the version went from {versions[0]} to {versions[1]}")  # fmt: skip
+            elif winner_etag is not None and winner_etag != after.etag:  # a missing one: etag_on_success
+                findings += _finding(self.rule, winners[0], "another write took effect too",
+                                     f"the winner's ETag {winner_etag} is not the current {after.etag}: another write took effect too")  # fmt: skip
+        return findings
+
+
+@sequence_rule("the ETag a 204 returns is accepted by the next write",
+               "no write followed a 204 with its ETag")  # fmt: skip
+@dataclass
+class NewTagAccepted:
+    """Writes in order: each one sent with the tag the last 204 answered is judged."""
+
+    rule: ClassVar[str] = "new_etag_accepted_by_next_write"
+    last_success: Exchange | None = None
+
+    def observe(self, item: Exchange) -> Result:
+        first, self.last_success = self.last_success, (item if item.status == 204 else self.last_success)
+        if first is None or item.operation not in contract.WRITES or _rate_limited(item):
+            return None
+        if item.request_header("if-match") != first.header("etag"):
+            return None
+        if item.status in (400, 412):  # 400: the server cannot even parse the tag it issued
+            return _finding(self.rule, item, "the tag a 204 returned was refused by the next write",
+                            f"the ETag {first.header('etag')} returned by {first.operation} was refused "
+                            f"with {item.status} by the next {item.operation}")  # fmt: skip
+        return []
+
+    def finish(self) -> Result:
+        return None
+
+
+def observation_of(exchange: Exchange) -> Observation:
+    """An exchange as the run's model sees it (a 5xx is no answer: it may or may not have acted)."""
+    body = exchange.json() if exchange.status == 200 else None
+    status = body.get("status") if isinstance(body, dict) else None
+    return Observation(
+        operation=exchange.operation,
+        if_match=exchange.request_header("if-match"),
+        status=None if exchange.status >= 500 else exchange.status,
+        etag=exchange.header("etag"),
+        run_status=status.lower() if isinstance(status, str) else None,
+    )
+
+
+@sequence_rule("in any sequence of requests, every answer is one the contract's model of a run allows",
+               "the lifecycle model suite did not run")  # fmt: skip
+@dataclass
+class LifecycleModel:
+    """Judges each answer of a sequence against the states the model allows so far.
+
+    After a violation the model no longer knows the run: it judges nothing until a GET's 200
+    shows the run again (the suite sends one), and then goes on from there.
+    """
+
+    first: RunState
+    rule: ClassVar[str] = "lifecycle_model_allows"
+    states: list[RunState] = field(default_factory=list)
+    script: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.states = [self.first]
+
+    def observe(self, item: Exchange) -> Result:
+        self.script.append(f"{item.method} {item.operation}"
+                           f"{' If-Match ' + str(item.request_header('if-match')) if item.method == 'POST' else ''}"
+                           f" -> {item.status} {item.header('etag') or ''}".rstrip())  # fmt: skip
+        observed = observation_of(item)
+        if item.operation not in OPERATIONS:
+            return None
+        if not self.states:  # lost after a violation: a GET shows the run again
+            if item.operation == "get" and item.status == 200 and observed.run_status:
+                self.states = [RunState(observed.run_status, observed.etag, self.first.resumable)]
+                self.script = self.script[-1:]
+            return None
+        after = [state for before in self.states for state in step(before, observed)]
+        if after:
+            self.states = after
+            return []
+        held = " or ".join(sorted({f"{s.status} with ETag {s.etag}" for s in self.states}))
+        steps = "".join(f"\n    {line}" for line in self.script)
+        self.states = []
+        return _finding(self.rule, item, "an answer no correct server gives in the run's state",
+                        f"{what_happened(item)} (ETag {observed.etag}), which no correct server answers to "
+                        f"If-Match {observed.if_match} when the run is {held}; the requests so far:{steps}")  # fmt: skip
+
+    @property
+    def lost(self) -> bool:
+        """The model lost track after a violation and needs a GET."""
+        return not self.states
+
+    def finish(self) -> Result:
+        return None
+
+
+@sequence_rule("a history of concurrent requests is linearizable against the run's model",
+               "no concurrent history was checked; on a target file pass --history-size N")  # fmt: skip
+@dataclass
+class LinearizableHistory:
+    """The operations of several clients on one run (linearizability.Operation), checked at the end."""
+
+    initial: RunState
+    rule: ClassVar[str] = "history_linearizable"
+    operations: list[Any] = field(default_factory=list)
+    example: Exchange | None = None
+    max_states: int | None = None  # the checker's bound before it gives up (None: its default)
+
+    def observe(self, item: Any) -> Result:
+        self.operations.append(item)
+        return None
+
+    def finish(self) -> Result:
+        from fieldproof import linearizability
+
+        bound = {} if self.max_states is None else {"max_states": self.max_states}
+        verdict = linearizability.check(self.operations, self.initial, **bound)
+        if verdict.ok is None:
+            return None
+        if verdict.ok:
+            return []
+        return _finding(self.rule, self.example, "no order of the history is one the run's model accepts",
+                        f"{verdict.history_size} concurrent requests have no order the run's model accepts. "
+                        f"{verdict.explain()}\n{verdict.timeline()}")  # fmt: skip
+
+
+def sequence_check(name: str) -> Rule:
+    return SEQUENCE_RULES[name]
+
+
+def all_rules() -> dict[str, Rule]:
+    return {**EXCHANGE_RULES, **SEQUENCE_RULES}
+
+
+def run_sequence(check: SequenceCheck, items: Sequence[Any]) -> list[Finding]:
+    """Feed a check and finish it; every finding, for callers outside a recorder (tests)."""
+    found: list[Finding] = []
+    for item in items:
+        found += check.observe(item) or []
+    return found + (check.finish() or [])

@@ -1,9 +1,6 @@
 """`fieldproof run`: start the target (or read its file), check it answers, run the suites
-under pytest (+ xdist), put the runs back, write the reports and decide the exit code.
-
-Exit codes: 0 the contract holds; 1 a violation was found (or a suite failed); 2 usage or
-target-file error, or the request budget ran out; 3 the target is unreachable or rejects the
-main token; 130 interrupted.
+under pytest (+ xdist), put the runs back, write the reports and decide the exit code
+(fieldproof.errors.ExitCode says what each means; `exit_code()` below picks one).
 """
 
 from __future__ import annotations
@@ -16,29 +13,38 @@ import tempfile
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Iterator, TextIO
 
 import pytest
 
 from fieldproof import suites
+from fieldproof.baseline import load_baseline, write_baseline
 from fieldproof.client.recording import ApiClient, Budget, BudgetExhausted, TargetUnreachable
+from fieldproof.document import ContractDocument
+from fieldproof.errors import ExitCode, FieldproofError
 from fieldproof.exchange import redact_text
 from fieldproof.plugin import WORK_DIR, RunSettings
 from fieldproof.profiles import PROFILES
 from fieldproof.report import TestOutcomes, build_summary, render_console, render_html, render_markdown
+from fieldproof.report.summary import INCONCLUSIVE, VIOLATION, Summary
 from fieldproof.runs import restore_run
 from fieldproof.sandbox.process import SandboxDidNotStart, sandbox_process
 from fieldproof.target import Target, TargetError, load_target
 
-EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 SUITES_DIR = Path(suites.__file__).resolve().parent
 
 
-class RunAborted(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+class RunAborted(FieldproofError):
+    """`fieldproof run` cannot go on; the message says why and what to do."""
+
+    def __init__(self, code: ExitCode, message: str) -> None:
+        super().__init__(message, code)
+
+    @property
+    def code(self) -> ExitCode:
+        return self.exit_code
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,9 @@ class RunOptions:
     suites: tuple[str, ...] = ()  # names of fieldproof/suites/test_<name>.py; empty: all
     fail_fast: bool = False  # stop at the first failing test
     history_size: int | None = None  # linearizability history; None: the profile's (sandbox only)
+    contract: str | None = None  # a provider's own OpenAPI document; None: ours
+    baseline: str | None = None  # accepted findings (fieldproof.baseline)
+    baseline_update: str | None = None  # write a baseline accepting this run's findings
 
 
 class _Outcomes:
@@ -78,8 +87,10 @@ class _Outcomes:
                 self.outcomes.skips.append({"test": report.nodeid, "reason": reason.removeprefix("Skipped: ")})
             else:
                 self.outcomes.failed += 1
+                self.outcomes.failures.append(report.nodeid)
         elif report.when == "teardown" and report.failed:
             self.outcomes.failed += 1
+            self.outcomes.failures.append(report.nodeid)
 
 
 @contextmanager
@@ -107,16 +118,16 @@ def _preflight(target: Target, budget: Budget) -> None:
         try:
             exchange = client.get(run)
         except TargetUnreachable as exc:
-            raise RunAborted(EXIT_UNREACHABLE, f"cannot reach the target: {exc}; check base_url and the network") from None
+            raise RunAborted(ExitCode.UNREACHABLE, f"cannot reach the target: {exc}; check base_url and the network") from None
         if exchange.status in (401, 403):
             raise RunAborted(
-                EXIT_UNREACHABLE,
+                ExitCode.UNREACHABLE,
                 f"{target.base_url} rejects the token in {target.token_env} ({exchange.status}); "
                 f"give a valid token of account {target.account_id}",
             )
         if exchange.status == 404:
             raise RunAborted(
-                EXIT_USAGE,
+                ExitCode.USAGE,
                 f"{target.base_url} answers 404 for run {run.fielding_run_id} ({run.role}); "
                 "check the ids in the target file",
             )
@@ -148,15 +159,18 @@ def _redact_reports(reports: Path, secrets: tuple[str, ...]) -> None:
 
 def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
     if options.profile not in PROFILES:
-        raise RunAborted(EXIT_USAGE, f"--profile must be one of {', '.join(PROFILES)}, got {options.profile!r}")
+        raise RunAborted(ExitCode.USAGE, f"--profile must be one of {', '.join(PROFILES)}, got {options.profile!r}")
     suite_paths = _suite_paths(options.suites)  # a misspelt suite fails before anything starts
+    workers = _worker_count(options.workers)
+    document = ContractDocument.load(options.contract)  # a bad document: exit 2 before any request
+    baseline = load_baseline(options.baseline) if options.baseline else None
     reports = Path(options.reports)
     try:
         reports.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(reports / WORK_DIR, ignore_errors=True)
         (reports / WORK_DIR).mkdir()
     except OSError as exc:
-        raise RunAborted(EXIT_USAGE, f"cannot write reports to {reports}: {exc.strerror}; choose another --reports") from None
+        raise RunAborted(ExitCode.USAGE, f"cannot write reports to {reports}: {exc.strerror}; choose another --reports") from None
     started, started_at = time.monotonic(), time.time()
     with ExitStack() as stack:
         temp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fieldproof-run-")))
@@ -167,7 +181,7 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
             try:
                 sandbox = stack.enter_context(sandbox_process(["--control", "--write-target", str(target_file)]))
             except SandboxDidNotStart as exc:
-                raise RunAborted(EXIT_USAGE, f"the built-in sandbox did not start: {exc}") from None
+                raise RunAborted(ExitCode.USAGE, f"the built-in sandbox did not start: {exc}") from None
             stack.enter_context(_environment(_read_env_file(Path(str(target_file) + ".env"))))
             control_url = sandbox.root_url
             rate_limit_probe = float(os.environ.get("FIELDPROOF_SANDBOX_RATE_LIMIT_BURST", "0") or 0) > 0
@@ -176,14 +190,13 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
         try:
             target = load_target(target_file)
         except TargetError as exc:
-            raise RunAborted(EXIT_USAGE, str(exc)) from None
+            raise RunAborted(ExitCode.USAGE, str(exc)) from None
         is_sandbox = control_url is not None
         total = 10**7 if is_sandbox else target.max_requests
         reserve = 1 + 3 * len(target.runs)  # preflight, and a GET + pause/resume + GET per run to restore
         if total <= reserve + 10:
-            raise RunAborted(EXIT_USAGE, f"max_requests = {total} is too small for this target file; allow at least {reserve + 100}")
+            raise RunAborted(ExitCode.USAGE, f"max_requests = {total} is too small for this target file; allow at least {reserve + 100}")
         _preflight(target, Budget(1))
-        workers = _worker_count(options.workers)
         run_file = temp / "run.json"
         RunSettings(
             target_file=str(target_file),
@@ -194,6 +207,7 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
             workers=workers,
             rate_limit_probe=rate_limit_probe or target.rate_limit_probe,
             history_ops=options.history_size,
+            contract_file=str(document.path) if options.contract else None,
         ).save(run_file)
         args = [
             *suite_paths, "-c", str(SUITES_DIR / "pytest.ini"), "--rootdir", str(SUITES_DIR),
@@ -218,7 +232,7 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
         suites_started = time.monotonic()
         try:
             with _environment(env):
-                code = pytest.main(args, plugins=[collector])
+                pytest.main(args, plugins=[collector])
         finally:
             suites_s = time.monotonic() - suites_started
             if not is_sandbox:
@@ -232,6 +246,8 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
             notes=notes,
             suites_s=suites_s,
             started_at=started_at,
+            documented=document.statuses,
+            baseline=baseline,
         )
         (reports / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2))
         (reports / "summary.md").write_text(render_markdown(summary))
@@ -239,18 +255,26 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
         _redact_reports(reports, target.secrets)
         print(redact_text(render_console(summary), target.secrets), file=out)
         print(f"reports: {reports}/ (junit.xml, report.html, summary.json, summary.md)", file=out)
-    if collector.interrupted:
-        return EXIT_INTERRUPTED
-    if summary.verdict == "violation":
-        return EXIT_VIOLATION
+        if options.baseline_update:
+            written = write_baseline(options.baseline_update, [(g.rule, g.signature) for g in summary.groups], baseline, date.today())
+            print(f"baseline written: {options.baseline_update} ({written} entries; give each a reason)", file=out)
+    return exit_code(summary, collector.interrupted)
+
+
+def exit_code(summary: Summary, interrupted: bool = False) -> ExitCode:
+    """The one place a run's exit code is decided (fieldproof.errors lists what each means)."""
+    if interrupted:
+        return ExitCode.INTERRUPTED
+    if summary.verdict == VIOLATION:
+        return ExitCode.FINDING
     kinds = {problem["kind"] for problem in summary.problems}
     if "unreachable" in kinds:
-        return EXIT_UNREACHABLE
+        return ExitCode.UNREACHABLE
     if "budget_exhausted" in kinds:
-        return EXIT_USAGE
-    if code != pytest.ExitCode.OK or summary.verdict != "pass":
-        return EXIT_VIOLATION
-    return EXIT_OK
+        return ExitCode.USAGE
+    if summary.verdict == INCONCLUSIVE:
+        return ExitCode.INCONCLUSIVE
+    return ExitCode.OK
 
 
 def available_suites() -> list[str]:
@@ -262,7 +286,7 @@ def _suite_paths(names: tuple[str, ...]) -> list[str]:
         return [str(SUITES_DIR)]
     unknown = [name for name in names if name not in available_suites()]
     if unknown:
-        raise RunAborted(EXIT_USAGE, f"unknown suite {unknown[0]!r}; choose from {', '.join(available_suites())}")
+        raise RunAborted(ExitCode.USAGE, f"unknown suite {unknown[0]!r}; choose from {', '.join(available_suites())}")
     return [str(SUITES_DIR / f"test_{name}.py") for name in names]
 
 
@@ -270,5 +294,5 @@ def _worker_count(value: str) -> int:
     if value == "auto":
         return max(1, min(os.cpu_count() or 1, 4))
     if not value.isdigit() or int(value) < 1:
-        raise RunAborted(EXIT_USAGE, f"--workers must be a positive number or 'auto', got {value!r}")
+        raise RunAborted(ExitCode.USAGE, f"--workers must be a positive number or 'auto', got {value!r}")
     return int(value)

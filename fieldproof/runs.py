@@ -14,16 +14,9 @@ from typing import Iterator
 
 from filelock import FileLock, Timeout
 
+from fieldproof import contract
 from fieldproof.client.recording import ApiClient, SandboxControl
 from fieldproof.target import RunRef, Target
-
-ROLE_STATUS = {
-    "resumable": "paused",
-    "goal_reached": "paused",
-    "end_date_passed": "paused",
-    "live": "live",
-    "completed": "completed",
-}
 
 
 class RunNotReady(RuntimeError):
@@ -47,7 +40,7 @@ class Restoration:
 def restore_run(client: ApiClient, run: RunRef) -> Restoration:
     """Put a run back in its role's state (a pause or a resume, nothing else)."""
     snapshot = client.snapshot(run)
-    want = ROLE_STATUS[run.role]
+    want = contract.ROLES[run.role].status
     if snapshot.status is None:
         return Restoration(False, f"{run.fielding_run_id} could not be read (GET answered {snapshot.status_code})")
     if snapshot.status == want:
@@ -55,7 +48,7 @@ def restore_run(client: ApiClient, run: RunRef) -> Restoration:
     action = {("live", "paused"): "pause", ("paused", "live"): "resume"}.get((snapshot.status, want))
     if action is None:
         return Restoration(False, f"{run.fielding_run_id} is {snapshot.status} and cannot be put back to {want}")
-    exchange = client.write(action, run, snapshot.etag, observe=False, context={"purpose": "restore"})
+    exchange = client.write(action, run, snapshot.etag, observe=False)
     if exchange.status != 204:
         return Restoration(False, f"{run.fielding_run_id}: {action} to restore it answered {exchange.status}")
     return Restoration(True, f"{run.fielding_run_id}: {action}d back to {want}")

@@ -17,12 +17,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from fieldproof.contract import OPEN_QUESTIONS
 from fieldproof.sandbox.faults import FAULT_MODES
+from fieldproof.sandbox.settings import ENV_PREFIX
+
+
+def answers(pick: int) -> dict[str, str]:
+    """Every open question answered by its choice number `pick` (or its last, if it has fewer)."""
+    return {ENV_PREFIX + q.name.upper(): q.choices[min(pick, len(q.choices) - 1)] for q in OPEN_QUESTIONS.values()}
+
 
 CLEAN_TARGETS: dict[str, dict[str, str]] = {
     "clean": {},
     "clean+latency": {"FIELDPROOF_SANDBOX_LATENCY_MS": "5", "FIELDPROOF_SANDBOX_JITTER_MS": "10"},
     "clean+rate-limit": {"FIELDPROOF_SANDBOX_RATE_LIMIT_BURST": "40", "FIELDPROOF_SANDBOX_RATE_LIMIT_REFILL": "150"},
+    # a correct server may answer each open question otherwise: with these two, every answer
+    # the contract allows is tried by some clean target
+    "clean+second-answers": answers(1),
+    "clean+third-answers": answers(2),
 }
 # settings a fault mode needs before it can show at all
 FAULT_NEEDS: dict[str, dict[str, str]] = {
@@ -39,7 +51,7 @@ class SelfcheckError(ValueError):
 class Outcome:
     target: str
     expected: str  # "clean" | "fault"
-    verdict: str  # pass | violation | error
+    verdict: str  # pass | violation | inconclusive | error (no summary)
     exit_code: int
     seconds: float
     rules: list[str] = field(default_factory=list)  # the rules that found something
@@ -71,7 +83,7 @@ def _run_one(name: str, env: dict[str, str], profile: str, reports: Path, fail_f
         tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
         return Outcome(name, expected, "error", result.returncode, seconds, problem=tail[0])
     violated = [rule for rule in summary["rules"] if rule["violations"]]
-    times = [f["at"] for rule in violated for f in rule["findings"] if f.get("at")]
+    times = [g["first_at"] for rule in violated for g in rule["groups"] if g.get("first_at")]
     problems = summary.get("problems") or []
     return Outcome(
         target=name,
@@ -80,7 +92,7 @@ def _run_one(name: str, env: dict[str, str], profile: str, reports: Path, fail_f
         exit_code=result.returncode,
         seconds=seconds,
         rules=[rule["name"] for rule in violated],
-        findings=sum(len(rule["findings"]) for rule in violated),
+        findings=sum(group["count"] for rule in violated for group in rule["groups"]),
         seconds_to_detection=round(min(times) - summary["started_at"], 2) if times and summary.get("started_at") else None,
         problem=problems[0].get("message") if problems else None,
     )
@@ -103,7 +115,7 @@ def selfcheck(profile: str, reports: str | Path, faults: tuple[str, ...] = (), o
     killed = [o for o in faulty if o.killed]
     false_alarms = sum(o.findings for o in clean)
     score = len(killed) / len(faulty) if faulty else 1.0
-    errors = [o for o in outcomes if o.verdict == "error" or (o.expected == "clean" and o.verdict != "pass")]
+    errors = [o for o in outcomes if o.verdict in ("error", "inconclusive") or (o.expected == "clean" and o.verdict != "pass")]
     print(f"mutation score: {len(killed)}/{len(faulty)} fault modes caught ({score:.0%})", file=out)
     print(f"false alarms on the clean sandbox: {false_alarms} (in {len(clean)} runs)", file=out)
     survived = [o.target for o in faulty if not o.killed]
@@ -130,6 +142,6 @@ def _report(outcome: Outcome, out: TextIO) -> Outcome:
     by = ", ".join(outcome.rules[:3]) + (" …" if len(outcome.rules) > 3 else "") if outcome.rules else "-"
     detect = f"{outcome.seconds_to_detection:.1f} s" if outcome.seconds_to_detection is not None else "-"
     print(f"{outcome.target:<28} {state:<22} by {by:<60} detected after {detect:>7}  ({outcome.seconds:.1f} s run)", file=out, flush=True)
-    if outcome.problem and outcome.verdict == "error":
+    if outcome.problem and outcome.verdict in ("error", "inconclusive"):
         print(f"    problem: {outcome.problem[:200]}", file=out)
     return outcome

@@ -15,14 +15,12 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+from fieldproof import contract
 from fieldproof.tomlfile import TomlFileError, read_toml
 
-ROLES = ("resumable", "live", "goal_reached", "end_date_passed", "completed")
+ROLES = tuple(contract.ROLES)
 PRODUCTION_HOSTS = ("api.cint.com",)
-_ULID = re.compile(r"[0-9A-Z]{26}")
-_API_VERSION = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_DIGITS = re.compile(r"[0-9]+")
 _RUN_ID = re.compile(r"[^\x00-\x20\x7f/?#]+")
 _KEYS = {
     "base_url", "api_version", "account_id", "token_env", "foreign_token_env", "max_requests",
@@ -43,11 +41,12 @@ class RunRef:
     target_group_id: str
     fielding_run_id: str
 
+    def ids(self) -> dict[str, str]:
+        """The run's path parameters, by name."""
+        return {name: getattr(self, name) for name in contract.PATH_PARAMETERS}
+
     def path(self) -> str:
-        return (
-            f"/demand/accounts/{self.account_id}/projects/{self.project_id}"
-            f"/target-groups/{self.target_group_id}/fielding-runs/{self.fielding_run_id}"
-        )
+        return contract.run_path(**self.ids())
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,7 @@ class Target:
     token: str = field(repr=False)
     foreign_token: str | None = field(default=None, repr=False)
     token_env: str = "FIELDPROOF_TOKEN"
+    foreign_token_env: str | None = None
     runs: tuple[RunRef, ...] = ()
     max_requests: int = 2000
     max_rps: float | None = None
@@ -141,12 +141,12 @@ def parse_target(data: Mapping[str, Any], env: Mapping[str, str], source: str = 
     allow_insecure_http = _typed(data, "allow_insecure_http", bool, False)
     base_url = _check_base_url(data["base_url"], allow_production, allow_insecure_http)
     api_version = data["api_version"]
-    if not isinstance(api_version, str) or not _API_VERSION.fullmatch(api_version):
+    if not isinstance(api_version, str) or not contract.API_VERSION_FORMAT.fullmatch(api_version):
         raise TargetError(f"api_version must look like \"2025-12-18\", got {api_version!r}")
     account_id = data["account_id"]
     if isinstance(account_id, int) and not isinstance(account_id, bool):
         account_id = str(account_id)
-    if not isinstance(account_id, str) or not _DIGITS.fullmatch(account_id):
+    if not isinstance(account_id, str) or not contract.ACCOUNT_ID.fullmatch(account_id):
         raise TargetError(f"account_id must be the account's number, such as \"101\", got {account_id!r}")
     token = _token(env, "token_env", data["token_env"], account_id, required=True)
     foreign = _token(env, "foreign_token_env", data.get("foreign_token_env"), account_id, required=False)
@@ -161,6 +161,7 @@ def parse_target(data: Mapping[str, Any], env: Mapping[str, str], source: str = 
         token=token,
         foreign_token=foreign,
         token_env=data["token_env"],
+        foreign_token_env=data.get("foreign_token_env"),
         runs=runs,
         max_requests=_typed(data, "max_requests", int, 2000),
         max_rps=_typed(data, "max_rps", (int, float), None),
@@ -187,7 +188,7 @@ def _parse_runs(raw: Any, account_id: str) -> tuple[RunRef, ...]:
         if entry["role"] not in ROLES:
             raise TargetError(f"{where}: role must be one of {', '.join(ROLES)}, got {entry['role']!r}")
         for key in ("project_id", "target_group_id"):
-            if not isinstance(entry[key], str) or not _ULID.fullmatch(entry[key]):
+            if not isinstance(entry[key], str) or not contract.ULID.fullmatch(entry[key]):
                 raise TargetError(f"{where}: {key} must be a ULID (26 characters 0-9A-Z), got {entry[key]!r}")
         run_id = entry["fielding_run_id"]
         if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):

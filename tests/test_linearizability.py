@@ -275,10 +275,13 @@ def test_two_timed_out_writes_in_a_row() -> None:
 def test_a_run_whose_tag_is_unknown_at_the_start() -> None:
     vague = RunState("paused", None)
     lost = write("a", 0, None, "resume", T(1), None)
-    p = write("b", 1, 2, "pause", T(1), 204, T(2))  # possible only if the lost resume took effect
-    verdict = check([lost, p], vague)
-    assert_valid_linearization([lost, p], verdict, vague)
-    assert verdict.linearization == [lost, p]
+    g = get("c", 0.5, 0.6, T(1), "paused")  # the tag is learnt here
+    # possible only if the lost resume took effect after the GET (a pause of the paused run may
+    # be a 204 no-op, an open question, but a no-op would keep the tag W/"1")
+    p = write("b", 1, 2, "pause", T(1), 204, T(2))
+    verdict = check([lost, g, p], vague)
+    assert_valid_linearization([lost, g, p], verdict, vague)
+    assert verdict.linearization == [g, lost, p]
 
 
 def test_a_204_without_etag_is_not_taken_for_a_no_op_too_early() -> None:
@@ -484,7 +487,7 @@ class ToyServer:
     def answer(self, operation: str, if_match: str | None) -> tuple[int, str | None, str | None]:
         if operation == "get":
             return 200, self.tag, self.status
-        sources, target = TRANSITIONS[operation]
+        sources, target = TRANSITIONS[operation].sources, TRANSITIONS[operation].target
         noop = operation == "resume" and self.status == "live" and self.noop_resume
         allowed = noop or (self.status in sources and (operation != "resume" or self.resumable))
         if self.state_first and not allowed:
@@ -550,7 +553,7 @@ def simulate(
             if status == 200:
                 known[k] = (etag, run_status)
             elif status == 204:
-                known[k] = (etag, TRANSITIONS[operation][1] if etag != if_match else known[k][1])
+                known[k] = (etag, TRANSITIONS[operation].target if etag != if_match else known[k][1])
             heapq.heappush(queue, (t + rng.uniform(0, 1), next(counter), "send", k, ()))
     return history, initial, server
 

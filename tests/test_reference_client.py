@@ -30,7 +30,8 @@ def test_it_carries_the_etag_from_write_to_write(fieldproof_api: MockApi, client
     run = client.resume(run)
     assert (run.status, run.etag) == ("live", 'W/"2"')
     run = client.pause(run)
-    run = client.complete(run)
+    assert (run.status, run.etag) == ("paused", 'W/"3"')
+    run = client.complete(client.resume(run))  # "completes a live or scheduled fielding run"
     assert run.status == "completed" and fieldproof_api.run(run.id).status == "completed"
 
 

@@ -87,7 +87,7 @@ def test_a_faulty_sandbox_fails_with_exit_1_naming_the_rule(tmp_path: Path, faul
     assert "FAIL: the target violates the contract" in result.stdout
     violated = {r["name"]: r for r in summary(tmp_path)["rules"] if r["violations"]}
     assert rule in violated, sorted(violated)
-    assert "curl -i -X" in violated[rule]["findings"][0]["exchange"]["curl"]
+    assert "curl -i" in violated[rule]["groups"][0]["examples"][0]["exchange"]["curl"]
 
 
 # usage errors and unreachable targets
@@ -199,7 +199,7 @@ def test_max_requests_is_never_exceeded(tmp_path: Path, staging) -> None:
     limited.write_text(target.read_text().replace('token_env = "FIELDPROOF_TOKEN"', 'token_env = "FIELDPROOF_TOKEN"\nmax_requests = 120'))
     before = _statuses(sandbox, target, env)
     result = fieldproof_run(tmp_path, "--target", str(limited), *QUICK, env=env)
-    found = [f["message"] for rule in summary(tmp_path)["rules"] for f in rule["findings"]]
+    found = [g["signature"] for rule in summary(tmp_path)["rules"] for g in rule["groups"]]
     assert result.returncode == 2, found or result.stdout[-2000:]
     assert "request budget of" in result.stdout
     assert _api_requests(sandbox) <= 120

@@ -33,7 +33,7 @@ def fieldproof(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[s
 @pytest.mark.parametrize(
     "args, says",
     [
-        (["sandbox", "--missing-if-match", "428"], "must be one of 400, 412"),
+        (["sandbox", "--missing-if-match", "429"], "must be one of 400, 412, 428"),
         (["sandbox", "--workers", "two"], "must be int"),
         (["sandbox", "--seed", "no/such/seed.toml"], "seed file no/such/seed.toml does not exist"),
         (["sandbox", "--seed", "x.toml", "--no-seed"], "contradict"),

@@ -127,7 +127,7 @@ def test_precedence_is_flag_over_env_over_file(tmp_path) -> None:
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"missing_if_match": "428"}, "must be one of 400, 412"),
+        ({"missing_if_match": "429"}, "must be one of 400, 412, 428"),
         ({"workers": "two"}, "must be int"),
         ({"workers": "0"}, "at least 1"),
         ({"error_rate": "1.5"}, "at most 1"),

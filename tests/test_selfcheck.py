@@ -23,9 +23,9 @@ def test_selected_fault_modes_are_caught_and_the_clean_sandbox_is_quiet(tmp_path
     report = json.loads((tmp_path / "selfcheck.json").read_text())
     assert (report["killed"], report["modes"], report["false_alarms"]) == (3, 3, 0)
     by_target = {o["target"]: o for o in report["outcomes"]}
-    assert {"clean", "clean+latency", "clean+rate-limit"} <= set(by_target)
+    assert {"clean", "clean+latency", "clean+rate-limit", "clean+second-answers", "clean+third-answers"} <= set(by_target)
     assert "etag_on_success" in by_target["no_etag_on_204"]["rules"]
-    assert "one_winner_among_concurrent_writes" in by_target["ignore_if_match"]["rules"]
+    assert "stale_tag_refused" in by_target["ignore_if_match"]["rules"]
     assert by_target["no_etag_on_204"]["seconds_to_detection"] is not None
     assert "mutation score: 3/3" in result.stdout
 

@@ -48,8 +48,10 @@ EXPECTED_TARGET = {
     (Action.PAUSE, "live"): "paused",
     (Action.RESUME, "paused"): "live",
     (Action.COMPLETE, "live"): "completed",
-    (Action.COMPLETE, "paused"): "completed",
+    (Action.COMPLETE, "scheduled"): "completed",  # "completes a live or scheduled fielding run"
 }
+# the open questions a Policy answers the other way: (action, status) -> what then happens
+OPEN_TARGET = {(Action.COMPLETE, "paused"): "completed"}
 
 
 def seeded(store: Store, **fields) -> Run:
@@ -193,9 +195,18 @@ def test_goal_and_end_date_do_not_stop_pause_or_complete(store: Store) -> None:
     past = format_time(NOW - timedelta(days=1))
     run = seeded(store, status="live", completes=100, completes_goal=100, end_fielding_at=past)
     assert store.apply(run.id, Action.PAUSE, current(run), ACTOR, now=NOW).verdict is Verdict.CHANGED
-    paused = store.get(run.id)
-    assert store.apply(run.id, Action.COMPLETE, current(paused), ACTOR, now=NOW).verdict is Verdict.CHANGED
-    assert store.get(run.id).status == "completed"
+    other = seeded(store, status="live", completes=100, completes_goal=100, end_fielding_at=past)
+    assert store.apply(other.id, Action.COMPLETE, current(other), ACTOR, now=NOW).verdict is Verdict.CHANGED
+    assert store.get(other.id).status == "completed"
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_complete_of_a_paused_run_is_the_policys_answer(make_store, allowed: bool) -> None:
+    store = make_store(Policy(complete_paused=allowed))
+    run = seeded(store, status="paused")
+    outcome = store.apply(run.id, Action.COMPLETE, current(run), ACTOR, now=NOW)
+    assert outcome.verdict is (Verdict.CHANGED if allowed else Verdict.INVALID_STATE)
+    assert store.get(run.id).status == ("completed" if allowed else "paused")
 
 
 def test_resume_of_a_scheduled_run_is_invalid_state(store: Store) -> None:
@@ -415,8 +426,9 @@ def test_concurrent_resumes_with_if_match_star_have_exactly_one_winner(sixteen_s
 def model_step(status: str, version: int, action: Action, versions, policy: Policy, goal: bool, ended: bool):
     """(verdict, status, version) after one call, per the API doc and the Policy settings."""
     stale = versions is not None and version not in versions
-    noop = action is Action.RESUME and status == "live" and policy.resume_live_is_noop
-    target = EXPECTED_TARGET.get((action, status))
+    noop = (action is Action.RESUME and status == "live" and policy.resume_live_is_noop
+            or action is Action.PAUSE and status == "paused" and policy.pause_paused_is_noop)  # fmt: skip
+    target = EXPECTED_TARGET.get((action, status)) or (OPEN_TARGET.get((action, status)) if policy.complete_paused else None)
     invalid = (target is None and not noop) or (
         action is Action.RESUME and target is not None and (goal or ended)
     )
@@ -436,7 +448,8 @@ def model_step(status: str, version: int, action: Action, versions, policy: Poli
 offsets = st.sampled_from([0, "any", 0, -1, 0, "with-current", 1, 0, "empty", -2])
 actions = st.sampled_from([Action.RESUME, Action.PAUSE, Action.RESUME, Action.PAUSE, Action.COMPLETE])
 steps = st.lists(st.tuples(actions, offsets), min_size=1, max_size=25)
-POLICIES = [Policy(noop, first) for noop in (False, True) for first in (False, True)]
+POLICIES = [Policy(resume_live_is_noop=other, pause_paused_is_noop=other, complete_paused=other, precondition_first=first)
+            for other in (False, True) for first in (False, True)]  # fmt: skip
 
 
 def precondition_for(version: int, offset) -> Precondition:

@@ -1,8 +1,8 @@
 """The harness's only way to the network: an httpx client that speaks the API's conventions.
 
 It adds the token, `Cint-API-Version` and a fresh `traceparent`; keeps within the request budget
-and `max_rps`; waits out a 429 by its `Retry-After`; and records every exchange, redacted, for
-the rules to judge.
+and `max_rps`; waits out a 429 by its `Retry-After`; and records every exchange, redacted, with
+the facts of what it really sent, for the rules to judge.
 """
 
 from __future__ import annotations
@@ -12,17 +12,19 @@ import secrets
 import ssl
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 import httpx
 
+from fieldproof import contract
 from fieldproof.exchange import Exchange, Snapshot, redact_headers
+from fieldproof.facts import Auth, IfMatch, RequestFacts, api_version_kind, if_match_kind, path_kinds
 from fieldproof.headers import retry_after_seconds
 from fieldproof.target import RunRef, Target
 
-AUTH_KINDS = ("main", "foreign", "none", "malformed", "expired")
 MAX_ATTEMPTS = 10  # per request, 429s included: `Retry-After: 0` must not loop for ever
+MALFORMED_TOKEN = "not-a-token"
 _UNSET: Any = object()
 
 
@@ -69,6 +71,9 @@ class _RestoringBudget:
     def spend(self) -> None:
         self.budget.spend(restoring=True)
 
+    def for_restoring(self) -> _RestoringBudget:
+        return self
+
 
 class Pacer:
     """Keeps request starts at least 1/max_rps apart (per client process)."""
@@ -104,7 +109,21 @@ def new_traceparent() -> str:
 class Credentials:
     main: str = field(repr=False)
     foreign: str | None = field(default=None, repr=False)
-    expired: str | None = field(default=None, repr=False)  # only the sandbox can mint one
+    expired: str | None = field(default=None, repr=False)  # only the sandbox can mint one; no secret
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """What every client of one harness process shares: target, limits, recording."""
+
+    target: Target
+    budget: Budget | _RestoringBudget
+    on_exchange: Callable[[Exchange], None]
+    credentials: Credentials
+    pacer: Pacer
+    max_429_wait_s: float
+    transport: httpx.BaseTransport | None
+    documented: Mapping[str, frozenset[int]] | None  # per operation, from the contract document in use
 
 
 class ApiClient:
@@ -118,37 +137,46 @@ class ApiClient:
         max_rps: float | None = None,
         max_429_wait_s: float = 30.0,
         transport: httpx.BaseTransport | None = None,
+        documented: Mapping[str, frozenset[int]] | None = None,
+        _shared: _Shared | None = None,
     ) -> None:
-        self.target = target
-        self.budget = budget
-        self.on_exchange = on_exchange
-        self.credentials = credentials or Credentials(target.token, target.foreign_token)
-        self.pacer = Pacer(max_rps if max_rps is not None else target.max_rps)
-        self.max_429_wait_s = max_429_wait_s
-        self._transport = transport
-        self._http = self._new_http()
-
-    def _new_http(self) -> httpx.Client:
-        return httpx.Client(
+        self._shared = _shared or _Shared(
+            target=target,
+            budget=budget,
+            on_exchange=on_exchange,
+            credentials=credentials or Credentials(target.token, target.foreign_token),
+            pacer=Pacer(max_rps if max_rps is not None else target.max_rps),
+            max_429_wait_s=max_429_wait_s,
+            transport=transport,
+            documented=documented,
+        )
+        self.max_429_wait_s = self._shared.max_429_wait_s
+        self._http = httpx.Client(
             timeout=self.target.timeout_s,
-            transport=self._transport,
+            transport=self._shared.transport,
             limits=httpx.Limits(max_keepalive_connections=4),
             verify=_ssl_context(),
         )
 
+    @property
+    def target(self) -> Target:
+        return self._shared.target
+
+    @property
+    def budget(self) -> Budget | _RestoringBudget:
+        return self._shared.budget
+
+    @property
+    def credentials(self) -> Credentials:
+        return self._shared.credentials
+
     def fork(self) -> ApiClient:
         """A client with its own connection, sharing budget, pacing and recording."""
-        twin = ApiClient.__new__(ApiClient)
-        twin.__dict__.update(self.__dict__)
-        twin._http = self._new_http()
-        return twin
+        return ApiClient(self.target, budget=self.budget, _shared=self._shared)
 
     def restoring(self) -> ApiClient:
-        """This client (same connection), allowed into the budget's reserve: for putting runs back."""
-        twin = ApiClient.__new__(ApiClient)
-        twin.__dict__.update(self.__dict__)
-        twin.budget = self.budget.for_restoring() if isinstance(self.budget, Budget) else self.budget
-        return twin
+        """A client allowed into the budget's reserve: for putting runs back."""
+        return ApiClient(self.target, budget=self.budget, _shared=replace(self._shared, budget=self.budget.for_restoring()))
 
     def close(self) -> None:
         self._http.close()
@@ -160,43 +188,63 @@ class ApiClient:
         self.close()
 
     @property
-    def secrets(self) -> tuple[str, ...]:
-        return tuple(t for t in (self.credentials.main, self.credentials.foreign, self.credentials.expired) if t)
+    def secrets(self) -> dict[str, str]:
+        """Each secret this client may send, with the env var it came from."""
+        named = {self.credentials.main: self.target.token_env}
+        if self.credentials.foreign:
+            named[self.credentials.foreign] = self.target.foreign_token_env or "FIELDPROOF_FOREIGN_TOKEN"
+        return named
 
     def url(self, run: RunRef, action: str | None = None, **path: str) -> str:
-        ids = {
-            "account_id": run.account_id,
-            "project_id": run.project_id,
-            "target_group_id": run.target_group_id,
-            "fielding_run_id": run.fielding_run_id,
-            **path,
-        }
-        url = (
-            f"{self.target.base_url}/demand/accounts/{ids['account_id']}/projects/{ids['project_id']}"
-            f"/target-groups/{ids['target_group_id']}/fielding-runs/{ids['fielding_run_id']}"
-        )
-        return f"{url}/{action}" if action else url
+        ids = {**run.ids(), **path}
+        return self.target.base_url + contract.run_path(**ids, action=action)
 
-    def _headers(self, auth: str, extra: Mapping[str, str | None]) -> tuple[dict[str, str], str | None]:
-        tokens = {
-            "main": (self.credentials.main, self.target.token_env),
-            "foreign": (self.credentials.foreign, "FIELDPROOF_FOREIGN_TOKEN"),
-            "expired": (self.credentials.expired, "FIELDPROOF_EXPIRED_TOKEN"),
-            "malformed": ("not-a-token", None),
-            "none": (None, None),
-        }
-        token, token_env = tokens[auth]
-        if auth in ("foreign", "expired") and token is None:
-            raise ValueError(f"no {auth} token for this target")
+    def _auth_header(self, auth: Auth) -> str | None:
+        token = {
+            Auth.MAIN: self.credentials.main,
+            Auth.FOREIGN: self.credentials.foreign,
+            Auth.EXPIRED: self.credentials.expired,
+            Auth.MALFORMED: MALFORMED_TOKEN,
+            Auth.NONE: None,
+        }[auth]
+        if auth in (Auth.FOREIGN, Auth.EXPIRED) and token is None:
+            raise ValueError(f"no {auth.value} token for this target")
+        return f"Bearer {token}" if token is not None else None
+
+    def _auth_sent(self, value: str | None) -> Auth:
+        """Which credential an Authorization header really carried."""
+        if value is None:
+            return Auth.NONE
+        known = {f"Bearer {self.credentials.main}": Auth.MAIN}
+        if self.credentials.foreign:
+            known[f"Bearer {self.credentials.foreign}"] = Auth.FOREIGN
+        if self.credentials.expired:
+            known[f"Bearer {self.credentials.expired}"] = Auth.EXPIRED
+        return known.get(value, Auth.MALFORMED)
+
+    def _headers(self, auth: Auth, extra: Mapping[str, str | None]) -> dict[str, str]:
         headers = {"Cint-API-Version": self.target.api_version, "traceparent": new_traceparent()}
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
+        authorization = self._auth_header(auth)
+        if authorization is not None:
+            headers["Authorization"] = authorization
         for name, value in extra.items():
             for existing in [k for k in headers if k.lower() == name.lower()]:
                 del headers[existing]
             if value is not None:
                 headers[name] = value
-        return headers, token_env
+        return headers
+
+    def _facts(self, operation: str, headers: Mapping[str, str], run: RunRef | None, ids: Mapping[str, str],
+               provenance: IfMatch | None, current: str | None) -> RequestFacts:  # fmt: skip
+        lowered = {k.lower(): v for k, v in headers.items()}
+        writes = operation in contract.WRITES
+        return RequestFacts(
+            auth=self._auth_sent(lowered.get("authorization")),
+            api_version=api_version_kind(lowered.get("cint-api-version"), self.target.api_version),
+            if_match=if_match_kind(lowered.get("if-match"), current, provenance) if writes else IfMatch.NOT_A_WRITE,
+            path=path_kinds({**run.ids(), **ids}, run.ids()) if run is not None else frozenset(),
+            role=run.role if run is not None else None,
+        )
 
     def send(
         self,
@@ -204,31 +252,36 @@ class ApiClient:
         method: str,
         url: str,
         *,
-        auth: str = "main",
+        run: RunRef | None,
+        ids: Mapping[str, str] | None = None,
+        auth: Auth = Auth.MAIN,
         headers: Mapping[str, str | None] | None = None,
-        context: Mapping[str, Any] | None = None,
+        provenance: IfMatch | None = None,
+        current: str | None = None,
         record: bool = True,
     ) -> Exchange:
         """Send one request; a 429 is recorded, waited out and sent again within the limits.
 
+        `run` is the run the request is aimed at and `ids` the path ids that differ from its own
+        (for the facts); `current` the tag the run held just before, when the caller looked.
         With record=False the final exchange is left to the caller to record (once it has
         attached what it observed around it).
         """
-        request_headers, token_env = self._headers(auth, headers or {})
+        request_headers = self._headers(auth, headers or {})
+        facts = self._facts(operation, request_headers, run, ids or {}, provenance, current)
         waited = 0.0
         earlier: list[Exchange] = []
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            exchange = self._send_once(operation, method, url, request_headers, token_env, context)
+            exchange = self._send_once(operation, method, url, request_headers, facts)
             exchange.rate_limited = earlier
             delay = retry_after_seconds(exchange.header("retry-after"))
             delay = 1.0 if delay is None else delay  # a missing Retry-After is the rule's finding
             if exchange.status != 429 or waited + delay > self.max_429_wait_s or attempt == MAX_ATTEMPTS:
-                if exchange.status == 429:
-                    exchange.context["gave_up_on_429"] = True
+                exchange.gave_up_on_429 = exchange.status == 429
                 if record:
-                    self.on_exchange(exchange)
+                    self._shared.on_exchange(exchange)
                 return exchange
-            self.on_exchange(exchange)
+            self._shared.on_exchange(exchange)
             earlier = [*earlier, exchange]
             time.sleep(delay)
             waited += delay
@@ -237,17 +290,9 @@ class ApiClient:
                 request_headers["traceparent"] = new_traceparent()
         raise AssertionError("unreachable: the last attempt returns")
 
-    def _send_once(
-        self,
-        operation: str,
-        method: str,
-        url: str,
-        headers: dict[str, str],
-        token_env: str | None,
-        context: Mapping[str, Any] | None,
-    ) -> Exchange:
+    def _send_once(self, operation: str, method: str, url: str, headers: dict[str, str], facts: RequestFacts) -> Exchange:
         self.budget.spend()
-        self.pacer.wait()
+        self._shared.pacer.wait()
         started = time.perf_counter()
         try:
             response = self._http.request(method, url, headers=headers)
@@ -255,28 +300,31 @@ class ApiClient:
             raise ValueError(f"cannot send {method} {url}: {exc}") from None
         except httpx.TransportError as exc:
             raise TargetUnreachable(f"{method} {url}: {type(exc).__name__}: {exc}") from None
-        exchange = Exchange(
+        recorded, secret_env = redact_headers(headers, self.secrets)
+        documented = self._shared.documented
+        return Exchange(
             operation=operation,
             method=method,
-            url=url,
-            request_headers=redact_headers(headers, self.secrets),
+            url=str(response.request.url),
+            request_headers=recorded,
             status=response.status_code,
             response_headers={k.lower(): v for k, v in response.headers.items()},
             body=response.content,
             elapsed_s=time.perf_counter() - started,
-            context={**(context or {}), **({"token_env": token_env} if token_env else {})},
+            facts=facts,
+            secret_env=secret_env,
+            documented=documented.get(operation) if documented is not None else None,
             raw=response,
         )
-        return exchange
 
     # the operations
 
-    def get(self, run: RunRef, *, auth: str = "main", headers: Mapping[str, str | None] | None = None,
-            context: Mapping[str, Any] | None = None, **path: str) -> Exchange:  # fmt: skip
-        return self.send("get", "GET", self.url(run, **path), auth=auth, headers=headers, context=context)
+    def get(self, run: RunRef, *, auth: Auth = Auth.MAIN, headers: Mapping[str, str | None] | None = None,
+            **path: str) -> Exchange:  # fmt: skip
+        return self.send("get", "GET", self.url(run, **path), run=run, ids=path, auth=auth, headers=headers)
 
     def snapshot(self, run: RunRef) -> Snapshot:
-        exchange = self.get(run, context={"purpose": "snapshot"})
+        exchange = self.get(run)
         return Snapshot(exchange.status, exchange.header("etag"), exchange.json() if exchange.status == 200 else None)
 
     def write(
@@ -285,28 +333,41 @@ class ApiClient:
         run: RunRef,
         if_match: str | None = _UNSET,
         *,
-        auth: str = "main",
+        tag: IfMatch | None = None,
+        auth: Auth = Auth.MAIN,
         headers: Mapping[str, str | None] | None = None,
-        context: Mapping[str, Any] | None = None,
         observe: bool = True,
         **path: str,
     ) -> Exchange:
         """POST pause/resume/complete; with observe, GETs before and after are attached.
 
-        `if_match` left out sends the current ETag; None sends no If-Match at all.
+        `if_match` left out sends the current ETag; None sends no If-Match at all. `tag` says
+        where a tag that is not the current one came from (stale, another run's, …).
         """
         before = self.snapshot(run) if observe or if_match is _UNSET else None
         if if_match is _UNSET:
             assert before is not None
             if_match = before.etag
-        all_headers = {**(headers or {}), "If-Match": if_match}
-        exchange = self.send(action, "POST", self.url(run, action, **path), auth=auth, headers=all_headers,
-                             context={"role": run.role, **(context or {})}, record=False)  # fmt: skip
+        exchange = self.send(action, "POST", self.url(run, action, **path), run=run, ids=path, auth=auth,
+                             headers={**(headers or {}), "If-Match": if_match}, provenance=tag,
+                             current=before.etag if before is not None else None, record=False)  # fmt: skip
         if observe:
             exchange.before = before
             exchange.after = self.snapshot(run)
-        self.on_exchange(exchange)
+        self.record(exchange)
         return exchange
+
+    def probe(self, method: str, run: RunRef, action: str | None = None) -> Exchange:
+        """A method the contract does not declare on a run's path, with GETs before and after."""
+        before = self.snapshot(run)
+        exchange = self.send(contract.OTHER, method, self.url(run, action), run=run, record=False)
+        exchange.before, exchange.after = before, self.snapshot(run)
+        self.record(exchange)
+        return exchange
+
+    def record(self, exchange: Exchange) -> None:
+        """Record an exchange sent with record=False, once what was seen around it is attached."""
+        self._shared.on_exchange(exchange)
 
 
 class SandboxControl:
@@ -326,11 +387,13 @@ class SandboxControl:
             raise TargetUnreachable(f"sandbox control API at {self.root_url}: {exc}") from None
         if response.status_code >= 300:
             raise RuntimeError(f"sandbox control API refused {path}: {response.status_code} {response.text}")
-        return response.json()
+        result: dict[str, Any] = response.json()
+        return result
 
     def new_run(self, role: str, account_id: str) -> RunRef:
         run = self._post("runs", {"role": role, "account_id": account_id})
         return RunRef(role, run["account_id"], run["project_id"], run["target_group_id"], run["id"])
 
     def token(self, account_id: str, expired: bool = False) -> str:
-        return self._post("tokens", {"account_id": account_id, "expired": expired})["token"]
+        token: str = self._post("tokens", {"account_id": account_id, "expired": expired})["token"]
+        return token

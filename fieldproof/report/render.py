@@ -1,44 +1,67 @@
 """Rendering a summary: the console's closing table, summary.md for CI job summaries, and a
-self-contained report.html (no external assets)."""
+self-contained report.html (no external assets).
+
+Every rule shows one of four states (violated, accepted, held with its count, not exercised
+with the reason); every finding group shows its count, its first examples and "N more like
+this": nothing a rule found is dropped silently.
+"""
 
 from __future__ import annotations
 
 import html
 from typing import Iterable
 
-from fieldproof.contract import OPERATION_IDS
-from fieldproof.report.summary import PASS, VIOLATION, Summary
+from fieldproof import contract
+from fieldproof.report.summary import INCONCLUSIVE, NOT_EXERCISED, PASS, VIOLATED, VIOLATION, CoverageCell, GroupRow, RuleRow, Summary
 
 VERDICT_LINE = {
     PASS: "PASS: the contract holds",
     VIOLATION: "FAIL: the target violates the contract",
-    "error": "ERROR: the run could not reach a verdict",
+    INCONCLUSIVE: "INCONCLUSIVE: the run could not reach a verdict",
 }
 
 
-def _cell(row: dict) -> str:
-    if not row["observed"]:
+def _cell(cell: CoverageCell) -> str:
+    if not cell.observed:
         return "-"
-    mark = "asserted" if row["asserted"] else "seen"
-    return f"{mark} ({row['observed']})" if row["documented"] else f"UNDOCUMENTED ({row['observed']})"
+    mark = "asserted" if cell.asserted else "seen"
+    return f"{mark} ({cell.observed})" if cell.documented else f"UNDOCUMENTED ({cell.observed})"
 
 
 def coverage_rows(summary: Summary) -> tuple[list[int], list[list[str]]]:
-    statuses = sorted({row["status"] for row in summary.coverage})
-    cells = {(row["operation"], row["status"]): row for row in summary.coverage}
+    statuses = sorted({cell.status for cell in summary.coverage})
+    cells = {(cell.operation, cell.status): cell for cell in summary.coverage}
     table = []
-    for operation in OPERATION_IDS:
+    for operation in contract.OPERATIONS:
         line = [operation]
         for status in statuses:
-            row = cells.get((operation, status))
-            line.append(_cell(row) if row and (row["documented"] or row["observed"]) else "n/a")
+            cell = cells.get((operation, status))
+            line.append(_cell(cell) if cell and (cell.documented or cell.observed) else "n/a")
         table.append(line)
     return statuses, table
 
 
 def _rule_rows(summary: Summary) -> Iterable[list[str]]:
     for rule in summary.rules:
-        yield [rule["name"], str(rule["checks"]), str(rule["violations"])]
+        found = str(rule.violations) if rule.state != NOT_EXERCISED else "-"
+        if rule.accepted:
+            found += f" (+{rule.accepted} accepted)"
+        yield [rule.name, rule.state.upper() if rule.state == VIOLATED else rule.state, str(rule.checks), found]
+
+
+def _ordered_groups(summary: Summary) -> list[tuple[RuleRow, GroupRow]]:
+    """Failing groups first (most findings first), then accepted ones."""
+    pairs = [(rule, group) for rule in summary.rules for group in rule.groups]
+    return sorted(pairs, key=lambda pair: (pair[1].accepted is not None, -pair[1].count))
+
+
+def _group_head(group: GroupRow) -> str:
+    head = f"[{group.rule}] {group.signature}: {group.count} finding{'s' if group.count != 1 else ''}"
+    if group.accepted is not None:
+        head += f" (accepted: {group.accepted})"
+    elif group.expired is not None:
+        head += f" (the baseline's acceptance has expired: {group.expired})"
+    return head
 
 
 def _text_table(header: list[str], rows: list[list[str]]) -> str:
@@ -50,47 +73,76 @@ def _text_table(header: list[str], rows: list[list[str]]) -> str:
 def render_console(summary: Summary) -> str:
     statuses, matrix = coverage_rows(summary)
     parts = [
-        _text_table(["rule", "checks", "violations"], list(_rule_rows(summary))),
+        _text_table(["rule", "state", "checks", "findings"], list(_rule_rows(summary))),
         "",
         "coverage (operation x status: asserted = a rule expected that status; seen = only observed; - = not observed)",
         _text_table(["operation", *map(str, statuses)], matrix),
         "",
     ]
+    for rule, group in _ordered_groups(summary):
+        parts.append(_group_head(group))
+        if group.accepted is None and group.examples:
+            example = group.examples[0]
+            parts.append(f"    {example['message']}")
+            if example.get("exchange"):
+                parts.append(f"    reproduce: {example['exchange']['curl']}")
+            if group.count > 1:
+                parts.append(f"    ... and {group.count - 1} more like this")
     for rule in summary.rules:
-        for finding in rule["findings"][:5]:
-            parts.append(f"[{finding['rule']}] {finding['message']}")
-            if finding.get("exchange"):
-                parts.append(f"    reproduce: {finding['exchange']['curl']}")
-    for problem in summary.problems[:10]:
-        parts.append(f"problem ({problem['kind']}): {problem.get('message', '')} [{problem.get('test', '')}]")
+        if rule.state == NOT_EXERCISED and rule.unexercised:
+            parts.append(f"not exercised: {rule.name}: {rule.unexercised}")
+    parts += _baseline_lines(summary)
+    for problem in summary.problems:
+        parts.append(f"{problem['kind']}: {problem.get('message', '')} [{problem.get('test', '')}]")
     for note in summary.notes:
         parts.append(f"note: {note}")
-    tests = summary.tests
-    parts.append(
-        f"{summary.requests} requests, {tests.passed} passed, {tests.failed} failed, {tests.skipped} skipped "
-        f"in {summary.duration_s:.1f} s (profile {summary.profile}, target {summary.target['base_url']})"
-    )
+    parts.append(_totals(summary))
     parts.append(VERDICT_LINE[summary.verdict])
     return "\n".join(parts)
 
 
+def _baseline_lines(summary: Summary) -> list[str]:
+    report = summary.baseline
+    if report is None:
+        return []
+    lines = [f"baseline {report.source}: entry not seen in this run (prune it): {e.describe()}" for e in report.not_seen]
+    lines += [f"baseline {report.source}: entry expired, its findings fail again: {e.describe()}" for e in report.expired]
+    return lines
+
+
+def _totals(summary: Summary) -> str:
+    tests = summary.tests
+    return (f"{summary.requests} requests, {tests.passed} passed, {tests.failed} failed, {tests.skipped} skipped "
+            f"in {summary.duration_s:.1f} s (profile {summary.profile}, target {summary.target['base_url']})")  # fmt: skip
+
+
 def render_markdown(summary: Summary) -> str:
     statuses, matrix = coverage_rows(summary)
-    md = [f"## fieldproof: {VERDICT_LINE[summary.verdict]}", ""]
-    md.append(f"Target `{summary.target['base_url']}`, profile `{summary.profile}`, {summary.requests} requests, "
-              f"{summary.duration_s:.1f} s; tests: {summary.tests.passed} passed, {summary.tests.failed} failed, "
-              f"{summary.tests.skipped} skipped.")  # fmt: skip
-    md += ["", "| rule | checks | violations |", "|---|---:|---:|"]
-    md += [f"| `{name}` | {checks} | {violations} |" for name, checks, violations in _rule_rows(summary)]
+    md = [f"## fieldproof: {VERDICT_LINE[summary.verdict]}", "", _totals(summary) + ".", ""]
+    md += ["| rule | state | checks | findings |", "|---|---|---:|---:|"]
+    md += [f"| `{name}` | {state} | {checks} | {found} |" for name, state, checks, found in _rule_rows(summary)]
     md += ["", "| operation | " + " | ".join(map(str, statuses)) + " |", "|---" * (len(statuses) + 1) + "|"]
     md += ["| " + " | ".join(row) + " |" for row in matrix]
-    findings = [(r["name"], f) for r in summary.rules for f in r["findings"]]
-    if findings:
+    pairs = _ordered_groups(summary)
+    if pairs:
         md += ["", "### Findings", ""]
-        for name, finding in findings[:50]:
-            md.append(f"- **{name}**: {finding['message']}")
-            if finding.get("exchange"):
-                md.append(f"  ```\n  {finding['exchange']['curl']}\n  ```")
+        for rule, group in pairs:
+            md.append(f"- **{group.rule}** `{group.signature}`: {group.count} finding{'s' if group.count != 1 else ''}"
+                      + (f" (accepted: {group.accepted})" if group.accepted is not None else "")
+                      + (f" (acceptance expired: {group.expired})" if group.expired is not None else ""))  # fmt: skip
+            for example in group.examples:
+                md.append(f"  - {example['message'].splitlines()[0]}")
+                if example.get("exchange"):
+                    md.append(f"    ```\n    {example['exchange']['curl']}\n    ```")
+            if group.more:
+                md.append(f"  - ... and {group.more} more like this")
+    unexercised = [rule for rule in summary.rules if rule.state == NOT_EXERCISED and rule.unexercised]
+    if unexercised:
+        md += ["", "### Not exercised", ""] + [f"- `{rule.name}`: {rule.unexercised}" for rule in unexercised]
+    extra = _baseline_lines(summary) + [f"{p['kind']}: {p.get('message', '')} (`{p.get('test', '')}`)" for p in summary.problems]
+    extra += [f"note: {note}" for note in summary.notes]
+    if extra:
+        md += ["", "### Problems and notes", ""] + [f"- {line}" for line in extra]
     if summary.tests.skips:
         md += ["", "### Skipped", ""] + [f"- `{s['test']}`: {s['reason']}" for s in summary.tests.skips]
     return "\n".join(md) + "\n"
@@ -99,26 +151,33 @@ def render_markdown(summary: Summary) -> str:
 def render_html(summary: Summary) -> str:
     e = html.escape
     statuses, matrix = coverage_rows(summary)
-    rows = "".join(f"<tr><td><code>{e(n)}</code></td><td>{c}</td><td class='{'bad' if v != '0' else ''}'>{v}</td></tr>"
-                   for n, c, v in _rule_rows(summary))  # fmt: skip
+    rows = "".join(f"<tr><td><code>{e(n)}</code></td><td class='{'bad' if s == VIOLATED.upper() else ''}'>{e(s)}</td>"
+                   f"<td>{c}</td><td>{e(f)}</td></tr>" for n, s, c, f in _rule_rows(summary))  # fmt: skip
     head = "".join(f"<th>{s}</th>" for s in statuses)
     cov = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in matrix)
     items = []
-    for rule in summary.rules:
-        for finding in rule["findings"]:
-            curl = finding["exchange"]["curl"] if finding.get("exchange") else ""
-            items.append(f"<li><b>{e(rule['name'])}</b>: {e(finding['message'])}<pre>{e(curl)}</pre></li>")
+    for rule, group in _ordered_groups(summary):
+        examples = "".join(
+            f"<li>{e(x['message'])}<pre>{e(x['exchange']['curl']) if x.get('exchange') else ''}</pre></li>" for x in group.examples
+        )
+        more = f"<li>… and {group.more} more like this</li>" if group.more else ""
+        items.append(f"<li><b>{e(_group_head(group))}</b><ul>{examples}{more}</ul></li>")
+    unexercised = "".join(f"<li><code>{e(r.name)}</code>: {e(r.unexercised)}</li>"
+                          for r in summary.rules if r.state == NOT_EXERCISED and r.unexercised)  # fmt: skip
+    problems = "".join(f"<li>{e(line)}</li>" for line in _baseline_lines(summary)
+                       + [f"{p['kind']}: {p.get('message', '')} [{p.get('test', '')}]" for p in summary.problems])  # fmt: skip
     skips = "".join(f"<li><code>{e(s['test'])}</code>: {e(s['reason'])}</li>" for s in summary.tests.skips)
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>fieldproof report</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}
 .bad{{background:#fdd}}pre{{white-space:pre-wrap;background:#f6f6f6;padding:4px}}</style></head>
 <body><h1>{e(VERDICT_LINE[summary.verdict])}</h1>
-<p>Target <code>{e(summary.target['base_url'])}</code>, profile {e(summary.profile)}, {summary.requests} requests,
-{summary.duration_s:.1f} s. Tests: {summary.tests.passed} passed, {summary.tests.failed} failed, {summary.tests.skipped} skipped.</p>
-<h2>Rules</h2><table><tr><th>rule</th><th>checks</th><th>violations</th></tr>{rows}</table>
+<p>{e(_totals(summary))}.</p>
+<h2>Rules</h2><table><tr><th>rule</th><th>state</th><th>checks</th><th>findings</th></tr>{rows}</table>
 <h2>Coverage</h2><table><tr><th>operation</th>{head}</tr>{cov}</table>
 <h2>Findings</h2><ul>{''.join(items) or '<li>none</li>'}</ul>
+<h2>Not exercised</h2><ul>{unexercised or '<li>none</li>'}</ul>
+<h2>Problems</h2><ul>{problems or '<li>none</li>'}</ul>
 <h2>Skipped</h2><ul>{skips or '<li>none</li>'}</ul>
 </body></html>
 """

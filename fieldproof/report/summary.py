@@ -1,17 +1,21 @@
-"""Merging the workers' JSON lines into one summary: per rule, coverage matrix, verdict."""
+"""Merging the workers' JSON lines into one summary: per rule (violated, held, not exercised),
+every finding group with its count, the coverage matrix, the baseline and the verdict."""
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
-from fieldproof import rules
-from fieldproof.contract import OPERATION_IDS, documented_statuses
+from fieldproof import contract, rules
+from fieldproof.baseline import Acceptance, Baseline
+from fieldproof.recorder import EXAMPLES_KEPT
 
-PASS, VIOLATION, ERROR = "pass", "violation", "error"
+PASS, VIOLATION, INCONCLUSIVE = "pass", "violation", "inconclusive"
+VIOLATED, ACCEPTED, HELD, NOT_EXERCISED = "violated", "accepted", "held", "not exercised"
 
 
 @dataclass
@@ -21,6 +25,75 @@ class TestOutcomes:
     skipped: int = 0
     skips: list[dict[str, str]] = field(default_factory=list)
     errors: list[dict[str, str]] = field(default_factory=list)  # suites that could not be collected
+    failures: list[str] = field(default_factory=list)  # the failed tests' ids
+
+
+@dataclass
+class GroupRow:
+    """Every finding of one rule with one signature, merged over tests and workers."""
+
+    rule: str
+    signature: str
+    count: int
+    first_at: float
+    examples: list[dict[str, Any]]  # Finding.to_dict(), a few distinct ones
+    tests: list[str]
+    accepted: str | None = None  # the baseline's reason, when accepted
+    expired: str | None = None  # the baseline entry that covered it, now expired
+
+    @property
+    def more(self) -> int:
+        """How many findings of this group the examples do not show."""
+        return self.count - len(self.examples)
+
+
+@dataclass
+class RuleRow:
+    name: str
+    kind: str  # exchange | sequence | external
+    summary: str
+    checks: int
+    groups: list[GroupRow]
+    unexercised: str  # why it judged nothing, and how to exercise it
+
+    @property
+    def violations(self) -> int:
+        """Findings that fail the run (not accepted by the baseline)."""
+        return sum(g.count for g in self.groups if g.accepted is None)
+
+    @property
+    def accepted(self) -> int:
+        return sum(g.count for g in self.groups if g.accepted is not None)
+
+    @property
+    def state(self) -> str:
+        if self.violations:
+            return VIOLATED
+        if self.accepted:
+            return ACCEPTED
+        return HELD if self.checks else NOT_EXERCISED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "summary": self.summary, "state": self.state,
+                "checks": self.checks, "violations": self.violations, "accepted": self.accepted,
+                "unexercised": self.unexercised if self.state == NOT_EXERCISED else None,
+                "groups": [{**asdict(g), "more": g.more} for g in self.groups]}  # fmt: skip
+
+
+@dataclass
+class CoverageCell:
+    operation: str
+    status: int
+    documented: bool
+    observed: int
+    asserted: int
+
+
+@dataclass
+class BaselineReport:
+    source: str
+    not_seen: list[Acceptance]  # entries no finding matched: prune them
+    expired: list[Acceptance]  # entries past their date that matched findings again
 
 
 @dataclass
@@ -30,13 +103,14 @@ class Summary:
     profile: str
     duration_s: float
     requests: int
-    rules: list[dict[str, Any]]
-    coverage: list[dict[str, Any]]
+    rules: list[RuleRow]
+    coverage: list[CoverageCell]
     tests: TestOutcomes
-    problems: list[dict[str, str]]  # harness errors: budget spent, unreachable, crashes
+    problems: list[dict[str, str]]  # what kept the run from a verdict: budget, unreachable, inconclusive
     notes: list[str] = field(default_factory=list)
     suites_s: float = 0.0  # the part of duration_s spent inside pytest
-    started_at: float = 0.0  # epoch seconds; findings carry their own `at`
+    started_at: float = 0.0  # epoch seconds; finding groups carry their own `first_at`
+    baseline: BaselineReport | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,16 +121,21 @@ class Summary:
             "suites_s": round(self.suites_s, 2),
             "started_at": self.started_at,
             "requests": self.requests,
-            "rules": self.rules,
-            "coverage": self.coverage,
-            "tests": self.tests.__dict__,
+            "rules": [rule.to_dict() for rule in self.rules],
+            "coverage": [asdict(cell) for cell in self.coverage],
+            "tests": asdict(self.tests),
             "problems": self.problems,
             "notes": self.notes,
-        }
+            "baseline": None if self.baseline is None else {
+                "source": self.baseline.source,
+                "not_seen": [e.to_dict() for e in self.baseline.not_seen],
+                "expired": [e.to_dict() for e in self.baseline.expired],
+            },
+        }  # fmt: skip
 
     @property
-    def violations(self) -> int:
-        return sum(rule["violations"] for rule in self.rules)
+    def groups(self) -> list[GroupRow]:
+        return [group for rule in self.rules for group in rule.groups]
 
 
 def _read_lines(work_dir: Path) -> list[dict[str, Any]]:
@@ -66,6 +145,24 @@ def _read_lines(work_dir: Path) -> list[dict[str, Any]]:
             if raw.strip():
                 lines.append(json.loads(raw))
     return lines
+
+
+def _merge(found: list[dict[str, Any]]) -> list[GroupRow]:
+    """One row per (rule, signature): counts summed, a few distinct examples kept."""
+    merged: dict[tuple[str, str], GroupRow] = {}
+    for line in found:
+        key = (line["rule"], line["signature"])
+        row = merged.get(key)
+        if row is None:
+            row = merged[key] = GroupRow(line["rule"], line["signature"], 0, line.get("at") or 0.0, [], [])
+        row.count += line["count"]
+        row.first_at = min(row.first_at, line.get("at") or row.first_at) or row.first_at
+        if line["test"] not in row.tests:
+            row.tests.append(line["test"])
+        for example in line["examples"]:
+            if len(row.examples) < EXAMPLES_KEPT and all(e["message"] != example["message"] for e in row.examples):
+                row.examples.append(example)
+    return sorted(merged.values(), key=lambda g: -g.count)
 
 
 def build_summary(
@@ -78,13 +175,16 @@ def build_summary(
     notes: list[str] | None = None,
     suites_s: float = 0.0,
     started_at: float = 0.0,
+    documented: Mapping[str, frozenset[int]] | None = None,
+    baseline: Baseline | None = None,
+    today: datetime.date | None = None,
 ) -> Summary:
     lines = _read_lines(work_dir)
     checks: Counter[str] = Counter()
     violations: Counter[str] = Counter()
     observed: Counter[tuple[str, int]] = Counter()
     asserted: Counter[tuple[str, int]] = Counter()
-    findings: dict[str, list[dict[str, Any]]] = {}
+    found: list[dict[str, Any]] = []
     problems = []
     requests = 0
     for line in lines:
@@ -95,52 +195,59 @@ def build_summary(
             violations.update(line["violations"])
             observed.update({(op, status): n for op, status, n in line["observed"]})
             asserted.update({(op, status): n for op, status, n in line["asserted"]})
-        elif kind == "finding":
-            findings.setdefault(line["rule"], []).append(line)
+        elif kind == "findings":
+            found.append(line)
         else:
             problems.append({"kind": kind, **line})
+    groups = _merge(found)
+    today = today or datetime.date.today()
+    matched: set[Acceptance] = set()
+    expired: list[Acceptance] = []
+    for group in groups:
+        entry = baseline.match(group.rule, group.signature) if baseline is not None else None
+        if entry is None:
+            continue
+        matched.add(entry)
+        if entry.expired(today):
+            group.expired = entry.describe()
+            if entry not in expired:
+                expired.append(entry)
+        else:
+            group.accepted = entry.reason
     rule_rows = []
     for registry, rule_kind in ((rules.EXCHANGE_RULES, "exchange"), (rules.SEQUENCE_RULES, "sequence")):
         for name, rule in registry.items():
-            rule_rows.append(
-                {
-                    "name": name,
-                    "kind": rule_kind,
-                    "summary": rule.summary,
-                    "checks": checks[name],
-                    "violations": max(violations[name], len(findings.get(name, []))),
-                    "findings": findings.get(name, []),
-                }
-            )
-    known = set(rules.EXCHANGE_RULES) | set(rules.SEQUENCE_RULES)
+            rule_rows.append(RuleRow(name, rule_kind, rule.summary, checks[name], [g for g in groups if g.rule == name], rule.unexercised))
+    known = set(rules.all_rules())
     for source in sorted(name for name in checks if name not in known):
         # another checker's verdicts (schemathesis): one row, its findings named source.Kind
-        theirs = [f for name, found in findings.items() if name.startswith(source + ".") for f in found]
-        rule_rows.append(
-            {
-                "name": source,
-                "kind": "external",
-                "summary": f"{source}'s own checks on the responses it validated",
-                "checks": checks[source],
-                "violations": max(sum(n for name, n in violations.items() if name.startswith(source + ".")), len(theirs)),
-                "findings": theirs,
-            }
-        )
+        rule_rows.append(RuleRow(source, "external", f"{source}'s own checks on the responses it validated", checks[source],
+                                 [g for g in groups if g.rule.startswith(source + ".")], f"the {source} suite did not run"))  # fmt: skip
+    listed = {g.rule for row in rule_rows for g in row.groups}
+    for group in groups:  # a group of no known rule is still reported, never dropped
+        if group.rule not in listed:
+            rule_rows.append(RuleRow(group.rule, "external", group.rule, checks[group.rule], [group], ""))
+            listed.add(group.rule)
+    for row in rule_rows:  # counts lost with a test's lines still show
+        lost = violations[row.name] - sum(g.count for g in row.groups)
+        if row.kind != "external" and lost > 0:
+            row.groups.append(GroupRow(row.name, "(findings whose details were lost)", lost, 0.0, [], []))
+    statuses = documented or {name: op.statuses for name, op in contract.OPERATIONS.items()}
     coverage = []
-    for operation in OPERATION_IDS:
-        documented = documented_statuses(operation)
-        statuses = sorted(documented | {s for (op, s) in observed if op == operation})
-        for status in statuses:
-            coverage.append(
-                {
-                    "operation": operation,
-                    "status": status,
-                    "documented": status in documented,
-                    "observed": observed[(operation, status)],
-                    "asserted": asserted[(operation, status)],
-                }
-            )
+    for operation in contract.OPERATIONS:
+        documented_here = statuses[operation]
+        for status in sorted(documented_here | {s for (op, s) in observed if op == operation}):
+            coverage.append(CoverageCell(operation, status, status in documented_here, observed[(operation, status)],
+                                         asserted[(operation, status)]))  # fmt: skip
     problems += [{"kind": "collection", **error} for error in tests.errors]
-    found = any(row["violations"] for row in rule_rows)
-    verdict = VIOLATION if found else (ERROR if problems or tests.failed or not tests.passed else PASS)
-    return Summary(verdict, target, profile, duration_s, requests, rule_rows, coverage, tests, problems, notes or [], suites_s, started_at)
+    explained = {test for g in groups for test in g.tests} | {p.get("test") for p in problems}
+    problems += [{"kind": "inconclusive", "test": test, "message": "the test failed without a finding"}
+                 for test in tests.failures if test not in explained]  # fmt: skip
+    failing = any(row.violations for row in rule_rows)
+    ran = tests.passed + tests.failed
+    verdict = VIOLATION if failing else (INCONCLUSIVE if problems or not ran else PASS)
+    report = None
+    if baseline is not None:
+        report = BaselineReport(baseline.source, [e for e in baseline.entries if e not in matched], expired)
+    return Summary(verdict, target, profile, duration_s, requests, rule_rows, coverage, tests, problems, notes or [],
+                   suites_s, started_at, report)  # fmt: skip

@@ -21,6 +21,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from fieldproof.contract import ACCOUNT_ID, RUN_PATH, ULID
 from fieldproof.headers import HeaderSyntaxError, IfMatch, parse_if_match
 from fieldproof.sandbox import control
 from fieldproof.sandbox.auth import (
@@ -46,15 +47,9 @@ from fieldproof.sandbox.store import (
 from fieldproof.sandbox.trace import TraceContext
 
 API_PREFIX = "/v1"
-RUN_PATH = (
-    "/demand/accounts/{account_id}/projects/{project_id}"
-    "/target-groups/{target_group_id}/fielding-runs/{fielding_run_id}"
-)
 CONTRACT = Path(__file__).resolve().parents[1] / "contracts" / "fielding-runs.openapi.yaml"
 SETTINGS_ENV = "FIELDPROOF_SANDBOX_SETTINGS_JSON"
 
-_ACCOUNT_ID = re.compile(r"[0-9]+")
-_ULID = re.compile(r"[0-9A-Z]{26}")
 _VERSION_TAG = re.compile(r"[1-9][0-9]{0,17}")
 
 
@@ -114,7 +109,7 @@ class Sandbox:
         self.store = store
         self.limits = TokenBuckets(settings.rate_limit_burst, settings.rate_limit_refill)
         self.faults = Faults(settings.latency_ms, settings.jitter_ms, settings.error_rate)
-        self.verify = TokenVerifier(settings.jwt_secret, verify_expiry=settings.fault != "expired_token_served")
+        self.verify = TokenVerifier(settings.jwt_secret, verify_expiry="expired_token_served" not in settings.faults)
 
     async def _authorize(self, request: Request) -> Principal:
         """The gates every API request passes, in order, before its run is looked at."""
@@ -126,9 +121,9 @@ class Sandbox:
             raise ApiError(403, "authorization_error", "the token has expired")
         if self.faults.server_error() or (scripted is not None and scripted.answer == "500"):
             raise ApiError(500, "unexpected_internal_error", "injected fault: server error")
-        fault = self.settings.fault
+        faults = self.settings.faults
         try:
-            if fault == "missing_token_served" and "authorization" not in request.headers:
+            if "missing_token_served" in faults and "authorization" not in request.headers:
                 principal = Principal(request.path_params["account_id"], user_id_for(request.path_params["account_id"]))
             else:
                 token = bearer_token(request.headers.get("authorization"))
@@ -142,7 +137,7 @@ class Sandbox:
             raise ApiError(403, "authorization_error", str(exc)) from None
         self._check_api_version(request.headers.get("cint-api-version"))
         self._check_path_ids(request.path_params)
-        if not _same_account(request.path_params["account_id"], principal.account_id) and fault != "foreign_account_served":
+        if not _same_account(request.path_params["account_id"], principal.account_id) and "foreign_account_served" not in faults:
             raise self._foreign()
         return principal
 
@@ -162,14 +157,17 @@ class Sandbox:
             [{"name": "Cint-API-Version", "reason": "unsupported version"}],
         )
 
-    @staticmethod
-    def _check_path_ids(params: dict[str, str]) -> None:
+    def _check_path_ids(self, params: dict[str, str]) -> None:
+        answer = self.settings.malformed_id
         invalid = []
-        if not _ACCOUNT_ID.fullmatch(params["account_id"]):
+        if not ACCOUNT_ID.fullmatch(params["account_id"]):
             invalid.append({"name": "account_id", "reason": "must be an integer"})
-        for name in ("project_id", "target_group_id"):
-            if not _ULID.fullmatch(params[name]):
+        ulids = ("project_id", "target_group_id", *(("fielding_run_id",) if answer == "400-ulid-run-ids" else ()))
+        for name in ulids:
+            if not ULID.fullmatch(params[name]):
                 invalid.append({"name": name, "reason": "must be a ULID (26 characters 0-9A-Z)"})
+        if invalid and answer == "404":
+            raise ApiError(404, "not_found_error", "no such fielding run")
         if invalid:
             raise ApiError(400, "bad_request_error", "invalid path parameters", invalid)
 
@@ -185,24 +183,25 @@ class Sandbox:
             params["target_group_id"],
         ):
             raise ApiError(404, "not_found_error", "no such fielding run")
-        if not _same_account(run.account_id, params["account_id"]) and self.settings.fault != "foreign_account_served":
+        if not _same_account(run.account_id, params["account_id"]) and "foreign_account_served" not in self.settings.faults:
             raise self._foreign()
         return run
 
     def _precondition(self, header: str | None) -> Precondition:
         """Map If-Match to the versions it names; the store decides if one is current."""
         if header is None:
-            if self.settings.missing_if_match == "400":
-                raise ApiError(
-                    400,
-                    "bad_request_error",
-                    "the If-Match header is required",
-                    [{"name": "If-Match", "reason": "missing"}],
-                )
+            answer = self.settings.missing_if_match
+            if answer == "400":
+                raise ApiError(400, "bad_request_error", "the If-Match header is required",
+                               [{"name": "If-Match", "reason": "missing"}])  # fmt: skip
+            if answer == "428":
+                raise ApiError(428, "precondition_required_error", "this write needs an If-Match header")
             return Precondition(frozenset())
         try:
             if_match: IfMatch = parse_if_match(header)
         except HeaderSyntaxError as exc:
+            if self.settings.malformed_if_match == "412":
+                return Precondition(frozenset())  # it names no version, so it matches none
             raise ApiError(
                 400, "bad_request_error", str(exc), [{"name": "If-Match", "reason": "malformed"}]
             ) from None
@@ -210,6 +209,9 @@ class Sandbox:
             if self.settings.if_match_star == "400":
                 raise ApiError(400, "bad_request_error", "If-Match: * is not supported")
             return ANY_VERSION if self.settings.if_match_star == "match" else Precondition(frozenset())
+        if len(if_match.tags) > 1 and self.settings.if_match_list == "400":
+            raise ApiError(400, "bad_request_error", "If-Match must hold exactly one entity tag",
+                           [{"name": "If-Match", "reason": "a list"}])  # fmt: skip
         versions = {
             int(tag.opaque)
             for tag in if_match.tags
@@ -275,13 +277,22 @@ async def _too_many(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    code = {404: "not_found_error", 405: "bad_request_error"}.get(exc.status_code, "bad_request_error")
-    response = _error_response(ApiError(exc.status_code, code, str(exc.detail)))
-    if exc.headers:
-        response.headers.update(exc.headers)
-    return response
+def _http_error(settings: SandboxSettings) -> Any:
+    """Starlette's own 404 and 405 as documented error bodies; an undeclared method answered as
+    the undeclared_method setting says (405 with Allow, 501, or 404)."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        status, headers = exc.status_code, exc.headers
+        if status == 405 and settings.undeclared_method != "405":
+            status, headers = int(settings.undeclared_method), None
+        code = {404: "not_found_error", 501: "not_implemented_error"}.get(status, "bad_request_error")
+        response = _error_response(ApiError(status, code, str(exc.detail) if status == exc.status_code else "not supported"))
+        if headers:
+            response.headers.update(headers)
+        return response
+
+    return handler
 
 
 def build_app(settings: SandboxSettings, store: Store | None = None) -> ASGIApp:
@@ -309,22 +320,23 @@ def build(settings: SandboxSettings, store: Store | None = None) -> tuple[Sandbo
         exception_handlers={
             ApiError: _api_error,
             TooManyRequests: _too_many,
-            HTTPException: _http_error,
+            HTTPException: _http_error(settings),
         },
     )
     traced: ASGIApp = TraceContext(app) if counter is None else counter.wrap(TraceContext(app))
-    mode = FAULT_MODES.get(settings.fault)
-    return sandbox, FaultyResponses(traced, mode.name) if mode is not None and mode.layer == "http" else traced
+    http_faults = tuple(name for name in sorted(settings.faults) if FAULT_MODES[name].layer == "http")
+    return sandbox, FaultyResponses(traced, http_faults) if http_faults else traced
 
 
 def policy_for(settings: SandboxSettings) -> Policy:
-    mode = FAULT_MODES.get(settings.fault)
-    store_fault = mode.name if mode is not None and mode.layer == "store" else None
+    store_faults = frozenset(name for name in settings.faults if FAULT_MODES[name].layer == "store")
     return Policy(
         resume_live_is_noop=settings.resume_live == "204",
+        pause_paused_is_noop=settings.pause_paused == "204",
+        complete_paused=settings.complete_paused == "204",
         precondition_first=settings.gate_order == "412-first",
-        fault=store_fault,
-        race_window_s=settings.race_window_ms / 1000 if store_fault == "check_then_act_race" else 0.0,
+        faults=store_faults,
+        race_window_s=settings.race_window_ms / 1000 if "check_then_act_race" in store_faults else 0.0,
     )
 
 

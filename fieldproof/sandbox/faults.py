@@ -44,6 +44,7 @@ FAULT_MODES: dict[str, FaultMode] = {
         FaultMode("no_retry_after_on_429", "http", "headers", "429 without Retry-After"),
         FaultMode("no_traceparent_on_errors", "http", "headers", "4xx/5xx without traceparent"),
         FaultMode("no_traceparent_on_404", "http", "headers", "404 without traceparent"),
+        FaultMode("no_traceparent_anywhere", "http", "headers", "no response carries traceparent (a gateway strips it)"),
         FaultMode("malformed_traceparent", "http", "headers", "traceparent in upper-case hex"),
         FaultMode("trace_not_continued", "http", "headers", "every response starts a new trace"),
         FaultMode("status_200_instead_of_204", "http", "status", "writes answer 200 with a body"),
@@ -107,49 +108,24 @@ def _without(headers: list[tuple[bytes, bytes]], name: bytes) -> list[tuple[byte
 
 
 class FaultyResponses:
-    """Outermost ASGI wrapper that distorts responses the way an `http` fault mode says."""
+    """Outermost ASGI wrapper that distorts responses the way the `http` fault modes say (one
+    or several: each distortion is applied in turn)."""
 
-    def __init__(self, app: ASGIApp, mode: str) -> None:
+    def __init__(self, app: ASGIApp, modes: tuple[str, ...]) -> None:
         self.app = app
-        self.mode = mode
+        self.modes = modes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        mode, state = self.mode, {"status": 200}
+        state: dict[str, object] = {}
 
         async def distort(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status, headers = message["status"], list(message.get("headers", []))
-                state["status"] = status
-                if mode == "no_etag_on_204" and status == 204 or mode == "no_etag_on_200" and status == 200:
-                    headers = _without(headers, b"etag")
-                elif mode == "unquoted_etag":
-                    headers = [(k, v.replace(b'"', b"") if k.lower() == b"etag" else v) for k, v in headers]
-                elif mode == "no_retry_after_on_429" and status == 429:
-                    headers = _without(headers, b"retry-after")
-                elif mode == "no_traceparent_on_errors" and status >= 400 or mode == "no_traceparent_on_404" and status == 404:
-                    headers = _without(headers, b"traceparent")
-                elif mode == "malformed_traceparent":
-                    headers = [(k, v.upper() if k.lower() == b"traceparent" else v) for k, v in headers]
-                elif mode == "trace_not_continued":
-                    headers = [(k, b"00-" + b"%032x" % random.getrandbits(128) + v[35:] if k.lower() == b"traceparent" else v)
-                               for k, v in headers]  # fmt: skip
-                elif mode == "status_200_instead_of_204" and status == 204:
-                    status = 200
-                    body = b'{"status":"ok"}'
-                    headers = _without(headers, b"content-length") + [
-                        (b"content-length", str(len(body)).encode()), (b"content-type", b"application/json"),
-                    ]  # fmt: skip
-                    state["body"] = body
-                elif mode == "undocumented_409_on_stale" and status == 412:
-                    status = 409
-                elif mode == "server_error_on_odd_input" and status == 400:
-                    status = 500
-                elif mode == "error_body_without_detail" and status >= 400 and status != 429:
-                    state["strip_detail"] = True
-                    headers = _without(headers, b"content-length")
+                for mode in self.modes:
+                    status, headers = _distort_start(mode, status, headers, state)
                 message = {**message, "status": status, "headers": headers}
             elif message["type"] == "http.response.body":
                 if "body" in state:
@@ -161,3 +137,37 @@ class FaultyResponses:
             await send(message)
 
         await self.app(scope, receive, distort)
+
+
+def _distort_start(mode: str, status: int, headers: list[tuple[bytes, bytes]], state: dict[str, object]
+                   ) -> tuple[int, list[tuple[bytes, bytes]]]:  # fmt: skip
+    """One mode's distortion of a response's status and headers (`state` carries a body change)."""
+    if mode == "no_etag_on_204" and status == 204 or mode == "no_etag_on_200" and status == 200:
+        headers = _without(headers, b"etag")
+    elif mode == "unquoted_etag":
+        headers = [(k, v.replace(b'"', b"") if k.lower() == b"etag" else v) for k, v in headers]
+    elif mode == "no_retry_after_on_429" and status == 429:
+        headers = _without(headers, b"retry-after")
+    elif (mode == "no_traceparent_on_errors" and status >= 400 or mode == "no_traceparent_on_404" and status == 404
+          or mode == "no_traceparent_anywhere"):  # fmt: skip
+        headers = _without(headers, b"traceparent")
+    elif mode == "malformed_traceparent":
+        headers = [(k, v.upper() if k.lower() == b"traceparent" else v) for k, v in headers]
+    elif mode == "trace_not_continued":
+        headers = [(k, b"00-" + b"%032x" % random.getrandbits(128) + v[35:] if k.lower() == b"traceparent" else v)
+                   for k, v in headers]  # fmt: skip
+    elif mode == "status_200_instead_of_204" and status == 204:
+        status = 200
+        body = b'{"status":"ok"}'
+        headers = _without(headers, b"content-length") + [
+            (b"content-length", str(len(body)).encode()), (b"content-type", b"application/json"),
+        ]  # fmt: skip
+        state["body"] = body
+    elif mode == "undocumented_409_on_stale" and status == 412:
+        status = 409
+    elif mode == "server_error_on_odd_input" and status == 400:
+        status = 500
+    elif mode == "error_body_without_detail" and status >= 400 and status != 429:
+        state["strip_detail"] = True
+        headers = _without(headers, b"content-length")
+    return status, headers

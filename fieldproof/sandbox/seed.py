@@ -13,21 +13,20 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Mapping
 
+from fieldproof import contract
+from fieldproof.contract import DEFAULT_API_VERSION
 from fieldproof.sandbox.auth import issue_token, user_id_for
 from fieldproof.tomlfile import TomlFileError, read_toml
 from fieldproof.sandbox.store import STATUSES, Run, Store, format_time, make_run, utcnow
 
 DEFAULT_SEED = Path(__file__).resolve().parent / "default-seed.toml"
-DEFAULT_API_VERSION = "2025-12-18"
 TOKEN_ENV = "FIELDPROOF_TOKEN"
 FOREIGN_TOKEN_ENV = "FIELDPROOF_FOREIGN_TOKEN"
 
+# what a role of the contract's table is in the store: its status, and what blocks a resume
+_BLOCKERS = ("goal_reached", "end_date_passed")
 ROLES: dict[str, dict[str, Any]] = {
-    "resumable": {"status": "paused"},
-    "live": {"status": "live"},
-    "goal_reached": {"status": "paused", "goal_reached": True},
-    "end_date_passed": {"status": "paused", "end_date_passed": True},
-    "completed": {"status": "completed"},
+    name: {"status": role.status, **({name: True} if name in _BLOCKERS else {})} for name, role in contract.ROLES.items()
 }
 _SPEC_KEYS = {
     "role", "account", "account_id", "fielding_run_id", "project_id", "target_group_id",

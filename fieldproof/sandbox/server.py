@@ -18,7 +18,8 @@ from typing import TextIO
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from fieldproof.sandbox.app import API_PREFIX, RUN_PATH, SETTINGS_ENV, build_app, etag_for, policy_for
+from fieldproof.contract import RUN_PATH
+from fieldproof.sandbox.app import API_PREFIX, SETTINGS_ENV, build_app, etag_for, policy_for
 from fieldproof.sandbox.auth import issue_token
 from fieldproof.sandbox.seed import DEFAULT_API_VERSION, Seed, load_seed, write_target
 from fieldproof.sandbox.settings import SandboxSettings

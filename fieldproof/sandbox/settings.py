@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from fieldproof.contract import API_VERSIONS, OPEN_QUESTIONS
 from fieldproof.sandbox.faults import FAULT_MODES
 from fieldproof.tomlfile import TomlFileError, read_toml
 
@@ -20,8 +21,7 @@ ENV_PREFIX = "FIELDPROOF_SANDBOX_"
 # A local test server's signing key, not a secret: it lets `fieldproof sandbox token` print a
 # token that any sandbox started with the same key accepts.
 DEFAULT_JWT_SECRET = "fieldproof-sandbox-signing-key-not-a-secret"
-KNOWN_API_VERSIONS = ("2025-05-27", "2025-12-18")
-_FAULT_CHOICES = ("none", "list", *FAULT_MODES)
+KNOWN_API_VERSIONS = API_VERSIONS
 
 
 class SettingsError(ValueError):
@@ -30,6 +30,12 @@ class SettingsError(ValueError):
 
 def _setting(default: Any, help: str, choices: tuple[str, ...] | None = None, **kw: Any) -> Any:
     return field(default=default, metadata={"help": help, "choices": choices, **kw})
+
+
+def _open_question(name: str) -> Any:
+    """A setting that answers one of the contract's open questions, its choices from the table."""
+    question = OPEN_QUESTIONS[name]
+    return _setting(question.default, question.question, question.choices)
 
 
 @dataclass(frozen=True)
@@ -43,26 +49,21 @@ class SandboxSettings:
     jwt_secret: str = _setting(DEFAULT_JWT_SECRET, "HS256 key the sandbox signs tokens with")
     token_ttl_s: int = _setting(86400, "lifetime of printed tokens, seconds", minimum=1)
 
-    # open questions of the API doc (default: the likeliest answer)
-    missing_if_match: str = _setting("400", "status for a write without If-Match", ("400", "412"))
-    resume_live: str = _setting("422", "resuming a live run: refuse, or a 204 no-op", ("422", "204"))
-    if_match_star: str = _setting(
-        "match", "If-Match: * matches the run (RFC 9110), or is refused", ("match", "412", "400")
-    )
-    if_match_comparison: str = _setting(
-        "weak", "weak: W/\"1\" and \"1\" both match; exact: byte for byte", ("weak", "exact")
-    )
-    gate_order: str = _setting(
-        "412-first", "which refusal wins when a tag is stale AND the state forbids the write",
-        ("412-first", "422-first"),
-    )
-    foreign_account: str = _setting(
-        "403", "status for another account's run or path", ("403", "404")
-    )
-    unknown_api_version: str = _setting(
-        "400", "a Cint-API-Version that is not a known version", ("400", "403", "accept")
-    )
-    status_case: str = _setting("lower", "casing of status values", ("lower", "title"))
+    # open questions of the API doc (contract.OPEN_QUESTIONS; default: the likeliest answer)
+    malformed_id: str = _open_question("malformed_id")
+    undeclared_method: str = _open_question("undeclared_method")
+    missing_if_match: str = _open_question("missing_if_match")
+    malformed_if_match: str = _open_question("malformed_if_match")
+    if_match_star: str = _open_question("if_match_star")
+    if_match_list: str = _open_question("if_match_list")
+    if_match_comparison: str = _open_question("if_match_comparison")
+    resume_live: str = _open_question("resume_live")
+    pause_paused: str = _open_question("pause_paused")
+    complete_paused: str = _open_question("complete_paused")
+    foreign_account: str = _open_question("foreign_account")
+    gate_order: str = _open_question("gate_order")
+    unknown_api_version: str = _open_question("unknown_api_version")
+    status_case: str = _open_question("status_case")
 
     # fault injection, all off by default
     latency_ms: float = _setting(0.0, "added latency per request, ms", minimum=0)
@@ -71,9 +72,15 @@ class SandboxSettings:
     rate_limit_burst: int = _setting(0, "token-bucket size per token; 0 turns limits off", minimum=0)
     rate_limit_refill: float = _setting(1.0, "tokens added per second", minimum=0.001)
 
-    # a deliberate bug, to prove the harness catches it (`fieldproof sandbox --fault list`)
-    fault: str = _setting("none", "fault mode to inject (see --fault list)", _FAULT_CHOICES)
+    # deliberate bugs, to prove the harness catches them (`fieldproof sandbox --fault list`)
+    fault: str = _setting("none", "fault modes to inject, comma-separated (see --fault list)",
+                          ("none", "list", *FAULT_MODES), multiple=True)
     race_window_ms: float = _setting(1.0, "check_then_act_race: ms between decision and write", minimum=0)
+
+    @property
+    def faults(self) -> frozenset[str]:
+        """The fault modes in force (none, one, or several in different layers)."""
+        return frozenset(name for name in self.fault.split(",") if name not in ("", "none", "list"))
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -116,8 +123,11 @@ def _coerce(f: dataclasses.Field, raw: Any, source: str) -> Any:
         expected = kind.split(" ")[0].replace("str", "text")
         raise SettingsError(f"{where} must be {expected}, got {raw!r}") from None
     choices = meta.get("choices")
-    if choices and value not in choices:
+    values = [v.strip() for v in value.split(",")] if meta.get("multiple") and isinstance(value, str) else [value]
+    if choices and any(v not in choices for v in values):
         raise SettingsError(f"{where} must be one of {', '.join(choices)}; got {raw!r}")
+    if meta.get("multiple"):
+        value = ",".join(values)
     if "minimum" in meta and value < meta["minimum"]:
         raise SettingsError(f"{where} must be at least {meta['minimum']}, got {raw!r}")
     if "maximum" in meta and value > meta["maximum"]:

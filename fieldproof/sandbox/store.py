@@ -73,11 +73,12 @@ class Action(enum.Enum):
     COMPLETE = "complete"
 
 
-# action -> (statuses it may start from, status it leads to)
+# action -> (statuses it may start from, status it leads to); the store's own reading of the
+# docs, not the harness's table: an oracle must not share the server's code
 TRANSITIONS: dict[Action, tuple[frozenset[str], str]] = {
     Action.PAUSE: (frozenset({"live"}), "paused"),
     Action.RESUME: (frozenset({"paused"}), "live"),
-    Action.COMPLETE: (frozenset({"live", "paused"}), "completed"),
+    Action.COMPLETE: (frozenset({"live", "scheduled"}), "completed"),  # "a live or scheduled run"
 }
 
 
@@ -101,10 +102,16 @@ class Policy:
     """The store's answers to the API doc's open questions."""
 
     resume_live_is_noop: bool = False
+    pause_paused_is_noop: bool = False
+    complete_paused: bool = False  # a paused run may be completed too
     precondition_first: bool = True
-    # a deliberate bug of the state machine (see sandbox/faults.py), for proving the harness
-    fault: str | None = None
+    # deliberate bugs of the state machine (see sandbox/faults.py), for proving the harness
+    faults: frozenset[str] = frozenset()
     race_window_s: float = 0.0
+
+    def sources(self, action: Action) -> frozenset[str]:
+        sources, _ = TRANSITIONS[action]
+        return sources | {"paused"} if action is Action.COMPLETE and self.complete_paused else sources
 
 
 @dataclass(frozen=True)
@@ -209,10 +216,10 @@ class Store:
     ) -> Outcome:
         """Decide on a snapshot, then write only if the snapshot is still current."""
         now = now or utcnow()
-        fault = self.policy.fault
-        if fault == "ignore_if_match":
+        faults = self.policy.faults
+        if "ignore_if_match" in faults:
             precondition = ANY_VERSION
-        elif fault == "accept_stale_tags" and precondition.versions is not None:
+        elif "accept_stale_tags" in faults and precondition.versions is not None:
             precondition = Precondition(precondition.versions | {v + 1 for v in precondition.versions})
         # Only If-Match: * can lose a race and still be right to try again: a named tag that
         # lost a race is stale by definition. Bounded, so a hot row cannot spin forever.
@@ -222,13 +229,13 @@ class Store:
                 return Outcome(Verdict.NOT_FOUND, None, "no fielding run with this id")
             refusal = self._refusal(run, action, precondition, now)
             if refusal is not None:
-                if fault == "refusal_changes_run":
+                if "refusal_changes_run" in faults:
                     self._db.execute(
                         "UPDATE runs SET last_changed_at = ? WHERE id = ?", (format_time(now), run.id)
                     )
                 return refusal
-            sources, target = TRANSITIONS[action]
-            if run.status not in sources:  # only the configured no-op gets here
+            _, target = TRANSITIONS[action]
+            if run.status not in self.policy.sources(action):  # only the configured no-op gets here
                 return Outcome(Verdict.NO_OP, run, f"run is already {run.status}")
             changed = self._write(run, target, actor, now)
             if changed is not None:
@@ -253,12 +260,13 @@ class Store:
         return first or second
 
     def _invalid_state_reason(self, run: Run, action: Action, now: datetime) -> str | None:
-        sources, _ = TRANSITIONS[action]
-        if run.status not in sources:
+        if run.status not in self.policy.sources(action):
             if action is Action.RESUME and run.status == "live" and self.policy.resume_live_is_noop:
                 return None
+            if action is Action.PAUSE and run.status == "paused" and self.policy.pause_paused_is_noop:
+                return None
             return f"cannot {action.value} a run that is {run.status}"
-        if action is Action.RESUME and self.policy.fault != "skip_business_rules":
+        if action is Action.RESUME and "skip_business_rules" not in self.policy.faults:
             if run.goal_reached:
                 return "the completes goal has been reached"
             if run.end_date_passed(now):
@@ -266,18 +274,18 @@ class Store:
         return None
 
     def _write(self, seen: Run, status: str, actor: str, now: datetime) -> Run | None:
-        fault = self.policy.fault
+        faults = self.policy.faults
         version = seen.version + 1
-        if fault == "version_not_bumped":
+        if "version_not_bumped" in faults:
             version = seen.version
-        elif fault == "recurring_tags":
+        elif "recurring_tags" in faults:
             version = 1 + seen.version % 3
         changed = replace(
             seen, status=status, version=version, last_changed_at=format_time(now), last_changed_by=actor
         )
-        if fault == "no_change_on_success":
+        if "no_change_on_success" in faults:
             return changed  # answers as if written, writes nothing
-        if fault == "check_then_act_race":
+        if "check_then_act_race" in faults:
             # the bug: decide, wait, then write unconditionally: a second writer slips in between
             time.sleep(self.policy.race_window_s)
             condition, args = "WHERE id = ?", (seen.id,)

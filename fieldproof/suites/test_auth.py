@@ -1,34 +1,36 @@
 """Auth: no token, a malformed one, an expired one, another account's: refused, unchanged.
-And the documented 403 for a missing Cint-API-Version."""
+And the documented 403 for a missing Cint-API-Version, and an unknown one."""
 
 from __future__ import annotations
 
 import pytest
 
+from fieldproof.facts import Auth
 from fieldproof.plugin import Harness
 
+UNKNOWN_API_VERSION = "1999-01-01"  # well-formed, and older than any version of the API
 
-@pytest.mark.parametrize("auth", ["none", "malformed", "foreign", "expired"])
+
+@pytest.mark.parametrize("auth", [Auth.NONE, Auth.MALFORMED, Auth.FOREIGN, Auth.EXPIRED], ids=lambda a: a.value)
 @pytest.mark.parametrize("operation", ["get", "resume"])
-def test_requests_without_valid_credentials_are_refused(fp: Harness, auth: str, operation: str) -> None:
-    if auth == "foreign" and fp.client.credentials.foreign is None:
+def test_requests_without_valid_credentials_are_refused(fp: Harness, auth: Auth, operation: str) -> None:
+    if auth is Auth.FOREIGN and fp.client.credentials.foreign is None:
         pytest.skip("set foreign_token_env in the target file (a token of another account) to enable this test")
-    if auth == "expired" and fp.client.credentials.expired is None:
+    if auth is Auth.EXPIRED and fp.client.credentials.expired is None:
         pytest.skip("an expired token can only be minted by the sandbox")
     with fp.run("resumable") as run:
         if operation == "get":
-            fp.client.get(run, auth=auth, context={"auth": auth})
+            fp.client.get(run, auth=auth)
         else:
-            fp.client.write("resume", run, auth=auth, context={"auth": auth})
-        fp.check()
+            fp.client.write("resume", run, auth=auth)
 
 
+@pytest.mark.parametrize("version", [None, UNKNOWN_API_VERSION], ids=["missing", "unknown"])
 @pytest.mark.parametrize("operation", ["get", "resume"])
-def test_missing_api_version_is_403(fp: Harness, operation: str) -> None:
+def test_a_missing_or_unknown_api_version_is_answered(fp: Harness, operation: str, version: str | None) -> None:
     with fp.run("resumable") as run:
-        no_version = {"Cint-API-Version": None}
+        headers = {"Cint-API-Version": version}
         if operation == "get":
-            fp.client.get(run, headers=no_version, context={"api_version": "missing"})
+            fp.client.get(run, headers=headers)
         else:
-            fp.client.write("resume", run, headers=no_version, context={"api_version": "missing"})
-        fp.check()
+            fp.client.write("resume", run, headers=headers)

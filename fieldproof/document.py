@@ -1,0 +1,205 @@
+"""The contract document in use: ours (contracts/fielding-runs.openapi.yaml) or a provider's own
+OpenAPI document (`fieldproof run --contract FILE`, such as the vendor's whole Demand API).
+
+The four fielding-run operations are found by method and path template, never by operationId
+(providers name them as they like). The harness works on a copy of the document that holds
+those four operations only, under our parameter names and operationIds, with the ETag ->
+If-Match links added: no other operation of the document is ever sent.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fieldproof import contract
+from fieldproof.errors import ExitCode, FieldproofError
+
+OPERATION_IDS = {"get": "getFieldingRun", "pause": "pauseFieldingRun", "resume": "resumeFieldingRun",
+                 "complete": "completeFieldingRun"}  # fmt: skip
+_HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace", "query")
+# the links the harness adds: after a GET's 200 or a write's 204, which operations may follow
+_LINK_NAMES = {"get": "GetRun", "pause": "PauseWithEtag", "resume": "ResumeWithEtag", "complete": "CompleteWithEtag"}
+_FOLLOWERS = {"get": ("pause", "resume", "complete"), "pause": ("resume", "get"), "resume": ("pause", "get"),
+              "complete": ("get",)}  # fmt: skip
+
+
+class ContractError(FieldproofError):
+    """A contract document that cannot be used; the message says what to fix."""
+
+    exit_code = ExitCode.USAGE
+
+
+@dataclass(frozen=True)
+class Found:
+    """Where one of the four operations sits in the document."""
+
+    path: str  # the document's own path template
+    method: str  # lower case
+    names: tuple[str, ...]  # the document's path parameter names, in RUN_PATH's order
+    line: int  # 1-based line of the path in the file (0: unknown)
+
+
+def _read(path: Path) -> tuple[dict[str, Any], str]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ContractError(f"cannot read contract document {path}: {exc.strerror}; give an OpenAPI file") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ContractError(f"contract document {path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
+                            f"{str(exc).splitlines()[0]}") from None  # fmt: skip
+    if not isinstance(data, dict) or not isinstance(data.get("paths"), dict) or "openapi" not in data:
+        raise ContractError(f"contract document {path} is not an OpenAPI 3 document (no 'openapi' and 'paths')")
+    return data, text
+
+
+def _match(template: str) -> tuple[str | None, tuple[str, ...]] | None:
+    """(action, parameter names) if `template` is the run path or an action below it."""
+    segments = template.strip("/").split("/")
+    fixed = contract.RUN_PATH_SEGMENTS
+    if len(segments) not in (len(fixed), len(fixed) + 1):
+        return None
+    names = []
+    for segment, want in zip(segments, fixed):
+        if want is None:
+            if not (segment.startswith("{") and segment.endswith("}")):
+                return None
+            names.append(segment[1:-1])
+        elif segment != want:
+            return None
+    action = segments[len(fixed)] if len(segments) > len(fixed) else None
+    return action, tuple(names)
+
+
+def _ours(action: str | None) -> str:
+    return contract.RUN_PATH + (f"/{action}" if action else "")
+
+
+def _resolve(document: dict[str, Any], node: Any) -> Any:
+    """A local $ref followed (one level at a time, until none is left)."""
+    seen = 0
+    while isinstance(node, dict) and "$ref" in node and seen < 20:
+        ref = node["$ref"]
+        if not isinstance(ref, str) or not ref.startswith("#/"):
+            raise ContractError(f"only local $refs are supported in the fielding-run operations, got {ref!r}")
+        node = document
+        for part in ref[2:].split("/"):
+            node = node[part.replace("~1", "/").replace("~0", "~")]
+        seen += 1
+    return node
+
+
+def _statuses(responses: dict[str, Any]) -> frozenset[int]:
+    statuses: set[int] = set()
+    for key in responses:
+        key = str(key).upper()
+        if key == "DEFAULT":
+            return frozenset(range(100, 600))
+        if len(key) == 3 and key.endswith("XX") and key[0].isdigit():
+            statuses |= set(range(int(key[0]) * 100, int(key[0]) * 100 + 100))
+        elif key.isdigit():
+            statuses.add(int(key))
+    return frozenset(statuses)
+
+
+class ContractDocument:
+    def __init__(self, path: Path, data: dict[str, Any], text: str) -> None:
+        self.path = path
+        self.data = data
+        self.found: dict[str, Found] = {}
+        self.templates: dict[str, str] = {}  # our path template -> the document's
+        lines = text.splitlines()
+        for template, item in data["paths"].items():
+            matched = _match(str(template))
+            if matched is None or not isinstance(item, dict):
+                continue
+            action, names = matched
+            self.templates[_ours(action)] = str(template)
+            line = next((n for n, text_line in enumerate(lines, 1) if text_line.strip().rstrip(":").strip("'\"") == template), 0)
+            for name, operation in contract.OPERATIONS.items():
+                if operation.action == action and operation.method.lower() in item:
+                    self.found[name] = Found(str(template), operation.method.lower(), names, line)
+        missing = [name for name in contract.OPERATIONS if name not in self.found]
+        if missing:
+            wanted = ", ".join(f"{op.method} {contract.RUN_PATH}{'/' + op.action if op.action else ''}"
+                               for name, op in contract.OPERATIONS.items() if name in missing)  # fmt: skip
+            raise ContractError(f"contract document {path} has no {wanted}; fieldproof needs the four fielding-run operations")
+        self.statuses: dict[str, frozenset[int]] = {}
+        for name, found in self.found.items():
+            operation = _resolve(data, data["paths"][found.path][found.method])
+            self.statuses[name] = _statuses(_resolve(data, operation.get("responses") or {}))
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> ContractDocument:
+        return _load(str(Path(path).resolve()) if path is not None else str(contract.CONTRACT_PATH))
+
+    def declared_methods(self, template: str) -> frozenset[str]:
+        """Every method the document declares on one of our path templates (upper case), ours
+        or not: the vendor's run path also has PUT, which the harness must never send."""
+        item = self.data["paths"].get(self.templates.get(template, ""), {})
+        return frozenset(m.upper() for m in item if m in _HTTP_METHODS)
+
+    def for_schemathesis(self) -> dict[str, Any]:
+        """A copy of the document with only the four operations, under our path parameter
+        names and operationIds, and the ETag -> If-Match links."""
+        data = self.data
+        reduced: dict[str, Any] = {key: copy.deepcopy(value) for key, value in data.items() if key != "paths"}
+        reduced["paths"] = {}
+        if_match_names: dict[str, str] = {}
+        for name, found in self.found.items():
+            item = data["paths"][found.path]
+            renamed = dict(zip(found.names, contract.PATH_PARAMETERS))
+            path_params = [self._renamed(p, renamed) for p in item.get("parameters") or []]
+            operation = copy.deepcopy(_resolve(data, item[found.method]))
+            operation["operationId"] = OPERATION_IDS[name]
+            operation["parameters"] = [self._renamed(p, renamed) for p in operation.get("parameters") or []]
+            if name in contract.WRITES:
+                params = [_resolve(reduced, p) for p in path_params + operation["parameters"]]
+                header = next((p["name"] for p in params if p.get("in") == "header" and str(p.get("name")).lower() == "if-match"), None)
+                if header is None:  # older documents marked it optional or left it out
+                    header = "If-Match"
+                    operation["parameters"].append({"name": header, "in": "header", "required": False, "schema": {"type": "string"}})
+                if_match_names[name] = header
+            operation["responses"] = {str(k): copy.deepcopy(_resolve(data, v)) for k, v in (_resolve(data, operation.get("responses")) or {}).items()}
+            template = _ours(contract.OPERATIONS[name].action)
+            target = reduced["paths"].setdefault(template, {})
+            if path_params:
+                target["parameters"] = path_params
+            target[found.method] = operation
+        for name, found in self.found.items():
+            operation = reduced["paths"][_ours(contract.OPERATIONS[name].action)][found.method]
+            success = "200" if name == "get" else "204"
+            response = operation["responses"].get(success)
+            if not isinstance(response, dict):
+                continue
+            response["links"] = {
+                _LINK_NAMES[follower]: {
+                    "operationId": OPERATION_IDS[follower],
+                    "parameters": {
+                        **{p: f"$request.path.{p}" for p in contract.PATH_PARAMETERS},
+                        **({if_match_names[follower]: "$response.header.ETag"} if follower in if_match_names else {}),
+                    },
+                }
+                for follower in _FOLLOWERS[name]
+            }
+        return reduced
+
+    def _renamed(self, parameter: Any, renamed: dict[str, str]) -> Any:
+        resolved = _resolve(self.data, parameter)
+        if isinstance(resolved, dict) and resolved.get("in") == "path" and resolved.get("name") in renamed:
+            return {**copy.deepcopy(resolved), "name": renamed[resolved["name"]]}
+        return copy.deepcopy(parameter)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str) -> ContractDocument:
+    data, text = _read(Path(path))
+    return ContractDocument(Path(path), data, text)

@@ -1,0 +1,644 @@
+"""An independent test server for the fielding-run endpoints of the Cint Exchange Demand API.
+
+Written from the public documentation only (/work/shared/api/fielding-runs.md), RFC 9110 and
+W3C Trace Context, to check that a contract-testing harness raises no false alarms on a correct
+server that its authors did not write. Documented facts are followed strictly; each open
+question is a field of `Policy`, answered "the other way" (default) or "the likely way".
+
+    python tests/servers/docs_server.py --port 0 --write-target FILE [--answers other|likely]
+        [--latency-ms N] [--rate-limit-burst N --rate-limit-refill PER_SECOND] [--host 127.0.0.1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+import re
+import secrets
+import signal
+import socket
+import sys
+import time
+import uuid
+from urllib.parse import unquote_to_bytes
+
+import uvicorn
+from starlette.requests import Request
+from starlette.responses import Response
+
+API_VERSION = "2025-12-18"
+KNOWN_VERSIONS = frozenset({"2025-05-27", "2025-12-18"})
+ACCOUNT, OTHER_ACCOUNT = 101, 202
+ACTIONS = ("pause", "resume", "complete")
+# RFC 9110 section 9 plus PATCH (RFC 5789): methods this server "recognises".
+STANDARD_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
+INT32_MAX = 2**31 - 1
+
+ULID_RE = re.compile(r"[0-9A-Z]{26}")  # the documented pattern, not stricter
+DIGITS_RE = re.compile(r"[0-9]+")
+VERSION_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+BEARER_RE = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-._~+/]+=*)")  # RFC 6750 b64token
+ENTITY_TAG_RE = re.compile(r'(W/)?"[\x21\x23-\x7e\x80-\xff]*"')  # RFC 9110 8.8.3
+TRACEPARENT_RE = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+TRACESTATE_MEMBER_RE = re.compile(
+    r"([a-z][a-z0-9_\-*/]{0,255}|[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13})"
+    r"=([\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e])"
+)
+TRACESTATE_KEY = "docsserver"
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+# --- open questions ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    """One answer per open question of the docs."""
+
+    missing_if_match_status: int  # 428 (RFC 6585) or 400
+    star_matches: bool  # does `If-Match: *` match an existing run?
+    tag_lists: bool  # are lists of several tags accepted (any match) or refused with 400?
+    weak_comparison: bool  # does "7" match W/"7"?
+    opaque_etags: bool  # W/"<hash>" rather than W/"<version>"
+    resume_live_noop: bool  # resume of a live run: 204 no-op, or 422
+    pause_paused_noop: bool  # the mirror question for pause
+    complete_from: frozenset  # statuses complete accepts
+    foreign_status: int  # another account's run: 404 or 403
+    state_before_tag: bool  # 422 before 412?
+    version_before_auth: bool  # Cint-API-Version checked before Authorization?
+    accept_unknown_versions: bool  # well-formed but unknown Cint-API-Version
+    empty_version_is_missing: bool  # `Cint-API-Version:` with no value: 403 or 400
+    title_case_status: bool  # "Paused" or "paused"
+    strict_run_ids: bool  # fielding_run_id must be a ULID (else 400)
+    null_invalid_params: bool  # invalid_params: null, or omitted, when there is nothing to name
+    unknown_method_501: bool  # 501 for unrecognised methods (405 otherwise)
+    account_id_as_int: bool  # GET body account_id: 101 or "101"
+
+
+POLICIES = {
+    "other": Policy(
+        missing_if_match_status=428,
+        star_matches=False,
+        tag_lists=False,
+        weak_comparison=False,
+        opaque_etags=True,
+        resume_live_noop=True,
+        pause_paused_noop=True,
+        complete_from=frozenset({"live", "scheduled"}),
+        foreign_status=404,
+        state_before_tag=True,
+        version_before_auth=True,
+        accept_unknown_versions=True,
+        empty_version_is_missing=False,
+        title_case_status=True,
+        strict_run_ids=True,
+        null_invalid_params=True,
+        unknown_method_501=True,
+        account_id_as_int=True,
+    ),
+    "likely": Policy(
+        missing_if_match_status=400,
+        star_matches=True,
+        tag_lists=True,
+        weak_comparison=True,
+        opaque_etags=False,
+        resume_live_noop=False,
+        pause_paused_noop=False,
+        complete_from=frozenset({"live", "scheduled", "paused"}),
+        foreign_status=403,
+        state_before_tag=False,
+        version_before_auth=False,
+        accept_unknown_versions=False,
+        empty_version_is_missing=True,
+        title_case_status=False,
+        strict_run_ids=False,
+        null_invalid_params=False,
+        unknown_method_501=False,
+        account_id_as_int=False,
+    ),
+}
+
+
+# --- small helpers ----------------------------------------------------------------------------
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def rfc3339(t: dt.datetime) -> str:
+    t = t.astimezone(dt.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def new_ulid(at: dt.datetime | None = None) -> str:
+    """26 characters of Crockford base32: 48 bits of milliseconds, 80 random bits."""
+    ms = int((at or utcnow()).timestamp() * 1000) & ((1 << 48) - 1)
+    value = (ms << 80) | secrets.randbits(80)
+    return "".join(CROCKFORD[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+
+
+class Refusal(Exception):
+    """A request refused with an error response; raised from deep inside the gates."""
+
+    def __init__(self, status: int, code: str, detail: str, params=None, headers=None):
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+        self.params, self.headers = params or [], headers or {}
+
+
+# --- state --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Run:
+    role: str
+    account_id: int
+    project_id: str
+    target_group_id: str
+    id: str
+    status: str
+    version: int
+    start_fielding_at: dt.datetime
+    end_fielding_at: dt.datetime
+    last_changed_at: dt.datetime
+    last_changed_by: str
+    completes_goal: int  # internal: belongs to the target group, never shown
+    completes: int
+
+    def key(self) -> tuple:
+        return (self.account_id, self.project_id, self.target_group_id, self.id)
+
+
+@dataclasses.dataclass
+class Principal:
+    account_id: int
+    user_id: str  # what last_changed_by records
+
+
+class Bucket:
+    """Token bucket; take() returns 0 when allowed, else the whole seconds to wait (>= 1)."""
+
+    def __init__(self, burst: int, refill: float):
+        self.burst, self.refill = burst, refill
+        self.tokens, self.stamp = float(burst), time.monotonic()
+
+    def take(self) -> int:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.refill)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0
+        return max(1, math.ceil((1 - self.tokens) / self.refill))
+
+
+def seed_runs() -> list[Run]:
+    now = utcnow()
+    day = dt.timedelta(days=1)
+    seeder = str(uuid.uuid4())
+
+    def run(role, account, status, start, end, goal=500, completes=120, version=3):
+        changed = now - dt.timedelta(hours=1)
+        return Run(
+            role=role, account_id=account, project_id=new_ulid(now - 20 * day),
+            target_group_id=new_ulid(now - 19 * day), id=new_ulid(now - 18 * day),
+            status=status, version=version, start_fielding_at=start, end_fielding_at=end,
+            last_changed_at=changed.replace(microsecond=changed.microsecond // 1000 * 1000),
+            last_changed_by=seeder, completes_goal=goal, completes=completes,
+        )
+
+    runs = [run("resumable", ACCOUNT, "paused", now - day, now + 30 * day) for _ in range(4)]
+    runs += [
+        run("live", ACCOUNT, "live", now - day, now + 30 * day, version=2),
+        run("goal_reached", ACCOUNT, "paused", now - day, now + 30 * day, completes=500, version=5),
+        run("end_date_passed", ACCOUNT, "paused", now - 10 * day, now - day, version=4),
+        run("completed", ACCOUNT, "completed", now - 10 * day, now - 2 * day, version=6),
+        run("resumable", OTHER_ACCOUNT, "paused", now - day, now + 30 * day),
+        run("live", OTHER_ACCOUNT, "live", now - day, now + 30 * day, version=2),
+    ]
+    return runs
+
+
+# --- trace context ------------------------------------------------------------------------------
+
+
+def parse_traceparent(values: list[str]) -> tuple[str, str] | None:
+    """(trace-id, flags) of a valid W3C traceparent, else None (then a new trace starts)."""
+    if len(values) != 1:  # several traceparent fields: invalid per W3C
+        return None
+    m = TRACEPARENT_RE.fullmatch(values[0].strip(" \t"))
+    if not m:
+        return None
+    version, trace_id, parent_id, flags, rest = m.groups()
+    if version == "ff" or (version == "00" and rest is not None):
+        return None
+    if trace_id == "0" * 32 or parent_id == "0" * 16:
+        return None
+    return trace_id, flags
+
+
+def parse_tracestate(values: list[str]) -> list[str]:
+    """The caller's members, or [] when the list is not valid (W3C: then do not propagate)."""
+    members, keys = [], set()
+    for part in ",".join(values).split(","):
+        part = part.strip(" \t")
+        if not part:
+            continue
+        m = TRACESTATE_MEMBER_RE.fullmatch(part)
+        if not m or m.group(1) in keys:
+            return []
+        keys.add(m.group(1))
+        if m.group(1) != TRACESTATE_KEY:
+            members.append(part)
+    return members if len(members) <= 32 else []
+
+
+def trace_headers(request: Request) -> dict[str, str]:
+    """Continue the caller's trace (same trace-id, our own parent-id) or start a new one."""
+    parent_id = secrets.token_hex(8)
+    incoming = parse_traceparent(request.headers.getlist("traceparent"))
+    state = []
+    if incoming:
+        trace_id, flags = incoming
+        flags = f"{int(flags, 16) & 1:02x}"  # only the sampled flag is defined for version 00
+        state = parse_tracestate(request.headers.getlist("tracestate"))
+    else:
+        trace_id, flags = secrets.token_hex(16), "01"
+    members = [f"{TRACESTATE_KEY}={parent_id}"] + state[:31]
+    return {"traceparent": f"00-{trace_id}-{parent_id}-{flags}", "tracestate": ",".join(members)}
+
+
+# --- If-Match -------------------------------------------------------------------------------------
+
+
+def parse_if_match(values: list[str]) -> str | list[str] | None:
+    """'*', a list of entity tags, or None when the field is not valid RFC 9110 syntax."""
+    text = ",".join(values).strip(" \t")
+    if text == "*":
+        return "*"
+    tags, pos, want_tag = [], 0, True
+    while pos < len(text):
+        ch = text[pos]
+        if ch in " \t":
+            pos += 1
+        elif ch == ",":
+            pos, want_tag = pos + 1, True
+        elif want_tag:
+            m = ENTITY_TAG_RE.match(text, pos)
+            if not m:
+                return None
+            tags.append(m.group(0))
+            pos, want_tag = m.end(), False
+        else:  # two tags without a comma between them
+            return None
+    return tags or None
+
+
+# --- the application ------------------------------------------------------------------------------
+
+
+class App:
+    def __init__(self, policy: Policy, latency_ms: int, burst: int, refill: float):
+        self.policy = policy
+        self.latency = latency_ms / 1000
+        self.limit = (burst, refill) if burst > 0 and refill > 0 else None
+        self.buckets: dict[str, Bucket] = {}
+        self.etag_salt = secrets.token_hex(8)
+        self.runs = {r.key(): r for r in seed_runs()}
+        self.tokens = {
+            secrets.token_urlsafe(32): Principal(ACCOUNT, str(uuid.uuid4())),
+            secrets.token_urlsafe(32): Principal(OTHER_ACCOUNT, str(uuid.uuid4())),
+        }
+
+    def token_of(self, account: int) -> str:
+        return next(t for t, p in self.tokens.items() if p.account_id == account)
+
+    # ASGI entry point: everything funnels through here so traceparent is on every answer.
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        trace = trace_headers(request)
+        try:
+            if scope["path"] == "/healthz":
+                response = self.healthz(request)
+            else:
+                if self.latency:
+                    await asyncio.sleep(self.latency)
+                # No await from here on: the check-and-write of a request is atomic.
+                response = self.handle(request)
+        except Refusal as refusal:
+            response = self.error_response(refusal)
+        except Exception as exc:  # never expected; answer in the documented shape anyway
+            response = self.error_response(Refusal(500, "unexpected_internal_error", repr(exc)))
+        response.headers.update(trace)
+        await response(scope, receive, send)
+
+    def healthz(self, request: Request) -> Response:
+        if request.method not in ("GET", "HEAD"):
+            raise Refusal(405, "method_not_allowed_error", "healthz answers GET",
+                          headers={"Allow": "GET, HEAD"})
+        return Response(b'{"status":"ok"}', 200, media_type="application/json")
+
+    def error_response(self, refusal: Refusal) -> Response:
+        if refusal.status == 429:  # documented: a different shape, `details` plural
+            body = {"object": "too_many_requests_problem_details", "details": refusal.detail}
+        else:
+            body = {"id": str(uuid.uuid4()), "object": refusal.code, "detail": refusal.detail}
+            if refusal.params:
+                body["invalid_params"] = [{"name": n, "reason": r} for n, r in refusal.params]
+            elif self.policy.null_invalid_params:
+                body["invalid_params"] = None
+        return Response(json.dumps(body).encode(), refusal.status, headers=refusal.headers,
+                        media_type="application/json")
+
+    # --- gates, in order ---
+
+    def handle(self, request: Request) -> Response:
+        method = request.method
+        if self.policy.unknown_method_501 and method not in STANDARD_METHODS:
+            raise Refusal(501, "not_implemented_error", f"method {method!r} is not implemented")
+        route = self.route(request)
+        allowed = ("GET", "HEAD") if route[-1] is None else ("POST",)
+        if method not in allowed:
+            raise Refusal(405, "method_not_allowed_error", f"{method} is not allowed here",
+                          headers={"Allow": ", ".join(allowed)})
+        if self.policy.version_before_auth:
+            self.check_version(request)
+        token, principal = self.authenticate(request)
+        self.rate_limit(token)
+        if not self.policy.version_before_auth:
+            self.check_version(request)
+        run = self.find_run(route, principal)
+        action = route[-1]
+        if action is None:
+            return self.get(run)
+        return self.write(request, run, action, principal)
+
+    def route(self, request: Request) -> tuple:
+        """(account, project, group, run, action or None); an id is None if not UTF-8."""
+        raw = request.scope.get("raw_path") or request.scope["path"].encode()
+        parts = raw.split(b"/")
+        literals = [b"", b"v1", b"demand", b"accounts", None, b"projects", None,
+                    b"target-groups", None, b"fielding-runs", None]
+        action = None
+        if len(parts) == 12 and parts[11].decode("latin-1") in ACTIONS:
+            action = parts[11].decode("latin-1")
+            parts = parts[:11]
+        if len(parts) != 11 or any(lit is not None and lit != p for lit, p in zip(literals, parts)):
+            raise Refusal(404, "not_found_error", "no such resource")
+        ids = []
+        for i in (4, 6, 8, 10):  # percent-decode after splitting, so %2F stays inside an id
+            try:
+                ids.append(unquote_to_bytes(parts[i]).decode("utf-8"))
+            except UnicodeDecodeError:
+                ids.append(None)
+        return (*ids, action)
+
+    def check_version(self, request: Request) -> None:
+        values = request.headers.getlist("cint-api-version")
+        if not values or (self.policy.empty_version_is_missing and values == [""]):
+            raise Refusal(403, "required_header_missing", "the Cint-API-Version header is required",
+                          [("Cint-API-Version", "missing")])
+        name = "Cint-API-Version"
+        if len(values) > 1:
+            raise Refusal(400, "bad_request_error", "one Cint-API-Version, please",
+                          [(name, "sent more than once")])
+        value = values[0]
+        try:
+            if not VERSION_RE.fullmatch(value):
+                raise ValueError(value)
+            dt.date.fromisoformat(value)
+        except ValueError:
+            raise Refusal(400, "bad_request_error", "Cint-API-Version must be YYYY-MM-DD",
+                          [(name, "not a date in YYYY-MM-DD form")]) from None
+        if not self.policy.accept_unknown_versions and value not in KNOWN_VERSIONS:
+            raise Refusal(400, "bad_request_error", f"unsupported API version {value}",
+                          [(name, "unknown version")])
+
+    def authenticate(self, request: Request) -> tuple[str, Principal]:
+        values = request.headers.getlist("authorization")
+        if len(values) != 1:
+            raise Refusal(401, "authorization_error", "a Bearer token is required")
+        m = BEARER_RE.fullmatch(values[0].strip(" \t"))
+        principal = self.tokens.get(m.group(1)) if m else None
+        if principal is None:
+            raise Refusal(401, "authorization_error", "the Bearer token is not valid")
+        return m.group(1), principal
+
+    def rate_limit(self, token: str) -> None:
+        if self.limit is None:
+            return
+        bucket = self.buckets.setdefault(token, Bucket(*self.limit))
+        wait = bucket.take()
+        if wait:
+            raise Refusal(429, "too_many_requests", "rate limit exceeded, retry later",
+                          headers={"Retry-After": str(wait)})
+
+    def find_run(self, route: tuple, principal: Principal) -> Run:
+        account, project, group, run_id, _ = route
+        bad = []
+        if account is None or not DIGITS_RE.fullmatch(account) or int(account) > INT32_MAX:
+            bad.append(("account_id", "must be an integer"))
+        for name, value in (("project_id", project), ("target_group_id", group)):
+            if value is None or not ULID_RE.fullmatch(value):
+                bad.append((name, "must be a ULID"))
+        if self.policy.strict_run_ids and (run_id is None or not ULID_RE.fullmatch(run_id)):
+            bad.append(("fielding_run_id", "must be a ULID"))
+        if bad:
+            raise Refusal(400, "bad_request_error", "the request is not valid", bad)
+        if int(account) != principal.account_id:
+            if self.policy.foreign_status == 404:
+                raise Refusal(404, "not_found_error", "fielding run not found")
+            raise Refusal(403, "authorization_error", "no permission on this account")
+        run = self.runs.get((int(account), project, group, run_id))
+        if run is None:
+            raise Refusal(404, "not_found_error", "fielding run not found")
+        return run
+
+    # --- operations ---
+
+    def etag(self, run: Run) -> str:
+        if self.policy.opaque_etags:
+            digest = hashlib.sha256(f"{self.etag_salt}:{run.id}:{run.version}".encode()).hexdigest()
+            return f'W/"{digest[:20]}"'
+        return f'W/"{run.version}"'
+
+    def get(self, run: Run) -> Response:
+        status = run.status.title() if self.policy.title_case_status else run.status
+        body = {
+            "id": run.id,
+            "status": status,
+            "version": run.version,
+            "start_fielding_at": rfc3339(run.start_fielding_at),
+            "end_fielding_at": rfc3339(run.end_fielding_at),
+            "last_changed_at": rfc3339(run.last_changed_at),
+            "last_changed_by": run.last_changed_by,
+            "account_id": run.account_id if self.policy.account_id_as_int else str(run.account_id),
+            "project_id": run.project_id,
+            "target_group_id": run.target_group_id,
+        }
+        return Response(json.dumps(body).encode(), 200, headers={"ETag": self.etag(run)},
+                        media_type="application/json")
+
+    def write(self, request: Request, run: Run, action: str, principal: Principal) -> Response:
+        tags = self.read_if_match(request)
+        target = self.transition(run, action)  # new status, run.status for a no-op, None if refused
+        tag_ok = self.tag_matches(run, tags)
+        if self.policy.state_before_tag and target is None:
+            self.refuse_state(action)
+        if not tag_ok:
+            raise Refusal(412, "precondition_failed_error",
+                          "If-Match does not hold the current ETag of the fielding run")
+        if target is None:
+            self.refuse_state(action)
+        if target != run.status:
+            self.apply(run, target, principal)
+        return Response(status_code=204, headers={"ETag": self.etag(run)})
+
+    def read_if_match(self, request: Request) -> str | list[str]:
+        values = request.headers.getlist("if-match")
+        if not values:
+            status = self.policy.missing_if_match_status
+            code = "precondition_required_error" if status == 428 else "bad_request_error"
+            raise Refusal(status, code, "If-Match with the run's current ETag is required",
+                          [("If-Match", "missing")])
+        tags = parse_if_match(values)
+        if tags is None:
+            raise Refusal(400, "bad_request_error", "If-Match is not a valid entity-tag list",
+                          [("If-Match", "malformed")])
+        if isinstance(tags, list) and len(tags) > 1 and not self.policy.tag_lists:
+            raise Refusal(400, "bad_request_error", "only one entity tag is accepted",
+                          [("If-Match", "several entity tags")])
+        return tags
+
+    def tag_matches(self, run: Run, tags: str | list[str]) -> bool:
+        if tags == "*":
+            return self.policy.star_matches  # the run exists, we got this far
+        current = self.etag(run)
+        if self.policy.weak_comparison:  # RFC 9110 8.8.3.2: ignore the W/ prefix
+            return any(t.removeprefix("W/") == current.removeprefix("W/") for t in tags)
+        return current in tags  # exact: the tag as issued, byte for byte
+
+    def transition(self, run: Run, action: str) -> str | None:
+        now = utcnow()
+        if action == "resume":
+            if run.status == "paused":
+                reachable = run.completes < run.completes_goal and now < run.end_fielding_at
+                return "live" if reachable else None
+            return run.status if run.status == "live" and self.policy.resume_live_noop else None
+        if action == "pause":
+            if run.status == "live":
+                return "paused"
+            return run.status if run.status == "paused" and self.policy.pause_paused_noop else None
+        return "completed" if run.status in self.policy.complete_from else None
+
+    @staticmethod
+    def refuse_state(action: str):
+        raise Refusal(422, "invalid_state_error",
+                      f"cannot {action} this fielding run in its current state")
+
+    @staticmethod
+    def apply(run: Run, status: str, principal: Principal) -> None:
+        # last_changed_at moves forward on every change, even two within one millisecond.
+        now = utcnow()
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        run.last_changed_at = max(now, run.last_changed_at + dt.timedelta(milliseconds=1))
+        run.status, run.version, run.last_changed_by = status, run.version + 1, principal.user_id
+
+
+# --- start-up -------------------------------------------------------------------------------------
+
+
+def toml_string(value: str) -> str:
+    return json.dumps(value)  # a JSON string of plain ASCII is a valid TOML basic string
+
+
+def write_target(app: App, path: str, base_url: str) -> None:
+    lines = [
+        f"base_url = {toml_string(base_url)}",
+        f"api_version = {toml_string(API_VERSION)}",
+        f"account_id = {toml_string(str(ACCOUNT))}",
+        'token_env = "DOCS_SERVER_TOKEN"',
+        'foreign_token_env = "DOCS_SERVER_OTHER_TOKEN"',
+    ]
+    for run in app.runs.values():
+        if run.account_id == ACCOUNT:
+            lines += ["", "[[runs]]", f"role = {toml_string(run.role)}",
+                      f"project_id = {toml_string(run.project_id)}",
+                      f"target_group_id = {toml_string(run.target_group_id)}",
+                      f"fielding_run_id = {toml_string(run.id)}"]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    env = (f"DOCS_SERVER_TOKEN={app.token_of(ACCOUNT)}\n"
+           f"DOCS_SERVER_OTHER_TOKEN={app.token_of(OTHER_ACCOUNT)}\n")
+    fd = os.open(path + ".env", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # also when the file already existed with a wider mode
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(env)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--write-target", metavar="FILE", required=True)
+    p.add_argument("--answers", choices=sorted(POLICIES), default="other")
+    p.add_argument("--latency-ms", type=int, default=0, help="delay before every API answer")
+    p.add_argument("--rate-limit-burst", type=int, default=0,
+                   help="token bucket per bearer token; 0 (or no refill): no limit")
+    p.add_argument("--rate-limit-refill", type=float, default=0.0, help="tokens per second")
+    args = p.parse_args(argv)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        p.error("this test server listens on loopback only")
+    return args
+
+
+def stop(signum, frame):
+    raise SystemExit(0)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    # Until uvicorn takes over the signals (and after it re-raises them), stop with status 0.
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    host = "127.0.0.1" if args.host == "localhost" else args.host
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say they are TCP.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, args.port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    port = sock.getsockname()[1]
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    base_url = f"http://{shown}:{port}/v1"
+
+    app = App(POLICIES[args.answers], args.latency_ms,
+              args.rate_limit_burst, args.rate_limit_refill)
+    write_target(app, args.write_target, base_url)
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off", server_header=False,
+        http="h11",  # h11 passes any method token through, so unknown methods reach us (501)
+        h11_max_incomplete_event_size=1024 * 1024,  # big headers reach the app, not a bare 400
+    )
+    print(f"docs-server: {base_url}", flush=True)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
