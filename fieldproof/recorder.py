@@ -36,8 +36,14 @@ class FindingGroup:
     def add(self, finding: Finding, at: float) -> None:
         self.count += 1
         self.first_at = self.first_at or at
-        if len(self.examples) < EXAMPLES_KEPT and all(e.message != finding.message for e in self.examples):
+        if len(self.examples) < EXAMPLES_KEPT and all(_kind(e) != _kind(finding) for e in self.examples):
             self.examples.append(finding)
+
+
+def _kind(finding: Finding) -> tuple[object, ...]:
+    """What makes two findings of a group different examples: their story and what was sent."""
+    exchange = finding.exchange
+    return (finding.message,) if exchange is None else (finding.message, exchange.method, exchange.facts)
 
 
 def format_groups(groups: Iterable[FindingGroup]) -> str:

@@ -10,6 +10,7 @@ speaks up unless the break really concerns it too (`also`).
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import json
 import re
@@ -887,6 +888,10 @@ def test_the_target_files_own_env_var_names_are_in_the_curl_line(sim: Sim) -> No
     client = ApiClient(target, budget=Budget(10), credentials=Credentials(MAIN, FOREIGN))
     assert "${STAGING_TOKEN}" in client.get(sim.fake.run).curl()
     assert "${STAGING_OTHER}" in client.get(sim.fake.run, auth=Auth.FOREIGN).curl()
+    # as schemathesis' cases are sent: their own Authorization header, the token named all the same
+    as_case = client.send("get", "GET", client.url(sim.fake.run), run=sim.fake.run, auth=Auth.NONE,
+                          headers={"Authorization": f"Bearer {MAIN}"})  # fmt: skip
+    assert "${STAGING_TOKEN}" in as_case.curl() and MAIN not in as_case.curl() and as_case.facts.auth is Auth.MAIN
     client.close()
 
 
@@ -1190,3 +1195,35 @@ def test_max_rps_spaces_request_starts() -> None:
     # 20 requests a second at most: the pacer releases them 50 ms apart. Measured where they
     # arrive, a single gap can shrink by the previous request's own delay, so judge the span.
     assert starts[-1] - starts[0] >= (len(starts) - 1) * 0.05 * 0.9
+
+
+# the recorder: every finding kept, grouped by signature, never raised
+
+
+def test_findings_are_grouped_by_signature_counted_and_never_raised(sim: Sim) -> None:
+    header("get", "traceparent", None)(sim.fake)
+    header("resume", "traceparent", None)(sim.fake)
+    for _ in range(6):
+        sim.get()  # nothing is raised: the caller goes on after a finding
+    sim.get(auth=Auth.NONE)
+    sim.write("resume", STALE, tag=IfMatch.STALE)
+    groups = {(g.rule, g.signature): g for g in sim.recorder.take_groups()}
+    get_200 = groups[("traceparent_on_every_response", "get 200: no traceparent header")]
+    assert get_200.count == 8 and len(get_200.examples) == 1  # 6 GETs + the write's 2 snapshots, one kind
+    assert groups[("traceparent_on_every_response", "get 401: no traceparent header")].count == 1
+    assert groups[("traceparent_on_every_response", "resume 412: no traceparent header")].count == 1
+    assert sim.recorder.violations["traceparent_on_every_response"] == 10
+    assert sim.recorder.take_groups() == []  # taken once, by the test they belong to
+
+
+def test_a_group_keeps_a_few_distinct_examples() -> None:
+    from fieldproof.recorder import EXAMPLES_KEPT, Recorder
+
+    recorder = Recorder()
+    for n in range(10):
+        exchange = _exchange(500, request_headers={"If-Match": f'W/"{n}"'})
+        exchange.facts = dataclasses.replace(exchange.facts, role=f"role{n % 5}")  # five kinds of request
+        recorder.record(exchange)
+    (group,) = [g for g in recorder.take_groups() if g.rule == "documented_status"]
+    assert group.count == 10 and len(group.examples) == EXAMPLES_KEPT
+    assert len({e.exchange.facts for e in group.examples}) == EXAMPLES_KEPT

@@ -16,23 +16,11 @@ from typing import Iterator
 import httpx
 import pytest
 
-from fieldproof.sandbox.process import RunningSandbox, sandbox_process
+from fieldproof.sandbox.process import RunningSandbox
 from fieldproof.sandbox.server import bind
+from helpers import fieldproof_run, staging as _staging, summary
 
 QUICK = ["--profile", "quick", "--workers", "2"]
-
-
-def fieldproof_run(tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300):
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDPROOF_")}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "fieldproof", "run", "--reports", str(tmp_path / "reports"), *args],
-        capture_output=True, text=True, timeout=timeout, env=full_env, cwd=tmp_path,
-    )  # fmt: skip
-
-
-def summary(tmp_path: Path) -> dict:
-    return json.loads((tmp_path / "reports" / "summary.json").read_text())
 
 
 # the built-in sandbox
@@ -146,15 +134,6 @@ def test_an_unreachable_target_is_exit_3(tmp_path: Path) -> None:
 
 
 # a file target: a seeded sandbox standing in for a staging deployment
-
-
-@contextmanager
-def _staging(tmp_path: Path, *args: str) -> Iterator[tuple[RunningSandbox, Path, dict[str, str]]]:
-    target = tmp_path / "staging.toml"
-    with sandbox_process(["--control", "--write-target", str(target), *args]) as sandbox:
-        env_file = Path(str(target) + ".env")
-        env = dict(line.split("=", 1) for line in env_file.read_text().split())
-        yield sandbox, target, env
 
 
 @pytest.fixture

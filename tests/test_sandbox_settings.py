@@ -18,6 +18,71 @@ def test_missing_if_match_can_be_412(sandbox_with) -> None:
     assert api.get(run).json()["version"] == 1
 
 
+def test_missing_if_match_can_be_428(sandbox_with) -> None:
+    api = sandbox_with(missing_if_match="428")
+    run = api.new_run(role="resumable")
+    assert_documented_error(api.write(run, if_match=None), 428, "precondition_required_error")
+    assert api.raw_row(run)["version"] == 1
+
+
+def test_a_malformed_if_match_can_match_nothing(sandbox_with) -> None:
+    api = sandbox_with(malformed_if_match="412")
+    run = api.new_run(role="resumable")
+    assert_documented_error(api.write(run, if_match="1"), 412, "precondition_failed_error")
+
+
+def test_an_if_match_list_can_be_refused(sandbox_with) -> None:
+    api = sandbox_with(if_match_list="400")
+    run = api.new_run(role="resumable")
+    assert_documented_error(api.write(run, if_match='W/"9", W/"1"'), 400, "bad_request_error")
+    assert api.write(run, if_match='W/"1"').status_code == 204
+
+
+@pytest.mark.parametrize("answer, status, route", [
+    ("400", 400, {"project_id": "not-a-ulid"}),
+    ("400", 404, {"fielding_run_id": "x" * 300}),  # run ids are looked up as they are
+    ("400-ulid-run-ids", 400, {"fielding_run_id": "x" * 300}),
+    ("400-ulid-run-ids", 404, {"fielding_run_id": "0" * 26}),  # a ULID no run has
+    ("404", 404, {"project_id": "not-a-ulid"}),
+    ("404", 404, {"account_id": "abc"}),
+])  # fmt: skip
+def test_a_malformed_id_is_answered_as_the_setting_says(sandbox_with, answer: str, status: int, route: dict) -> None:
+    api = sandbox_with(malformed_id=answer)
+    run = api.new_run(role="resumable")
+    response = api.client.get(api.url(run, **route), headers=api.headers())
+    assert_documented_error(response, status, "bad_request_error" if status == 400 else "not_found_error")
+
+
+@pytest.mark.parametrize("answer, status", [("405", 405), ("501", 501), ("404", 404)])
+def test_an_undeclared_method_is_answered_as_the_setting_says(sandbox_with, answer: str, status: int) -> None:
+    api = sandbox_with(undeclared_method=answer)
+    run = api.new_run(role="resumable")
+    for method, action in (("QUERY", None), ("GET", "resume"), ("PUT", None)):
+        response = api.client.request(method, api.url(run, action), headers=api.headers())
+        assert response.status_code == status, (method, action)
+        assert_traced(response)
+        assert ("allow" in response.headers) == (status == 405)
+    assert api.raw_row(run)["version"] == 1
+
+
+def test_pause_of_a_paused_run_can_be_a_204_no_op(sandbox_with) -> None:
+    api = sandbox_with(pause_paused="204")
+    run = api.new_run(role="resumable", version=3)
+    before = api.raw_row(run)
+    response = api.write(run, "pause", if_match='W/"3"')
+    assert response.status_code == 204 and response.headers["ETag"] == 'W/"3"'
+    assert api.raw_row(run) == before
+    assert api.write(run, "pause", if_match='W/"2"').status_code == 412
+
+
+@pytest.mark.parametrize("answer, status, after", [("422", 422, "paused"), ("204", 204, "completed")])
+def test_complete_of_a_paused_run_is_answered_as_the_setting_says(sandbox_with, answer: str, status: int, after: str) -> None:
+    api = sandbox_with(complete_paused=answer)
+    run = api.new_run(role="resumable")
+    assert api.write(run, "complete").status_code == status
+    assert api.raw_row(run)["status"] == after
+
+
 def test_resume_of_a_live_run_can_be_a_204_no_op(sandbox_with) -> None:
     api = sandbox_with(resume_live="204")
     run = api.new_run(role="live", version=4)

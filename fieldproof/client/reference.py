@@ -19,9 +19,8 @@ from typing import Any, Callable
 
 import httpx
 
+from fieldproof.contract import DEFAULT_API_VERSION, run_path
 from fieldproof.headers import retry_after_seconds
-
-DEFAULT_API_VERSION = "2025-12-18"
 _AFTER_WRITE = {"pause": "paused", "resume": "live", "complete": "completed"}
 
 
@@ -40,10 +39,7 @@ class FieldingRun:
 
     @property
     def path(self) -> str:
-        return (
-            f"/demand/accounts/{self.account_id}/projects/{self.project_id}"
-            f"/target-groups/{self.target_group_id}/fielding-runs/{self.id}"
-        )
+        return run_path(self.account_id, self.project_id, self.target_group_id, self.id)
 
 
 class ApiError(Exception):

@@ -20,6 +20,8 @@ VIOLATED, ACCEPTED, HELD, NOT_EXERCISED = "violated", "accepted", "held", "not e
 
 @dataclass
 class TestOutcomes:
+    __test__ = False  # not a test class, whatever its name says to pytest
+
     passed: int = 0
     failed: int = 0
     skipped: int = 0
@@ -147,6 +149,12 @@ def _read_lines(work_dir: Path) -> list[dict[str, Any]]:
     return lines
 
 
+def _kind(example: dict[str, Any]) -> tuple[Any, ...]:
+    """As recorder._kind, on a finding's JSON: its story and the facts of what was sent."""
+    exchange = example.get("exchange") or {}
+    return example["message"], exchange.get("method"), repr(exchange.get("facts"))
+
+
 def _merge(found: list[dict[str, Any]]) -> list[GroupRow]:
     """One row per (rule, signature): counts summed, a few distinct examples kept."""
     merged: dict[tuple[str, str], GroupRow] = {}
@@ -160,7 +168,7 @@ def _merge(found: list[dict[str, Any]]) -> list[GroupRow]:
         if line["test"] not in row.tests:
             row.tests.append(line["test"])
         for example in line["examples"]:
-            if len(row.examples) < EXAMPLES_KEPT and all(e["message"] != example["message"] for e in row.examples):
+            if len(row.examples) < EXAMPLES_KEPT and all(_kind(e) != _kind(example) for e in row.examples):
                 row.examples.append(example)
     return sorted(merged.values(), key=lambda g: -g.count)
 

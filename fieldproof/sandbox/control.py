@@ -10,6 +10,8 @@ import dataclasses
 import ipaddress
 import json
 import os
+import re
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -17,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from fieldproof.contract import RUN_PATH
 from fieldproof.sandbox.auth import issue_token
 from fieldproof.sandbox.seed import SeedError, run_from_spec
 from fieldproof.sandbox.store import Run
@@ -54,17 +57,30 @@ async def _json_body(request: Request) -> dict:
     return body
 
 
+_RUN = re.compile("^/v1" + re.sub(r"\\{[a-z_]+\\}", "[^/]*", re.escape(RUN_PATH)) + "(/[^/]*)?$")
+
+
+def route_of(method: str, path: str) -> str:
+    """`METHOD run`, `METHOD run/<action>` or `METHOD elsewhere`: what the sandbox was sent."""
+    match = _RUN.match(path)
+    if match is None:
+        return f"{method} elsewhere"
+    return f"{method} run" + (match.group(1) or "")
+
+
 class RequestCounter:
-    """Counts API requests (not control or health calls) in this worker process, so that tests
-    can check from outside how many requests a harness run really sent."""
+    """Counts API requests (not control or health calls) in this worker process, in all and by
+    method and route, so that tests can check from outside what a harness run really sent."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.by_route: Counter[str] = Counter()
 
     def wrap(self, app: ASGIApp) -> ASGIApp:
         async def counted(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] == "http" and not scope["path"].startswith((PREFIX, "/healthz")):
                 self.count += 1
+                self.by_route[route_of(scope["method"], scope["path"])] += 1
             await app(scope, receive, send)
 
         return counted
@@ -118,7 +134,8 @@ def routes(sandbox: Sandbox, counter: RequestCounter | None = None) -> list[Rout
         return Response(status_code=204)
 
     async def stats(request: Request) -> Response:
-        return JSONResponse({"api_requests": counter.count if counter else None, "pid": os.getpid()})
+        return JSONResponse({"api_requests": counter.count if counter else None,
+                             "by_route": dict(counter.by_route) if counter else None, "pid": os.getpid()})  # fmt: skip
 
     return [
         Route(f"{PREFIX}/stats", guarded(stats), methods=["GET"]),
