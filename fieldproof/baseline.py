@@ -23,7 +23,7 @@ from typing import Any, Iterable
 
 from fieldproof import rules
 from fieldproof.errors import ExitCode, FieldproofError
-from fieldproof.tomlfile import TomlFileError, read_toml
+from fieldproof.tomlfile import TomlFileError, read_toml, table_entries
 
 _KEYS = {"rule", "signature", "reason", "expires"}
 EXTERNAL_PREFIXES = ("schemathesis.",)  # another checker's findings, named source.Kind
@@ -84,30 +84,29 @@ def load_baseline(path: str | Path) -> Baseline:
     raw = data.get("accept", [])
     if not isinstance(raw, list):
         raise BaselineError(f"baseline file {path}: 'accept' must be [[accept]] tables")
-    entries = []
-    for index, entry in enumerate(raw, start=1):
-        where = f"baseline file {path}, [[accept]] entry {index}"
-        if not isinstance(entry, dict):
-            raise BaselineError(f"{where} must be a table")
-        extra = sorted(set(entry) - _KEYS)
-        if extra:
-            raise BaselineError(f"{where}: unknown key {extra[0]!r}; known: {', '.join(sorted(_KEYS))}")
-        rule = entry.get("rule")
-        if not isinstance(rule, str) or not rule:
-            raise BaselineError(f"{where}: rule is missing; name the rule the finding is of, e.g. rule = \"documented_status\"")
-        if not _known_rule(rule):
-            raise BaselineError(f"{where}: unknown rule {rule!r}; the report's rule table lists the rules")
-        reason = entry.get("reason")
-        if not isinstance(reason, str) or not reason.strip():
-            raise BaselineError(f"{where}: reason is missing; say why the finding is accepted (a ticket, an owner)")
-        signature = entry.get("signature")
-        if signature is not None and (not isinstance(signature, str) or not signature):
-            raise BaselineError(f"{where}: signature must be text as the report prints it, e.g. \"get 404: no traceparent header\"")
-        expires = entry.get("expires")
-        if expires is not None and (not isinstance(expires, datetime.date) or isinstance(expires, datetime.datetime)):
-            raise BaselineError(f"{where}: expires must be a TOML date such as 2027-03-01 (no quotes), got {expires!r}")
-        entries.append(Acceptance(rule, reason.strip(), signature, expires))
-    return Baseline(str(path), tuple(entries))
+    try:
+        tables = list(table_entries(raw, "accept", _KEYS, f"baseline file {path}, "))
+    except TomlFileError as exc:
+        raise BaselineError(str(exc)) from None
+    return Baseline(str(path), tuple(_acceptance(where, entry) for where, entry in tables))
+
+
+def _acceptance(where: str, entry: dict[str, Any]) -> Acceptance:
+    rule = entry.get("rule")
+    if not isinstance(rule, str) or not rule:
+        raise BaselineError(f"{where}: rule is missing; name the rule the finding is of, e.g. rule = \"documented_status\"")
+    if not _known_rule(rule):
+        raise BaselineError(f"{where}: unknown rule {rule!r}; the report's rule table lists the rules")
+    reason = entry.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        raise BaselineError(f"{where}: reason is missing; say why the finding is accepted (a ticket, an owner)")
+    signature = entry.get("signature")
+    if signature is not None and (not isinstance(signature, str) or not signature):
+        raise BaselineError(f"{where}: signature must be text as the report prints it, e.g. \"get 404: no traceparent header\"")
+    expires = entry.get("expires")
+    if expires is not None and (not isinstance(expires, datetime.date) or isinstance(expires, datetime.datetime)):
+        raise BaselineError(f"{where}: expires must be a TOML date such as 2027-03-01 (no quotes), got {expires!r}")
+    return Acceptance(rule, reason.strip(), signature, expires)
 
 
 def write_baseline(path: str | Path, groups: Iterable[tuple[str, str]], old: Baseline | None, today: datetime.date) -> int:

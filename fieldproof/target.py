@@ -16,7 +16,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from fieldproof import contract
-from fieldproof.tomlfile import TomlFileError, read_toml
+from fieldproof.tomlfile import TomlFileError, read_toml, table_entries
 
 ROLES = tuple(contract.ROLES)
 PRODUCTION_HOSTS = ("api.cint.com",)
@@ -175,13 +175,11 @@ def _parse_runs(raw: Any, account_id: str) -> tuple[RunRef, ...]:
     if not isinstance(raw, list) or not raw:
         raise TargetError("no [[runs]] given; list at least one run with its role and ids")
     runs = []
-    for index, entry in enumerate(raw, start=1):
-        where = f"[[runs]] entry {index}"
-        if not isinstance(entry, dict):
-            raise TargetError(f"{where} must be a table")
-        unknown = sorted(set(entry) - _RUN_KEYS)
-        if unknown:
-            raise TargetError(f"{where}: unknown key {unknown[0]!r}; known: {', '.join(sorted(_RUN_KEYS))}")
+    try:
+        entries = list(table_entries(raw, "runs", _RUN_KEYS))
+    except TomlFileError as exc:
+        raise TargetError(str(exc)) from None
+    for where, entry in entries:
         missing = [key for key in sorted(_RUN_KEYS) if key not in entry]
         if missing:
             raise TargetError(f"{where}: {missing[0]} is missing")

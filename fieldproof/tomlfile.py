@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 
 class TomlFileError(ValueError):
@@ -23,3 +23,16 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
         raise TomlFileError(f"{what} {path} cannot be read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise TomlFileError(f"{what} {path} is not valid TOML: {exc}") from None
+
+
+def table_entries(raw: list[Any], table: str, known: set[str], where: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """The entries of an array of tables (`[[table]]`), each checked to be a table with no
+    unknown key; yields (where, entry), `where` naming it for the caller's own messages."""
+    for index, entry in enumerate(raw, start=1):
+        here = f"{where}[[{table}]] entry {index}"
+        if not isinstance(entry, dict):
+            raise TomlFileError(f"{here} must be a table")
+        unknown = sorted(set(entry) - known)
+        if unknown:
+            raise TomlFileError(f"{here}: unknown key {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        yield here, entry
