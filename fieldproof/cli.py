@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--baseline", metavar="FILE", help="accepted findings (TOML [[accept]] entries): reported, not failing")
     run.add_argument("--baseline-update", metavar="FILE", help="write a baseline accepting this run's findings")
 
+    run.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS",
+                     help="wait this long for another run on the same target to end (default: refuse at once)")  # fmt: skip
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failing test")
     run.add_argument("--history-size", type=int, default=None, metavar="N",
                      help="operations in the concurrent history checked for linearizability "
@@ -159,7 +161,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.history_size is not None and args.history_size < 0:
         return _fail("--history-size must be 0 (off) or more")
     options = RunOptions(args.target, args.profile, args.workers, args.reports, args.seed, suites, args.fail_fast,
-                         args.history_size, args.contract, args.baseline, args.baseline_update)  # fmt: skip
+                         args.history_size, args.contract, args.baseline, args.baseline_update,
+                         args.wait_for_lock)  # fmt: skip
     return run(options)
 
 

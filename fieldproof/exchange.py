@@ -28,6 +28,12 @@ class Snapshot:
     etag: str | None
     body: Mapping[str, Any] | None
 
+    @classmethod
+    def of(cls, exchange: Exchange) -> Snapshot:
+        """What a GET's exchange showed of the run."""
+        body = exchange.json() if exchange.status == 200 else None
+        return cls(exchange.status, exchange.header("etag"), body if isinstance(body, dict) else None)
+
     @property
     def state(self) -> tuple[Any, ...] | None:
         """The fields a refused request must leave as they were."""
@@ -64,6 +70,7 @@ class Exchange:
     # the statuses the contract document in use documents for this operation (None: the table's)
     documented: frozenset[int] | None = None
     gave_up_on_429: bool = False  # the client stopped waiting out 429s
+    body_cut_at: int | None = None  # the body was longer than this (max_body_bytes) and cut off there
     raw: Any = field(default=None, repr=False, compare=False)  # the httpx.Response; never reported
     rate_limited: list[Exchange] = field(default_factory=list, repr=False)  # 429s waited out first
 

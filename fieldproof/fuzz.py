@@ -150,8 +150,11 @@ def send_case(client: ApiClient, case: Any, run: RunRef, current: str | None = N
     exchange = client.send(operation, case.method.upper(), url, run=run, ids=ids,
                            headers={**defaults, **headers}, current=current, record=before is None)  # fmt: skip
     if before is not None:
-        exchange.before, exchange.after = before, client.snapshot(run)
-        client.record(exchange)
+        exchange.before = before
+        try:
+            exchange.after = client.snapshot(run)
+        finally:  # recorded whatever happens to the look after it
+            client.record(exchange)
     assert exchange.raw is not None
     return exchange, exchange.raw
 

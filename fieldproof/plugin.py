@@ -1,9 +1,10 @@
 """The pytest plugin behind `fieldproof run`: options, the harness fixture, findings hooks.
 
-`fieldproof run` writes a run file (JSON: target file, sandbox control URL, profile, reports
-dir, request budget) and starts pytest with `--fieldproof-run FILE`; tokens come through the
-environment only. Each pytest process (xdist worker) builds its own client and writes its
-findings and totals to `<reports>/.fieldproof/<worker>.jsonl`, which the report merges.
+`fieldproof run` writes a run file (JSON: target file, sandbox control URL, profile, work
+folder, request budget, deadline) and starts pytest with `--fieldproof-run FILE`; tokens come
+through the environment only. Each pytest process (xdist worker) builds its own client and
+writes its findings and totals to `<work folder>/<worker>.jsonl`, which the report merges. The
+work folder is the run's own (a temporary one): no other run ever reads or deletes it.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from fieldproof.client.recording import ApiClient, Budget, BudgetExhausted, Credentials, SandboxControl, TargetUnreachable
+from fieldproof.client.recording import ApiClient, Budget, Credentials, Liveness, SandboxControl
+from fieldproof.errors import BudgetExhausted, DeadlineReached, TargetUnreachable
 from fieldproof.document import ContractDocument
 from fieldproof.exchange import Exchange, Snapshot
+from fieldproof.interrupts import stop_like_sigint
 from fieldproof.profiles import PROFILES, Profile
 from fieldproof.recorder import FindingGroup, Judged, Recorder, append_lines, format_groups
 from fieldproof.rules import SequenceCheck
@@ -33,20 +36,21 @@ T = TypeVar("T")
 # test at once (SuiteStopped), never replayed against a target that has moved on.
 PHASES = (Phase.explicit, Phase.reuse, Phase.generate)
 
-WORK_DIR = ".fieldproof"
 
 
 @dataclass(frozen=True)
 class RunSettings:
     target_file: str
-    reports_dir: str
+    work_dir: str  # this run's own folder for the workers' lines and locks
     profile: str = "default"
     control_url: str | None = None
     budget: int | None = None  # None: the target's max_requests
+    budget_note: str | None = None  # how the budget was split, in the terms the user wrote
     workers: int = 1
     rate_limit_probe: bool = False
     history_ops: int | None = None  # None: the profile's on the sandbox, none on a file target
     contract_file: str | None = None  # a provider's own OpenAPI document; None: ours
+    deadline: float | None = None  # time.time() after which no request is sent (max_duration_s)
 
     @classmethod
     def load(cls, path: str) -> RunSettings:
@@ -92,13 +96,14 @@ class Harness:
             self.target,
             # kept back for putting runs back if the budget runs out mid-test: a GET and a
             # write, for each of the (at most two) runs a test holds
-            budget=Budget(per_worker, reserve=0 if run.control_url else 4),
+            budget=Budget(per_worker, reserve=0 if run.control_url else 4, spent_message=run.budget_note),
             on_exchange=self.recorder.record,
             credentials=credentials,
             max_rps=max_rps,
             documented=self.document.statuses,
+            liveness=Liveness(run.deadline),
         )
-        work = Path(run.reports_dir) / WORK_DIR
+        work = Path(run.work_dir)
         self.runs: SandboxRuns | FileRuns = (
             SandboxRuns(self.control, self.target.account_id)
             if self.control is not None
@@ -203,7 +208,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _worker_file(config: pytest.Config) -> Path:
     run: RunSettings = config._fieldproof_run  # type: ignore[attr-defined]
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    return Path(run.reports_dir) / WORK_DIR / f"{worker}.jsonl"
+    return Path(run.work_dir) / f"{worker}.jsonl"
 
 
 _current: dict[str, Any] = {}
@@ -226,6 +231,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not path:
         return
     run = RunSettings.load(path)
+    if hasattr(config, "workerinput"):  # an xdist worker: SIGTERM and SIGHUP stop it as SIGINT does
+        stop_like_sigint()
     _current["run"] = run
     config._fieldproof_run = run  # type: ignore[attr-defined]
     config._fieldproof_harness = None  # type: ignore[attr-defined]
@@ -279,6 +286,8 @@ def _problem(error: BaseException) -> tuple[str, str]:
         return "budget_exhausted", str(error)
     if isinstance(error, TargetUnreachable):
         return "unreachable", str(error)
+    if isinstance(error, DeadlineReached):
+        return "deadline", str(error)
     return "inconclusive", f"{type(error).__name__}: {error}"
 
 
@@ -317,4 +326,4 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def pytest_sessionfinish(session: pytest.Session) -> None:
     harness: Harness | None = getattr(session.config, "_fieldproof_harness", None)
     if harness is not None:
-        append_lines(_worker_file(session.config), [harness.recorder.totals_line()])
+        append_lines(_worker_file(session.config), [harness.recorder.totals_line(harness.client.liveness.unanswered)])

@@ -141,12 +141,14 @@ class Recorder:
                 "count": group.count, "at": group.first_at, "examples": [f.to_dict() for f in group.examples]}  # fmt: skip
         return redact_text(json.dumps(line), self.secrets)
 
-    def totals_line(self) -> str:
+    def totals_line(self, unanswered: int = 0) -> str:
+        """This process's counts; `unanswered`: requests sent that got no answer (not recorded)."""
         with self._lock:
             return json.dumps(
                 {
                     "type": "totals",
                     "requests": self.requests,
+                    "unanswered": unanswered,
                     "checks": dict(self.checks),
                     "violations": dict(self.violations),
                     "observed": [[op, status, n] for (op, status), n in self.observed.items()],

@@ -344,6 +344,16 @@ def undeclared_method_refused(exchange: Exchange) -> Result:
     return _unchanged(undeclared_method_refused, exchange, "an undeclared method") or []
 
 
+@exchange_rule("a response body fits in max_body_bytes (the harness never buffers more)",
+               "no response was received")  # fmt: skip
+def response_body_bounded(exchange: Exchange) -> Result:
+    if exchange.body_cut_at is None:
+        return []
+    return _finding(response_body_bounded, exchange, "a body longer than max_body_bytes",
+                    f"{what_happened(exchange)} with a body longer than {exchange.body_cut_at} bytes (max_body_bytes): "
+                    "cut off there and not read further")  # fmt: skip
+
+
 # expectation rules: the status a fact of the request calls for
 
 

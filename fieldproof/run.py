@@ -1,18 +1,25 @@
-"""`fieldproof run`: start the target (or read its file), check it answers, run the suites
-under pytest (+ xdist), put the runs back, write the reports and decide the exit code
-(fieldproof.errors.ExitCode says what each means; `exit_code()` below picks one).
+"""`fieldproof run`: one session against one target, in three steps.
+
+1. `_set_up`: check every flag and file, take the locks (one run per target, one writer per
+   reports folder), start the sandbox or read the target file, check the target answers and put
+   back any run an earlier session left changed (saying so).
+2. `_run_suites`: the suites under pytest (+ xdist), within the request budget and deadline.
+3. `_finish`: put every listed run back, write the reports, and `exit_code()` picks the code
+   (fieldproof.errors.ExitCode says what each means).
+
+However the session ends (a finding, a harness error, SIGINT, SIGTERM, SIGHUP, the budget or
+the deadline), steps 3's restore and reports run; a signal makes the verdict "interrupted".
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Iterator, TextIO
@@ -20,20 +27,23 @@ from typing import Iterator, TextIO
 import pytest
 
 from fieldproof import suites
-from fieldproof.baseline import load_baseline, write_baseline
-from fieldproof.client.recording import ApiClient, Budget, BudgetExhausted, TargetUnreachable
+from fieldproof.baseline import Baseline, load_baseline, write_baseline
+from fieldproof.client.recording import ApiClient, Budget
 from fieldproof.document import ContractDocument
-from fieldproof.errors import ExitCode, FieldproofError
-from fieldproof.exchange import redact_text
-from fieldproof.plugin import WORK_DIR, RunSettings
+from fieldproof.errors import BudgetExhausted, ExitCode, FieldproofError, TargetUnreachable
+from fieldproof.exchange import Snapshot, redact_text
+from fieldproof.interrupts import Interrupts, RestoreAborted
+from fieldproof.locks import reports_lock, target_lock
+from fieldproof.plugin import RunSettings
 from fieldproof.profiles import PROFILES
 from fieldproof.report import TestOutcomes, build_summary, render_console, render_html, render_markdown
-from fieldproof.report.summary import INCONCLUSIVE, VIOLATION, Summary
+from fieldproof.report.summary import INCONCLUSIVE, INTERRUPTED, VIOLATION, Summary
 from fieldproof.runs import restore_run
 from fieldproof.sandbox.process import SandboxDidNotStart, sandbox_process
 from fieldproof.target import Target, TargetError, load_target
 
 SUITES_DIR = Path(suites.__file__).resolve().parent
+SANDBOX_BUDGET = 10**7  # the built-in sandbox is ours: no budget to speak of
 
 
 class RunAborted(FieldproofError):
@@ -41,10 +51,6 @@ class RunAborted(FieldproofError):
 
     def __init__(self, code: ExitCode, message: str) -> None:
         super().__init__(message, code)
-
-    @property
-    def code(self) -> ExitCode:
-        return self.exit_code
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,36 @@ class RunOptions:
     contract: str | None = None  # a provider's own OpenAPI document; None: ours
     baseline: str | None = None  # accepted findings (fieldproof.baseline)
     baseline_update: str | None = None  # write a baseline accepting this run's findings
+    wait_for_lock_s: float = 0.0  # how long to wait for another run on the same target
+
+
+@dataclass
+class Session:
+    """One `fieldproof run`: what was set up, and what happened."""
+
+    options: RunOptions
+    workers: int
+    document: ContractDocument
+    baseline: Baseline | None
+    reports: Path
+    work: Path  # this session's own folder (workers' lines, locks)
+    target_file: Path
+    target: Target
+    control_url: str | None  # the built-in sandbox's control API; None on a target file
+    started: float = field(default_factory=time.monotonic)
+    started_at: float = field(default_factory=time.time)
+    notes: list[str] = field(default_factory=list)
+    requests_outside: int = 0  # requests sent outside pytest (checking, putting back)
+    suites_s: float = 0.0
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.control_url is not None
+
+    @property
+    def restore_cost(self) -> int:
+        """Requests kept to put every listed run back: a GET and a pause or resume each."""
+        return 2 * len(self.target.runs)
 
 
 class _Outcomes:
@@ -67,10 +103,6 @@ class _Outcomes:
 
     def __init__(self) -> None:
         self.outcomes = TestOutcomes()
-        self.interrupted = False
-
-    def pytest_keyboard_interrupt(self) -> None:
-        self.interrupted = True
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:  # a suite that cannot even be collected is no pass
@@ -111,39 +143,199 @@ def _read_env_file(path: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
 
 
-def _preflight(target: Target, budget: Budget) -> None:
-    """One GET of a listed run: is the target there, and does it take the main token?"""
-    with ApiClient(target, budget=budget) as client:
-        run = target.runs[0]
+def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
+    workers, document, baseline = _check_options(options)  # every flag and file, before any request
+    with Interrupts() as interrupts, ExitStack() as stack:
         try:
-            exchange = client.get(run)
-        except TargetUnreachable as exc:
-            raise RunAborted(ExitCode.UNREACHABLE, f"cannot reach the target: {exc}; check base_url and the network") from None
-        if exchange.status in (401, 403):
-            raise RunAborted(
-                ExitCode.UNREACHABLE,
-                f"{target.base_url} rejects the token in {target.token_env} ({exchange.status}); "
-                f"give a valid token of account {target.account_id}",
-            )
-        if exchange.status == 404:
-            raise RunAborted(
-                ExitCode.USAGE,
-                f"{target.base_url} answers 404 for run {run.fielding_run_id} ({run.role}); "
-                "check the ids in the target file",
-            )
+            session = _set_up(options, workers, document, baseline, stack, out)
+        except KeyboardInterrupt:  # before the suites: nothing to put back, nothing to report
+            print(f"fieldproof: {interrupts.name} before the suites started; no run was changed", file=sys.stderr)
+            return interrupts.exit_code or ExitCode.INTERRUPTED
+        outcomes = _run_suites(session, interrupts)
+        summary = _finish(session, outcomes, interrupts, out)
+    return exit_code(summary, interrupts.exit_code)
 
 
-def _restore(target: Target, budget: Budget) -> list[str]:
-    """Put every listed run back in its role's state (after the run, also after a failure)."""
-    notes = []
+def _check_options(options: RunOptions) -> tuple[int, ContractDocument, Baseline | None]:
+    if options.profile not in PROFILES:
+        raise RunAborted(ExitCode.USAGE, f"--profile must be one of {', '.join(PROFILES)}, got {options.profile!r}")
+    _suite_paths(options.suites)  # a misspelt suite fails before anything starts
+    if options.wait_for_lock_s < 0:
+        raise RunAborted(ExitCode.USAGE, f"--wait-for-lock must be 0 or more seconds, got {options.wait_for_lock_s:g}")
+    workers = _worker_count(options.workers)
+    document = ContractDocument.load(options.contract)
+    baseline = load_baseline(options.baseline) if options.baseline else None
+    return workers, document, baseline
+
+
+def _set_up(options: RunOptions, workers: int, document: ContractDocument, baseline: Baseline | None,
+            stack: ExitStack, out: TextIO) -> Session:  # fmt: skip
+    reports = Path(options.reports)
+    try:
+        reports.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunAborted(ExitCode.USAGE, f"cannot write reports to {reports}: {exc.strerror}; choose another --reports") from None
+    stack.enter_context(reports_lock(reports.resolve(), options.wait_for_lock_s))
+    work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fieldproof-run-")))
+    control_url = None
+    if options.target is None:
+        target_file = work / "sandbox-target.toml"
+        try:
+            sandbox = stack.enter_context(sandbox_process(["--control", "--write-target", str(target_file)]))
+        except SandboxDidNotStart as exc:
+            raise RunAborted(ExitCode.USAGE, f"the built-in sandbox did not start: {exc}") from None
+        stack.enter_context(_environment(_read_env_file(Path(str(target_file) + ".env"))))
+        control_url = sandbox.root_url
+    else:
+        target_file = Path(options.target)
+    try:
+        target = load_target(target_file)
+    except TargetError as exc:
+        raise RunAborted(ExitCode.USAGE, str(exc)) from None
+    session = Session(options, workers, document, baseline, reports, work, target_file, target, control_url)
+    stack.enter_context(target_lock(target.base_url, target.account_id, options.wait_for_lock_s))
+    if not session.is_sandbox and target.max_requests < session.restore_cost * 2 + 20:
+        raise RunAborted(ExitCode.USAGE, f"max_requests = {target.max_requests} in {target.source} is too small for "
+                                         f"{len(target.runs)} runs; allow at least {session.restore_cost * 2 + 100}")  # fmt: skip
+    _check_and_repair(session, out)
+    return session
+
+
+def _check_and_repair(session: Session, out: TextIO) -> None:
+    """Is the target there, does it take the main token, and is every listed run as its role
+    says? A run an earlier session left changed is put back first, and the report says so."""
+    target = session.target
+    budget = Budget(session.restore_cost if not session.is_sandbox else 1)
     with ApiClient(target, budget=budget) as client:
-        for run in target.runs:
+        for run in target.runs[: None if not session.is_sandbox else 1]:
             try:
-                note = restore_run(client, run).note
-            except (TargetUnreachable, BudgetExhausted) as exc:
-                note = f"could not restore {run.fielding_run_id}: {exc}"
-            if note:
-                notes.append(note)
+                exchange = client.get(run)
+            except TargetUnreachable as exc:
+                raise RunAborted(ExitCode.UNREACHABLE, f"cannot reach the target: {exc}; check base_url and the network") from None
+            if exchange.status in (401, 403):
+                raise RunAborted(ExitCode.UNREACHABLE, f"{target.base_url} rejects the token in {target.token_env} "
+                                                       f"({exchange.status}); give a valid token of account {target.account_id}")  # fmt: skip
+            if exchange.status == 404:
+                raise RunAborted(ExitCode.USAGE, f"{target.base_url} answers 404 for run {run.fielding_run_id} ({run.role}); "
+                                                 "check the ids in the target file")  # fmt: skip
+            if session.is_sandbox:
+                continue
+            restored = restore_run(client, run, Snapshot.of(exchange))
+            if restored.note:
+                note = f"before the suites: {restored.note} (an earlier session left it changed)"
+                session.notes.append(note)
+                print(f"fieldproof: {note}", file=out)
+    session.requests_outside += budget.spent
+
+
+def _run_suites(session: Session, interrupts: Interrupts) -> _Outcomes:
+    options, target = session.options, session.target
+    total = SANDBOX_BUDGET if session.is_sandbox else target.max_requests - session.requests_outside - session.restore_cost
+    per_worker = max(1, total // session.workers)
+    split = f"{session.workers} worker{'s' if session.workers > 1 else ''} x {per_worker}"
+    run_file = session.work / "run.json"
+    RunSettings(
+        target_file=str(session.target_file),
+        work_dir=str(session.work),
+        profile=options.profile,
+        control_url=session.control_url,
+        budget=total,
+        budget_note=(f"the request budget is spent: max_requests = {target.max_requests} in {target.source}, of which "
+                     f"{total} for the suites ({split}) and {target.max_requests - total} for checking and putting the "
+                     "runs back"),  # fmt: skip
+        workers=session.workers,
+        rate_limit_probe=target.rate_limit_probe or (session.is_sandbox and _sandbox_rate_limited()),
+        history_ops=options.history_size,
+        contract_file=str(session.document.path) if options.contract else None,
+        deadline=session.started_at + target.max_duration_s,
+    ).save(run_file)
+    args = [
+        *_suite_paths(options.suites), "-c", str(SUITES_DIR / "pytest.ini"), "--rootdir", str(SUITES_DIR),
+        "-p", "fieldproof.plugin", "--fieldproof-run", str(run_file),
+        "--junitxml", str(session.reports / "junit.xml"), "-q", "--no-header", "-rfE", "--tb=no",
+        "-W", "ignore::pytest.PytestAssertRewriteWarning",
+    ]  # fmt: skip
+    # Load only the plugins the suites use: autoloading every installed one costs ~0.3 s a
+    # process (more under xdist, where each worker pays it), and a user's plugins stay out.
+    args += ["-p", "_hypothesis_pytestplugin", "-p", "schemathesis.pytest.plugin"]
+    if session.workers > 1:
+        args += ["-p", "xdist.plugin", "-n", str(session.workers)]
+    env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    if options.seed is not None:
+        env["FIELDPROOF_SEED"] = str(options.seed)
+        args += ["--hypothesis-seed", str(options.seed)]
+    if options.fail_fast:
+        args += ["--exitfirst"]
+    collector = _Outcomes()
+    started = time.monotonic()
+    try:
+        with _environment(env):
+            pytest.main(args, plugins=[collector])
+    except KeyboardInterrupt:  # a signal outside pytest's own handling of it
+        pass
+    finally:
+        session.suites_s = time.monotonic() - started
+    return collector
+
+
+def _sandbox_rate_limited() -> bool:
+    return float(os.environ.get("FIELDPROOF_SANDBOX_RATE_LIMIT_BURST", "0") or 0) > 0
+
+
+def _finish(session: Session, collector: _Outcomes, interrupts: Interrupts, out: TextIO) -> Summary:
+    """Put every listed run back, then write every report, whatever ended the suites."""
+    if not session.is_sandbox:
+        with interrupts.restoring():
+            session.notes += _restore(session)
+    if interrupts.stopped:
+        session.notes.append(f"interrupted by {interrupts.name}: the verdict covers only the tests that ran")
+    summary = build_summary(
+        session.work,
+        target={"base_url": session.target.base_url, "source": "built-in sandbox" if session.is_sandbox else session.target.source},
+        profile=session.options.profile,
+        duration_s=time.monotonic() - session.started,
+        tests=collector.outcomes,
+        notes=session.notes,
+        suites_s=session.suites_s,
+        started_at=session.started_at,
+        documented=session.document.statuses,
+        baseline=session.baseline,
+        interrupted=interrupts.stopped,
+        requests_outside=session.requests_outside,
+    )
+    reports, secrets = session.reports, session.target.secrets
+    (reports / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2))
+    (reports / "summary.md").write_text(render_markdown(summary))
+    (reports / "report.html").write_text(render_html(summary))
+    _redact_reports(reports, secrets)
+    print(redact_text(render_console(summary), secrets), file=out)
+    print(f"reports: {reports}/ (junit.xml, report.html, summary.json, summary.md)", file=out)
+    if session.options.baseline_update:
+        written = write_baseline(session.options.baseline_update, [(g.rule, g.signature) for g in summary.groups],
+                                 session.baseline, date.today())  # fmt: skip
+        print(f"baseline written: {session.options.baseline_update} ({written} entries; give each a reason)", file=out)
+    return summary
+
+
+def _restore(session: Session) -> list[str]:
+    """Put every listed run back in its role's state, within the budget kept for it."""
+    notes, target, budget = [], session.target, Budget(session.restore_cost)
+    done: list[str] = []
+    try:
+        with ApiClient(target, budget=budget) as client:
+            for run in target.runs:
+                try:
+                    note = restore_run(client, run).note
+                except (TargetUnreachable, BudgetExhausted) as exc:
+                    note = f"could not restore {run.fielding_run_id}: {exc}"
+                if note:
+                    notes.append(note)
+                done.append(run.fielding_run_id)
+    except RestoreAborted:
+        left = [run.fielding_run_id for run in target.runs if run.fielding_run_id not in done]
+        notes.append(f"putting the runs back was aborted by a third signal; these may be left changed: {', '.join(left)} "
+                     "(the next run puts them back first)")  # fmt: skip
+    session.requests_outside += budget.spent
     return notes
 
 
@@ -157,122 +349,18 @@ def _redact_reports(reports: Path, secrets: tuple[str, ...]) -> None:
                 path.write_text(cleaned)
 
 
-def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
-    if options.profile not in PROFILES:
-        raise RunAborted(ExitCode.USAGE, f"--profile must be one of {', '.join(PROFILES)}, got {options.profile!r}")
-    suite_paths = _suite_paths(options.suites)  # a misspelt suite fails before anything starts
-    workers = _worker_count(options.workers)
-    document = ContractDocument.load(options.contract)  # a bad document: exit 2 before any request
-    baseline = load_baseline(options.baseline) if options.baseline else None
-    reports = Path(options.reports)
-    try:
-        reports.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(reports / WORK_DIR, ignore_errors=True)
-        (reports / WORK_DIR).mkdir()
-    except OSError as exc:
-        raise RunAborted(ExitCode.USAGE, f"cannot write reports to {reports}: {exc.strerror}; choose another --reports") from None
-    started, started_at = time.monotonic(), time.time()
-    with ExitStack() as stack:
-        temp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fieldproof-run-")))
-        control_url = None
-        rate_limit_probe = False
-        if options.target is None:
-            target_file = temp / "sandbox-target.toml"
-            try:
-                sandbox = stack.enter_context(sandbox_process(["--control", "--write-target", str(target_file)]))
-            except SandboxDidNotStart as exc:
-                raise RunAborted(ExitCode.USAGE, f"the built-in sandbox did not start: {exc}") from None
-            stack.enter_context(_environment(_read_env_file(Path(str(target_file) + ".env"))))
-            control_url = sandbox.root_url
-            rate_limit_probe = float(os.environ.get("FIELDPROOF_SANDBOX_RATE_LIMIT_BURST", "0") or 0) > 0
-        else:
-            target_file = Path(options.target)
-        try:
-            target = load_target(target_file)
-        except TargetError as exc:
-            raise RunAborted(ExitCode.USAGE, str(exc)) from None
-        is_sandbox = control_url is not None
-        total = 10**7 if is_sandbox else target.max_requests
-        reserve = 1 + 3 * len(target.runs)  # preflight, and a GET + pause/resume + GET per run to restore
-        if total <= reserve + 10:
-            raise RunAborted(ExitCode.USAGE, f"max_requests = {total} is too small for this target file; allow at least {reserve + 100}")
-        _preflight(target, Budget(1))
-        run_file = temp / "run.json"
-        RunSettings(
-            target_file=str(target_file),
-            reports_dir=str(reports.resolve()),
-            profile=options.profile,
-            control_url=control_url,
-            budget=total - reserve,
-            workers=workers,
-            rate_limit_probe=rate_limit_probe or target.rate_limit_probe,
-            history_ops=options.history_size,
-            contract_file=str(document.path) if options.contract else None,
-        ).save(run_file)
-        args = [
-            *suite_paths, "-c", str(SUITES_DIR / "pytest.ini"), "--rootdir", str(SUITES_DIR),
-            "-p", "fieldproof.plugin", "--fieldproof-run", str(run_file),
-            "--junitxml", str(reports / "junit.xml"), "-q", "--no-header", "-rfE", "--tb=no",
-        "-W", "ignore::pytest.PytestAssertRewriteWarning",
-        ]  # fmt: skip
-        # Load only the plugins the suites use: autoloading every installed one costs ~0.3 s a
-        # process (more under xdist, where each worker pays it), and a user's plugins stay out.
-        args += ["-p", "_hypothesis_pytestplugin", "-p", "schemathesis.pytest.plugin"]
-        if workers > 1:
-            args += ["-p", "xdist.plugin", "-n", str(workers)]
-        env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-        if options.seed is not None:
-            env["FIELDPROOF_SEED"] = str(options.seed)
-        if options.seed is not None:
-            args += ["--hypothesis-seed", str(options.seed)]
-        if options.fail_fast:
-            args += ["--exitfirst"]
-        collector = _Outcomes()
-        notes: list[str] = []
-        suites_started = time.monotonic()
-        try:
-            with _environment(env):
-                pytest.main(args, plugins=[collector])
-        finally:
-            suites_s = time.monotonic() - suites_started
-            if not is_sandbox:
-                notes = _restore(target, Budget(reserve))
-        summary = build_summary(
-            reports / WORK_DIR,
-            target={"base_url": target.base_url, "source": "built-in sandbox" if is_sandbox else target.source},
-            profile=options.profile,
-            duration_s=time.monotonic() - started,
-            tests=collector.outcomes,
-            notes=notes,
-            suites_s=suites_s,
-            started_at=started_at,
-            documented=document.statuses,
-            baseline=baseline,
-        )
-        (reports / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2))
-        (reports / "summary.md").write_text(render_markdown(summary))
-        (reports / "report.html").write_text(render_html(summary))
-        _redact_reports(reports, target.secrets)
-        print(redact_text(render_console(summary), target.secrets), file=out)
-        print(f"reports: {reports}/ (junit.xml, report.html, summary.json, summary.md)", file=out)
-        if options.baseline_update:
-            written = write_baseline(options.baseline_update, [(g.rule, g.signature) for g in summary.groups], baseline, date.today())
-            print(f"baseline written: {options.baseline_update} ({written} entries; give each a reason)", file=out)
-    return exit_code(summary, collector.interrupted)
-
-
-def exit_code(summary: Summary, interrupted: bool = False) -> ExitCode:
-    """The one place a run's exit code is decided (fieldproof.errors lists what each means)."""
-    if interrupted:
-        return ExitCode.INTERRUPTED
+def exit_code(summary: Summary, signalled: ExitCode | None = None) -> ExitCode:
+    """The one place a session's exit code is decided (fieldproof.errors lists what each means)."""
+    if signalled is not None:
+        return signalled
     if summary.verdict == VIOLATION:
         return ExitCode.FINDING
     kinds = {problem["kind"] for problem in summary.problems}
     if "unreachable" in kinds:
         return ExitCode.UNREACHABLE
-    if "budget_exhausted" in kinds:
+    if kinds & {"budget_exhausted", "deadline"}:
         return ExitCode.USAGE
-    if summary.verdict == INCONCLUSIVE:
+    if summary.verdict in (INCONCLUSIVE, INTERRUPTED):
         return ExitCode.INCONCLUSIVE
     return ExitCode.OK
 

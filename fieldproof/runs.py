@@ -16,6 +16,7 @@ from filelock import FileLock, Timeout
 
 from fieldproof import contract
 from fieldproof.client.recording import ApiClient, SandboxControl
+from fieldproof.exchange import Snapshot
 from fieldproof.target import RunRef, Target
 
 
@@ -37,9 +38,10 @@ class Restoration:
     note: str | None = None  # what was done, or what is wrong; None when nothing was needed
 
 
-def restore_run(client: ApiClient, run: RunRef) -> Restoration:
-    """Put a run back in its role's state (a pause or a resume, nothing else)."""
-    snapshot = client.snapshot(run)
+def restore_run(client: ApiClient, run: RunRef, seen: Snapshot | None = None) -> Restoration:
+    """Put a run back in its role's state (a pause or a resume, nothing else); `seen`: a GET of
+    it just made, if any."""
+    snapshot = seen if seen is not None else client.snapshot(run)
     want = contract.ROLES[run.role].status
     if snapshot.status is None:
         return Restoration(False, f"{run.fielding_run_id} could not be read (GET answered {snapshot.status_code})")

@@ -15,17 +15,23 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+import idna
+
 from fieldproof import contract
 from fieldproof.tomlfile import TomlFileError, read_toml, table_entries
 
 ROLES = tuple(contract.ROLES)
 PRODUCTION_HOSTS = ("api.cint.com",)
+_HOST = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _RUN_ID = re.compile(r"[^\x00-\x20\x7f/?#]+")
 _KEYS = {
     "base_url", "api_version", "account_id", "token_env", "foreign_token_env", "max_requests",
     "max_rps", "timeout_s", "rate_limit_probe", "allow_production", "allow_insecure_http", "runs",
+    "max_body_bytes", "max_duration_s",
 }  # fmt: skip
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_MAX_DURATION_S = 1800.0
 _RUN_KEYS = {"role", "project_id", "target_group_id", "fielding_run_id"}
 
 
@@ -61,9 +67,11 @@ class Target:
     runs: tuple[RunRef, ...] = ()
     max_requests: int = 2000
     max_rps: float | None = None
-    timeout_s: float = 10.0
+    timeout_s: float = 10.0  # a whole request: connect, send and every byte of the answer
     rate_limit_probe: bool = False
     source: str = "target file"
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # a longer response body is cut off there
+    max_duration_s: float = DEFAULT_MAX_DURATION_S  # the whole run
 
     def runs_of(self, role: str) -> tuple[RunRef, ...]:
         return tuple(run for run in self.runs if run.role == role)
@@ -73,27 +81,53 @@ class Target:
         return tuple(t for t in (self.token, self.foreign_token) if t)
 
 
+def normalized_host(host: str) -> str:
+    """The host as the HTTP client will connect to it: lower case, no trailing dot, and a
+    non-ASCII name through IDNA (UTS #46: fullwidth forms, the Unicode dots "。．｡"), so that
+    the production guard compares the very name the TLS handshake will use."""
+    try:
+        return ipaddress.ip_address(host).compressed
+    except ValueError:
+        pass
+    try:
+        name = host if host.isascii() else idna.encode(idna.uts46_remap(host).rstrip("."), uts46=True).decode()
+    except (idna.IDNAError, UnicodeError) as exc:
+        raise TargetError(f"base_url's host {host!r} is no valid host name ({exc}); write it in plain ASCII") from None
+    name = name.lower().rstrip(".")
+    if not _HOST.fullmatch(name):
+        raise TargetError(f"base_url's host {host!r} is no valid host name; write it in plain ASCII, without '%' escapes")
+    return name
+
+
 def _check_base_url(url: Any, allow_production: bool, allow_insecure_http: bool) -> str:
     if not isinstance(url, str) or not url:
         raise TargetError("base_url must be a URL such as \"https://staging.example.com/v1\"")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise TargetError(f"base_url must be an http(s) URL with a host, got {url!r}")
-    host = parts.hostname.lower().rstrip(".")  # "api.cint.com." is the same host
+    if parts.username is not None or parts.password is not None:
+        raise TargetError("base_url must not hold a user name or password; tokens come from token_env")
+    try:
+        port = parts.port
+    except ValueError:
+        raise TargetError(f"base_url has no valid port: {url!r}") from None
+    host = normalized_host(parts.hostname)
     if host in PRODUCTION_HOSTS and not allow_production:
         raise TargetError(
             f"base_url points at production ({host}); use a staging deployment, "
             "or set allow_production = true if you really mean it"
         )
-    if parts.scheme == "http" and not _is_loopback(host) and not allow_insecure_http:
+    if parts.scheme == "http" and not is_loopback(host) and not allow_insecure_http:
         raise TargetError(
             f"base_url uses plain http to {host}, which would send the token unencrypted; "
             "use https, or set allow_insecure_http = true"
         )
-    return url.rstrip("/")
+    netloc = f"[{host}]" if ":" in host else host
+    # the client connects to exactly the host the guard judged
+    return parts._replace(netloc=netloc + (f":{port}" if port is not None else "")).geturl().rstrip("/")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
@@ -168,6 +202,8 @@ def parse_target(data: Mapping[str, Any], env: Mapping[str, str], source: str = 
         timeout_s=float(_typed(data, "timeout_s", (int, float), 10.0)),
         rate_limit_probe=_typed(data, "rate_limit_probe", bool, False),
         source=source,
+        max_body_bytes=_typed(data, "max_body_bytes", int, DEFAULT_MAX_BODY_BYTES),
+        max_duration_s=float(_typed(data, "max_duration_s", (int, float), DEFAULT_MAX_DURATION_S)),
     )
 
 

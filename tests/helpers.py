@@ -23,6 +23,7 @@ _DOCS_BANNER = re.compile(r"^docs-server: (http://\S+?)/v1\s")
 def fieldproof_run(tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300,
                    reports: str = "reports") -> subprocess.CompletedProcess[str]:  # fmt: skip
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDPROOF_")}
+    full_env["FIELDPROOF_STATE_DIR"] = str(tmp_path / "state")  # the target locks: never the user's own
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "fieldproof", "run", "--reports", str(tmp_path / reports), *args],
@@ -62,3 +63,28 @@ def docs_server(tmp_path: Path, *args: str) -> Iterator[tuple[Path, dict[str, st
     command = [sys.executable, str(DOCS_SERVER), "--port", "0", "--write-target", str(target), *args]
     with announced_child(command, _DOCS_BANNER, "/healthz"):
         yield target, env_file(target)
+
+
+FAULTY_PROXY = Path(__file__).resolve().parent / "servers" / "faulty_proxy.py"
+_PROXY_BANNER = re.compile(r"^faulty-proxy: (http://\S+)\s")
+
+
+@contextmanager
+def faulty_target(tmp_path: Path, staged: tuple[RunningSandbox, Path, dict[str, str]], *proxy: str,
+                  **keys: Any) -> Iterator[tuple[Path, str]]:  # fmt: skip
+    """A target file for the staging sandbox behind tests/servers/faulty_proxy.py (with the
+    proxy's fault flags), plus target-file keys: (target file, the proxy's root URL)."""
+    sandbox, target, _ = staged
+    command = [sys.executable, str(FAULTY_PROXY), "--upstream", sandbox.root_url, *proxy]
+    with announced_child(command, _PROXY_BANNER, "/healthz") as (root, _, _):
+        text = target.read_text().replace(sandbox.base_url, root + "/v1")
+        extra = "".join(f"{key} = {json.dumps(value)}\n" for key, value in keys.items())
+        faulty = tmp_path / "faulty.toml"
+        faulty.write_text(text.replace("token_env =", extra + "token_env =", 1))
+        yield faulty, root
+
+
+def proxied(root: str) -> int:
+    """How many API requests the faulty proxy received."""
+    served: int = httpx.get(root + "/healthz", timeout=5).json()["served"]
+    return served

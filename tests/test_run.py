@@ -3,13 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 import tomllib
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -180,34 +174,8 @@ def test_max_requests_is_never_exceeded(tmp_path: Path, staging) -> None:
     result = fieldproof_run(tmp_path, "--target", str(limited), *QUICK, env=env)
     found = [g["signature"] for rule in summary(tmp_path)["rules"] for g in rule["groups"]]
     assert result.returncode == 2, found or result.stdout[-2000:]
-    assert "request budget of" in result.stdout
+    assert "the request budget is spent: max_requests = 120 in" in result.stdout
     assert _api_requests(sandbox) <= 120
-    assert _statuses(sandbox, target, env) == before
-
-
-def test_ctrl_c_still_puts_the_runs_back(tmp_path: Path) -> None:
-    with _staging(tmp_path, "--latency-ms", "10") as staging:  # slow enough to interrupt mid-run
-        _interrupt_and_check(tmp_path, *staging)
-
-
-def _interrupt_and_check(tmp_path: Path, sandbox: RunningSandbox, target: Path, env: dict[str, str]) -> None:
-    before = _statuses(sandbox, target, env)
-    full_env = {**{k: v for k, v in os.environ.items() if not k.startswith("FIELDPROOF_")}, **env}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fieldproof", "run", "--target", str(target), "--reports", str(tmp_path / "r"),
-         "--workers", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while _api_requests(sandbox) < 80 and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.05)
-        assert process.poll() is None, "the run ended before it could be interrupted"
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 130, output[-2000:]
     assert _statuses(sandbox, target, env) == before
 
 

@@ -214,10 +214,10 @@ def test_parse_target_accepts_a_mapping_directly() -> None:
         ("http://127.0.0.1:8080/v1", {}, "http://127.0.0.1:8080/v1"),
         ("http://127.0.0.1", {}, "http://127.0.0.1"),
         ("http://localhost:8080/v1/", {}, "http://localhost:8080/v1"),
-        ("http://LOCALHOST:8080", {}, "http://LOCALHOST:8080"),
+        ("http://LOCALHOST:8080", {}, "http://localhost:8080"),  # the host as the client connects to it
         ("http://[::1]:8080/v1", {}, "http://[::1]:8080/v1"),
         ("https://api.cint.com/v1", {"allow_production": True}, "https://api.cint.com/v1"),
-        ("https://API.CINT.COM", {"allow_production": True}, "https://API.CINT.COM"),
+        ("https://API.CINT.COM", {"allow_production": True}, "https://api.cint.com"),
         ("https://api.cint.com.staging.example.com", {}, "https://api.cint.com.staging.example.com"),
     ],
 )

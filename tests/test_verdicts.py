@@ -241,28 +241,30 @@ def _finding_line(rule: str = "documented_status") -> str:
 
 
 @pytest.mark.parametrize(
-    "lines, tests, interrupted, code",
+    "lines, tests, signalled, code",
     [
-        ([], TestOutcomes(passed=3), False, ExitCode.OK),
-        ([_finding_line()], TestOutcomes(passed=2, failed=1, failures=["t"]), False, ExitCode.FINDING),
+        ([], TestOutcomes(passed=3), None, ExitCode.OK),
+        ([_finding_line()], TestOutcomes(passed=2, failed=1, failures=["t"]), None, ExitCode.FINDING),
         (['{"type": "inconclusive", "test": "t", "message": "FlakyStrategyDefinition: ..."}'],
-         TestOutcomes(passed=2, failed=1, failures=["t"]), False, ExitCode.INCONCLUSIVE),
-        ([], TestOutcomes(passed=2, failed=1, failures=["t"]), False, ExitCode.INCONCLUSIVE),  # failed, no finding
-        ([], TestOutcomes(skipped=4), False, ExitCode.INCONCLUSIVE),  # nothing ran
-        (['{"type": "budget_exhausted", "test": "t", "message": "spent"}'], TestOutcomes(passed=1, failed=1), False,
+         TestOutcomes(passed=2, failed=1, failures=["t"]), None, ExitCode.INCONCLUSIVE),
+        ([], TestOutcomes(passed=2, failed=1, failures=["t"]), None, ExitCode.INCONCLUSIVE),  # failed, no finding
+        ([], TestOutcomes(skipped=4), None, ExitCode.INCONCLUSIVE),  # nothing ran
+        (['{"type": "budget_exhausted", "test": "t", "message": "spent"}'], TestOutcomes(passed=1, failed=1), None,
          ExitCode.USAGE),
-        (['{"type": "unreachable", "test": "t", "message": "gone"}'], TestOutcomes(passed=1, failed=1), False,
+        (['{"type": "unreachable", "test": "t", "message": "gone"}'], TestOutcomes(passed=1, failed=1), None,
          ExitCode.UNREACHABLE),
+        (['{"type": "deadline", "test": "t", "message": "max_duration_s has passed"}'], TestOutcomes(passed=1, failed=1),
+         None, ExitCode.USAGE),
         ([_finding_line(), '{"type": "inconclusive", "test": "u", "message": "x"}'],
-         TestOutcomes(passed=1, failed=2, failures=["t", "u"]), False, ExitCode.FINDING),  # a finding is a finding
-        ([_finding_line()], TestOutcomes(passed=1, failed=1), True, ExitCode.INTERRUPTED),
+         TestOutcomes(passed=1, failed=2, failures=["t", "u"]), None, ExitCode.FINDING),  # a finding is a finding
+        ([_finding_line()], TestOutcomes(passed=1, failed=1), ExitCode.TERMINATED, ExitCode.TERMINATED),
     ],
     ids=["pass", "finding", "inconclusive", "unexplained-failure", "nothing-ran", "budget", "unreachable",
-         "finding-beats-inconclusive", "interrupted"],  # fmt: skip
+         "deadline", "finding-beats-inconclusive", "terminated"],  # fmt: skip
 )
-def test_exit_codes_mean_one_thing_each(tmp_path: Path, lines: list[str], tests: TestOutcomes, interrupted: bool,
-                                        code: ExitCode) -> None:  # fmt: skip
-    assert exit_code(_summary_of(tmp_path, lines, tests), interrupted) == code
+def test_exit_codes_mean_one_thing_each(tmp_path: Path, lines: list[str], tests: TestOutcomes,
+                                        signalled: ExitCode | None, code: ExitCode) -> None:  # fmt: skip
+    assert exit_code(_summary_of(tmp_path, lines, tests), signalled) == code
 
 
 # --- a provider's own contract document -------------------------------------------------------

@@ -7,7 +7,8 @@
   rules and keeps within a target's request budget.
 """
 
-from fieldproof.client.recording import ApiClient, Budget, BudgetExhausted, Credentials, TargetUnreachable
+from fieldproof.client.recording import ApiClient, Budget, Credentials
+from fieldproof.errors import BudgetExhausted, TargetUnreachable
 from fieldproof.client.reference import (
     ApiError,
     BadRequest,

@@ -7,6 +7,7 @@ the facts of what it really sent, for the rules to judge.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import secrets
 import ssl
@@ -18,6 +19,7 @@ from typing import Any, Callable, Mapping
 import httpx
 
 from fieldproof import contract
+from fieldproof.errors import BudgetExhausted, DeadlineReached, TargetStoppedAnswering, TargetUnreachable
 from fieldproof.exchange import Exchange, Snapshot, redact_headers
 from fieldproof.facts import Auth, IfMatch, RequestFacts, api_version_kind, if_match_kind, path_kinds
 from fieldproof.headers import retry_after_seconds
@@ -28,12 +30,8 @@ MALFORMED_TOKEN = "not-a-token"
 _UNSET: Any = object()
 
 
-class BudgetExhausted(RuntimeError):
-    """The target's max_requests is spent; no further request is sent."""
-
-
-class TargetUnreachable(RuntimeError):
-    """The target did not answer (connection refused, DNS, timeout)."""
+# after this many requests in a row without an answer, the target is taken to have stopped
+STOP_AFTER_UNANSWERED = 5
 
 
 class Budget:
@@ -43,19 +41,18 @@ class Budget:
     run whose budget ran out mid-test still leaves its runs as it found them.
     """
 
-    def __init__(self, limit: int, reserve: int = 0) -> None:
+    def __init__(self, limit: int, reserve: int = 0, spent_message: str | None = None) -> None:
         self.limit = limit
         self.reserve = min(reserve, limit)
         self.spent = 0
+        # what to tell the user, in the terms of what they wrote (max_requests and how it was split)
+        self.spent_message = spent_message or f"the request budget of {limit} is spent"
         self._lock = threading.Lock()
 
     def spend(self, restoring: bool = False) -> None:
         with self._lock:
             if self.spent >= self.limit - (0 if restoring else self.reserve):
-                raise BudgetExhausted(
-                    f"the request budget of {self.limit} is spent; raise max_requests in the target "
-                    "file or choose a smaller --profile"
-                )
+                raise BudgetExhausted(f"{self.spent_message}; raise max_requests in the target file or choose a smaller --profile")
             self.spent += 1
 
     def for_restoring(self) -> _RestoringBudget:
@@ -112,6 +109,33 @@ class Credentials:
     expired: str | None = field(default=None, repr=False)  # only the sandbox can mint one; no secret
 
 
+class _TooSlow(Exception):
+    """The answer did not arrive whole within timeout_s."""
+
+
+class Liveness:
+    """Whether the target still answers (shared by every client of a process), and the run's
+    deadline: after STOP_AFTER_UNANSWERED requests in a row without an answer, or past the
+    deadline, nothing more is sent."""
+
+    def __init__(self, deadline: float | None = None) -> None:
+        self.deadline = deadline  # time.time() seconds; None: no limit
+        self.unanswered = 0  # requests sent that got no answer, in all
+        self._in_a_row = 0
+        self._lock = threading.Lock()
+
+    def check(self) -> None:
+        if self.deadline is not None and time.time() > self.deadline:
+            raise DeadlineReached("max_duration_s has passed; raise it in the target file or choose a smaller --profile")
+        if self._in_a_row >= STOP_AFTER_UNANSWERED:
+            raise TargetStoppedAnswering(f"the target stopped answering ({self._in_a_row} requests in a row got no answer)")
+
+    def answered(self, ok: bool) -> None:
+        with self._lock:
+            self._in_a_row = 0 if ok else self._in_a_row + 1
+            self.unanswered += 0 if ok else 1
+
+
 @dataclass(frozen=True)
 class _Shared:
     """What every client of one harness process shares: target, limits, recording."""
@@ -124,6 +148,7 @@ class _Shared:
     max_429_wait_s: float
     transport: httpx.BaseTransport | None
     documented: Mapping[str, frozenset[int]] | None  # per operation, from the contract document in use
+    liveness: Liveness
 
 
 class ApiClient:
@@ -138,6 +163,7 @@ class ApiClient:
         max_429_wait_s: float = 30.0,
         transport: httpx.BaseTransport | None = None,
         documented: Mapping[str, frozenset[int]] | None = None,
+        liveness: Liveness | None = None,
         _shared: _Shared | None = None,
     ) -> None:
         self._shared = _shared or _Shared(
@@ -149,10 +175,11 @@ class ApiClient:
             max_429_wait_s=max_429_wait_s,
             transport=transport,
             documented=documented,
+            liveness=liveness or Liveness(),
         )
         self.max_429_wait_s = self._shared.max_429_wait_s
         self._http = httpx.Client(
-            timeout=self.target.timeout_s,
+            timeout=self.target.timeout_s,  # each phase; _send_once bounds the whole request too
             transport=self._shared.transport,
             limits=httpx.Limits(max_keepalive_connections=4),
             verify=_ssl_context(),
@@ -169,6 +196,10 @@ class ApiClient:
     @property
     def credentials(self) -> Credentials:
         return self._shared.credentials
+
+    @property
+    def liveness(self) -> Liveness:
+        return self._shared.liveness
 
     def fork(self) -> ApiClient:
         """A client with its own connection, sharing budget, pacing and recording."""
@@ -291,15 +322,19 @@ class ApiClient:
         raise AssertionError("unreachable: the last attempt returns")
 
     def _send_once(self, operation: str, method: str, url: str, headers: dict[str, str], facts: RequestFacts) -> Exchange:
+        liveness = self._shared.liveness
+        liveness.check()
         self.budget.spend()
         self._shared.pacer.wait()
         started = time.perf_counter()
         try:
-            response = self._http.request(method, url, headers=headers)
+            response, body, cut = self._exchange_bytes(method, url, headers, started)
         except httpx.LocalProtocolError as exc:  # our request cannot be put on the wire: a harness bug
             raise ValueError(f"cannot send {method} {url}: {exc}") from None
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, _TooSlow) as exc:
+            liveness.answered(False)
             raise TargetUnreachable(f"{method} {url}: {type(exc).__name__}: {exc}") from None
+        liveness.answered(True)
         recorded, secret_env = redact_headers(headers, self.secrets)
         documented = self._shared.documented
         return Exchange(
@@ -309,13 +344,37 @@ class ApiClient:
             request_headers=recorded,
             status=response.status_code,
             response_headers={k.lower(): v for k, v in response.headers.items()},
-            body=response.content,
+            body=body,
             elapsed_s=time.perf_counter() - started,
             facts=facts,
             secret_env=secret_env,
             documented=documented.get(operation) if documented is not None else None,
+            body_cut_at=self.target.max_body_bytes if cut else None,
             raw=response,
         )
+
+    def _exchange_bytes(self, method: str, url: str, headers: dict[str, str], started: float) -> tuple[httpx.Response, bytes, bool]:
+        """The response and at most max_body_bytes of its body, read within timeout_s in all
+        (checked between reads: a body that drips is cut off, not waited for)."""
+        limit, deadline = self.target.max_body_bytes, started + self.target.timeout_s
+        body, cut = bytearray(), False
+        with self._http.stream(method, url, headers=headers) as streamed:
+            for chunk in streamed.iter_bytes():  # as the bytes arrive, so that the deadline is seen
+                body += chunk
+                if len(body) > limit:  # never buffered whole: the rest is not read
+                    del body[limit:]
+                    cut = True
+                    break
+                if time.perf_counter() > deadline:
+                    raise _TooSlow(f"no whole answer within timeout_s = {self.target.timeout_s:g} s")
+            if time.perf_counter() > deadline:
+                raise _TooSlow(f"no whole answer within timeout_s = {self.target.timeout_s:g} s")
+        # a response as if read whole (schemathesis validates it), of the bytes kept
+        response = httpx.Response(streamed.status_code, headers=streamed.headers, content=bytes(body),
+                                  request=streamed.request, extensions=streamed.extensions)  # fmt: skip
+        response.elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
+        return response, bytes(body), cut
+
 
     # the operations
 
@@ -324,8 +383,7 @@ class ApiClient:
         return self.send("get", "GET", self.url(run, **path), run=run, ids=path, auth=auth, headers=headers)
 
     def snapshot(self, run: RunRef) -> Snapshot:
-        exchange = self.get(run)
-        return Snapshot(exchange.status, exchange.header("etag"), exchange.json() if exchange.status == 200 else None)
+        return Snapshot.of(self.get(run))
 
     def write(
         self,
@@ -351,18 +409,23 @@ class ApiClient:
         exchange = self.send(action, "POST", self.url(run, action, **path), run=run, ids=path, auth=auth,
                              headers={**(headers or {}), "If-Match": if_match}, provenance=tag,
                              current=before.etag if before is not None else None, record=False)  # fmt: skip
-        if observe:
-            exchange.before = before
-            exchange.after = self.snapshot(run)
-        self.record(exchange)
+        exchange.before = before if observe else None
+        try:
+            if observe:
+                exchange.after = self.snapshot(run)
+        finally:  # recorded whatever happens to the look after it: every answer counts
+            self.record(exchange)
         return exchange
 
     def probe(self, method: str, run: RunRef, action: str | None = None) -> Exchange:
         """A method the contract does not declare on a run's path, with GETs before and after."""
         before = self.snapshot(run)
         exchange = self.send(contract.OTHER, method, self.url(run, action), run=run, record=False)
-        exchange.before, exchange.after = before, self.snapshot(run)
-        self.record(exchange)
+        exchange.before = before
+        try:
+            exchange.after = self.snapshot(run)
+        finally:
+            self.record(exchange)
         return exchange
 
     def record(self, exchange: Exchange) -> None:

@@ -12,12 +12,15 @@ import html
 from typing import Iterable
 
 from fieldproof import contract
-from fieldproof.report.summary import INCONCLUSIVE, NOT_EXERCISED, PASS, VIOLATED, VIOLATION, CoverageCell, GroupRow, RuleRow, Summary
+from fieldproof.report.summary import (
+    INCONCLUSIVE, INTERRUPTED, NOT_EXERCISED, PASS, VIOLATED, VIOLATION, CoverageCell, GroupRow, RuleRow, Summary,
+)  # fmt: skip
 
 VERDICT_LINE = {
     PASS: "PASS: the contract holds",
     VIOLATION: "FAIL: the target violates the contract",
     INCONCLUSIVE: "INCONCLUSIVE: the run could not reach a verdict",
+    INTERRUPTED: "INTERRUPTED: the run was stopped before it could reach a verdict",
 }
 
 

@@ -14,7 +14,7 @@ from fieldproof import contract, rules
 from fieldproof.baseline import Acceptance, Baseline
 from fieldproof.recorder import EXAMPLES_KEPT
 
-PASS, VIOLATION, INCONCLUSIVE = "pass", "violation", "inconclusive"
+PASS, VIOLATION, INCONCLUSIVE, INTERRUPTED = "pass", "violation", "inconclusive", "interrupted"
 VIOLATED, ACCEPTED, HELD, NOT_EXERCISED = "violated", "accepted", "held", "not exercised"
 
 
@@ -186,7 +186,11 @@ def build_summary(
     documented: Mapping[str, frozenset[int]] | None = None,
     baseline: Baseline | None = None,
     today: datetime.date | None = None,
+    interrupted: bool = False,
+    requests_outside: int = 0,
 ) -> Summary:
+    """`interrupted`: a signal stopped the run (never a pass); `requests_outside`: requests
+    sent outside the suites (checking the target, putting runs back), counted too."""
     lines = _read_lines(work_dir)
     checks: Counter[str] = Counter()
     violations: Counter[str] = Counter()
@@ -194,11 +198,11 @@ def build_summary(
     asserted: Counter[tuple[str, int]] = Counter()
     found: list[dict[str, Any]] = []
     problems = []
-    requests = 0
+    requests = requests_outside
     for line in lines:
         kind = line.pop("type")
         if kind == "totals":
-            requests += line["requests"]
+            requests += line["requests"] + line.get("unanswered", 0)  # every request sent counts
             checks.update(line["checks"])
             violations.update(line["violations"])
             observed.update({(op, status): n for op, status, n in line["observed"]})
@@ -253,7 +257,7 @@ def build_summary(
                  for test in tests.failures if test not in explained]  # fmt: skip
     failing = any(row.violations for row in rule_rows)
     ran = tests.passed + tests.failed
-    verdict = VIOLATION if failing else (INCONCLUSIVE if problems or not ran else PASS)
+    verdict = VIOLATION if failing else (INTERRUPTED if interrupted else INCONCLUSIVE if problems or not ran else PASS)
     report = None
     if baseline is not None:
         report = BaselineReport(baseline.source, [e for e in baseline.entries if e not in matched], expired)

@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from fieldproof import linearizability, rules
-from fieldproof.client.recording import ApiClient, TargetUnreachable
+from fieldproof.client.recording import ApiClient
+from fieldproof.errors import TargetUnreachable
 from fieldproof.model import Observation, RunState
 from fieldproof.plugin import Harness
 from fieldproof.target import RunRef
