@@ -313,14 +313,16 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     yield
     harness: Harness | None = getattr(item.config, "_fieldproof_harness", None)
-    if harness is None or call.when != "call":
+    if harness is None:
         return
-    lines = [harness.recorder.group_line(group, item.nodeid) for group in item.stash.get(_GROUPS, [])]
-    error = call.excinfo.value if call.excinfo else None
+    groups = item.stash.get(_GROUPS, []) if call.when == "call" else []
+    lines = [harness.recorder.group_line(group, item.nodeid) for group in groups]
+    error = call.excinfo.value if call.excinfo else None  # in a fixture's set-up or teardown too
     if error is not None and not isinstance(error, (ContractViolation, pytest.skip.Exception)):
         kind, message = _problem(error)
         lines.append(json.dumps({"type": kind, "test": item.nodeid, "message": message}))
-    append_lines(_worker_file(item.config), lines)
+    if lines:
+        append_lines(_worker_file(item.config), lines)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -327,7 +327,7 @@ def _restore(session: Session) -> list[str]:
                 try:
                     note = restore_run(client, run).note
                 except (TargetUnreachable, BudgetExhausted) as exc:
-                    note = f"could not restore {run.fielding_run_id}: {exc}"
+                    note = f"could not put {run.fielding_run_id} back ({exc}); the next run puts it back first"
                 if note:
                     notes.append(note)
                 done.append(run.fielding_run_id)

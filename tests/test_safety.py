@@ -250,11 +250,16 @@ def test_wait_for_lock_waits_for_the_holder_to_end(tmp_path: Path, monkeypatch) 
 
 def test_a_target_that_stops_answering_stops_the_run_with_exit_3_and_every_request_counted(tmp_path: Path) -> None:
     with staging(tmp_path) as staged, faulty_target(tmp_path, staged, "--hang-after", "30", timeout_s=1) as (target, root):
+        before = _rows(staged[0])
         result = fieldproof_run(tmp_path, "--target", str(target), *QUICK, env=staged[2], timeout=240)
         sent = proxied(root)
+        after = _rows(staged[0])
     assert result.returncode == ExitCode.UNREACHABLE, result.stdout[-3000:] + result.stderr
-    assert "the target stopped answering" in result.stdout
+    assert "the target stopped answering" in result.stdout and staged[2]["FIELDPROOF_TOKEN"] not in result.stdout
     data = summary(tmp_path)
+    # a run that could not be put back is named, for the next run puts it back first
+    for run, status in after.items():
+        assert status == before[run] or f"could not put {run} back" in " ".join(data["notes"]), run
     assert data["requests"] == sent  # also those that never got an answer
     assert sent <= 30 + 5 + 5 + 9  # the answered, five in a row unanswered (and the restore's five), no more
 
