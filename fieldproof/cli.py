@@ -100,6 +100,31 @@ def build_parser() -> argparse.ArgumentParser:
     selfcheck.add_argument("--reports", default="reports", metavar="DIR", help="selfcheck.json goes here")
     selfcheck.add_argument("--faults", default="", metavar="NAME,…", help="only these fault modes (default: all)")
 
+    swarm = commands.add_parser(
+        "swarm",
+        help="judge the contract under load from many processes and hosts, on Locust",
+        description="Load from Locust users that drive the harness's recording client: every exchange judged by the "
+        "rules, race rounds across workers, the merged history checked. Exit codes as `fieldproof run`.",
+    )
+    swarm.add_argument("--target", metavar="FILE", help="target file (TOML); default: start the built-in sandbox")
+    swarm.add_argument("--users", type=int, default=20, metavar="N", help="Locust users in all (default 20)")
+    swarm.add_argument("--spawn-rate", type=float, default=10.0, metavar="R", help="users started per second (default 10)")
+    swarm.add_argument("--duration", default="30s", metavar="TIME", help="how long the load lasts: 60s, 5m (default 30s)")
+    swarm.add_argument("--processes", type=int, default=2, metavar="P", help="worker processes on this host (default 2)")
+    swarm.add_argument("--reports", default="reports", metavar="DIR", help="where reports go (default: reports)")
+    swarm.add_argument("--sandbox-workers", type=int, default=2, metavar="N",
+                       help="the built-in sandbox's server processes, so that writes race across them too (default 2)")  # fmt: skip
+    swarm.add_argument("--master", action="store_true", help="run the master only; workers join from other hosts")
+    swarm.add_argument("--expect-workers", type=int, default=1, metavar="K", help="with --master: workers to wait for")
+    swarm.add_argument("--worker", action="store_true", help="run workers for a master on another host")
+    swarm.add_argument("--master-host", metavar="HOST", help="with --worker: the host running `fieldproof swarm --master`")
+    swarm.add_argument("--master-port", type=int, default=5557, metavar="PORT", help="the master's port (default 5557)")
+    swarm.add_argument("--bind-host", default="127.0.0.1", metavar="HOST",
+                       help="with --master: where to listen for workers (another host's workers: 0.0.0.0; default 127.0.0.1)")  # fmt: skip
+    swarm.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS",
+                       help="wait this long for another run on the same target to end")  # fmt: skip
+    swarm.add_argument("--contract", metavar="FILE", help="judge by this OpenAPI document")
+
     sandbox = commands.add_parser(
         "sandbox",
         help="serve the built-in sandbox API in the foreground",
@@ -166,6 +191,14 @@ def _run(args: argparse.Namespace) -> int:
     return run(options)
 
 
+def _swarm(args: argparse.Namespace) -> int:
+    from fieldproof.swarm.command import SwarmOptions, swarm
+
+    return swarm(SwarmOptions(args.target, args.users, args.spawn_rate, args.duration, args.processes, args.reports,
+                              args.sandbox_workers, args.master, args.expect_workers, args.worker, args.master_host,
+                              args.master_port, args.bind_host, args.wait_for_lock, args.contract))  # fmt: skip
+
+
 def _selfcheck(args: argparse.Namespace) -> int:
     from fieldproof.selfcheck import SelfcheckError, selfcheck
 
@@ -193,6 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "selfcheck":
             return _selfcheck(args)
+        if args.command == "swarm":
+            return _swarm(args)
     except SettingsError as exc:
         return _fail(str(exc))
     except FieldproofError as exc:

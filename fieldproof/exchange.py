@@ -71,6 +71,7 @@ class Exchange:
     documented: frozenset[int] | None = None
     gave_up_on_429: bool = False  # the client stopped waiting out 429s
     body_cut_at: int | None = None  # the body was longer than this (max_body_bytes) and cut off there
+    sender: str | None = None  # who sent it, where several hosts do (a swarm's worker and user)
     raw: Any = field(default=None, repr=False, compare=False)  # the httpx.Response; never reported
     rate_limited: list[Exchange] = field(default_factory=list, repr=False)  # 429s waited out first
 
@@ -109,6 +110,14 @@ class Exchange:
         parts.append(shlex.quote(self.url))
         return " ".join(parts)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Exchange:
+        """An exchange shipped as to_dict() (by a swarm worker): what a sequence rule needs of
+        it, and its reproduction; the facts are not carried."""
+        return cls(data["operation"], data["method"], data["url"], dict(data["request_headers"]), data["status"],
+                   dict(data["response_headers"]), str(data["body"]).encode(), data["elapsed_s"],
+                   secret_env=dict(data.get("secret_env") or {}), sender=data.get("sender"))  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         body = self.body.decode("utf-8", "replace")
         return {
@@ -128,6 +137,8 @@ class Exchange:
                 "role": self.facts.role,
             },
             "curl": self.curl(),
+            "secret_env": self.secret_env,
+            "sender": self.sender,
         }
 
 

@@ -83,8 +83,10 @@ class Recorder:
         self._groups: dict[tuple[str, str], FindingGroup] = {}
         self._lock = threading.Lock()
 
-    def record(self, exchange: Exchange) -> None:
+    def record(self, exchange: Exchange) -> list[Finding]:
+        """Judge an exchange by every exchange rule and keep what they found (returned too)."""
         verdicts = rules.judge_exchange(exchange)
+        found: list[Finding] = []
         with self._lock:
             self.requests += 1
             cell = (exchange.operation, exchange.status)
@@ -96,6 +98,8 @@ class Recorder:
                 if rules.EXCHANGE_RULES[name].expectation:
                     self.asserted[cell] += 1
                 self._keep(result)
+                found += result
+        return found
 
     def judge(self, check: SequenceCheck) -> Judged:
         """A sequence check to feed; its verdicts are counted and its findings kept."""

@@ -552,9 +552,12 @@ class OneWinner:
         findings: list[Finding] = []
         if len(winners) != 1 or any(e.status not in losers_may for e in settled if e.status != 204):
             problem = "more than one winner" if len(winners) > 1 else ("no winner" if not winners else "a loser not refused with 412")
+            by = [w.sender for w in winners if w.sender]
+            won_by = f"; the 204s went to {', '.join(by)}" if len(by) > 1 else ""
             findings += _finding(self.rule, winners[1] if len(winners) > 1 else settled[0], problem,
                                  f"{len(settled)} concurrent writes with If-Match {settled[0].request_header('if-match')} "
-                                 f"were answered {statuses}; expected one 204 and {len(settled) - 1} x 412 (or 422)")  # fmt: skip
+                                 f"were answered {statuses}; expected one 204 and {len(settled) - 1} x 412 (or 422)"
+                                 f"{won_by}")  # fmt: skip
         after = self.after
         if len(winners) == 1 and self.before.body and after is not None and after.body:
             versions = self.before.version, after.version

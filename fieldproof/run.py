@@ -37,6 +37,7 @@ from fieldproof.locks import reports_lock, target_lock
 from fieldproof.plugin import RunSettings
 from fieldproof.profiles import PROFILES
 from fieldproof.report import TestOutcomes, build_summary, render_console, render_html, render_markdown
+from fieldproof.report.junit import render_junit
 from fieldproof.report.summary import INCONCLUSIVE, INTERRUPTED, VIOLATION, Summary
 from fieldproof.runs import restore_run
 from fieldproof.sandbox.process import SandboxDidNotStart, sandbox_process
@@ -151,8 +152,8 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
         except KeyboardInterrupt:  # before the suites: nothing to put back, nothing to report
             print(f"fieldproof: {interrupts.name} before the suites started; no run was changed", file=sys.stderr)
             return interrupts.exit_code or ExitCode.INTERRUPTED
-        outcomes = _run_suites(session, interrupts)
-        summary = _finish(session, outcomes, interrupts, out)
+        collector = _run_suites(session, interrupts)
+        summary = _finish(session, collector.outcomes, interrupts, out)
     return exit_code(summary, interrupts.exit_code)
 
 
@@ -169,7 +170,7 @@ def _check_options(options: RunOptions) -> tuple[int, ContractDocument, Baseline
 
 
 def _set_up(options: RunOptions, workers: int, document: ContractDocument, baseline: Baseline | None,
-            stack: ExitStack, out: TextIO) -> Session:  # fmt: skip
+            stack: ExitStack, out: TextIO, sandbox_args: tuple[str, ...] = ()) -> Session:  # fmt: skip
     reports = Path(options.reports)
     try:
         reports.mkdir(parents=True, exist_ok=True)
@@ -181,7 +182,7 @@ def _set_up(options: RunOptions, workers: int, document: ContractDocument, basel
     if options.target is None:
         target_file = work / "sandbox-target.toml"
         try:
-            sandbox = stack.enter_context(sandbox_process(["--control", "--write-target", str(target_file)]))
+            sandbox = stack.enter_context(sandbox_process(["--control", "--write-target", str(target_file), *sandbox_args]))
         except SandboxDidNotStart as exc:
             raise RunAborted(ExitCode.USAGE, f"the built-in sandbox did not start: {exc}") from None
         stack.enter_context(_environment(_read_env_file(Path(str(target_file) + ".env"))))
@@ -282,8 +283,9 @@ def _sandbox_rate_limited() -> bool:
     return float(os.environ.get("FIELDPROOF_SANDBOX_RATE_LIMIT_BURST", "0") or 0) > 0
 
 
-def _finish(session: Session, collector: _Outcomes, interrupts: Interrupts, out: TextIO) -> Summary:
-    """Put every listed run back, then write every report, whatever ended the suites."""
+def _finish(session: Session, tests: TestOutcomes, interrupts: Interrupts, out: TextIO, junit: bool = False) -> Summary:
+    """Put every listed run back, then write every report, whatever ended the suites (`junit`:
+    write junit.xml from the summary, where no pytest wrote one)."""
     if not session.is_sandbox:
         with interrupts.restoring():
             session.notes += _restore(session)
@@ -294,7 +296,7 @@ def _finish(session: Session, collector: _Outcomes, interrupts: Interrupts, out:
         target={"base_url": session.target.base_url, "source": "built-in sandbox" if session.is_sandbox else session.target.source},
         profile=session.options.profile,
         duration_s=time.monotonic() - session.started,
-        tests=collector.outcomes,
+        tests=tests,
         notes=session.notes,
         suites_s=session.suites_s,
         started_at=session.started_at,
@@ -307,6 +309,8 @@ def _finish(session: Session, collector: _Outcomes, interrupts: Interrupts, out:
     (reports / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2))
     (reports / "summary.md").write_text(render_markdown(summary))
     (reports / "report.html").write_text(render_html(summary))
+    if junit:
+        (reports / "junit.xml").write_text(render_junit(summary))
     _redact_reports(reports, secrets)
     print(redact_text(render_console(summary), secrets), file=out)
     print(f"reports: {reports}/ (junit.xml, report.html, summary.json, summary.md)", file=out)

@@ -53,7 +53,7 @@ def restore_run(client: ApiClient, run: RunRef, seen: Snapshot | None = None) ->
     exchange = client.write(action, run, snapshot.etag, observe=False)
     if exchange.status != 204:
         return Restoration(False, f"{run.fielding_run_id}: {action} to restore it answered {exchange.status}")
-    return Restoration(True, f"{run.fielding_run_id}: {action}d back to {want}")
+    return Restoration(True, f"{run.fielding_run_id} was {snapshot.status}: {action}d back to {want}")
 
 
 class SandboxRuns:

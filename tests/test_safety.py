@@ -171,7 +171,7 @@ def test_a_run_left_changed_is_put_back_first_and_the_report_says_so(tmp_path: P
         result = fieldproof_run(tmp_path, "--target", str(target), *QUICK, "--suites", "business_rules", env=env)
         assert result.returncode == 0, result.stdout[-3000:]
         assert _rows(sandbox)[run] == "paused"
-    said = f"before the suites: {run}: paused back to paused (an earlier session left it changed)"
+    said = f"before the suites: {run} was live: paused back to paused (an earlier session left it changed)"
     assert said in result.stdout and said in summary(tmp_path)["notes"]
 
 

@@ -94,6 +94,7 @@ def render_console(summary: Summary) -> str:
     for rule in summary.rules:
         if rule.state == NOT_EXERCISED and rule.unexercised:
             parts.append(f"not exercised: {rule.name}: {rule.unexercised}")
+    parts += _swarm_lines(summary)
     parts += _baseline_lines(summary)
     for problem in summary.problems:
         parts.append(f"{problem['kind']}: {problem.get('message', '')} [{problem.get('test', '')}]")
@@ -102,6 +103,32 @@ def render_console(summary: Summary) -> str:
     parts.append(_totals(summary))
     parts.append(VERDICT_LINE[summary.verdict])
     return "\n".join(parts)
+
+
+def _swarm_lines(summary: Summary) -> list[str]:
+    """The swarm section: load, latency per operation x status, race rounds, histories."""
+    swarm = summary.swarm
+    if not swarm:
+        return []
+    rates = swarm.get("requests_per_s") or []
+    workers = swarm.get("workers") or []
+    lines = [f"swarm: {swarm.get('users', 0)} users on {len(workers)} worker{'s' if len(workers) != 1 else ''} "
+             f"({', '.join(workers)}) for {swarm.get('duration_s', 0):.1f} s; "
+             f"{sum(rates)} requests recorded, at most {max(rates, default=0)} in a second"]  # fmt: skip
+    table = [[e["name"], e["method"], str(e["requests"]), str(e["failures"]), *(str(e[f"p{p}_ms"]) for p in (50, 95, 99))]
+             for e in swarm.get("latency") or []]  # fmt: skip
+    if table:
+        lines.append(_text_table(["latency (ms)", "method", "requests", "findings", "p50", "p95", "p99"], table))
+    lines.append(f"race rounds: {swarm.get('rounds', 0)}, with exactly one winner: {swarm.get('rounds_won_once', 0)}")
+    for run_id, history in sorted((swarm.get("histories") or {}).items()):
+        lines.append(f"history of {run_id}: {history['operations']} operations from {', '.join(history['workers'])}: "
+                     f"{history['verdict']}")  # fmt: skip
+    clocks = swarm.get("clocks") or {}
+    if clocks:
+        lines.append("clocks: " + "; ".join(f"{name} {offset * 1000:+.1f} ms ±{bound * 1000:.1f} ms"
+                                            for name, (offset, bound) in sorted(clocks.items())))  # fmt: skip
+    lines += [f"worker {name}: its final report never arrived" for name in swarm.get("missing_finals") or []]
+    return lines
 
 
 def _baseline_lines(summary: Summary) -> list[str]:
@@ -142,6 +169,8 @@ def render_markdown(summary: Summary) -> str:
     unexercised = [rule for rule in summary.rules if rule.state == NOT_EXERCISED and rule.unexercised]
     if unexercised:
         md += ["", "### Not exercised", ""] + [f"- `{rule.name}`: {rule.unexercised}" for rule in unexercised]
+    if summary.swarm:
+        md += ["", "### Swarm", "", "```", *_swarm_lines(summary), "```"]
     extra = _baseline_lines(summary) + [f"{p['kind']}: {p.get('message', '')} (`{p.get('test', '')}`)" for p in summary.problems]
     extra += [f"note: {note}" for note in summary.notes]
     if extra:
@@ -180,6 +209,7 @@ def render_html(summary: Summary) -> str:
 <h2>Coverage</h2><table><tr><th>operation</th>{head}</tr>{cov}</table>
 <h2>Findings</h2><ul>{''.join(items) or '<li>none</li>'}</ul>
 <h2>Not exercised</h2><ul>{unexercised or '<li>none</li>'}</ul>
+{f"<h2>Swarm</h2><pre>{e(chr(10).join(_swarm_lines(summary)))}</pre>" if summary.swarm else ""}
 <h2>Problems</h2><ul>{problems or '<li>none</li>'}</ul>
 <h2>Skipped</h2><ul>{skips or '<li>none</li>'}</ul>
 </body></html>

@@ -113,6 +113,7 @@ class Summary:
     suites_s: float = 0.0  # the part of duration_s spent inside pytest
     started_at: float = 0.0  # epoch seconds; finding groups carry their own `first_at`
     baseline: BaselineReport | None = None
+    swarm: dict[str, Any] | None = None  # `fieldproof swarm`: workers, load, latency, races, histories
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -133,6 +134,7 @@ class Summary:
                 "not_seen": [e.to_dict() for e in self.baseline.not_seen],
                 "expired": [e.to_dict() for e in self.baseline.expired],
             },
+            "swarm": self.swarm,
         }  # fmt: skip
 
     @property
@@ -209,6 +211,8 @@ def build_summary(
             asserted.update({(op, status): n for op, status, n in line["asserted"]})
         elif kind == "findings":
             found.append(line)
+        elif kind == "note":
+            notes = [*(notes or []), line["message"]]
         else:
             problems.append({"kind": kind, **line})
     groups = _merge(found)
@@ -261,5 +265,7 @@ def build_summary(
     report = None
     if baseline is not None:
         report = BaselineReport(baseline.source, [e for e in baseline.entries if e not in matched], expired)
+    swarm_file = work_dir / "swarm.json"  # written by a swarm's master
+    swarm = json.loads(swarm_file.read_text()) if swarm_file.exists() else None
     return Summary(verdict, target, profile, duration_s, requests, rule_rows, coverage, tests, problems, notes or [],
-                   suites_s, started_at, report)  # fmt: skip
+                   suites_s, started_at, report, swarm)  # fmt: skip

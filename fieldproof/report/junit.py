@@ -1,0 +1,71 @@
+"""JUnit XML of a summary, in the shape CI parsers keep: one testcase per rule (classname
+`fieldproof.rules`), failures carrying the rule's finding groups, rules that judged nothing
+marked skipped with the reason; then, when given, one testcase per suite test."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+from fieldproof.report.summary import NOT_EXERCISED, VIOLATED, Summary
+
+
+@dataclass(frozen=True)
+class SuiteCase:
+    """One suite test as pytest reported it."""
+
+    classname: str
+    name: str
+    outcome: str  # passed | failed | skipped
+    seconds: float = 0.0
+    message: str = ""
+
+
+def _groups_text(rule_groups: list, accepted: bool) -> str:
+    lines = []
+    for group in rule_groups:
+        if (group.accepted is not None) != accepted:
+            continue
+        lines.append(f"{group.signature}: {group.count} finding{'s' if group.count != 1 else ''}"
+                     + (f" (accepted: {group.accepted})" if accepted else ""))  # fmt: skip
+        for example in group.examples:
+            lines.append(f"  {example['message'].splitlines()[0]}")
+            if example.get("exchange"):
+                lines.append(f"    {example['exchange']['curl']}")
+        if group.more:
+            lines.append(f"  ... and {group.more} more like this")
+    return "\n".join(lines)
+
+
+def render_junit(summary: Summary, suite_cases: list[SuiteCase] | None = None) -> str:
+    root = ET.Element("testsuites")
+    rules = ET.SubElement(root, "testsuite", name="fieldproof.rules")
+    counts = {"tests": 0, "failures": 0, "skipped": 0}
+    for rule in summary.rules:
+        case = ET.SubElement(rules, "testcase", classname="fieldproof.rules", name=rule.name, time="0")
+        counts["tests"] += 1
+        if rule.state == VIOLATED:
+            counts["failures"] += 1
+            failure = ET.SubElement(case, "failure", message=f"{rule.violations} findings of {rule.name}", type="violation")
+            failure.text = _groups_text(rule.groups, accepted=False)
+        elif rule.state == NOT_EXERCISED:
+            counts["skipped"] += 1
+            ET.SubElement(case, "skipped", message=f"not exercised: {rule.unexercised}")
+        if rule.accepted:
+            ET.SubElement(case, "system-out").text = _groups_text(rule.groups, accepted=True)
+    rules.attrib.update({key: str(value) for key, value in counts.items()})
+    if suite_cases:
+        suite = ET.SubElement(root, "testsuite", name="fieldproof.suites")
+        counts = {"tests": 0, "failures": 0, "skipped": 0}
+        for test in suite_cases:
+            case = ET.SubElement(suite, "testcase", classname=test.classname, name=test.name, time=f"{test.seconds:.3f}")
+            counts["tests"] += 1
+            if test.outcome == "failed":
+                counts["failures"] += 1
+                ET.SubElement(case, "failure", message=test.message[:500]).text = test.message
+            elif test.outcome == "skipped":
+                counts["skipped"] += 1
+                ET.SubElement(case, "skipped", message=test.message[:500])
+        suite.attrib.update({key: str(value) for key, value in counts.items()})
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
