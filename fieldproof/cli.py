@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS",
                      help="wait this long for another run on the same target to end (default: refuse at once)")  # fmt: skip
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failing test")
+    run.add_argument("--quiet", action="store_true",
+                     help="no progress line (on a terminal a live one; without one, a line every 10 s)")  # fmt: skip
     run.add_argument("--history-size", type=int, default=None, metavar="N",
                      help="operations in the concurrent history checked for linearizability "
                           "(default: 1000 with the default profile on the sandbox; off on a target file)")  # fmt: skip
@@ -187,7 +189,7 @@ def _run(args: argparse.Namespace) -> int:
         return _fail("--history-size must be 0 (off) or more")
     options = RunOptions(args.target, args.profile, args.workers, args.reports, args.seed, suites, args.fail_fast,
                          args.history_size, args.contract, args.baseline, args.baseline_update,
-                         args.wait_for_lock)  # fmt: skip
+                         args.wait_for_lock, args.quiet)  # fmt: skip
     return run(options)
 
 

@@ -141,6 +141,14 @@ class ContractDocument:
     def load(cls, path: str | Path | None = None) -> ContractDocument:
         return _load(str(Path(path).resolve()) if path is not None else str(contract.CONTRACT_PATH))
 
+    def location(self, base: Path | None = None) -> dict[str, Any]:
+        """Where the document and each operation are, for reports that point into it: the path
+        relative to `base` (the working folder) when it lies below it."""
+        real = self.path.resolve()  # ours is a symlink into contracts/
+        base = (base or Path.cwd()).resolve()
+        path = str(real.relative_to(base)) if real.is_relative_to(base) else str(real)
+        return {"path": path, "lines": {name: found.line for name, found in self.found.items()}}
+
     def declared_methods(self, template: str) -> frozenset[str]:
         """Every method the document declares on one of our path templates (upper case), ours
         or not: the vendor's run path also has PUT, which the harness must never send."""

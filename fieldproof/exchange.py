@@ -72,6 +72,7 @@ class Exchange:
     gave_up_on_429: bool = False  # the client stopped waiting out 429s
     body_cut_at: int | None = None  # the body was longer than this (max_body_bytes) and cut off there
     sender: str | None = None  # who sent it, where several hosts do (a swarm's worker and user)
+    sent_at: float = 0.0  # time.time() when it was sent (for timelines)
     raw: Any = field(default=None, repr=False, compare=False)  # the httpx.Response; never reported
     rate_limited: list[Exchange] = field(default_factory=list, repr=False)  # 429s waited out first
 
@@ -116,7 +117,8 @@ class Exchange:
         it, and its reproduction; the facts are not carried."""
         return cls(data["operation"], data["method"], data["url"], dict(data["request_headers"]), data["status"],
                    dict(data["response_headers"]), str(data["body"]).encode(), data["elapsed_s"],
-                   secret_env=dict(data.get("secret_env") or {}), sender=data.get("sender"))  # fmt: skip
+                   secret_env=dict(data.get("secret_env") or {}), sender=data.get("sender"),
+                   sent_at=data.get("sent_at", 0.0))  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         body = self.body.decode("utf-8", "replace")
@@ -129,6 +131,7 @@ class Exchange:
             "response_headers": self.response_headers,
             "body": body[:2000],
             "elapsed_s": round(self.elapsed_s, 4),
+            "sent_at": self.sent_at,
             "facts": {
                 "auth": self.facts.auth.value,
                 "api_version": self.facts.api_version.value,

@@ -25,6 +25,7 @@ from fieldproof.errors import BudgetExhausted, DeadlineReached, TargetUnreachabl
 from fieldproof.document import ContractDocument
 from fieldproof.exchange import Exchange, Snapshot
 from fieldproof.interrupts import stop_like_sigint
+from fieldproof.progress import ProgressWriter
 from fieldproof.profiles import PROFILES, Profile
 from fieldproof.recorder import FindingGroup, Judged, Recorder, append_lines, format_groups
 from fieldproof.rules import SequenceCheck
@@ -51,6 +52,7 @@ class RunSettings:
     history_ops: int | None = None  # None: the profile's on the sandbox, none on a file target
     contract_file: str | None = None  # a provider's own OpenAPI document; None: ours
     deadline: float | None = None  # time.time() after which no request is sent (max_duration_s)
+    progress: bool = True  # each process writes its progress for the controller's line
 
     @classmethod
     def load(cls, path: str) -> RunSettings:
@@ -231,6 +233,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not path:
         return
     run = RunSettings.load(path)
+    _current["config"] = config
     if hasattr(config, "workerinput"):  # an xdist worker: SIGTERM and SIGHUP stop it as SIGINT does
         stop_like_sigint()
     _current["run"] = run
@@ -246,6 +249,31 @@ def pytest_configure(config: pytest.Config) -> None:
         phases=PHASES,
     )
     settings.load_profile("fieldproof")
+    if run.progress:
+        config._fieldproof_progress = ProgressWriter(_worker_file(config).with_suffix(".progress.json"),
+                                                     lambda: _progress(config))  # type: ignore[attr-defined]  # fmt: skip
+        config._fieldproof_progress.start()  # type: ignore[attr-defined]
+
+
+def _progress(config: pytest.Config) -> dict[str, Any]:
+    harness: Harness | None = getattr(config, "_fieldproof_harness", None)
+    if harness is None:
+        return {"requests": 0, "findings": 0, "test": getattr(config, "_fieldproof_test", None)}
+    return {"requests": harness.recorder.requests + harness.client.liveness.unanswered,
+            "findings": sum(harness.recorder.violations.values()), "waiting_until": harness.client.liveness.waiting_until,
+            "test": getattr(config, "_fieldproof_test", None)}  # fmt: skip
+
+
+def pytest_runtest_logstart(nodeid: str, location: Any) -> None:
+    config = _current.get("config")
+    if config is not None:
+        config._fieldproof_test = nodeid
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    writer = getattr(config, "_fieldproof_progress", None)
+    if writer is not None:
+        writer.stop()
 
 
 @pytest.fixture(scope="session")
@@ -317,6 +345,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return
     groups = item.stash.get(_GROUPS, []) if call.when == "call" else []
     lines = [harness.recorder.group_line(group, item.nodeid) for group in groups]
+    if call.when == "call":
+        lines += [json.dumps({"type": "evidence", "test": item.nodeid, **data}) for data in harness.recorder.take_evidence()]
     error = call.excinfo.value if call.excinfo else None  # in a fixture's set-up or teardown too
     if error is not None and not isinstance(error, (ContractViolation, pytest.skip.Exception)):
         kind, message = _problem(error)

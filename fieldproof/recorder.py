@@ -9,6 +9,7 @@ its groups are not empty, so one pervasive defect still leaves a full report on 
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from collections import Counter
@@ -21,6 +22,8 @@ from fieldproof.exchange import Exchange, redact_text
 from fieldproof.rules import Finding, Result, SequenceCheck, what_happened
 
 EXAMPLES_KEPT = 3  # distinct examples per group; the count says how many more there were
+EVIDENCE_KEPT = 30  # pictures' data per rule and process (concurrency rounds, counterexamples)
+LATENCIES_KEPT = 300  # answer times kept per operation x status and process (a uniform sample)
 
 
 @dataclass
@@ -69,7 +72,9 @@ class Judged:
         return self.recorder.count_sequence(self.check.rule, self.check.observe(item))
 
     def finish(self) -> Result:
-        return self.recorder.count_sequence(self.check.rule, self.check.finish())
+        result = self.recorder.count_sequence(self.check.rule, self.check.finish())
+        self.recorder.keep_evidence(self.check.rule, rules.evidence_of(self.check))
+        return result
 
 
 class Recorder:
@@ -81,6 +86,10 @@ class Recorder:
         self.asserted: Counter[tuple[str, int]] = Counter()
         self.requests = 0
         self._groups: dict[tuple[str, str], FindingGroup] = {}
+        self._evidence: list[dict[str, Any]] = []
+        self._evidence_kept: Counter[str] = Counter()
+        self.latencies: dict[tuple[str, int], list[float]] = {}  # seconds, a uniform sample per cell
+        self._rng = random.Random(0)
         self._lock = threading.Lock()
 
     def record(self, exchange: Exchange) -> list[Finding]:
@@ -91,6 +100,7 @@ class Recorder:
             self.requests += 1
             cell = (exchange.operation, exchange.status)
             self.observed[cell] += 1
+            self._sample(cell, exchange.elapsed_s)
             for name, result in verdicts.items():
                 if result is None:
                     continue
@@ -132,6 +142,27 @@ class Recorder:
                 group = self._groups[key] = FindingGroup(finding.rule, finding.signature)
             group.add(finding, now)
 
+    def _sample(self, cell: tuple[str, int], seconds: float) -> None:
+        """Reservoir sampling: every answer time equally likely to be kept, in bounded memory."""
+        kept = self.latencies.setdefault(cell, [])
+        if len(kept) < LATENCIES_KEPT:
+            kept.append(seconds)
+        else:
+            slot = self._rng.randrange(self.observed[cell])
+            if slot < LATENCIES_KEPT:
+                kept[slot] = seconds
+
+    def keep_evidence(self, rule: str, data: dict[str, Any] | None) -> None:
+        with self._lock:
+            if data is not None and self._evidence_kept[rule] < EVIDENCE_KEPT:
+                self._evidence_kept[rule] += 1
+                self._evidence.append({"rule": rule, **data})
+
+    def take_evidence(self) -> list[dict[str, Any]]:
+        with self._lock:
+            taken, self._evidence = self._evidence, []
+        return taken
+
     def take_groups(self) -> list[FindingGroup]:
         """The groups found since the last take (the current test's)."""
         with self._lock:
@@ -157,6 +188,8 @@ class Recorder:
                     "violations": dict(self.violations),
                     "observed": [[op, status, n] for (op, status), n in self.observed.items()],
                     "asserted": [[op, status, n] for (op, status), n in self.asserted.items()],
+                    "latencies": [[op, status, self.observed[(op, status)], [round(s, 5) for s in kept]]
+                                  for (op, status), kept in self.latencies.items()],
                 }
             )
 

@@ -54,6 +54,9 @@ class Finding:
 Result = list[Finding] | None
 
 
+SEVERITIES = ("error", "warning")  # most severe first; SARIF's levels and CI annotations use them
+
+
 @dataclass(frozen=True)
 class Rule:
     name: str
@@ -61,15 +64,19 @@ class Rule:
     unexercised: str  # why it may have judged nothing, and how to exercise it
     check: Callable[..., Any]  # exchange rules: the function; sequence rules: the check class
     expectation: bool = False
+    # error: the API misbehaves (status, locking, state, auth); warning: what it says about itself
+    # is wrong (trace context, a harness limit) while the operation itself behaved
+    severity: str = "error"
 
 
 EXCHANGE_RULES: dict[str, Rule] = {}
 SEQUENCE_RULES: dict[str, Rule] = {}
 
 
-def exchange_rule(summary: str, unexercised: str, expectation: bool = False) -> Callable[[Callable[[Exchange], Result]], Callable[[Exchange], Result]]:
+def exchange_rule(summary: str, unexercised: str, expectation: bool = False, severity: str = "error"
+                  ) -> Callable[[Callable[[Exchange], Result]], Callable[[Exchange], Result]]:  # fmt: skip
     def decorator(check: Callable[[Exchange], Result]) -> Callable[[Exchange], Result]:
-        EXCHANGE_RULES[check.__name__] = Rule(check.__name__, summary, unexercised, check, expectation)
+        EXCHANGE_RULES[check.__name__] = Rule(check.__name__, summary, unexercised, check, expectation, severity)
         return check
 
     return decorator
@@ -166,7 +173,7 @@ def documented_status(exchange: Exchange) -> Result:
 
 
 @exchange_rule("every response carries a valid W3C traceparent (the users' contract, beyond the vendor's)",
-               "no request reached one of the four operations")  # fmt: skip
+               "no request reached one of the four operations", severity="warning")  # fmt: skip
 def traceparent_on_every_response(exchange: Exchange) -> Result:
     if not _ours(exchange):
         return None
@@ -181,7 +188,7 @@ def traceparent_on_every_response(exchange: Exchange) -> Result:
 
 
 @exchange_rule("a response to a request with a valid traceparent continues its trace-id with a new parent-id",
-               "no response carried a traceparent to compare")  # fmt: skip
+               "no response carried a traceparent to compare", severity="warning")  # fmt: skip
 def trace_continues_callers_trace(exchange: Exchange) -> Result:
     sent, got = exchange.request_header("traceparent"), exchange.header("traceparent")
     if not _ours(exchange) or sent is None or got is None:
@@ -199,7 +206,7 @@ def trace_continues_callers_trace(exchange: Exchange) -> Result:
 
 
 @exchange_rule("a tracestate header, when present, is a well-formed W3C list",
-               "no response carried a tracestate header (it is optional)")  # fmt: skip
+               "no response carried a tracestate header (it is optional)", severity="warning")  # fmt: skip
 def tracestate_well_formed(exchange: Exchange) -> Result:
     value = exchange.header("tracestate")
     if not _ours(exchange) or value is None:
@@ -345,7 +352,7 @@ def undeclared_method_refused(exchange: Exchange) -> Result:
 
 
 @exchange_rule("a response body fits in max_body_bytes (the harness never buffers more)",
-               "no response was received")  # fmt: skip
+               "no response was received", severity="warning")  # fmt: skip
 def response_body_bounded(exchange: Exchange) -> Result:
     if exchange.body_cut_at is None:
         return []
@@ -523,6 +530,12 @@ class SequenceCheck(Protocol):
     def finish(self) -> Result: ...
 
 
+def evidence_of(check: Any) -> dict[str, Any] | None:
+    """What a finished check can show of itself for the report's pictures (None: nothing)."""
+    show = getattr(check, "evidence", None)
+    return show() if callable(show) else None
+
+
 @sequence_rule("N concurrent writes with one ETag: exactly one 204, the others 412 (422 once the winner "
                "changed the state: the gate order is open), and one step of the run",
                "the concurrency suite did not run")  # fmt: skip
@@ -568,7 +581,16 @@ class OneWinner:
             elif winner_etag is not None and winner_etag != after.etag:  # a missing one: etag_on_success
                 findings += _finding(self.rule, winners[0], "another write took effect too",
                                      f"the winner's ETag {winner_etag} is not the current {after.etag}: another write took effect too")  # fmt: skip
+        self._found = bool(findings)
         return findings
+
+    def evidence(self) -> dict[str, Any] | None:
+        """The round as a timeline: each write from its sending to its answer."""
+        if not self.writes:
+            return None
+        return {"if_match": self.writes[0].request_header("if-match"), "violated": getattr(self, "_found", False),
+                "requests": [[w.sent_at, w.sent_at + w.elapsed_s, w.status, w.sender or f"racer {n}"]
+                             for n, w in enumerate(self.writes)]}  # fmt: skip
 
 
 @sequence_rule("the ETag a 204 returns is accepted by the next write",
@@ -675,11 +697,21 @@ class LinearizableHistory:
         self.operations.append(item)
         return None
 
+    def evidence(self) -> dict[str, Any] | None:
+        """A non-linearizable history's smallest counterexample, as a timeline."""
+        from fieldproof import linearizability
+
+        verdict = getattr(self, "_verdict", None)
+        if verdict is None or verdict.ok is not False or not verdict.counterexample:
+            return None
+        return {"operations": [[op.client, op.call, op.ret, linearizability.describe(op)] for op in verdict.counterexample]}
+
     def finish(self) -> Result:
         from fieldproof import linearizability
 
         bound = {} if self.max_states is None else {"max_states": self.max_states}
         verdict = linearizability.check(self.operations, self.initial, **bound)
+        self._verdict = verdict
         if verdict.ok is None:
             return None
         if verdict.ok:
@@ -695,6 +727,12 @@ def sequence_check(name: str) -> Rule:
 
 def all_rules() -> dict[str, Rule]:
     return {**EXCHANGE_RULES, **SEQUENCE_RULES}
+
+
+def severity_of(name: str) -> str:
+    """A rule's severity; another checker's findings (schemathesis.*) are warnings."""
+    rule = all_rules().get(name)
+    return rule.severity if rule is not None else "warning"
 
 
 def run_sequence(check: SequenceCheck, items: Sequence[Any]) -> list[Finding]:

@@ -36,8 +36,11 @@ from fieldproof.interrupts import Interrupts, RestoreAborted
 from fieldproof.locks import reports_lock, target_lock
 from fieldproof.plugin import RunSettings
 from fieldproof.profiles import PROFILES
+from fieldproof.progress import Progress
 from fieldproof.report import TestOutcomes, build_summary, render_console, render_html, render_markdown
+from fieldproof.report.summary import SuiteTest
 from fieldproof.report.junit import render_junit
+from fieldproof.report.sarif import render_sarif
 from fieldproof.report.summary import INCONCLUSIVE, INTERRUPTED, VIOLATION, Summary
 from fieldproof.runs import restore_run
 from fieldproof.sandbox.process import SandboxDidNotStart, sandbox_process
@@ -68,6 +71,7 @@ class RunOptions:
     baseline: str | None = None  # accepted findings (fieldproof.baseline)
     baseline_update: str | None = None  # write a baseline accepting this run's findings
     wait_for_lock_s: float = 0.0  # how long to wait for another run on the same target
+    quiet: bool = False  # no progress line
 
 
 @dataclass
@@ -104,6 +108,17 @@ class _Outcomes:
 
     def __init__(self) -> None:
         self.outcomes = TestOutcomes()
+        self.total = 0  # tests collected
+
+    def progress(self) -> tuple[int, int]:
+        return self.outcomes.passed + self.outcomes.failed + self.outcomes.skipped, self.total
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.total = max(self.total, len(session.items))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
+        self.total = max(self.total, len(ids))
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:  # a suite that cannot even be collected is no pass
@@ -114,16 +129,26 @@ class _Outcomes:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             if report.passed:
                 self.outcomes.passed += 1
+                self._case(report, "passed")
             elif report.skipped:
                 self.outcomes.skipped += 1
                 reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
                 self.outcomes.skips.append({"test": report.nodeid, "reason": reason.removeprefix("Skipped: ")})
+                self._case(report, "skipped", reason.removeprefix("Skipped: "))
             else:
                 self.outcomes.failed += 1
                 self.outcomes.failures.append(report.nodeid)
+                self._case(report, "failed", str(report.longrepr)[-4000:])
         elif report.when == "teardown" and report.failed:
             self.outcomes.failed += 1
             self.outcomes.failures.append(report.nodeid)
+            self._case(report, "failed", str(report.longrepr)[-4000:], teardown=True)
+
+    def _case(self, report: pytest.TestReport, outcome: str, message: str = "", teardown: bool = False) -> None:
+        module, _, name = report.nodeid.partition("::")
+        classname = "fieldproof.suites." + Path(module).stem
+        self.outcomes.cases.append(SuiteTest(classname, name + (" (teardown)" if teardown else ""), outcome,
+                                             report.duration, message))  # fmt: skip
 
 
 @contextmanager
@@ -249,11 +274,11 @@ def _run_suites(session: Session, interrupts: Interrupts) -> _Outcomes:
         history_ops=options.history_size,
         contract_file=str(session.document.path) if options.contract else None,
         deadline=session.started_at + target.max_duration_s,
+        progress=not options.quiet,
     ).save(run_file)
     args = [
         *_suite_paths(options.suites), "-c", str(SUITES_DIR / "pytest.ini"), "--rootdir", str(SUITES_DIR),
         "-p", "fieldproof.plugin", "--fieldproof-run", str(run_file),
-        "--junitxml", str(session.reports / "junit.xml"), "-q", "--no-header", "-rfE", "--tb=no",
         "-W", "ignore::pytest.PytestAssertRewriteWarning",
     ]  # fmt: skip
     # Load only the plugins the suites use: autoloading every installed one costs ~0.3 s a
@@ -268,6 +293,13 @@ def _run_suites(session: Session, interrupts: Interrupts) -> _Outcomes:
     if options.fail_fast:
         args += ["--exitfirst"]
     collector = _Outcomes()
+    progress = None
+    if options.quiet:
+        args += ["-q", "--no-header", "-rfE", "--tb=no"]  # pytest's own terse dots
+    else:  # the progress line instead of pytest's dots
+        args += ["-p", "no:terminal"]
+        progress = Progress(session.work, collector.progress, None if session.is_sandbox else total, sys.stdout)
+        progress.start()
     started = time.monotonic()
     try:
         with _environment(env):
@@ -276,6 +308,8 @@ def _run_suites(session: Session, interrupts: Interrupts) -> _Outcomes:
         pass
     finally:
         session.suites_s = time.monotonic() - started
+        if progress is not None:
+            progress.stop()
     return collector
 
 
@@ -283,9 +317,8 @@ def _sandbox_rate_limited() -> bool:
     return float(os.environ.get("FIELDPROOF_SANDBOX_RATE_LIMIT_BURST", "0") or 0) > 0
 
 
-def _finish(session: Session, tests: TestOutcomes, interrupts: Interrupts, out: TextIO, junit: bool = False) -> Summary:
-    """Put every listed run back, then write every report, whatever ended the suites (`junit`:
-    write junit.xml from the summary, where no pytest wrote one)."""
+def _finish(session: Session, tests: TestOutcomes, interrupts: Interrupts, out: TextIO) -> Summary:
+    """Put every listed run back, then write every report, whatever ended the suites."""
     if not session.is_sandbox:
         with interrupts.restoring():
             session.notes += _restore(session)
@@ -304,16 +337,17 @@ def _finish(session: Session, tests: TestOutcomes, interrupts: Interrupts, out: 
         baseline=session.baseline,
         interrupted=interrupts.stopped,
         requests_outside=session.requests_outside,
+        contract_location=session.document.location(),
     )
     reports, secrets = session.reports, session.target.secrets
     (reports / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2))
     (reports / "summary.md").write_text(render_markdown(summary))
     (reports / "report.html").write_text(render_html(summary))
-    if junit:
-        (reports / "junit.xml").write_text(render_junit(summary))
+    (reports / "junit.xml").write_text(render_junit(summary))
+    (reports / "fieldproof.sarif").write_text(render_sarif(summary))
     _redact_reports(reports, secrets)
     print(redact_text(render_console(summary), secrets), file=out)
-    print(f"reports: {reports}/ (junit.xml, report.html, summary.json, summary.md)", file=out)
+    print(f"reports: {reports}/ (junit.xml, fieldproof.sarif, report.html, summary.json, summary.md)", file=out)
     if session.options.baseline_update:
         written = write_baseline(session.options.baseline_update, [(g.rule, g.signature) for g in summary.groups],
                                  session.baseline, date.today())  # fmt: skip
@@ -346,7 +380,7 @@ def _restore(session: Session) -> list[str]:
 def _redact_reports(reports: Path, secrets: tuple[str, ...]) -> None:
     """Defence in depth: no token may survive in any report file, whatever wrote it."""
     for path in reports.rglob("*"):
-        if path.is_file() and path.suffix in (".xml", ".json", ".jsonl", ".md", ".html"):
+        if path.is_file() and path.suffix in (".xml", ".json", ".jsonl", ".md", ".html", ".sarif"):
             text = path.read_text(errors="replace")
             cleaned = redact_text(text, secrets)
             if cleaned != text:

@@ -35,7 +35,7 @@ def test_the_contract_holds_on_the_sandbox_and_every_report_is_written(tmp_path:
     cells = {(c["operation"], c["status"]): c for c in data["coverage"]}
     for cell in [("resume", 204), ("resume", 412), ("resume", 422), ("resume", 401), ("resume", 404), ("get", 403)]:
         assert cells[cell]["observed"] and cells[cell]["asserted"], cell
-    assert "<html>" in (reports / "report.html").read_text()
+    assert "<html lang=\"en\">" in (reports / "report.html").read_text()
     assert "| operation |" in (reports / "summary.md").read_text()
 
 

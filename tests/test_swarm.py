@@ -4,7 +4,6 @@ merged history checked on one clock, and the safety of `fieldproof run` kept."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys

@@ -236,3 +236,76 @@ def test_the_kit_and_the_sandbox_answer_alike(case: str, tmp_path) -> None:
         served = _replay(CASES[case], runs, sandbox.base_url, token,
                          lambda m, u, h: client.request(m, u, headers=h))  # fmt: skip
     assert kit == served
+
+
+# the kit stays in its lane
+
+
+def test_a_client_with_the_kits_transport_needs_no_patching_and_leaves_other_clients_alone(sandbox) -> None:
+    with MockApi(base_url="https://api.cint.com/v1") as api:
+        run = api.add_run(status="paused")
+        headers = {"Authorization": f"Bearer {api.token}", "Cint-API-Version": "2025-12-18"}
+        with httpx.Client(transport=api.transport) as client:
+            resumed = client.post(run.url + "/resume", headers={**headers, "If-Match": run.etag})
+        assert resumed.status_code == 204 and api.run(run).status == "live"
+        # nothing is patched: any other client still reaches the network (here a local sandbox)
+        assert httpx.get(sandbox.root_url + "/healthz").status_code == 200
+        assert len(api.calls) == 1
+
+
+def test_an_async_client_with_the_kits_transport() -> None:
+    with MockApi() as api:
+        run = api.add_run(status="live", version=4)
+        headers = {"Authorization": f"Bearer {api.token}", "Cint-API-Version": "2025-12-18"}
+
+        async def pause() -> httpx.Response:
+            async with httpx.AsyncClient(transport=api.async_transport) as client:
+                return await client.post(run.url + "/pause", headers={**headers, "If-Match": run.etag})
+
+        paused = asyncio.run(pause())
+        assert paused.status_code == 204 and paused.headers["ETag"] == 'W/"5"'
+
+
+def test_pass_through_lets_a_testclient_and_other_named_hosts_through(sandbox) -> None:
+    import warnings
+
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    app = Starlette(routes=[Route("/", lambda request: PlainTextResponse("the team's own app"))])
+    with mock_api(pass_through=["testserver", "127.0.0.1"]) as api:
+        run = api.add_run(status="paused")
+        headers = {"Authorization": f"Bearer {api.token}", "Cint-API-Version": "2025-12-18"}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Starlette's TestClient warns about httpx
+            with TestClient(app) as client:
+                assert client.get("/").text == "the team's own app"
+        assert httpx.get(sandbox.root_url + "/healthz").status_code == 200  # 127.0.0.1 passes too
+        assert httpx.post(run.url + "/resume", headers={**headers, "If-Match": run.etag}).status_code == 204
+
+
+def test_a_host_neither_mocked_nor_passed_through_is_refused() -> None:
+    import respx
+
+    with mock_api(pass_through=["auth.example.test"]):
+        with pytest.raises(respx.models.AllMockedAssertionError):
+            httpx.get("https://elsewhere.example.test/anything")
+
+
+def test_a_kit_run_says_how_it_was_added() -> None:
+    with mock_api() as api:
+        run = api.add_run(status="live", version=4)
+        assert (run.status, run.version, run.etag) == ("live", 4, 'W/"4"')
+        assert run.url.endswith(f"/fielding-runs/{run.id}") and run.url.startswith(api.base_url)
+
+
+def test_the_readme_lists_every_fault_the_kit_accepts() -> None:
+    from pathlib import Path
+
+    from fieldproof.sandbox.faults import FAULT_MODES
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    missing = [name for name in FAULT_MODES if f"`{name}`" not in readme]
+    assert missing == []

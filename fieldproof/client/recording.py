@@ -121,6 +121,7 @@ class Liveness:
     def __init__(self, deadline: float | None = None) -> None:
         self.deadline = deadline  # time.time() seconds; None: no limit
         self.unanswered = 0  # requests sent that got no answer, in all
+        self.waiting_until: float | None = None  # time.time() a 429's Retry-After is waited out to
         self._in_a_row = 0
         self._lock = threading.Lock()
 
@@ -314,7 +315,12 @@ class ApiClient:
                 return exchange
             self._shared.on_exchange(exchange)
             earlier = [*earlier, exchange]
-            time.sleep(delay)
+            liveness = self._shared.liveness
+            liveness.waiting_until = time.time() + delay  # what a progress line shows
+            try:
+                time.sleep(delay)
+            finally:
+                liveness.waiting_until = None
             waited += delay
             request_headers = {**request_headers}
             if "traceparent" in request_headers:
@@ -326,7 +332,7 @@ class ApiClient:
         liveness.check()
         self.budget.spend()
         self._shared.pacer.wait()
-        started = time.perf_counter()
+        sent_at, started = time.time(), time.perf_counter()
         try:
             response, body, cut = self._exchange_bytes(method, url, headers, started)
         except httpx.LocalProtocolError as exc:  # our request cannot be put on the wire: a harness bug
@@ -350,6 +356,7 @@ class ApiClient:
             secret_env=secret_env,
             documented=documented.get(operation) if documented is not None else None,
             body_cut_at=self.target.max_body_bytes if cut else None,
+            sent_at=sent_at,
             raw=response,
         )
 

@@ -1,24 +1,13 @@
 """JUnit XML of a summary, in the shape CI parsers keep: one testcase per rule (classname
 `fieldproof.rules`), failures carrying the rule's finding groups, rules that judged nothing
-marked skipped with the reason; then, when given, one testcase per suite test."""
+marked skipped with the reason; then one testcase per suite test (classname
+`fieldproof.suites.<module>`). Every classname + name pair is unique."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 
 from fieldproof.report.summary import NOT_EXERCISED, VIOLATED, Summary
-
-
-@dataclass(frozen=True)
-class SuiteCase:
-    """One suite test as pytest reported it."""
-
-    classname: str
-    name: str
-    outcome: str  # passed | failed | skipped
-    seconds: float = 0.0
-    message: str = ""
 
 
 def _groups_text(rule_groups: list, accepted: bool) -> str:
@@ -37,7 +26,7 @@ def _groups_text(rule_groups: list, accepted: bool) -> str:
     return "\n".join(lines)
 
 
-def render_junit(summary: Summary, suite_cases: list[SuiteCase] | None = None) -> str:
+def render_junit(summary: Summary) -> str:
     root = ET.Element("testsuites")
     rules = ET.SubElement(root, "testsuite", name="fieldproof.rules")
     counts = {"tests": 0, "failures": 0, "skipped": 0}
@@ -54,10 +43,10 @@ def render_junit(summary: Summary, suite_cases: list[SuiteCase] | None = None) -
         if rule.accepted:
             ET.SubElement(case, "system-out").text = _groups_text(rule.groups, accepted=True)
     rules.attrib.update({key: str(value) for key, value in counts.items()})
-    if suite_cases:
+    if summary.tests.cases:
         suite = ET.SubElement(root, "testsuite", name="fieldproof.suites")
         counts = {"tests": 0, "failures": 0, "skipped": 0}
-        for test in suite_cases:
+        for test in summary.tests.cases:
             case = ET.SubElement(suite, "testcase", classname=test.classname, name=test.name, time=f"{test.seconds:.3f}")
             counts["tests"] += 1
             if test.outcome == "failed":

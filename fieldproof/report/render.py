@@ -180,37 +180,94 @@ def render_markdown(summary: Summary) -> str:
     return "\n".join(md) + "\n"
 
 
+_STATE_CLASS = {VIOLATED: "bad", "accepted": "ok-ish", "held": "ok", NOT_EXERCISED: "idle"}
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;line-height:1.4}
+h1{font-size:1.6em}h1.pass{color:#2e7d32}h1.violation{color:#c62828}h1.inconclusive,h1.interrupted{color:#ef6c00}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(250px,1fr));gap:10px}
+.card{border:1px solid #ddd;border-left:6px solid #999;border-radius:6px;padding:8px 10px;background:#fff}
+.card.bad{border-left-color:#c62828;background:#fff5f5}.card.ok{border-left-color:#2e7d32}
+.card.ok-ish{border-left-color:#f9a825}.card.idle{border-left-color:#bdbdbd;color:#666}
+.card h3{margin:0 0 2px;font-size:.9em;font-family:monospace;word-break:break-all}.card .n{font-weight:bold;font-size:.85em}
+.card p{margin:4px 0;font-size:.85em}.state{font-size:.75em;text-transform:uppercase;letter-spacing:.05em}
+.group{border:1px solid #e0e0e0;border-radius:6px;margin:10px 0;padding:8px 12px}
+.group h3{margin:0;font-size:1em}.group.accepted{opacity:.7}
+pre{white-space:pre-wrap;word-break:break-all;background:#f6f6f6;padding:6px;margin:4px 0;font-size:.8em}
+button.copy{float:right;font-size:.75em;cursor:pointer}
+table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;font-size:.85em}
+figure{margin:10px 0}figcaption{font-size:.85em;color:#555}
+"""
+_COPY = """<script>
+for (const b of document.querySelectorAll('button.copy')) b.addEventListener('click', () => {
+  const text = b.nextElementSibling.textContent;
+  (navigator.clipboard ? navigator.clipboard.writeText(text) : Promise.reject()).then(
+    () => { b.textContent = 'copied'; }, () => { b.textContent = 'select and copy'; });
+});
+</script>"""
+
+
 def render_html(summary: Summary) -> str:
+    """A self-contained page (no network): the verdict, a card per rule, the finding groups
+    with their curl lines and a copy button, and pictures drawn as inline SVG."""
+    from fieldproof.report import svg
+
     e = html.escape
-    statuses, matrix = coverage_rows(summary)
-    rows = "".join(f"<tr><td><code>{e(n)}</code></td><td class='{'bad' if s == VIOLATED.upper() else ''}'>{e(s)}</td>"
-                   f"<td>{c}</td><td>{e(f)}</td></tr>" for n, s, c, f in _rule_rows(summary))  # fmt: skip
-    head = "".join(f"<th>{s}</th>" for s in statuses)
-    cov = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in matrix)
-    items = []
+    cards = []
+    for rule in summary.rules:
+        count = rule.violations if rule.state == VIOLATED else (rule.accepted if rule.accepted else rule.checks)
+        unit = "findings" if rule.state == VIOLATED else ("accepted" if rule.accepted else "checks")
+        why = f"<p>{e(rule.unexercised)}</p>" if rule.state == NOT_EXERCISED else ""
+        cards.append(f"<div class='card {_STATE_CLASS.get(rule.state, '')}'><h3>{e(rule.name)}</h3>"
+                     f"<div class='state'>{e(rule.state)} · <span class='n'>{count} {unit}</span></div>"
+                     f"<p>{e(rule.summary)}</p>{why}</div>")  # fmt: skip
+    groups = []
     for rule, group in _ordered_groups(summary):
         examples = "".join(
-            f"<li>{e(x['message'])}<pre>{e(x['exchange']['curl']) if x.get('exchange') else ''}</pre></li>" for x in group.examples
+            (f"<pre>{e(x['message'])}</pre>" if "\n" in x["message"] else f"<p>{e(x['message'])}</p>")
+            + (f"<button class='copy'>copy</button><pre>{e(x['exchange']['curl'])}</pre>" if x.get("exchange") else "")
+            for x in group.examples
         )
-        more = f"<li>… and {group.more} more like this</li>" if group.more else ""
-        items.append(f"<li><b>{e(_group_head(group))}</b><ul>{examples}{more}</ul></li>")
+        more = f"<p>… and {group.more} more like this</p>" if group.more else ""
+        accepted = " accepted" if group.accepted is not None else ""
+        groups.append(f"<div class='group{accepted}'><h3>{e(_group_head(group))}</h3>{examples}{more}</div>")
+    rounds = [ev for ev in summary.evidence if ev.get("rule") == "one_winner_among_concurrent_writes"]
+    rounds.sort(key=lambda ev: not ev.get("violated"))  # a broken round first
+    counterexamples = [ev for ev in summary.evidence if ev.get("rule") == "history_linearizable"]
+    pictures = []
+    for ev in rounds[:6]:
+        caption = "a round with more than one winner" if ev.get("violated") else "a round with one winner"
+        pictures.append(f"<figure>{svg.round_timeline(ev)}<figcaption>{caption}: each bar a write, from its sending to "
+                        "its answer (green 204, grey 412, orange 422)</figcaption></figure>")  # fmt: skip
+    for ev in counterexamples[:3]:
+        pictures.append(f"<figure>{svg.counterexample_timeline(ev)}<figcaption>the smallest part of a concurrent history "
+                        "with no order the run's model accepts</figcaption></figure>")  # fmt: skip
+    latency = svg.latency_boxes(summary.latency)
+    heat = svg.coverage_heat_map(summary.coverage, list(contract.OPERATIONS))
+    statuses, matrix = coverage_rows(summary)
+    head = "".join(f"<th>{s}</th>" for s in statuses)
+    cov = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in matrix)
     unexercised = "".join(f"<li><code>{e(r.name)}</code>: {e(r.unexercised)}</li>"
                           for r in summary.rules if r.state == NOT_EXERCISED and r.unexercised)  # fmt: skip
     problems = "".join(f"<li>{e(line)}</li>" for line in _baseline_lines(summary)
-                       + [f"{p['kind']}: {p.get('message', '')} [{p.get('test', '')}]" for p in summary.problems])  # fmt: skip
+                       + [f"{p['kind']}: {p.get('message', '')} [{p.get('test', '')}]" for p in summary.problems]
+                       + [f"note: {note}" for note in summary.notes])  # fmt: skip
     skips = "".join(f"<li><code>{e(s['test'])}</code>: {e(s['reason'])}</li>" for s in summary.tests.skips)
+    swarm = f"<h2>Swarm</h2><pre>{e(chr(10).join(_swarm_lines(summary)))}</pre>" if summary.swarm else ""
     return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>fieldproof report</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}
-.bad{{background:#fdd}}pre{{white-space:pre-wrap;background:#f6f6f6;padding:4px}}</style></head>
-<body><h1>{e(VERDICT_LINE[summary.verdict])}</h1>
+<html lang="en"><head><meta charset="utf-8"><title>fieldproof report</title><style>{_CSS}</style></head>
+<body><h1 class="{e(summary.verdict)}">{e(VERDICT_LINE[summary.verdict])}</h1>
 <p>{e(_totals(summary))}.</p>
-<h2>Rules</h2><table><tr><th>rule</th><th>state</th><th>checks</th><th>findings</th></tr>{rows}</table>
+<h2>Rules</h2><div class="cards">{''.join(cards)}</div>
+<h2>Findings</h2>{''.join(groups) or '<p>none</p>'}
+<h2>Pictures</h2>
+{''.join(pictures) or '<p>no concurrency round or counterexample was recorded</p>'}
+{f'<figure>{latency}<figcaption>answer time per operation and status: whiskers p5 to p95, the box p25 to p75, the line the median</figcaption></figure>' if latency else ''}
+<figure>{heat}<figcaption>coverage: the darker, the more answers; a dot: a rule expected that status; a red frame: an undocumented status was answered</figcaption></figure>
 <h2>Coverage</h2><table><tr><th>operation</th>{head}</tr>{cov}</table>
-<h2>Findings</h2><ul>{''.join(items) or '<li>none</li>'}</ul>
+{swarm}
 <h2>Not exercised</h2><ul>{unexercised or '<li>none</li>'}</ul>
-{f"<h2>Swarm</h2><pre>{e(chr(10).join(_swarm_lines(summary)))}</pre>" if summary.swarm else ""}
-<h2>Problems</h2><ul>{problems or '<li>none</li>'}</ul>
+<h2>Problems and notes</h2><ul>{problems or '<li>none</li>'}</ul>
 <h2>Skipped</h2><ul>{skips or '<li>none</li>'}</ul>
+{_COPY}
 </body></html>
 """

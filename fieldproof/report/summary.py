@@ -19,8 +19,21 @@ VIOLATED, ACCEPTED, HELD, NOT_EXERCISED = "violated", "accepted", "held", "not e
 
 
 @dataclass
-class TestOutcomes:
+class SuiteTest:
+    """One suite test as pytest reported it (for the JUnit report)."""
+
     __test__ = False  # not a test class, whatever its name says to pytest
+
+    classname: str  # fieldproof.suites.<module>
+    name: str
+    outcome: str  # passed | failed | skipped
+    seconds: float = 0.0
+    message: str = ""
+
+
+@dataclass
+class TestOutcomes:
+    __test__ = False
 
     passed: int = 0
     failed: int = 0
@@ -28,6 +41,7 @@ class TestOutcomes:
     skips: list[dict[str, str]] = field(default_factory=list)
     errors: list[dict[str, str]] = field(default_factory=list)  # suites that could not be collected
     failures: list[str] = field(default_factory=list)  # the failed tests' ids
+    cases: list[SuiteTest] = field(default_factory=list)
 
 
 @dataclass
@@ -92,6 +106,25 @@ class CoverageCell:
 
 
 @dataclass
+class LatencyRow:
+    """Answer times of one operation x status: how many, and a uniform sample's quantiles."""
+
+    operation: str
+    status: int
+    count: int
+    sample: list[float]  # seconds, sorted
+
+    def quantile(self, q: float) -> float:
+        if not self.sample:
+            return 0.0
+        return self.sample[min(len(self.sample) - 1, int(q * len(self.sample)))]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"operation": self.operation, "status": self.status, "count": self.count,
+                **{f"p{int(q * 100)}_ms": round(self.quantile(q) * 1000, 2) for q in (0.05, 0.25, 0.5, 0.75, 0.95, 0.99)}}  # fmt: skip
+
+
+@dataclass
 class BaselineReport:
     source: str
     not_seen: list[Acceptance]  # entries no finding matched: prune them
@@ -114,6 +147,9 @@ class Summary:
     started_at: float = 0.0  # epoch seconds; finding groups carry their own `first_at`
     baseline: BaselineReport | None = None
     swarm: dict[str, Any] | None = None  # `fieldproof swarm`: workers, load, latency, races, histories
+    evidence: list[dict[str, Any]] = field(default_factory=list)  # pictures' data: rounds, counterexamples
+    latency: list[LatencyRow] = field(default_factory=list)
+    contract: dict[str, Any] | None = None  # the document judged by: its file and each operation's line
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -135,6 +171,9 @@ class Summary:
                 "expired": [e.to_dict() for e in self.baseline.expired],
             },
             "swarm": self.swarm,
+            "evidence": self.evidence,
+            "latency": [row.to_dict() for row in self.latency],
+            "contract": self.contract,
         }  # fmt: skip
 
     @property
@@ -190,6 +229,7 @@ def build_summary(
     today: datetime.date | None = None,
     interrupted: bool = False,
     requests_outside: int = 0,
+    contract_location: dict[str, Any] | None = None,
 ) -> Summary:
     """`interrupted`: a signal stopped the run (never a pass); `requests_outside`: requests
     sent outside the suites (checking the target, putting runs back), counted too."""
@@ -199,6 +239,8 @@ def build_summary(
     observed: Counter[tuple[str, int]] = Counter()
     asserted: Counter[tuple[str, int]] = Counter()
     found: list[dict[str, Any]] = []
+    evidence: list[dict[str, Any]] = []
+    samples: dict[tuple[str, int], tuple[int, list[float]]] = {}
     problems = []
     requests = requests_outside
     for line in lines:
@@ -209,6 +251,11 @@ def build_summary(
             violations.update(line["violations"])
             observed.update({(op, status): n for op, status, n in line["observed"]})
             asserted.update({(op, status): n for op, status, n in line["asserted"]})
+            for op, status, count, sample in line.get("latencies", []):
+                total, kept = samples.get((op, status), (0, []))
+                samples[(op, status)] = (total + count, kept + sample)
+        elif kind == "evidence":
+            evidence.append(line)
         elif kind == "findings":
             found.append(line)
         elif kind == "note":
@@ -267,5 +314,7 @@ def build_summary(
         report = BaselineReport(baseline.source, [e for e in baseline.entries if e not in matched], expired)
     swarm_file = work_dir / "swarm.json"  # written by a swarm's master
     swarm = json.loads(swarm_file.read_text()) if swarm_file.exists() else None
+    latency = [LatencyRow(op, status, count, sorted(sample)[:: max(1, len(sample) // 1000)])
+               for (op, status), (count, sample) in sorted(samples.items())]  # fmt: skip
     return Summary(verdict, target, profile, duration_s, requests, rule_rows, coverage, tests, problems, notes or [],
-                   suites_s, started_at, report, swarm)  # fmt: skip
+                   suites_s, started_at, report, swarm, evidence, latency, contract_location)  # fmt: skip

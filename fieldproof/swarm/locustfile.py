@@ -40,7 +40,7 @@ from fieldproof.linearizability import Operation
 from fieldproof.model import Observation, RunState
 from fieldproof.recorder import Recorder, append_lines
 from fieldproof.swarm.config import SwarmConfig
-from fieldproof.swarm.history import ClockOffset, from_record, merge, to_record
+from fieldproof.swarm.history import ClockOffset, merge, to_record
 from fieldproof.target import RunRef, load_target
 
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -375,6 +375,7 @@ class Master:
                                 "verdict": "inconclusive" if result is None else ("linearizable" if not result else "violated")}  # fmt: skip
         report = self.node.report()
         lines = report["groups"] + [report["totals"]]
+        lines += [json.dumps({"type": "evidence", "test": "swarm/master", **data}) for data in self.node.recorder.take_evidence()]
         lines += [_problem_line(kind, message, "master") for kind, message in report["problems"].items()]
         lines += [json.dumps({"type": "inconclusive", "test": f"swarm/{name}", "message": "its final report never arrived"})
                   for name in sorted(missing)]  # fmt: skip

@@ -1,8 +1,14 @@
-"""The offline kit: the sandbox's own app, served to a client's httpx calls through respx.
+"""The offline kit: the sandbox's own app, served to a client's httpx calls in this process.
 
-No server and no socket: respx hands each request to the sandbox's ASGI app in this process,
-so the kit and the sandbox share every line of behaviour (gates, state machine, errors, trace
-context) and answer any request sequence identically.
+No server and no socket: each request goes to the sandbox's ASGI app here, so the kit and the
+sandbox share every line of behaviour (gates, state machine, errors, trace context) and answer
+any request sequence identically. Two ways in:
+
+- `api.transport` (or `api.async_transport`): an httpx transport a team passes to its own
+  client, `httpx.Client(transport=api.transport)`; nothing else in the process is touched;
+- `mock_api()`: respx intercepts httpx calls to the kit's base URL; `pass_through=[hosts]`
+  lets calls to those hosts through (a Starlette TestClient's "testserver", an OAuth server);
+  any other host is refused, so that a test never reaches the network by accident.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import threading
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 from urllib.parse import urlsplit
 
 import httpx
@@ -33,7 +39,8 @@ CALLS_KEPT = 1000
 
 @dataclass(frozen=True)
 class KitRun:
-    """A run in the kit, with what a client needs to address it."""
+    """A run in the kit, with what a client needs to address it (as it was when added: its
+    state now is `api.run(run)`)."""
 
     id: str
     account_id: str
@@ -41,12 +48,35 @@ class KitRun:
     target_group_id: str
     url: str  # under the kit's base_url
     etag: str  # its ETag when it was added
+    version: int
+    status: str
 
     @classmethod
     def of(cls, run: Run, base_url: str) -> KitRun:
         path = RUN_PATH.format(account_id=run.account_id, project_id=run.project_id,
                                target_group_id=run.target_group_id, fielding_run_id=run.id)  # fmt: skip
-        return cls(run.id, run.account_id, run.project_id, run.target_group_id, base_url + path, etag_for(run))
+        return cls(run.id, run.account_id, run.project_id, run.target_group_id, base_url + path, etag_for(run),
+                   run.version, run.status)  # fmt: skip
+
+
+class KitTransport(httpx.BaseTransport):
+    """An httpx transport answered by the kit: `httpx.Client(transport=api.transport)`."""
+
+    def __init__(self, api: MockApi) -> None:
+        self.api = api
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self.api.handle(request)
+
+
+class AsyncKitTransport(httpx.AsyncBaseTransport):
+    """The same for `httpx.AsyncClient(transport=api.async_transport)`."""
+
+    def __init__(self, api: MockApi) -> None:
+        self.api = api
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.api.ahandle(request)
 
 
 class _Loops:
@@ -158,6 +188,25 @@ class MockApi:
     def settings(self) -> SandboxSettings:
         return self._settings
 
+    @property
+    def transport(self) -> httpx.BaseTransport:
+        """For a team's own client, with no global patching: `httpx.Client(transport=api.transport)`."""
+        return KitTransport(self)
+
+    @property
+    def async_transport(self) -> httpx.AsyncBaseTransport:
+        return AsyncKitTransport(self)
+
+    def close(self) -> None:
+        self._loops.close()
+        self.store.close()
+
+    def __enter__(self) -> MockApi:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # serving requests
 
     def _app_path(self, request: httpx.Request) -> tuple[str, bytes]:
@@ -228,17 +277,22 @@ def _drive(coroutine: Any) -> Any:
 
 
 @contextmanager
-def mock_api(base_url: str = DEFAULT_BASE_URL, *, asynchronous: bool = False, **settings: Any) -> Iterator[MockApi]:
+def mock_api(base_url: str = DEFAULT_BASE_URL, *, asynchronous: bool = False, pass_through: Sequence[str] = (),
+             **settings: Any) -> Iterator[MockApi]:  # fmt: skip
     """Intercept httpx calls to `base_url` and answer them as the documented API would.
 
     `with mock_api(base_url="https://api.cint.com/v1") as api: run = api.add_run(status="paused")`.
     Settings are the sandbox's (`missing_if_match="412"`, `latency_ms=50`, …). With
     `asynchronous=True` it serves `httpx.AsyncClient` calls instead of `httpx.Client` ones.
+    Calls to the hosts in `pass_through` go where they were sent (e.g. "testserver" for a
+    Starlette TestClient, "localhost", an OAuth server); a call to any other host is refused.
     """
     api = MockApi(base_url, **settings)
     try:
-        with respx.mock(base_url=api.base_url, assert_all_called=False, assert_all_mocked=True, using="httpx") as router:
-            route = router.route()
+        with respx.mock(assert_all_called=False, assert_all_mocked=True, using="httpx") as router:
+            for host in pass_through:
+                router.route(host=host).pass_through()
+            route = router.route(url__startswith=api.base_url)
 
             def side_effect(request: httpx.Request) -> Any:
                 route.calls.clear()  # respx would keep every call; api.calls keeps the recent ones
@@ -247,5 +301,4 @@ def mock_api(base_url: str = DEFAULT_BASE_URL, *, asynchronous: bool = False, **
             route.mock(side_effect=side_effect)
             yield api
     finally:
-        api._loops.close()
-        api.store.close()
+        api.close()

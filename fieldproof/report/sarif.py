@@ -1,0 +1,80 @@
+"""SARIF 2.1.0 of a summary, for code scanning: one result per finding group, its ruleId the
+rule's name (described in the tool's rules), located at the operation in the contract document
+(its file and line), the curl reproduction in the message; an accepted group is a suppressed
+result (the baseline's reason as justification)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from fieldproof import __version__, contract
+from fieldproof.report.summary import GroupRow, RuleRow, Summary
+from fieldproof.rules import severity_of
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def _uri(path: str) -> str:
+    return Path(path).as_uri() if Path(path).is_absolute() else path
+
+
+def _location(summary: Summary, group: GroupRow) -> dict[str, object]:
+    where = summary.contract or {"path": "contracts/fielding-runs.openapi.yaml", "lines": {}}
+    operation = group.signature.split(" ", 1)[0]
+    if operation not in contract.OPERATIONS:
+        operation = "resume"  # a sequence rule's group: the operation the harness is built around
+    line = max(1, int(where["lines"].get(operation, 1) or 1))
+    return {"physicalLocation": {"artifactLocation": {"uri": _uri(str(where["path"]))}, "region": {"startLine": line}}}
+
+
+def _message(group: GroupRow) -> str:
+    text = f"{group.signature}: {group.count} finding{'s' if group.count != 1 else ''}."
+    if group.examples:
+        example = group.examples[0]
+        text += f" {example['message'].splitlines()[0]}"
+        if example.get("exchange"):
+            text += f"\nreproduce: {example['exchange']['curl']}"
+    if group.more:
+        text += f"\n... and {group.more} more like this"
+    return text
+
+
+def _rule(rule: RuleRow) -> dict[str, object]:
+    level = severity_of(rule.name)
+    return {
+        "id": rule.name,
+        "name": "".join(part.title() for part in rule.name.replace(".", "_").split("_")),
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": rule.summary},
+        "help": {"text": f"{rule.summary}. Exercised by the suites of `fieldproof run`; when it judged nothing: "
+                         f"{rule.unexercised or 'see the report'}."},  # fmt: skip
+        "defaultConfiguration": {"level": level},
+    }
+
+
+def render_sarif(summary: Summary) -> str:
+    results = []
+    for rule in summary.rules:
+        for group in rule.groups:
+            result: dict[str, object] = {
+                "ruleId": rule.name,
+                "level": severity_of(rule.name),
+                "message": {"text": _message(group)},
+                "locations": [_location(summary, group)],
+                "partialFingerprints": {"fieldproofSignature/v1": hashlib.sha256(f"{rule.name}|{group.signature}".encode()).hexdigest()},
+            }
+            if group.accepted is not None:
+                result["suppressions"] = [{"kind": "external", "justification": group.accepted}]
+            results.append(result)
+    log = {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "fieldproof", "version": __version__, "informationUri": "https://github.com/fieldproof/fieldproof",
+                                "rules": [_rule(rule) for rule in summary.rules]}},
+            "results": results,
+        }],
+    }  # fmt: skip
+    return json.dumps(log, indent=1)

