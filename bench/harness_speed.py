@@ -56,7 +56,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-API_VERSION = "2025-12-18"
+from fieldproof.contract import DEFAULT_API_VERSION as API_VERSION
+from fieldproof.report.summary import load_summary
+
 PROFILE = "default"
 WALL_GOAL_S = 60.0  # the default profile's wall time
 RATIO_GOAL = 0.50  # harness req/s over bare req/s
@@ -244,14 +246,11 @@ def run_harness(workers: int, reports: Path, timeout_s: float) -> HarnessRound:
     if code != 0:
         raise BenchmarkInvalid(f"{label} exited {code}; its output ended:\n{tail()}")
     try:
-        summary = json.loads((reports / "summary.json").read_text())
+        summary = load_summary(reports / "summary.json")
     except (OSError, ValueError) as exc:
         raise BenchmarkInvalid(f"{label}: cannot read {reports / 'summary.json'}: {exc}") from None
-    tests = {k: v for k, v in summary["tests"].items() if isinstance(v, int)}
-    return HarnessRound(
-        workers, wall, float(summary["duration_s"]), float(summary.get("suites_s") or 0.0),
-        int(summary["requests"]), tests, cpu,
-    )  # fmt: skip
+    tests = {"passed": summary.tests.passed, "failed": summary.tests.failed, "skipped": summary.tests.skipped}
+    return HarnessRound(workers, wall, summary.duration_s, summary.suites_s, summary.requests, tests, cpu)
 
 
 # --------------------------------------------------------------------------------------------
@@ -274,13 +273,14 @@ def _bare_round(loop: BareLoop, results: Results, seconds: float, flip: bool, la
 
 
 def measure(args: argparse.Namespace, work: Path, started: float) -> Results:
-    from fieldproof.sandbox.process import SandboxDidNotStart, sandbox_process
+    from fieldproof.errors import SandboxError
+    from fieldproof.sandbox.process import sandbox_process
 
     results = Results()
     with ExitStack() as stack:
         try:
             sandbox = stack.enter_context(sandbox_process(["--control", "--no-seed"]))
-        except SandboxDidNotStart as exc:
+        except SandboxError as exc:
             raise BenchmarkInvalid(f"the sandbox for the bare loop did not start: {exc}") from None
         loop = BareLoop(sandbox.root_url, sandbox.base_url, sandbox.process.pid if sandbox.process else None)
         stack.callback(loop.close)

@@ -75,7 +75,6 @@ from typing import Any, Callable, Iterator
 
 import httpx
 import respx
-
 from procstat import machine_busy_s, tree_cpu_s  # bench/procstat.py, beside this script
 
 API_VERSION = "2025-12-18"
@@ -719,7 +718,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in [n for n in os.environ if n.startswith("FIELDPROOF_SANDBOX_") or n == "FIELDPROOF_SEED"]:
         print(f"ignoring {name} for the benchmark", file=sys.stderr)
         del os.environ[name]
-    from fieldproof.sandbox.process import SandboxDidNotStart
+    from fieldproof.errors import SandboxError
 
     started = time.monotonic()
     try:
@@ -727,7 +726,7 @@ def main(argv: list[str] | None = None) -> int:
     except BadAnswer as exc:
         print(f"benchmark invalid: unexpected answer: {exc}", file=sys.stderr)
         return 1
-    except SandboxDidNotStart as exc:
+    except SandboxError as exc:
         print(f"benchmark invalid: the sandbox did not start: {exc}", file=sys.stderr)
         return 1
     numbers = report(results, args)

@@ -21,6 +21,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from fieldproof.report.summary import VIOLATION, load_summary
+
 GOAL_WINDOW_MS, GOAL_RATE = 1.0, 0.99
 
 
@@ -33,9 +35,8 @@ def one_run(window_ms: float, profile: str, reports: Path) -> tuple[bool, float,
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     seconds = time.monotonic() - started
-    summary = json.loads((reports / "summary.json").read_text())
-    rules = [rule["name"] for rule in summary["rules"] if rule["violations"]]
-    return summary["verdict"] == "violation", seconds, rules
+    summary = load_summary(reports / "summary.json")
+    return summary.verdict == VIOLATION, seconds, [rule.name for rule in summary.rules if rule.violations]
 
 
 def wilson_low(hits: int, n: int, z: float = 1.96) -> float:

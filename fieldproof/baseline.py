@@ -22,17 +22,11 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from fieldproof import rules
-from fieldproof.errors import ExitCode, FieldproofError
+from fieldproof.errors import BaselineError
 from fieldproof.tomlfile import TomlFileError, read_toml, table_entries
 
 _KEYS = {"rule", "signature", "reason", "expires"}
 EXTERNAL_PREFIXES = ("schemathesis.",)  # another checker's findings, named source.Kind
-
-
-class BaselineError(FieldproofError):
-    """A baseline file that cannot be used; the message says what to fix."""
-
-    exit_code = ExitCode.USAGE
 
 
 @dataclass(frozen=True)

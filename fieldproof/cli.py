@@ -1,8 +1,7 @@
 """The `fieldproof` command: run the contract suites, prove the oracles, or serve the sandbox.
 
-Exit codes are fieldproof.errors.ExitCode: 0 the contract holds; 1 a finding; 2 usage (a bad
-flag, file or setting: one line on stderr saying what to fix) or the budget ran out; 3 the
-target is unreachable or rejects the token; 4 inconclusive; 130 interrupted; 143 terminated.
+A user's mistake raises a fieldproof.errors.FieldproofError; `main` is the one place that prints
+its line and returns its exit code (fieldproof.errors.ExitCode, with what each means).
 """
 
 from __future__ import annotations
@@ -11,19 +10,16 @@ import argparse
 import sys
 from typing import NoReturn, Sequence
 
-from fieldproof import __version__
-from fieldproof.errors import ExitCode, FieldproofError
-from fieldproof.sandbox.settings import SettingsError, load_settings, setting_fields
-
-EXIT_OK = ExitCode.OK
-EXIT_USAGE = ExitCode.USAGE
+from fieldproof import __version__, suites
+from fieldproof.errors import ExitCode, FieldproofError, UsageError, exit_codes_help
+from fieldproof.sandbox.settings import load_settings, setting_fields
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line that says where help is."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        self.exit(ExitCode.USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -46,25 +42,18 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
         group.add_argument(flag, dest=f.name, default=None, help=help_text, **parser_action)
 
 
-def _suite_names() -> list[str]:
-    from pathlib import Path
-
-    from fieldproof import suites
-
-    return sorted(p.stem.removeprefix("test_") for p in Path(suites.__file__).parent.glob("test_*.py"))
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="fieldproof", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="fieldproof", description=__doc__.splitlines()[0], epilog=exit_codes_help(),
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"fieldproof {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     run = commands.add_parser(
         "run",
         help="run the contract suites against a target (default: the built-in sandbox)",
-        description="Run the contract suites. Exit 0: the contract holds; 1: a finding; 2: usage, target-file, "
-        "contract or baseline error, or the budget ran out; 3: the target is unreachable or rejects the token; "
-        "4: inconclusive (a suite could not reach a verdict); 130: interrupted.",
+        description="Run the contract suites against a target and write the reports.",
+        epilog=exit_codes_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("--target", metavar="FILE", help="target file (TOML); default: start the built-in sandbox")
     run.add_argument("--profile", default="default", choices=["quick", "default", "thorough"],
@@ -74,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--reports", default="reports", metavar="DIR", help="where reports go (default: reports)")
     run.add_argument("--seed", type=int, default=None, metavar="N", help="hypothesis seed, to vary or reproduce a run")
     run.add_argument("--suites", default="", metavar="NAME,…",
-                     help=f"run only these suites ({', '.join(_suite_names())}); default: all")  # fmt: skip
+                     help=f"run only these suites ({', '.join(suites.names())}); default: all")  # fmt: skip
     run.add_argument("--contract", metavar="FILE",
                      help="judge by this OpenAPI document (e.g. the vendor's whole Demand API); the four fielding-run "
                           "operations are found by method and path, and no other operation is ever sent")  # fmt: skip
@@ -153,44 +142,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _sandbox(args: argparse.Namespace) -> int:
     from fieldproof.sandbox.auth import issue_token
-    from fieldproof.sandbox.seed import SeedError
-    from fieldproof.sandbox.server import StartupError, serve
-    from fieldproof.sandbox.store import StoreError
+    from fieldproof.sandbox.server import serve
 
     overrides = {f.name: getattr(args, f.name, None) for f in setting_fields()}
     if args.sandbox_command == "token":
         if not args.account.isdigit():
-            return _fail(f"--account must be digits, got {args.account!r}")
+            raise UsageError(f"--account must be digits, got {args.account!r}")
         overrides["token_ttl_s"] = args.ttl
         settings = load_settings(args.config, overrides=overrides)
         print(issue_token(settings.jwt_secret, args.account, settings.token_ttl_s, args.expired))
-        return EXIT_OK
+        return ExitCode.OK
     if overrides.get("fault") == "list":
         from fieldproof.sandbox.faults import FAULT_MODES
 
         for mode in FAULT_MODES.values():
             print(f"{mode.name:<28} {mode.family:<9} {mode.description}")
-        return EXIT_OK
+        return ExitCode.OK
     if args.seed and args.no_seed:
-        return _fail("--seed and --no-seed contradict each other; give one")
+        raise UsageError("--seed and --no-seed contradict each other; give one")
     settings = load_settings(args.config, overrides=overrides)
-    try:
-        serve(settings, seed_file=args.seed, no_seed=args.no_seed, target_file=args.write_target)
-    except (SeedError, StartupError, StoreError) as exc:
-        return _fail(str(exc))
-    return EXIT_OK
+    serve(settings, seed_file=args.seed, no_seed=args.no_seed, target_file=args.write_target)
+    return ExitCode.OK
 
 
 def _run(args: argparse.Namespace) -> int:
-    from fieldproof.run import RunOptions, run
+    from fieldproof.session import SessionOptions, run_session
 
     suites = tuple(name.strip() for name in args.suites.split(",") if name.strip())
     if args.history_size is not None and args.history_size < 0:
-        return _fail("--history-size must be 0 (off) or more")
-    options = RunOptions(args.target, args.profile, args.workers, args.reports, args.seed, suites, args.fail_fast,
+        raise UsageError("--history-size must be 0 (off) or more")
+    options = SessionOptions(args.target, args.profile, args.workers, args.reports, args.seed, suites, args.fail_fast,
                          args.history_size, args.contract, args.baseline, args.baseline_update,
                          args.wait_for_lock, args.quiet)  # fmt: skip
-    return run(options)
+    return run_session(options)
 
 
 def _swarm(args: argparse.Namespace) -> int:
@@ -202,25 +186,17 @@ def _swarm(args: argparse.Namespace) -> int:
 
 
 def _selfcheck(args: argparse.Namespace) -> int:
-    from fieldproof.selfcheck import SelfcheckError, selfcheck
+    from fieldproof.selfcheck import selfcheck
 
     faults = tuple(name.strip() for name in args.faults.split(",") if name.strip())
-    try:
-        return selfcheck(args.profile, args.reports, faults)
-    except SelfcheckError as exc:
-        return _fail(str(exc))
-
-
-def _fail(message: str) -> int:
-    print(f"fieldproof: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
+    return selfcheck(args.profile, args.reports, faults)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command is None:
         build_parser().print_help()
-        return EXIT_USAGE
+        return ExitCode.USAGE
     try:
         if args.command == "sandbox":
             return _sandbox(args)
@@ -230,8 +206,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _selfcheck(args)
         if args.command == "swarm":
             return _swarm(args)
-    except SettingsError as exc:
-        return _fail(str(exc))
     except FieldproofError as exc:
         print(f"fieldproof: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from fieldproof import contract
-from fieldproof.errors import ExitCode, FieldproofError
+from fieldproof.errors import ContractError
 
 OPERATION_IDS = {"get": "getFieldingRun", "pause": "pauseFieldingRun", "resume": "resumeFieldingRun",
                  "complete": "completeFieldingRun"}  # fmt: skip
@@ -28,12 +28,6 @@ _HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tr
 _LINK_NAMES = {"get": "GetRun", "pause": "PauseWithEtag", "resume": "ResumeWithEtag", "complete": "CompleteWithEtag"}
 _FOLLOWERS = {"get": ("pause", "resume", "complete"), "pause": ("resume", "get"), "resume": ("pause", "get"),
               "complete": ("get",)}  # fmt: skip
-
-
-class ContractError(FieldproofError):
-    """A contract document that cannot be used; the message says what to fix."""
-
-    exit_code = ExitCode.USAGE
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""How a run ends when it is told to stop: SIGINT, SIGTERM (how CI cancels a job) and SIGHUP
-alike, so that every way a run ends puts the runs back and tells the truth.
+"""How a session ends when it is told to stop: SIGINT, SIGTERM (how CI cancels a job) and SIGHUP
+alike, so that every way a session ends puts the fielding runs back and tells the truth.
 
 - While the suites run, the first signal stops them: a KeyboardInterrupt, which pytest turns
   into an orderly stop (a test's own `finally` still puts its run back).
@@ -18,7 +18,7 @@ from typing import Any, Iterator
 from fieldproof.errors import ExitCode
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-EXIT_CODES = {signal.SIGINT: ExitCode.INTERRUPTED, signal.SIGTERM: ExitCode.TERMINATED, signal.SIGHUP: ExitCode.HANGUP}
+CODE_FOR_SIGNAL = {signal.SIGINT: ExitCode.INTERRUPTED, signal.SIGTERM: ExitCode.TERMINATED, signal.SIGHUP: ExitCode.HANGUP}
 ABORT_AFTER = 3  # signals in all before a restore gives up
 
 
@@ -56,7 +56,7 @@ class Interrupts:
     @property
     def exit_code(self) -> ExitCode | None:
         """The code for the first signal received (None: none was)."""
-        return EXIT_CODES[signal.Signals(self.received[0])] if self.received else None
+        return CODE_FOR_SIGNAL[signal.Signals(self.received[0])] if self.received else None
 
     @property
     def name(self) -> str:

@@ -1,8 +1,8 @@
-"""One run per target at a time, and one writer per reports folder.
+"""One session per target at a time, and one writer per reports folder.
 
 The target's lock is kept in the user's state folder ($XDG_STATE_HOME/fieldproof/locks, or
 ~/.local/state/fieldproof/locks; FIELDPROOF_STATE_DIR overrides it), keyed by the normalised
-base URL and the account, so that two runs on one target collide wherever their reports go.
+base URL and the account, so that two sessions on one target collide wherever their reports go.
 The lock is an OS file lock (released when the holder dies); beside it, who holds it.
 """
 
@@ -20,13 +20,7 @@ from typing import Iterator
 
 from filelock import FileLock, Timeout
 
-from fieldproof.errors import ExitCode, FieldproofError
-
-
-class LockHeld(FieldproofError):
-    """Another run holds a lock this run needs; the message names the holder."""
-
-    exit_code = ExitCode.USAGE
+from fieldproof.errors import LockHeld
 
 
 def state_dir() -> Path:
@@ -42,13 +36,13 @@ def _holder(path: Path) -> str:
         since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(who["since"]))
         return f"host {who['host']}, pid {who['pid']}, since {since}"
     except (OSError, ValueError, KeyError, TypeError):
-        return "a run that has not said who it is"
+        return "a session that has not said who it is"
 
 
 @contextmanager
 def held(lock_path: Path, what: str, wait_s: float = 0.0) -> Iterator[None]:
     """Hold the lock at `lock_path` (`what` names it in messages) for the body; LockHeld if
-    another run holds it after `wait_s` seconds."""
+    another session holds it after `wait_s` seconds."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     info = lock_path.with_suffix(".holder.json")
     lock = FileLock(str(lock_path))
@@ -62,7 +56,7 @@ def held(lock_path: Path, what: str, wait_s: float = 0.0) -> Iterator[None]:
             lock.acquire(timeout=wait_s)
     except Timeout:
         hint = "wait for it to end, or pass --wait-for-lock SECONDS" if wait_s == 0 else f"it was still held after {wait_s:g} s"
-        raise LockHeld(f"another fieldproof run holds {what} ({_holder(info)}); {hint}") from None
+        raise LockHeld(f"another fieldproof session holds {what} ({_holder(info)}); {hint}") from None
     try:
         info.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}))
         yield

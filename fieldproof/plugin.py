@@ -1,10 +1,12 @@
 """The pytest plugin behind `fieldproof run`: options, the harness fixture, findings hooks.
 
-`fieldproof run` writes a run file (JSON: target file, sandbox control URL, profile, work
-folder, request budget, deadline) and starts pytest with `--fieldproof-run FILE`; tokens come
-through the environment only. Each pytest process (xdist worker) builds its own client and
-writes its findings and totals to `<work folder>/<worker>.jsonl`, which the report merges. The
-work folder is the run's own (a temporary one): no other run ever reads or deletes it.
+A session (one `fieldproof run`) writes its settings file (JSON: target file, sandbox control
+URL, profile, work folder, request budget, deadline) and starts pytest with
+`--fieldproof-session FILE`; tokens come through the environment only. Each pytest process
+(xdist worker) builds its own client and writes its findings and totals to
+`<work folder>/<worker>.jsonl`, which the report merges. The work folder is the session's own (a
+temporary one): no other session ever reads or deletes it. "Run" in this package means a
+fielding run, the API's resource.
 """
 
 from __future__ import annotations
@@ -20,16 +22,33 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from fieldproof.client.recording import ApiClient, Budget, Credentials, Liveness, SandboxControl
-from fieldproof.errors import BudgetExhausted, DeadlineReached, TargetUnreachable
+from fieldproof.client.recording import (
+    ApiClient,
+    Budget,
+    Credentials,
+    Liveness,
+    SandboxControl,
+)
 from fieldproof.document import ContractDocument
+from fieldproof.errors import (
+    BudgetExhausted,
+    DeadlineReached,
+    RoleMissing,
+    TargetUnreachable,
+)
 from fieldproof.exchange import Exchange, Snapshot
+from fieldproof.fielding_runs import FileRuns, SandboxRuns, restore_run
 from fieldproof.interrupts import stop_like_sigint
-from fieldproof.progress import ProgressWriter
 from fieldproof.profiles import PROFILES, Profile
-from fieldproof.recorder import FindingGroup, Judged, Recorder, append_lines, format_groups
+from fieldproof.progress import ProgressWriter
+from fieldproof.recorder import (
+    FindingGroup,
+    Judged,
+    Recorder,
+    append_lines,
+    format_groups,
+)
 from fieldproof.rules import SequenceCheck
-from fieldproof.runs import FileRuns, RoleMissing, SandboxRuns, restore_run
 from fieldproof.target import RunRef, Target, load_target
 
 T = TypeVar("T")
@@ -40,9 +59,9 @@ PHASES = (Phase.explicit, Phase.reuse, Phase.generate)
 
 
 @dataclass(frozen=True)
-class RunSettings:
+class SessionSettings:
     target_file: str
-    work_dir: str  # this run's own folder for the workers' lines and locks
+    work_dir: str  # this session's own folder for the workers' lines and locks
     profile: str = "default"
     control_url: str | None = None
     budget: int | None = None  # None: the target's max_requests
@@ -55,7 +74,7 @@ class RunSettings:
     progress: bool = True  # each process writes its progress for the controller's line
 
     @classmethod
-    def load(cls, path: str) -> RunSettings:
+    def load(cls, path: str) -> SessionSettings:
         return cls(**json.loads(Path(path).read_text()))
 
     def save(self, path: Path) -> None:
@@ -81,31 +100,31 @@ class SuiteStopped(pytest.skip.Exception):  # type: ignore[misc,name-defined]
 class Harness:
     """What a suite works with: the target, a recording client, runs to use, the profile."""
 
-    def __init__(self, run: RunSettings) -> None:
-        self.settings = run
-        self.target: Target = current_target() if current_run() is run else load_target(run.target_file)
-        self.profile: Profile = PROFILES[run.profile]
-        self.control = SandboxControl(run.control_url.removesuffix("/_control")) if run.control_url else None
+    def __init__(self, session: SessionSettings) -> None:
+        self.settings = session
+        self.target: Target = current_target() if current_session() is session else load_target(session.target_file)
+        self.profile: Profile = PROFILES[session.profile]
+        self.control = SandboxControl(session.control_url.removesuffix("/_control")) if session.control_url else None
         credentials = Credentials(self.target.token, self.target.foreign_token)
         if self.control is not None:
             credentials.expired = self.control.token(self.target.account_id, expired=True)
-        self.document = ContractDocument.load(run.contract_file)
+        self.document = ContractDocument.load(session.contract_file)
         self.recorder = Recorder(self.target.secrets)
-        total = run.budget if run.budget is not None else self.target.max_requests
-        per_worker = max(1, total // max(1, run.workers))
-        max_rps = self.target.max_rps / run.workers if self.target.max_rps else None
+        total = session.budget if session.budget is not None else self.target.max_requests
+        per_worker = max(1, total // max(1, session.workers))
+        max_rps = self.target.max_rps / session.workers if self.target.max_rps else None
         self.client = ApiClient(
             self.target,
             # kept back for putting runs back if the budget runs out mid-test: a GET and a
             # write, for each of the (at most two) runs a test holds
-            budget=Budget(per_worker, reserve=0 if run.control_url else 4, spent_message=run.budget_note),
+            budget=Budget(per_worker, reserve=0 if session.control_url else 4, spent_message=session.budget_note),
             on_exchange=self.recorder.record,
             credentials=credentials,
             max_rps=max_rps,
             documented=self.document.statuses,
-            liveness=Liveness(run.deadline),
+            liveness=Liveness(session.deadline),
         )
-        work = Path(run.work_dir)
+        work = Path(session.work_dir)
         self.runs: SandboxRuns | FileRuns = (
             SandboxRuns(self.control, self.target.account_id)
             if self.control is not None
@@ -204,44 +223,44 @@ class Harness:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--fieldproof-run", metavar="FILE", help="run file written by `fieldproof run`")
+    parser.addoption("--fieldproof-session", metavar="FILE", help="session settings written by `fieldproof run`")
 
 
 def _worker_file(config: pytest.Config) -> Path:
-    run: RunSettings = config._fieldproof_run  # type: ignore[attr-defined]
+    session: SessionSettings = config._fieldproof_session  # type: ignore[attr-defined]
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    return Path(run.work_dir) / f"{worker}.jsonl"
+    return Path(session.work_dir) / f"{worker}.jsonl"
 
 
 _current: dict[str, Any] = {}
 
 
-def current_run() -> RunSettings | None:
-    """The run this pytest process serves (None outside `fieldproof run`), for suites that must
-    know their target when their module is imported (schemathesis binds then)."""
-    return _current.get("run")
+def current_session() -> SessionSettings | None:
+    """The session this pytest process serves (None outside `fieldproof run`), for suites that
+    must know their target when their module is imported (schemathesis binds then)."""
+    return _current.get("session")
 
 
 def current_target() -> Target:
     if "target" not in _current:
-        _current["target"] = load_target(_current["run"].target_file)
+        _current["target"] = load_target(_current["session"].target_file)
     return _current["target"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    path = config.getoption("--fieldproof-run")
+    path = config.getoption("--fieldproof-session")
     if not path:
         return
-    run = RunSettings.load(path)
+    session = SessionSettings.load(path)
     _current["config"] = config
     if hasattr(config, "workerinput"):  # an xdist worker: SIGTERM and SIGHUP stop it as SIGINT does
         stop_like_sigint()
-    _current["run"] = run
-    config._fieldproof_run = run  # type: ignore[attr-defined]
+    _current["session"] = session
+    config._fieldproof_session = session  # type: ignore[attr-defined]
     config._fieldproof_harness = None  # type: ignore[attr-defined]
     settings.register_profile(
         "fieldproof",
-        max_examples=PROFILES[run.profile].examples,
+        max_examples=PROFILES[session.profile].examples,
         deadline=None,
         database=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -249,7 +268,7 @@ def pytest_configure(config: pytest.Config) -> None:
         phases=PHASES,
     )
     settings.load_profile("fieldproof")
-    if run.progress:
+    if session.progress:
         config._fieldproof_progress = ProgressWriter(_worker_file(config).with_suffix(".progress.json"),
                                                      lambda: _progress(config))  # type: ignore[attr-defined]  # fmt: skip
         config._fieldproof_progress.start()  # type: ignore[attr-defined]
@@ -278,10 +297,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def fp(request: pytest.FixtureRequest) -> Iterator[Harness]:
-    run = getattr(request.config, "_fieldproof_run", None)
-    if run is None:
-        pytest.skip("fieldproof suites run through `fieldproof run` (no --fieldproof-run given)")
-    harness = Harness(run)
+    session = getattr(request.config, "_fieldproof_session", None)
+    if session is None:
+        pytest.skip("fieldproof suites run through `fieldproof run` (no --fieldproof-session given)")
+    harness = Harness(session)
     request.config._fieldproof_harness = harness  # type: ignore[attr-defined]
     yield harness
     harness.close()
@@ -307,7 +326,7 @@ _GROUPS = pytest.StashKey[list[FindingGroup]]()
 
 
 def _problem(error: BaseException) -> tuple[str, str]:
-    """(kind, message) of an error that ended a test: what keeps the run from a verdict."""
+    """(kind, message) of an error that ended a test: what keeps the session from a verdict."""
     if isinstance(error, (SuiteStopped, Stopped)):
         error = error.cause
     if isinstance(error, BudgetExhausted):

@@ -1,4 +1,4 @@
-"""Progress of a long run: on a terminal one live line (the suite, tests done of all, requests of
+"""Progress of a long session: on a terminal one live line (the suite, tests done of all, requests of
 the budget, findings so far, a 429 being waited out and for how long); without one (CI) a
 plain line every 10 s. `fieldproof run --quiet` turns it off.
 

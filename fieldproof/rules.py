@@ -23,8 +23,13 @@ from typing import Any, Callable, ClassVar, Iterable, Protocol, Sequence
 from fieldproof import contract
 from fieldproof.contract import OPEN_QUESTIONS, Effect
 from fieldproof.exchange import OPERATIONS, Exchange, Snapshot
-from fieldproof.facts import STALE_KINDS, Auth, ApiVersion, IfMatch, PathKind
-from fieldproof.headers import HeaderSyntaxError, parse_etag, parse_traceparent, tracestate_errors
+from fieldproof.facts import STALE_KINDS, ApiVersion, Auth, IfMatch, PathKind
+from fieldproof.headers import (
+    HeaderSyntaxError,
+    parse_etag,
+    parse_traceparent,
+    tracestate_errors,
+)
 from fieldproof.model import Observation, RunState, step
 
 

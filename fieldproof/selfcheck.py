@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import TextIO
 
 from fieldproof.contract import OPEN_QUESTIONS
+from fieldproof.errors import SelfcheckError
+from fieldproof.report.summary import load_summary
 from fieldproof.sandbox.faults import FAULT_MODES
 from fieldproof.sandbox.settings import ENV_PREFIX
 
@@ -43,10 +45,6 @@ FAULT_NEEDS: dict[str, dict[str, str]] = {
     "check_then_act_race": {"FIELDPROOF_SANDBOX_RACE_WINDOW_MS": "25"},
 }
 RUN_TIMEOUT_S = 600
-
-
-class SelfcheckError(ValueError):
-    pass
 
 
 @dataclass
@@ -80,23 +78,22 @@ def _run_one(name: str, env: dict[str, str], profile: str, reports: Path, fail_f
     seconds = time.monotonic() - started
     expected = "fault" if fail_fast else "clean"
     try:
-        summary = json.loads((out_dir / "summary.json").read_text())
+        summary = load_summary(out_dir / "summary.json")
     except (OSError, ValueError):
         tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
         return Outcome(name, expected, "error", result.returncode, seconds, problem=tail[0])
-    violated = [rule for rule in summary["rules"] if rule["violations"]]
-    times = [g["first_at"] for rule in violated for g in rule["groups"] if g.get("first_at")]
-    problems = summary.get("problems") or []
+    violated = [rule for rule in summary.rules if rule.violations]
+    times = [group.first_at for rule in violated for group in rule.groups if group.first_at]
     return Outcome(
         target=name,
         expected=expected,
-        verdict=summary["verdict"],
+        verdict=summary.verdict,
         exit_code=result.returncode,
         seconds=seconds,
-        rules=[rule["name"] for rule in violated],
-        findings=sum(group["count"] for rule in violated for group in rule["groups"]),
-        seconds_to_detection=round(min(times) - summary["started_at"], 2) if times and summary.get("started_at") else None,
-        problem=problems[0].get("message") if problems else None,
+        rules=[rule.name for rule in violated],
+        findings=sum(rule.violations for rule in violated),
+        seconds_to_detection=round(min(times) - summary.started_at, 2) if times and summary.started_at else None,
+        problem=summary.problems[0].message if summary.problems else None,
     )
 
 

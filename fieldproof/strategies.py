@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from fieldproof.contract import CROCKFORD
 from fieldproof.facts import IfMatch
+
 _ETAGC = st.characters(min_codepoint=0x23, max_codepoint=0x7E) | st.just("!")
 
 

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import idna
 
 from fieldproof import contract
+from fieldproof.errors import TargetError
 from fieldproof.tomlfile import TomlFileError, read_toml, table_entries
 
 ROLES = tuple(contract.ROLES)
@@ -33,10 +34,6 @@ _KEYS = {
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_MAX_DURATION_S = 1800.0
 _RUN_KEYS = {"role", "project_id", "target_group_id", "fielding_run_id"}
-
-
-class TargetError(ValueError):
-    """A target file that cannot be used; the message says what to fix."""
 
 
 @dataclass(frozen=True)

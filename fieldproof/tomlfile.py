@@ -6,9 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Iterator
 
-
-class TomlFileError(ValueError):
-    """The file is missing, unreadable or not TOML; the message names it."""
+from fieldproof.errors import TomlFileError
 
 
 def read_toml(path: Path, what: str) -> dict[str, Any]:

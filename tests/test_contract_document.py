@@ -13,10 +13,9 @@ from typing import Any
 
 import jsonschema
 import pytest
+import schemathesis
 import yaml
 from openapi_spec_validator import validate
-
-import schemathesis
 
 CONTRACT = Path(__file__).resolve().parents[1] / "contracts" / "fielding-runs.openapi.yaml"
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from fieldproof.facts import (
-    ApiVersion, IfMatch, PathKind, RequestFacts, api_version_kind, if_match_kind, path_kinds,
+    ApiVersion,
+    IfMatch,
+    PathKind,
+    RequestFacts,
+    api_version_kind,
+    if_match_kind,
+    path_kinds,
 )  # fmt: skip
 
 RUN = {"account_id": "101", "project_id": "0" * 26, "target_group_id": "1" * 26, "fielding_run_id": "2" * 26}

@@ -5,7 +5,14 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from fieldproof.client import FieldingRunsClient, InvalidState, NotFound, PreconditionFailed, RateLimited, ServerError
+from fieldproof.client import (
+    FieldingRunsClient,
+    InvalidState,
+    NotFound,
+    PreconditionFailed,
+    RateLimited,
+    ServerError,
+)
 from fieldproof.testing import MockApi
 
 

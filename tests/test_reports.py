@@ -15,11 +15,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from helpers import fieldproof_run, summary
 from junitparser import JUnitXml
 
 from fieldproof.ci import github
 from fieldproof.errors import ExitCode
-from helpers import fieldproof_run, summary
 
 ROOT = Path(__file__).resolve().parents[1]
 RACE = {"FIELDPROOF_SANDBOX_FAULT": "check_then_act_race", "FIELDPROOF_SANDBOX_RACE_WINDOW_MS": "25"}
@@ -202,3 +202,25 @@ def test_the_action_maps_every_input_to_the_script() -> None:
     assert passed == {"target", "profile", "baseline", "reports", "args"}
     assert set(action["inputs"]) >= passed | {"fieldproof-version"}
     assert set(action["outputs"]) == {"verdict", "exit-code", "findings"}
+
+
+# --- the rows every reader shares ----------------------------------------------------------------
+
+
+def test_a_summary_json_reads_back_into_the_rows_the_renderers_use(raced: Path) -> None:
+    from fieldproof.report.summary import load_summary
+
+    data = json.loads((raced / "summary.json").read_text())
+    loaded = load_summary(raced / "summary.json")
+    again = loaded.to_dict()
+    again["baseline"], data["baseline"] = None, None  # the baseline's entries are not read back
+    assert again == data
+    assert loaded.verdict == "violation" and any(rule.violations for rule in loaded.rules)
+
+
+def test_a_file_that_is_not_a_summary_is_a_value_error(tmp_path: Path) -> None:
+    from fieldproof.report.summary import load_summary
+
+    (tmp_path / "summary.json").write_text('{"verdict": "pass"}')
+    with pytest.raises(ValueError, match="not a fieldproof summary"):
+        load_summary(tmp_path / "summary.json")

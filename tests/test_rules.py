@@ -29,9 +29,9 @@ from fieldproof.client import ApiClient, Budget, Credentials
 from fieldproof.exchange import REDACTED, Exchange, Snapshot
 from fieldproof.facts import PROVENANCES, Auth, IfMatch
 from fieldproof.headers import HeaderSyntaxError, parse_etag, parse_if_match
+from fieldproof.model import RunState
 from fieldproof.recorder import Recorder
 from fieldproof.rules import EXCHANGE_RULES, SEQUENCE_RULES
-from fieldproof.model import RunState
 from fieldproof.target import RunRef, Target
 
 BASE_URL = "https://staging.example.test/v1"

@@ -9,10 +9,11 @@ from typing import Iterator
 
 import httpx
 import pytest
+from helpers import fieldproof_run, summary
+from helpers import staging as _staging
 
 from fieldproof.sandbox.process import RunningSandbox
 from fieldproof.sandbox.server import bind
-from helpers import fieldproof_run, staging as _staging, summary
 
 QUICK = ["--profile", "quick", "--workers", "2"]
 

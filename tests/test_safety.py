@@ -18,10 +18,10 @@ from typing import Callable
 
 import httpx
 import pytest
+from helpers import faulty_target, fieldproof_run, proxied, staging, summary
 
 from fieldproof.errors import ExitCode
 from fieldproof.interrupts import Interrupts, RestoreAborted
-from helpers import faulty_target, fieldproof_run, proxied, staging, summary
 
 QUICK = ["--profile", "quick"]
 
@@ -193,7 +193,7 @@ def test_a_second_run_on_the_same_target_is_refused_at_once_naming_the_holder(tm
         result = fieldproof_run(tmp_path, "--target", str(target), env=env)
         sent = httpx.get(sandbox.root_url + "/_control/stats").json()["api_requests"]
     assert result.returncode == ExitCode.USAGE and result.stderr.count("\n") == 1, result.stderr
-    assert f"pid {os.getpid()}" in result.stderr and "another fieldproof run holds the target" in result.stderr
+    assert f"pid {os.getpid()}" in result.stderr and "another fieldproof session holds the target" in result.stderr
     assert "--wait-for-lock" in result.stderr and sent == 0
 
 

@@ -7,10 +7,9 @@ import uuid
 import httpx
 import pytest
 
+from conftest import Api
 from fieldproof.headers import parse_traceparent, tracestate_errors
 from fieldproof.sandbox.auth import issue_token
-
-from conftest import Api
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

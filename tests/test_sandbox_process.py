@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fieldproof.sandbox.process import SandboxDidNotStart, sandbox_process
-from fieldproof.sandbox.server import bind
-
 from conftest import API_VERSION, Api
+from fieldproof.errors import SandboxError
+from fieldproof.sandbox.process import sandbox_process
+from fieldproof.sandbox.server import bind
 
 SEED = Path(__file__).resolve().parents[1] / "fixtures" / "sandbox-seed.toml"
 
@@ -75,7 +75,7 @@ def test_a_busy_port_is_one_line_and_exit_2() -> None:
 
 
 def test_sandbox_did_not_start_reports_the_reason() -> None:
-    with pytest.raises(SandboxDidNotStart, match="must be one of"):
+    with pytest.raises(SandboxError, match="must be one of"):
         with sandbox_process(["--resume-live", "maybe"]):
             pass
 

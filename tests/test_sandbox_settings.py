@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from test_sandbox_http import assert_documented_error, assert_traced
 
 from fieldproof.sandbox.settings import SettingsError, load_settings
-
-from test_sandbox_http import assert_documented_error, assert_traced
 
 
 def test_missing_if_match_can_be_412(sandbox_with) -> None:

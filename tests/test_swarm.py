@@ -11,12 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from helpers import rules_by_name, staging, summary
 
 from fieldproof.errors import ExitCode
 from fieldproof.linearizability import Operation, check
 from fieldproof.model import Observation, RunState
 from fieldproof.swarm.history import ClockOffset, merge, to_record
-from helpers import rules_by_name, staging, summary
 
 SHORT = ["--duration", "6s", "--users", "10", "--spawn-rate", "10"]
 
@@ -50,13 +50,15 @@ def test_a_clean_sandbox_under_load_from_two_processes_passes_with_a_merged_hist
 
 
 def test_a_check_then_act_race_is_a_round_won_by_requests_of_different_workers(tmp_path: Path) -> None:
-    env = {"FIELDPROOF_SANDBOX_FAULT": "check_then_act_race", "FIELDPROOF_SANDBOX_RACE_WINDOW_MS": "25"}
+    # a window far wider than the workers' firing skew, however loaded the machine: every racer
+    # of the round checks inside it, so the 204s go to both workers' requests
+    env = {"FIELDPROOF_SANDBOX_FAULT": "check_then_act_race", "FIELDPROOF_SANDBOX_RACE_WINDOW_MS": "300"}
     result = fieldproof_swarm(tmp_path, *SHORT, env=env)
     assert result.returncode == ExitCode.FINDING, result.stdout[-3000:]
     winner = rules_by_name(summary(tmp_path))["one_winner_among_concurrent_writes"]
     assert winner["state"] == "violated"
-    message = winner["groups"][0]["examples"][0]["message"]
-    assert "the 204s went to" in message and "w0/" in message and "w1/" in message
+    messages = [example["message"] for group in winner["groups"] for example in group["examples"]]
+    assert any("the 204s went to" in m and "w0/" in m and "w1/" in m for m in messages), messages
 
 
 def test_an_etag_dropped_under_load_is_found(tmp_path: Path) -> None:
@@ -137,7 +139,7 @@ def test_one_swarm_per_target(tmp_path: Path, monkeypatch) -> None:
         loaded = load_target(target, env=env)
         with target_lock(loaded.base_url, loaded.account_id):
             result = fieldproof_swarm(tmp_path, "--target", str(target), *SHORT, env=env)
-    assert result.returncode == ExitCode.USAGE and "another fieldproof run holds the target" in result.stderr
+    assert result.returncode == ExitCode.USAGE and "another fieldproof session holds the target" in result.stderr
 
 
 @pytest.mark.parametrize("args, says", [

@@ -509,8 +509,10 @@ def test_missing_token_message_does_not_leak_other_tokens(tmp_path: Path) -> Non
     assert FOREIGN not in str(info.value)
 
 
-def test_target_error_is_a_value_error() -> None:
-    assert issubclass(TargetError, ValueError)
+def test_a_target_error_ends_the_command_with_the_usage_code() -> None:
+    from fieldproof.errors import ExitCode, FieldproofError
+
+    assert issubclass(TargetError, FieldproofError) and TargetError("x").exit_code == ExitCode.USAGE
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,13 +14,20 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers import (
+    docs_server,
+    fieldproof_run,
+    rules_by_name,
+    sent_by_route,
+    staging,
+    summary,
+)
 
 from fieldproof.contract import CONTRACT_PATH, OPEN_QUESTIONS
 from fieldproof.errors import ExitCode
 from fieldproof.report.summary import TestOutcomes, build_summary
-from fieldproof.run import exit_code
 from fieldproof.sandbox.settings import setting_fields
-from helpers import docs_server, fieldproof_run, rules_by_name, sent_by_route, staging, summary
+from fieldproof.session import exit_code
 
 QUICK = ["--profile", "quick"]
 PERVASIVE = {"FIELDPROOF_SANDBOX_FAULT": "no_traceparent_anywhere,accept_stale_tags"}

@@ -8,7 +8,6 @@
 """
 
 from fieldproof.client.recording import ApiClient, Budget, Credentials
-from fieldproof.errors import BudgetExhausted, TargetUnreachable
 from fieldproof.client.reference import (
     ApiError,
     BadRequest,
@@ -22,6 +21,7 @@ from fieldproof.client.reference import (
     ServerError,
     Unauthorized,
 )
+from fieldproof.errors import BudgetExhausted, TargetUnreachable
 
 __all__ = [
     "ApiClient", "ApiError", "BadRequest", "Budget", "BudgetExhausted", "Credentials", "FieldingRun",

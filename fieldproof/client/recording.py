@@ -19,9 +19,21 @@ from typing import Any, Callable, Mapping
 import httpx
 
 from fieldproof import contract
-from fieldproof.errors import BudgetExhausted, DeadlineReached, TargetStoppedAnswering, TargetUnreachable
+from fieldproof.errors import (
+    BudgetExhausted,
+    DeadlineReached,
+    TargetStoppedAnswering,
+    TargetUnreachable,
+)
 from fieldproof.exchange import Exchange, Snapshot, redact_headers
-from fieldproof.facts import Auth, IfMatch, RequestFacts, api_version_kind, if_match_kind, path_kinds
+from fieldproof.facts import (
+    Auth,
+    IfMatch,
+    RequestFacts,
+    api_version_kind,
+    if_match_kind,
+    path_kinds,
+)
 from fieldproof.headers import retry_after_seconds
 from fieldproof.target import RunRef, Target
 

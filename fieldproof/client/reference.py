@@ -21,6 +21,7 @@ import httpx
 
 from fieldproof.contract import DEFAULT_API_VERSION, run_path
 from fieldproof.headers import retry_after_seconds
+
 _AFTER_WRITE = {"pause": "paused", "resume": "live", "complete": "completed"}
 
 

@@ -13,7 +13,16 @@ from typing import Iterable
 
 from fieldproof import contract
 from fieldproof.report.summary import (
-    INCONCLUSIVE, INTERRUPTED, NOT_EXERCISED, PASS, VIOLATED, VIOLATION, CoverageCell, GroupRow, RuleRow, Summary,
+    INCONCLUSIVE,
+    INTERRUPTED,
+    NOT_EXERCISED,
+    PASS,
+    VIOLATED,
+    VIOLATION,
+    CoverageCell,
+    GroupRow,
+    RuleRow,
+    Summary,
 )  # fmt: skip
 
 VERDICT_LINE = {
@@ -97,7 +106,7 @@ def render_console(summary: Summary) -> str:
     parts += _swarm_lines(summary)
     parts += _baseline_lines(summary)
     for problem in summary.problems:
-        parts.append(f"{problem['kind']}: {problem.get('message', '')} [{problem.get('test', '')}]")
+        parts.append(f"{problem.kind}: {problem.message} [{problem.test}]")
     for note in summary.notes:
         parts.append(f"note: {note}")
     parts.append(_totals(summary))
@@ -171,12 +180,12 @@ def render_markdown(summary: Summary) -> str:
         md += ["", "### Not exercised", ""] + [f"- `{rule.name}`: {rule.unexercised}" for rule in unexercised]
     if summary.swarm:
         md += ["", "### Swarm", "", "```", *_swarm_lines(summary), "```"]
-    extra = _baseline_lines(summary) + [f"{p['kind']}: {p.get('message', '')} (`{p.get('test', '')}`)" for p in summary.problems]
+    extra = _baseline_lines(summary) + [f"{p.kind}: {p.message} (`{p.test}`)" for p in summary.problems]
     extra += [f"note: {note}" for note in summary.notes]
     if extra:
         md += ["", "### Problems and notes", ""] + [f"- {line}" for line in extra]
     if summary.tests.skips:
-        md += ["", "### Skipped", ""] + [f"- `{s['test']}`: {s['reason']}" for s in summary.tests.skips]
+        md += ["", "### Skipped", ""] + [f"- `{s.test}`: {s.reason}" for s in summary.tests.skips]
     return "\n".join(md) + "\n"
 
 
@@ -249,9 +258,9 @@ def render_html(summary: Summary) -> str:
     unexercised = "".join(f"<li><code>{e(r.name)}</code>: {e(r.unexercised)}</li>"
                           for r in summary.rules if r.state == NOT_EXERCISED and r.unexercised)  # fmt: skip
     problems = "".join(f"<li>{e(line)}</li>" for line in _baseline_lines(summary)
-                       + [f"{p['kind']}: {p.get('message', '')} [{p.get('test', '')}]" for p in summary.problems]
+                       + [f"{p.kind}: {p.message} [{p.test}]" for p in summary.problems]
                        + [f"note: {note}" for note in summary.notes])  # fmt: skip
-    skips = "".join(f"<li><code>{e(s['test'])}</code>: {e(s['reason'])}</li>" for s in summary.tests.skips)
+    skips = "".join(f"<li><code>{e(s.test)}</code>: {e(s.reason)}</li>" for s in summary.tests.skips)
     swarm = f"<h2>Swarm</h2><pre>{e(chr(10).join(_swarm_lines(summary)))}</pre>" if summary.swarm else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>fieldproof report</title><style>{_CSS}</style></head>

@@ -1,5 +1,8 @@
 """Merging the workers' JSON lines into one summary: per rule (violated, held, not exercised),
-every finding group with its count, the coverage matrix, the baseline and the verdict."""
+every finding group with its count, the coverage matrix, the baseline and the verdict.
+
+The rows are dataclasses that every reader shares: the renderers, the selfcheck and the
+benchmarks (`load_summary` reads a summary.json back into them)."""
 
 from __future__ import annotations
 
@@ -32,16 +35,38 @@ class SuiteTest:
 
 
 @dataclass
+class Skip:
+    test: str
+    reason: str
+
+
+@dataclass
+class Problem:
+    """What kept a session from a verdict: budget_exhausted, deadline, unreachable, inconclusive,
+    collection (a suite that could not be collected)."""
+
+    kind: str
+    message: str = ""
+    test: str = ""
+
+
+@dataclass
 class TestOutcomes:
     __test__ = False
 
     passed: int = 0
     failed: int = 0
     skipped: int = 0
-    skips: list[dict[str, str]] = field(default_factory=list)
-    errors: list[dict[str, str]] = field(default_factory=list)  # suites that could not be collected
+    skips: list[Skip] = field(default_factory=list)
+    errors: list[Problem] = field(default_factory=list)  # suites that could not be collected
     failures: list[str] = field(default_factory=list)  # the failed tests' ids
     cases: list[SuiteTest] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TestOutcomes:
+        return cls(data["passed"], data["failed"], data["skipped"], [Skip(**s) for s in data["skips"]],
+                   [Problem(**e) for e in data["errors"]], list(data["failures"]),
+                   [SuiteTest(**c) for c in data.get("cases", [])])  # fmt: skip
 
 
 @dataclass
@@ -61,6 +86,11 @@ class GroupRow:
     def more(self) -> int:
         """How many findings of this group the examples do not show."""
         return self.count - len(self.examples)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GroupRow:
+        return cls(data["rule"], data["signature"], data["count"], data["first_at"], data["examples"], data["tests"],
+                   data.get("accepted"), data.get("expired"))  # fmt: skip
 
 
 @dataclass
@@ -95,6 +125,11 @@ class RuleRow:
                 "unexercised": self.unexercised if self.state == NOT_EXERCISED else None,
                 "groups": [{**asdict(g), "more": g.more} for g in self.groups]}  # fmt: skip
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RuleRow:
+        return cls(data["name"], data["kind"], data["summary"], data["checks"],
+                   [GroupRow.from_dict(g) for g in data["groups"]], data.get("unexercised") or "")  # fmt: skip
+
 
 @dataclass
 class CoverageCell:
@@ -105,23 +140,35 @@ class CoverageCell:
     asserted: int
 
 
+QUANTILES = (5, 25, 50, 75, 95, 99)  # the percentiles of answer time a latency row keeps
+
+
 @dataclass
 class LatencyRow:
-    """Answer times of one operation x status: how many, and a uniform sample's quantiles."""
+    """Answer times of one operation x status: how many, and percentiles of a uniform sample."""
 
     operation: str
     status: int
     count: int
-    sample: list[float]  # seconds, sorted
+    ms: dict[int, float]  # percentile -> milliseconds
 
-    def quantile(self, q: float) -> float:
-        if not self.sample:
-            return 0.0
-        return self.sample[min(len(self.sample) - 1, int(q * len(self.sample)))]
+    @classmethod
+    def of(cls, operation: str, status: int, count: int, sample: list[float]) -> LatencyRow:
+        """From a sample of answer times in seconds."""
+        ordered = sorted(sample)
+
+        def at(p: int) -> float:
+            return round(ordered[min(len(ordered) - 1, p * len(ordered) // 100)] * 1000, 2) if ordered else 0.0
+
+        return cls(operation, status, count, {p: at(p) for p in QUANTILES})
 
     def to_dict(self) -> dict[str, Any]:
         return {"operation": self.operation, "status": self.status, "count": self.count,
-                **{f"p{int(q * 100)}_ms": round(self.quantile(q) * 1000, 2) for q in (0.05, 0.25, 0.5, 0.75, 0.95, 0.99)}}  # fmt: skip
+                **{f"p{p}_ms": ms for p, ms in self.ms.items()}}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LatencyRow:
+        return cls(data["operation"], data["status"], data["count"], {p: data[f"p{p}_ms"] for p in QUANTILES})
 
 
 @dataclass
@@ -141,7 +188,7 @@ class Summary:
     rules: list[RuleRow]
     coverage: list[CoverageCell]
     tests: TestOutcomes
-    problems: list[dict[str, str]]  # what kept the run from a verdict: budget, unreachable, inconclusive
+    problems: list[Problem]  # what kept the session from a verdict
     notes: list[str] = field(default_factory=list)
     suites_s: float = 0.0  # the part of duration_s spent inside pytest
     started_at: float = 0.0  # epoch seconds; finding groups carry their own `first_at`
@@ -163,7 +210,7 @@ class Summary:
             "rules": [rule.to_dict() for rule in self.rules],
             "coverage": [asdict(cell) for cell in self.coverage],
             "tests": asdict(self.tests),
-            "problems": self.problems,
+            "problems": [asdict(p) for p in self.problems],
             "notes": self.notes,
             "baseline": None if self.baseline is None else {
                 "source": self.baseline.source,
@@ -179,6 +226,29 @@ class Summary:
     @property
     def groups(self) -> list[GroupRow]:
         return [group for rule in self.rules for group in rule.groups]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Summary:
+        """A summary.json read back (the baseline's entries as written, not re-parsed)."""
+        baseline = data.get("baseline")
+        return cls(
+            verdict=data["verdict"], target=data["target"], profile=data["profile"], duration_s=data["duration_s"],
+            requests=data["requests"], rules=[RuleRow.from_dict(r) for r in data["rules"]],
+            coverage=[CoverageCell(**c) for c in data["coverage"]], tests=TestOutcomes.from_dict(data["tests"]),
+            problems=[Problem(**p) for p in data["problems"]], notes=list(data["notes"]),
+            suites_s=data.get("suites_s", 0.0), started_at=data.get("started_at", 0.0),
+            baseline=None if baseline is None else BaselineReport(baseline["source"], [], []),
+            swarm=data.get("swarm"), evidence=data.get("evidence", []),
+            latency=[LatencyRow.from_dict(row) for row in data.get("latency", [])], contract=data.get("contract"),
+        )  # fmt: skip
+
+
+def load_summary(path: Path) -> Summary:
+    """A summary.json as written by `fieldproof run` (OSError or ValueError if it cannot be read)."""
+    try:
+        return Summary.from_dict(json.loads(path.read_text()))
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{path} is not a fieldproof summary: {exc!r}") from None
 
 
 def _read_lines(work_dir: Path) -> list[dict[str, Any]]:
@@ -241,7 +311,7 @@ def build_summary(
     found: list[dict[str, Any]] = []
     evidence: list[dict[str, Any]] = []
     samples: dict[tuple[str, int], tuple[int, list[float]]] = {}
-    problems = []
+    problems: list[Problem] = []
     requests = requests_outside
     for line in lines:
         kind = line.pop("type")
@@ -261,7 +331,7 @@ def build_summary(
         elif kind == "note":
             notes = [*(notes or []), line["message"]]
         else:
-            problems.append({"kind": kind, **line})
+            problems.append(Problem(kind, line.get("message", ""), line.get("test", "")))
     groups = _merge(found)
     today = today or datetime.date.today()
     matched: set[Acceptance] = set()
@@ -302,9 +372,9 @@ def build_summary(
         for status in sorted(documented_here | {s for (op, s) in observed if op == operation}):
             coverage.append(CoverageCell(operation, status, status in documented_here, observed[(operation, status)],
                                          asserted[(operation, status)]))  # fmt: skip
-    problems += [{"kind": "collection", **error} for error in tests.errors]
-    explained = {test for g in groups for test in g.tests} | {p.get("test") for p in problems}
-    problems += [{"kind": "inconclusive", "test": test, "message": "the test failed without a finding"}
+    problems += tests.errors
+    explained = {test for g in groups for test in g.tests} | {p.test for p in problems}
+    problems += [Problem("inconclusive", "the test failed without a finding", test)
                  for test in tests.failures if test not in explained]  # fmt: skip
     failing = any(row.violations for row in rule_rows)
     ran = tests.passed + tests.failed
@@ -314,7 +384,6 @@ def build_summary(
         report = BaselineReport(baseline.source, [e for e in baseline.entries if e not in matched], expired)
     swarm_file = work_dir / "swarm.json"  # written by a swarm's master
     swarm = json.loads(swarm_file.read_text()) if swarm_file.exists() else None
-    latency = [LatencyRow(op, status, count, sorted(sample)[:: max(1, len(sample) // 1000)])
-               for (op, status), (count, sample) in sorted(samples.items())]  # fmt: skip
+    latency = [LatencyRow.of(op, status, count, sample) for (op, status), (count, sample) in sorted(samples.items())]
     return Summary(verdict, target, profile, duration_s, requests, rule_rows, coverage, tests, problems, notes or [],
                    suites_s, started_at, report, swarm, evidence, latency, contract_location)  # fmt: skip

@@ -89,27 +89,27 @@ def counterexample_timeline(evidence: dict[str, Any]) -> str:
 
 def latency_boxes(rows: Sequence[LatencyRow]) -> str:
     """Answer time per operation x status: whiskers p5..p95, the box p25..p75, the median."""
-    rows = [row for row in rows if row.sample]
+    rows = [row for row in rows if row.count]
     if not rows:
         return ""
     top = 22
-    span = max(row.quantile(0.95) for row in rows) * 1000 or 1.0
+    span = max(row.ms[95] for row in rows) or 1.0
     body = _axis(span, top, LANE * len(rows) + 4)
     scale = (WIDTH - RIGHT - LEFT) / span
 
-    def x(seconds: float) -> float:
-        return LEFT + min(seconds * 1000, span) * scale
+    def x(ms: float) -> float:
+        return LEFT + min(ms, span) * scale
 
     for lane, row in enumerate(rows):
         y = top + 4 + lane * LANE + LANE / 2
-        q = {p: x(row.quantile(p)) for p in (0.05, 0.25, 0.5, 0.75, 0.95)}
+        q = {p: x(row.ms[p]) for p in (5, 25, 50, 75, 95)}
         body.append(f'<text x="{LEFT - 6}" y="{y + 4}" text-anchor="end">{row.operation} {row.status} ({row.count})</text>')
-        body.append(f'<line x1="{q[0.05]:.1f}" y1="{y}" x2="{q[0.95]:.1f}" y2="{y}" stroke="#555"/>')
-        body.append(f'<rect x="{q[0.25]:.1f}" y="{y - 5}" width="{max(q[0.75] - q[0.25], 1):.1f}" height="10" '
+        body.append(f'<line x1="{q[5]:.1f}" y1="{y}" x2="{q[95]:.1f}" y2="{y}" stroke="#555"/>')
+        body.append(f'<rect x="{q[25]:.1f}" y="{y - 5}" width="{max(q[75] - q[25], 1):.1f}" height="10" '
                     f'fill="{_colour(row.status)}" fill-opacity="0.6" stroke="#333">'
-                    f"<title>{row.operation} {row.status}: median {row.quantile(0.5) * 1000:.1f} ms, "
-                    f"p95 {row.quantile(0.95) * 1000:.1f} ms, {row.count} answers</title></rect>")  # fmt: skip
-        body.append(f'<line x1="{q[0.5]:.1f}" y1="{y - 6}" x2="{q[0.5]:.1f}" y2="{y + 6}" stroke="#000" stroke-width="2"/>')
+                    f"<title>{row.operation} {row.status}: median {row.ms[50]:.1f} ms, "
+                    f"p95 {row.ms[95]:.1f} ms, {row.count} answers</title></rect>")  # fmt: skip
+        body.append(f'<line x1="{q[50]:.1f}" y1="{y - 6}" x2="{q[50]:.1f}" y2="{y + 6}" stroke="#000" stroke-width="2"/>')
     return _svg(WIDTH, top + 8 + LANE * len(rows), body, "latency per operation and status (ms)")
 
 

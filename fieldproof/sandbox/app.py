@@ -53,7 +53,10 @@ SETTINGS_ENV = "FIELDPROOF_SANDBOX_SETTINGS_JSON"
 _VERSION_TAG = re.compile(r"[1-9][0-9]{0,17}")
 
 
-class ApiError(Exception):
+class ProblemAnswer(Exception):
+    """Raised inside a handler: answer with this status and a problem+json body (not a user's
+    error: the sandbox's way of refusing a request)."""
+
     def __init__(
         self,
         status: int,
@@ -94,7 +97,7 @@ def run_body(run: Run, status_case: str) -> dict[str, Any]:
     }
 
 
-def _error_response(exc: ApiError) -> JSONResponse:
+def _error_response(exc: ProblemAnswer) -> JSONResponse:
     body: dict[str, Any] = {"id": str(uuid.uuid4()), "object": exc.code, "detail": exc.detail}
     if exc.invalid_params:
         body["invalid_params"] = exc.invalid_params
@@ -118,9 +121,9 @@ class Sandbox:
         if scripted is not None and scripted.answer == "429":
             raise TooManyRequests(scripted.retry_after_s)
         if scripted is not None and scripted.answer == "expired":
-            raise ApiError(403, "authorization_error", "the token has expired")
+            raise ProblemAnswer(403, "authorization_error", "the token has expired")
         if self.faults.server_error() or (scripted is not None and scripted.answer == "500"):
-            raise ApiError(500, "unexpected_internal_error", "injected fault: server error")
+            raise ProblemAnswer(500, "unexpected_internal_error", "injected fault: server error")
         faults = self.settings.faults
         try:
             if "missing_token_served" in faults and "authorization" not in request.headers:
@@ -132,9 +135,9 @@ class Sandbox:
                     raise TooManyRequests(retry_after)
                 principal = self.verify(token)
         except Unauthenticated as exc:
-            raise ApiError(401, "authorization_error", str(exc)) from None
+            raise ProblemAnswer(401, "authorization_error", str(exc)) from None
         except TokenExpired as exc:
-            raise ApiError(403, "authorization_error", str(exc)) from None
+            raise ProblemAnswer(403, "authorization_error", str(exc)) from None
         self._check_api_version(request.headers.get("cint-api-version"))
         self._check_path_ids(request.path_params)
         if not _same_account(request.path_params["account_id"], principal.account_id) and "foreign_account_served" not in faults:
@@ -143,14 +146,14 @@ class Sandbox:
 
     def _check_api_version(self, value: str | None) -> None:
         if value is None:
-            raise ApiError(403, "required_header_missing", "the Cint-API-Version header is required")
+            raise ProblemAnswer(403, "required_header_missing", "the Cint-API-Version header is required")
         policy = self.settings.unknown_api_version
         if value in KNOWN_API_VERSIONS or policy == "accept":
             return
         known = ", ".join(KNOWN_API_VERSIONS)
         if policy == "403":
-            raise ApiError(403, "authorization_error", f"unsupported Cint-API-Version; known: {known}")
-        raise ApiError(
+            raise ProblemAnswer(403, "authorization_error", f"unsupported Cint-API-Version; known: {known}")
+        raise ProblemAnswer(
             400,
             "bad_request_error",
             f"unsupported Cint-API-Version; known: {known}",
@@ -167,14 +170,14 @@ class Sandbox:
             if not ULID.fullmatch(params[name]):
                 invalid.append({"name": name, "reason": "must be a ULID (26 characters 0-9A-Z)"})
         if invalid and answer == "404":
-            raise ApiError(404, "not_found_error", "no such fielding run")
+            raise ProblemAnswer(404, "not_found_error", "no such fielding run")
         if invalid:
-            raise ApiError(400, "bad_request_error", "invalid path parameters", invalid)
+            raise ProblemAnswer(400, "bad_request_error", "invalid path parameters", invalid)
 
-    def _foreign(self) -> ApiError:
+    def _foreign(self) -> ProblemAnswer:
         if self.settings.foreign_account == "404":
-            return ApiError(404, "not_found_error", "no such fielding run")
-        return ApiError(403, "authorization_error", "the token's account may not access this resource")
+            return ProblemAnswer(404, "not_found_error", "no such fielding run")
+        return ProblemAnswer(403, "authorization_error", "the token's account may not access this resource")
 
     def _locate(self, params: dict[str, str]) -> Run:
         run = self.store.get(params["fielding_run_id"])
@@ -182,7 +185,7 @@ class Sandbox:
             params["project_id"],
             params["target_group_id"],
         ):
-            raise ApiError(404, "not_found_error", "no such fielding run")
+            raise ProblemAnswer(404, "not_found_error", "no such fielding run")
         if not _same_account(run.account_id, params["account_id"]) and "foreign_account_served" not in self.settings.faults:
             raise self._foreign()
         return run
@@ -192,25 +195,25 @@ class Sandbox:
         if header is None:
             answer = self.settings.missing_if_match
             if answer == "400":
-                raise ApiError(400, "bad_request_error", "the If-Match header is required",
+                raise ProblemAnswer(400, "bad_request_error", "the If-Match header is required",
                                [{"name": "If-Match", "reason": "missing"}])  # fmt: skip
             if answer == "428":
-                raise ApiError(428, "precondition_required_error", "this write needs an If-Match header")
+                raise ProblemAnswer(428, "precondition_required_error", "this write needs an If-Match header")
             return Precondition(frozenset())
         try:
             if_match: IfMatch = parse_if_match(header)
         except HeaderSyntaxError as exc:
             if self.settings.malformed_if_match == "412":
                 return Precondition(frozenset())  # it names no version, so it matches none
-            raise ApiError(
+            raise ProblemAnswer(
                 400, "bad_request_error", str(exc), [{"name": "If-Match", "reason": "malformed"}]
             ) from None
         if if_match.any:
             if self.settings.if_match_star == "400":
-                raise ApiError(400, "bad_request_error", "If-Match: * is not supported")
+                raise ProblemAnswer(400, "bad_request_error", "If-Match: * is not supported")
             return ANY_VERSION if self.settings.if_match_star == "match" else Precondition(frozenset())
         if len(if_match.tags) > 1 and self.settings.if_match_list == "400":
-            raise ApiError(400, "bad_request_error", "If-Match must hold exactly one entity tag",
+            raise ProblemAnswer(400, "bad_request_error", "If-Match must hold exactly one entity tag",
                            [{"name": "If-Match", "reason": "a list"}])  # fmt: skip
         versions = {
             int(tag.opaque)
@@ -241,10 +244,10 @@ class Sandbox:
             assert outcome.run is not None
             return Response(status_code=204, headers={"ETag": etag_for(outcome.run)})
         if outcome.verdict is Verdict.NOT_FOUND:
-            raise ApiError(404, "not_found_error", "no such fielding run")
+            raise ProblemAnswer(404, "not_found_error", "no such fielding run")
         if outcome.verdict is Verdict.PRECONDITION_FAILED:
-            raise ApiError(412, "precondition_failed_error", outcome.reason)
-        raise ApiError(422, "invalid_state_error", outcome.reason)
+            raise ProblemAnswer(412, "precondition_failed_error", outcome.reason)
+        raise ProblemAnswer(422, "invalid_state_error", outcome.reason)
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok", "pid": os.getpid()})
@@ -261,7 +264,7 @@ def _write_route(sandbox: Sandbox, action: Action) -> Route:
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
+    assert isinstance(exc, ProblemAnswer)
     return _error_response(exc)
 
 
@@ -287,7 +290,7 @@ def _http_error(settings: SandboxSettings) -> Any:
         if status == 405 and settings.undeclared_method != "405":
             status, headers = int(settings.undeclared_method), None
         code = {404: "not_found_error", 501: "not_implemented_error"}.get(status, "bad_request_error")
-        response = _error_response(ApiError(status, code, str(exc.detail) if status == exc.status_code else "not supported"))
+        response = _error_response(ProblemAnswer(status, code, str(exc.detail) if status == exc.status_code else "not supported"))
         if headers:
             response.headers.update(headers)
         return response
@@ -318,7 +321,7 @@ def build(settings: SandboxSettings, store: Store | None = None) -> tuple[Sandbo
     app = Starlette(
         routes=routes,
         exception_handlers={
-            ApiError: _api_error,
+            ProblemAnswer: _api_error,
             TooManyRequests: _too_many,
             HTTPException: _http_error(settings),
         },

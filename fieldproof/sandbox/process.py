@@ -20,6 +20,7 @@ from typing import Callable, Iterator, Sequence
 import httpx
 import uvicorn
 
+from fieldproof.errors import SandboxError
 from fieldproof.sandbox.app import API_PREFIX, build_app, policy_for
 from fieldproof.sandbox.server import bind
 from fieldproof.sandbox.settings import SandboxSettings
@@ -27,10 +28,6 @@ from fieldproof.sandbox.store import Store
 
 # the banner's first line: "fieldproof sandbox: http://127.0.0.1:PORT/v1 (…)"; group 1 is the root
 _BANNER_ROOT = re.compile(r"^fieldproof sandbox: (http://\S+?)" + re.escape(API_PREFIX) + r"\s")
-
-
-class SandboxDidNotStart(RuntimeError):
-    pass
 
 
 @dataclass
@@ -45,7 +42,7 @@ class RunningSandbox:
 
 
 def wait_answering(url: str, deadline: float, alive: Callable[[], bool] = lambda: True) -> None:
-    """Poll `url` until it answers 200; SandboxDidNotStart when the deadline passes first."""
+    """Poll `url` until it answers 200; SandboxError when the deadline passes first."""
     with httpx.Client(timeout=1.0) as client:
         while time.monotonic() < deadline and alive():
             try:
@@ -54,7 +51,7 @@ def wait_answering(url: str, deadline: float, alive: Callable[[], bool] = lambda
             except httpx.TransportError:
                 pass
             time.sleep(0.02)
-    raise SandboxDidNotStart(f"{url} did not answer in time")
+    raise SandboxError(f"{url} did not answer in time")
 
 
 @contextmanager
@@ -79,7 +76,7 @@ def announced_child(
         if url is None:
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
             reader.join(1)
-            raise SandboxDidNotStart(
+            raise SandboxError(
                 f"`{' '.join(command)}` exited {process.returncode}: {''.join(output).strip()}"
             )
         wait_answering(url + health_path, deadline, lambda: process.poll() is None)

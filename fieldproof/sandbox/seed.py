@@ -15,9 +15,10 @@ from typing import Any, Mapping
 
 from fieldproof import contract
 from fieldproof.contract import DEFAULT_API_VERSION
+from fieldproof.errors import SeedError
 from fieldproof.sandbox.auth import issue_token, user_id_for
-from fieldproof.tomlfile import TomlFileError, read_toml
 from fieldproof.sandbox.store import STATUSES, Run, Store, format_time, make_run, utcnow
+from fieldproof.tomlfile import TomlFileError, read_toml
 
 DEFAULT_SEED = Path(__file__).resolve().parent / "default-seed.toml"
 TOKEN_ENV = "FIELDPROOF_TOKEN"
@@ -33,10 +34,6 @@ _SPEC_KEYS = {
     "status", "version", "completes", "completes_goal", "goal_reached", "end_date_passed",
     "start_fielding_at", "end_fielding_at",
 }  # fmt: skip
-
-
-class SeedError(ValueError):
-    """A bad seed file or run spec; the message says which entry and what to fix."""
 
 
 @dataclass(frozen=True)

@@ -19,15 +19,18 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from fieldproof.contract import RUN_PATH
-from fieldproof.sandbox.app import API_PREFIX, SETTINGS_ENV, build_app, etag_for, policy_for
+from fieldproof.errors import SandboxError
+from fieldproof.sandbox.app import (
+    API_PREFIX,
+    SETTINGS_ENV,
+    build_app,
+    etag_for,
+    policy_for,
+)
 from fieldproof.sandbox.auth import issue_token
 from fieldproof.sandbox.seed import DEFAULT_API_VERSION, Seed, load_seed, write_target
 from fieldproof.sandbox.settings import SandboxSettings
 from fieldproof.sandbox.store import Store
-
-
-class StartupError(RuntimeError):
-    """The sandbox cannot start; the message says why and what to change."""
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -40,7 +43,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise StartupError(
+        raise SandboxError(
             f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port (0 picks a free one)"
         ) from None
     sock.set_inheritable(True)
@@ -118,7 +121,7 @@ def _serve(
     base_url = f"http://{host}:{settings.port}{API_PREFIX}"
     if target_file is not None:
         if seed is None:
-            raise StartupError("--write-target needs a seed; drop --no-seed or give --seed FILE")
+            raise SandboxError("--write-target needs a seed; drop --no-seed or give --seed FILE")
         env_file = write_target(target_file, base_url, seed, settings.jwt_secret, settings.token_ttl_s)
         print(f"target file: {target_file} (tokens in {env_file})", file=out)
     _banner(settings, base_url, seed, temporary, out)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from fieldproof.contract import API_VERSIONS, OPEN_QUESTIONS
+from fieldproof.errors import SettingsError
 from fieldproof.sandbox.faults import FAULT_MODES
 from fieldproof.tomlfile import TomlFileError, read_toml
 
@@ -22,10 +23,6 @@ ENV_PREFIX = "FIELDPROOF_SANDBOX_"
 # token that any sandbox started with the same key accepts.
 DEFAULT_JWT_SECRET = "fieldproof-sandbox-signing-key-not-a-secret"
 KNOWN_API_VERSIONS = API_VERSIONS
-
-
-class SettingsError(ValueError):
-    """A bad setting; the message names it and says what would be accepted."""
 
 
 def _setting(default: Any, help: str, choices: tuple[str, ...] | None = None, **kw: Any) -> Any:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+from fieldproof.errors import SandboxError
+
 STATUSES = ("scheduled", "live", "paused", "completed")
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -147,10 +149,6 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
-class StoreError(RuntimeError):
-    """The database cannot be opened or used; the message says which file and why."""
-
-
 class Store:
     def __init__(self, path: str | Path, policy: Policy = Policy()) -> None:
         self.path = str(path)
@@ -165,7 +163,7 @@ class Store:
                 self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute(_SCHEMA)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot use database {self.path}: {exc}") from None
+            raise SandboxError(f"cannot use database {self.path}: {exc}") from None
 
     def close(self) -> None:
         self._db.close()

@@ -21,20 +21,20 @@ from fieldproof import contract, fuzz
 from fieldproof.document import ContractDocument
 from fieldproof.exchange import Exchange
 from fieldproof.headers import HeaderSyntaxError, parse_etag
-from fieldproof.plugin import Harness, current_run, current_target
+from fieldproof.plugin import Harness, current_session, current_target
 from fieldproof.profiles import PROFILES
 from fieldproof.target import RunRef
 
-_run = current_run()
-if _run is None:
+_session = current_session()
+if _session is None:
     pytest.skip("the schemathesis suite runs through `fieldproof run`", allow_module_level=True)
 _target = current_target()
-_profile = PROFILES[_run.profile]
+_profile = PROFILES[_session.profile]
 schema = fuzz.load_schema(
-    ContractDocument.load(_run.contract_file),
+    ContractDocument.load(_session.contract_file),
     base_url=_target.base_url,
     max_examples=_profile.fuzz_examples,
-    with_complete=_run.control_url is not None,  # the sandbox's runs are fresh; a live target's are not
+    with_complete=_session.control_url is not None,  # the sandbox's runs are fresh; a live target's are not
 )
 
 

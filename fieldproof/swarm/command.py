@@ -22,22 +22,16 @@ from pathlib import Path
 from typing import TextIO
 
 from fieldproof.document import ContractDocument
-from fieldproof.errors import ExitCode, FieldproofError
+from fieldproof.errors import ExitCode, SwarmError
 from fieldproof.interrupts import Interrupts
 from fieldproof.report.summary import TestOutcomes
-from fieldproof.run import RunOptions, Session, _finish, _set_up, exit_code
+from fieldproof.session import Session, SessionOptions, exit_code, finish, set_up
 from fieldproof.swarm.config import SwarmConfig
 from fieldproof.target import TargetError, load_target
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 _DURATION = re.compile(r"([0-9]+)(s|m|h)?")
 STOP_GRACE_S = 120  # how long Locust may take past its duration to flush, judge and quit
-
-
-class SwarmError(FieldproofError):
-    """A swarm that cannot start; the message says what to fix."""
-
-    exit_code = ExitCode.USAGE
 
 
 @dataclass(frozen=True)
@@ -95,17 +89,17 @@ def swarm(options: SwarmOptions, out: TextIO = sys.stdout) -> int:
     if options.worker:
         return _worker(options)
     document = ContractDocument.load(options.contract)
-    run_options = RunOptions(target=options.target, reports=options.reports, wait_for_lock_s=options.wait_for_lock_s,
+    session_options = SessionOptions(target=options.target, reports=options.reports, wait_for_lock_s=options.wait_for_lock_s,
                              contract=options.contract)  # fmt: skip
     with Interrupts() as interrupts, ExitStack() as stack:
         try:
-            session = _set_up(run_options, 1, document, None, stack, out,
+            session = set_up(session_options, 1, document, None, stack, out,
                               sandbox_args=("--workers", str(options.sandbox_workers)))  # fmt: skip
         except KeyboardInterrupt:
             print(f"fieldproof: {interrupts.name} before the swarm started; no run was changed", file=sys.stderr)
             return interrupts.exit_code or ExitCode.INTERRUPTED
         tests = _run_locust(session, options, interrupts, document)
-        summary = _finish(session, tests, interrupts, out)
+        summary = finish(session, tests, interrupts, out)
     return exit_code(summary, interrupts.exit_code)
 
 

@@ -33,7 +33,13 @@ from locust.runners import MasterRunner, WorkerRunner
 from fieldproof import rules
 from fieldproof.client.recording import ApiClient, Budget, Credentials, Liveness
 from fieldproof.document import ContractDocument
-from fieldproof.errors import BudgetExhausted, DeadlineReached, FieldproofError, TargetStoppedAnswering, TargetUnreachable
+from fieldproof.errors import (
+    BudgetExhausted,
+    DeadlineReached,
+    FieldproofError,
+    TargetStoppedAnswering,
+    TargetUnreachable,
+)
 from fieldproof.exchange import Exchange, Snapshot
 from fieldproof.facts import IfMatch
 from fieldproof.linearizability import Operation
@@ -57,6 +63,7 @@ TAGS_KEPT = 5  # the tags a user remembers per run: the freshest, and some stale
 RACE_LEAD_S = 0.5  # how far ahead of now a round is set: time for the message to reach every worker
 ROUND_PAUSE_S = 0.5
 WAIT_S = 30.0  # the most the master waits for a round's results or a worker's final flush
+MIN_ROUNDS = 1  # race rounds judged however short the duration (a slow start must not leave the rule unexercised)
 
 
 class ContractFinding(Exception):
@@ -246,7 +253,9 @@ class Master:
         self.answered: dict[int, set[str]] = {}
         self.initial: dict[str, RunState] = {}
         self.rounds = 0
+        self.rounds_judged = 0
         self.rounds_won_once = 0
+        self.set_up = Event()  # start() is done: the clocks are measured and the rounds have begun
         self.started = time.time()
         self.stopping = False
         self.written = False
@@ -262,6 +271,12 @@ class Master:
         into["problems"].update(data["problems"])
 
     def start(self, runner: MasterRunner) -> None:
+        try:
+            self._start(runner)
+        finally:
+            self.set_up.set()
+
+    def _start(self, runner: MasterRunner) -> None:
         workers = sorted(client.id for client in runner.clients.all)
         self.names = {client_id: f"w{n}" for n, client_id in enumerate(workers)}
         budget = CONFIG.budget or 10**7
@@ -316,6 +331,7 @@ class Master:
                     judged.observe(write)
                 judged.observe(after)
                 found = judged.finish()
+                self.rounds_judged += 1
                 self.rounds_won_once += found == []
                 self._pause_back(http, Snapshot.of(after))
                 gevent.sleep(ROUND_PAUSE_S)
@@ -341,6 +357,12 @@ class Master:
         """Ask every worker for its final report, wait for them, then judge and write it all."""
         if self.written:
             return
+        # the master's test_stop comes while the workers still run: a round they can still join
+        self.set_up.wait(WAIT_S)
+        limit = time.monotonic() + WAIT_S
+        while (self.rounds_judged < MIN_ROUNDS and any(not g.dead for g in self.greenlets)
+               and time.monotonic() < limit):  # fmt: skip
+            gevent.sleep(0.05)
         self.stopping = True
         gevent.joinall(self.greenlets, timeout=WAIT_S)
         expected = {self.names.get(client.id, client.id) for client in runner.clients.all}

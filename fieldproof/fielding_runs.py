@@ -16,20 +16,9 @@ from filelock import FileLock, Timeout
 
 from fieldproof import contract
 from fieldproof.client.recording import ApiClient, SandboxControl
+from fieldproof.errors import RoleMissing, RunNotReady
 from fieldproof.exchange import Snapshot
 from fieldproof.target import RunRef, Target
-
-
-class RunNotReady(RuntimeError):
-    """A listed run is not in its role's state and could not be put back."""
-
-
-class RoleMissing(LookupError):
-    """The target lists no run of a role a test needs."""
-
-    def __init__(self, role: str) -> None:
-        super().__init__(f"the target file lists no {role!r} run; add a [[runs]] entry with role = {role!r} to enable this test")
-        self.role = role
 
 
 @dataclass(frozen=True)

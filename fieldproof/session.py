@@ -1,10 +1,10 @@
 """`fieldproof run`: one session against one target, in three steps.
 
-1. `_set_up`: check every flag and file, take the locks (one run per target, one writer per
+1. `set_up`: check every flag and file, take the locks (one run per target, one writer per
    reports folder), start the sandbox or read the target file, check the target answers and put
    back any run an earlier session left changed (saying so).
 2. `_run_suites`: the suites under pytest (+ xdist), within the request budget and deadline.
-3. `_finish`: put every listed run back, write the reports, and `exit_code()` picks the code
+3. `finish`: put every listed run back, write the reports, and `exit_code()` picks the code
    (fieldproof.errors.ExitCode says what each means).
 
 However the session ends (a finding, a harness error, SIGINT, SIGTERM, SIGHUP, the budget or
@@ -30,35 +30,48 @@ from fieldproof import suites
 from fieldproof.baseline import Baseline, load_baseline, write_baseline
 from fieldproof.client.recording import ApiClient, Budget
 from fieldproof.document import ContractDocument
-from fieldproof.errors import BudgetExhausted, ExitCode, FieldproofError, TargetUnreachable
+from fieldproof.errors import (
+    BudgetExhausted,
+    ExitCode,
+    SandboxError,
+    TargetError,
+    TargetUnreachable,
+    TokenRejected,
+    UsageError,
+)
 from fieldproof.exchange import Snapshot, redact_text
+from fieldproof.fielding_runs import restore_run
 from fieldproof.interrupts import Interrupts, RestoreAborted
 from fieldproof.locks import reports_lock, target_lock
-from fieldproof.plugin import RunSettings
+from fieldproof.plugin import SessionSettings
 from fieldproof.profiles import PROFILES
 from fieldproof.progress import Progress
-from fieldproof.report import TestOutcomes, build_summary, render_console, render_html, render_markdown
-from fieldproof.report.summary import SuiteTest
+from fieldproof.report import (
+    TestOutcomes,
+    build_summary,
+    render_console,
+    render_html,
+    render_markdown,
+)
 from fieldproof.report.junit import render_junit
 from fieldproof.report.sarif import render_sarif
-from fieldproof.report.summary import INCONCLUSIVE, INTERRUPTED, VIOLATION, Summary
-from fieldproof.runs import restore_run
-from fieldproof.sandbox.process import SandboxDidNotStart, sandbox_process
-from fieldproof.target import Target, TargetError, load_target
+from fieldproof.report.summary import (
+    INCONCLUSIVE,
+    INTERRUPTED,
+    VIOLATION,
+    Problem,
+    Skip,
+    SuiteTest,
+    Summary,
+)
+from fieldproof.sandbox.process import sandbox_process
+from fieldproof.target import Target, load_target
 
-SUITES_DIR = Path(suites.__file__).resolve().parent
 SANDBOX_BUDGET = 10**7  # the built-in sandbox is ours: no budget to speak of
 
 
-class RunAborted(FieldproofError):
-    """`fieldproof run` cannot go on; the message says why and what to do."""
-
-    def __init__(self, code: ExitCode, message: str) -> None:
-        super().__init__(message, code)
-
-
 @dataclass(frozen=True)
-class RunOptions:
+class SessionOptions:
     target: str | None = None
     profile: str = "default"
     workers: str = "1"
@@ -78,7 +91,7 @@ class RunOptions:
 class Session:
     """One `fieldproof run`: what was set up, and what happened."""
 
-    options: RunOptions
+    options: SessionOptions
     workers: int
     document: ContractDocument
     baseline: Baseline | None
@@ -123,7 +136,7 @@ class _Outcomes:
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:  # a suite that cannot even be collected is no pass
             self.outcomes.failed += 1
-            self.outcomes.errors.append({"test": report.nodeid, "message": str(report.longrepr)[-2000:]})
+            self.outcomes.errors.append(Problem("collection", str(report.longrepr)[-2000:], report.nodeid))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
@@ -133,7 +146,7 @@ class _Outcomes:
             elif report.skipped:
                 self.outcomes.skipped += 1
                 reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-                self.outcomes.skips.append({"test": report.nodeid, "reason": reason.removeprefix("Skipped: ")})
+                self.outcomes.skips.append(Skip(report.nodeid, reason.removeprefix("Skipped: ")))
                 self._case(report, "skipped", reason.removeprefix("Skipped: "))
             else:
                 self.outcomes.failed += 1
@@ -169,60 +182,57 @@ def _read_env_file(path: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
 
 
-def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
+def run_session(options: SessionOptions, out: TextIO = sys.stdout) -> int:
     workers, document, baseline = _check_options(options)  # every flag and file, before any request
     with Interrupts() as interrupts, ExitStack() as stack:
         try:
-            session = _set_up(options, workers, document, baseline, stack, out)
+            session = set_up(options, workers, document, baseline, stack, out)
         except KeyboardInterrupt:  # before the suites: nothing to put back, nothing to report
             print(f"fieldproof: {interrupts.name} before the suites started; no run was changed", file=sys.stderr)
             return interrupts.exit_code or ExitCode.INTERRUPTED
         collector = _run_suites(session, interrupts)
-        summary = _finish(session, collector.outcomes, interrupts, out)
+        summary = finish(session, collector.outcomes, interrupts, out)
     return exit_code(summary, interrupts.exit_code)
 
 
-def _check_options(options: RunOptions) -> tuple[int, ContractDocument, Baseline | None]:
+def _check_options(options: SessionOptions) -> tuple[int, ContractDocument, Baseline | None]:
     if options.profile not in PROFILES:
-        raise RunAborted(ExitCode.USAGE, f"--profile must be one of {', '.join(PROFILES)}, got {options.profile!r}")
+        raise UsageError(f"--profile must be one of {', '.join(PROFILES)}, got {options.profile!r}")
     _suite_paths(options.suites)  # a misspelt suite fails before anything starts
     if options.wait_for_lock_s < 0:
-        raise RunAborted(ExitCode.USAGE, f"--wait-for-lock must be 0 or more seconds, got {options.wait_for_lock_s:g}")
+        raise UsageError(f"--wait-for-lock must be 0 or more seconds, got {options.wait_for_lock_s:g}")
     workers = _worker_count(options.workers)
     document = ContractDocument.load(options.contract)
     baseline = load_baseline(options.baseline) if options.baseline else None
     return workers, document, baseline
 
 
-def _set_up(options: RunOptions, workers: int, document: ContractDocument, baseline: Baseline | None,
+def set_up(options: SessionOptions, workers: int, document: ContractDocument, baseline: Baseline | None,
             stack: ExitStack, out: TextIO, sandbox_args: tuple[str, ...] = ()) -> Session:  # fmt: skip
     reports = Path(options.reports)
     try:
         reports.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise RunAborted(ExitCode.USAGE, f"cannot write reports to {reports}: {exc.strerror}; choose another --reports") from None
+        raise UsageError(f"cannot write reports to {reports}: {exc.strerror}; choose another --reports") from None
     stack.enter_context(reports_lock(reports.resolve(), options.wait_for_lock_s))
-    work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fieldproof-run-")))
+    work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fieldproof-session-")))
     control_url = None
     if options.target is None:
         target_file = work / "sandbox-target.toml"
         try:
             sandbox = stack.enter_context(sandbox_process(["--control", "--write-target", str(target_file), *sandbox_args]))
-        except SandboxDidNotStart as exc:
-            raise RunAborted(ExitCode.USAGE, f"the built-in sandbox did not start: {exc}") from None
+        except SandboxError as exc:
+            raise SandboxError(f"the built-in sandbox did not start: {exc}") from None
         stack.enter_context(_environment(_read_env_file(Path(str(target_file) + ".env"))))
         control_url = sandbox.root_url
     else:
         target_file = Path(options.target)
-    try:
-        target = load_target(target_file)
-    except TargetError as exc:
-        raise RunAborted(ExitCode.USAGE, str(exc)) from None
+    target = load_target(target_file)
     session = Session(options, workers, document, baseline, reports, work, target_file, target, control_url)
     stack.enter_context(target_lock(target.base_url, target.account_id, options.wait_for_lock_s))
     if not session.is_sandbox and target.max_requests < session.restore_cost * 2 + 20:
-        raise RunAborted(ExitCode.USAGE, f"max_requests = {target.max_requests} in {target.source} is too small for "
-                                         f"{len(target.runs)} runs; allow at least {session.restore_cost * 2 + 100}")  # fmt: skip
+        raise TargetError(f"max_requests = {target.max_requests} in {target.source} is too small for "
+                          f"{len(target.runs)} runs; allow at least {session.restore_cost * 2 + 100}")  # fmt: skip
     _check_and_repair(session, out)
     return session
 
@@ -237,13 +247,13 @@ def _check_and_repair(session: Session, out: TextIO) -> None:
             try:
                 exchange = client.get(run)
             except TargetUnreachable as exc:
-                raise RunAborted(ExitCode.UNREACHABLE, f"cannot reach the target: {exc}; check base_url and the network") from None
+                raise TargetUnreachable(f"cannot reach the target: {exc}; check base_url and the network") from None
             if exchange.status in (401, 403):
-                raise RunAborted(ExitCode.UNREACHABLE, f"{target.base_url} rejects the token in {target.token_env} "
-                                                       f"({exchange.status}); give a valid token of account {target.account_id}")  # fmt: skip
+                raise TokenRejected(f"{target.base_url} rejects the token in {target.token_env} "
+                                    f"({exchange.status}); give a valid token of account {target.account_id}")  # fmt: skip
             if exchange.status == 404:
-                raise RunAborted(ExitCode.USAGE, f"{target.base_url} answers 404 for run {run.fielding_run_id} ({run.role}); "
-                                                 "check the ids in the target file")  # fmt: skip
+                raise TargetError(f"{target.base_url} answers 404 for run {run.fielding_run_id} ({run.role}); "
+                                  "check the ids in the target file")  # fmt: skip
             if session.is_sandbox:
                 continue
             restored = restore_run(client, run, Snapshot.of(exchange))
@@ -259,8 +269,8 @@ def _run_suites(session: Session, interrupts: Interrupts) -> _Outcomes:
     total = SANDBOX_BUDGET if session.is_sandbox else target.max_requests - session.requests_outside - session.restore_cost
     per_worker = max(1, total // session.workers)
     split = f"{session.workers} worker{'s' if session.workers > 1 else ''} x {per_worker}"
-    run_file = session.work / "run.json"
-    RunSettings(
+    settings_file = session.work / "session.json"
+    SessionSettings(
         target_file=str(session.target_file),
         work_dir=str(session.work),
         profile=options.profile,
@@ -275,10 +285,10 @@ def _run_suites(session: Session, interrupts: Interrupts) -> _Outcomes:
         contract_file=str(session.document.path) if options.contract else None,
         deadline=session.started_at + target.max_duration_s,
         progress=not options.quiet,
-    ).save(run_file)
+    ).save(settings_file)
     args = [
-        *_suite_paths(options.suites), "-c", str(SUITES_DIR / "pytest.ini"), "--rootdir", str(SUITES_DIR),
-        "-p", "fieldproof.plugin", "--fieldproof-run", str(run_file),
+        *_suite_paths(options.suites), "-c", str(suites.FOLDER / "pytest.ini"), "--rootdir", str(suites.FOLDER),
+        "-p", "fieldproof.plugin", "--fieldproof-session", str(settings_file),
         "-W", "ignore::pytest.PytestAssertRewriteWarning",
     ]  # fmt: skip
     # Load only the plugins the suites use: autoloading every installed one costs ~0.3 s a
@@ -317,7 +327,7 @@ def _sandbox_rate_limited() -> bool:
     return float(os.environ.get("FIELDPROOF_SANDBOX_RATE_LIMIT_BURST", "0") or 0) > 0
 
 
-def _finish(session: Session, tests: TestOutcomes, interrupts: Interrupts, out: TextIO) -> Summary:
+def finish(session: Session, tests: TestOutcomes, interrupts: Interrupts, out: TextIO) -> Summary:
     """Put every listed run back, then write every report, whatever ended the suites."""
     if not session.is_sandbox:
         with interrupts.restoring():
@@ -393,7 +403,7 @@ def exit_code(summary: Summary, signalled: ExitCode | None = None) -> ExitCode:
         return signalled
     if summary.verdict == VIOLATION:
         return ExitCode.FINDING
-    kinds = {problem["kind"] for problem in summary.problems}
+    kinds = {problem.kind for problem in summary.problems}
     if "unreachable" in kinds:
         return ExitCode.UNREACHABLE
     if kinds & {"budget_exhausted", "deadline"}:
@@ -403,22 +413,18 @@ def exit_code(summary: Summary, signalled: ExitCode | None = None) -> ExitCode:
     return ExitCode.OK
 
 
-def available_suites() -> list[str]:
-    return sorted(path.stem.removeprefix("test_") for path in SUITES_DIR.glob("test_*.py"))
-
-
 def _suite_paths(names: tuple[str, ...]) -> list[str]:
     if not names:
-        return [str(SUITES_DIR)]
-    unknown = [name for name in names if name not in available_suites()]
+        return [str(suites.FOLDER)]
+    unknown = [name for name in names if name not in suites.names()]
     if unknown:
-        raise RunAborted(ExitCode.USAGE, f"unknown suite {unknown[0]!r}; choose from {', '.join(available_suites())}")
-    return [str(SUITES_DIR / f"test_{name}.py") for name in names]
+        raise UsageError(f"unknown suite {unknown[0]!r}; choose from {', '.join(suites.names())}")
+    return [str(suites.FOLDER / f"test_{name}.py") for name in names]
 
 
 def _worker_count(value: str) -> int:
     if value == "auto":
         return max(1, min(os.cpu_count() or 1, 4))
     if not value.isdigit() or int(value) < 1:
-        raise RunAborted(ExitCode.USAGE, f"--workers must be a positive number or 'auto', got {value!r}")
+        raise UsageError(f"--workers must be a positive number or 'auto', got {value!r}")
     return int(value)

@@ -1,0 +1,82 @@
+"""One exceptions module: every error a user can cause is a FieldproofError defined in
+fieldproof/errors.py, with its exit code; the exit codes are defined and explained there once."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+
+import pytest
+
+from fieldproof import errors
+from fieldproof.cli import main
+from fieldproof.errors import MEANINGS, ExitCode, FieldproofError
+
+PACKAGE = Path(errors.__file__).resolve().parent
+README = PACKAGE.parent / "README.md"
+
+
+def _error_classes() -> list[type[BaseException]]:
+    return [c for _, c in inspect.getmembers(errors, inspect.isclass)
+            if issubclass(c, BaseException) and c.__module__ == errors.__name__]  # fmt: skip
+
+
+def test_every_error_in_the_errors_module_is_a_fieldproof_error_with_an_exit_code() -> None:
+    classes = _error_classes()
+    assert len(classes) > 10
+    for cls in classes:
+        assert issubclass(cls, FieldproofError), cls
+        assert isinstance(cls.exit_code, ExitCode), cls
+
+
+def test_no_other_module_defines_a_user_facing_error() -> None:
+    names = {cls.__name__ for cls in _error_classes()}
+    elsewhere = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                bases = {b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases}
+                if bases & names:
+                    elsewhere.append(f"{path.relative_to(PACKAGE)}: {node.name}")
+    assert elsewhere == []
+
+
+def test_no_other_module_defines_exit_codes() -> None:
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Name) and target.id.startswith("EXIT_"):
+                        offenders.append(f"{path.relative_to(PACKAGE)}: {target.id}")
+    assert offenders == []
+
+
+def test_every_exit_code_is_explained_once_and_shown_by_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert set(MEANINGS) == set(ExitCode)
+    for argv in (["--help"], ["run", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        shown = capsys.readouterr().out
+        for code in ExitCode:
+            assert f"  {int(code):<4} " in shown, (argv, code)
+
+
+def test_the_readme_lists_every_exit_code() -> None:
+    readme = README.read_text()
+    for code in ExitCode:
+        assert f"| {int(code)} |" in readme or f" {int(code)}," in readme or f", {int(code)} " in readme, code
+
+
+def test_a_user_error_is_one_line_on_stderr_with_its_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "target.toml"
+    broken.write_text("base_url = [")
+    code = main(["run", "--target", str(broken), "--reports", str(tmp_path / "reports")])
+    err = capsys.readouterr().err
+    assert code == ExitCode.USAGE
+    assert err.count("\n") == 1 and err.startswith("fieldproof: error: ") and "Traceback" not in err
