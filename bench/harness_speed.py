@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from fieldproof.contract import DEFAULT_API_VERSION as API_VERSION
+from fieldproof.contract import run_path
 from fieldproof.report.summary import load_summary
 
 PROFILE = "default"
@@ -128,10 +129,7 @@ class BareLoop:
             if response.status_code != 201:
                 raise BenchmarkInvalid(f"control API: creating a run answered {response.status_code}: {response.text}")
             run = response.json()
-        self.url = (
-            f"{base_url}/demand/accounts/{run['account_id']}/projects/{run['project_id']}"
-            f"/target-groups/{run['target_group_id']}/fielding-runs/{run['id']}"
-        )
+        self.url = base_url + run_path(run["account_id"], run["project_id"], run["target_group_id"], run["id"])
         self.client = httpx.Client(
             timeout=10.0,
             headers={"Authorization": f"Bearer {token}", "Cint-API-Version": API_VERSION},

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from fieldproof import rules
-from fieldproof.errors import BaselineError
-from fieldproof.tomlfile import TomlFileError, read_toml, table_entries
+from fieldproof.errors import BaselineError, TomlFileError
+from fieldproof.tomlfile import read_toml, table_entries
 
 _KEYS = {"rule", "signature", "reason", "expires"}
 EXTERNAL_PREFIXES = ("schemathesis.",)  # another checker's findings, named source.Kind
@@ -59,7 +60,7 @@ class Baseline:
     def match(self, rule: str, signature: str) -> Acceptance | None:
         """The entry for a finding group: one naming its signature first, else one for its rule."""
         exact = [e for e in self.entries if e.signature is not None and e.covers(rule, signature)]
-        return (exact or [e for e in self.entries if e.covers(rule, signature)] or [None])[0]
+        return next(iter(exact or [e for e in self.entries if e.covers(rule, signature)]), None)
 
 
 def _known_rule(name: str) -> bool:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn, Sequence
+import traceback
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from fieldproof import __version__, suites
 from fieldproof.errors import ExitCode, FieldproofError, UsageError, exit_codes_help
@@ -34,7 +36,7 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
             help_text += f" (default {f.default})"
         kind = str(f.type)
         if kind.startswith("bool"):
-            parser_action: dict = {"action": "store_const", "const": True}
+            parser_action: dict[str, Any] = {"action": "store_const", "const": True}
         elif choices:
             parser_action = {"metavar": "{" + ",".join(choices) + "}"}
         else:
@@ -211,6 +213,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
+    except Exception:  # a bug of ours, not the user's and not a finding: never exit 1 for it
+        traceback.print_exc()
+        print("fieldproof: internal error (the traceback above is a bug in fieldproof, please report it); "
+              "no verdict was reached", file=sys.stderr)
+        return ExitCode.INCONCLUSIVE
     raise AssertionError(f"unhandled command {args.command}")
 
 

@@ -77,8 +77,6 @@ SAFE_UNDECLARED_METHODS = ("GET", "QUERY")
 STATUSES = ("scheduled", "live", "paused", "completed")  # lower case since 2025-12-18
 # The fields a refused request must leave as they were (the ETag too).
 UNCHANGED_FIELDS = ("status", "version", "last_changed_at", "last_changed_by", "end_fielding_at")
-# The vendor's FieldingRunItem; guides also show account_id, project_id, target_group_id.
-RUN_FIELDS = ("id", "status", "version", "start_fielding_at", "end_fielding_at", "last_changed_at", "last_changed_by")
 
 
 class Effect(enum.Enum):

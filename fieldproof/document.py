@@ -62,7 +62,7 @@ def _match(template: str) -> tuple[str | None, tuple[str, ...]] | None:
     if len(segments) not in (len(fixed), len(fixed) + 1):
         return None
     names = []
-    for segment, want in zip(segments, fixed):
+    for segment, want in zip(segments, fixed, strict=False):  # an action segment may follow
         if want is None:
             if not (segment.startswith("{") and segment.endswith("}")):
                 return None
@@ -158,7 +158,7 @@ class ContractDocument:
         if_match_names: dict[str, str] = {}
         for name, found in self.found.items():
             item = data["paths"][found.path]
-            renamed = dict(zip(found.names, contract.PATH_PARAMETERS))
+            renamed = dict(zip(found.names, contract.PATH_PARAMETERS, strict=True))
             path_params = [self._renamed(p, renamed) for p in item.get("parameters") or []]
             operation = copy.deepcopy(_resolve(data, item[found.method]))
             operation["operationId"] = OPERATION_IDS[name]
@@ -170,7 +170,8 @@ class ContractDocument:
                     header = "If-Match"
                     operation["parameters"].append({"name": header, "in": "header", "required": False, "schema": {"type": "string"}})
                 if_match_names[name] = header
-            operation["responses"] = {str(k): copy.deepcopy(_resolve(data, v)) for k, v in (_resolve(data, operation.get("responses")) or {}).items()}
+            responses = _resolve(data, operation.get("responses")) or {}
+            operation["responses"] = {str(k): copy.deepcopy(_resolve(data, v)) for k, v in responses.items()}
             template = _ours(contract.OPERATIONS[name].action)
             target = reduced["paths"].setdefault(template, {})
             if path_params:

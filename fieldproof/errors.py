@@ -35,7 +35,7 @@ MEANINGS: dict[ExitCode, str] = {
     "says what to fix",
     ExitCode.UNREACHABLE: "the target is unreachable or rejects the main token",
     ExitCode.INCONCLUSIVE: "inconclusive: a suite could not reach a verdict (a set-up step that could not be "
-    "done, a hypothesis or schemathesis error); not a finding",
+    "done, a hypothesis or schemathesis error, a bug in fieldproof); not a finding",
     ExitCode.HANGUP: "stopped by SIGHUP: the runs are put back, the reports say interrupted",
     ExitCode.INTERRUPTED: "stopped by SIGINT (Ctrl-C): the runs are put back, the reports say interrupted",
     ExitCode.TERMINATED: "stopped by SIGTERM (how CI cancels a job): the runs are put back, the reports say interrupted",

@@ -13,12 +13,14 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import schemathesis
 from schemathesis import GenerationMode
+from schemathesis.schemas import BaseSchema
 
 from fieldproof import contract, rules
 from fieldproof.client.recording import ApiClient
@@ -95,7 +97,7 @@ def register_checks() -> dict[str, Callable[..., Any]]:
 def load_schema(document: ContractDocument, *, base_url: str, max_examples: int, with_complete: bool) -> Any:
     """The document's four operations as a schemathesis schema, for a run against one target."""
     register_checks()
-    schema = schemathesis.openapi.from_dict(document.for_schemathesis())
+    schema: BaseSchema = schemathesis.openapi.from_dict(document.for_schemathesis())
     # cases are sent by our client, but schemathesis still wants to know where they would go
     schema.config.update(base_url=base_url)
     schema.config.generation.update(

@@ -11,9 +11,10 @@ alike, so that every way a session ends puts the fielding runs back and tells th
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any, Iterator
+from typing import Any
 
 from fieldproof.errors import ExitCode
 

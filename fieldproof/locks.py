@@ -14,9 +14,9 @@ import os
 import socket
 import sys
 import time
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from filelock import FileLock, Timeout
 
@@ -65,10 +65,10 @@ def held(lock_path: Path, what: str, wait_s: float = 0.0) -> Iterator[None]:
         lock.release()
 
 
-def target_lock(base_url: str, account_id: str, wait_s: float = 0.0) -> Iterator[None]:
+def target_lock(base_url: str, account_id: str, wait_s: float = 0.0) -> AbstractContextManager[None]:
     key = hashlib.sha256(f"{base_url}|{account_id}".encode()).hexdigest()[:24]
     return held(state_dir() / "locks" / f"{key}.lock", f"the target {base_url} (account {account_id})", wait_s)
 
 
-def reports_lock(reports: Path, wait_s: float = 0.0) -> Iterator[None]:
+def reports_lock(reports: Path, wait_s: float = 0.0) -> AbstractContextManager[None]:
     return held(reports / ".fieldproof.lock", f"the reports folder {reports}", wait_s)

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -166,6 +167,7 @@ class Harness:
 
     def other_run_tag(self, run: RunRef) -> str | None:
         """The current ETag of some other run (read only), for 'another run's tag' cases."""
+        other: RunRef | None
         if self.control is not None:
             other = self.control.new_run("live", self.target.account_id)
         else:
@@ -244,7 +246,8 @@ def current_session() -> SessionSettings | None:
 def current_target() -> Target:
     if "target" not in _current:
         _current["target"] = load_target(_current["session"].target_file)
-    return _current["target"]
+    target: Target = _current["target"]
+    return target
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -269,9 +272,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     settings.load_profile("fieldproof")
     if session.progress:
-        config._fieldproof_progress = ProgressWriter(_worker_file(config).with_suffix(".progress.json"),
-                                                     lambda: _progress(config))  # type: ignore[attr-defined]  # fmt: skip
-        config._fieldproof_progress.start()  # type: ignore[attr-defined]
+        writer = ProgressWriter(_worker_file(config).with_suffix(".progress.json"), lambda: _progress(config))
+        config._fieldproof_progress = writer  # type: ignore[attr-defined]
+        writer.start()
 
 
 def _progress(config: pytest.Config) -> dict[str, Any]:

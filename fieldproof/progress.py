@@ -12,8 +12,9 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 INTERVAL_S = 10.0  # a plain line this often (FIELDPROOF_PROGRESS_INTERVAL_S overrides: tests)
 WRITE_EVERY_S = 0.5
@@ -63,8 +64,7 @@ class Progress:
         self._live_display: Any = None
 
     def line(self) -> str:
-        workers = [_read(path) for path in sorted(self.work.glob("*.progress.json"))]
-        workers = [w for w in workers if w]
+        workers = [w for w in (_read(path) for path in sorted(self.work.glob("*.progress.json"))) if w]
         done, total = self.tests()
         requests = sum(w.get("requests", 0) for w in workers)
         findings = sum(w.get("findings", 0) for w in workers)

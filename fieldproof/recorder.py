@@ -13,9 +13,10 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from fieldproof import rules
 from fieldproof.exchange import Exchange, redact_text

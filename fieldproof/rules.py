@@ -17,8 +17,9 @@ unchanged run.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterable, Protocol, Sequence
+from typing import Any, ClassVar, Protocol
 
 from fieldproof import contract
 from fieldproof.contract import OPEN_QUESTIONS, Effect
@@ -188,7 +189,8 @@ def traceparent_on_every_response(exchange: Exchange) -> Result:
     try:
         parse_traceparent(value)
     except HeaderSyntaxError as exc:
-        return _finding(traceparent_on_every_response, exchange, "an invalid traceparent", f"{what_happened(exchange)} with an invalid traceparent: {exc}")
+        return _finding(traceparent_on_every_response, exchange, "an invalid traceparent",
+                        f"{what_happened(exchange)} with an invalid traceparent: {exc}")
     return []
 
 
@@ -273,7 +275,7 @@ def error_body_documented(exchange: Exchange) -> Result:
         required = {"object": "too_many_requests_problem_details", "details": None}
     else:
         required = {"object": None, "detail": None}
-    problems = [f"{key!r} must be {'%r' % value if value else 'a string'}"
+    problems = [f"{key!r} must be {repr(value) if value else 'a string'}"
                 for key, value in required.items()
                 if not isinstance(body.get(key), str) or (value is not None and body[key] != value)]  # fmt: skip
     params = body.get("invalid_params")  # optional, and nullable in the vendor's spec
@@ -291,7 +293,7 @@ def error_body_documented(exchange: Exchange) -> Result:
 def _diff(before: Snapshot, after: Snapshot) -> str:
     names = ("etag", *contract.UNCHANGED_FIELDS)
     assert before.state is not None and after.state is not None
-    return ", ".join(f"{n} {a!r} -> {b!r}" for n, a, b in zip(names, before.state, after.state) if a != b)
+    return ", ".join(f"{n} {a!r} -> {b!r}" for n, a, b in zip(names, before.state, after.state, strict=True) if a != b)
 
 
 def _unchanged(rule: Callable[..., Any], exchange: Exchange, what: str) -> Result:
@@ -304,7 +306,8 @@ def _unchanged(rule: Callable[..., Any], exchange: Exchange, what: str) -> Resul
     if after.state is None:
         return None
     if before.state != after.state:
-        return _finding(rule, exchange, f"{what}, but the run changed", f"{what_happened(exchange)} but the run changed: {_diff(before, after)}")
+        return _finding(rule, exchange, f"{what}, but the run changed",
+                        f"{what_happened(exchange)} but the run changed: {_diff(before, after)}")
     return []
 
 
@@ -375,7 +378,7 @@ def current_tag_wins(exchange: Exchange) -> Result:
     facts = exchange.facts
     if facts.if_match is not IfMatch.CURRENT or not facts.ordinary(besides="if_match") or _rate_limited(exchange):
         return None
-    if state_answers(exchange) != {204}:
+    if state_answers(exchange) != frozenset({204}):
         return None
     return _expect(current_tag_wins, exchange, {204}, "If-Match held the current ETag and the state allows the write")
 
@@ -386,7 +389,7 @@ def stale_tag_refused(exchange: Exchange) -> Result:
     facts = exchange.facts
     if facts.if_match not in STALE_KINDS or not facts.ordinary(besides="if_match") or _rate_limited(exchange):
         return None
-    allowed = {412} if state_answers(exchange) == {204} else OPEN_QUESTIONS["gate_order"].refusals
+    allowed = {412} if state_answers(exchange) == frozenset({204}) else OPEN_QUESTIONS["gate_order"].refusals
     return _expect(stale_tag_refused, exchange, allowed, f"If-Match held a {facts.if_match.value.replace('_', ' ')} tag")
 
 
@@ -411,7 +414,7 @@ def _variant_answers(exchange: Exchange) -> tuple[set[int], str] | None:
         if served is None:
             return None  # the harness cannot tell what serving it would mean
         allowed |= served
-    if served != {204}:  # the state forbids (or may forbid) the write: 422, whichever gate is first
+    if served != frozenset({204}):  # the state forbids (or may forbid) the write: 422, whichever gate is first
         allowed.add(422)
     return allowed, why
 
@@ -528,7 +531,7 @@ def judge_exchange(exchange: Exchange) -> dict[str, Result]:
 
 
 class SequenceCheck(Protocol):
-    rule: str
+    rule: ClassVar[str]
 
     def observe(self, item: Any) -> Result: ...
 
@@ -585,7 +588,8 @@ class OneWinner:
                                      f"after the race the version went from {versions[0]} to {versions[1]}")  # fmt: skip
             elif winner_etag is not None and winner_etag != after.etag:  # a missing one: etag_on_success
                 findings += _finding(self.rule, winners[0], "another write took effect too",
-                                     f"the winner's ETag {winner_etag} is not the current {after.etag}: another write took effect too")  # fmt: skip
+                                     f"the winner's ETag {winner_etag} is not the current {after.etag}: "
+                                     "another write took effect too")  # fmt: skip
         self._found = bool(findings)
         return findings
 
@@ -726,10 +730,6 @@ class LinearizableHistory:
                         f"{verdict.explain()}\n{verdict.timeline()}")  # fmt: skip
 
 
-def sequence_check(name: str) -> Rule:
-    return SEQUENCE_RULES[name]
-
-
 def all_rules() -> dict[str, Rule]:
     return {**EXCHANGE_RULES, **SEQUENCE_RULES}
 
@@ -739,10 +739,3 @@ def severity_of(name: str) -> str:
     rule = all_rules().get(name)
     return rule.severity if rule is not None else "warning"
 
-
-def run_sequence(check: SequenceCheck, items: Sequence[Any]) -> list[Finding]:
-    """Feed a check and finish it; every finding, for callers outside a recorder (tests)."""
-    found: list[Finding] = []
-    for item in items:
-        found += check.observe(item) or []
-    return found + (check.finish() or [])

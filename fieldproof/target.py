@@ -10,16 +10,17 @@ import ipaddress
 import math
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import idna
 
 from fieldproof import contract
-from fieldproof.errors import TargetError
-from fieldproof.tomlfile import TomlFileError, read_toml, table_entries
+from fieldproof.errors import TargetError, TomlFileError
+from fieldproof.tomlfile import read_toml, table_entries
 
 ROLES = tuple(contract.ROLES)
 PRODUCTION_HOSTS = ("api.cint.com",)
@@ -134,13 +135,13 @@ def is_loopback(host: str) -> bool:
 
 
 def _typed(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
-    value = data.get(key, default)
+    value: Any = data.get(key, default)
     if value is default:
         return value
     expected = "true or false" if kind is bool else ("a whole number" if kind is int else "a number")
     if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
         raise TargetError(f"{key} must be {expected}, got {value!r}")
-    if kind is not bool and not (0 < value < math.inf):  # also refuses nan
+    if kind is not bool and not (0 < cast(float, value) < math.inf):  # also refuses nan
         raise TargetError(f"{key} must be a finite number greater than 0, got {value!r}")
     return value
 

@@ -80,3 +80,15 @@ def test_a_user_error_is_one_line_on_stderr_with_its_code(tmp_path: Path, capsys
     err = capsys.readouterr().err
     assert code == ExitCode.USAGE
     assert err.count("\n") == 1 and err.startswith("fieldproof: error: ") and "Traceback" not in err
+
+
+def test_a_bug_of_ours_is_never_exit_1(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from fieldproof import session
+
+    def broken(options: object) -> int:
+        raise ZeroDivisionError("a harness bug")
+
+    monkeypatch.setattr(session, "run_session", broken)
+    assert main(["run"]) == ExitCode.INCONCLUSIVE
+    err = capsys.readouterr().err
+    assert "ZeroDivisionError" in err and "internal error" in err

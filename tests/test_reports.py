@@ -180,12 +180,17 @@ def test_a_step_summary_is_cut_below_one_mib_saying_so() -> None:
 
 
 def test_annotations_are_at_most_ten_most_severe_first_and_escaped() -> None:
-    groups = [{"signature": f"get 404: {n}", "count": n, "accepted": None, "examples": [{"message": "50% of a\nc"}]} for n in range(8)]
-    data = {"contract": {"path": "contracts/fielding-runs.openapi.yaml", "lines": {"get": 37, "resume": 107}},
-            "rules": [{"name": "traceparent_on_every_response", "groups": groups},
-                      {"name": "stale_tag_refused", "groups": [{**groups[0], "signature": "resume 204: x", "count": 1}]},
-                      {"name": "documented_status", "groups": [{**g, "count": g["count"] + 100} for g in groups]}]}  # fmt: skip
-    lines = github.annotations(data)
+    from dataclasses import replace
+
+    from fieldproof.report.summary import GroupRow, RuleRow, Summary, TestOutcomes
+
+    groups = [GroupRow("", f"get 404: {n}", n, 0.0, [{"message": "50% of a\nc"}], []) for n in range(8)]
+    rules = [RuleRow("traceparent_on_every_response", "exchange", "", 8, groups, ""),
+             RuleRow("stale_tag_refused", "exchange", "", 1, [replace(groups[0], signature="resume 204: x", count=1)], ""),
+             RuleRow("documented_status", "exchange", "", 8, [replace(g, count=g.count + 100) for g in groups], "")]  # fmt: skip
+    data = Summary("violation", {}, "quick", 1.0, 10, rules, [], TestOutcomes(), [],
+                   contract={"path": "contracts/fielding-runs.openapi.yaml", "lines": {"get": 37, "resume": 107}})  # fmt: skip
+    lines = github.annotation_lines(data)
     assert len(lines) == 10
     assert [line.split("::", 2)[1].split(" ", 1)[0] for line in lines[:9]] == ["error"] * 9  # errors before warnings
     assert "title=documented_status::get 404: 7: 107 findings" in lines[0]

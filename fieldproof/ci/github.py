@@ -13,14 +13,13 @@ Inputs come as INPUT_TARGET, INPUT_PROFILE, INPUT_BASELINE, INPUT_REPORTS and IN
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
+from fieldproof.report.summary import GroupRow, Summary, load_summary
 from fieldproof.rules import SEVERITIES, severity_of
 
 SUMMARY_LIMIT = 1024 * 1024 - 4096  # GitHub refuses a step summary of 1 MiB or more
@@ -52,31 +51,35 @@ def step_summary(markdown: str) -> str:
             "step summary holds at most 1 MiB); the whole of it is `summary.md` in the reports.\n")  # fmt: skip
 
 
-def annotations(summary: dict[str, Any]) -> list[str]:
-    where = summary.get("contract") or {}
-    groups = [(rule["name"], group) for rule in summary["rules"] for group in rule["groups"] if group["accepted"] is None]
-    groups.sort(key=lambda pair: (SEVERITIES.index(severity_of(pair[0])), -pair[1]["count"]))
+def annotation_lines(summary: Summary) -> list[str]:
+    where = summary.contract or {}
+    lines_of = where.get("lines") or {}
+    groups: list[tuple[str, GroupRow]] = [(rule.name, group) for rule in summary.rules for group in rule.groups
+                                          if group.accepted is None]  # fmt: skip
+    groups.sort(key=lambda pair: (SEVERITIES.index(severity_of(pair[0])), -pair[1].count))
     lines = []
     for rule, group in groups[:ANNOTATIONS]:
-        operation = group["signature"].split(" ", 1)[0]
-        line = (where.get("lines") or {}).get(operation) or (where.get("lines") or {}).get("resume") or 1
-        example = group["examples"][0]["message"].splitlines()[0] if group["examples"] else ""
-        message = f"{group['signature']}: {group['count']} finding{'s' if group['count'] != 1 else ''}. {example}"
+        operation = group.signature.split(" ", 1)[0]
+        line = lines_of.get(operation) or lines_of.get("resume") or 1
+        example = group.examples[0]["message"].splitlines()[0] if group.examples else ""
+        message = f"{group.signature}: {group.count} finding{'s' if group.count != 1 else ''}. {example}"
         place = f"file={_escape(str(where.get('path', '')), True)},line={line}," if where.get("path") else ""
         lines.append(f"::{severity_of(rule)} {place}title={_escape(rule, True)}::{_escape(message)}")
     return lines
 
 
 def publish(reports: Path, exit_code: int, environ: dict[str, str]) -> None:
-    """Step summary, annotations and outputs for a finished run."""
-    summary_file = reports / "summary.json"
-    summary = json.loads(summary_file.read_text()) if summary_file.exists() else None
-    findings = sum(rule["violations"] for rule in summary["rules"]) if summary else 0
-    verdict = summary["verdict"] if summary else "error"
+    """Step summary, annotations and outputs for a finished session."""
+    try:
+        summary: Summary | None = load_summary(reports / "summary.json")
+    except (OSError, ValueError):  # no summary (a usage error): the exit code says what happened
+        summary = None
+    findings = sum(rule.violations for rule in summary.rules) if summary else 0
+    verdict = summary.verdict if summary else "error"
     if summary is not None and environ.get("GITHUB_STEP_SUMMARY"):
         with open(environ["GITHUB_STEP_SUMMARY"], "a") as out:
             out.write(step_summary((reports / "summary.md").read_text()))
-    for line in annotations(summary) if summary else []:
+    for line in annotation_lines(summary) if summary else []:
         print(line)
     if environ.get("GITHUB_OUTPUT"):
         with open(environ["GITHUB_OUTPUT"], "a") as out:

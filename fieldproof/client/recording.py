@@ -13,8 +13,9 @@ import secrets
 import ssl
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import httpx
 
@@ -155,7 +156,7 @@ class _Shared:
 
     target: Target
     budget: Budget | _RestoringBudget
-    on_exchange: Callable[[Exchange], None]
+    on_exchange: Callable[[Exchange], object]  # what it returns is not used
     credentials: Credentials
     pacer: Pacer
     max_429_wait_s: float
@@ -170,7 +171,7 @@ class ApiClient:
         target: Target,
         *,
         budget: Budget | _RestoringBudget,
-        on_exchange: Callable[[Exchange], None] = lambda exchange: None,
+        on_exchange: Callable[[Exchange], object] = lambda exchange: None,
         credentials: Credentials | None = None,
         max_rps: float | None = None,
         max_429_wait_s: float = 30.0,

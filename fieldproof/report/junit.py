@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from fieldproof.report.summary import NOT_EXERCISED, VIOLATED, Summary
+from fieldproof.report.summary import NOT_EXERCISED, VIOLATED, GroupRow, Summary
 
 
-def _groups_text(rule_groups: list, accepted: bool) -> str:
+def _groups_text(rule_groups: list[GroupRow], accepted: bool) -> str:
     lines = []
     for group in rule_groups:
         if (group.accepted is not None) != accepted:

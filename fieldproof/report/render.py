@@ -9,7 +9,7 @@ this": nothing a rule found is dropped silently.
 from __future__ import annotations
 
 import html
-from typing import Iterable
+from collections.abc import Iterable
 
 from fieldproof import contract
 from fieldproof.report.summary import (
@@ -77,8 +77,11 @@ def _group_head(group: GroupRow) -> str:
 
 
 def _text_table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=True)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
@@ -91,7 +94,7 @@ def render_console(summary: Summary) -> str:
         _text_table(["operation", *map(str, statuses)], matrix),
         "",
     ]
-    for rule, group in _ordered_groups(summary):
+    for _, group in _ordered_groups(summary):
         parts.append(_group_head(group))
         if group.accepted is None and group.examples:
             example = group.examples[0]
@@ -165,7 +168,7 @@ def render_markdown(summary: Summary) -> str:
     pairs = _ordered_groups(summary)
     if pairs:
         md += ["", "### Findings", ""]
-        for rule, group in pairs:
+        for _, group in pairs:
             md.append(f"- **{group.rule}** `{group.signature}`: {group.count} finding{'s' if group.count != 1 else ''}"
                       + (f" (accepted: {group.accepted})" if group.accepted is not None else "")
                       + (f" (acceptance expired: {group.expired})" if group.expired is not None else ""))  # fmt: skip
@@ -215,6 +218,15 @@ for (const b of document.querySelectorAll('button.copy')) b.addEventListener('cl
 </script>"""
 
 
+LATENCY_CAPTION = "answer time per operation and status: whiskers p5 to p95, the box p25 to p75, the line the median"
+HEAT_CAPTION = ("coverage: the darker, the more answers; a dot: a rule expected that status; "
+                "a red frame: an undocumented status was answered")
+
+
+def _figure(svg: str, caption: str) -> str:
+    return f"<figure>{svg}<figcaption>{caption}</figcaption></figure>" if svg else ""
+
+
 def render_html(summary: Summary) -> str:
     """A self-contained page (no network): the verdict, a card per rule, the finding groups
     with their curl lines and a copy button, and pictures drawn as inline SVG."""
@@ -230,7 +242,7 @@ def render_html(summary: Summary) -> str:
                      f"<div class='state'>{e(rule.state)} · <span class='n'>{count} {unit}</span></div>"
                      f"<p>{e(rule.summary)}</p>{why}</div>")  # fmt: skip
     groups = []
-    for rule, group in _ordered_groups(summary):
+    for _, group in _ordered_groups(summary):
         examples = "".join(
             (f"<pre>{e(x['message'])}</pre>" if "\n" in x["message"] else f"<p>{e(x['message'])}</p>")
             + (f"<button class='copy'>copy</button><pre>{e(x['exchange']['curl'])}</pre>" if x.get("exchange") else "")
@@ -270,8 +282,8 @@ def render_html(summary: Summary) -> str:
 <h2>Findings</h2>{''.join(groups) or '<p>none</p>'}
 <h2>Pictures</h2>
 {''.join(pictures) or '<p>no concurrency round or counterexample was recorded</p>'}
-{f'<figure>{latency}<figcaption>answer time per operation and status: whiskers p5 to p95, the box p25 to p75, the line the median</figcaption></figure>' if latency else ''}
-<figure>{heat}<figcaption>coverage: the darker, the more answers; a dot: a rule expected that status; a red frame: an undocumented status was answered</figcaption></figure>
+{_figure(latency, LATENCY_CAPTION)}
+{_figure(heat, HEAT_CAPTION)}
 <h2>Coverage</h2><table><tr><th>operation</th>{head}</tr>{cov}</table>
 {swarm}
 <h2>Not exercised</h2><ul>{unexercised or '<li>none</li>'}</ul>

@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime
 import json
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from fieldproof import contract, rules
 from fieldproof.baseline import Acceptance, Baseline

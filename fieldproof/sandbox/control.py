@@ -7,12 +7,12 @@ that the harness and tests can arrange state, never as part of the documented AP
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import json
 import os
 import re
 from collections import Counter
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -20,23 +20,22 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fieldproof.contract import RUN_PATH
+from fieldproof.errors import SeedError
 from fieldproof.sandbox.auth import issue_token
-from fieldproof.sandbox.seed import SeedError, run_from_spec
+from fieldproof.sandbox.seed import run_from_spec
 from fieldproof.sandbox.store import Run
+from fieldproof.target import is_loopback
 
 if TYPE_CHECKING:
     from fieldproof.sandbox.app import Sandbox
 
 PREFIX = "/_control"
+Handler = Callable[[Request], Awaitable[Response]]
 ACCOUNTS = {"main": "101", "foreign": "202"}
 
 
 def _is_loopback(request: Request) -> bool:
-    host = request.client.host if request.client else ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(request.client.host if request.client else "")
 
 
 def _refuse(status: int, detail: str) -> JSONResponse:
@@ -47,7 +46,7 @@ def _run_or_404(run: Run | None) -> Response:
     return _refuse(404, "no such run") if run is None else JSONResponse(dataclasses.asdict(run))
 
 
-async def _json_body(request: Request) -> dict:
+async def _json_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw:
         return {}
@@ -89,7 +88,7 @@ class RequestCounter:
 def routes(sandbox: Sandbox, counter: RequestCounter | None = None) -> list[Route]:
     store, settings = sandbox.store, sandbox.settings
 
-    def guarded(handler):  # one place for the loopback rule and bad-input answers
+    def guarded(handler: Handler) -> Handler:  # one place for the loopback rule and bad-input answers
         async def endpoint(request: Request) -> Response:
             if not _is_loopback(request):
                 return _refuse(403, "the control API answers loopback callers only")

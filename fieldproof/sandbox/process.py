@@ -13,9 +13,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
 
 import httpx
 import uvicorn
@@ -94,7 +94,7 @@ def sandbox_process(args: Sequence[str] = (), timeout_s: float = 20.0) -> Iterat
         yield RunningSandbox(root + API_PREFIX, output, process)
 
 
-def stop_process(process: subprocess.Popen, grace_s: float = 5.0) -> None:
+def stop_process(process: subprocess.Popen[str], grace_s: float = 5.0) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
         try:

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from fieldproof import contract
 from fieldproof.contract import DEFAULT_API_VERSION
-from fieldproof.errors import SeedError
+from fieldproof.errors import SeedError, TomlFileError
 from fieldproof.sandbox.auth import issue_token, user_id_for
 from fieldproof.sandbox.store import STATUSES, Run, Store, format_time, make_run, utcnow
-from fieldproof.tomlfile import TomlFileError, read_toml
+from fieldproof.tomlfile import read_toml
 
 DEFAULT_SEED = Path(__file__).resolve().parent / "default-seed.toml"
 TOKEN_ENV = "FIELDPROOF_TOKEN"
@@ -57,7 +58,7 @@ def run_from_spec(
     role = spec.get("role")
     if role is not None and role not in ROLES:
         raise SeedError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
-    fields = {**ROLES.get(role, {}), **{k: v for k, v in spec.items() if k != "role"}}
+    fields = {**(ROLES[role] if role is not None else {}), **{k: v for k, v in spec.items() if k != "role"}}
     now = now or utcnow()
     account = fields.pop("account", "main")
     account_id = str(fields.pop("account_id", accounts.get(account, account)))

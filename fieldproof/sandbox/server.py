@@ -13,12 +13,12 @@ import socket
 import sys
 import tempfile
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from fieldproof.contract import RUN_PATH
+from fieldproof.contract import DEFAULT_API_VERSION, RUN_PATH
 from fieldproof.errors import SandboxError
 from fieldproof.sandbox.app import (
     API_PREFIX,
@@ -28,7 +28,7 @@ from fieldproof.sandbox.app import (
     policy_for,
 )
 from fieldproof.sandbox.auth import issue_token
-from fieldproof.sandbox.seed import DEFAULT_API_VERSION, Seed, load_seed, write_target
+from fieldproof.sandbox.seed import Seed, load_seed, write_target
 from fieldproof.sandbox.settings import SandboxSettings
 from fieldproof.sandbox.store import Store
 
@@ -125,14 +125,13 @@ def _serve(
         env_file = write_target(target_file, base_url, seed, settings.jwt_secret, settings.token_ttl_s)
         print(f"target file: {target_file} (tokens in {env_file})", file=out)
     _banner(settings, base_url, seed, temporary, out)
-    config_kw = dict(log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=2)
+    def config(app: Any, **more: Any) -> uvicorn.Config:
+        return uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=2, **more)
+
     if settings.workers == 1:
-        server = uvicorn.Server(uvicorn.Config(build_app(settings, store), **config_kw))
+        server = uvicorn.Server(config(build_app(settings, store)))
         server.run(sockets=[sock])
         return
     store.close()
     os.environ[SETTINGS_ENV] = settings.to_json()
-    config = uvicorn.Config(
-        "fieldproof.sandbox.app:app_from_env", factory=True, workers=settings.workers, **config_kw
-    )
-    Multiprocess(config, sockets=[sock]).run()
+    Multiprocess(config("fieldproof.sandbox.app:app_from_env", factory=True, workers=settings.workers), sockets=[sock]).run()

@@ -9,14 +9,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from fieldproof.contract import API_VERSIONS, OPEN_QUESTIONS
-from fieldproof.errors import SettingsError
+from fieldproof.errors import SettingsError, TomlFileError
 from fieldproof.sandbox.faults import FAULT_MODES
-from fieldproof.tomlfile import TomlFileError, read_toml
+from fieldproof.tomlfile import read_toml
 
 ENV_PREFIX = "FIELDPROOF_SANDBOX_"
 # A local test server's signing key, not a secret: it lets `fieldproof sandbox token` print a
@@ -87,11 +88,11 @@ class SandboxSettings:
         return cls(**json.loads(text))
 
 
-def setting_fields() -> tuple[dataclasses.Field, ...]:
+def setting_fields() -> tuple[dataclasses.Field[Any], ...]:
     return dataclasses.fields(SandboxSettings)
 
 
-def _coerce(f: dataclasses.Field, raw: Any, source: str) -> Any:
+def _coerce(f: dataclasses.Field[Any], raw: Any, source: str) -> Any:
     """Turn a raw value (TOML value or string) into the field's type, or say what is wrong."""
     meta = f.metadata
     kind = str(f.type)

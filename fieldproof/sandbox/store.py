@@ -13,24 +13,24 @@ import sqlite3
 import time
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
+from fieldproof.contract import CROCKFORD
 from fieldproof.errors import SandboxError
 
 STATUSES = ("scheduled", "live", "paused", "completed")
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 def new_ulid() -> str:
     """A ULID: 48-bit millisecond time + 80 random bits, Crockford base32."""
-    value = (int(datetime.now(timezone.utc).timestamp() * 1000) << 80) | secrets.randbits(80)
-    return "".join(_CROCKFORD[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+    value = (int(datetime.now(UTC).timestamp() * 1000) << 80) | secrets.randbits(80)
+    return "".join(CROCKFORD[(value >> (5 * i)) & 31] for i in reversed(range(26)))
 
 
 def format_time(moment: datetime) -> str:
     """RFC 3339 UTC with milliseconds, as the API writes times."""
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     # by hand: strftime's %Y does not zero-pad years below 1000 on Linux
     return (
         f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}"
@@ -39,11 +39,11 @@ def format_time(moment: datetime) -> str:
 
 
 def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,7 @@ class Store:
         return [Run(*row) for row in rows]
 
     def count(self) -> int:
-        return self._db.execute("SELECT count(*) FROM runs").fetchone()[0]
+        return int(self._db.execute("SELECT count(*) FROM runs").fetchone()[0])
 
     def put(self, run: Run) -> None:
         """Insert or replace a run as given (seeding and the control API)."""
@@ -283,6 +283,7 @@ class Store:
         )
         if "no_change_on_success" in faults:
             return changed  # answers as if written, writes nothing
+        args: tuple[str | int, ...]
         if "check_then_act_race" in faults:
             # the bug: decide, wait, then write unconditionally: a second writer slips in between
             time.sleep(self.policy.race_window_s)
@@ -322,9 +323,9 @@ def make_run(
         status=status,
         version=version,
         start_fielding_at=start_fielding_at
-        or format_time(datetime.fromtimestamp(now.timestamp() - day, timezone.utc)),
+        or format_time(datetime.fromtimestamp(now.timestamp() - day, UTC)),
         end_fielding_at=end_fielding_at
-        or format_time(datetime.fromtimestamp(now.timestamp() + 30 * day, timezone.utc)),
+        or format_time(datetime.fromtimestamp(now.timestamp() + 30 * day, UTC)),
         last_changed_at=format_time(now),
         last_changed_by=last_changed_by or str(uuid.UUID(int=0)),
         completes=completes,

@@ -45,8 +45,9 @@ def _client_ops(client: ApiClient, name: str, run: RunRef, first_tag: str, count
         ret = time.monotonic()
         observed = rules.observation_of(exchange)  # a 5xx: the rules report it; for the history, no answer
         ops.append(linearizability.Operation(name, call, ret, observed))
-        if exchange.status in (200, 204) and exchange.header("etag"):
-            tag = exchange.header("etag")  # each client holds the last tag it saw
+        seen_tag = exchange.header("etag")
+        if exchange.status in (200, 204) and seen_tag:
+            tag = seen_tag  # each client holds the last tag it saw
     return ops
 
 

@@ -4,6 +4,8 @@ not declare is not a success and changes nothing."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fieldproof import contract
 from fieldproof.plugin import Harness
 from fieldproof.strategies import malformed_ids, unknown_run_ids
@@ -12,7 +14,7 @@ from fieldproof.strategies import malformed_ids, unknown_run_ids
 def test_malformed_ids_are_refused_and_touch_nothing(fp: Harness) -> None:
     with fp.run("resumable") as run:
 
-        def example(ids: dict[str, str]) -> None:
+        def example(ids: dict[str, Any]) -> None:
             fp.client.get(run, **ids)
             fp.client.write("resume", run, **ids)
 

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from fieldproof.client.recording import ApiClient
 from fieldproof.plugin import Harness
 
 BURST_CONNECTIONS = 8
@@ -24,7 +25,7 @@ def test_a_burst_gets_429_with_retry_after(fp: Harness) -> None:
         deadline = time.monotonic() + BURST_SECONDS
         per_client = max(1, fp.profile.rate_probe_requests // BURST_CONNECTIONS)
 
-        def burst(client) -> None:
+        def burst(client: ApiClient) -> None:
             client.max_429_wait_s = 0  # keep the 429: the probe wants to see it, not wait it out
             for _ in range(per_client):
                 if limited.is_set() or time.monotonic() > deadline:

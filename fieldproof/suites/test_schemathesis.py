@@ -11,8 +11,9 @@ declare is judged only as "not a success, and nothing changed" (undeclared_metho
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from hypothesis import settings

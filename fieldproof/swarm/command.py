@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import TextIO
 
 from fieldproof.document import ContractDocument
-from fieldproof.errors import ExitCode, SwarmError
+from fieldproof.errors import ExitCode, SwarmError, TargetError
 from fieldproof.interrupts import Interrupts
 from fieldproof.report.summary import TestOutcomes
 from fieldproof.session import Session, SessionOptions, exit_code, finish, set_up
 from fieldproof.swarm.config import SwarmConfig
-from fieldproof.target import TargetError, load_target
+from fieldproof.target import load_target
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 _DURATION = re.compile(r"([0-9]+)(s|m|h)?")

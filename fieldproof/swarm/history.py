@@ -10,8 +10,8 @@ for (or underestimated) could.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Iterable, Mapping
 
 from fieldproof.linearizability import Operation
 from fieldproof.model import Observation

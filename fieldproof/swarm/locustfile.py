@@ -394,7 +394,7 @@ class Master:
             result = check.finish()
             verdicts[run_id] = {"operations": len(operations), "clients": len({op.client for op in operations}),
                                 "workers": sorted({op.client.split("/", 1)[0] for op in operations}),
-                                "verdict": "inconclusive" if result is None else ("linearizable" if not result else "violated")}  # fmt: skip
+                                "verdict": "inconclusive" if result is None else "violated" if result else "linearizable"}  # fmt: skip
         report = self.node.report()
         lines = report["groups"] + [report["totals"]]
         lines += [json.dumps({"type": "evidence", "test": "swarm/master", **data}) for data in self.node.recorder.take_evidence()]

@@ -17,9 +17,10 @@ import asyncio
 import dataclasses
 import threading
 from collections import deque
+from collections.abc import Coroutine, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -35,6 +36,8 @@ from fieldproof.sandbox.store import Run, Store
 
 DEFAULT_BASE_URL = "https://api.cint.com/v1"
 CALLS_KEPT = 1000
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ class _Loops:
         self._thread_loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
 
-    def run(self, coroutine: Any) -> Any:
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -244,14 +247,15 @@ class MockApi:
             received = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 sent["status"], sent["headers"] = message["status"], message.get("headers", [])
             elif message["type"] == "http.response.body":
                 sent["body"].append(message.get("body", b""))
 
         await self._app(scope, receive, send)
-        answer = httpx.Response(sent["status"], headers=sent["headers"], content=b"".join(sent["body"]), request=request)
+        status: int = sent["status"]
+        answer = httpx.Response(status, headers=sent["headers"], content=b"".join(sent["body"]), request=request)
         self.calls.append((request, answer))
         return answer
 
@@ -266,12 +270,13 @@ class MockApi:
         return await self._serve(request)
 
 
-def _drive(coroutine: Any) -> Any:
+def _drive(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine that never suspends, without an event loop."""
     try:
         coroutine.send(None)
     except StopIteration as done:
-        return done.value
+        value: T = done.value
+        return value
     coroutine.close()
     raise RuntimeError("the sandbox app waited on something; the kit drives it without a loop only when it never does")
 

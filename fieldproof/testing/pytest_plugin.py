@@ -5,7 +5,7 @@ Override `fieldproof_api_base_url` in a conftest.py to simulate another base URL
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
