@@ -4,6 +4,14 @@ Run it from the repository root with the project's venv active:
 
     python bench/checker_cost.py
     python bench/checker_cost.py --json out.json
+    python bench/checker_cost.py --against HEAD --repeats 7
+
+`--against REV` also times the checker of another revision (`git show REV:fieldproof/
+linearizability.py`, loaded as a module of its own, on the same model) on the same histories
+in the same run, interleaved with the working tree's (new, old, then old, new, ...: a busy
+machine slows both alike), and prints both and the ratio new/old per size and variant. Both
+verdicts must agree (else exit 1, as for a wrong verdict). `--clock cpu` times with the CPU
+time of this process instead of the wall clock: less noise from other processes there.
 
 A few seconds with the defaults; bounded whatever happens: every measurement repeats at most
 --repeats times and no repeat starts once the size's time share is spent; `check()` itself gives
@@ -40,6 +48,7 @@ after max_states) is printed as such.
 from __future__ import annotations
 
 import argparse
+import gc
 import heapq
 import json
 import math
@@ -47,17 +56,23 @@ import os
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
+import types
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
+from fieldproof import linearizability  # noqa: E402
+from fieldproof.contract import TRANSITIONS  # noqa: E402
 from fieldproof.linearizability import DEFAULT_MAX_STATES, Operation, check  # noqa: E402
-from fieldproof.model import TRANSITIONS, Observation, RunState  # noqa: E402
+from fieldproof.model import Observation, RunState  # noqa: E402
 
 SIZES = (100, 1_000, 10_000)
 CLIENTS = 8
@@ -65,6 +80,7 @@ GOAL_OPS = 10_000
 GOAL_S = 10.0
 SIZE_BUDGET_S = 20.0  # no new repeat of one size/variant starts after this much time in it
 SCRIPT_BUDGET_S = 240.0  # no new measurement starts after this
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
 P_429 = 0.02
 P_TIMEOUT = 0.005
 
@@ -102,7 +118,7 @@ class Server:
             return 200, self.tag, self.status
         if if_match != self.tag:
             return 412, None, None
-        sources, target = TRANSITIONS[operation]
+        sources, target = TRANSITIONS[operation].sources, TRANSITIONS[operation].target
         if self.status not in sources or (operation == "resume" and not self.resumable):
             return 422, None, None
         self.status = target
@@ -168,7 +184,7 @@ def simulate(
             if status == 200:
                 me.tag, me.status = etag, run_status
             elif status == 204:
-                me.tag, me.status = etag, TRANSITIONS[operation][1]
+                me.tag, me.status = etag, TRANSITIONS[operation].target
             push(t + rng.uniform(0, 0.002), "send", who)
     return history, initial, server
 
@@ -202,6 +218,7 @@ class Measurement:
     checks: int
     counterexample: int | None
     peak_mib: float | None = None
+    baseline: Measurement | None = None  # --against: the other revision's, on the same history
 
     @property
     def best_s(self) -> float:
@@ -212,27 +229,91 @@ class Measurement:
         return statistics.median(self.times_s)
 
 
-def measure(size: int, variant: str, seed: int, repeats: int, deadline: float, p_timeout: float) -> Measurement:
+@dataclass(frozen=True)
+class Checker:
+    """One revision's `check()`, and how it takes a history (its own `Operation` class)."""
+
+    label: str
+    module: types.ModuleType
+
+    def history(self, history: list[Operation]) -> list[Any]:
+        if self.module is linearizability:
+            return history
+        make = self.module.Operation
+        return [make(op.client, op.call, op.ret, op.observation) for op in history]
+
+    @property
+    def check(self) -> Callable[..., Any]:
+        return self.module.check  # type: ignore[no-any-return]
+
+
+NEW = Checker("working tree", linearizability)
+
+
+def load_revision(rev: str) -> Checker:
+    """fieldproof/linearizability.py as of `rev`, as a module of its own (on today's model)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+
+    sha = git("rev-parse", "--short", rev).strip()
+    source = git("show", f"{sha}:fieldproof/linearizability.py")
+    name = f"_linearizability_at_{sha}"
+    module = types.ModuleType(name)
+    module.__file__ = f"<git show {sha}:fieldproof/linearizability.py>"
+    sys.modules[name] = module  # dataclasses look their module up there
+    exec(compile(source, module.__file__, "exec"), module.__dict__)  # noqa: S102 - our own file, from git
+    return Checker(sha, module)
+
+
+def _label(ok: bool | None) -> str:
+    return {True: "linearizable", False: "not linearizable", None: "inconclusive"}[ok]
+
+
+def _summary(verdict: Any) -> tuple[Any, ...]:
+    """What two checkers must agree on: the verdict and the counterexample's operations."""
+    ce = verdict.counterexample
+    return verdict.ok, None if ce is None else [(op.client, op.call, op.ret, op.observation) for op in ce]
+
+
+def measure(
+    size: int, variant: str, seed: int, repeats: int, deadline: float, p_timeout: float, against: Checker | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> Measurement:
     history, initial, server = simulate(size, seed, p_timeout=p_timeout)
     if variant == "violation":
         history = with_lost_update(history, server)
-    times: list[float] = []
-    verdict = None
+    checkers = [NEW] if against is None else [NEW, against]
+    inputs = {c.label: c.history(history) for c in checkers}
+    times: dict[str, list[float]] = {c.label: [] for c in checkers}
+    verdicts: dict[str, Any] = {}
     started = time.monotonic()
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        verdict = check(history, initial)
-        times.append(time.perf_counter() - t0)
+    for r in range(repeats):
+        for c in checkers if r % 2 == 0 else checkers[::-1]:  # interleaved: new, old, old, new, ...
+            gc.collect()
+            t0 = clock()
+            verdicts[c.label] = c.check(inputs[c.label], initial)
+            times[c.label].append(clock() - t0)
         now = time.monotonic()
         if now - started > SIZE_BUDGET_S / 2 or now > deadline:
             break
-    assert verdict is not None
-    wrong = verdict.ok is (False if variant == "correct" else True)
+    verdict = verdicts[NEW.label]
+    wrong = verdict.ok is (variant != "correct")
     if wrong:  # inconclusive is a result (the checker gave up), not a wrong verdict
         raise BenchmarkInvalid(f"{variant} history of {size} operations: verdict {verdict.ok}\n" + verdict.explain())
     ce = len(verdict.counterexample) if verdict.counterexample is not None else None
-    label = {True: "linearizable", False: "not linearizable", None: "inconclusive"}[verdict.ok]
-    m = Measurement(size, variant, len(history), label, times, verdict.states_explored, verdict.checks, ce)
+    m = Measurement(size, variant, len(history), _label(verdict.ok), times[NEW.label], verdict.states_explored,
+                    verdict.checks, ce)  # fmt: skip
+    if against is not None:
+        old = verdicts[against.label]
+        if _summary(old) != _summary(verdict):
+            raise BenchmarkInvalid(
+                f"{variant} history of {size} operations: {against.label} says {_label(old.ok)} "
+                f"(counterexample {_summary(old)[1]}), the working tree {m.verdict} ({_summary(verdict)[1]})"
+            )
+        old_ce = len(old.counterexample) if old.counterexample is not None else None
+        m.baseline = Measurement(size, variant, len(history), _label(old.ok), times[against.label],
+                                 old.states_explored, old.checks, old_ce)  # fmt: skip
     if time.monotonic() < deadline:
         tracemalloc.start()
         check(history, initial)
@@ -255,7 +336,7 @@ def report(results: list[Measurement], args: argparse.Namespace) -> dict[str, An
         f"Python {platform.python_version()} ({platform.python_implementation()}), {os.cpu_count()} CPUs; "
         f"{CLIENTS} simulated clients, seed {args.seed}, {args.timeouts:g} % timeouts, "
         f"max_states {DEFAULT_MAX_STATES:,}, "
-        f"up to {args.repeats} repeats per measurement\n"
+        f"up to {args.repeats} repeats per measurement, {args.clock} clock\n"
     )
     print(f"  {'variant':<10}{'ops':>7}{'verdict':>18}{'best ms':>10}{'median ms':>10}{'reps':>5}"
           f"{'states':>10}{'searches':>9}{'c.ex.':>6}{'peak MiB':>9}{'x per 10x ops':>14}{'exponent':>9}")  # fmt: skip
@@ -282,6 +363,7 @@ def report(results: list[Measurement], args: argparse.Namespace) -> dict[str, An
     print("  (states: configurations explored by all searches of one check(); searches: 1 + the re-checks of")
     print("   the counterexample search; c.ex.: operations in the counterexample; exponent: log10 of the time")
     print("   ratio per 10x operations, 1.0 = linear, 2.0 = quadratic)\n")
+    comparison = compare(results, args)
     goal = next((m for m in results if m.size == GOAL_OPS and m.variant == "correct"), None)
     goals: dict[str, Any] = {"ops": GOAL_OPS, "goal_s": GOAL_S}
     if goal is None:
@@ -303,24 +385,62 @@ def report(results: list[Measurement], args: argparse.Namespace) -> dict[str, An
         "seed": args.seed,
         "timeout_percent": args.timeouts,
         "max_states": DEFAULT_MAX_STATES,
+        "clock": args.clock,
         "results": rows,
         "goal": goals,
+        **({"against": comparison} if comparison else {}),
     }
+
+
+def compare(results: list[Measurement], args: argparse.Namespace) -> dict[str, Any] | None:
+    """--against: both revisions' times, and new/old (best of the repeats; median)."""
+    pairs = [(m, m.baseline) for m in results if m.baseline is not None]
+    if not pairs:
+        return None
+    label = args.against_label
+    print(f"before/after in this run, interleaved: old = {label} (git show {label}:fieldproof/linearizability.py), "
+          f"new = the working tree")  # fmt: skip
+    print(f"  {'variant':<10}{'ops':>7}{'reps':>5}{'old best ms':>13}{'new best ms':>13}{'new/old':>9}"
+          f"{'old median':>12}{'new median':>12}{'new/old':>9}{'old states':>12}{'new states':>12}")  # fmt: skip
+    rows = []
+    for new, old in pairs:
+        best, median = new.best_s / old.best_s, new.median_s / old.median_s
+        print(f"  {new.variant:<10}{new.operations:>7}{len(new.times_s):>5}{1000 * old.best_s:>13.1f}"
+              f"{1000 * new.best_s:>13.1f}{best:>9.3f}{1000 * old.median_s:>12.1f}{1000 * new.median_s:>12.1f}"
+              f"{median:>9.3f}{old.explored:>12}{new.explored:>12}")  # fmt: skip
+        rows.append({
+            "size": new.size, "variant": new.variant, "operations": new.operations,
+            "old_times_s": old.times_s, "new_times_s": new.times_s, "ratio_best": best, "ratio_median": median,
+            "old_states_explored": old.explored, "new_states_explored": new.explored,
+        })  # fmt: skip
+    print("  (new/old < 1: the working tree is faster; the verdicts and counterexamples agree)\n")
+    return {"revision": label, "results": rows}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=3, help="check() runs per measurement (default 3)")
+    parser.add_argument("--repeats", type=int, default=3, help="check() runs per measurement (default 3, at most 30)")
     parser.add_argument("--seed", type=int, default=7, help="the simulation's seed (default 7)")
     parser.add_argument("--timeouts", type=float, default=P_TIMEOUT * 100,
                         help=f"percent of requests without an answer (default {P_TIMEOUT * 100:g})")  # fmt: skip
     parser.add_argument("--json", metavar="PATH", help="also write the numbers to this JSON file")
+    parser.add_argument("--against", metavar="REV",
+                        help="also time fieldproof/linearizability.py of this git revision, interleaved")  # fmt: skip
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="wall: time.perf_counter (default); cpu: time.process_time of this process")  # fmt: skip
     args = parser.parse_args(argv)
-    if not 1 <= args.repeats <= 10:
-        parser.error("--repeats must be 1-10")
+    if not 1 <= args.repeats <= 30:
+        parser.error("--repeats must be 1-30")
     if not 0 <= args.timeouts <= 50:
         parser.error("--timeouts must be 0-50 (percent)")
 
+    against = None
+    if args.against:
+        try:
+            against = load_revision(args.against)
+        except subprocess.CalledProcessError as exc:
+            parser.error(f"--against {args.against}: {exc.stderr.strip()}")
+    args.against_label = against.label if against else None
     started = time.monotonic()
     deadline = started + SCRIPT_BUDGET_S
     results: list[Measurement] = []
@@ -330,8 +450,9 @@ def main(argv: list[str] | None = None) -> int:
                 if time.monotonic() > deadline:
                     print(f"  time budget: skipping {variant} {size}", file=sys.stderr)
                     continue
-                m = measure(size, variant, args.seed, args.repeats, deadline, args.timeouts / 100)
-                print(f"  {variant} {size}: best {m.best_s:.3f} s", file=sys.stderr, flush=True)
+                m = measure(size, variant, args.seed, args.repeats, deadline, args.timeouts / 100, against, CLOCKS[args.clock])
+                old = f" (old {m.baseline.best_s:.3f} s)" if m.baseline else ""
+                print(f"  {variant} {size}: best {m.best_s:.3f} s{old}", file=sys.stderr, flush=True)
                 results.append(m)
     except BenchmarkInvalid as exc:
         print(f"benchmark invalid: {exc}", file=sys.stderr)
