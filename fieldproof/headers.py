@@ -184,3 +184,42 @@ def retry_after_seconds(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, moment.timestamp() - time.time())
+
+
+@dataclass(frozen=True)
+class RateLimitState:
+    """What a response said of the caller's rate limit: requests left, and seconds until the
+    window resets (either may be unknown)."""
+
+    remaining: int | None
+    reset_s: float | None
+
+
+_RATELIMIT_ITEM = re.compile(r"(?:^|[;,])\s*([rt]|remaining|reset)\s*=\s*([0-9]+)")
+_EPOCH = 10**9  # an X-RateLimit-Reset this large is a Unix time, not seconds from now
+
+
+def rate_limit_state(headers: dict[str, str]) -> RateLimitState | None:
+    """The rate limit a response announces, from the IETF draft's `RateLimit` field (the
+    structured `"policy";r=R;t=T`, or the older `limit=L, remaining=R, reset=T`), its
+    `RateLimit-Remaining`/`-Reset` fields, or the common `X-RateLimit-Remaining`/`-Reset`.
+    `headers` by lower-case name; None when none of them is there or none parses."""
+    remaining: int | None = None
+    reset: float | None = None
+    combined = headers.get("ratelimit")
+    if combined is not None:
+        for key, value in _RATELIMIT_ITEM.findall(combined):
+            if key in ("r", "remaining"):
+                remaining = int(value)
+            else:
+                reset = float(value)
+    for prefix in ("ratelimit-", "x-ratelimit-"):
+        raw_remaining, raw_reset = headers.get(prefix + "remaining"), headers.get(prefix + "reset")
+        if remaining is None and raw_remaining is not None and raw_remaining.strip(_OWS).isdigit():
+            remaining = int(raw_remaining.strip(_OWS))
+        if reset is None and raw_reset is not None and raw_reset.strip(_OWS).isdigit():
+            value = float(raw_reset.strip(_OWS))
+            reset = max(0.0, value - time.time()) if value >= _EPOCH else value
+    if remaining is None and reset is None:
+        return None
+    return RateLimitState(remaining, reset)

@@ -11,6 +11,8 @@ fielding run, the API's resource.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -23,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from fieldproof import suites
 from fieldproof.client.recording import (
     ApiClient,
     Budget,
@@ -40,7 +43,7 @@ from fieldproof.errors import (
 from fieldproof.exchange import Exchange, Snapshot
 from fieldproof.fielding_runs import FileRuns, SandboxRuns, restore_run
 from fieldproof.interrupts import stop_like_sigint
-from fieldproof.profiles import PROFILES, Profile
+from fieldproof.profiles import FIRST_PASS, Profile, profile_for
 from fieldproof.progress import ProgressWriter
 from fieldproof.recorder import (
     FindingGroup,
@@ -104,7 +107,7 @@ class Harness:
     def __init__(self, session: SessionSettings) -> None:
         self.settings = session
         self.target: Target = current_target() if current_session() is session else load_target(session.target_file)
-        self.profile: Profile = PROFILES[session.profile]
+        self.profile: Profile = profile_for(session.profile, sandbox=session.control_url is not None)
         self.control = SandboxControl(session.control_url.removesuffix("/_control")) if session.control_url else None
         credentials = Credentials(self.target.token, self.target.foreign_token)
         if self.control is not None:
@@ -125,6 +128,7 @@ class Harness:
             documented=self.document.statuses,
             liveness=Liveness(session.deadline),
         )
+        self.history_override: int | None = None  # the first pass's history size
         work = Path(session.work_dir)
         self.runs: SandboxRuns | FileRuns = (
             SandboxRuns(self.control, self.target.account_id)
@@ -136,8 +140,18 @@ class Harness:
     def is_sandbox(self) -> bool:
         return self.control is not None
 
+    def at_first_pass_size(self) -> Harness:
+        """This harness (the same client, recorder and runs) at the first pass's size: one
+        example per property, one round, a 16-operation history even on a target file."""
+        small = copy.copy(self)
+        small.profile = dataclasses.replace(FIRST_PASS, rate_probe_requests=self.profile.rate_probe_requests)
+        small.history_override = FIRST_PASS.history_ops
+        return small
+
     @property
     def history_ops(self) -> int:
+        if self.history_override is not None:
+            return self.history_override
         if self.settings.history_ops is not None:
             return self.settings.history_ops
         return self.profile.history_ops if self.is_sandbox else 0
@@ -211,12 +225,21 @@ class Harness:
         """Run `body` for the examples hypothesis draws. Findings never stop it; a harness
         problem stops it at once, without shrinking or replaying against the target."""
 
+        @settings(max_examples=self.profile.examples)
         @given(strategy)
         def property_(value: T) -> None:
             with self.stopping():
                 body(value)
 
         property_()
+
+    def note_first_pass(self, step: str, rules: tuple[str, ...], outcome: str, cost: int) -> None:
+        """What a first-pass step did (done, skipped, stopped), the rules it exercises and the
+        requests it costs on a target file, for the summary."""
+        config = _current.get("config")
+        if config is not None:
+            append_lines(_worker_file(config), [json.dumps({"type": "first_pass", "step": step, "rules": list(rules),
+                                                            "outcome": outcome, "cost": cost})])  # fmt: skip
 
     def close(self) -> None:
         self.client.close()
@@ -263,7 +286,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config._fieldproof_harness = None  # type: ignore[attr-defined]
     settings.register_profile(
         "fieldproof",
-        max_examples=PROFILES[session.profile].examples,
+        max_examples=profile_for(session.profile, sandbox=session.control_url is not None).examples,
         deadline=None,
         database=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -284,6 +307,11 @@ def _progress(config: pytest.Config) -> dict[str, Any]:
     return {"requests": harness.recorder.requests + harness.client.liveness.unanswered,
             "findings": sum(harness.recorder.violations.values()), "waiting_until": harness.client.liveness.waiting_until,
             "test": getattr(config, "_fieldproof_test", None)}  # fmt: skip
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--fieldproof-session"):
+        items.sort(key=lambda item: suites.rank(item.nodeid.partition("::")[0]))  # stable: in-module order kept
 
 
 def pytest_runtest_logstart(nodeid: str, location: Any) -> None:
@@ -380,4 +408,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def pytest_sessionfinish(session: pytest.Session) -> None:
     harness: Harness | None = getattr(session.config, "_fieldproof_harness", None)
     if harness is not None:
-        append_lines(_worker_file(session.config), [harness.recorder.totals_line(harness.client.liveness.unanswered)])
+        liveness = harness.client.liveness
+        line = harness.recorder.totals_line(liveness.unanswered, liveness.waited_429_s, harness.client.pacer.learned_rps)
+        append_lines(_worker_file(session.config), [line])

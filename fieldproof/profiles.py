@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,32 @@ class Profile:
     fuzz_examples: int  # schemathesis examples per operation (fuzzing phase)
     stateful_examples: int  # schemathesis stateful scenarios
     history_ops: int  # operations in the recorded concurrent history (linearizability)
+
+    def on_a_live_target(self) -> Profile:
+        """This profile on a target file: a live target pays for every request, so the
+        property-based suites draw LIVE_SHARE of their examples there (the first pass has
+        already exercised every rule, the race rounds are rounds_file)."""
+        def share(examples: int) -> int:
+            return max(1, round(examples * LIVE_SHARE))
+
+        return replace(self, examples=share(self.examples), fuzz_examples=share(self.fuzz_examples),
+                       stateful_examples=share(self.stateful_examples))  # fmt: skip
+
+
+LIVE_SHARE = 0.3  # measured by bench/detection_per_request.py: every fault mode is still found
+
+
+# The first pass (fieldproof/suites/test_first_pass.py): every suite once at its smallest size,
+# so that a small max_requests still exercises every rule; the burst probe keeps the profile's size.
+FIRST_PASS = Profile("first pass", examples=1, racers=4, rounds_sandbox=1, rounds_file=1, rate_probe_requests=0,
+                     fuzz_examples=1, stateful_examples=1, history_ops=16)
+
+
+
+def profile_for(name: str, *, sandbox: bool) -> Profile:
+    """The profile called `name`, at its size for the sandbox or for a target file."""
+    profile = PROFILES[name]
+    return profile if sandbox else profile.on_a_live_target()
 
 
 PROFILES = {

@@ -177,14 +177,17 @@ class Recorder:
                 "count": group.count, "at": group.first_at, "examples": [f.to_dict() for f in group.examples]}  # fmt: skip
         return redact_text(json.dumps(line), self.secrets)
 
-    def totals_line(self, unanswered: int = 0) -> str:
-        """This process's counts; `unanswered`: requests sent that got no answer (not recorded)."""
+    def totals_line(self, unanswered: int = 0, waited_429_s: float = 0.0, paced_rps: float | None = None) -> str:
+        """This process's counts; `unanswered`: requests sent that got no answer (not recorded);
+        `waited_429_s`: seconds spent waiting out 429s; `paced_rps`: the rate learned from them."""
         with self._lock:
             return json.dumps(
                 {
                     "type": "totals",
                     "requests": self.requests,
                     "unanswered": unanswered,
+                    "waited_429_s": round(waited_429_s, 3),
+                    "paced_rps": None if paced_rps is None else round(paced_rps, 2),
                     "checks": dict(self.checks),
                     "violations": dict(self.violations),
                     "observed": [[op, status, n] for (op, status), n in self.observed.items()],

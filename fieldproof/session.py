@@ -337,7 +337,8 @@ def finish(session: Session, tests: TestOutcomes, interrupts: Interrupts, out: T
         session.notes.append(f"interrupted by {interrupts.name}: the verdict covers only the tests that ran")
     summary = build_summary(
         session.work,
-        target={"base_url": session.target.base_url, "source": "built-in sandbox" if session.is_sandbox else session.target.source},
+        target={"base_url": session.target.base_url, "source": "built-in sandbox" if session.is_sandbox else session.target.source,
+                "max_requests": None if session.is_sandbox else session.target.max_requests},
         profile=session.options.profile,
         duration_s=time.monotonic() - session.started,
         tests=tests,

@@ -154,8 +154,10 @@ def _baseline_lines(summary: Summary) -> list[str]:
 
 def _totals(summary: Summary) -> str:
     tests = summary.tests
+    waited = f", waited {summary.waited_429_s:.1f} s on 429s" if summary.waited_429_s else ""
+    paced = f", paced at {summary.paced_rps:g} requests/s learned from them" if summary.paced_rps else ""
     return (f"{summary.requests} requests, {tests.passed} passed, {tests.failed} failed, {tests.skipped} skipped "
-            f"in {summary.duration_s:.1f} s (profile {summary.profile}, target {summary.target['base_url']})")  # fmt: skip
+            f"in {summary.duration_s:.1f} s{waited}{paced} (profile {summary.profile}, target {summary.target['base_url']})")  # fmt: skip
 
 
 def render_markdown(summary: Summary) -> str:

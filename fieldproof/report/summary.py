@@ -198,6 +198,8 @@ class Summary:
     evidence: list[dict[str, Any]] = field(default_factory=list)  # pictures' data: rounds, counterexamples
     latency: list[LatencyRow] = field(default_factory=list)
     contract: dict[str, Any] | None = None  # the document judged by: its file and each operation's line
+    waited_429_s: float = 0.0  # seconds spent waiting out 429s (Retry-After), over every process
+    paced_rps: float | None = None  # the request rate learned from the target's 429s (all processes)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -222,6 +224,8 @@ class Summary:
             "evidence": self.evidence,
             "latency": [row.to_dict() for row in self.latency],
             "contract": self.contract,
+            "waited_429_s": round(self.waited_429_s, 2),
+            "paced_rps": self.paced_rps,
         }  # fmt: skip
 
     @property
@@ -241,6 +245,7 @@ class Summary:
             baseline=None if baseline is None else BaselineReport(baseline["source"], [], []),
             swarm=data.get("swarm"), evidence=data.get("evidence", []),
             latency=[LatencyRow.from_dict(row) for row in data.get("latency", [])], contract=data.get("contract"),
+            waited_429_s=data.get("waited_429_s", 0.0), paced_rps=data.get("paced_rps"),
         )  # fmt: skip
 
 
@@ -285,6 +290,30 @@ def _merge(found: list[dict[str, Any]]) -> list[GroupRow]:
     return sorted(merged.values(), key=lambda g: -g.count)
 
 
+def _budget_verdict(problems: list[Problem], first_pass: list[dict[str, Any]], checks: Mapping[str, int],
+                    max_requests: int | None) -> tuple[list[Problem], list[str], set[str]]:
+    """When the request budget ended the session after a first pass: no problem if every rule of
+    the steps that ran was exercised (a note says so), else one that names the rules left and the
+    budget that would cover them. (problems, notes, the tests the budget stopped)"""
+    spent = [p for p in problems if p.kind == "budget_exhausted"]
+    if not spent or not first_pass:
+        return problems, [], set()
+    kept = [p for p in problems if p.kind != "budget_exhausted"]
+    required = {rule for step in first_pass if step["outcome"] != "skipped" for rule in step["rules"]}
+    never = sorted(rule for rule in required if not checks.get(rule))
+    stopped = {p.test for p in spent}
+    if not never:
+        counts = ", ".join(f"{rule} {checks[rule]}" for rule in sorted(required))
+        budget = f"max_requests = {max_requests}" if max_requests else "the request budget"
+        return kept, [f"{budget} ended the exploration after the first pass had exercised every rule "
+                      f"(checks per rule: {counts})"], stopped  # fmt: skip
+    missing = sum(step["cost"] for step in first_pass if step["outcome"] == "stopped")
+    enough = f"; allow at least max_requests = {max_requests + missing}" if max_requests else ""
+    more = f" (the first pass over every rule needs about {missing} more requests{enough})" if missing else ""
+    message = (f"{', '.join(never)} {'was' if len(never) == 1 else 'were'} never exercised{more}: {spent[0].message}")
+    return [*kept, Problem("budget_exhausted", message, spent[0].test)], [], stopped
+
+
 def build_summary(
     work_dir: Path,
     *,
@@ -311,13 +340,17 @@ def build_summary(
     asserted: Counter[tuple[str, int]] = Counter()
     found: list[dict[str, Any]] = []
     evidence: list[dict[str, Any]] = []
+    first_pass: list[dict[str, Any]] = []
     samples: dict[tuple[str, int], tuple[int, list[float]]] = {}
     problems: list[Problem] = []
     requests = requests_outside
+    waited_429_s, paced = 0.0, []
     for line in lines:
         kind = line.pop("type")
         if kind == "totals":
             requests += line["requests"] + line.get("unanswered", 0)  # every request sent counts
+            waited_429_s += line.get("waited_429_s", 0.0)
+            paced += [line["paced_rps"]] if line.get("paced_rps") else []
             checks.update(line["checks"])
             violations.update(line["violations"])
             observed.update({(op, status): n for op, status, n in line["observed"]})
@@ -327,6 +360,8 @@ def build_summary(
                 samples[(op, status)] = (total + count, kept + sample)
         elif kind == "evidence":
             evidence.append(line)
+        elif kind == "first_pass":
+            first_pass.append(line)
         elif kind == "findings":
             found.append(line)
         elif kind == "note":
@@ -373,8 +408,10 @@ def build_summary(
         for status in sorted(documented_here | {s for (op, s) in observed if op == operation}):
             coverage.append(CoverageCell(operation, status, status in documented_here, observed[(operation, status)],
                                          asserted[(operation, status)]))  # fmt: skip
+    problems, budget_note, budget_tests = _budget_verdict(problems, first_pass, checks, target.get("max_requests"))
+    notes = [*(notes or []), *budget_note]
     problems += tests.errors
-    explained = {test for g in groups for test in g.tests} | {p.test for p in problems}
+    explained = {test for g in groups for test in g.tests} | {p.test for p in problems} | budget_tests
     problems += [Problem("inconclusive", "the test failed without a finding", test)
                  for test in tests.failures if test not in explained]  # fmt: skip
     failing = any(row.violations for row in rule_rows)
@@ -387,4 +424,5 @@ def build_summary(
     swarm = json.loads(swarm_file.read_text()) if swarm_file.exists() else None
     latency = [LatencyRow.of(op, status, count, sample) for (op, status), (count, sample) in sorted(samples.items())]
     return Summary(verdict, target, profile, duration_s, requests, rule_rows, coverage, tests, problems, notes or [],
-                   suites_s, started_at, report, swarm, evidence, latency, contract_location)  # fmt: skip
+                   suites_s, started_at, report, swarm, evidence, latency, contract_location,
+                   waited_429_s=waited_429_s, paced_rps=round(sum(paced), 2) if paced else None)  # fmt: skip

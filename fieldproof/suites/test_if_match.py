@@ -3,6 +3,8 @@ current tag won, and only the current tag wins."""
 
 from __future__ import annotations
 
+from hypothesis.strategies import SearchStrategy
+
 from fieldproof.facts import IfMatch
 from fieldproof.plugin import Harness
 from fieldproof.strategies import IfMatchChoice, if_match_choices, render_if_match
@@ -18,6 +20,10 @@ def _history(fp: Harness, run: RunRef) -> list[str]:
 
 
 def test_if_match_values_are_answered_by_the_contract(fp: Harness) -> None:
+    answer_if_match_values(fp, if_match_choices())
+
+
+def answer_if_match_values(fp: Harness, choices: SearchStrategy[IfMatchChoice]) -> None:
     with fp.run("resumable") as run:
         stale = _history(fp, run)
         other_tag = fp.other_run_tag(run)
@@ -33,7 +39,7 @@ def test_if_match_values_are_answered_by_the_contract(fp: Harness) -> None:
                 paused = fp.client.write("pause", run, exchange.header("etag"))
                 fp.require(paused, 204, "pausing the run again for the next example")
 
-        fp.explore(if_match_choices(), example)
+        fp.explore(choices, example)
 
 
 def test_only_the_current_tag_wins(fp: Harness) -> None:

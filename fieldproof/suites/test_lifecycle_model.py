@@ -78,6 +78,6 @@ def test_clients_interleaving_fresh_and_stale_tags_follow_the_model(fp: Harness)
 
     run_state_machine_as_test(
         Lifecycle,
-        settings=settings(max_examples=max(5, fp.profile.examples // 2), stateful_step_count=12, deadline=None,
+        settings=settings(max_examples=max(1, fp.profile.examples // 2), stateful_step_count=12, deadline=None,
                           database=None, phases=fp.phases),  # fmt: skip
     )

@@ -32,11 +32,15 @@ def test_unknown_runs_are_404_and_touch_nothing(fp: Harness) -> None:
 
 
 def test_undeclared_methods_are_refused_and_change_nothing(fp: Harness) -> None:
+    probe_undeclared_methods(fp, (None, *contract.WRITES), contract.SAFE_UNDECLARED_METHODS)
+
+
+def probe_undeclared_methods(fp: Harness, actions: tuple[str | None, ...], methods: tuple[str, ...]) -> None:
     """Only safe methods, and only where the contract document declares none (a provider's
     document may declare more than the four operations, such as the vendor's PUT)."""
     with fp.run("resumable") as run:
-        for action in (None, *contract.WRITES):
+        for action in actions:
             declared = fp.document.declared_methods(contract.RUN_PATH + (f"/{action}" if action else ""))
-            for method in contract.SAFE_UNDECLARED_METHODS:
+            for method in methods:
                 if method not in declared:
                     fp.client.probe(method, run, action)

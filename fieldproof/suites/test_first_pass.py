@@ -1,0 +1,90 @@
+"""The first pass: every suite once, at its smallest size (one example per property, one race
+round, a 16-operation history), before any suite explores. It runs first, so that on a small
+`max_requests` every rule is exercised before the budget goes to exploring; the suites then
+run at the profile's size with what is left, schemathesis last.
+
+Each step calls a suite's own test (nothing here re-implements one) and says which rules it
+exercises; a step that is skipped (the target lists no run of a role it needs, a probe that is
+opt-in) takes its rules out of what the session must exercise. The summary reads these lines:
+when the budget ends the session, it exits 2 only if a rule of a step that ran was never
+exercised."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from fieldproof import contract
+from fieldproof.facts import Auth, IfMatch
+from fieldproof.plugin import Harness, SuiteStopped
+from fieldproof.strategies import if_match_choices
+from fieldproof.suites import (
+    test_auth,
+    test_business_rules,
+    test_concurrency,
+    test_if_match,
+    test_lifecycle,
+    test_lifecycle_model,
+    test_linearizability,
+    test_paths,
+)
+
+EVERY_RESPONSE = ("documented_status", "traceparent_on_every_response", "trace_continues_callers_trace",
+                  "tracestate_well_formed", "response_body_bounded")  # fmt: skip
+
+
+
+def _every_credential_once(fp: Harness) -> None:
+    """Each kind of credential the target allows, once (another account's on a read and a write:
+    a server may check one and not the other)."""
+    credentials = fp.client.credentials
+    for auth, operation in ((Auth.NONE, "get"), (Auth.MALFORMED, "resume"), (Auth.FOREIGN, "get"),
+                            (Auth.FOREIGN, "resume"), (Auth.EXPIRED, "get")):  # fmt: skip
+        if (auth is Auth.FOREIGN and credentials.foreign is None) or (auth is Auth.EXPIRED and credentials.expired is None):
+            continue  # the auth suite says why it skips these
+        test_auth.test_requests_without_valid_credentials_are_refused(fp, auth, operation)
+
+
+def _missing_and_unknown_api_version(fp: Harness) -> None:
+    for version in (None, test_auth.UNKNOWN_API_VERSION):
+        test_auth.test_a_missing_or_unknown_api_version_is_answered(fp, "get", version)
+
+
+# step: (what it calls at the first pass's size, the rules it exercises, requests it costs on a target file)
+STEPS: dict[str, tuple[Callable[[Harness], None], tuple[str, ...], int]] = {
+    "concurrency": (test_concurrency.test_concurrent_resumes_with_one_etag_have_one_winner,
+                    ("one_winner_among_concurrent_writes", *EVERY_RESPONSE), 16),
+    "lifecycle": (test_lifecycle.test_resume_then_pause_with_the_new_tag_and_every_old_tag_is_stale,
+                  ("current_tag_wins", "stale_tag_refused", "etag_on_success", "no_body_on_204", "success_changes_the_run",
+                   "new_etag_accepted_by_next_write", "refusal_changes_nothing", "error_body_documented"), 24),
+    "lifecycle_model": (test_lifecycle_model.test_clients_interleaving_fresh_and_stale_tags_follow_the_model,
+                        ("lifecycle_model_allows",), 20),
+    "linearizability": (test_linearizability.test_a_concurrent_history_is_linearizable, ("history_linearizable",), 22),
+    "business_rules": (lambda fp: test_business_rules.test_resume_is_refused_by_the_runs_state(fp, "goal_reached"),
+                       ("business_rules_refuse",), 7),
+    "auth": (_every_credential_once, ("auth_refused",), 22),
+    "api_version": (_missing_and_unknown_api_version, ("api_version_required", "unknown_api_version_answered"), 6),
+    # one of the If-Match values the docs leave open: none at all (400, 412 or 428)
+    "if_match": (lambda fp: test_if_match.answer_if_match_values(fp, if_match_choices((IfMatch.MISSING,))),
+                 ("if_match_variant_answered",), 14),
+    "paths": (test_paths.test_unknown_runs_are_404_and_touch_nothing, ("unknown_path_refused",), 8),
+    "undeclared_methods": (lambda fp: test_paths.probe_undeclared_methods(fp, (None,), contract.SAFE_UNDECLARED_METHODS),
+                           ("undeclared_method_refused",), 7),
+}
+# Not here: the burst probe (test_rate_limit, opt-in) runs once, at its own size, right after
+# the first pass; schemathesis is another checker, and takes what the budget leaves.
+
+
+@pytest.mark.parametrize("step", list(STEPS))
+def test_every_rule_once(fp: Harness, step: str) -> None:
+    call, rules, cost = STEPS[step]
+    outcome = "stopped"  # by the budget, the deadline, or a harness problem
+    try:
+        call(fp.at_first_pass_size())
+        outcome = "done"
+    except pytest.skip.Exception as exc:
+        outcome = "stopped" if isinstance(exc, SuiteStopped) else "skipped"
+        raise
+    finally:
+        fp.note_first_pass(step, rules, outcome, cost)
