@@ -7,6 +7,11 @@ question is a field of `Policy`, answered "the other way" (default) or "the like
 
     python tests/servers/docs_server.py --port 0 --write-target FILE [--answers other|likely]
         [--latency-ms N] [--rate-limit-burst N --rate-limit-refill PER_SECOND] [--host 127.0.0.1]
+        [--fault NAME[,NAME]]... [--race-window-ms N] [--stale-read-ms N]
+    python tests/servers/docs_server.py --fault list
+
+`--fault` turns on deliberate bugs (see FAULTS), for checking that a harness catches them; each
+is wrong under every answer the docs allow. Without it the server is the correct one above.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ import argparse
 import asyncio
 import dataclasses
 import datetime as dt
+import email.utils
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -125,6 +132,107 @@ POLICIES = {
         account_id_as_int=False,
     ),
 }
+
+
+# --- fault modes -------------------------------------------------------------------------------
+# Bugs a server team could plausibly ship, each "almost right" and each wrong under every answer
+# the docs leave open (never one of the Policy answers), except the one marked contested. Off
+# unless named with --fault; grep a name to find its trigger. Name: (family, `--fault list` text).
+
+FAULTS = {
+    # locking: tags that look valid
+    "if_match_higher_version_accepted": ("locking", 'If-Match is refused only when the number '
+        'in a W/"N" (or "N") tag is LOWER than the run\'s version: a never-issued W/"8" on a run '
+        'at version 7 passes.'),
+    "if_match_unquoted_or_case": ("locking", "If-Match is compared after dropping quotes, the W/ "
+        "prefix and letter case, so W/7, 7 or an upper-cased opaque tag passes."),
+    "if_match_recent_tags": ("locking", "If-Match accepts any tag the run had in its last 3 "
+        "versions, not only the current one."),
+    "if_match_other_runs_tag": ("locking", "If-Match accepts the current tag of any run (other "
+        "runs, other accounts), not only of the run being written."),
+    # versions and tags over a run's life
+    "version_wraps_at_8": ("versions", "The version counter is kept in 3 bits: the write after "
+        "version 7 gives version 0 (and old tags become current again)."),
+    "etag_second_resolution": ("versions", "The ETag is derived from last_changed_at cut to whole "
+        "seconds, so two writes within one second leave the tag unchanged."),
+    "etag_from_status": ("versions", "The ETag is derived from the status alone, so a pause/"
+        "resume cycle re-issues the tag of two versions ago."),
+    # reads after writes
+    "stale_get_cache": ("reads", "GET serves a per-run cached body and ETag for --stale-read-ms "
+        "(default 1000) after filling the cache, even when a write came in between."),
+    "write_etag_pre_bump": ("reads", "A 204 carries the ETag computed before the change, not the "
+        "new one the next GET shows."),
+    # If-Match lists and spellings
+    "if_match_list_first_only": ("if_match", "In an If-Match list only the first member is "
+        "compared; a list with the current tag later on gets 412."),
+    "if_match_optional": ("if_match", "A write without If-Match is done unconditionally (the "
+        "older spec's optional If-Match kept for 2025-12-18)."),
+    "if_match_star_forces": ("if_match", "If-Match: * is taken as 'force': it skips the tag check "
+        "and the state rules, so a goal-reached run resumes."),
+    # every write operation
+    "pause_ignores_if_match": ("writes", "Pause checks that If-Match is present and well formed, "
+        "never its value: a stale or made-up tag pauses the run."),
+    "complete_no_version_bump": ("writes", "Complete sets the status but leaves version, "
+        "last_changed_at, last_changed_by and the ETag as they were."),
+    "pause_check_then_act": ("writes", "Pause checks tag and state, waits --race-window-ms without "
+        "a lock, then applies: two concurrent pauses with one tag both get 204."),
+    "refused_write_applied": ("writes", "A write with a stale If-Match is applied before its 412 "
+        "is sent (the change sticks)."),
+    # state checks at their boundaries
+    "goal_refused_one_early": ("state", "Resume refuses a run one complete short of its goal "
+        "(completes >= goal-1); the resumable runs are seeded at goal-1."),
+    "goal_reached_resumable": ("state", "Resume allows a run whose completes equal its goal "
+        "(<= instead of <)."),
+    "end_date_calendar_day": ("state", "Resume compares end_fielding_at by UTC calendar day, so a "
+        "run that ended earlier today resumes; the end-date run is seeded to end earlier today."),
+    "end_date_local_clock": ("state", "Resume compares end_fielding_at with a UTC-05:00 wall clock "
+        "read as UTC, so a run that ended under 5 h ago resumes; the end-date run ends <= 1 h ago."),
+    # auth on reads as well as writes
+    "get_foreign_token_served": ("auth", "GET serves a run to another account's token (writes "
+        "are still refused)."),
+    "get_without_token_served": ("auth", "GET without an Authorization header is served (writes "
+        "still get 401)."),
+    "missing_token_403": ("auth", "A request with no Authorization header gets 403 "
+        "authorization_error instead of 401."),
+    # headers on rare statuses
+    "no_traceparent_on_429": ("headers", "429 answers carry no traceparent/tracestate."),
+    "no_traceparent_on_refusals": ("headers", "412 and 422 answers to writes carry no "
+        "traceparent/tracestate."),
+    "no_traceparent_on_method_errors": ("headers", "405 and 501 answers carry no traceparent/"
+        "tracestate (contested: the docs also say out-of-contract methods only fail by "
+        "succeeding)."),
+    "retry_after_http_date": ("headers", "429 gives Retry-After as an HTTP-date, not a count of "
+        "seconds."),
+    "etag_missing_after_write": ("headers", "GET 200 of a run that has been written since start-up "
+        "has no ETag header."),
+    "version_header_missing_400": ("headers", "A missing Cint-API-Version is answered 400 "
+        "bad_request_error instead of 403 required_header_missing."),
+    # concurrency
+    "write_lost_update": ("concurrency", "Every write reads the run, waits --race-window-ms "
+        "without a lock, then stores status and read-version+1: concurrent writes with one tag "
+        "all get 204 and all but one are lost."),
+}
+UNCONDITIONAL = object()  # read_if_match's answer to a missing If-Match under if_match_optional
+WRAP_AT = 8  # version_wraps_at_8
+RECENT_TAGS = 3  # if_match_recent_tags
+LOCAL_CLOCK_OFFSET = dt.timedelta(hours=-5)  # end_date_local_clock
+
+
+def parse_faults(values: list[str]) -> list[str]:
+    """Names from repeated and comma-separated --fault values, in order, without repeats."""
+    names = []
+    for value in values:
+        for name in value.split(","):
+            name = name.strip()
+            if name and name not in names:
+                names.append(name)
+    return names
+
+
+def fault_listing() -> str:
+    width = max(map(len, FAULTS))
+    return "\n".join(f"{name:<{width}}  {family:<12}  {text}"
+                     for name, (family, text) in FAULTS.items())
 
 
 # --- small helpers ----------------------------------------------------------------------------
@@ -307,7 +415,8 @@ def parse_if_match(values: list[str]) -> str | list[str] | None:
 
 
 class App:
-    def __init__(self, policy: Policy, latency_ms: int, burst: int, refill: float):
+    def __init__(self, policy: Policy, latency_ms: int, burst: int, refill: float,
+                 faults=(), race_window_ms: float = 2, stale_read_ms: float = 1000):
         self.policy = policy
         self.latency = latency_ms / 1000
         self.limit = (burst, refill) if burst > 0 and refill > 0 else None
@@ -318,6 +427,31 @@ class App:
             secrets.token_urlsafe(32): Principal(ACCOUNT, str(uuid.uuid4())),
             secrets.token_urlsafe(32): Principal(OTHER_ACCOUNT, str(uuid.uuid4())),
         }
+        unknown = set(faults) - set(FAULTS)
+        if unknown:
+            raise ValueError(f"unknown fault modes: {sorted(unknown)}")
+        self.faults = frozenset(faults)
+        self.race_window = race_window_ms / 1000
+        self.stale_read = stale_read_ms / 1000
+        self.get_cache: dict[tuple, tuple] = {}  # stale_get_cache: key -> (monotonic, body, headers)
+        self.written: set[tuple] = set()  # keys of runs changed since start-up
+        self.seed_for_faults()
+
+    def seed_for_faults(self) -> None:
+        """Put a seeded run at the boundary a state fault gets wrong (a no-op without those faults).
+
+        The moved values are still on the documented side of the rule, so the run keeps its role:
+        a correct server answers them exactly as it answers the usual seeds.
+        """
+        now = utcnow()
+        for run in self.runs.values():
+            if run.role == "resumable" and "goal_refused_one_early" in self.faults:
+                run.completes = run.completes_goal - 1  # still short of the goal: resumable
+            if run.role == "end_date_passed" and self.faults & {"end_date_calendar_day",
+                                                                 "end_date_local_clock"}:
+                midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+                end = max(midnight, now - dt.timedelta(hours=1))  # passed, earlier today (UTC)
+                run.end_fielding_at = end.replace(microsecond=end.microsecond // 1000 * 1000)
 
     def token_of(self, account: int) -> str:
         return next(t for t, p in self.tokens.items() if p.account_id == account)
@@ -334,14 +468,23 @@ class App:
             else:
                 if self.latency:
                     await asyncio.sleep(self.latency)
-                # No await from here on: the check-and-write of a request is atomic.
+                # No await from here on: the check-and-write of a request is atomic. Only the race
+                # faults hand back an awaitable that sleeps between its check and its write.
                 response = self.handle(request)
+                if inspect.isawaitable(response):
+                    response = await response
         except Refusal as refusal:
             response = self.error_response(refusal)
         except Exception as exc:  # never expected; answer in the documented shape anyway
             response = self.error_response(Refusal(500, "unexpected_internal_error", repr(exc)))
-        response.headers.update(trace)
+        if not self.drops_trace(response.status_code):
+            response.headers.update(trace)
         await response(scope, receive, send)
+
+    def drops_trace(self, status: int) -> bool:
+        return (("no_traceparent_on_429" in self.faults and status == 429)
+                or ("no_traceparent_on_refusals" in self.faults and status in (412, 422))
+                or ("no_traceparent_on_method_errors" in self.faults and status in (405, 501)))
 
     def healthz(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
@@ -374,7 +517,7 @@ class App:
                           headers={"Allow": ", ".join(allowed)})
         if self.policy.version_before_auth:
             self.check_version(request)
-        token, principal = self.authenticate(request)
+        token, principal = self.authenticate(request, reading=route[-1] is None)
         self.rate_limit(token)
         if not self.policy.version_before_auth:
             self.check_version(request)
@@ -406,6 +549,9 @@ class App:
 
     def check_version(self, request: Request) -> None:
         values = request.headers.getlist("cint-api-version")
+        if not values and "version_header_missing_400" in self.faults:
+            raise Refusal(400, "bad_request_error", "the request is not valid",
+                          [("Cint-API-Version", "missing")])
         if not values or (self.policy.empty_version_is_missing and values == [""]):
             raise Refusal(403, "required_header_missing", "the Cint-API-Version header is required",
                           [("Cint-API-Version", "missing")])
@@ -425,8 +571,12 @@ class App:
             raise Refusal(400, "bad_request_error", f"unsupported API version {value}",
                           [(name, "unknown version")])
 
-    def authenticate(self, request: Request) -> tuple[str, Principal]:
+    def authenticate(self, request: Request, reading: bool = False) -> tuple[str, Principal]:
         values = request.headers.getlist("authorization")
+        if not values and reading and "get_without_token_served" in self.faults:
+            return "", Principal(None, "")  # "reads are public": no account, no user
+        if not values and "missing_token_403" in self.faults:
+            raise Refusal(403, "authorization_error", "no permission without a token")
         if len(values) != 1:
             raise Refusal(401, "authorization_error", "a Bearer token is required")
         m = BEARER_RE.fullmatch(values[0].strip(" \t"))
@@ -441,11 +591,14 @@ class App:
         bucket = self.buckets.setdefault(token, Bucket(*self.limit))
         wait = bucket.take()
         if wait:
+            retry_after = str(wait)
+            if "retry_after_http_date" in self.faults:
+                retry_after = email.utils.formatdate(time.time() + wait, usegmt=True)
             raise Refusal(429, "too_many_requests", "rate limit exceeded, retry later",
-                          headers={"Retry-After": str(wait)})
+                          headers={"Retry-After": retry_after})
 
     def find_run(self, route: tuple, principal: Principal) -> Run:
-        account, project, group, run_id, _ = route
+        account, project, group, run_id, action = route
         bad = []
         if account is None or not DIGITS_RE.fullmatch(account) or int(account) > INT32_MAX:
             bad.append(("account_id", "must be an integer"))
@@ -456,7 +609,9 @@ class App:
             bad.append(("fielding_run_id", "must be a ULID"))
         if bad:
             raise Refusal(400, "bad_request_error", "the request is not valid", bad)
-        if int(account) != principal.account_id:
+        reads_anyone = action is None and (principal.account_id is None
+                                           or "get_foreign_token_served" in self.faults)
+        if int(account) != principal.account_id and not reads_anyone:
             if self.policy.foreign_status == 404:
                 raise Refusal(404, "not_found_error", "fielding run not found")
             raise Refusal(403, "authorization_error", "no permission on this account")
@@ -467,13 +622,24 @@ class App:
 
     # --- operations ---
 
-    def etag(self, run: Run) -> str:
-        if self.policy.opaque_etags:
-            digest = hashlib.sha256(f"{self.etag_salt}:{run.id}:{run.version}".encode()).hexdigest()
+    def etag(self, run: Run, version: int | None = None) -> str:
+        """The tag of `run` (at `version`, for if_match_recent_tags; default its current one)."""
+        version = run.version if version is None else version
+        basis = version
+        if "etag_from_status" in self.faults:
+            basis = f"status:{run.status}"
+        elif "etag_second_resolution" in self.faults:
+            basis = f"changed:{int(run.last_changed_at.timestamp())}"
+        if self.policy.opaque_etags or basis is not version:
+            digest = hashlib.sha256(f"{self.etag_salt}:{run.id}:{basis}".encode()).hexdigest()
             return f'W/"{digest[:20]}"'
-        return f'W/"{run.version}"'
+        return f'W/"{version}"'
 
     def get(self, run: Run) -> Response:
+        if "stale_get_cache" in self.faults:
+            hit = self.get_cache.get(run.key())
+            if hit and time.monotonic() - hit[0] < self.stale_read:
+                return Response(hit[1], 200, headers=dict(hit[2]), media_type="application/json")
         status = run.status.title() if self.policy.title_case_status else run.status
         body = {
             "id": run.id,
@@ -487,53 +653,121 @@ class App:
             "project_id": run.project_id,
             "target_group_id": run.target_group_id,
         }
-        return Response(json.dumps(body).encode(), 200, headers={"ETag": self.etag(run)},
-                        media_type="application/json")
+        headers = {"ETag": self.etag(run)}
+        if "etag_missing_after_write" in self.faults and run.key() in self.written:
+            headers = {}
+        data = json.dumps(body).encode()
+        if "stale_get_cache" in self.faults:
+            self.get_cache[run.key()] = (time.monotonic(), data, headers)
+        return Response(data, 200, headers=headers, media_type="application/json")
 
-    def write(self, request: Request, run: Run, action: str, principal: Principal) -> Response:
+    def write(self, request: Request, run: Run, action: str, principal: Principal):
+        """The 204 Response, or (race faults only) an awaitable of it; refusals are raised."""
         tags = self.read_if_match(request)
+        if tags == "*" and "if_match_star_forces" in self.faults:
+            forced = {"resume": "live", "pause": "paused", "complete": "completed"}[action]
+            if forced != run.status:
+                self.commit(run, forced, principal, action)
+            return Response(status_code=204, headers={"ETag": self.etag(run)})
         target = self.transition(run, action)  # new status, run.status for a no-op, None if refused
         tag_ok = self.tag_matches(run, tags)
+        if action == "pause" and "pause_ignores_if_match" in self.faults:
+            tag_ok = True
         if self.policy.state_before_tag and target is None:
             self.refuse_state(action)
         if not tag_ok:
+            if "refused_write_applied" in self.faults and target not in (None, run.status):
+                self.commit(run, target, principal, action)
             raise Refusal(412, "precondition_failed_error",
                           "If-Match does not hold the current ETag of the fielding run")
         if target is None:
             self.refuse_state(action)
-        if target != run.status:
-            self.apply(run, target, principal)
-        return Response(status_code=204, headers={"ETag": self.etag(run)})
+        if target == run.status:
+            return Response(status_code=204, headers={"ETag": self.etag(run)})
+        if "write_lost_update" in self.faults or (action == "pause"
+                                                  and "pause_check_then_act" in self.faults):
+            return self.write_later(run, target, principal, action)
+        before = self.etag(run)
+        self.commit(run, target, principal, action)
+        tag = before if "write_etag_pre_bump" in self.faults else self.etag(run)
+        return Response(status_code=204, headers={"ETag": tag})
+
+    async def write_later(self, run: Run, target: str, principal: Principal, action: str):
+        """The race faults: checked above, unlocked here, written after --race-window-ms."""
+        read_version = run.version
+        await asyncio.sleep(self.race_window)
+        before = self.etag(run)
+        lost = "write_lost_update" in self.faults
+        self.commit(run, target, principal, action, read_version if lost else None)
+        tag = before if "write_etag_pre_bump" in self.faults else self.etag(run)
+        return Response(status_code=204, headers={"ETag": tag})
 
     def read_if_match(self, request: Request) -> str | list[str]:
         values = request.headers.getlist("if-match")
+        if not values and "if_match_optional" in self.faults:
+            return UNCONDITIONAL
         if not values:
             status = self.policy.missing_if_match_status
             code = "precondition_required_error" if status == 428 else "bad_request_error"
             raise Refusal(status, code, "If-Match with the run's current ETag is required",
                           [("If-Match", "missing")])
         tags = parse_if_match(values)
+        if tags is None and "if_match_unquoted_or_case" in self.faults:
+            tags = [part.strip(" \t") for part in ",".join(values).split(",") if part.strip(" \t")]
         if tags is None:
             raise Refusal(400, "bad_request_error", "If-Match is not a valid entity-tag list",
                           [("If-Match", "malformed")])
-        if isinstance(tags, list) and len(tags) > 1 and not self.policy.tag_lists:
+        if (isinstance(tags, list) and len(tags) > 1 and not self.policy.tag_lists
+                and "if_match_list_first_only" not in self.faults):
             raise Refusal(400, "bad_request_error", "only one entity tag is accepted",
                           [("If-Match", "several entity tags")])
         return tags
 
     def tag_matches(self, run: Run, tags: str | list[str]) -> bool:
+        if tags is UNCONDITIONAL:
+            return True
         if tags == "*":
             return self.policy.star_matches  # the run exists, we got this far
         current = self.etag(run)
-        if self.policy.weak_comparison:  # RFC 9110 8.8.3.2: ignore the W/ prefix
-            return any(t.removeprefix("W/") == current.removeprefix("W/") for t in tags)
-        return current in tags  # exact: the tag as issued, byte for byte
+        if not self.faults:
+            if self.policy.weak_comparison:  # RFC 9110 8.8.3.2: ignore the W/ prefix
+                return any(t.removeprefix("W/") == current.removeprefix("W/") for t in tags)
+            return current in tags  # exact: the tag as issued, byte for byte
+        return self.faulty_tag_matches(run, tags, current)
+
+    def faulty_tag_matches(self, run: Run, tags: list[str], current: str) -> bool:
+        """tag_matches with the locking faults; with none of them on, the same answer."""
+        if "if_match_list_first_only" in self.faults:
+            tags = tags[:1]
+        accepted = {current}
+        if "if_match_recent_tags" in self.faults:
+            accepted |= {self.etag(run, v)
+                         for v in range(max(0, run.version - RECENT_TAGS), run.version)}
+        if "if_match_other_runs_tag" in self.faults:
+            accepted |= {self.etag(other) for other in self.runs.values()}
+
+        def spelled(tag: str) -> str:
+            if "if_match_unquoted_or_case" in self.faults:
+                tag = tag.strip(" \t")
+                tag = tag[2:] if tag[:2] in ("W/", "w/") else tag
+                return tag.strip('"').lower()
+            return tag.removeprefix("W/") if self.policy.weak_comparison else tag
+
+        wanted = {spelled(tag) for tag in accepted}
+        for tag in tags:
+            if spelled(tag) in wanted:
+                return True
+            m = re.fullmatch(r'(?:W/)?"([0-9]{1,18})"', tag)
+            if m and "if_match_higher_version_accepted" in self.faults:
+                if int(m.group(1)) >= run.version:  # "refuse older tags" instead of "match"
+                    return True
+        return False
 
     def transition(self, run: Run, action: str) -> str | None:
         now = utcnow()
         if action == "resume":
             if run.status == "paused":
-                reachable = run.completes < run.completes_goal and now < run.end_fielding_at
+                reachable = self.goal_open(run) and self.end_open(run, now)
                 return "live" if reachable else None
             return run.status if run.status == "live" and self.policy.resume_live_noop else None
         if action == "pause":
@@ -541,6 +775,36 @@ class App:
                 return "paused"
             return run.status if run.status == "paused" and self.policy.pause_paused_noop else None
         return "completed" if run.status in self.policy.complete_from else None
+
+    def goal_open(self, run: Run) -> bool:
+        if "goal_refused_one_early" in self.faults:
+            return run.completes < run.completes_goal - 1
+        if "goal_reached_resumable" in self.faults:
+            return run.completes <= run.completes_goal
+        return run.completes < run.completes_goal
+
+    def end_open(self, run: Run, now: dt.datetime) -> bool:
+        if "end_date_calendar_day" in self.faults:
+            return now.date() <= run.end_fielding_at.date()
+        if "end_date_local_clock" in self.faults:  # naive local wall clock taken for UTC
+            return now + LOCAL_CLOCK_OFFSET < run.end_fielding_at
+        return now < run.end_fielding_at
+
+    def commit(self, run: Run, status: str, principal: Principal, action: str,
+               read_version: int | None = None) -> None:
+        """apply(), or its faulty variants; `read_version`: write_lost_update's stale read."""
+        self.written.add(run.key())
+        if action == "complete" and "complete_no_version_bump" in self.faults:
+            run.status = status
+            return
+        if read_version is None and "version_wraps_at_8" not in self.faults:
+            self.apply(run, status, principal)
+            return
+        base = run.version if read_version is None else read_version
+        self.apply(run, status, principal)
+        run.version = base + 1
+        if "version_wraps_at_8" in self.faults:
+            run.version %= WRAP_AT
 
     @staticmethod
     def refuse_state(action: str):
@@ -591,13 +855,30 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
-    p.add_argument("--write-target", metavar="FILE", required=True)
+    p.add_argument("--write-target", metavar="FILE", help="required unless --fault list")
     p.add_argument("--answers", choices=sorted(POLICIES), default="other")
     p.add_argument("--latency-ms", type=int, default=0, help="delay before every API answer")
     p.add_argument("--rate-limit-burst", type=int, default=0,
                    help="token bucket per bearer token; 0 (or no refill): no limit")
     p.add_argument("--rate-limit-refill", type=float, default=0.0, help="tokens per second")
+    p.add_argument("--fault", action="append", default=[], metavar="NAME[,NAME]",
+                   help="turn on a deliberate bug (repeatable, comma-separated; 'list' lists them)")
+    p.add_argument("--race-window-ms", type=float, default=2.0,
+                   help="race faults: unlocked sleep between a write's check and its act")
+    p.add_argument("--stale-read-ms", type=float, default=1000.0,
+                   help="stale_get_cache: how long a cached GET answer is served")
     args = p.parse_args(argv)
+    args.fault = parse_faults(args.fault)
+    if "list" in args.fault:
+        print(fault_listing())
+        raise SystemExit(0)
+    unknown = [name for name in args.fault if name not in FAULTS]
+    if unknown:
+        p.error(f"unknown --fault {', '.join(unknown)} (see --fault list)")
+    if not args.write_target:
+        p.error("the following arguments are required: --write-target")
+    if args.race_window_ms < 0 or args.stale_read_ms < 0:
+        p.error("--race-window-ms and --stale-read-ms must not be negative")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         p.error("this test server listens on loopback only")
     return args
@@ -625,7 +906,9 @@ def main(argv=None) -> int:
     base_url = f"http://{shown}:{port}/v1"
 
     app = App(POLICIES[args.answers], args.latency_ms,
-              args.rate_limit_burst, args.rate_limit_refill)
+              args.rate_limit_burst, args.rate_limit_refill,
+              faults=args.fault, race_window_ms=args.race_window_ms,
+              stale_read_ms=args.stale_read_ms)
     write_target(app, args.write_target, base_url)
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="off", server_header=False,
@@ -633,6 +916,8 @@ def main(argv=None) -> int:
         h11_max_incomplete_event_size=1024 * 1024,  # big headers reach the app, not a bare 400
     )
     print(f"docs-server: {base_url}", flush=True)
+    if args.fault:
+        print(f"docs-server: FAULTS ON: {', '.join(args.fault)}", flush=True)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     except (KeyboardInterrupt, SystemExit):
