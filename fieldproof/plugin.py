@@ -233,13 +233,13 @@ class Harness:
 
         property_()
 
-    def note_first_pass(self, step: str, rules: tuple[str, ...], outcome: str, cost: int) -> None:
-        """What a first-pass step did (done, skipped, stopped), the rules it exercises and the
-        requests it costs on a target file, for the summary."""
+    def note_first_pass(self, step: str, rules: tuple[str, ...], outcome: str, cost: int, spent: int) -> None:
+        """What a first-pass step did (done, skipped, stopped), the rules it exercises, the
+        requests it costs on a target file and those it spent, for the summary."""
         config = _current.get("config")
         if config is not None:
             append_lines(_worker_file(config), [json.dumps({"type": "first_pass", "step": step, "rules": list(rules),
-                                                            "outcome": outcome, "cost": cost})])  # fmt: skip
+                                                            "outcome": outcome, "cost": cost, "spent": spent})])  # fmt: skip
 
     def close(self) -> None:
         self.client.close()

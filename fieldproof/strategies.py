@@ -6,6 +6,7 @@ must not depend on state); the client then records the facts of what was really 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from hypothesis import strategies as st
@@ -58,13 +59,27 @@ def if_match_choices(kinds: tuple[IfMatch, ...] = IF_MATCH_KINDS) -> st.SearchSt
     )
 
 
+def every_if_match_variant() -> list[IfMatchChoice]:
+    """Each kind of If-Match value once, and its telling spellings: four malformed shapes, every
+    plausible never-issued tag, a list with the current tag first and last; drawn once each by
+    the first pass, where a handful of random examples would leave most of them out."""
+    others = (("zz9", True), ("zz8", False))
+    variants = [IfMatchChoice(kind, "fp-never", True, 0, others) for kind in IF_MATCH_KINDS]
+    # malformed: unquoted (index 0, above), unquoted weak, empty, two tags without a comma
+    variants += [IfMatchChoice(IfMatch.MALFORMED, "fp-never", True, i, others) for i in (1, 2, 8)]
+    variants += [IfMatchChoice(IfMatch.NEVER_ISSUED, "fp-never", False, i, others) for i in range(1, PLAUSIBLE_KINDS)]
+    variants.append(IfMatchChoice(IfMatch.LIST_WITH_CURRENT, "fp-never", True, len(others), others))
+    return variants
+
+
 def render_if_match(
-    choice: IfMatchChoice, current: str, stale: list[str], other_run: str | None = None
+    choice: IfMatchChoice, current: str, stale: list[str], other_run: str | None = None, version: int | None = None
 ) -> tuple[IfMatch, str | None]:
     """(kind, If-Match value) for a run whose current ETag is `current` (e.g. W/"3").
 
-    `stale`: tags the run had before; `other_run`: another run's current tag. A kind that the
-    run's history cannot give (no stale tag yet) falls back to a tag never issued.
+    `stale`: tags the run had before; `other_run`: another run's current tag; `version`: the
+    run's version, as its body says. A kind that the run's history cannot give (no stale tag
+    yet) falls back to a tag never issued.
     """
     opaque = current.removeprefix("W/").strip('"')
     known = {opaque, *(t.removeprefix("W/").strip('"') for t in stale)}
@@ -97,7 +112,35 @@ def render_if_match(
     if kind is IfMatch.LIST_WITH_CURRENT:
         at = choice.index % (len(others) + 1)
         return kind, ", ".join([*others[:at], current, *others[at:]])
+    plausible = _plausible_never_issued(opaque, choice.index, version)
+    if plausible is not None and plausible not in known:
+        return IfMatch.NEVER_ISSUED, f'{"W/" if current.startswith("W/") else ""}"{plausible}"'
+    strong_stale = [t[2:] for t in stale if t.startswith("W/")]
+    if choice.index % PLAUSIBLE_KINDS == 3 and strong_stale:  # stale whether compared weakly or exactly
+        return IfMatch.STALE, strong_stale[choice.index % len(strong_stale)]
     return IfMatch.NEVER_ISSUED, never_issued(choice.opaque, choice.weak)
+
+
+PLAUSIBLE_KINDS = 6  # never-issued tags: random text, the tag's last number one and a thousand
+# higher, a stale tag's strong spelling, the current tag in other letter case, the next version
+
+
+def _plausible_never_issued(opaque: str, index: int, version: int | None) -> str | None:
+    """A tag never issued that a server comparing carelessly might take for the current one:
+    its last number one or a thousand higher, or the run's next version as the whole tag (a
+    server that refuses only lower versions), or its letters in the other case (one that
+    compares case-insensitively). None: random text, or nothing to change."""
+    variant = index % PLAUSIBLE_KINDS
+    numbers = list(re.finditer(r"[0-9]+", opaque))
+    if variant == 5 and version is not None:
+        return str(version + 1)
+    if variant in (1, 2) and numbers:
+        last = numbers[-1]
+        higher = str(int(last.group()) + (1 if variant == 1 else 1000))
+        return opaque[: last.start()] + higher + opaque[last.end():]
+    if variant == 4 and opaque.swapcase() != opaque:
+        return opaque.swapcase()
+    return None
 
 
 def malformed_ids() -> st.SearchStrategy[dict[str, str]]:

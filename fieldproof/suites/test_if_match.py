@@ -3,11 +3,13 @@ current tag won, and only the current tag wins."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from hypothesis.strategies import SearchStrategy
 
 from fieldproof.facts import IfMatch
 from fieldproof.plugin import Harness
-from fieldproof.strategies import IfMatchChoice, if_match_choices, render_if_match
+from fieldproof.strategies import IfMatchChoice, every_if_match_variant, if_match_choices, render_if_match
 from fieldproof.target import RunRef
 
 
@@ -24,22 +26,40 @@ def test_if_match_values_are_answered_by_the_contract(fp: Harness) -> None:
 
 
 def answer_if_match_values(fp: Harness, choices: SearchStrategy[IfMatchChoice]) -> None:
+    """Resume with the If-Match values hypothesis draws from `choices`."""
     with fp.run("resumable") as run:
-        stale = _history(fp, run)
-        other_tag = fp.other_run_tag(run)
+        answer = _answerer(fp, run)
+        fp.explore(choices, answer)
 
-        def example(choice: IfMatchChoice) -> None:
-            current = fp.client.snapshot(run)
-            if current.etag is None:  # a GET without an ETag is etag_on_success's finding
-                return
-            kind, value = render_if_match(choice, current.etag, stale, other_tag)
-            exchange = fp.client.write("resume", run, value, tag=kind)
-            if exchange.status == 204:  # put it back for the next example
-                stale.append(current.etag)
-                paused = fp.client.write("pause", run, exchange.header("etag"))
-                fp.require(paused, 204, "pausing the run again for the next example")
 
-        fp.explore(choices, example)
+def answer_every_if_match_variant(fp: Harness) -> None:
+    """Resume once with each If-Match variant (the first pass's share of this suite)."""
+    with fp.run("resumable") as run:
+        answer = _answerer(fp, run)
+        for choice in every_if_match_variant():
+            with fp.stopping():
+                answer(choice)
+
+
+def _answerer(fp: Harness, run: RunRef) -> Callable[[IfMatchChoice], None]:
+    """Give the run stale tags; then a function that resumes it with one If-Match choice
+    rendered for the run as it is, and pauses it again if that won."""
+    stale = _history(fp, run)
+    other_tag = fp.other_run_tag(run)
+
+    def answer(choice: IfMatchChoice) -> None:
+        current = fp.client.snapshot(run)
+        if current.etag is None:  # a GET without an ETag is etag_on_success's finding
+            return
+        version = current.version if isinstance(current.version, int) else None
+        kind, value = render_if_match(choice, current.etag, stale, other_tag, version)
+        exchange = fp.client.write("resume", run, value, tag=kind)
+        if exchange.status == 204:  # put it back for the next example
+            stale.append(current.etag)
+            paused = fp.client.write("pause", run, exchange.header("etag"))
+            fp.require(paused, 204, "pausing the run again for the next example")
+
+    return answer
 
 
 def test_only_the_current_tag_wins(fp: Harness) -> None:

@@ -1,0 +1,64 @@
+"""Bugs the harness's authors did not write: the independent server's fault modes
+(tests/servers/docs_server.py --fault, invented from the API docs alone), each caught by the
+rule it breaks; and the never-issued tags that look valid, as rendered for a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import docs_server, fieldproof_run, rules_by_name, summary
+
+from fieldproof.facts import IfMatch
+from fieldproof.strategies import PLAUSIBLE_KINDS, IfMatchChoice, every_if_match_variant, render_if_match
+
+
+@pytest.mark.parametrize(
+    "fault, answers, rule",
+    [
+        # refuses a tag only when its number is lower than the version: W/"8" on a run at 7 wins
+        ("if_match_higher_version_accepted", "other", "stale_tag_refused"),
+        ("if_match_higher_version_accepted", "likely", "stale_tag_refused"),
+        # drops quotes, W/ and letter case before comparing
+        ("if_match_unquoted_or_case", "likely", "if_match_variant_answered"),
+        # takes the current tag of any run for this run's
+        ("if_match_other_runs_tag", "likely", "stale_tag_refused"),
+    ],
+)
+def test_a_fault_written_by_someone_else_is_caught_by_the_rule_it_breaks(tmp_path: Path, fault: str, answers: str,
+                                                                          rule: str) -> None:  # fmt: skip
+    with docs_server(tmp_path, "--fault", fault, "--answers", answers) as (target, env):
+        result = fieldproof_run(tmp_path, "--target", str(target), "--profile", "quick", env=env)
+    rows = rules_by_name(summary(tmp_path))
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert rows[rule]["violations"], {name: row["violations"] for name, row in rows.items() if row["violations"]}
+
+
+def _render(kind: IfMatch, index: int, current: str = 'W/"7"', stale: tuple[str, ...] = ('W/"5"', 'W/"6"'),
+            version: int | None = 7) -> tuple[IfMatch, str | None]:  # fmt: skip
+    return render_if_match(IfMatchChoice(kind, "rnd", True, index), current, list(stale), None, version)
+
+
+def test_never_issued_tags_include_the_next_version_a_much_higher_one_and_the_current_in_other_case() -> None:
+    rendered = {_render(IfMatch.NEVER_ISSUED, i)[1] for i in range(PLAUSIBLE_KINDS)}
+    assert {'W/"8"', 'W/"1007"'} <= rendered
+    opaque = {_render(IfMatch.NEVER_ISSUED, i, current='W/"ab3f"', stale=(), version=3)[1] for i in range(PLAUSIBLE_KINDS)}
+    assert {'W/"ab4f"', 'W/"ab1003f"', 'W/"AB3F"', 'W/"4"'} <= opaque  # W/"4": the version as a whole tag
+
+
+def test_a_stale_tags_strong_spelling_is_sent_as_stale() -> None:
+    assert _render(IfMatch.NEVER_ISSUED, 3) in {(IfMatch.STALE, '"5"'), (IfMatch.STALE, '"6"')}
+
+
+def test_a_plausible_tag_is_never_the_current_or_a_stale_one() -> None:
+    for index in range(PLAUSIBLE_KINDS * 3):
+        for current, stale, version in [('W/"7"', ('W/"8"', 'W/"1007"'), 7), ('"x1"', ('"X1"',), 1), ('W/"2"', (), None)]:
+            kind, value = _render(IfMatch.NEVER_ISSUED, index, current, stale, version)
+            if kind is IfMatch.NEVER_ISSUED:
+                assert value != current and value not in stale, (index, value)
+
+
+def test_the_first_pass_sweep_has_every_kind_and_every_spelling() -> None:
+    variants = every_if_match_variant()
+    assert {v.kind for v in variants} >= {IfMatch.NEVER_ISSUED, IfMatch.MALFORMED, IfMatch.OTHER_RUN, IfMatch.STAR}
+    assert {v.index for v in variants if v.kind is IfMatch.NEVER_ISSUED} == set(range(PLAUSIBLE_KINDS))
