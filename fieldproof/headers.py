@@ -10,6 +10,7 @@ import email.utils
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 # RFC 9110 §8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE ; etagc = %x21 / %x23-7E / obs-text
@@ -199,11 +200,12 @@ _RATELIMIT_ITEM = re.compile(r"(?:^|[;,])\s*([rt]|remaining|reset)\s*=\s*([0-9]+
 _EPOCH = 10**9  # an X-RateLimit-Reset this large is a Unix time, not seconds from now
 
 
-def rate_limit_state(headers: dict[str, str]) -> RateLimitState | None:
+def rate_limit_state(headers: Mapping[str, str]) -> RateLimitState | None:
     """The rate limit a response announces, from the IETF draft's `RateLimit` field (the
     structured `"policy";r=R;t=T`, or the older `limit=L, remaining=R, reset=T`), its
     `RateLimit-Remaining`/`-Reset` fields, or the common `X-RateLimit-Remaining`/`-Reset`.
-    `headers` by lower-case name; None when none of them is there or none parses."""
+    `headers`: looked up by lower-case name (a response's own headers, or a dict so keyed);
+    None when none of them is there or none parses."""
     remaining: int | None = None
     reset: float | None = None
     combined = headers.get("ratelimit")

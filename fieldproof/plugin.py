@@ -84,6 +84,11 @@ class SessionSettings:
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.__dict__))
 
+    @property
+    def sized_profile(self) -> Profile:
+        """The profile at its size for this session's target: the sandbox's, or a target file's."""
+        return profile_for(self.profile, sandbox=self.control_url is not None)
+
 
 class SetUpFailed(RuntimeError):
     """A suite could not arrange what it needs (not a finding about the target)."""
@@ -107,7 +112,7 @@ class Harness:
     def __init__(self, session: SessionSettings) -> None:
         self.settings = session
         self.target: Target = current_target() if current_session() is session else load_target(session.target_file)
-        self.profile: Profile = profile_for(session.profile, sandbox=session.control_url is not None)
+        self.profile: Profile = session.sized_profile
         self.control = SandboxControl(session.control_url.removesuffix("/_control")) if session.control_url else None
         credentials = Credentials(self.target.token, self.target.foreign_token)
         if self.control is not None:
@@ -233,13 +238,13 @@ class Harness:
 
         property_()
 
-    def note_first_pass(self, step: str, rules: tuple[str, ...], outcome: str, cost: int, spent: int) -> None:
-        """What a first-pass step did (done, skipped, stopped), the rules it exercises, the
-        requests it costs on a target file and those it spent, for the summary."""
+    def note_first_pass(self, step: str, rules: tuple[str, ...], outcome: str, cost: int) -> None:
+        """What a first-pass step did (done, skipped, stopped), the rules it exercises and the
+        requests it costs on a target file, for the summary."""
         config = _current.get("config")
         if config is not None:
             append_lines(_worker_file(config), [json.dumps({"type": "first_pass", "step": step, "rules": list(rules),
-                                                            "outcome": outcome, "cost": cost, "spent": spent})])  # fmt: skip
+                                                            "outcome": outcome, "cost": cost})])  # fmt: skip
 
     def close(self) -> None:
         self.client.close()
@@ -286,7 +291,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config._fieldproof_harness = None  # type: ignore[attr-defined]
     settings.register_profile(
         "fieldproof",
-        max_examples=profile_for(session.profile, sandbox=session.control_url is not None).examples,
+        max_examples=session.sized_profile.examples,
         deadline=None,
         database=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

@@ -37,7 +37,6 @@ FIRST_PASS = Profile("first pass", examples=1, racers=4, rounds_sandbox=1, round
                      fuzz_examples=1, stateful_examples=1, history_ops=16)
 
 
-
 def profile_for(name: str, *, sandbox: bool) -> Profile:
     """The profile called `name`, at its size for the sandbox or for a target file."""
     profile = PROFILES[name]

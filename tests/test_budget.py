@@ -7,6 +7,7 @@ import re
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from helpers import fieldproof_run, staging, summary
 
@@ -204,6 +205,11 @@ def test_max_rps_spaces_request_starts(clock: Clock) -> None:
 )
 def test_rate_limit_state_reads_every_common_spelling(headers: dict[str, str], expected: RateLimitState | None) -> None:
     assert rate_limit_state(headers) == expected
+
+
+def test_a_responses_own_headers_are_read_whatever_their_case() -> None:
+    headers = httpx.Headers({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "3"})
+    assert rate_limit_state(headers) == RateLimitState(0, 3.0)
 
 
 def test_an_x_ratelimit_reset_that_is_a_unix_time_is_read_as_seconds_from_now() -> None:

@@ -433,7 +433,7 @@ class ApiClient:
             liveness.answered(False)
             raise TargetUnreachable(f"{method} {url}: {type(exc).__name__}: {exc}") from None
         liveness.answered(True)
-        self._shared.pacer.answered(response.status_code, rate_limit_state({k.lower(): v for k, v in response.headers.items()}))
+        self._shared.pacer.answered(response.status_code, rate_limit_state(response.headers))  # case-insensitive lookups
         recorded, secret_env = redact_headers(headers, self.secrets)
         documented = self._shared.documented
         return Exchange(

@@ -23,14 +23,13 @@ from fieldproof.document import ContractDocument
 from fieldproof.exchange import Exchange
 from fieldproof.headers import HeaderSyntaxError, parse_etag
 from fieldproof.plugin import Harness, current_session, current_target
-from fieldproof.profiles import profile_for
 from fieldproof.target import RunRef
 
 _session = current_session()
 if _session is None:
     pytest.skip("the schemathesis suite runs through `fieldproof run`", allow_module_level=True)
 _target = current_target()
-_profile = profile_for(_session.profile, sandbox=_session.control_url is not None)
+_profile = _session.sized_profile
 schema = fuzz.load_schema(
     ContractDocument.load(_session.contract_file),
     base_url=_target.base_url,
