@@ -14,13 +14,14 @@ import time
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import httpx
 import pytest
 from helpers import faulty_target, fieldproof_run, proxied, staging, summary
 
 from fieldproof.errors import ExitCode
+from fieldproof.interrupts import SIGNALS as SIGNALS_HANDLED
 from fieldproof.interrupts import Interrupts, RestoreAborted
 
 QUICK = ["--profile", "quick"]
@@ -146,7 +147,16 @@ def test_two_signals_in_quick_succession_still_put_the_runs_back_without_a_trace
         assert (tmp_path / "r" / name).exists(), name
 
 
-def test_a_third_signal_aborts_the_restore_and_the_first_stops_the_suites(monkeypatch) -> None:
+@pytest.fixture
+def own_handlers() -> Iterator[None]:
+    """This test process's signal handlers as they were, whatever a test leaves installed."""
+    before = {signum: signal.getsignal(signum) for signum in SIGNALS_HANDLED}
+    yield
+    for signum, handler in before.items():
+        signal.signal(signum, handler)
+
+
+def test_a_third_signal_aborts_the_restore_and_the_first_stops_the_suites(own_handlers) -> None:
     with Interrupts() as interrupts:
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGTERM)
@@ -158,6 +168,22 @@ def test_a_third_signal_aborts_the_restore_and_the_first_stops_the_suites(monkey
                 time.sleep(1)
         os.kill(os.getpid(), signal.SIGINT)  # while the reports are written: counted only
     assert interrupts.exit_code == ExitCode.TERMINATED and len(interrupts.received) == 4
+
+
+def test_a_signal_after_a_stopped_session_is_counted_not_the_death_of_the_process(own_handlers) -> None:
+    with Interrupts() as interrupts:
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+    os.kill(os.getpid(), signal.SIGINT)  # a second Ctrl-C as the process exits: its code stays 130
+    assert interrupts.exit_code == ExitCode.INTERRUPTED and len(interrupts.received) == 2
+
+
+def test_a_session_no_signal_stopped_gives_the_handlers_back(own_handlers) -> None:
+    before = signal.getsignal(signal.SIGINT)
+    with Interrupts():
+        assert signal.getsignal(signal.SIGINT) is not before
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_a_run_left_changed_is_put_back_first_and_the_report_says_so(tmp_path: Path) -> None:
