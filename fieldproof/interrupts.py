@@ -4,7 +4,7 @@ alike, so that every way a session ends puts the fielding runs back and tells th
 - While the suites run, the first signal stops them: a KeyboardInterrupt, which pytest turns
   into an orderly stop (a test's own `finally` still puts its run back).
 - Later signals are counted and otherwise ignored, so that nothing is left half done by a
-  user pressing Ctrl-C twice (also after the session, until the process exits); during the
+  user pressing Ctrl-C twice (after the session, until the process exits, ignored); during the
   final restore, a third one aborts it
   (RestoreAborted): an impatient user is never stuck, and is told which runs may be changed.
 """
@@ -42,10 +42,11 @@ class Interrupts:
 
     def __exit__(self, *exc_info: object) -> None:
         # Once a signal has stopped the session, the process is on its way out with that
-        # signal's code: a later one (a second Ctrl-C a moment after the first) is still only
-        # counted, never the previous handler's KeyboardInterrupt or death by the signal.
+        # signal's code: a later one (a second Ctrl-C a moment after the first) is ignored,
+        # never the previous handler's KeyboardInterrupt nor death by the signal. SIG_IGN, not
+        # a Python handler: the interpreter resets those to SIG_DFL as it shuts down.
         for signum, handler in self._previous.items():
-            signal.signal(signum, self._handle if self.received else handler)
+            signal.signal(signum, signal.SIG_IGN if self.received else handler)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.received.append(signum)
