@@ -157,8 +157,9 @@ def _sandbox(args: argparse.Namespace) -> int:
     if overrides.get("fault") == "list":
         from fieldproof.sandbox.faults import FAULT_MODES
 
+        width = max(map(len, FAULT_MODES))
         for mode in FAULT_MODES.values():
-            print(f"{mode.name:<28} {mode.family:<9} {mode.description}")
+            print(f"{mode.name:<{width}} {mode.family:<9} {mode.description}")
         return ExitCode.OK
     if args.seed and args.no_seed:
         raise UsageError("--seed and --no-seed contradict each other; give one")

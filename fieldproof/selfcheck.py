@@ -41,8 +41,9 @@ CLEAN_TARGETS: dict[str, dict[str, str]] = {
 # settings a fault mode needs before it can show at all; the race gets a window no machine's
 # load can hide from 8 racers (how small a window is still caught is bench/race_window.py's)
 FAULT_NEEDS: dict[str, dict[str, str]] = {
-    "no_retry_after_on_429": CLEAN_TARGETS["clean+rate-limit"],
-    "check_then_act_race": {"FIELDPROOF_SANDBOX_RACE_WINDOW_MS": "25"},
+    **{mode: CLEAN_TARGETS["clean+rate-limit"] for mode in ("no_retry_after_on_429", "no_traceparent_on_429",
+                                                              "retry_after_http_date")},
+    **{mode: {"FIELDPROOF_SANDBOX_RACE_WINDOW_MS": "25"} for mode in ("check_then_act_race", "pause_check_then_act")},
 }
 RUN_TIMEOUT_S = 600
 

@@ -7,6 +7,7 @@ every change bumps `version` by one; a stale If-Match changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 import sqlite3
@@ -20,6 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fieldproof.sandbox.seed import run_from_spec
 from fieldproof.sandbox.store import (
     ANY_VERSION,
     STATUSES,
@@ -572,3 +574,87 @@ def test_format_time_is_rfc3339_utc_ms_and_parses_back(moment: datetime) -> None
     parsed = parse_time(text)
     assert parsed.utcoffset() == timedelta(0)
     assert timedelta(0) <= moment - parsed < timedelta(milliseconds=1)
+
+
+# the store's fault modes taken from the independent server (sandbox/faults.py): each does the
+# one wrong thing its description says, and nothing else
+
+
+def faulty(tmp_path: Path, fault: str) -> Store:
+    return Store(tmp_path / "runs.db", Policy(faults=frozenset({fault})))
+
+
+def test_if_match_higher_version_accepted_takes_any_version_not_lower(tmp_path: Path) -> None:
+    store = faulty(tmp_path, "if_match_higher_version_accepted")
+    run = seeded(store, version=7)
+    assert store.apply(run.id, Action.RESUME, Precondition(frozenset({6})), ACTOR, NOW).verdict is Verdict.PRECONDITION_FAILED
+    assert store.apply(run.id, Action.RESUME, Precondition(frozenset({8})), ACTOR, NOW).verdict is Verdict.CHANGED
+
+
+def test_if_match_other_runs_tag_takes_the_version_any_run_holds(tmp_path: Path) -> None:
+    store = faulty(tmp_path, "if_match_other_runs_tag")
+    run, _ = seeded(store, version=3), seeded(store, version=9, status="live")
+    assert store.apply(run.id, Action.RESUME, Precondition(frozenset({5})), ACTOR, NOW).verdict is Verdict.PRECONDITION_FAILED
+    assert store.apply(run.id, Action.RESUME, Precondition(frozenset({9})), ACTOR, NOW).verdict is Verdict.CHANGED
+
+
+def test_if_match_star_forces_past_the_state_rules(tmp_path: Path) -> None:
+    store = faulty(tmp_path, "if_match_star_forces")
+    run = seeded(store, completes=100, completes_goal=100)
+    assert store.apply(run.id, Action.RESUME, Precondition(frozenset({run.version})), ACTOR, NOW).verdict is Verdict.INVALID_STATE
+    outcome = store.apply(run.id, Action.RESUME, Precondition(None, force=True), ACTOR, NOW)
+    assert outcome.verdict is Verdict.CHANGED and store.get(run.id).status == "live"
+
+
+def test_version_wraps_at_8_gives_0_after_7(tmp_path: Path) -> None:
+    store = faulty(tmp_path, "version_wraps_at_8")
+    run = seeded(store, version=7)
+    assert store.apply(run.id, Action.RESUME, current(run), ACTOR, NOW).run.version == 0
+
+
+def test_pause_ignores_if_match_but_resume_does_not(tmp_path: Path) -> None:
+    store = faulty(tmp_path, "pause_ignores_if_match")
+    live, paused = seeded(store, status="live", version=4), seeded(store, version=4)
+    never = Precondition(frozenset({99}))
+    assert store.apply(live.id, Action.PAUSE, never, ACTOR, NOW).verdict is Verdict.CHANGED
+    assert store.apply(paused.id, Action.RESUME, never, ACTOR, NOW).verdict is Verdict.PRECONDITION_FAILED
+
+
+def test_refused_write_applied_answers_412_and_writes_anyway(tmp_path: Path) -> None:
+    store = faulty(tmp_path, "refused_write_applied")
+    run = seeded(store, version=4)
+    assert store.apply(run.id, Action.RESUME, Precondition(frozenset({3})), ACTOR, NOW).verdict is Verdict.PRECONDITION_FAILED
+    assert (store.get(run.id).status, store.get(run.id).version) == ("live", 5)
+
+
+def test_complete_no_version_bump_changes_the_status_only(tmp_path: Path) -> None:
+    store = faulty(tmp_path, "complete_no_version_bump")
+    run = seeded(store, status="live", version=4)
+    assert store.apply(run.id, Action.COMPLETE, current(run), ACTOR, NOW).verdict is Verdict.CHANGED
+    assert store.get(run.id) == dataclasses.replace(run, status="completed")
+
+
+def test_goal_reached_resumable_lets_equal_completes_through(tmp_path: Path) -> None:
+    store = faulty(tmp_path, "goal_reached_resumable")
+    at_goal, past_goal = seeded(store, completes=100), seeded(store, completes=101)
+    assert store.apply(at_goal.id, Action.RESUME, current(at_goal), ACTOR, NOW).verdict is Verdict.CHANGED
+    assert store.apply(past_goal.id, Action.RESUME, current(past_goal), ACTOR, NOW).verdict is Verdict.INVALID_STATE
+
+
+def test_end_date_calendar_day_resumes_a_run_that_ended_earlier_today(tmp_path: Path) -> None:
+    store = faulty(tmp_path, "end_date_calendar_day")
+    today = seeded(store, end_fielding_at=format_time(NOW - timedelta(hours=1)))
+    yesterday = seeded(store, end_fielding_at=format_time(NOW - timedelta(days=1)))
+    assert store.apply(today.id, Action.RESUME, current(today), ACTOR, NOW).verdict is Verdict.CHANGED
+    assert store.apply(yesterday.id, Action.RESUME, current(yesterday), ACTOR, NOW).verdict is Verdict.INVALID_STATE
+
+
+@pytest.mark.parametrize("now, ended", [
+    (datetime(2026, 3, 1, 12, 0, tzinfo=UTC), datetime(2026, 3, 1, 11, 0, tzinfo=UTC)),
+    (datetime(2026, 3, 1, 0, 20, tzinfo=UTC), datetime(2026, 3, 1, 0, 0, tzinfo=UTC)),  # not yesterday
+    (datetime(2026, 3, 1, 0, 0, tzinfo=UTC), datetime(2026, 3, 1, 0, 0, tzinfo=UTC)),
+])  # fmt: skip
+def test_the_seeded_end_date_run_ended_earlier_today(now: datetime, ended: datetime) -> None:
+    run = run_from_spec({"role": "end_date_passed"}, {"main": "101"}, now=now)
+    assert parse_time(run.end_fielding_at) == ended
+    assert run.end_date_passed(now)

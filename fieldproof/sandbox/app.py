@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,10 @@ API_PREFIX = "/v1"
 CONTRACT = Path(__file__).resolve().parents[1] / "contracts" / "fielding-runs.openapi.yaml"
 SETTINGS_ENV = "FIELDPROOF_SANDBOX_SETTINGS_JSON"
 
-_VERSION_TAG = re.compile(r"[1-9][0-9]{0,17}")
+_VERSION_TAG = re.compile(r"0|[1-9][0-9]{0,17}")  # 0: only a wrapping version (a fault) gets there
+# if_match_unquoted_or_case: a list member read carelessly (quotes, W/ and case dropped)
+_CARELESS_TAG = re.compile(r'(?:[wW]/)?"?(0|[1-9][0-9]{0,17})"?')
+STALE_READ_S = 1.0  # stale_get_cache: how long a cached GET is served
 
 
 class ProblemAnswer(Exception):
@@ -113,6 +117,9 @@ class Sandbox:
         self.limits = TokenBuckets(settings.rate_limit_burst, settings.rate_limit_refill)
         self.faults = Faults(settings.latency_ms, settings.jitter_ms, settings.error_rate)
         self.verify = TokenVerifier(settings.jwt_secret, verify_expiry="expired_token_served" not in settings.faults)
+        # per worker process, for the `app` fault modes that remember runs
+        self.written: set[str] = set()  # etag_missing_after_write
+        self.get_cache: dict[str, tuple[float, Run]] = {}  # stale_get_cache: id -> (when, run)
 
     async def _authorize(self, request: Request) -> Principal:
         """The gates every API request passes, in order, before its run is looked at."""
@@ -125,8 +132,10 @@ class Sandbox:
         if self.faults.server_error() or (scripted is not None and scripted.answer == "500"):
             raise ProblemAnswer(500, "unexpected_internal_error", "injected fault: server error")
         faults = self.settings.faults
+        reading = request.method == "GET"
+        tokenless = "authorization" not in request.headers
         try:
-            if "missing_token_served" in faults and "authorization" not in request.headers:
+            if tokenless and ("missing_token_served" in faults or reading and "get_without_token_served" in faults):
                 principal = Principal(request.path_params["account_id"], user_id_for(request.path_params["account_id"]))
             else:
                 token = bearer_token(request.headers.get("authorization"))
@@ -135,16 +144,19 @@ class Sandbox:
                     raise TooManyRequests(retry_after)
                 principal = self.verify(token)
         except Unauthenticated as exc:
-            raise ProblemAnswer(401, "authorization_error", str(exc)) from None
+            raise ProblemAnswer(403 if tokenless and "missing_token_403" in faults else 401, "authorization_error", str(exc)) from None
         except TokenExpired as exc:
             raise ProblemAnswer(403, "authorization_error", str(exc)) from None
         self._check_api_version(request.headers.get("cint-api-version"))
         self._check_path_ids(request.path_params)
-        if not _same_account(request.path_params["account_id"], principal.account_id) and "foreign_account_served" not in faults:
+        served_anyway = "foreign_account_served" in faults or reading and "get_foreign_token_served" in faults
+        if not _same_account(request.path_params["account_id"], principal.account_id) and not served_anyway:
             raise self._foreign()
         return principal
 
     def _check_api_version(self, value: str | None) -> None:
+        if value is None and "version_header_missing_400" in self.settings.faults:
+            raise ProblemAnswer(400, "bad_request_error", "the Cint-API-Version header is required")
         if value is None:
             raise ProblemAnswer(403, "required_header_missing", "the Cint-API-Version header is required")
         policy = self.settings.unknown_api_version
@@ -200,6 +212,10 @@ class Sandbox:
             if answer == "428":
                 raise ProblemAnswer(428, "precondition_required_error", "this write needs an If-Match header")
             return Precondition(frozenset())
+        faults = self.settings.faults
+        if "if_match_unquoted_or_case" in faults and header.strip(" \t") != "*":
+            careless = (_CARELESS_TAG.fullmatch(member.strip(" \t")) for member in header.split(","))
+            return Precondition(frozenset(int(m.group(1)) for m in careless if m))
         try:
             if_match: IfMatch = parse_if_match(header)
         except HeaderSyntaxError as exc:
@@ -209,6 +225,8 @@ class Sandbox:
                 400, "bad_request_error", str(exc), [{"name": "If-Match", "reason": "malformed"}]
             ) from None
         if if_match.any:
+            if "if_match_star_forces" in faults:
+                return Precondition(None, force=True)
             if self.settings.if_match_star == "400":
                 raise ProblemAnswer(400, "bad_request_error", "If-Match: * is not supported")
             return ANY_VERSION if self.settings.if_match_star == "match" else Precondition(frozenset())
@@ -228,9 +246,15 @@ class Sandbox:
     async def get_run(self, request: Request) -> Response:
         await self._authorize(request)
         run = self._locate(request.path_params)
-        return JSONResponse(
-            run_body(run, self.settings.status_case), headers={"ETag": etag_for(run)}
-        )
+        faults = self.settings.faults
+        if "stale_get_cache" in faults:  # the bug: a cached copy for a second, writes or not
+            cached = self.get_cache.get(run.id)
+            if cached is not None and time.monotonic() - cached[0] < STALE_READ_S:
+                run = cached[1]
+            else:
+                self.get_cache[run.id] = (time.monotonic(), run)
+        headers = {} if "etag_missing_after_write" in faults and run.id in self.written else {"ETag": etag_for(run)}
+        return JSONResponse(run_body(run, self.settings.status_case), headers=headers)
 
     async def write_run(self, request: Request, action: Action) -> Response:
         principal = await self._authorize(request)
@@ -242,7 +266,10 @@ class Sandbox:
             outcome = self.store.apply(run.id, action, precondition, actor=principal.user_id)
         if outcome.verdict in (Verdict.CHANGED, Verdict.NO_OP):
             assert outcome.run is not None
-            return Response(status_code=204, headers={"ETag": etag_for(outcome.run)})
+            if outcome.verdict is Verdict.CHANGED:
+                self.written.add(run.id)
+            answered = run if "write_etag_pre_bump" in self.settings.faults else outcome.run
+            return Response(status_code=204, headers={"ETag": etag_for(answered)})
         if outcome.verdict is Verdict.NOT_FOUND:
             raise ProblemAnswer(404, "not_found_error", "no such fielding run")
         if outcome.verdict is Verdict.PRECONDITION_FAILED:
@@ -331,6 +358,9 @@ def build(settings: SandboxSettings, store: Store | None = None) -> tuple[Sandbo
     return sandbox, FaultyResponses(traced, http_faults) if http_faults else traced
 
 
+RACE_FAULTS = frozenset({"check_then_act_race", "pause_check_then_act"})  # they wait --race-window-ms
+
+
 def policy_for(settings: SandboxSettings) -> Policy:
     store_faults = frozenset(name for name in settings.faults if FAULT_MODES[name].layer == "store")
     return Policy(
@@ -339,7 +369,7 @@ def policy_for(settings: SandboxSettings) -> Policy:
         complete_paused=settings.complete_paused == "204",
         precondition_first=settings.gate_order == "412-first",
         faults=store_faults,
-        race_window_s=settings.race_window_ms / 1000 if "check_then_act_race" in store_faults else 0.0,
+        race_window_s=settings.race_window_ms / 1000 if store_faults & RACE_FAULTS else 0.0,
     )
 
 

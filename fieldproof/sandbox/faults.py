@@ -2,8 +2,12 @@
 
 A fault mode is one realistic bug a server team could ship, selected with `--fault NAME`. The
 harness must catch every one of them (the self-check proves it). Each acts in one layer:
-`store` modes are Policy.fault in store.py (the state machine), `auth` modes in app.py's gates,
-`http` modes in the `FaultyResponses` wrapper below (headers, statuses, bodies on the wire).
+`store` modes are Policy.fault in store.py (the state machine and how a precondition is held),
+`app` modes in app.py (its gates, how it reads If-Match, what its routes answer), `http` modes
+in the `FaultyResponses` wrapper below (headers, statuses, bodies on the wire).
+
+The modes after `error_body_without_detail` were invented independently of the suites, from
+the API doc alone (tests/servers/docs_server.py has them too, as its author wrote them).
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from dataclasses import dataclass
+from email.utils import formatdate
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 @dataclass(frozen=True)
 class FaultMode:
     name: str
-    layer: str  # store | auth | http
+    layer: str  # store | app | http
     family: str
     description: str
 
@@ -35,9 +41,9 @@ FAULT_MODES: dict[str, FaultMode] = {
         FaultMode("skip_business_rules", "store", "state", "resume ignores the completes goal and end date"),
         FaultMode("no_change_on_success", "store", "state", "204 without the change being written"),
         FaultMode("refusal_changes_run", "store", "state", "a refused write still touches last_changed_at"),
-        FaultMode("missing_token_served", "auth", "auth", "a request without a token is served as the account"),
-        FaultMode("foreign_account_served", "auth", "auth", "another account's token is served"),
-        FaultMode("expired_token_served", "auth", "auth", "an expired token is accepted"),
+        FaultMode("missing_token_served", "app", "auth", "a request without a token is served as the account"),
+        FaultMode("foreign_account_served", "app", "auth", "another account's token is served"),
+        FaultMode("expired_token_served", "app", "auth", "an expired token is accepted"),
         FaultMode("no_etag_on_204", "http", "headers", "204 without ETag"),
         FaultMode("no_etag_on_200", "http", "headers", "GET 200 without ETag"),
         FaultMode("unquoted_etag", "http", "headers", "ETag sent as W/1, not a quoted tag"),
@@ -51,6 +57,33 @@ FAULT_MODES: dict[str, FaultMode] = {
         FaultMode("undocumented_409_on_stale", "http", "status", "a stale tag gets 409, not 412"),
         FaultMode("server_error_on_odd_input", "http", "status", "a malformed request gets 500, not 400"),
         FaultMode("error_body_without_detail", "http", "status", "error bodies lack 'detail'"),
+        # invented from the API doc alone, by someone who had not read the suites
+        FaultMode("if_match_higher_version_accepted", "store", "locking",
+                  "If-Match is refused only when its version is lower than the run's: a never-issued W/\"8\" on a run at version 7 wins"),
+        FaultMode("if_match_other_runs_tag", "store", "locking",
+                  "If-Match accepts the current tag of any run, not only of the run written"),
+        FaultMode("if_match_unquoted_or_case", "app", "locking",
+                  "If-Match is compared after dropping quotes, the W/ prefix and letter case: W/7 or 7 wins"),
+        FaultMode("if_match_star_forces", "store", "locking", "If-Match: * forces the write past the tag and the state rules"),
+        FaultMode("version_wraps_at_8", "store", "versions", "the version is kept in 3 bits: after 7 comes 0, and old tags come back"),
+        FaultMode("stale_get_cache", "app", "reads", "GET serves a run cached for a second, even after a write"),
+        FaultMode("write_etag_pre_bump", "app", "reads", "a 204 carries the ETag from before the write, not the new one"),
+        FaultMode("etag_missing_after_write", "app", "reads", "GET of a run written since start-up has no ETag"),
+        FaultMode("pause_ignores_if_match", "store", "writes", "pause checks that If-Match is there, never its value"),
+        FaultMode("pause_check_then_act", "store", "writes",
+                  "pause decides, waits --race-window-ms, writes unconditionally (resume is locked)"),
+        FaultMode("refused_write_applied", "store", "writes", "a write with a stale tag is applied, then answered 412"),
+        FaultMode("complete_no_version_bump", "store", "writes", "complete sets the status, but not the version, time or author"),
+        FaultMode("goal_reached_resumable", "store", "state", "resume allows a run whose completes equal its goal (<= for <)"),
+        FaultMode("end_date_calendar_day", "store", "state",
+                  "resume compares the end date by UTC day: a run that ended earlier today resumes"),
+        FaultMode("get_foreign_token_served", "app", "auth", "GET serves another account's token (writes are refused)"),
+        FaultMode("get_without_token_served", "app", "auth", "GET without a token is served (writes get 401)"),
+        FaultMode("missing_token_403", "app", "auth", "no Authorization header gets 403, not 401"),
+        FaultMode("version_header_missing_400", "app", "headers", "a missing Cint-API-Version gets 400, not 403 required_header_missing"),
+        FaultMode("no_traceparent_on_429", "http", "headers", "429 without traceparent or tracestate"),
+        FaultMode("no_traceparent_on_refusals", "http", "headers", "412 and 422 without traceparent or tracestate"),
+        FaultMode("retry_after_http_date", "http", "headers", "429's Retry-After is an HTTP-date, not seconds"),
     ]
 }
 
@@ -148,6 +181,11 @@ def _distort_start(mode: str, status: int, headers: list[tuple[bytes, bytes]], s
         headers = [(k, v.replace(b'"', b"") if k.lower() == b"etag" else v) for k, v in headers]
     elif mode == "no_retry_after_on_429" and status == 429:
         headers = _without(headers, b"retry-after")
+    elif mode == "no_traceparent_on_429" and status == 429 or mode == "no_traceparent_on_refusals" and status in (412, 422):
+        headers = _without(_without(headers, b"traceparent"), b"tracestate")
+    elif mode == "retry_after_http_date" and status == 429:
+        seconds = next((int(v) for k, v in headers if k.lower() == b"retry-after" and v.isdigit()), 1)
+        headers = _without(headers, b"retry-after") + [(b"retry-after", formatdate(time.time() + seconds, usegmt=True).encode())]
     elif (mode == "no_traceparent_on_errors" and status >= 400 or mode == "no_traceparent_on_404" and status == 404
           or mode == "no_traceparent_anywhere"):  # fmt: skip
         headers = _without(headers, b"traceparent")

@@ -10,7 +10,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +78,9 @@ def run_from_spec(
     end = fields.get("end_fielding_at")
     start = fields.get("start_fielding_at")
     if fields.get("end_date_passed"):
-        end = end or format_time(now - timedelta(days=1))
+        # at the boundary: passed, but earlier today (UTC), so a server comparing days gets it wrong
+        midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        end = end or format_time(max(midnight, now - timedelta(hours=1)))
         start = start or format_time(now - timedelta(days=30))
     return make_run(
         account_id=account_id,

@@ -121,6 +121,7 @@ class Precondition:
     """Which versions the caller's If-Match names; `None` means any (If-Match: *)."""
 
     versions: frozenset[int] | None
+    force: bool = False  # only the if_match_star_forces fault sets it
 
     def holds_for(self, run: Run) -> bool:
         return self.versions is None or run.version in self.versions
@@ -215,7 +216,7 @@ class Store:
         """Decide on a snapshot, then write only if the snapshot is still current."""
         now = now or utcnow()
         faults = self.policy.faults
-        if "ignore_if_match" in faults:
+        if "ignore_if_match" in faults or (action is Action.PAUSE and "pause_ignores_if_match" in faults):
             precondition = ANY_VERSION
         elif "accept_stale_tags" in faults and precondition.versions is not None:
             precondition = Precondition(precondition.versions | {v + 1 for v in precondition.versions})
@@ -225,17 +226,24 @@ class Store:
             run = self.get(run_id)
             if run is None:
                 return Outcome(Verdict.NOT_FOUND, None, "no fielding run with this id")
+            _, target = TRANSITIONS[action]
+            if precondition.force:  # the if_match_star_forces bug: no tag, no state rule
+                if run.status == target:
+                    return Outcome(Verdict.NO_OP, run, f"run is already {run.status}")
+                return Outcome(Verdict.CHANGED, self._write(run, target, actor, now, action, unconditional=True))
             refusal = self._refusal(run, action, precondition, now)
             if refusal is not None:
                 if "refusal_changes_run" in faults:
                     self._db.execute(
                         "UPDATE runs SET last_changed_at = ? WHERE id = ?", (format_time(now), run.id)
                     )
+                if ("refused_write_applied" in faults and refusal.verdict is Verdict.PRECONDITION_FAILED
+                        and run.status in self.policy.sources(action) and not self._invalid_state_reason(run, action, now)):
+                    self._write(run, target, actor, now, action)  # the bug: applied, then refused
                 return refusal
-            _, target = TRANSITIONS[action]
             if run.status not in self.policy.sources(action):  # only the configured no-op gets here
                 return Outcome(Verdict.NO_OP, run, f"run is already {run.status}")
-            changed = self._write(run, target, actor, now)
+            changed = self._write(run, target, actor, now, action)
             if changed is not None:
                 return Outcome(Verdict.CHANGED, changed)
             if precondition.versions is not None:
@@ -248,7 +256,7 @@ class Store:
         self, run: Run, action: Action, precondition: Precondition, now: datetime
     ) -> Outcome | None:
         stale = None
-        if not precondition.holds_for(run):
+        if not self._holds(run, precondition):
             stale = Outcome(
                 Verdict.PRECONDITION_FAILED, run, "If-Match does not name the current version"
             )
@@ -257,6 +265,20 @@ class Store:
         first, second = (stale, invalid) if self.policy.precondition_first else (invalid, stale)
         return first or second
 
+    def _holds(self, run: Run, precondition: Precondition) -> bool:
+        """Whether the precondition holds for the run (and where the locking faults go wrong)."""
+        if precondition.holds_for(run):
+            return True
+        versions, faults = precondition.versions, self.policy.faults
+        if not versions:
+            return False
+        if "if_match_higher_version_accepted" in faults and max(versions) >= run.version:
+            return True  # the bug: "refuse older tags" instead of "match the current one"
+        if "if_match_other_runs_tag" in faults:  # the bug: any run's current tag will do
+            marks = ", ".join("?" * len(versions))
+            return self._db.execute(f"SELECT 1 FROM runs WHERE version IN ({marks}) LIMIT 1", tuple(versions)).fetchone() is not None
+        return False
+
     def _invalid_state_reason(self, run: Run, action: Action, now: datetime) -> str | None:
         if run.status not in self.policy.sources(action):
             if action is Action.RESUME and run.status == "live" and self.policy.resume_live_is_noop:
@@ -264,27 +286,39 @@ class Store:
             if action is Action.PAUSE and run.status == "paused" and self.policy.pause_paused_is_noop:
                 return None
             return f"cannot {action.value} a run that is {run.status}"
-        if action is Action.RESUME and "skip_business_rules" not in self.policy.faults:
-            if run.goal_reached:
+        faults = self.policy.faults
+        if action is Action.RESUME and "skip_business_rules" not in faults:
+            goal = run.completes > run.completes_goal if "goal_reached_resumable" in faults else run.goal_reached
+            if goal:
                 return "the completes goal has been reached"
-            if run.end_date_passed(now):
+            if "end_date_calendar_day" in faults:  # the bug: a run that ended earlier today resumes
+                if parse_time(run.end_fielding_at).date() < now.astimezone(UTC).date():
+                    return "the end date has passed"
+            elif run.end_date_passed(now):
                 return "the end date has passed"
         return None
 
-    def _write(self, seen: Run, status: str, actor: str, now: datetime) -> Run | None:
+    def _write(self, seen: Run, status: str, actor: str, now: datetime, action: Action, unconditional: bool = False
+               ) -> Run | None:  # fmt: skip
         faults = self.policy.faults
         version = seen.version + 1
         if "version_not_bumped" in faults:
             version = seen.version
         elif "recurring_tags" in faults:
             version = 1 + seen.version % 3
+        elif "version_wraps_at_8" in faults:
+            version = (seen.version + 1) % 8
         changed = replace(
             seen, status=status, version=version, last_changed_at=format_time(now), last_changed_by=actor
         )
+        if action is Action.COMPLETE and "complete_no_version_bump" in faults:
+            changed = replace(seen, status=status)
         if "no_change_on_success" in faults:
             return changed  # answers as if written, writes nothing
         args: tuple[str | int, ...]
-        if "check_then_act_race" in faults:
+        if unconditional:
+            condition, args = "WHERE id = ?", (seen.id,)
+        elif "check_then_act_race" in faults or (action is Action.PAUSE and "pause_check_then_act" in faults):
             # the bug: decide, wait, then write unconditionally: a second writer slips in between
             time.sleep(self.policy.race_window_s)
             condition, args = "WHERE id = ?", (seen.id,)
