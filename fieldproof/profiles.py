@@ -16,6 +16,7 @@ class Profile:
     fuzz_examples: int  # schemathesis examples per operation (fuzzing phase)
     stateful_examples: int  # schemathesis stateful scenarios
     history_ops: int  # operations in the recorded concurrent history (linearizability)
+    life_writes: int  # writes the lifecycle walk makes before it sends every tag the run had
 
     def on_a_live_target(self) -> Profile:
         """This profile on a target file: a live target pays for every request, so the
@@ -34,7 +35,7 @@ LIVE_SHARE = 0.3  # measured by bench/detection_per_request.py: every fault mode
 # The first pass (fieldproof/suites/test_first_pass.py): every suite once at its smallest size,
 # so that a small max_requests still exercises every rule; the burst probe keeps the profile's size.
 FIRST_PASS = Profile("first pass", examples=1, racers=4, rounds_sandbox=1, rounds_file=1, rate_probe_requests=0,
-                     fuzz_examples=1, stateful_examples=1, history_ops=16)
+                     fuzz_examples=1, stateful_examples=1, history_ops=16, life_writes=2)
 
 
 def profile_for(name: str, *, sandbox: bool) -> Profile:
@@ -45,9 +46,9 @@ def profile_for(name: str, *, sandbox: bool) -> Profile:
 
 PROFILES = {
     "quick": Profile("quick", examples=10, racers=8, rounds_sandbox=5, rounds_file=2, rate_probe_requests=200,
-                     fuzz_examples=5, stateful_examples=5, history_ops=200),
+                     fuzz_examples=5, stateful_examples=5, history_ops=200, life_writes=4),
     "default": Profile("default", examples=40, racers=8, rounds_sandbox=20, rounds_file=5, rate_probe_requests=400,
-                       fuzz_examples=20, stateful_examples=20, history_ops=1000),
+                       fuzz_examples=20, stateful_examples=20, history_ops=1000, life_writes=10),
     "thorough": Profile("thorough", examples=200, racers=16, rounds_sandbox=100, rounds_file=20, rate_probe_requests=1000,
-                        fuzz_examples=100, stateful_examples=100, history_ops=5000),
+                        fuzz_examples=100, stateful_examples=100, history_ops=5000, life_writes=24),
 }

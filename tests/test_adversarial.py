@@ -1,6 +1,7 @@
 """Bugs the harness's authors did not write: the independent server's fault modes
-(tests/servers/docs_server.py --fault, invented from the API docs alone), each caught by the
-rule it breaks; and the never-issued tags that look valid, as rendered for a run."""
+(tests/servers/docs_server.py --fault, invented from the API docs alone) and the sandbox's
+modes taken from them, each caught by the rule it breaks; and the never-issued tags that look
+valid, as rendered for a run."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pytest
 from helpers import docs_server, fieldproof_run, rules_by_name, summary
 
 from fieldproof.facts import IfMatch
+from fieldproof.sandbox.faults import FAULT_MODES
+from fieldproof.selfcheck import FAULT_NEEDS
 from fieldproof.strategies import PLAUSIBLE_KINDS, IfMatchChoice, every_if_match_variant, render_if_match
 
 
@@ -62,3 +65,44 @@ def test_the_first_pass_sweep_has_every_kind_and_every_spelling() -> None:
     variants = every_if_match_variant()
     assert {v.kind for v in variants} >= {IfMatch.NEVER_ISSUED, IfMatch.MALFORMED, IfMatch.OTHER_RUN, IfMatch.STAR}
     assert {v.index for v in variants if v.kind is IfMatch.NEVER_ISSUED} == set(range(PLAUSIBLE_KINDS))
+
+
+# The sandbox's fault modes invented from the API doc alone (the second half of `--fault list`),
+# each with the rule it breaks: a quick run on the built-in sandbox must fail by that rule.
+INDEPENDENT_MODES = {
+    "if_match_higher_version_accepted": "stale_tag_refused",  # a never-issued W/"8" on a run at 7
+    "if_match_other_runs_tag": "stale_tag_refused",
+    "if_match_unquoted_or_case": "if_match_variant_answered",  # an unquoted 7 is malformed
+    "if_match_star_forces": "if_match_variant_answered",  # * on a goal-reached run must not win
+    "version_wraps_at_8": "success_changes_the_run",  # the version went from 7 to 0
+    "stale_get_cache": "success_changes_the_run",  # the next read does not show the write
+    "write_etag_pre_bump": "success_changes_the_run",  # the 204's ETag is not the current one
+    "etag_missing_after_write": "etag_on_success",
+    "pause_ignores_if_match": "stale_tag_refused",  # an old tag pauses a live run
+    "pause_check_then_act": "one_winner_among_concurrent_writes",
+    "refused_write_applied": "refusal_changes_nothing",
+    "complete_no_version_bump": "success_changes_the_run",
+    "goal_reached_resumable": "business_rules_refuse",
+    "end_date_calendar_day": "business_rules_refuse",  # the run ended earlier today
+    "get_foreign_token_served": "auth_refused",
+    "get_without_token_served": "auth_refused",
+    "missing_token_403": "auth_refused",
+    "version_header_missing_400": "api_version_required",
+    "no_traceparent_on_429": "traceparent_on_every_response",
+    "no_traceparent_on_refusals": "traceparent_on_every_response",
+    "retry_after_http_date": "retry_after_on_429",
+}
+
+
+def test_every_independent_mode_has_the_rule_it_breaks() -> None:
+    names = list(FAULT_MODES)
+    assert list(INDEPENDENT_MODES) == names[names.index("error_body_without_detail") + 1:]
+
+
+@pytest.mark.parametrize("fault", list(INDEPENDENT_MODES))
+def test_an_independent_sandbox_fault_is_caught_by_the_rule_it_breaks(tmp_path: Path, fault: str) -> None:
+    env = {**FAULT_NEEDS.get(fault, {}), "FIELDPROOF_SANDBOX_FAULT": fault}
+    result = fieldproof_run(tmp_path, "--profile", "quick", env=env)
+    assert result.returncode == 1, result.stdout[-2000:]
+    rows = rules_by_name(summary(tmp_path))
+    assert rows[INDEPENDENT_MODES[fault]]["violations"], {name: row["violations"] for name, row in rows.items() if row["violations"]}

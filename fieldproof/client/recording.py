@@ -495,14 +495,18 @@ class ApiClient:
         auth: Auth = Auth.MAIN,
         headers: Mapping[str, str | None] | None = None,
         observe: bool = True,
+        before: Snapshot | None = None,
         **path: str,
     ) -> Exchange:
         """POST pause/resume/complete; with observe, GETs before and after are attached.
 
         `if_match` left out sends the current ETag; None sends no If-Match at all. `tag` says
-        where a tag that is not the current one came from (stale, another run's, …).
+        where a tag that is not the current one came from (stale, another run's, …). `before`:
+        a look at the run already taken (the last write's look after it) instead of a new GET,
+        where nothing else writes to the run in between.
         """
-        before = self.snapshot(run) if observe or if_match is _UNSET else None
+        if before is None and (observe or if_match is _UNSET):
+            before = self.snapshot(run)
         if if_match is _UNSET:
             assert before is not None
             if_match = before.etag

@@ -1,5 +1,5 @@
 """Business rules: a run whose goal or end date is reached, or that is completed or live, is
-not resumed by its current tag, and stays as it was."""
+not resumed by its current tag nor by If-Match: *, and stays as it was."""
 
 from __future__ import annotations
 
@@ -11,4 +11,6 @@ from fieldproof.plugin import Harness
 @pytest.mark.parametrize("role", ["goal_reached", "end_date_passed", "completed", "live"])
 def test_resume_is_refused_by_the_runs_state(fp: Harness, role: str) -> None:
     with fp.run(role) as run:
-        fp.client.write("resume", run)
+        refused = fp.client.write("resume", run)
+        # If-Match: * names no tag: whatever a server makes of it, it must not get past the state
+        fp.client.write("resume", run, "*", before=refused.after)

@@ -46,18 +46,26 @@ def _answerer(fp: Harness, run: RunRef) -> Callable[[IfMatchChoice], None]:
     rendered for the run as it is, and pauses it again if that won."""
     stale = _history(fp, run)
     other_tag = fp.other_run_tag(run)
+    # the last look at the run: each write's look after it is the next one's before (the run is
+    # this test's alone), so an example costs its write and one GET
+    looks = [fp.client.snapshot(run)]
 
     def answer(choice: IfMatchChoice) -> None:
-        current = fp.client.snapshot(run)
+        current = looks[-1] if looks[-1].etag is not None else fp.client.snapshot(run)
         if current.etag is None:  # a GET without an ETag is etag_on_success's finding
             return
         version = current.version if isinstance(current.version, int) else None
         kind, value = render_if_match(choice, current.etag, stale, other_tag, version)
-        exchange = fp.client.write("resume", run, value, tag=kind)
+        exchange = fp.client.write("resume", run, value, tag=kind, before=current)
+        assert exchange.after is not None
+        looks.append(exchange.after)
         if exchange.status == 204:  # put it back for the next example
             stale.append(current.etag)
-            paused = fp.client.write("pause", run, exchange.header("etag"))
+            paused = fp.client.write("pause", run, exchange.header("etag"), before=exchange.after)
             fp.require(paused, 204, "pausing the run again for the next example")
+            assert paused.after is not None
+            looks.append(paused.after)
+        del looks[:-1]
 
     return answer
 
