@@ -46,6 +46,7 @@ FAULT_NEEDS: dict[str, dict[str, str]] = {
     **{mode: {"FIELDPROOF_SANDBOX_RACE_WINDOW_MS": "25"} for mode in ("check_then_act_race", "pause_check_then_act")},
 }
 RUN_TIMEOUT_S = 600
+NAME_WIDTH = max(map(len, [*CLEAN_TARGETS, *FAULT_MODES]))  # one column for every target's name
 
 
 @dataclass
@@ -141,7 +142,8 @@ def _report(outcome: Outcome, out: TextIO) -> Outcome:
         state = "killed" if outcome.killed else "SURVIVED"
     by = ", ".join(outcome.rules[:3]) + (" …" if len(outcome.rules) > 3 else "") if outcome.rules else "-"
     detect = f"{outcome.seconds_to_detection:.1f} s" if outcome.seconds_to_detection is not None else "-"
-    print(f"{outcome.target:<28} {state:<22} by {by:<60} detected after {detect:>7}  ({outcome.seconds:.1f} s run)", file=out, flush=True)
+    print(f"{outcome.target:<{NAME_WIDTH}} {state:<22} by {by:<60} detected after {detect:>7}  ({outcome.seconds:.1f} s run)",
+          file=out, flush=True)  # fmt: skip
     if outcome.problem and outcome.verdict in ("error", "inconclusive"):
         print(f"    problem: {outcome.problem[:200]}", file=out)
     return outcome
