@@ -41,7 +41,10 @@ from fieldproof.selfcheck import FAULT_NEEDS, answers
 
 RUN_TIMEOUT_S = 300
 # what a target file cannot show: the expired token only the built-in sandbox mints
-NOT_ON_A_TARGET_FILE = {"expired_token_served": "needs an expired token, which only the built-in sandbox mints"}
+NOT_ON_A_TARGET_FILE = {
+    "expired_token_served": "needs an expired token, which only the built-in sandbox mints",
+    "complete_no_version_bump": "needs a complete, which is never sent to a target file's runs (it cannot be undone)",
+}
 GOAL_CAP, GOAL_FLOOR_RATIO, GOAL_WALL_S = 300, 1.10, 20.0
 
 

@@ -298,6 +298,8 @@ def _run_suites(session: Session, interrupts: Interrupts) -> _Outcomes:
     if session.workers > 1:
         args += ["-p", "xdist.plugin", "-n", str(session.workers)]
     env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        env["HYPOTHESIS_STORAGE_DIRECTORY"] = str(hypothesis_cache_dir())
     if options.seed is not None:
         env["FIELDPROOF_SEED"] = str(options.seed)
         args += ["--hypothesis-seed", str(options.seed)]
@@ -322,6 +324,15 @@ def _run_suites(session: Session, interrupts: Interrupts) -> _Outcomes:
         if progress is not None:
             progress.stop()
     return collector
+
+
+def hypothesis_cache_dir() -> Path:
+    """Where hypothesis keeps its Unicode tables between sessions ($XDG_CACHE_HOME/fieldproof/
+    hypothesis): computing them costs a session about 1.5 s before its first request, and its
+    storage would otherwise be a .hypothesis folder in the user's working directory. Nothing
+    of a target is kept there: the suites' example databases are off."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "fieldproof" / "hypothesis"
 
 
 def _sandbox_rate_limited() -> bool:

@@ -22,13 +22,18 @@ QUICK = ["--profile", "quick", "--workers", "2"]
 
 
 def test_the_contract_holds_on_the_sandbox_and_every_report_is_written(tmp_path: Path) -> None:
-    result = fieldproof_run(tmp_path, *QUICK)
+    work = tmp_path / "work"
+    work.mkdir()
+    result = fieldproof_run(work, *QUICK, env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "PASS: the contract holds" in result.stdout
-    reports = tmp_path / "reports"
+    # hypothesis keeps its tables in the user's cache between sessions, not in the working directory
+    assert sorted(p.name for p in work.iterdir()) == ["reports", "state"]
+    assert list((tmp_path / "cache" / "fieldproof" / "hypothesis").glob("unicode_data/*/charmap.json.gz"))
+    reports = work / "reports"
     for name in ("junit.xml", "report.html", "summary.json", "summary.md"):
         assert (reports / name).stat().st_size > 0, name
-    data = summary(tmp_path)
+    data = summary(work)
     assert data["verdict"] == "pass" and data["requests"] > 100
     checks = {rule["name"]: rule["checks"] for rule in data["rules"]}
     unexercised = [name for name, n in checks.items() if n == 0 and name != "retry_after_on_429"]
