@@ -315,8 +315,21 @@ def _progress(config: pytest.Config) -> dict[str, Any]:
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--fieldproof-session"):
-        items.sort(key=lambda item: suites.rank(item.nodeid.partition("::")[0]))  # stable: in-module order kept
+    if not config.getoption("--fieldproof-session"):
+        return
+    items.sort(key=lambda item: suites.rank(item.nodeid.partition("::")[0]))  # stable: in-module order kept
+    if any(Path(item.nodeid.partition("::")[0]).stem == "test_first_pass" for item in items):
+        twice = [item for item in items if _run_as_is_by_the_first_pass(item)]
+        if twice:  # what the first pass sends as it is, a suite does not send again
+            config.hook.pytest_deselected(items=twice)
+            items[:] = [item for item in items if item not in twice]
+
+
+def _run_as_is_by_the_first_pass(item: pytest.Item) -> bool:
+    session, target = current_session(), current_target()
+    held = {"foreign": target.foreign_token is not None, "expired": session is not None and session.control_url is not None}
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return any(entry.matches(item.nodeid, params) and (entry.needs is None or held[entry.needs]) for entry in suites.AS_IS)
 
 
 def pytest_runtest_logstart(nodeid: str, location: Any) -> None:

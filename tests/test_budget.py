@@ -215,3 +215,24 @@ def test_a_responses_own_headers_are_read_whatever_their_case() -> None:
 def test_an_x_ratelimit_reset_that_is_a_unix_time_is_read_as_seconds_from_now() -> None:
     state = rate_limit_state({"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(time.time()) + 20)})
     assert state is not None and state.remaining == 0 and 18 <= (state.reset_s or 0) <= 21
+
+
+def _tests_run(tmp_path: Path, suites: str) -> set[str]:
+    tmp_path.mkdir()
+    result = fieldproof_run(tmp_path, "--profile", "quick", "--suites", suites)
+    assert result.returncode == 0, result.stdout[-2000:]
+    return {case["name"] for case in summary(tmp_path)["tests"]["cases"]}
+
+
+def test_what_the_first_pass_sends_as_it_is_its_suite_does_not_send_again(tmp_path: Path) -> None:
+    with_first_pass = _tests_run(tmp_path / "with", "first_pass,business_rules,auth")
+    alone = _tests_run(tmp_path / "alone", "business_rules,auth")
+    twice = {"test_resume_is_refused_by_the_runs_state[goal_reached]", "test_resume_is_refused_by_the_runs_state[end_date_passed]",
+             "test_requests_without_valid_credentials_are_refused[get-none]",
+             "test_requests_without_valid_credentials_are_refused[resume-malformed]",
+             "test_requests_without_valid_credentials_are_refused[get-foreign]",  # the sandbox has both tokens
+             "test_a_missing_or_unknown_api_version_is_answered[get-missing]"}  # fmt: skip
+    assert twice <= alone and not twice & with_first_pass
+    # what the first pass does not send as it is still runs in its suite
+    assert {"test_resume_is_refused_by_the_runs_state[live]", "test_requests_without_valid_credentials_are_refused[resume-none]"
+            } <= with_first_pass  # fmt: skip

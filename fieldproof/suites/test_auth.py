@@ -7,8 +7,7 @@ import pytest
 
 from fieldproof.facts import Auth
 from fieldproof.plugin import Harness
-
-UNKNOWN_API_VERSION = "1999-01-01"  # well-formed, and older than any version of the API
+from fieldproof.suites import UNKNOWN_API_VERSION
 
 
 @pytest.mark.parametrize("auth", [Auth.NONE, Auth.MALFORMED, Auth.FOREIGN, Auth.EXPIRED], ids=lambda a: a.value)

@@ -10,7 +10,7 @@ import pytest
 
 from fieldproof import contract, rules
 from fieldproof.client.recording import ApiClient
-from fieldproof.exchange import Exchange
+from fieldproof.exchange import Exchange, Snapshot
 from fieldproof.facts import IfMatch
 from fieldproof.plugin import Harness
 from fieldproof.target import RunRef
@@ -47,8 +47,9 @@ def race_writes(fp: Harness, action: str) -> None:
         try:
             for racer in racers:  # open every connection before the first round
                 racer.snapshot(run)
+            last: Snapshot | None = None  # the look after the last round: the next one's before
             for _ in range(fp.rounds):
-                before = fp.client.snapshot(run)
+                before = last or fp.client.snapshot(run)
                 if before.status == "completed":  # only a complete race gets here, on the sandbox
                     run = fp.fresh(run)
                     before = fp.client.snapshot(run)
@@ -63,8 +64,10 @@ def race_writes(fp: Harness, action: str) -> None:
                 round_ = fp.judge(rules.OneWinner(before))
                 for future in [pool.submit(race, r) for r in racers]:
                     round_.observe(future.result(timeout=120))
-                round_.observe(fp.client.get(run))
+                after = fp.client.get(run)
+                round_.observe(after)
                 round_.finish()
+                last = Snapshot.of(after)
         finally:
             barrier.abort()  # a racer still waiting (after a failure) is released, not left hanging
             for racer in racers:
