@@ -327,9 +327,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 def _run_as_is_by_the_first_pass(item: pytest.Item) -> bool:
     session, target = current_session(), current_target()
-    held = {"foreign": target.foreign_token is not None, "expired": session is not None and session.control_url is not None}
+    sandbox = session is not None and session.control_url is not None
     params = getattr(getattr(item, "callspec", None), "params", {})
-    return any(entry.matches(item.nodeid, params) and (entry.needs is None or held[entry.needs]) for entry in suites.AS_IS)
+    return any(entry.matches(item.nodeid, params) and entry.runs_on(target, sandbox) for entry in suites.AS_IS)
 
 
 def pytest_runtest_logstart(nodeid: str, location: Any) -> None:

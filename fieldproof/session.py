@@ -299,7 +299,7 @@ def _run_suites(session: Session, interrupts: Interrupts) -> _Outcomes:
         args += ["-p", "xdist.plugin", "-n", str(session.workers)]
     env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
-        env["HYPOTHESIS_STORAGE_DIRECTORY"] = str(hypothesis_cache_dir())
+        env["HYPOTHESIS_STORAGE_DIRECTORY"] = str(hypothesis_cache_dir() or Path(session.work) / "hypothesis")
     if options.seed is not None:
         env["FIELDPROOF_SEED"] = str(options.seed)
         args += ["--hypothesis-seed", str(options.seed)]
@@ -326,12 +326,18 @@ def _run_suites(session: Session, interrupts: Interrupts) -> _Outcomes:
     return collector
 
 
-def hypothesis_cache_dir() -> Path:
+def hypothesis_cache_dir() -> Path | None:
     """Where hypothesis keeps its Unicode tables between sessions ($XDG_CACHE_HOME/fieldproof/
     hypothesis): computing them costs a session about 1.5 s before its first request, and its
     storage would otherwise be a .hypothesis folder in the user's working directory. Nothing
-    of a target is kept there: the suites' example databases are off."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    of a target is kept there: the suites' example databases are off. None: no home to keep
+    it in (a user without one); the session's own work folder then serves."""
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:
+            return None
     return Path(base) / "fieldproof" / "hypothesis"
 
 

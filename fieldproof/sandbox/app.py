@@ -117,7 +117,7 @@ class Sandbox:
         self.limits = TokenBuckets(settings.rate_limit_burst, settings.rate_limit_refill)
         self.faults = Faults(settings.latency_ms, settings.jitter_ms, settings.error_rate)
         self.verify = TokenVerifier(settings.jwt_secret, verify_expiry="expired_token_served" not in settings.faults)
-        # per worker process, for the `app` fault modes that remember runs
+        # per worker process (a fault's memory, not the store's), for the `app` modes that remember runs
         self.written: set[str] = set()  # etag_missing_after_write
         self.get_cache: dict[str, tuple[float, Run]] = {}  # stale_get_cache: id -> (when, run)
 
@@ -266,7 +266,7 @@ class Sandbox:
             outcome = self.store.apply(run.id, action, precondition, actor=principal.user_id)
         if outcome.verdict in (Verdict.CHANGED, Verdict.NO_OP):
             assert outcome.run is not None
-            if outcome.verdict is Verdict.CHANGED:
+            if outcome.verdict is Verdict.CHANGED and "etag_missing_after_write" in self.settings.faults:
                 self.written.add(run.id)
             answered = run if "write_etag_pre_bump" in self.settings.faults else outcome.run
             return Response(status_code=204, headers={"ETag": etag_for(answered)})

@@ -61,10 +61,11 @@ FAULT_MODES: dict[str, FaultMode] = {
         FaultMode("if_match_higher_version_accepted", "store", "locking",
                   "If-Match is refused only when its version is lower than the run's: a never-issued W/\"8\" on a run at version 7 wins"),
         FaultMode("if_match_other_runs_tag", "store", "locking",
-                  "If-Match accepts the current tag of any run, not only of the run written"),
+                  "If-Match accepts the current tag of any run, not only of the run written (tags are versions here: "
+                  "an old tag of this run that another run holds now wins too)"),
         FaultMode("if_match_unquoted_or_case", "app", "locking",
                   "If-Match is compared after dropping quotes, the W/ prefix and letter case: W/7 or 7 wins"),
-        FaultMode("if_match_star_forces", "store", "locking", "If-Match: * forces the write past the tag and the state rules"),
+        FaultMode("if_match_star_forces", "app", "locking", "If-Match: * forces the write past the tag and the state rules"),
         FaultMode("version_wraps_at_8", "store", "versions", "the version is kept in 3 bits: after 7 comes 0, and old tags come back"),
         FaultMode("stale_get_cache", "app", "reads", "GET serves a run cached for a second, even after a write"),
         FaultMode("write_etag_pre_bump", "app", "reads", "a 204 carries the ETag from before the write, not the new one"),

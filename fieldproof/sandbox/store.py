@@ -308,19 +308,18 @@ class Store:
             version = 1 + seen.version % 3
         elif "version_wraps_at_8" in faults:
             version = (seen.version + 1) % 8
-        changed = replace(
-            seen, status=status, version=version, last_changed_at=format_time(now), last_changed_by=actor
-        )
         if action is Action.COMPLETE and "complete_no_version_bump" in faults:
-            changed = replace(seen, status=status)
+            changed = replace(seen, status=status)  # the bug: version, time and author stay
+        else:
+            changed = replace(seen, status=status, version=version, last_changed_at=format_time(now), last_changed_by=actor)
         if "no_change_on_success" in faults:
             return changed  # answers as if written, writes nothing
         args: tuple[str | int, ...]
-        if unconditional:
-            condition, args = "WHERE id = ?", (seen.id,)
-        elif "check_then_act_race" in faults or (action is Action.PAUSE and "pause_check_then_act" in faults):
+        if "check_then_act_race" in faults or (action is Action.PAUSE and "pause_check_then_act" in faults):
             # the bug: decide, wait, then write unconditionally: a second writer slips in between
             time.sleep(self.policy.race_window_s)
+            unconditional = True
+        if unconditional:
             condition, args = "WHERE id = ?", (seen.id,)
         else:
             condition, args = "WHERE id = ? AND version = ? AND status = ?", (seen.id, seen.version, seen.status)

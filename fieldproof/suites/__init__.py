@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fieldproof.facts import Auth
+
+if TYPE_CHECKING:
+    from fieldproof.target import Target
 
 FOLDER = Path(__file__).resolve().parent
 
@@ -47,18 +50,26 @@ class AsIs:
         module, _, name = nodeid.partition("::")
         return Path(module).stem == f"test_{self.module}" and name.partition("[")[0] == self.test and params == self.params
 
+    def runs_on(self, target: Target, sandbox: bool) -> bool:
+        """Whether the first pass sends it on this target: the credential and the run it needs
+        are there (if not, neither the first pass nor its suite sends it; the suite says why)."""
+        if self.needs == "foreign" and target.foreign_token is None or self.needs == "expired" and not sandbox:
+            return False
+        role = self.params.get("role")
+        return sandbox or role is None or bool(target.runs_of(role))
 
-_CREDENTIALS = "test_requests_without_valid_credentials_are_refused"
-_API_VERSION = "test_a_missing_or_unknown_api_version_is_answered"
+
+_CREDENTIALS_TEST = "test_requests_without_valid_credentials_are_refused"
+_API_VERSION_TEST = "test_a_missing_or_unknown_api_version_is_answered"
 AS_IS = (
     *(AsIs("business_rules", "business_rules", "test_resume_is_refused_by_the_runs_state", {"role": role})
       for role in ("goal_reached", "end_date_passed")),  # both documented rules: a server may get either wrong
     # each kind of credential once; another account's on a read and a write (a server may check one only)
-    AsIs("auth", "auth", _CREDENTIALS, {"auth": Auth.NONE, "operation": "get"}),
-    AsIs("auth", "auth", _CREDENTIALS, {"auth": Auth.MALFORMED, "operation": "resume"}),
-    AsIs("auth", "auth", _CREDENTIALS, {"auth": Auth.FOREIGN, "operation": "get"}, needs="foreign"),
-    AsIs("auth", "auth", _CREDENTIALS, {"auth": Auth.FOREIGN, "operation": "resume"}, needs="foreign"),
-    AsIs("auth", "auth", _CREDENTIALS, {"auth": Auth.EXPIRED, "operation": "get"}, needs="expired"),
-    *(AsIs("api_version", "auth", _API_VERSION, {"operation": "get", "version": version})
+    AsIs("auth", "auth", _CREDENTIALS_TEST, {"auth": Auth.NONE, "operation": "get"}),
+    AsIs("auth", "auth", _CREDENTIALS_TEST, {"auth": Auth.MALFORMED, "operation": "resume"}),
+    AsIs("auth", "auth", _CREDENTIALS_TEST, {"auth": Auth.FOREIGN, "operation": "get"}, needs="foreign"),
+    AsIs("auth", "auth", _CREDENTIALS_TEST, {"auth": Auth.FOREIGN, "operation": "resume"}, needs="foreign"),
+    AsIs("auth", "auth", _CREDENTIALS_TEST, {"auth": Auth.EXPIRED, "operation": "get"}, needs="expired"),
+    *(AsIs("api_version", "auth", _API_VERSION_TEST, {"operation": "get", "version": version})
       for version in (None, UNKNOWN_API_VERSION)),
 )  # fmt: skip

@@ -49,12 +49,14 @@ def race_writes(fp: Harness, action: str) -> None:
                 racer.snapshot(run)
             last: Snapshot | None = None  # the look after the last round: the next one's before
             for _ in range(fp.rounds):
-                before = last or fp.client.snapshot(run)
+                before = last if last is not None else fp.client.snapshot(run)
                 if before.status == "completed":  # only a complete race gets here, on the sandbox
                     run = fp.fresh(run)
                     before = fp.client.snapshot(run)
                 if before.status is not None and before.status not in starts_from:
-                    fp.client.write(_SET_UP_BY[action], run, before.etag, observe=False)
+                    set_up = fp.client.write(_SET_UP_BY[action], run, before.etag, observe=False)
+                    # a round from the wrong state would judge a correct server wrongly: stop instead
+                    fp.require(set_up, 204, f"{set_up.operation} to set the run up for a {action} race")
                     before = fp.client.snapshot(run)
 
                 def race(racer: ApiClient, etag: str | None = before.etag, run: RunRef = run) -> Exchange:
