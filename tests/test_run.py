@@ -218,3 +218,18 @@ def test_the_schemathesis_suite_fails_on_a_faulty_sandbox(tmp_path: Path, env: d
     assert result.returncode == 1, result.stdout[-3000:]
     violated = {rule["name"] for rule in summary(tmp_path)["rules"] if rule["violations"]}
     assert rules <= violated, violated
+
+
+def test_hypothesis_keeps_its_tables_in_the_users_cache_or_without_a_home_in_the_session(monkeypatch: pytest.MonkeyPatch,
+                                                                                          tmp_path: Path) -> None:  # fmt: skip
+    from fieldproof.session import hypothesis_cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert hypothesis_cache_dir() == tmp_path / "fieldproof" / "hypothesis"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert hypothesis_cache_dir() is None  # the session's own folder serves then
