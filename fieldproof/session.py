@@ -65,7 +65,6 @@ from fieldproof.report.summary import (
     SuiteTest,
     Summary,
 )
-from fieldproof.sandbox.process import sandbox_process
 from fieldproof.target import Target, load_target
 
 SANDBOX_BUDGET = 10**7  # the built-in sandbox is ours: no budget to speak of
@@ -219,6 +218,8 @@ def set_up(options: SessionOptions, workers: int, document: ContractDocument, ba
     work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fieldproof-session-")))
     control_url = None
     if options.target is None:
+        from fieldproof.sandbox.process import sandbox_process  # a file target's session never loads the server
+
         target_file = work / "sandbox-target.toml"
         try:
             sandbox = stack.enter_context(sandbox_process(["--control", "--write-target", str(target_file), *sandbox_args]))
