@@ -47,11 +47,11 @@ IF_MATCH_KINDS = (
 _MALFORMED = ("{opaque}", "W/{opaque}", "", "W/", '"', '"{opaque}', "W/'x'", "x" * 2000, '"a" "b"')
 
 
-def if_match_choices(kinds: tuple[IfMatch, ...] = IF_MATCH_KINDS) -> st.SearchStrategy[IfMatchChoice]:
+def if_match_choices() -> st.SearchStrategy[IfMatchChoice]:
     tag = st.tuples(opaque_tags(), st.booleans())
     return st.builds(
         IfMatchChoice,
-        kind=st.sampled_from(kinds),
+        kind=st.sampled_from(IF_MATCH_KINDS),
         opaque=opaque_tags(),
         weak=st.booleans(),
         index=st.integers(0, 1000),

@@ -37,14 +37,12 @@ UNKNOWN_API_VERSION = "1999-01-01"  # well-formed, and older than any version of
 @dataclass(frozen=True)
 class AsIs:
     """A suite test the first pass runs exactly as its suite would (it has no size), so that
-    the suite does not send it a second time. `needs`: the credential it takes, when the target
-    may not have one (then neither runs it, and the suite's skip says why)."""
+    the suite does not send it a second time."""
 
     step: str  # the first-pass step that runs it
     module: str  # test_<module>.py
     test: str
     params: dict[str, Any] = field(default_factory=dict)
-    needs: str | None = None  # "foreign" | "expired"
 
     def matches(self, nodeid: str, params: dict[str, Any]) -> bool:
         module, _, name = nodeid.partition("::")
@@ -53,7 +51,8 @@ class AsIs:
     def runs_on(self, target: Target, sandbox: bool) -> bool:
         """Whether the first pass sends it on this target: the credential and the run it needs
         are there (if not, neither the first pass nor its suite sends it; the suite says why)."""
-        if self.needs == "foreign" and target.foreign_token is None or self.needs == "expired" and not sandbox:
+        auth = self.params.get("auth")  # another account's token is the target file's to give; an expired one only the sandbox mints
+        if auth is Auth.FOREIGN and target.foreign_token is None or auth is Auth.EXPIRED and not sandbox:
             return False
         role = self.params.get("role")
         return sandbox or role is None or bool(target.runs_of(role))
@@ -67,9 +66,9 @@ AS_IS = (
     # each kind of credential once; another account's on a read and a write (a server may check one only)
     AsIs("auth", "auth", _CREDENTIALS_TEST, {"auth": Auth.NONE, "operation": "get"}),
     AsIs("auth", "auth", _CREDENTIALS_TEST, {"auth": Auth.MALFORMED, "operation": "resume"}),
-    AsIs("auth", "auth", _CREDENTIALS_TEST, {"auth": Auth.FOREIGN, "operation": "get"}, needs="foreign"),
-    AsIs("auth", "auth", _CREDENTIALS_TEST, {"auth": Auth.FOREIGN, "operation": "resume"}, needs="foreign"),
-    AsIs("auth", "auth", _CREDENTIALS_TEST, {"auth": Auth.EXPIRED, "operation": "get"}, needs="expired"),
+    AsIs("auth", "auth", _CREDENTIALS_TEST, {"auth": Auth.FOREIGN, "operation": "get"}),
+    AsIs("auth", "auth", _CREDENTIALS_TEST, {"auth": Auth.FOREIGN, "operation": "resume"}),
+    AsIs("auth", "auth", _CREDENTIALS_TEST, {"auth": Auth.EXPIRED, "operation": "get"}),
     *(AsIs("api_version", "auth", _API_VERSION_TEST, {"operation": "get", "version": version})
       for version in (None, UNKNOWN_API_VERSION)),
 )  # fmt: skip

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hypothesis.strategies import SearchStrategy
-
 from fieldproof.facts import IfMatch
 from fieldproof.plugin import Harness
 from fieldproof.strategies import IfMatchChoice, every_if_match_variant, if_match_choices, render_if_match
@@ -22,14 +20,8 @@ def _history(fp: Harness, run: RunRef) -> list[str]:
 
 
 def test_if_match_values_are_answered_by_the_contract(fp: Harness) -> None:
-    answer_if_match_values(fp, if_match_choices())
-
-
-def answer_if_match_values(fp: Harness, choices: SearchStrategy[IfMatchChoice]) -> None:
-    """Resume with the If-Match values hypothesis draws from `choices`."""
     with fp.run("resumable") as run:
-        answer = _answerer(fp, run)
-        fp.explore(choices, answer)
+        fp.explore(if_match_choices(), _answerer(fp, run))
 
 
 def answer_every_if_match_variant(fp: Harness) -> None:
@@ -48,24 +40,24 @@ def _answerer(fp: Harness, run: RunRef) -> Callable[[IfMatchChoice], None]:
     other_tag = fp.other_run_tag(run)
     # the last look at the run: each write's look after it is the next one's before (the run is
     # this test's alone), so an example costs its write and one GET
-    looks = [fp.client.snapshot(run)]
+    last = fp.client.snapshot(run)
 
     def answer(choice: IfMatchChoice) -> None:
-        current = looks[-1] if looks[-1].etag is not None else fp.client.snapshot(run)
+        nonlocal last
+        current = last if last.etag is not None else fp.client.snapshot(run)
         if current.etag is None:  # a GET without an ETag is etag_on_success's finding
             return
         version = current.version if isinstance(current.version, int) else None
         kind, value = render_if_match(choice, current.etag, stale, other_tag, version)
         exchange = fp.client.write("resume", run, value, tag=kind, before=current)
         assert exchange.after is not None
-        looks.append(exchange.after)
+        last = exchange.after
         if exchange.status == 204:  # put it back for the next example
             stale.append(current.etag)
             paused = fp.client.write("pause", run, exchange.header("etag"), before=exchange.after)
             fp.require(paused, 204, "pausing the run again for the next example")
             assert paused.after is not None
-            looks.append(paused.after)
-        del looks[:-1]
+            last = paused.after
 
     return answer
 
