@@ -1,5 +1,3 @@
-import sys
+from fieldproof.cli import entry
 
-from fieldproof.cli import main
-
-sys.exit(main())
+entry()

@@ -7,7 +7,11 @@ its line and returns its exit code (fieldproof.errors.ExitCode, with what each m
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
+import os
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -222,5 +226,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise AssertionError(f"unhandled command {args.command}")
 
 
+def entry() -> NoReturn:
+    """The `fieldproof` command itself: `main`, then out at once. Every report is written and
+    closed by then, and what a normal exit would add is the interpreter freeing every module,
+    0.2-0.3 s with pytest, hypothesis and schemathesis loaded, which each run (and each of a
+    CI job's sessions) would pay for nothing. The exit handlers (logging, file locks) still run;
+    a thread still working (none should be) gets the normal exit, which waits for it."""
+    code = main()
+    if any(not thread.daemon for thread in threading.enumerate() if thread is not threading.main_thread()):
+        sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a reader gone (| head): nothing left to tell
+            stream.flush()
+    atexit._run_exitfuncs()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Iterator
@@ -233,3 +235,14 @@ def test_hypothesis_keeps_its_tables_in_the_users_cache_or_without_a_home_in_the
 
     monkeypatch.setattr(Path, "home", staticmethod(no_home))
     assert hypothesis_cache_dir() is None  # the session's own folder serves then
+
+
+def test_the_command_waits_for_a_thread_still_working_before_it_exits(tmp_path: Path) -> None:
+    # `fieldproof` skips the interpreter's teardown (cli.entry), but never a thread's work
+    done = tmp_path / "done"
+    code = ("import sys, threading, time\nfrom fieldproof import cli\n"
+            f"threading.Thread(target=lambda: (time.sleep(1), open({str(done)!r}, 'w').close())).start()\n"
+            "sys.argv = ['fieldproof', 'sandbox', '--fault', 'list']\ncli.entry()\n")  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "check_then_act_race" in result.stdout and done.exists()
