@@ -31,6 +31,7 @@ from fieldproof.client.recording import (
     Budget,
     Credentials,
     Liveness,
+    Pacer,
     SandboxControl,
 )
 from fieldproof.document import ContractDocument
@@ -76,6 +77,7 @@ class SessionSettings:
     contract_file: str | None = None  # a provider's own OpenAPI document; None: ours
     deadline: float | None = None  # time.time() after which no request is sent (max_duration_s)
     progress: bool = True  # each process writes its progress for the controller's line
+    part: str = ""  # which of the session's pytest sessions, in its processes' file names
 
     @classmethod
     def load(cls, path: str) -> SessionSettings:
@@ -88,6 +90,21 @@ class SessionSettings:
     def sized_profile(self) -> Profile:
         """The profile at its size for this session's target: the sandbox's, or a target file's."""
         return profile_for(self.profile, sandbox=self.control_url is not None)
+
+
+# One process's budget and pacer, by session work folder: a session that runs its suites in
+# more than one pytest session (fieldproof.session._parts) spends one budget and keeps the rate
+# it learned, instead of starting both again.
+_carried: dict[str, tuple[Budget, Pacer]] = {}
+
+
+def _new_budget_and_pacer(session: SessionSettings, target: Target) -> tuple[Budget, Pacer]:
+    total = session.budget if session.budget is not None else target.max_requests
+    per_worker = max(1, total // max(1, session.workers))
+    # kept back for putting runs back if the budget runs out mid-test: a GET and a write, for
+    # each of the (at most two) runs a test holds
+    budget = Budget(per_worker, reserve=0 if session.control_url else 4, spent_message=session.budget_note)
+    return budget, Pacer(target.max_rps / session.workers if target.max_rps else None)
 
 
 class SetUpFailed(RuntimeError):
@@ -119,17 +136,14 @@ class Harness:
             credentials.expired = self.control.token(self.target.account_id, expired=True)
         self.document = ContractDocument.load(session.contract_file)
         self.recorder = Recorder(self.target.secrets)
-        total = session.budget if session.budget is not None else self.target.max_requests
-        per_worker = max(1, total // max(1, session.workers))
-        max_rps = self.target.max_rps / session.workers if self.target.max_rps else None
+        budget, pacer = _carried.get(session.work_dir) or _new_budget_and_pacer(session, self.target)
+        _carried[session.work_dir] = budget, pacer
         self.client = ApiClient(
             self.target,
-            # kept back for putting runs back if the budget runs out mid-test: a GET and a
-            # write, for each of the (at most two) runs a test holds
-            budget=Budget(per_worker, reserve=0 if session.control_url else 4, spent_message=session.budget_note),
+            budget=budget,
             on_exchange=self.recorder.record,
             credentials=credentials,
-            max_rps=max_rps,
+            pacer=pacer,
             documented=self.document.statuses,
             liveness=Liveness(session.deadline),
         )
@@ -259,7 +273,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _worker_file(config: pytest.Config) -> Path:
     session: SessionSettings = config._fieldproof_session  # type: ignore[attr-defined]
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    return Path(session.work_dir) / f"{worker}.jsonl"
+    return Path(session.work_dir) / f"{session.part}{worker}.jsonl"
 
 
 _current: dict[str, Any] = {}
@@ -287,6 +301,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):  # an xdist worker: SIGTERM and SIGHUP stop it as SIGINT does
         stop_like_sigint()
     _current["session"] = session
+    _current.pop("target", None)  # read again: this pytest session may serve another target file
     config._fieldproof_session = session  # type: ignore[attr-defined]
     config._fieldproof_harness = None  # type: ignore[attr-defined]
     settings.register_profile(
@@ -341,6 +356,7 @@ def pytest_runtest_logstart(nodeid: str, location: Any) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     writer = getattr(config, "_fieldproof_progress", None)
     if writer is not None:
+        config._fieldproof_test = None  # type: ignore[attr-defined]  # done: its last suite is no longer running
         writer.stop()
 
 

@@ -9,6 +9,7 @@ its groups are not empty, so one pervasive defect still leaves a full report on 
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 import time
@@ -179,11 +180,14 @@ class Recorder:
 
     def totals_line(self, unanswered: int = 0, waited_429_s: float = 0.0, paced_rps: float | None = None) -> str:
         """This process's counts; `unanswered`: requests sent that got no answer (not recorded);
-        `waited_429_s`: seconds spent waiting out 429s; `paced_rps`: the rate learned from them."""
+        `waited_429_s`: seconds spent waiting out 429s; `paced_rps`: the rate learned from them
+        (a process's pacer serves all its pytest sessions: its latest line says what it knows)."""
         with self._lock:
             return json.dumps(
                 {
                     "type": "totals",
+                    "process": os.getpid(),
+                    "at": time.time(),
                     "requests": self.requests,
                     "unanswered": unanswered,
                     "waited_429_s": round(waited_429_s, 3),

@@ -3,7 +3,8 @@
 1. `set_up`: check every flag and file, take the locks (one run per target, one writer per
    reports folder), start the sandbox or read the target file, check the target answers and put
    back any run an earlier session left changed (saying so).
-2. `_run_suites`: the suites under pytest (+ xdist), within the request budget and deadline.
+2. `_run_suites`: the suites under pytest (+ xdist), within the request budget and deadline;
+   schemathesis in a pytest session of its own after the others (`_parts` says why).
 3. `finish`: put every listed run back, write the reports, and `exit_code()` picks the code
    (fieldproof.errors.ExitCode says what each means).
 
@@ -13,6 +14,7 @@ the deadline), steps 3's restore and reports run; a signal makes the verdict "in
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -117,21 +119,26 @@ class Session:
 
 
 class _Outcomes:
-    """A pytest plugin on the controller: counts outcomes and keeps skip reasons."""
+    """A pytest plugin on the controller: counts outcomes and keeps skip reasons, over every
+    pytest session the suites run in."""
 
     def __init__(self) -> None:
         self.outcomes = TestOutcomes()
-        self.total = 0  # tests collected
+        self.total = 0  # tests collected, in every pytest session so far
+        self._before = 0  # ... before this one
 
     def progress(self) -> tuple[int, int]:
         return self.outcomes.passed + self.outcomes.failed + self.outcomes.skipped, self.total
 
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self._before = self.total
+
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.total = max(self.total, len(session.items))
+        self.total = max(self.total, self._before + len(session.items))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
-        self.total = max(self.total, len(ids))
+        self.total = max(self.total, self._before + len(ids))
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:  # a suite that cannot even be collected is no pass
@@ -271,8 +278,7 @@ def _run_suites(session: Session, interrupts: Interrupts) -> _Outcomes:
     total = SANDBOX_BUDGET if session.is_sandbox else target.max_requests - session.requests_outside - session.restore_cost
     per_worker = max(1, total // session.workers)
     split = f"{session.workers} worker{'s' if session.workers > 1 else ''} x {per_worker}"
-    settings_file = session.work / "session.json"
-    SessionSettings(
+    settings = SessionSettings(
         target_file=str(session.target_file),
         work_dir=str(session.work),
         profile=options.profile,
@@ -287,37 +293,26 @@ def _run_suites(session: Session, interrupts: Interrupts) -> _Outcomes:
         contract_file=str(session.document.path) if options.contract else None,
         deadline=session.started_at + target.max_duration_s,
         progress=not options.quiet,
-    ).save(settings_file)
-    args = [
-        *_suite_paths(options.suites), "-c", str(suites.FOLDER / "pytest.ini"), "--rootdir", str(suites.FOLDER),
-        "-p", "fieldproof.plugin", "--fieldproof-session", str(settings_file),
-        "-W", "ignore::pytest.PytestAssertRewriteWarning",
-    ]  # fmt: skip
-    # Load only the plugins the suites use: autoloading every installed one costs ~0.3 s a
-    # process (more under xdist, where each worker pays it), and a user's plugins stay out.
-    args += ["-p", "_hypothesis_pytestplugin", "-p", "schemathesis.pytest.plugin"]
-    if session.workers > 1:
-        args += ["-p", "xdist.plugin", "-n", str(session.workers)]
+    )
     env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
         env["HYPOTHESIS_STORAGE_DIRECTORY"] = str(hypothesis_cache_dir() or Path(session.work) / "hypothesis")
     if options.seed is not None:
         env["FIELDPROOF_SEED"] = str(options.seed)
-        args += ["--hypothesis-seed", str(options.seed)]
-    if options.fail_fast:
-        args += ["--exitfirst"]
     collector = _Outcomes()
     progress = None
-    if options.quiet:
-        args += ["-q", "--no-header", "-rfE", "--tb=no"]  # pytest's own terse dots
-    else:  # the progress line instead of pytest's dots
-        args += ["-p", "no:terminal"]
+    if not options.quiet:  # the progress line instead of pytest's dots
         progress = Progress(session.work, collector.progress, None if session.is_sandbox else total, sys.stdout)
         progress.start()
     started = time.monotonic()
     try:
         with _environment(env):
-            pytest.main(args, plugins=[collector])
+            for part, names in _parts(options.suites, session.workers):
+                if interrupts.stopped or (options.fail_fast and collector.outcomes.failed):
+                    break
+                settings_file = session.work / f"{part}session.json"
+                dataclasses.replace(settings, part=part).save(settings_file)
+                pytest.main(_pytest_args(session, names, settings_file), plugins=[collector])
     except KeyboardInterrupt:  # a signal outside pytest's own handling of it
         pass
     finally:
@@ -325,6 +320,46 @@ def _run_suites(session: Session, interrupts: Interrupts) -> _Outcomes:
         if progress is not None:
             progress.stop()
     return collector
+
+
+def _parts(names: tuple[str, ...], workers: int) -> list[tuple[str, tuple[str, ...]]]:
+    """The pytest sessions the suites run in, in order: (part, suite names; none: all).
+
+    schemathesis' collection builds every operation's test, examples and coverage cases
+    included: ~0.6 s. Before the first request, that time is lost on a rate-limited target
+    (its bucket is full, and stays full). In a pytest session of its own after the other
+    suites, the bucket refills meanwhile and the pacer spends what it refilled: it costs
+    nothing. One process keeps one budget and one learned rate across both (plugin._carried).
+    Under xdist each pytest session would start its workers and learn the rate again: one then."""
+    chosen = [name for name in suites.names() if not names or name in names]
+    if workers > 1 or "schemathesis" not in chosen or chosen == ["schemathesis"]:
+        return [("", names)]
+    return [("", tuple(name for name in chosen if name != "schemathesis")), ("schemathesis-", ("schemathesis",))]
+
+
+def _pytest_args(session: Session, names: tuple[str, ...], settings_file: Path) -> list[str]:
+    options = session.options
+    args = [
+        *_suite_paths(names), "-c", str(suites.FOLDER / "pytest.ini"), "--rootdir", str(suites.FOLDER),
+        "-p", "fieldproof.plugin", "--fieldproof-session", str(settings_file),
+        "-W", "ignore::pytest.PytestAssertRewriteWarning",
+    ]  # fmt: skip
+    # Load only the plugins the suites use: autoloading every installed one costs ~0.3 s a
+    # process (more under xdist, where each worker pays it), and a user's plugins stay out.
+    args += ["-p", "_hypothesis_pytestplugin"]
+    if not names or "schemathesis" in names:
+        args += ["-p", "schemathesis.pytest.plugin"]  # ~0.2 s to import: only where it is used
+    if session.workers > 1:
+        args += ["-p", "xdist.plugin", "-n", str(session.workers)]
+    if options.seed is not None:
+        args += ["--hypothesis-seed", str(options.seed)]
+    if options.fail_fast:
+        args += ["--exitfirst"]
+    if options.quiet:
+        args += ["-q", "--no-header", "-rfE", "--tb=no"]  # pytest's own terse dots
+    else:
+        args += ["-p", "no:terminal"]
+    return args
 
 
 def hypothesis_cache_dir() -> Path | None:

@@ -237,6 +237,60 @@ def test_hypothesis_keeps_its_tables_in_the_users_cache_or_without_a_home_in_the
     assert hypothesis_cache_dir() is None  # the session's own folder serves then
 
 
+# one session, two pytest sessions: schemathesis' costly collection after the other suites
+
+
+def test_schemathesis_runs_in_a_pytest_session_of_its_own_after_the_other_suites() -> None:
+    from fieldproof import suites
+    from fieldproof.session import _parts
+
+    others = tuple(name for name in suites.names() if name != "schemathesis")
+    assert _parts((), 1) == [("", others), ("schemathesis-", ("schemathesis",))]
+    assert _parts(("auth", "schemathesis"), 1) == [("", ("auth",)), ("schemathesis-", ("schemathesis",))]
+    assert _parts((), 2) == [("", ())]  # xdist: each pytest session would start its workers again
+    assert _parts(("schemathesis",), 1) == [("", ("schemathesis",))]
+    assert _parts(("auth", "paths"), 1) == [("", ("auth", "paths"))]
+
+
+def test_the_pytest_sessions_of_one_run_share_its_budget_and_its_learned_rate(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from fieldproof.plugin import Harness, SessionSettings
+
+    monkeypatch.setenv("FIELDPROOF_TOKEN", "t")
+    target = tmp_path / "t.toml"
+    run = 'role = "resumable"\nproject_id = "' + "0" * 26 + '"\ntarget_group_id = "' + "1" * 26 + '"\nfielding_run_id = "R1"\n'
+    target.write_text('base_url = "http://127.0.0.1:9/v1"\napi_version = "2025-12-18"\naccount_id = "101"\n'
+                      f'token_env = "FIELDPROOF_TOKEN"\nmax_requests = 500\n\n[[runs]]\n{run}')  # fmt: skip
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = Harness(SessionSettings(str(target), str(tmp_path / "a"), budget=400))
+    first.client.budget.spend()
+    second = Harness(SessionSettings(str(target), str(tmp_path / "a"), budget=400, part="schemathesis-"))
+    other = Harness(SessionSettings(str(target), str(tmp_path / "b"), budget=400))
+    try:
+        assert second.client.budget is first.client.budget and second.client.budget.spent == 1
+        assert second.client.pacer is first.client.pacer
+        assert other.client.budget is not first.client.budget and other.client.pacer is not first.client.pacer
+        assert second.recorder is not first.recorder  # each pytest session reports its own requests
+    finally:
+        for harness in (first, second, other):
+            harness.close()
+
+
+def test_the_rate_a_process_learned_is_counted_once_however_many_pytest_sessions_reported_it(tmp_path: Path) -> None:
+    from fieldproof.recorder import Recorder
+    from fieldproof.report import TestOutcomes, build_summary
+
+    def totals(process: int, at: float, rps: float) -> str:
+        return json.dumps({**json.loads(Recorder(()).totals_line(paced_rps=rps)), "process": process, "at": at})
+
+    (tmp_path / "main.jsonl").write_text(totals(1, 10.0, 40.0) + "\n")
+    (tmp_path / "schemathesis-main.jsonl").write_text(totals(1, 20.0, 45.0) + "\n")  # the same pacer, later
+    (tmp_path / "gw1.jsonl").write_text(totals(2, 15.0, 20.0) + "\n")  # another process: its own share
+    data = build_summary(tmp_path, target={"base_url": "http://x/v1"}, profile="quick", duration_s=1.0, tests=TestOutcomes())
+    assert data.paced_rps == 65.0
+
+
 def test_the_command_waits_for_a_thread_still_working_before_it_exits(tmp_path: Path) -> None:
     # `fieldproof` skips the interpreter's teardown (cli.entry), but never a thread's work
     done = tmp_path / "done"

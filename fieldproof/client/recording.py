@@ -252,6 +252,7 @@ class ApiClient:
         transport: httpx.BaseTransport | None = None,
         documented: Mapping[str, frozenset[int]] | None = None,
         liveness: Liveness | None = None,
+        pacer: Pacer | None = None,
         _shared: _Shared | None = None,
     ) -> None:
         self._shared = _shared or _Shared(
@@ -259,7 +260,7 @@ class ApiClient:
             budget=budget,
             on_exchange=on_exchange,
             credentials=credentials or Credentials(target.token, target.foreign_token),
-            pacer=Pacer(max_rps if max_rps is not None else target.max_rps),
+            pacer=pacer or Pacer(max_rps if max_rps is not None else target.max_rps),
             max_429_wait_s=max_429_wait_s,
             transport=transport,
             documented=documented,

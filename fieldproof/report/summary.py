@@ -344,13 +344,16 @@ def build_summary(
     samples: dict[tuple[str, int], tuple[int, list[float]]] = {}
     problems: list[Problem] = []
     requests = requests_outside
-    waited_429_s, paced = 0.0, []
+    waited_429_s = 0.0
+    paced: dict[object, tuple[float, float]] = {}  # per process: (when, the rate it learned), its latest
     for line in lines:
         kind = line.pop("type")
         if kind == "totals":
             requests += line["requests"] + line.get("unanswered", 0)  # every request sent counts
             waited_429_s += line.get("waited_429_s", 0.0)
-            paced += [line["paced_rps"]] if line.get("paced_rps") else []
+            if line.get("paced_rps"):
+                process = line.get("process")
+                paced[process] = max(paced.get(process, (0.0, 0.0)), (line.get("at", 0.0), line["paced_rps"]))
             checks.update(line["checks"])
             violations.update(line["violations"])
             observed.update({(op, status): n for op, status, n in line["observed"]})
@@ -425,4 +428,4 @@ def build_summary(
     latency = [LatencyRow.of(op, status, count, sample) for (op, status), (count, sample) in sorted(samples.items())]
     return Summary(verdict, target, profile, duration_s, requests, rule_rows, coverage, tests, problems, notes or [],
                    suites_s, started_at, report, swarm, evidence, latency, contract_location,
-                   waited_429_s=waited_429_s, paced_rps=round(sum(paced), 2) if paced else None)  # fmt: skip
+                   waited_429_s=waited_429_s, paced_rps=round(sum(rps for _, rps in paced.values()), 2) if paced else None)  # fmt: skip
