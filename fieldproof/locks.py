@@ -20,14 +20,20 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from fieldproof.errors import LockHeld
+from fieldproof.errors import LockHeld, UsageError
+from fieldproof.userdirs import fieldproof_folder
 
 
 def state_dir() -> Path:
+    """Where the target locks live: one folder for every session of this user on this machine
+    (a session's own folder would not keep two sessions apart)."""
     if os.environ.get("FIELDPROOF_STATE_DIR"):
         return Path(os.environ["FIELDPROOF_STATE_DIR"])
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "fieldproof"
+    folder = fieldproof_folder("XDG_STATE_HOME", ".local/state")
+    if folder is None:
+        raise UsageError("there is no home directory to keep the target locks in; "
+                         "set FIELDPROOF_STATE_DIR (or XDG_STATE_HOME) to a folder")  # fmt: skip
+    return folder
 
 
 def _holder(path: Path) -> str:

@@ -68,6 +68,7 @@ from fieldproof.report.summary import (
     Summary,
 )
 from fieldproof.target import Target, load_target
+from fieldproof.userdirs import fieldproof_folder
 
 SANDBOX_BUDGET = 10**7  # the built-in sandbox is ours: no budget to speak of
 
@@ -368,13 +369,8 @@ def hypothesis_cache_dir() -> Path | None:
     storage would otherwise be a .hypothesis folder in the user's working directory. Nothing
     of a target is kept there: the suites' example databases are off. None: no home to keep
     it in (a user without one); the session's own work folder then serves."""
-    base = os.environ.get("XDG_CACHE_HOME")
-    if not base:
-        try:
-            base = str(Path.home() / ".cache")
-        except RuntimeError:
-            return None
-    return Path(base) / "fieldproof" / "hypothesis"
+    folder = fieldproof_folder("XDG_CACHE_HOME", ".cache")
+    return folder / "hypothesis" if folder is not None else None
 
 
 def _sandbox_rate_limited() -> bool:

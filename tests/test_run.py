@@ -237,6 +237,23 @@ def test_hypothesis_keeps_its_tables_in_the_users_cache_or_without_a_home_in_the
     assert hypothesis_cache_dir() is None  # the session's own folder serves then
 
 
+
+def test_without_a_home_the_target_locks_ask_for_a_folder_in_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                                       tmp_path: Path) -> None:  # fmt: skip
+    from fieldproof.errors import UsageError
+    from fieldproof.locks import state_dir
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.delenv("FIELDPROOF_STATE_DIR", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    assert state_dir() == tmp_path / "fieldproof"
+    monkeypatch.delenv("XDG_STATE_HOME")
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    with pytest.raises(UsageError, match="no home directory to keep the target locks in; set FIELDPROOF_STATE_DIR"):
+        state_dir()  # never a session's own folder: it would not keep two sessions on one target apart
+
 # one session, two pytest sessions: schemathesis' costly collection after the other suites
 
 
