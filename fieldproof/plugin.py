@@ -39,6 +39,7 @@ from fieldproof.errors import (
     BudgetExhausted,
     DeadlineReached,
     RoleMissing,
+    TargetStoppedAnswering,
     TargetUnreachable,
 )
 from fieldproof.exchange import Exchange, Snapshot
@@ -92,19 +93,45 @@ class SessionSettings:
         return profile_for(self.profile, sandbox=self.control_url is not None)
 
 
-# One process's budget and pacer, by session work folder: a session that runs its suites in
-# more than one pytest session (fieldproof.session._parts) spends one budget and keeps the rate
-# it learned, instead of starting both again.
-_carried: dict[str, tuple[Budget, Pacer]] = {}
+# What one process carries from one pytest session to the next, by session work folder: a
+# session that runs its suites in more than one (fieldproof.session._parts) spends one budget,
+# keeps the rate it learned, and stops sending to a target that stopped answering, instead of
+# starting all three again.
+@dataclass(frozen=True)
+class _Carried:
+    budget: Budget
+    pacer: Pacer
+    liveness: Liveness
 
 
-def _new_budget_and_pacer(session: SessionSettings, target: Target) -> tuple[Budget, Pacer]:
-    total = session.budget if session.budget is not None else target.max_requests
-    per_worker = max(1, total // max(1, session.workers))
-    # kept back for putting runs back if the budget runs out mid-test: a GET and a write, for
-    # each of the (at most two) runs a test holds
-    budget = Budget(per_worker, reserve=0 if session.control_url else 4, spent_message=session.budget_note)
-    return budget, Pacer(target.max_rps / session.workers if target.max_rps else None)
+_carried: dict[str, _Carried] = {}
+
+
+def _carried_for(session: SessionSettings, target: Target) -> _Carried:
+    if session.work_dir not in _carried:
+        total = session.budget if session.budget is not None else target.max_requests
+        per_worker = max(1, total // max(1, session.workers))
+        # kept back for putting runs back if the budget runs out mid-test: a GET and a write,
+        # for each of the (at most two) runs a test holds
+        budget = Budget(per_worker, reserve=0 if session.control_url else 4, spent_message=session.budget_note)
+        pacer = Pacer(target.max_rps / session.workers if target.max_rps else None)
+        _carried[session.work_dir] = _Carried(budget, pacer, Liveness(session.deadline))
+    return _carried[session.work_dir]
+
+
+def why_nothing_more_is_sent(work_dir: str) -> str | None:
+    """Why this process's earlier pytest sessions left nothing to send with (the target stopped
+    answering, the deadline passed, the budget is spent), so that a later one need not start;
+    None if they did not, or there were none."""
+    carried = _carried.get(work_dir)
+    if carried is None:
+        return None
+    try:
+        carried.liveness.check()
+    except (DeadlineReached, TargetStoppedAnswering) as exc:
+        return str(exc)
+    budget = carried.budget
+    return budget.spent_message if budget.spent >= budget.limit - budget.reserve else None
 
 
 class SetUpFailed(RuntimeError):
@@ -136,16 +163,17 @@ class Harness:
             credentials.expired = self.control.token(self.target.account_id, expired=True)
         self.document = ContractDocument.load(session.contract_file)
         self.recorder = Recorder(self.target.secrets)
-        budget, pacer = _carried.get(session.work_dir) or _new_budget_and_pacer(session, self.target)
-        _carried[session.work_dir] = budget, pacer
+        carried = _carried_for(session, self.target)
+        # what earlier pytest sessions of this process already reported of the shared liveness
+        self._liveness_before = carried.liveness.unanswered, carried.liveness.waited_429_s
         self.client = ApiClient(
             self.target,
-            budget=budget,
+            budget=carried.budget,
             on_exchange=self.recorder.record,
             credentials=credentials,
-            pacer=pacer,
+            pacer=carried.pacer,
             documented=self.document.statuses,
-            liveness=Liveness(session.deadline),
+            liveness=carried.liveness,
         )
         self.history_override: int | None = None  # the first pass's history size
         work = Path(session.work_dir)
@@ -158,6 +186,16 @@ class Harness:
     @property
     def is_sandbox(self) -> bool:
         return self.control is not None
+
+    @property
+    def unanswered(self) -> int:
+        """Requests sent in this pytest session that got no answer."""
+        return self.client.liveness.unanswered - self._liveness_before[0]
+
+    @property
+    def waited_429_s(self) -> float:
+        """Seconds this pytest session spent waiting out 429s."""
+        return self.client.liveness.waited_429_s - self._liveness_before[1]
 
     def at_first_pass_size(self) -> Harness:
         """This harness (the same client, recorder and runs) at the first pass's size: one
@@ -324,7 +362,7 @@ def _progress(config: pytest.Config) -> dict[str, Any]:
     harness: Harness | None = getattr(config, "_fieldproof_harness", None)
     if harness is None:
         return {"requests": 0, "findings": 0, "test": getattr(config, "_fieldproof_test", None)}
-    return {"requests": harness.recorder.requests + harness.client.liveness.unanswered,
+    return {"requests": harness.recorder.requests + harness.unanswered,
             "findings": sum(harness.recorder.violations.values()), "waiting_until": harness.client.liveness.waiting_until,
             "test": getattr(config, "_fieldproof_test", None)}  # fmt: skip
 
@@ -442,6 +480,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def pytest_sessionfinish(session: pytest.Session) -> None:
     harness: Harness | None = getattr(session.config, "_fieldproof_harness", None)
     if harness is not None:
-        liveness = harness.client.liveness
-        line = harness.recorder.totals_line(liveness.unanswered, liveness.waited_429_s, harness.client.pacer.learned_rps)
+        line = harness.recorder.totals_line(harness.unanswered, harness.waited_429_s, harness.client.pacer.learned_rps)
         append_lines(_worker_file(session.config), [line])

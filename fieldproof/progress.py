@@ -71,7 +71,8 @@ class Progress:
         suites = sorted({w["test"].split("::", 1)[0].removesuffix(".py").removeprefix("test_") for w in workers if w.get("test")})
         now = time.time()
         waits = [w["waiting_until"] - now for w in workers if w.get("waiting_until")]
-        parts = [f"[{time.monotonic() - self.started:.0f} s] {', '.join(suites) or 'starting'}",
+        between = "starting" if not done else "done" if total and done >= total else "collecting"
+        parts = [f"[{time.monotonic() - self.started:.0f} s] {', '.join(suites) or between}",
                  f"tests {done}/{total or '?'}", f"requests {requests}" + (f"/{self.budget}" if self.budget else ""),
                  f"findings {findings}"]  # fmt: skip
         if waits:

@@ -46,7 +46,7 @@ from fieldproof.exchange import Snapshot, redact_text
 from fieldproof.fielding_runs import restore_run
 from fieldproof.interrupts import Interrupts, RestoreAborted
 from fieldproof.locks import reports_lock, target_lock
-from fieldproof.plugin import SessionSettings
+from fieldproof.plugin import SessionSettings, why_nothing_more_is_sent
 from fieldproof.profiles import PROFILES
 from fieldproof.progress import Progress
 from fieldproof.report import (
@@ -127,9 +127,11 @@ class _Outcomes:
         self.outcomes = TestOutcomes()
         self.total = 0  # tests collected, in every pytest session so far
         self._before = 0  # ... before this one
+        self.parts_left = 0  # pytest sessions still to collect: the total is not known yet
 
     def progress(self) -> tuple[int, int]:
-        return self.outcomes.passed + self.outcomes.failed + self.outcomes.skipped, self.total
+        """(tests done, tests in all; 0 while not known)."""
+        return self.outcomes.passed + self.outcomes.failed + self.outcomes.skipped, 0 if self.parts_left else self.total
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self._before = self.total
@@ -308,9 +310,14 @@ def _run_suites(session: Session, interrupts: Interrupts) -> _Outcomes:
     started = time.monotonic()
     try:
         with _environment(env):
-            for part, names in _parts(options.suites, session.workers):
+            parts = _parts(options.suites, session.workers)
+            for index, (part, names) in enumerate(parts):
                 if interrupts.stopped or (options.fail_fast and collector.outcomes.failed):
                     break
+                if index and (reason := why_nothing_more_is_sent(str(session.work))):
+                    session.notes.append(f"{', '.join(names)} did not run: {reason}")
+                    break
+                collector.parts_left = len(parts) - index - 1
                 settings_file = session.work / f"{part}session.json"
                 dataclasses.replace(settings, part=part).save(settings_file)
                 pytest.main(_pytest_args(session, names, settings_file), plugins=[collector])
@@ -318,6 +325,7 @@ def _run_suites(session: Session, interrupts: Interrupts) -> _Outcomes:
         pass
     finally:
         session.suites_s = time.monotonic() - started
+        collector.parts_left = 0  # what ran is all there is
         if progress is not None:
             progress.stop()
     return collector

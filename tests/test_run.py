@@ -187,6 +187,18 @@ def test_max_requests_is_never_exceeded(tmp_path: Path, staging) -> None:
     assert _statuses(sandbox, target, env) == before
 
 
+def test_a_budget_spent_before_schemathesis_does_not_start_its_pytest_session(tmp_path: Path, staging) -> None:
+    sandbox, target, env = staging
+    limited = target.with_name("limited.toml")
+    limited.write_text(target.read_text().replace('token_env = "FIELDPROOF_TOKEN"', 'token_env = "FIELDPROOF_TOKEN"\nmax_requests = 120'))
+    result = fieldproof_run(tmp_path, "--target", str(limited), "--profile", "quick", env=env)  # one worker: two parts
+    data = summary(tmp_path)
+    assert result.returncode == 2, result.stdout[-2000:]
+    assert any(note.startswith("schemathesis did not run: the request budget is spent") for note in data["notes"]), data["notes"]
+    assert not [case for case in data["tests"]["cases"] if "schemathesis" in case["classname"]]
+    assert _api_requests(sandbox) <= 120
+
+
 def test_an_unknown_suite_is_exit_2(tmp_path: Path) -> None:
     result = fieldproof_run(tmp_path, "--suites", "if_match,nosuch")
     assert result.returncode == 2 and "unknown suite 'nosuch'" in result.stderr
@@ -269,8 +281,9 @@ def test_schemathesis_runs_in_a_pytest_session_of_its_own_after_the_other_suites
     assert _parts(("auth", "paths"), 1) == [("", ("auth", "paths"))]
 
 
-def test_the_pytest_sessions_of_one_run_share_its_budget_and_its_learned_rate(tmp_path: Path,
-                                                                              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_the_pytest_sessions_of_one_run_share_its_budget_its_learned_rate_and_its_liveness(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from fieldproof.errors import TargetStoppedAnswering
     from fieldproof.plugin import Harness, SessionSettings
 
     monkeypatch.setenv("FIELDPROOF_TOKEN", "t")
@@ -282,12 +295,20 @@ def test_the_pytest_sessions_of_one_run_share_its_budget_and_its_learned_rate(tm
     (tmp_path / "b").mkdir()
     first = Harness(SessionSettings(str(target), str(tmp_path / "a"), budget=400))
     first.client.budget.spend()
+    first.client.liveness.waited(1.5)
+    for _ in range(5):  # the target stopped answering during the first pytest session
+        first.client.liveness.answered(False)
     second = Harness(SessionSettings(str(target), str(tmp_path / "a"), budget=400, part="schemathesis-"))
     other = Harness(SessionSettings(str(target), str(tmp_path / "b"), budget=400))
     try:
         assert second.client.budget is first.client.budget and second.client.budget.spent == 1
         assert second.client.pacer is first.client.pacer
+        with pytest.raises(TargetStoppedAnswering):  # the second sends nothing more to it
+            second.client.liveness.check()
+        # ... and reports only its own: the first already reported its unanswered and its wait
+        assert (first.unanswered, first.waited_429_s) == (5, 1.5) and (second.unanswered, second.waited_429_s) == (0, 0.0)
         assert other.client.budget is not first.client.budget and other.client.pacer is not first.client.pacer
+        other.client.liveness.check()
         assert second.recorder is not first.recorder  # each pytest session reports its own requests
     finally:
         for harness in (first, second, other):
@@ -302,10 +323,36 @@ def test_the_rate_a_process_learned_is_counted_once_however_many_pytest_sessions
         return json.dumps({**json.loads(Recorder(()).totals_line(paced_rps=rps)), "process": process, "at": at})
 
     (tmp_path / "main.jsonl").write_text(totals(1, 10.0, 40.0) + "\n")
-    (tmp_path / "schemathesis-main.jsonl").write_text(totals(1, 20.0, 45.0) + "\n")  # the same pacer, later
+    (tmp_path / "schemathesis-main.jsonl").write_text(totals(1, 20.0, 35.0) + "\n")  # the same pacer, later
     (tmp_path / "gw1.jsonl").write_text(totals(2, 15.0, 20.0) + "\n")  # another process: its own share
     data = build_summary(tmp_path, target={"base_url": "http://x/v1"}, profile="quick", duration_s=1.0, tests=TestOutcomes())
-    assert data.paced_rps == 65.0
+    assert data.paced_rps == 55.0  # the process's latest rate (not its highest), and the other's
+
+
+def test_latency_percentiles_weigh_each_sample_by_the_answers_it_was_drawn_from(tmp_path: Path) -> None:
+    from fieldproof.report import TestOutcomes, build_summary
+
+    def totals(process: int, count: int, seconds: float) -> str:
+        return json.dumps({"type": "totals", "process": process, "requests": count, "checks": {}, "violations": {},
+                           "observed": [], "asserted": [], "latencies": [["get", 200, count, [seconds] * 300]]})  # fmt: skip
+
+    # 3 000 answers in 10 ms, sampled to 300; then a pytest session of 300 answers in 1 s
+    (tmp_path / "main.jsonl").write_text(totals(1, 3000, 0.01) + "\n")
+    (tmp_path / "schemathesis-main.jsonl").write_text(totals(1, 300, 1.0) + "\n")
+    data = build_summary(tmp_path, target={"base_url": "http://x/v1"}, profile="quick", duration_s=1.0, tests=TestOutcomes())
+    (row,) = data.latency
+    assert row.count == 3300
+    assert row.ms[50] == 10.0 and row.ms[95] == 1000.0  # unweighted, half the sample is 1 s: p50 would be 1 000
+
+
+def test_the_progress_total_is_unknown_until_every_pytest_session_has_collected() -> None:
+    from fieldproof.session import _Outcomes
+
+    outcomes = _Outcomes()
+    outcomes.total, outcomes.parts_left = 30, 1
+    assert outcomes.progress() == (0, 0)  # shown as "tests 0/?": schemathesis is not collected yet
+    outcomes.parts_left = 0
+    assert outcomes.progress() == (0, 30)
 
 
 def test_the_command_waits_for_a_thread_still_working_before_it_exits(tmp_path: Path) -> None:

@@ -146,7 +146,7 @@ QUANTILES = (5, 25, 50, 75, 95, 99)  # the percentiles of answer time a latency 
 
 @dataclass
 class LatencyRow:
-    """Answer times of one operation x status: how many, and percentiles of a uniform sample."""
+    """Answer times of one operation x status: how many, and percentiles of uniform samples."""
 
     operation: str
     status: int
@@ -154,14 +154,23 @@ class LatencyRow:
     ms: dict[int, float]  # percentile -> milliseconds
 
     @classmethod
-    def of(cls, operation: str, status: int, count: int, sample: list[float]) -> LatencyRow:
-        """From a sample of answer times in seconds."""
-        ordered = sorted(sample)
+    def of(cls, operation: str, status: int, samples: list[tuple[int, list[float]]]) -> LatencyRow:
+        """From uniform samples of answer times in seconds, each with the count it was drawn
+        from (one per recorder: an xdist worker, a pytest session): each answer in a sample
+        stands for count / len(sample) answers, so that a sample drawn from few answers does
+        not weigh as much as one drawn from many."""
+        weighted = sorted((seconds, count / len(sample)) for count, sample in samples if sample for seconds in sample)
+        whole = sum(weight for _, weight in weighted)
 
         def at(p: int) -> float:
-            return round(ordered[min(len(ordered) - 1, p * len(ordered) // 100)] * 1000, 2) if ordered else 0.0
+            reached = 0.0
+            for seconds, weight in weighted:
+                reached += weight
+                if reached > whole * p / 100:
+                    return round(seconds * 1000, 2)
+            return round(weighted[-1][0] * 1000, 2) if weighted else 0.0
 
-        return cls(operation, status, count, {p: at(p) for p in QUANTILES})
+        return cls(operation, status, sum(count for count, _ in samples), {p: at(p) for p in QUANTILES})
 
     def to_dict(self) -> dict[str, Any]:
         return {"operation": self.operation, "status": self.status, "count": self.count,
@@ -341,7 +350,7 @@ def build_summary(
     found: list[dict[str, Any]] = []
     evidence: list[dict[str, Any]] = []
     first_pass: list[dict[str, Any]] = []
-    samples: dict[tuple[str, int], tuple[int, list[float]]] = {}
+    samples: dict[tuple[str, int], list[tuple[int, list[float]]]] = {}  # (count, its sample) per recorder
     problems: list[Problem] = []
     requests = requests_outside
     waited_429_s = 0.0
@@ -359,8 +368,7 @@ def build_summary(
             observed.update({(op, status): n for op, status, n in line["observed"]})
             asserted.update({(op, status): n for op, status, n in line["asserted"]})
             for op, status, count, sample in line.get("latencies", []):
-                total, kept = samples.get((op, status), (0, []))
-                samples[(op, status)] = (total + count, kept + sample)
+                samples.setdefault((op, status), []).append((count, sample))
         elif kind == "evidence":
             evidence.append(line)
         elif kind == "first_pass":
@@ -425,7 +433,7 @@ def build_summary(
         report = BaselineReport(baseline.source, [e for e in baseline.entries if e not in matched], expired)
     swarm_file = work_dir / "swarm.json"  # written by a swarm's master
     swarm = json.loads(swarm_file.read_text()) if swarm_file.exists() else None
-    latency = [LatencyRow.of(op, status, count, sample) for (op, status), (count, sample) in sorted(samples.items())]
+    latency = [LatencyRow.of(op, status, drawn) for (op, status), drawn in sorted(samples.items())]
     return Summary(verdict, target, profile, duration_s, requests, rule_rows, coverage, tests, problems, notes or [],
                    suites_s, started_at, report, swarm, evidence, latency, contract_location,
                    waited_429_s=waited_429_s, paced_rps=round(sum(rps for _, rps in paced.values()), 2) if paced else None)  # fmt: skip
