@@ -130,8 +130,7 @@ def why_nothing_more_is_sent(work_dir: str) -> str | None:
         carried.liveness.check()
     except (DeadlineReached, TargetStoppedAnswering) as exc:
         return str(exc)
-    budget = carried.budget
-    return budget.spent_message if budget.spent >= budget.limit - budget.reserve else None
+    return carried.budget.spent_message if carried.budget.is_spent() else None
 
 
 class SetUpFailed(RuntimeError):

@@ -63,9 +63,13 @@ class Budget:
         self.spent_message = spent_message or f"the request budget of {limit} is spent"
         self._lock = threading.Lock()
 
+    def is_spent(self, restoring: bool = False) -> bool:
+        """Nothing left to send with (a restoring request may still use the reserve)."""
+        return self.spent >= self.limit - (0 if restoring else self.reserve)
+
     def spend(self, restoring: bool = False) -> None:
         with self._lock:
-            if self.spent >= self.limit - (0 if restoring else self.reserve):
+            if self.is_spent(restoring):
                 raise BudgetExhausted(f"{self.spent_message}; raise max_requests in the target file or choose a smaller --profile")
             self.spent += 1
 
