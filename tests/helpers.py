@@ -31,6 +31,14 @@ def fieldproof_run(tmp_path: Path, *args: str, env: dict[str, str] | None = None
     )  # fmt: skip
 
 
+def one_run_target(path: Path, base_url: str) -> Path:
+    """A target file with one resumable run and FIELDPROOF_TOKEN as its token's variable."""
+    run = 'role = "resumable"\nproject_id = "' + "0" * 26 + '"\ntarget_group_id = "' + "1" * 26 + '"\nfielding_run_id = "R1"\n'
+    path.write_text(f'base_url = "{base_url}"\napi_version = "2025-12-18"\naccount_id = "101"\n'
+                    f'token_env = "FIELDPROOF_TOKEN"\n\n[[runs]]\n{run}', encoding="utf-8")  # fmt: skip
+    return path
+
+
 def summary(tmp_path: Path, reports: str = "reports") -> dict[str, Any]:
     return json.loads((tmp_path / reports / "summary.json").read_text())
 

@@ -11,7 +11,7 @@ from typing import Iterator
 
 import httpx
 import pytest
-from helpers import fieldproof_run, summary
+from helpers import fieldproof_run, one_run_target, summary
 from helpers import staging as _staging
 
 from fieldproof.sandbox.process import RunningSandbox
@@ -287,10 +287,7 @@ def test_the_pytest_sessions_of_one_run_share_its_budget_its_learned_rate_and_it
     from fieldproof.plugin import Harness, SessionSettings
 
     monkeypatch.setenv("FIELDPROOF_TOKEN", "t")
-    target = tmp_path / "t.toml"
-    run = 'role = "resumable"\nproject_id = "' + "0" * 26 + '"\ntarget_group_id = "' + "1" * 26 + '"\nfielding_run_id = "R1"\n'
-    target.write_text('base_url = "http://127.0.0.1:9/v1"\napi_version = "2025-12-18"\naccount_id = "101"\n'
-                      f'token_env = "FIELDPROOF_TOKEN"\nmax_requests = 500\n\n[[runs]]\n{run}')  # fmt: skip
+    target = one_run_target(tmp_path / "t.toml", "http://127.0.0.1:9/v1")
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     first = Harness(SessionSettings(str(target), str(tmp_path / "a"), budget=400))

@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 
 import httpx
 import pytest
-from helpers import faulty_target, fieldproof_run, proxied, staging, summary
+from helpers import faulty_target, fieldproof_run, one_run_target, proxied, staging, summary
 
 from fieldproof.errors import ExitCode
 from fieldproof.interrupts import SIGNALS as SIGNALS_HANDLED
@@ -30,13 +30,6 @@ QUICK = ["--profile", "quick"]
 # --- the production guard, on the host the client will really connect to --------------------
 
 
-def _target(path: Path, base_url: str) -> Path:
-    run = 'role = "resumable"\nproject_id = "' + "0" * 26 + '"\ntarget_group_id = "' + "1" * 26 + '"\nfielding_run_id = "R1"\n'
-    path.write_text(f'base_url = "{base_url}"\napi_version = "2025-12-18"\naccount_id = "101"\n'
-                    f'token_env = "FIELDPROOF_TOKEN"\n\n[[runs]]\n{run}', encoding="utf-8")  # fmt: skip
-    return path
-
-
 @pytest.mark.parametrize(
     "base_url",
     ["https://api。cint。com/v1", "https://api．cint．com/v1", "https://api｡cint｡com/v1", "https://ＡＰＩ.cint.com/v1",
@@ -44,7 +37,7 @@ def _target(path: Path, base_url: str) -> Path:
     ids=["ideographic-dots", "fullwidth-dots", "halfwidth-dots", "fullwidth-letters", "case", "trailing-dot", "port"],
 )  # fmt: skip
 def test_production_is_refused_however_its_host_is_spelt(tmp_path: Path, base_url: str) -> None:
-    result = fieldproof_run(tmp_path, "--target", str(_target(tmp_path / "t.toml", base_url)), env={"FIELDPROOF_TOKEN": "t"})
+    result = fieldproof_run(tmp_path, "--target", str(one_run_target(tmp_path / "t.toml", base_url)), env={"FIELDPROOF_TOKEN": "t"})
     assert result.returncode == ExitCode.USAGE, result.stderr
     assert result.stderr.count("\n") == 1 and "points at production (api.cint.com)" in result.stderr
     assert "Traceback" not in result.stderr
@@ -52,7 +45,7 @@ def test_production_is_refused_however_its_host_is_spelt(tmp_path: Path, base_ur
 
 @pytest.mark.parametrize("base_url", ["https://a%2ecint.com/v1", "https://-x..com/v1", "https://u:p@staging.example.com/v1"])
 def test_a_host_that_cannot_be_normalised_is_exit_2_with_one_line(tmp_path: Path, base_url: str) -> None:
-    result = fieldproof_run(tmp_path, "--target", str(_target(tmp_path / "t.toml", base_url)), env={"FIELDPROOF_TOKEN": "t"})
+    result = fieldproof_run(tmp_path, "--target", str(one_run_target(tmp_path / "t.toml", base_url)), env={"FIELDPROOF_TOKEN": "t"})
     assert result.returncode == ExitCode.USAGE and result.stderr.count("\n") == 1, result.stderr
     assert "Traceback" not in result.stderr
 
