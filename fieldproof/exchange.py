@@ -75,6 +75,12 @@ class Exchange:
     sender: str | None = None  # who sent it, where several hosts do (a swarm's worker and user)
     sent_at: float = 0.0  # time.time() when it was sent (for timelines)
     raw: Any = field(default=None, repr=False, compare=False)  # the httpx.Response; never reported
+    # how the response broke HTTP/1.1 framing or its content coding (None: it did not), the bytes
+    # as they arrived, and whether the message could be read at all (if not, only the rule on
+    # well-formed HTTP judges it: its status, headers and body are not what the target meant)
+    framing: str | None = None
+    received: bytes = field(default=b"", repr=False)
+    readable: bool = True
     rate_limited: list[Exchange] = field(default_factory=list, repr=False)  # 429s waited out first
 
     def header(self, name: str) -> str | None:
@@ -141,6 +147,7 @@ class Exchange:
                 "role": self.facts.role,
             },
             "curl": self.curl(),
+            **({"framing": self.framing, "received": self.received.decode("latin-1")[:2000]} if self.framing else {}),
             "secret_env": self.secret_env,
             "sender": self.sender,
         }

@@ -73,16 +73,19 @@ class Rule:
     # error: the API misbehaves (status, locking, state, auth); warning: what it says about itself
     # is wrong (trace context, a harness limit) while the operation itself behaved
     severity: str = "error"
+    # also judges an answer that could not be read as HTTP (no other rule can: its status,
+    # headers and body are not what the target meant)
+    judges_unreadable: bool = False
 
 
 EXCHANGE_RULES: dict[str, Rule] = {}
 SEQUENCE_RULES: dict[str, Rule] = {}
 
 
-def exchange_rule(summary: str, unexercised: str, expectation: bool = False, severity: str = "error"
-                  ) -> Callable[[Callable[[Exchange], Result]], Callable[[Exchange], Result]]:  # fmt: skip
+def exchange_rule(summary: str, unexercised: str, expectation: bool = False, severity: str = "error",
+                  judges_unreadable: bool = False) -> Callable[[Callable[[Exchange], Result]], Callable[[Exchange], Result]]:  # fmt: skip
     def decorator(check: Callable[[Exchange], Result]) -> Callable[[Exchange], Result]:
-        EXCHANGE_RULES[check.__name__] = Rule(check.__name__, summary, unexercised, check, expectation, severity)
+        EXCHANGE_RULES[check.__name__] = Rule(check.__name__, summary, unexercised, check, expectation, severity, judges_unreadable)
         return check
 
     return decorator
@@ -359,6 +362,23 @@ def undeclared_method_refused(exchange: Exchange) -> Result:
     return _unchanged(undeclared_method_refused, exchange, "an undeclared method") or []
 
 
+@exchange_rule("every response is a well-formed HTTP/1.1 message: a valid status line, one Content-Length, a body as long "
+               "as it says and none on 204, 304 or HEAD, in a content coding the client asked for (RFC 9112, RFC 9110 §8.4)",
+               "no response was received", judges_unreadable=True)  # fmt: skip
+def http_message_well_formed(exchange: Exchange) -> Result:
+    if exchange.framing is None:
+        return []
+    what = f"{exchange.method} {exchange.operation}" + (f" answered {exchange.status}" if exchange.status else "")
+    return _finding(http_message_well_formed, exchange, exchange.framing,
+                    f"{what}: {exchange.framing}; the bytes as they arrived: {_shown(exchange.received)}")  # fmt: skip
+
+
+def _shown(data: bytes, limit: int = 300) -> str:
+    """Bytes as a reader can see them: printable ASCII as it is, the rest escaped."""
+    text = repr(data[:limit])[2:-1]
+    return text + (f"... ({len(data)} bytes kept)" if len(data) > limit else "")
+
+
 @exchange_rule("a response body fits in max_body_bytes (the harness never buffers more)",
                "no response was received", severity="warning")  # fmt: skip
 def response_body_bounded(exchange: Exchange) -> Result:
@@ -523,8 +543,10 @@ def unknown_api_version_answered(exchange: Exchange) -> Result:
 
 
 def judge_exchange(exchange: Exchange) -> dict[str, Result]:
-    """Every exchange rule's verdict on one exchange."""
-    return {name: rule.check(exchange) for name, rule in EXCHANGE_RULES.items()}
+    """Every exchange rule's verdict on one exchange (on an answer that could not be read as
+    HTTP, only the rules that judge such answers)."""
+    return {name: rule.check(exchange) if exchange.readable or rule.judges_unreadable else None
+            for name, rule in EXCHANGE_RULES.items()}  # fmt: skip
 
 
 # sequence checks: each owns its bookkeeping; suites only feed it

@@ -70,6 +70,7 @@ class Target:
     source: str = "target file"
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # a longer response body is cut off there
     max_duration_s: float = DEFAULT_MAX_DURATION_S  # the whole run
+    ca_file: str | None = None  # PEM CA certificates trusted for this target (None: the system's)
 
     def runs_of(self, role: str) -> tuple[RunRef, ...]:
         return tuple(run for run in self.runs if run.role == role)

@@ -17,6 +17,7 @@ import re
 import secrets
 import time
 import uuid
+import zlib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -26,6 +27,7 @@ import respx
 
 from fieldproof import rules
 from fieldproof.client import ApiClient, Budget, Credentials
+from fieldproof.client.recording import BrokenResponse
 from fieldproof.exchange import REDACTED, Exchange, Snapshot
 from fieldproof.facts import PROVENANCES, Auth, IfMatch
 from fieldproof.headers import HeaderSyntaxError, parse_etag, parse_if_match
@@ -78,6 +80,7 @@ COVERED = [
     "unknown_api_version_answered",
     "undeclared_method_refused",
     "response_body_bounded",
+    "http_message_well_formed",
     "one_winner_among_concurrent_writes",
     "new_etag_accepted_by_next_write",
     "lifecycle_model_allows",
@@ -330,6 +333,18 @@ def refusal_changes(change: Callable[[FakeApi], None]) -> Setup:
     return apply
 
 
+def encoded(op: str, coding: str, corrupt: bool = False) -> Setup:
+    """`op`'s body in a content coding, as a gateway compresses it (or a corrupt one)."""
+
+    def change(reply: Reply, request: httpx.Request) -> None:
+        packer = zlib.compressobj(wbits=zlib.MAX_WBITS | 16 if coding == "gzip" else zlib.MAX_WBITS)
+        packed = packer.compress(reply.content) + packer.flush()
+        reply.content = packed[: len(packed) // 2] + b"\x00garbage" if corrupt else packed
+        reply.headers["content-encoding"] = coding
+
+    return tweak(op, change)
+
+
 def success_does(change: Callable[[FakeApi, str], None]) -> Setup:
     def apply(fake: FakeApi) -> None:
         fake.on_success = lambda op: change(fake, op)
@@ -413,6 +428,18 @@ def no_version(op: str = "get", version: str | None = None) -> Send:
     if op == "get":
         return GET(headers={"Cint-API-Version": version})
     return WRITE(op, headers={"Cint-API-Version": version})
+
+
+def BROKEN(send: Send) -> Send:
+    """A request whose answer cannot be read as HTTP: the client records it, then stops the
+    test (BrokenResponse); the recorded exchange is what the rules judged."""
+
+    def call(sim: Sim) -> Exchange:
+        with pytest.raises(BrokenResponse):
+            send(sim)
+        return sim.recorded[-1]
+
+    return call
 
 
 def PROBE(method: str, action: str | None = None) -> Send:
@@ -516,6 +543,10 @@ PASSES = [
     Case("unknown_api_version_answered", "resume-403", no_version("resume", UNKNOWN_VERSION), force("resume", 403)),
     Case("unknown_api_version_answered", "malformed-400", no_version("get", "yesterday"), force("get", 400)),
     Case("response_body_bounded", "get-200", GET()),
+    Case("http_message_well_formed", "get-200", GET()),
+    Case("http_message_well_formed", "get-200-gzip", GET(), encoded("get", "gzip")),
+    Case("http_message_well_formed", "get-200-deflate", GET(), encoded("get", "deflate")),
+    Case("http_message_well_formed", "resume-412-gzip", expect("stale", STALE), encoded("resume", "gzip")),
     Case("response_body_bounded", "a-1-mib-body", GET(), body("get", b'{"pad": "' + b"x" * (1024 * 1024 - 11) + b'"}')),
     Case("undeclared_method_refused", "query-405", PROBE("QUERY")),
     Case("undeclared_method_refused", "get-on-resume-405", PROBE("GET", "resume")),
@@ -703,6 +734,9 @@ BREAKS = [
     Case("unknown_api_version_answered", "resume-412", no_version("resume", UNKNOWN_VERSION), force("resume", 412)),
     Case("unknown_api_version_answered", "get-500", no_version("get", UNKNOWN_VERSION), force("get", 500), also=A_500),
     Case("response_body_bounded", "2-mib-body", GET(), body("get", b"{}" + b" " * (2 * 1024 * 1024))),
+    Case("http_message_well_formed", "corrupt-gzip-200", BROKEN(GET()), encoded("get", "gzip", corrupt=True)),
+    Case("http_message_well_formed", "corrupt-deflate-412", BROKEN(WRITE("resume", STALE)), encoded("resume", "deflate", corrupt=True)),
+    Case("http_message_well_formed", "unasked-coding", BROKEN(GET()), header("get", "content-encoding", "compress")),
     Case("undeclared_method_refused", "query-200", PROBE("QUERY"), force("other", 200)),
     Case("undeclared_method_refused", "get-on-resume-204", PROBE("GET", "resume"), force("other", 204)),
     Case("undeclared_method_refused", "query-500", PROBE("QUERY"), force("other", 500)),

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import datetime
 import functools
+import http.cookiejar
 import secrets
 import ssl
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from fieldproof import contract
+from fieldproof.client.codings import CodingError, Decoder, accept_encoding
+from fieldproof.client.wire import Wire
 from fieldproof.errors import (
     BudgetExhausted,
     DeadlineReached,
@@ -36,7 +41,7 @@ from fieldproof.facts import (
     path_kinds,
 )
 from fieldproof.headers import RateLimitState, rate_limit_state, retry_after_seconds
-from fieldproof.target import RunRef, Target
+from fieldproof.target import RunRef, Target, is_loopback
 
 MAX_ATTEMPTS = 10  # per request, 429s included: `Retry-After: 0` must not loop for ever
 MAX_LIMIT_PAUSE_S = 60.0  # the longest a spent rate limit holds requests back, whatever its reset says
@@ -125,7 +130,9 @@ class Pacer:
         self._resumed_at: float | None = None  # the first answer other than 429 after the last 429
         self._lock = threading.Lock()
 
-    def wait(self) -> None:
+    def wait(self, deadline: float | None = None) -> None:
+        """Hold the next request until it may start; DeadlineReached, at once and without
+        waiting, if that is after `deadline` (time.time())."""
         with self._lock:
             now = self._clock()
             if self._first_sent is None:
@@ -137,6 +144,9 @@ class Pacer:
                 emission = 1.0 / self.learned_rps
                 start = max(start, self._tat - emission * (self.learned_burst - 1))
                 self._tat = max(self._tat, start) + emission
+        if deadline is not None and start > now and time.time() + (start - now) > deadline:
+            raise DeadlineReached("max_duration_s would pass before the next request may start (max_rps, or the target's "
+                                  "rate limit); raise max_duration_s in the target file or choose a smaller --profile")  # fmt: skip
         if start > now:
             self._sleep(start - now)
 
@@ -177,11 +187,57 @@ class Pacer:
         self._last_429, self._accepted, self._resumed_at = now, 0, None
 
 
-@functools.lru_cache(maxsize=1)
-def _ssl_context() -> ssl.SSLContext:
-    """One verifying TLS context for every client: building one costs ~17 ms, and the
-    concurrency suite opens a client per racer."""
-    return ssl.create_default_context()
+@functools.lru_cache(maxsize=4)
+def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
+    """One verifying TLS context per CA file, for every client (the concurrency suite opens a
+    client per racer, and building a context is slow): the system's CAs, or the target file's
+    `ca_file` (a staging gateway's own CA)."""
+    return ssl.create_default_context(cafile=ca_file)
+
+
+def _proxy_for(base_url: str) -> str | None:
+    """The proxy the environment names for the target (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, less
+    NO_PROXY), or None. A loopback target is never proxied: no proxy reaches this machine's own
+    loopback. A plain-http target is proxied only because it passed the target file's guard,
+    which asks for `allow_insecure_http` before a token may travel unencrypted."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    if is_loopback(host) or urllib.request.proxy_bypass(host):
+        return None
+    proxies = urllib.request.getproxies_environment()
+    return proxies.get(parts.scheme) or proxies.get("all")
+
+
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """Nothing a target sets is kept, so nothing is replayed: every request carries only what its
+    suite chose (a session cookie must not make a request without a token pass as authorised)."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+
+def _http_client(target: Target, transport: httpx.BaseTransport | None) -> tuple[httpx.Client, Wire | None]:
+    """An httpx client for the target, and the wire below it (None for a given transport, such
+    as the kit's or a test's mock)."""
+    wire = None
+    if transport is None:
+        wire = Wire()
+        transport = httpx.HTTPTransport(verify=_ssl_context(target.ca_file), trust_env=False, proxy=_proxy_for(target.base_url),
+                                        limits=httpx.Limits(max_keepalive_connections=4))  # fmt: skip
+        # httpcore's pool takes a network backend; httpx's transport does not pass one through
+        transport._pool._network_backend = wire
+    client = httpx.Client(
+        transport=transport,
+        timeout=target.timeout_s,  # each phase; the wire bounds the whole request by the same
+        headers={"Accept-Encoding": accept_encoding()},  # only the codings decoded here
+        cookies=http.cookiejar.CookieJar(policy=_NoCookies()),
+        trust_env=False,  # proxies as _proxy_for says; no .netrc, no SSL_CERT_* from the environment
+        follow_redirects=False,
+    )
+    return client, wire
 
 
 def new_traceparent() -> str:
@@ -197,6 +253,36 @@ class Credentials:
 
 class _TooSlow(Exception):
     """The answer did not arrive whole within timeout_s."""
+
+
+class BrokenResponse(Exception):
+    """The target's answer could not be read as HTTP (recorded as a finding of
+    http_message_well_formed); the test that sent it cannot go on from it."""
+
+
+@dataclass
+class _Malformed(Exception):
+    problem: str
+    status: int  # 0: no status line could be read
+    headers: dict[str, str]
+    received: bytes
+
+
+_MALFORMATIONS = (  # what h11 says of a message it cannot read -> the problem, as findings group it
+    ("illegal status line", "an invalid status line"),
+    ("content-length", "conflicting or invalid Content-Length"),
+    ("without sending complete message body", "a body shorter than its Content-Length (or its last chunk)"),
+    ("chunk", "an invalid chunked body"),
+    ("header", "an invalid header line"),
+)
+
+
+def malformation(error: Exception) -> str:
+    """What broke a response, in the words its findings group by."""
+    if isinstance(error, CodingError):
+        return str(error)
+    text = str(error).lower()
+    return next((problem for cue, problem in _MALFORMATIONS if cue in text), f"no HTTP/1.1 message ({error})")
 
 
 class Liveness:
@@ -271,12 +357,7 @@ class ApiClient:
             liveness=liveness or Liveness(),
         )
         self.max_429_wait_s = self._shared.max_429_wait_s
-        self._http = httpx.Client(
-            timeout=self.target.timeout_s,  # each phase; _send_once bounds the whole request too
-            transport=self._shared.transport,
-            limits=httpx.Limits(max_keepalive_connections=4),
-            verify=_ssl_context(),
-        )
+        self._http, self._wire = _http_client(self.target, self._shared.transport)
 
     @property
     def target(self) -> Target:
@@ -404,7 +485,9 @@ class ApiClient:
             exchange.rate_limited = earlier
             delay = retry_after_seconds(exchange.header("retry-after"))
             delay = 1.0 if delay is None else delay  # a missing Retry-After is the rule's finding
-            if exchange.status != 429 or waited + delay > self.max_429_wait_s or attempt == MAX_ATTEMPTS:
+            deadline = self._shared.liveness.deadline
+            past_deadline = deadline is not None and time.time() + delay > deadline  # never waited past max_duration_s
+            if exchange.status != 429 or waited + delay > self.max_429_wait_s or attempt == MAX_ATTEMPTS or past_deadline:
                 exchange.gave_up_on_429 = exchange.status == 429
                 if record:
                     self._shared.on_exchange(exchange)
@@ -428,58 +511,113 @@ class ApiClient:
         liveness = self._shared.liveness
         liveness.check()
         self.budget.spend()
-        self._shared.pacer.wait()
+        self._shared.pacer.wait(liveness.deadline)
         sent_at, started = time.time(), time.perf_counter()
+        recorded, secret_env = redact_headers(headers, self.secrets)
+        documented = self._shared.documented
+        exchange = functools.partial(Exchange, operation=operation, method=method, request_headers=recorded, facts=facts,
+                                     secret_env=secret_env, documented=documented.get(operation) if documented is not None else None,
+                                     sent_at=sent_at)  # fmt: skip
         try:
-            response, body, cut = self._exchange_bytes(method, url, headers, started)
+            response, sent_headers, body, cut = self._exchange_bytes(method, url, headers)
         except httpx.LocalProtocolError as exc:  # our request cannot be put on the wire: a harness bug
             raise ValueError(f"cannot send {method} {url}: {exc}") from None
+        except _Malformed as malformed:  # an answer, but not one HTTP can read: a finding, not an outage
+            liveness.answered(True)
+            broken = exchange(url=url, status=malformed.status, response_headers=malformed.headers, body=b"",
+                              elapsed_s=time.perf_counter() - started, framing=malformed.problem, received=malformed.received,
+                              readable=False)  # fmt: skip
+            self._shared.on_exchange(broken)
+            raise BrokenResponse(f"{method} {url}: {malformed.problem}") from None
         except (httpx.TransportError, _TooSlow) as exc:
             liveness.answered(False)
             raise TargetUnreachable(f"{method} {url}: {type(exc).__name__}: {exc}") from None
         liveness.answered(True)
         self._shared.pacer.answered(response.status_code, rate_limit_state(response.headers))  # case-insensitive lookups
-        recorded, secret_env = redact_headers(headers, self.secrets)
-        documented = self._shared.documented
-        return Exchange(
-            operation=operation,
-            method=method,
+        leftover = self._left_behind(response.status_code, method) if not cut else None
+        return exchange(
             url=str(response.request.url),
-            request_headers=recorded,
             status=response.status_code,
-            response_headers={k.lower(): v for k, v in response.headers.items()},
+            response_headers={k.lower(): v for k, v in sent_headers.items()},
             body=body,
             elapsed_s=time.perf_counter() - started,
-            facts=facts,
-            secret_env=secret_env,
-            documented=documented.get(operation) if documented is not None else None,
             body_cut_at=self.target.max_body_bytes if cut else None,
-            sent_at=sent_at,
             raw=response,
+            framing=leftover[0] if leftover else None,
+            received=leftover[1] if leftover else b"",
         )
 
-    def _exchange_bytes(self, method: str, url: str, headers: dict[str, str], started: float) -> tuple[httpx.Response, bytes, bool]:
-        """The response and at most max_body_bytes of its body, read within timeout_s in all
-        (checked between reads: a body that drips is cut off, not waited for)."""
-        limit, deadline = self.target.max_body_bytes, started + self.target.timeout_s
-        body, cut = bytearray(), False
-        with self._http.stream(method, url, headers=headers) as streamed:
-            for chunk in streamed.iter_bytes():  # as the bytes arrive, so that the deadline is seen
-                body += chunk
-                if len(body) > limit:  # never buffered whole: the rest is not read
-                    del body[limit:]
-                    cut = True
-                    break
-                if time.perf_counter() > deadline:
-                    raise _TooSlow(f"no whole answer within timeout_s = {self.target.timeout_s:g} s")
-            if time.perf_counter() > deadline:
-                raise _TooSlow(f"no whole answer within timeout_s = {self.target.timeout_s:g} s")
-        # a response as if read whole (schemathesis validates it), of the bytes kept
-        response = httpx.Response(streamed.status_code, headers=streamed.headers, content=bytes(body),
-                                  request=streamed.request, extensions=streamed.extensions)  # fmt: skip
-        response.elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
-        return response, bytes(body), cut
+    def _deadline(self) -> tuple[float, bool]:
+        """When the request must be done by (time.monotonic()): timeout_s from now, or the
+        session's deadline if that comes first (then True)."""
+        session = self._shared.liveness.deadline
+        if session is not None and session - time.time() < self.target.timeout_s:
+            return time.monotonic() + max(0.0, session - time.time()), True
+        return time.monotonic() + self.target.timeout_s, False
 
+    def _exchange_bytes(self, method: str, url: str, headers: dict[str, str]) -> tuple[httpx.Response, httpx.Headers, bytes, bool]:
+        """The response (its body decoded), its headers as sent, at most max_body_bytes of its
+        body, and whether the body was cut there. The body is decoded (its content codings
+        undone once, the decoded size bounded too: a bomb is cut, not inflated), all of it within
+        the request's deadline: a target that drips its headers or its body is cut off, not
+        waited for."""
+        limit = self.target.max_body_bytes
+        deadline, by_session = self._deadline()
+        started = time.monotonic()
+        if self._wire is not None:
+            self._wire.begin(deadline)
+        body, cut = bytearray(), False
+        try:
+            with self._http.stream(method, url, headers=headers) as streamed:
+                try:
+                    decoder = Decoder(streamed.headers.get("content-encoding"), limit)
+                    raw = 0
+                    for chunk in streamed.iter_raw():  # as the bytes arrive, so that the deadline is seen
+                        raw += len(chunk)
+                        body += decoder.feed(chunk)
+                        if decoder.overflowed or raw > limit:  # never buffered whole: the rest is not read
+                            cut = True
+                            break
+                        if time.monotonic() > deadline:  # a transport without the wire (a mock) is bounded here
+                            raise httpx.ReadTimeout("the request's deadline passed")
+                    if not cut:
+                        decoder.finish()
+                except (httpx.RemoteProtocolError, CodingError) as exc:
+                    raise self._malformed(exc, streamed.status_code, streamed.headers) from None
+        except httpx.RemoteProtocolError as exc:
+            if self._wire is None or self._wire.current is None or not self._wire.current.received_count:
+                raise  # nothing came back at all: no answer
+            raise self._malformed(exc, 0, httpx.Headers()) from None
+        except httpx.TimeoutException:
+            if by_session:
+                raise DeadlineReached("max_duration_s has passed; raise it in the target file or choose a smaller --profile") from None
+            raise _TooSlow(f"no whole answer within timeout_s = {self.target.timeout_s:g} s") from None
+        # a response as if read whole, of the decoded bytes kept (schemathesis validates it)
+        decoded = httpx.Headers([(k, v) for k, v in streamed.headers.multi_items() if k.lower() != "content-encoding"])
+        response = httpx.Response(streamed.status_code, headers=decoded, content=bytes(body),
+                                  request=streamed.request, extensions=streamed.extensions)  # fmt: skip
+        response.elapsed = datetime.timedelta(seconds=time.monotonic() - started)
+        return response, streamed.headers, bytes(body), cut
+
+    def _malformed(self, error: Exception, status: int, headers: httpx.Headers) -> _Malformed:
+        """What broke, with the bytes as they arrived; the connection is not used again."""
+        stream = self._wire.current if self._wire is not None else None
+        received = bytes(stream.received) if stream is not None else b""
+        if stream is not None:
+            stream.unusable = True
+        problem = malformation(error)
+        return _Malformed(problem, status, {k.lower(): v for k, v in headers.items()}, received)
+
+    def _left_behind(self, status: int, method: str) -> tuple[str, bytes] | None:
+        """(what was wrong, the bytes) if the response left bytes after its own end on the
+        connection; the connection is then not used again, so the next response starts clean."""
+        stream = self._wire.current if self._wire is not None else None
+        leftover = stream.leftover(status, method) if stream is not None else None
+        if stream is None or leftover is None:
+            return None
+        stream.unusable = True
+        where = "a body on a response that has none" if method == "HEAD" or status in (204, 304) else "more body than its Content-Length"
+        return f"{where} ({leftover.count} bytes after the end of the message)", leftover.head
 
     # the operations
 
