@@ -75,6 +75,10 @@ SAFE_UNDECLARED_METHODS = ("GET", "QUERY")
 # --- the run --------------------------------------------------------------------------------
 
 STATUSES = ("scheduled", "live", "paused", "completed")  # lower case since 2025-12-18
+# The run as a GET's 200 shows it: every field documented and required (the docs, and the
+# vendor's FieldingRunItem), by the kind of value it holds; other fields are tolerated.
+RUN_BODY = {"id": "string", "status": "status", "version": "integer", "start_fielding_at": "date-time",
+            "end_fielding_at": "date-time", "last_changed_at": "date-time", "last_changed_by": "uuid"}  # fmt: skip
 # The fields a refused request must leave as they were (the ETag too).
 UNCHANGED_FIELDS = ("status", "version", "last_changed_at", "last_changed_by", "end_fielding_at")
 

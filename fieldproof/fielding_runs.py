@@ -25,6 +25,16 @@ from fieldproof.target import RunRef, Target
 class Restoration:
     ok: bool  # the run is in its role's state now
     note: str | None = None  # what was done, or what is wrong; None when nothing was needed
+    # when not ok: the target file is wrong (the GET shows the run missing, or in a state its
+    # role cannot be put back to), rather than the target (it refused a write its run's state
+    # allows, or its GET did not show the run)
+    file_is_wrong: bool = False
+
+
+class TargetFault(Exception):
+    """The target's own answer keeps a test from going on: it refused a write the run's state
+    allows, with the current tag, or its GET did not show the run. What it broke is a finding
+    of the rule it breaks, recorded with the exchange; the test is not exercised."""
 
 
 def restore_run(client: ApiClient, run: RunRef, seen: Snapshot | None = None) -> Restoration:
@@ -32,17 +42,33 @@ def restore_run(client: ApiClient, run: RunRef, seen: Snapshot | None = None) ->
     it just made, if any."""
     snapshot = seen if seen is not None else client.snapshot(run)
     want = contract.ROLES[run.role].status
+    if snapshot.status_code == 404:
+        return Restoration(False, f"{run.fielding_run_id} ({run.role}) is not found (GET answered 404)", file_is_wrong=True)
     if snapshot.status is None:
-        return Restoration(False, f"{run.fielding_run_id} could not be read (GET answered {snapshot.status_code})")
+        shown = "without the run in its body" if snapshot.status_code == 200 else ""
+        return Restoration(False, f"{run.fielding_run_id} could not be read (GET answered {snapshot.status_code}{shown and ' '}{shown})")
     if snapshot.status == want:
         return Restoration(True)
     action = {("live", "paused"): "pause", ("paused", "live"): "resume"}.get((snapshot.status, want))
     if action is None:
-        return Restoration(False, f"{run.fielding_run_id} is {snapshot.status} and cannot be put back to {want}")
-    exchange = client.write(action, run, snapshot.etag, observe=False)
+        return Restoration(False, f"{run.fielding_run_id} is {snapshot.status} and cannot be put back to {want}", file_is_wrong=True)
+    # the look it was sent on goes with it, so that the rules judge a refusal of a write the
+    # run's state allows (current_tag_wins)
+    exchange = client.write(action, run, snapshot.etag, observe=False, before=snapshot)
     if exchange.status != 204:
-        return Restoration(False, f"{run.fielding_run_id}: {action} to restore it answered {exchange.status}")
+        return Restoration(False, f"the target refused to {action} {run.fielding_run_id} ({snapshot.status}) with its "
+                                  f"current ETag (answered {exchange.status})")  # fmt: skip
     return Restoration(True, f"{run.fielding_run_id} was {snapshot.status}: {action}d back to {want}")
+
+
+def ready_or_raise(ready: Restoration, doing: str) -> None:
+    """A run that could not be put in its role's state for `doing`: the target file's fault
+    (RunNotReady, which says to fix it) or the target's (TargetFault)."""
+    if ready.ok:
+        return
+    if ready.file_is_wrong:
+        raise RunNotReady(f"{ready.note}; fix the run or its role in the target file")
+    raise TargetFault(f"{ready.note}, so {doing}")
 
 
 class SandboxRuns:
@@ -73,9 +99,7 @@ class FileRuns:
         try:
             # a run left out of its role's state (an interrupted run, a budget spent mid-test)
             # is put back first: no test may judge a run that is not what its role says
-            ready = restore_run(restorer, run)
-            if not ready.ok:
-                raise RunNotReady(f"{ready.note}; fix the run or its role in the target file")
+            ready_or_raise(restore_run(restorer, run), f"it could not be put back to its role ({run.role}) before the test")
             yield run
         finally:
             try:

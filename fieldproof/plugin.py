@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from fieldproof import suites
 from fieldproof.client.recording import (
     ApiClient,
+    BrokenResponse,
     Budget,
     Credentials,
     Liveness,
@@ -43,7 +44,7 @@ from fieldproof.errors import (
     TargetUnreachable,
 )
 from fieldproof.exchange import Exchange, Snapshot
-from fieldproof.fielding_runs import FileRuns, SandboxRuns, restore_run
+from fieldproof.fielding_runs import FileRuns, SandboxRuns, TargetFault, ready_or_raise, restore_run
 from fieldproof.interrupts import stop_like_sigint
 from fieldproof.profiles import FIRST_PASS, Profile, profile_for
 from fieldproof.progress import ProgressWriter
@@ -54,7 +55,7 @@ from fieldproof.recorder import (
     append_lines,
     format_groups,
 )
-from fieldproof.rules import SequenceCheck
+from fieldproof.rules import SequenceCheck, judge_exchange
 from fieldproof.target import RunRef, Target, load_target
 
 T = TypeVar("T")
@@ -230,9 +231,7 @@ class Harness:
         one on the sandbox; on a target file the same one, put back in its role's state."""
         if self.control is not None:
             return self.control.new_run(run.role, self.target.account_id)
-        ready = restore_run(self.client.restoring(), run)
-        if not ready.ok:
-            raise SetUpFailed(f"{ready.note}; it cannot start a new sequence")
+        ready_or_raise(restore_run(self.client.restoring(), run), f"a new sequence could not start from its role ({run.role})")
         return run
 
     def other_run_tag(self, run: RunRef) -> str | None:
@@ -249,13 +248,19 @@ class Harness:
         unexpected status stops the test as a harness problem, not a verdict (e.g. a 429 that
         outlasted the wait). Whatever the rules found about the step is kept either way."""
         if exchange.status != status:
-            raise SetUpFailed(f"{doing}: {exchange.method} {exchange.operation} answered {exchange.status}, needed {status}")
+            answered = f"{doing}: {exchange.method} {exchange.operation} answered {exchange.status}, needed {status}"
+            if _breaks_a_rule(exchange):  # the target's fault, a finding already: never blamed on the harness
+                raise TargetFault(f"the target refused a step the contract says must work ({answered})")
+            raise SetUpFailed(answered)
         return exchange
 
     def require_state(self, snapshot: Snapshot, doing: str) -> Snapshot:
         """A GET that must show the run (200, a status and an ETag) before a test can go on."""
         if snapshot.status_code != 200 or snapshot.status is None or snapshot.etag is None:
-            raise SetUpFailed(f"{doing}: GET answered {snapshot.status_code} without a run's status and ETag")
+            answered = f"{doing}: GET answered {snapshot.status_code} without a run's status and ETag"
+            if snapshot.status_code == 200 or snapshot.status_code >= 500:  # a finding of its own (run_body_documented, ...)
+                raise TargetFault(f"the target did not show the run ({answered})")
+            raise SetUpFailed(answered)
         return snapshot
 
     @property
@@ -301,6 +306,11 @@ class Harness:
         self.client.close()
         if self.control is not None:
             self.control.close()
+
+
+def _breaks_a_rule(exchange: Exchange) -> bool:
+    """Whether the rules found something wrong with an exchange (judged again: rules are pure)."""
+    return any(judge_exchange(exchange).values())
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -437,6 +447,10 @@ def _problem(error: BaseException) -> tuple[str, str]:
         return "unreachable", str(error)
     if isinstance(error, DeadlineReached):
         return "deadline", str(error)
+    if isinstance(error, TargetFault):  # the target's own answer, judged by the rule it breaks
+        return "not exercised", str(error)
+    if isinstance(error, BrokenResponse):
+        return "not exercised", f"the target's answer broke HTTP ({error})"
     return "inconclusive", f"{type(error).__name__}: {error}"
 
 

@@ -17,6 +17,8 @@ unchanged run.
 
 from __future__ import annotations
 
+import datetime
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -238,6 +240,48 @@ def etag_on_success(exchange: Exchange) -> Result:
         return _finding(etag_on_success, exchange, "an ETag that is not a quoted entity tag",
                         f"{what_happened(exchange)} with ETag {value!r}, not a quoted entity tag")  # fmt: skip
     return []
+
+
+def _kind_errors(value: Any, kind: str) -> bool:
+    """Whether a run field's value is not of its documented kind (contract.RUN_BODY)."""
+    if kind == "integer":
+        return not isinstance(value, int) or isinstance(value, bool)
+    if not isinstance(value, str) or not value:
+        return True
+    if kind == "status":  # casing differs between API versions
+        return value.lower() not in contract.STATUSES
+    try:
+        if kind == "date-time":
+            return datetime.datetime.fromisoformat(value).tzinfo is None or "T" not in value.upper()
+        if kind == "uuid":
+            uuid.UUID(value)
+    except ValueError:
+        return True
+    return False
+
+
+@exchange_rule("a GET's 200 carries the run: a JSON object with every documented field of its documented kind "
+               "(id, status, version, start_fielding_at, end_fielding_at, last_changed_at, last_changed_by)",
+               "no GET was answered 200")  # fmt: skip
+def run_body_documented(exchange: Exchange) -> Result:
+    if exchange.operation != "get" or exchange.status != 200 or exchange.body_cut_at is not None:
+        return None  # a body cut off at max_body_bytes is not whole: response_body_bounded says so
+    media_type = (exchange.header("content-type") or "").split(";", 1)[0].strip().lower()
+    body = exchange.json()
+    if media_type != "application/json" or not isinstance(body, dict):
+        shown = f"{len(exchange.body)}-byte body, {media_type or 'no content-type'}" if exchange.body else "an empty body"
+        return _finding(run_body_documented, exchange, "no run in the body: not a JSON object",
+                        f"{what_happened(exchange)} without the run as a JSON object ({shown})")  # fmt: skip
+    missing = [name for name in contract.RUN_BODY if name not in body]
+    wrong = [name for name, kind in contract.RUN_BODY.items() if name in body and _kind_errors(body[name], kind)]
+    findings: list[Finding] = []
+    if missing:
+        findings += _finding(run_body_documented, exchange, f"the run lacks {', '.join(missing)}")
+    if wrong:  # grouped by the fields, not by their values
+        shown = "; ".join(f"{name} {body[name]!r} is no {contract.RUN_BODY[name]}" for name in wrong)
+        findings += _finding(run_body_documented, exchange, f"the run's {', '.join(wrong)} not of the documented kind",
+                             f"{what_happened(exchange)} with {shown}")  # fmt: skip
+    return findings
 
 
 @exchange_rule("a 204 has no body", "no write succeeded")

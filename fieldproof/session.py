@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import sys
 import tempfile
@@ -31,10 +32,11 @@ import pytest
 
 from fieldproof import suites
 from fieldproof.baseline import Baseline, load_baseline, write_baseline
-from fieldproof.client.recording import ApiClient, Budget
+from fieldproof.client.recording import ApiClient, BrokenResponse, Budget, Liveness
 from fieldproof.document import ContractDocument
 from fieldproof.errors import (
     BudgetExhausted,
+    DeadlineReached,
     ExitCode,
     SandboxError,
     TargetError,
@@ -71,6 +73,7 @@ from fieldproof.target import Target, load_target
 from fieldproof.userdirs import fieldproof_folder
 
 SANDBOX_BUDGET = 10**7  # the built-in sandbox is ours: no budget to speak of
+RESTORE_SHARE = 0.25  # of max_duration_s, at most, kept for putting the runs back
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,22 @@ class Session:
     def restore_cost(self) -> int:
         """Requests kept to put every listed run back: a GET and a pause or resume each."""
         return 2 * len(self.target.runs)
+
+    @property
+    def restore_reserve_s(self) -> float:
+        """Seconds kept at the end of max_duration_s for putting every listed run back: enough
+        for each of its requests to take timeout_s and wait its turn under max_rps, but never
+        more than RESTORE_SHARE of max_duration_s (a run not put back in time is put back first
+        by the next session, and said so)."""
+        if self.is_sandbox:
+            return 0.0
+        pace = 1.0 / self.target.max_rps if self.target.max_rps else 0.0
+        return min(self.restore_cost * (self.target.timeout_s + pace), self.target.max_duration_s * RESTORE_SHARE)
+
+    @property
+    def suites_deadline(self) -> float:
+        """When the suites stop sending (time.time()): max_duration_s less the restore's reserve."""
+        return self.started_at + self.target.max_duration_s - self.restore_reserve_s
 
 
 class _Outcomes:
@@ -245,8 +264,35 @@ def set_up(options: SessionOptions, workers: int, document: ContractDocument, ba
     if not session.is_sandbox and target.max_requests < session.restore_cost * 2 + 20:
         raise TargetError(f"max_requests = {target.max_requests} in {target.source} is too small for "
                           f"{len(target.runs)} runs; allow at least {session.restore_cost * 2 + 100}")  # fmt: skip
+    _check_time(session, out)
     _check_and_repair(session, out)
     return session
+
+
+def _check_time(session: Session, out: TextIO) -> None:
+    """Before the first request: does max_duration_s leave the suites time, once the restore's
+    reserve is kept, and at max_rps enough of it for the first pass over every rule? Says what
+    the time is split into, so that a session that ends at its deadline surprises no one."""
+    if session.is_sandbox:
+        return
+    target, reserve = session.target, session.restore_reserve_s
+    suites_s = target.max_duration_s - reserve
+    runs = f"{len(target.runs)} run{'s' if len(target.runs) != 1 else ''}"
+    line = (f"max_duration_s = {target.max_duration_s:g} s: the suites stop after {suites_s:g} s, keeping {reserve:g} s "
+            f"to put {runs} back ({session.restore_cost} requests, each within timeout_s = {target.timeout_s:g} s)")  # fmt: skip
+    if target.max_rps:
+        from fieldproof.suites.test_first_pass import STEPS  # the first pass's cost on a target file, measured
+
+        first_pass = sum(cost for _, _, cost in STEPS.values())
+        fits = int(suites_s * target.max_rps)
+        if fits < first_pass:
+            enough = math.ceil(first_pass / target.max_rps + reserve)
+            raise TargetError(f"at max_rps = {target.max_rps:g} the suites can send about {fits} requests in the {suites_s:g} s "
+                              f"max_duration_s = {target.max_duration_s:g} leaves them, and the first pass over every rule "
+                              f"needs about {first_pass}: raise max_duration_s to at least {enough} or max_rps to at least "
+                              f"{math.ceil(first_pass / suites_s * 100) / 100:g} in {target.source}")  # fmt: skip
+        line += f"; at max_rps = {target.max_rps:g}, about {fits} requests fit"
+    print(f"fieldproof: {line}", file=out)
 
 
 def _check_and_repair(session: Session, out: TextIO) -> None:
@@ -260,6 +306,9 @@ def _check_and_repair(session: Session, out: TextIO) -> None:
                 exchange = client.get(run)
             except TargetUnreachable as exc:
                 raise TargetUnreachable(f"cannot reach the target: {exc}; check base_url and the network") from None
+            except BrokenResponse as exc:  # the target's fault: the suites meet it again and judge it
+                session.notes.append(f"before the suites: the target's answer broke HTTP ({exc})")
+                continue
             if exchange.status in (401, 403):
                 raise TokenRejected(f"{target.base_url} rejects the token in {target.token_env} "
                                     f"({exchange.status}); give a valid token of account {target.account_id}")  # fmt: skip
@@ -268,9 +317,15 @@ def _check_and_repair(session: Session, out: TextIO) -> None:
                                   "check the ids in the target file")  # fmt: skip
             if session.is_sandbox:
                 continue
-            restored = restore_run(client, run, Snapshot.of(exchange))
-            if restored.note:
-                note = f"before the suites: {restored.note} (an earlier session left it changed)"
+            try:
+                restored = restore_run(client, run, Snapshot.of(exchange))
+            except BrokenResponse as exc:
+                session.notes.append(f"before the suites: the target's answer broke HTTP ({exc})")
+                continue
+            if restored.file_is_wrong:
+                raise TargetError(f"{restored.note}; fix the run or its role in {target.source}")
+            if restored.note:  # put back (an earlier session left it changed), or the target's fault: the suites judge it
+                note = f"before the suites: {restored.note}" + (" (an earlier session left it changed)" if restored.ok else "")
                 session.notes.append(note)
                 print(f"fieldproof: {note}", file=out)
     session.requests_outside += budget.spent
@@ -294,7 +349,7 @@ def _run_suites(session: Session, interrupts: Interrupts) -> _Outcomes:
         rate_limit_probe=target.rate_limit_probe or (session.is_sandbox and _sandbox_rate_limited()),
         history_ops=options.history_size,
         contract_file=str(session.document.path) if options.contract else None,
-        deadline=session.started_at + target.max_duration_s,
+        deadline=session.suites_deadline,
         progress=not options.quiet,
     )
     env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
@@ -428,12 +483,14 @@ def _restore(session: Session) -> list[str]:
     """Put every listed run back in its role's state, within the budget kept for it."""
     notes, target, budget = [], session.target, Budget(session.restore_cost)
     done: list[str] = []
+    # its own reserve, from when it starts: never cut short by suites that overran theirs
+    liveness = Liveness(max(time.time(), session.suites_deadline) + session.restore_reserve_s)
     try:
-        with ApiClient(target, budget=budget) as client:
+        with ApiClient(target, budget=budget, liveness=liveness) as client:
             for run in target.runs:
                 try:
                     note = restore_run(client, run).note
-                except (TargetUnreachable, BudgetExhausted) as exc:
+                except (TargetUnreachable, BudgetExhausted, DeadlineReached, BrokenResponse) as exc:
                     note = f"could not put {run.fielding_run_id} back ({exc}); the next run puts it back first"
                 if note:
                     notes.append(note)

@@ -81,6 +81,7 @@ COVERED = [
     "undeclared_method_refused",
     "response_body_bounded",
     "http_message_well_formed",
+    "run_body_documented",
     "one_winner_among_concurrent_writes",
     "new_etag_accepted_by_next_write",
     "lifecycle_model_allows",
@@ -333,13 +334,14 @@ def refusal_changes(change: Callable[[FakeApi], None]) -> Setup:
     return apply
 
 
-def encoded(op: str, coding: str, corrupt: bool = False) -> Setup:
-    """`op`'s body in a content coding, as a gateway compresses it (or a corrupt one)."""
+def encoded(op: str, coding: str, corrupt: bool = False, cut: bool = False) -> Setup:
+    """`op`'s body in a content coding, as a gateway compresses it (or a corrupt one, or one
+    whose stream is cut short)."""
 
     def change(reply: Reply, request: httpx.Request) -> None:
         packer = zlib.compressobj(wbits=zlib.MAX_WBITS | 16 if coding == "gzip" else zlib.MAX_WBITS)
         packed = packer.compress(reply.content) + packer.flush()
-        reply.content = packed[: len(packed) // 2] + b"\x00garbage" if corrupt else packed
+        reply.content = packed[: len(packed) // 2] + (b"\x00garbage" if corrupt else b"") if corrupt or cut else packed
         reply.headers["content-encoding"] = coding
 
     return tweak(op, change)
@@ -544,10 +546,14 @@ PASSES = [
     Case("unknown_api_version_answered", "malformed-400", no_version("get", "yesterday"), force("get", 400)),
     Case("response_body_bounded", "get-200", GET()),
     Case("http_message_well_formed", "get-200", GET()),
+    Case("run_body_documented", "get-200", GET()),
+    Case("run_body_documented", "title-case-status", GET(), lambda fake: setattr(fake, "title_case", True)),
+    Case("run_body_documented", "json-with-charset", GET(), header("get", "content-type", "application/json; charset=utf-8")),
     Case("http_message_well_formed", "get-200-gzip", GET(), encoded("get", "gzip")),
     Case("http_message_well_formed", "get-200-deflate", GET(), encoded("get", "deflate")),
     Case("http_message_well_formed", "resume-412-gzip", expect("stale", STALE), encoded("resume", "gzip")),
-    Case("response_body_bounded", "a-1-mib-body", GET(), body("get", b'{"pad": "' + b"x" * (1024 * 1024 - 11) + b'"}')),
+    Case("response_body_bounded", "a-1-mib-body", GET(), tweak("get", lambda reply, request: setattr(
+        reply, "content", reply.content[:-1] + b', "pad": "' + b"x" * (1024 * 1024 - len(reply.content) - 11) + b'"}'))),
     Case("undeclared_method_refused", "query-405", PROBE("QUERY")),
     Case("undeclared_method_refused", "get-on-resume-405", PROBE("GET", "resume")),
     Case("undeclared_method_refused", "query-501", PROBE("QUERY"), force("other", 501)),
@@ -734,8 +740,19 @@ BREAKS = [
     Case("unknown_api_version_answered", "resume-412", no_version("resume", UNKNOWN_VERSION), force("resume", 412)),
     Case("unknown_api_version_answered", "get-500", no_version("get", UNKNOWN_VERSION), force("get", 500), also=A_500),
     Case("response_body_bounded", "2-mib-body", GET(), body("get", b"{}" + b" " * (2 * 1024 * 1024))),
+    Case("run_body_documented", "empty-200", GET(), body("get", b"")),
+    Case("run_body_documented", "html-200", GET(), body("get", b"<html>ok</html>", "text/html")),
+    Case("run_body_documented", "json-array", GET(), body("get", b"[]")),
+    Case("run_body_documented", "no-version", GET(), tweak("get", lambda reply, request: setattr(
+        reply, "content", json.dumps({k: v for k, v in json.loads(reply.content).items() if k != "version"}).encode()))),
+    Case("run_body_documented", "version-as-string", GET(), tweak("get", lambda reply, request: setattr(
+        reply, "content", json.dumps({**json.loads(reply.content), "version": "7"}).encode()))),
+    Case("run_body_documented", "unknown-status", GET(), tweak("get", lambda reply, request: setattr(
+        reply, "content", json.dumps({**json.loads(reply.content), "status": "running"}).encode()))),
+    Case("run_body_documented", "naive-timestamp", GET(), tweak("get", lambda reply, request: setattr(
+        reply, "content", json.dumps({**json.loads(reply.content), "last_changed_at": "2025-06-02T08:00:00"}).encode()))),
     Case("http_message_well_formed", "corrupt-gzip-200", BROKEN(GET()), encoded("get", "gzip", corrupt=True)),
-    Case("http_message_well_formed", "corrupt-deflate-412", BROKEN(WRITE("resume", STALE)), encoded("resume", "deflate", corrupt=True)),
+    Case("http_message_well_formed", "gzip-cut-short-412", BROKEN(WRITE("resume", STALE)), encoded("resume", "gzip", cut=True)),
     Case("http_message_well_formed", "unasked-coding", BROKEN(GET()), header("get", "content-encoding", "compress")),
     Case("undeclared_method_refused", "query-200", PROBE("QUERY"), force("other", 200)),
     Case("undeclared_method_refused", "get-on-resume-204", PROBE("GET", "resume"), force("other", 204)),

@@ -656,7 +656,7 @@ class ApiClient:
         exchange = self.send(action, "POST", self.url(run, action, **path), run=run, ids=path, auth=auth,
                              headers={**(headers or {}), "If-Match": if_match}, provenance=tag,
                              current=before.etag if before is not None else None, record=False)  # fmt: skip
-        exchange.before = before if observe else None
+        exchange.before = before if observe or before is not None else None
         try:
             if observe:
                 exchange.after = self.snapshot(run)

@@ -54,7 +54,7 @@ def race_writes(fp: Harness, action: str) -> None:
                     run = fp.fresh(run)
                     before = fp.client.snapshot(run)
                 if before.status is not None and before.status not in starts_from:
-                    set_up = fp.client.write(_SET_UP_BY[action], run, before.etag, observe=False)
+                    set_up = fp.client.write(_SET_UP_BY[action], run, before.etag, observe=False, before=before)
                     # a round from the wrong state would judge a correct server wrongly: stop instead
                     fp.require(set_up, 204, f"{set_up.operation} to set the run up for a {action} race")
                     before = fp.client.snapshot(run)

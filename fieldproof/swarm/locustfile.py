@@ -31,7 +31,7 @@ from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
 from fieldproof import rules
-from fieldproof.client.recording import ApiClient, Budget, Credentials, Liveness
+from fieldproof.client.recording import ApiClient, BrokenResponse, Budget, Credentials, Liveness
 from fieldproof.document import ContractDocument
 from fieldproof.errors import (
     BudgetExhausted,
@@ -174,7 +174,7 @@ class FieldproofUser(User):
         except STOPPING as exc:
             NODE.stopped_by(exc)
             raise StopUser() from None
-        except TargetUnreachable:  # no answer: it may or may not have acted
+        except (TargetUnreachable, BrokenResponse):  # no answer (or none HTTP can read): it may or may not have acted
             NODE.log(run, self.label, call, None, None, operation, tag)
             return
         NODE.log(run, self.label, call, NODE.now(), exchange, operation, tag)
@@ -219,7 +219,7 @@ def _on_race(environment: Any, msg: Any, **kwargs: Any) -> None:
             except STOPPING as exc:
                 NODE.stopped_by(exc)
                 return
-            except TargetUnreachable:
+            except (TargetUnreachable, BrokenResponse):
                 NODE.log(run, label, call, None, None, "resume", data["tag"])
                 return
             NODE.log(run, label, call, NODE.now(), exchange, "resume", data["tag"])
