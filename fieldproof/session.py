@@ -59,8 +59,7 @@ from fieldproof.report import (
 from fieldproof.report.junit import render_junit
 from fieldproof.report.sarif import render_sarif
 from fieldproof.report.summary import (
-    INCONCLUSIVE,
-    INTERRUPTED,
+    PASS,
     VIOLATION,
     Problem,
     Skip,
@@ -408,6 +407,7 @@ def finish(session: Session, tests: TestOutcomes, interrupts: Interrupts, out: T
         requests_outside=session.requests_outside,
         contract_location=session.document.location(),
     )
+    summary.decide(exit_code(summary, interrupts.exit_code))
     reports, secrets = session.reports, session.target.secrets
     (reports / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2))
     (reports / "summary.md").write_text(render_markdown(summary))
@@ -457,7 +457,9 @@ def _redact_reports(reports: Path, secrets: tuple[str, ...]) -> None:
 
 
 def exit_code(summary: Summary, signalled: ExitCode | None = None) -> ExitCode:
-    """The one place a session's exit code is decided (fieldproof.errors lists what each means)."""
+    """The one place a session's exit code is decided (fieldproof.errors lists what each means);
+    `Summary.decide` makes the verdict every output shows the one this code stands for
+    (report.summary.VERDICTS). Deciding again on a decided summary gives the same code."""
     if signalled is not None:
         return signalled
     if summary.verdict == VIOLATION:
@@ -467,7 +469,7 @@ def exit_code(summary: Summary, signalled: ExitCode | None = None) -> ExitCode:
         return ExitCode.UNREACHABLE
     if kinds & {"budget_exhausted", "deadline"}:
         return ExitCode.USAGE
-    if summary.verdict in (INCONCLUSIVE, INTERRUPTED):
+    if summary.verdict != PASS:
         return ExitCode.INCONCLUSIVE
     return ExitCode.OK
 

@@ -13,24 +13,13 @@ from collections.abc import Iterable
 
 from fieldproof import contract
 from fieldproof.report.summary import (
-    INCONCLUSIVE,
-    INTERRUPTED,
     NOT_EXERCISED,
-    PASS,
     VIOLATED,
-    VIOLATION,
     CoverageCell,
     GroupRow,
     RuleRow,
     Summary,
 )  # fmt: skip
-
-VERDICT_LINE = {
-    PASS: "PASS: the contract holds",
-    VIOLATION: "FAIL: the target violates the contract",
-    INCONCLUSIVE: "INCONCLUSIVE: the run could not reach a verdict",
-    INTERRUPTED: "INTERRUPTED: the run was stopped before it could reach a verdict",
-}
 
 
 def _cell(cell: CoverageCell) -> str:
@@ -113,7 +102,7 @@ def render_console(summary: Summary) -> str:
     for note in summary.notes:
         parts.append(f"note: {note}")
     parts.append(_totals(summary))
-    parts.append(VERDICT_LINE[summary.verdict])
+    parts.append(summary.outcome.line)
     return "\n".join(parts)
 
 
@@ -162,7 +151,7 @@ def _totals(summary: Summary) -> str:
 
 def render_markdown(summary: Summary) -> str:
     statuses, matrix = coverage_rows(summary)
-    md = [f"## fieldproof: {VERDICT_LINE[summary.verdict]}", "", _totals(summary) + ".", ""]
+    md = [f"## fieldproof: {summary.outcome.line}", "", _totals(summary) + ".", ""]
     md += ["| rule | state | checks | findings |", "|---|---|---:|---:|"]
     md += [f"| `{name}` | {state} | {checks} | {found} |" for name, state, checks, found in _rule_rows(summary)]
     md += ["", "| operation | " + " | ".join(map(str, statuses)) + " |", "|---" * (len(statuses) + 1) + "|"]
@@ -197,7 +186,7 @@ def render_markdown(summary: Summary) -> str:
 _STATE_CLASS = {VIOLATED: "bad", "accepted": "ok-ish", "held": "ok", NOT_EXERCISED: "idle"}
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;line-height:1.4}
-h1{font-size:1.6em}h1.pass{color:#2e7d32}h1.violation{color:#c62828}h1.inconclusive,h1.interrupted{color:#ef6c00}
+h1{font-size:1.6em}h1.pass{color:#2e7d32}h1.violation{color:#c62828}h1.inconclusive,h1.interrupted,h1.usage,h1.unreachable{color:#ef6c00}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(250px,1fr));gap:10px}
 .card{border:1px solid #ddd;border-left:6px solid #999;border-radius:6px;padding:8px 10px;background:#fff}
 .card.bad{border-left-color:#c62828;background:#fff5f5}.card.ok{border-left-color:#2e7d32}
@@ -278,7 +267,7 @@ def render_html(summary: Summary) -> str:
     swarm = f"<h2>Swarm</h2><pre>{e(chr(10).join(_swarm_lines(summary)))}</pre>" if summary.swarm else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>fieldproof report</title><style>{_CSS}</style></head>
-<body><h1 class="{e(summary.verdict)}">{e(VERDICT_LINE[summary.verdict])}</h1>
+<body><h1 class="{e(summary.outcome.key)}">{e(summary.outcome.line)}</h1>
 <p>{e(_totals(summary))}.</p>
 <h2>Rules</h2><div class="cards">{''.join(cards)}</div>
 <h2>Findings</h2>{''.join(groups) or '<p>none</p>'}
