@@ -20,7 +20,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -34,6 +34,7 @@ from fieldproof.baseline import Baseline, load_baseline, write_baseline
 from fieldproof.client.recording import ApiClient, Budget
 from fieldproof.document import ContractDocument
 from fieldproof.errors import (
+    BaselineError,
     BudgetExhausted,
     ExitCode,
     SandboxError,
@@ -44,6 +45,7 @@ from fieldproof.errors import (
 )
 from fieldproof.exchange import Snapshot, redact_text
 from fieldproof.fielding_runs import restore_run
+from fieldproof.files import check_reports_folder, write_file
 from fieldproof.interrupts import Interrupts, RestoreAborted
 from fieldproof.locks import reports_lock, target_lock
 from fieldproof.plugin import SessionSettings, why_nothing_more_is_sent
@@ -219,10 +221,7 @@ def _check_options(options: SessionOptions) -> tuple[int, ContractDocument, Base
 def set_up(options: SessionOptions, workers: int, document: ContractDocument, baseline: Baseline | None,
             stack: ExitStack, out: TextIO, sandbox_args: tuple[str, ...] = ()) -> Session:  # fmt: skip
     reports = Path(options.reports)
-    try:
-        reports.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot write reports to {reports}: {exc.strerror}; choose another --reports") from None
+    check_reports_folder(reports)
     stack.enter_context(reports_lock(reports.resolve(), options.wait_for_lock_s))
     work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fieldproof-session-")))
     control_url = None
@@ -408,20 +407,51 @@ def finish(session: Session, tests: TestOutcomes, interrupts: Interrupts, out: T
         contract_location=session.document.location(),
     )
     summary.decide(exit_code(summary, interrupts.exit_code))
-    reports, secrets = session.reports, session.target.secrets
-    (reports / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2))
-    (reports / "summary.md").write_text(render_markdown(summary))
-    (reports / "report.html").write_text(render_html(summary))
-    (reports / "junit.xml").write_text(render_junit(summary))
-    (reports / "fieldproof.sarif").write_text(render_sarif(summary))
-    _redact_reports(reports, secrets)
+    secrets = session.target.secrets
+    unwritten = _write_reports(session.reports, summary, secrets)
     print(redact_text(render_console(summary), secrets), file=out)
-    print(f"reports: {reports}/ (junit.xml, fieldproof.sarif, report.html, summary.json, summary.md)", file=out)
+    written = [name for name in REPORT_FILES if str(session.reports / name) not in unwritten]
+    if written:
+        print(f"reports: {session.reports}/ ({', '.join(written)})", file=out)
+    failed = []  # what could not be written: said in one line each, and the verdict's exit code kept
+    if unwritten:
+        paths_for: dict[str, list[str]] = {}
+        for path, why in unwritten.items():
+            paths_for.setdefault(why, []).append(path)
+        failed.append("could not write " + "; ".join(f"{', '.join(paths)}: {why}" for why, paths in paths_for.items()))
     if session.options.baseline_update:
-        written = write_baseline(session.options.baseline_update, [(g.rule, g.signature) for g in summary.groups],
-                                 session.baseline, date.today())  # fmt: skip
-        print(f"baseline written: {session.options.baseline_update} ({written} entries; give each a reason)", file=out)
+        try:
+            count = write_baseline(session.options.baseline_update, [(g.rule, g.signature) for g in summary.groups],
+                                   session.baseline, date.today())  # fmt: skip
+            print(f"baseline written: {session.options.baseline_update} ({count} entries; give each a reason)", file=out)
+        except BaselineError as exc:
+            failed.append(str(exc))
+    for line in failed:
+        print(f"fieldproof: error: {line}; the verdict stands: {summary.outcome.word} (exit {summary.exit_code})", file=sys.stderr)
     return summary
+
+
+REPORT_FILES: dict[str, Callable[[Summary], str]] = {
+    "junit.xml": render_junit,
+    "fieldproof.sarif": render_sarif,
+    "report.html": render_html,
+    "summary.json": lambda summary: json.dumps(summary.to_dict(), indent=2),
+    "summary.md": render_markdown,
+}
+
+
+def _write_reports(folder: Path, summary: Summary, secrets: tuple[str, ...]) -> dict[str, str]:
+    """Every report file, redacted as it is rendered (no token in any spelling reaches the disk),
+    each written whole or not at all (fieldproof.files); one that cannot be written does not stop
+    the others. Returns those not written: {path: why}."""
+    unwritten = {}
+    for name, render in REPORT_FILES.items():
+        path = folder / name
+        try:
+            write_file(path, redact_text(render(summary), secrets))
+        except OSError as exc:
+            unwritten[str(path)] = exc.strerror or str(exc)
+    return unwritten
 
 
 def _restore(session: Session) -> list[str]:
@@ -444,16 +474,6 @@ def _restore(session: Session) -> list[str]:
                      "(the next run puts them back first)")  # fmt: skip
     session.requests_outside += budget.spent
     return notes
-
-
-def _redact_reports(reports: Path, secrets: tuple[str, ...]) -> None:
-    """Defence in depth: no token may survive in any report file, whatever wrote it."""
-    for path in reports.rglob("*"):
-        if path.is_file() and path.suffix in (".xml", ".json", ".jsonl", ".md", ".html", ".sarif"):
-            text = path.read_text(errors="replace")
-            cleaned = redact_text(text, secrets)
-            if cleaned != text:
-                path.write_text(cleaned)
 
 
 def exit_code(summary: Summary, signalled: ExitCode | None = None) -> ExitCode:
