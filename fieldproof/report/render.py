@@ -150,7 +150,9 @@ def _totals(summary: Summary) -> str:
             f"in {summary.duration_s:.1f} s{waited}{paced} (profile {summary.profile}, target {summary.target['base_url']})")  # fmt: skip
 
 
-_MARKDOWN_INLINE = re.compile(r"([\\*_\[\]|~])")  # emphasis, links and images, table cells, strikethrough
+# emphasis, links and images, table cells, strikethrough; a _ between two letters or digits
+# (FIELDPROOF_TOKEN) can neither open nor close emphasis, and stays as it is
+_MARKDOWN_INLINE = re.compile(r"([\\*\[\]|~]|(?<![^\W_])_|_(?![^\W_]))")
 _MARKDOWN_BLOCK_START = re.compile(r"^([#+\-=]|\d+(?=[.)]))")  # a heading, a list, a rule, at the text's start
 _NEWLINES = re.compile(r"\r\n|\r|\n")
 
