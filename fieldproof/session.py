@@ -389,7 +389,7 @@ def finish(session: Session, tests: TestOutcomes, interrupts: Interrupts, out: T
         with interrupts.restoring():
             session.notes += _restore(session)
     if interrupts.stopped:
-        session.notes.append(f"interrupted by {interrupts.name}: the verdict covers only the tests that ran")
+        session.notes.append(f"interrupted by {interrupts.name}: the reports cover only the tests that ran")
     summary = build_summary(
         session.work,
         target={"base_url": session.target.base_url, "source": "built-in sandbox" if session.is_sandbox else session.target.source,
