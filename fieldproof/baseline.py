@@ -24,6 +24,7 @@ from typing import Any
 
 from fieldproof import rules
 from fieldproof.errors import BaselineError, TomlFileError
+from fieldproof.files import write_file
 from fieldproof.tomlfile import read_toml, table_entries
 
 _KEYS = {"rule", "signature", "reason", "expires"}
@@ -127,7 +128,7 @@ def write_baseline(path: str | Path, groups: Iterable[tuple[str, str]], old: Bas
             lines.append(f"expires = {entry.expires.isoformat()}")
         lines.append("")
     try:
-        Path(path).write_text("\n".join(lines))
+        write_file(Path(path), "\n".join(lines))
     except OSError as exc:
         raise BaselineError(f"cannot write baseline file {path}: {exc.strerror}; choose another path") from None
     return len(kept)

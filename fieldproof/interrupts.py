@@ -77,11 +77,17 @@ class Interrupts:
             self.phase = "reporting"
 
 
-def stop_like_sigint(signums: tuple[int, ...] = (signal.SIGTERM, signal.SIGHUP)) -> None:
-    """In a pytest worker: SIGTERM and SIGHUP stop it as SIGINT does (a KeyboardInterrupt),
-    so that a test's own clean-up runs when a whole process group is told to stop."""
+def stop_once(signums: tuple[int, ...] = SIGNALS) -> None:
+    """In a pytest worker (xdist): the first SIGINT, SIGTERM or SIGHUP stops it as Ctrl-C does
+    (a KeyboardInterrupt, so that a test's own clean-up runs and puts its run back); later ones
+    are ignored. A terminal's Ctrl-C reaches the whole process group, workers included: pressed
+    again, a second KeyboardInterrupt would break into that clean-up, or into whatever the
+    interpreter runs as the worker winds down, and print its traceback. The controller stops
+    the workers in its own time (its Interrupts count every signal)."""
 
     def handle(signum: int, frame: FrameType | None) -> None:
+        for each in signums:
+            signal.signal(each, signal.SIG_IGN)
         raise KeyboardInterrupt
 
     for signum in signums:

@@ -21,6 +21,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from fieldproof.errors import LockHeld, UsageError
+from fieldproof.files import write_file
 from fieldproof.userdirs import fieldproof_folder
 
 
@@ -64,7 +65,7 @@ def held(lock_path: Path, what: str, wait_s: float = 0.0) -> Iterator[None]:
         hint = "wait for it to end, or pass --wait-for-lock SECONDS" if wait_s == 0 else f"it was still held after {wait_s:g} s"
         raise LockHeld(f"another fieldproof session holds {what} ({_holder(info)}); {hint}") from None
     try:
-        info.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}))
+        write_file(info, json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}))
         yield
     finally:
         info.unlink(missing_ok=True)

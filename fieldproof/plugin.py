@@ -45,7 +45,7 @@ from fieldproof.errors import (
 )
 from fieldproof.exchange import Exchange, Snapshot
 from fieldproof.fielding_runs import FileRuns, SandboxRuns, TargetFault, ready_or_raise, restore_run
-from fieldproof.interrupts import stop_like_sigint
+from fieldproof.interrupts import stop_once
 from fieldproof.profiles import FIRST_PASS, Profile, profile_for
 from fieldproof.progress import ProgressWriter
 from fieldproof.recorder import (
@@ -345,8 +345,8 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     session = SessionSettings.load(path)
     _current["config"] = config
-    if hasattr(config, "workerinput"):  # an xdist worker: SIGTERM and SIGHUP stop it as SIGINT does
-        stop_like_sigint()
+    if hasattr(config, "workerinput"):  # an xdist worker: the first signal stops it as Ctrl-C does, once
+        stop_once()
     _current["session"] = session
     _current.pop("target", None)  # read again: this pytest session may serve another target file
     config._fieldproof_session = session  # type: ignore[attr-defined]

@@ -21,7 +21,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -35,6 +35,7 @@ from fieldproof.baseline import Baseline, load_baseline, write_baseline
 from fieldproof.client.recording import ApiClient, BrokenResponse, Budget, Liveness
 from fieldproof.document import ContractDocument
 from fieldproof.errors import (
+    BaselineError,
     BudgetExhausted,
     DeadlineReached,
     ExitCode,
@@ -46,6 +47,7 @@ from fieldproof.errors import (
 )
 from fieldproof.exchange import Snapshot, redact_text
 from fieldproof.fielding_runs import restore_run
+from fieldproof.files import check_reports_folder, write_file
 from fieldproof.interrupts import Interrupts, RestoreAborted
 from fieldproof.locks import reports_lock, target_lock
 from fieldproof.plugin import SessionSettings, why_nothing_more_is_sent
@@ -61,8 +63,7 @@ from fieldproof.report import (
 from fieldproof.report.junit import render_junit
 from fieldproof.report.sarif import render_sarif
 from fieldproof.report.summary import (
-    INCONCLUSIVE,
-    INTERRUPTED,
+    PASS,
     VIOLATION,
     Problem,
     Skip,
@@ -239,10 +240,7 @@ def _check_options(options: SessionOptions) -> tuple[int, ContractDocument, Base
 def set_up(options: SessionOptions, workers: int, document: ContractDocument, baseline: Baseline | None,
             stack: ExitStack, out: TextIO, sandbox_args: tuple[str, ...] = ()) -> Session:  # fmt: skip
     reports = Path(options.reports)
-    try:
-        reports.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot write reports to {reports}: {exc.strerror}; choose another --reports") from None
+    check_reports_folder(reports)
     stack.enter_context(reports_lock(reports.resolve(), options.wait_for_lock_s))
     work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fieldproof-session-")))
     control_url = None
@@ -446,7 +444,7 @@ def finish(session: Session, tests: TestOutcomes, interrupts: Interrupts, out: T
         with interrupts.restoring():
             session.notes += _restore(session)
     if interrupts.stopped:
-        session.notes.append(f"interrupted by {interrupts.name}: the verdict covers only the tests that ran")
+        session.notes.append(f"interrupted by {interrupts.name}: the reports cover only the tests that ran")
     summary = build_summary(
         session.work,
         target={"base_url": session.target.base_url, "source": "built-in sandbox" if session.is_sandbox else session.target.source,
@@ -463,20 +461,52 @@ def finish(session: Session, tests: TestOutcomes, interrupts: Interrupts, out: T
         requests_outside=session.requests_outside,
         contract_location=session.document.location(),
     )
-    reports, secrets = session.reports, session.target.secrets
-    (reports / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2))
-    (reports / "summary.md").write_text(render_markdown(summary))
-    (reports / "report.html").write_text(render_html(summary))
-    (reports / "junit.xml").write_text(render_junit(summary))
-    (reports / "fieldproof.sarif").write_text(render_sarif(summary))
-    _redact_reports(reports, secrets)
+    summary.decide(exit_code(summary, interrupts.exit_code))
+    secrets = session.target.secrets
+    unwritten = _write_reports(session.reports, summary, secrets)
     print(redact_text(render_console(summary), secrets), file=out)
-    print(f"reports: {reports}/ (junit.xml, fieldproof.sarif, report.html, summary.json, summary.md)", file=out)
+    written = [name for name in REPORT_FILES if str(session.reports / name) not in unwritten]
+    if written:
+        print(f"reports: {session.reports}/ ({', '.join(written)})", file=out)
+    failed = []  # what could not be written: said in one line each, and the verdict's exit code kept
+    if unwritten:
+        paths_for: dict[str, list[str]] = {}
+        for path, why in unwritten.items():
+            paths_for.setdefault(why, []).append(path)
+        failed.append("could not write " + "; ".join(f"{', '.join(paths)}: {why}" for why, paths in paths_for.items()))
     if session.options.baseline_update:
-        written = write_baseline(session.options.baseline_update, [(g.rule, g.signature) for g in summary.groups],
-                                 session.baseline, date.today())  # fmt: skip
-        print(f"baseline written: {session.options.baseline_update} ({written} entries; give each a reason)", file=out)
+        try:
+            count = write_baseline(session.options.baseline_update, [(g.rule, g.signature) for g in summary.groups],
+                                   session.baseline, date.today())  # fmt: skip
+            print(f"baseline written: {session.options.baseline_update} ({count} entries; give each a reason)", file=out)
+        except BaselineError as exc:
+            failed.append(str(exc))
+    for line in failed:
+        print(f"fieldproof: error: {line}; the verdict stands: {summary.outcome.word} (exit {summary.exit_code})", file=sys.stderr)
     return summary
+
+
+REPORT_FILES: dict[str, Callable[[Summary], str]] = {
+    "junit.xml": render_junit,
+    "fieldproof.sarif": render_sarif,
+    "report.html": render_html,
+    "summary.json": lambda summary: json.dumps(summary.to_dict(), indent=2),
+    "summary.md": render_markdown,
+}
+
+
+def _write_reports(folder: Path, summary: Summary, secrets: tuple[str, ...]) -> dict[str, str]:
+    """Every report file, redacted as it is rendered (no token in any spelling reaches the disk),
+    each written whole or not at all (fieldproof.files); one that cannot be written does not stop
+    the others. Returns those not written: {path: why}."""
+    unwritten = {}
+    for name, render in REPORT_FILES.items():
+        path = folder / name
+        try:
+            write_file(path, redact_text(render(summary), secrets))
+        except OSError as exc:
+            unwritten[str(path)] = exc.strerror or str(exc)
+    return unwritten
 
 
 def _restore(session: Session) -> list[str]:
@@ -503,18 +533,10 @@ def _restore(session: Session) -> list[str]:
     return notes
 
 
-def _redact_reports(reports: Path, secrets: tuple[str, ...]) -> None:
-    """Defence in depth: no token may survive in any report file, whatever wrote it."""
-    for path in reports.rglob("*"):
-        if path.is_file() and path.suffix in (".xml", ".json", ".jsonl", ".md", ".html", ".sarif"):
-            text = path.read_text(errors="replace")
-            cleaned = redact_text(text, secrets)
-            if cleaned != text:
-                path.write_text(cleaned)
-
-
 def exit_code(summary: Summary, signalled: ExitCode | None = None) -> ExitCode:
-    """The one place a session's exit code is decided (fieldproof.errors lists what each means)."""
+    """The one place a session's exit code is decided (fieldproof.errors lists what each means);
+    `Summary.decide` makes the verdict every output shows the one this code stands for
+    (report.summary.VERDICTS). Deciding again on a decided summary gives the same code."""
     if signalled is not None:
         return signalled
     if summary.verdict == VIOLATION:
@@ -524,7 +546,7 @@ def exit_code(summary: Summary, signalled: ExitCode | None = None) -> ExitCode:
         return ExitCode.UNREACHABLE
     if kinds & {"budget_exhausted", "deadline"}:
         return ExitCode.USAGE
-    if summary.verdict in (INCONCLUSIVE, INTERRUPTED):
+    if summary.verdict != PASS:
         return ExitCode.INCONCLUSIVE
     return ExitCode.OK
 

@@ -229,3 +229,52 @@ def test_a_file_that_is_not_a_summary_is_a_value_error(tmp_path: Path) -> None:
     (tmp_path / "summary.json").write_text('{"verdict": "pass"}')
     with pytest.raises(ValueError, match="not a fieldproof summary"):
         load_summary(tmp_path / "summary.json")
+
+
+# --- summary.md: text a target sent is shown, never rendered ------------------------------------
+
+HOSTILE = "<script>alert(1)</script> <img src=x onerror=alert(2)> [click](https://evil.example) **loud** | cell | `code`"
+
+
+def _hostile_summary():
+    from fieldproof.report.summary import CoverageCell, GroupRow, Problem, RuleRow, Skip, Summary, TestOutcomes
+
+    curl = f"curl -i -X POST -d '{HOSTILE}\n```\n<iframe src=https://evil.example>' http://127.0.0.1:9/v1/x"
+    example = {"message": f"GET get answered 500: the body was {HOSTILE}", "exchange": {"curl": curl}}
+    groups = [GroupRow("documented_status", f"get 500: <b>{HOSTILE}</b>", 2, 0.0, [example], ["t"], accepted=None)]
+    rules = [RuleRow("documented_status", "exchange", "statuses are documented", 2, groups, "")]
+    tests = TestOutcomes(passed=1, failed=1, skips=[Skip("t::x", f"# the target said {HOSTILE}")])
+    problems = [Problem("inconclusive", f"SetUpFailed: resume answered {HOSTILE}", "t")]
+    coverage = [CoverageCell("get", 200, True, 1, 1)]
+    return Summary("violation", {"base_url": "http://127.0.0.1:9/v1"}, "quick", 1.0, 3, rules, coverage, tests, problems,
+                   notes=[f"1. before the suites: {HOSTILE}\n- a second line"])  # fmt: skip
+
+
+def test_text_a_target_sent_is_escaped_in_summary_md_as_in_the_html() -> None:
+    import html
+
+    from markdown_it import MarkdownIt
+
+    from fieldproof.report import render_markdown
+
+    markdown = render_markdown(_hostile_summary())
+    page = MarkdownIt("commonmark").enable("table").render(markdown)  # raw HTML passes, as on GitHub before its sanitiser
+    for tag in ("<script", "<img", "<iframe", "<b>", "<a ", "<strong>loud", "<code>code", "<h1", "<ol"):
+        assert tag not in page, tag
+    assert "```" not in markdown.split("### Findings", 1)[1]  # no fence for a curl line to close
+    # shown as it was sent: every character of it
+    shown = html.unescape(re.sub(r"<[^>]+>", "", page.replace("<br>", "\n").replace("<br />", "\n")))
+    assert HOSTILE in shown and f"1. before the suites: {HOSTILE}\n- a second line" in shown
+    assert f"curl -i -X POST -d '{HOSTILE}\n```\n<iframe src=https://evil.example>' http://127.0.0.1:9/v1/x" in shown
+    assert page.count("<tr>") == (1 + 1) + (1 + 4)  # each table has its rows (rules, operations), no more
+
+
+def test_text_a_target_sent_stays_in_its_table_cell() -> None:
+    from markdown_it import MarkdownIt
+
+    from fieldproof.report.render import markdown_text
+
+    cells = [markdown_text("a | b ` c\nd"), markdown_text(HOSTILE)]
+    row = f"| {cells[0]} | {cells[1]} |"
+    page = MarkdownIt("commonmark").enable("table").render(f"| x | y |\n|---|---|\n{row}\n")
+    assert page.count("<td>") == 2 and "<script" not in page

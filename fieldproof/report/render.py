@@ -9,28 +9,18 @@ this": nothing a rule found is dropped silently.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable
 
 from fieldproof import contract
 from fieldproof.report.summary import (
-    INCONCLUSIVE,
-    INTERRUPTED,
     NOT_EXERCISED,
-    PASS,
     VIOLATED,
-    VIOLATION,
     CoverageCell,
     GroupRow,
     RuleRow,
     Summary,
 )  # fmt: skip
-
-VERDICT_LINE = {
-    PASS: "PASS: the contract holds",
-    VIOLATION: "FAIL: the target violates the contract",
-    INCONCLUSIVE: "INCONCLUSIVE: the run could not reach a verdict",
-    INTERRUPTED: "INTERRUPTED: the run was stopped before it could reach a verdict",
-}
 
 
 def _cell(cell: CoverageCell) -> str:
@@ -113,7 +103,7 @@ def render_console(summary: Summary) -> str:
     for note in summary.notes:
         parts.append(f"note: {note}")
     parts.append(_totals(summary))
-    parts.append(VERDICT_LINE[summary.verdict])
+    parts.append(summary.outcome.line)
     return "\n".join(parts)
 
 
@@ -160,9 +150,40 @@ def _totals(summary: Summary) -> str:
             f"in {summary.duration_s:.1f} s{waited}{paced} (profile {summary.profile}, target {summary.target['base_url']})")  # fmt: skip
 
 
+# emphasis, links and images, table cells, strikethrough; a _ between two letters or digits
+# (FIELDPROOF_TOKEN) can neither open nor close emphasis, and stays as it is
+_MARKDOWN_INLINE = re.compile(r"([\\*\[\]|~]|(?<![^\W_])_|_(?![^\W_]))")
+_MARKDOWN_BLOCK_START = re.compile(r"^([#+\-=]|\d+(?=[.)]))")  # a heading, a list, a rule, at the text's start
+_NEWLINES = re.compile(r"\r\n|\r|\n")
+
+
+def markdown_text(text: str) -> str:
+    """Text fieldproof did not write itself (what a target sent, messages and curl lines that
+    quote it, notes, a baseline's reasons) as it goes into summary.md, which GitHub renders as
+    the job summary: shown as it is, never HTML nor markdown of its own (no tag, link, image,
+    emphasis, heading or list), on one line, and one table cell where it is put in one."""
+    text = _MARKDOWN_INLINE.sub(r"\\\1", text)
+    text = _MARKDOWN_BLOCK_START.sub(lambda m: m.group() + "\\" if m.group().isdigit() else "\\" + m.group(), text)
+    text = html.escape(text, quote=False).replace("`", "&#96;")  # no tag, entity or code span
+    text = re.sub(r"^[ \t]+", lambda m: "&#32;" * len(m.group()), text)  # leading spaces: no code block
+    return _NEWLINES.sub("<br>", text)
+
+
+def _md_code(text: str) -> str:
+    """Text not ours, in a monospace span (curl lines): escaped as any, so that it cannot end
+    the span; `<code>`, not backticks, for a code span would show the escapes."""
+    return f"<code>{markdown_text(text)}</code>"
+
+
+def _fenced(lines: list[str]) -> list[str]:
+    """A code block that no line can end: its fence longer than any run of backticks in it."""
+    fence = "`" * max(3, 1 + max((len(run) for line in lines for run in re.findall("`+", line)), default=0))
+    return [fence, *lines, fence]
+
+
 def render_markdown(summary: Summary) -> str:
     statuses, matrix = coverage_rows(summary)
-    md = [f"## fieldproof: {VERDICT_LINE[summary.verdict]}", "", _totals(summary) + ".", ""]
+    md = [f"## fieldproof: {summary.outcome.line}", "", markdown_text(_totals(summary)) + ".", ""]
     md += ["| rule | state | checks | findings |", "|---|---|---:|---:|"]
     md += [f"| `{name}` | {state} | {checks} | {found} |" for name, state, checks, found in _rule_rows(summary)]
     md += ["", "| operation | " + " | ".join(map(str, statuses)) + " |", "|---" * (len(statuses) + 1) + "|"]
@@ -171,33 +192,33 @@ def render_markdown(summary: Summary) -> str:
     if pairs:
         md += ["", "### Findings", ""]
         for _, group in pairs:
-            md.append(f"- **{group.rule}** `{group.signature}`: {group.count} finding{'s' if group.count != 1 else ''}"
-                      + (f" (accepted: {group.accepted})" if group.accepted is not None else "")
-                      + (f" (acceptance expired: {group.expired})" if group.expired is not None else ""))  # fmt: skip
+            md.append(f"- **{group.rule}** {_md_code(group.signature)}: {group.count} finding{'s' if group.count != 1 else ''}"
+                      + (f" (accepted: {markdown_text(group.accepted)})" if group.accepted is not None else "")
+                      + (f" (acceptance expired: {markdown_text(group.expired)})" if group.expired is not None else ""))  # fmt: skip
             for example in group.examples:
-                md.append(f"  - {example['message'].splitlines()[0]}")
+                md.append(f"  - {markdown_text(example['message'].splitlines()[0] if example['message'] else '')}")
                 if example.get("exchange"):
-                    md.append(f"    ```\n    {example['exchange']['curl']}\n    ```")
+                    md.append(f"    - reproduce: {_md_code(example['exchange']['curl'])}")
             if group.more:
                 md.append(f"  - ... and {group.more} more like this")
     unexercised = [rule for rule in summary.rules if rule.state == NOT_EXERCISED and rule.unexercised]
     if unexercised:
-        md += ["", "### Not exercised", ""] + [f"- `{rule.name}`: {rule.unexercised}" for rule in unexercised]
+        md += ["", "### Not exercised", ""] + [f"- `{rule.name}`: {markdown_text(rule.unexercised)}" for rule in unexercised]
     if summary.swarm:
-        md += ["", "### Swarm", "", "```", *_swarm_lines(summary), "```"]
-    extra = _baseline_lines(summary) + [f"{p.kind}: {p.message} (`{p.test}`)" for p in summary.problems]
+        md += ["", "### Swarm", "", *_fenced(_swarm_lines(summary))]
+    extra = _baseline_lines(summary) + [f"{p.kind}: {p.message} ({p.test})" for p in summary.problems]
     extra += [f"note: {note}" for note in summary.notes]
     if extra:
-        md += ["", "### Problems and notes", ""] + [f"- {line}" for line in extra]
+        md += ["", "### Problems and notes", ""] + [f"- {markdown_text(line)}" for line in extra]
     if summary.tests.skips:
-        md += ["", "### Skipped", ""] + [f"- `{s.test}`: {s.reason}" for s in summary.tests.skips]
+        md += ["", "### Skipped", ""] + [f"- {_md_code(s.test)}: {markdown_text(s.reason)}" for s in summary.tests.skips]
     return "\n".join(md) + "\n"
 
 
 _STATE_CLASS = {VIOLATED: "bad", "accepted": "ok-ish", "held": "ok", NOT_EXERCISED: "idle"}
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;line-height:1.4}
-h1{font-size:1.6em}h1.pass{color:#2e7d32}h1.violation{color:#c62828}h1.inconclusive,h1.interrupted{color:#ef6c00}
+h1{font-size:1.6em}h1.pass{color:#2e7d32}h1.violation{color:#c62828}h1.inconclusive,h1.interrupted,h1.usage,h1.unreachable{color:#ef6c00}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(250px,1fr));gap:10px}
 .card{border:1px solid #ddd;border-left:6px solid #999;border-radius:6px;padding:8px 10px;background:#fff}
 .card.bad{border-left-color:#c62828;background:#fff5f5}.card.ok{border-left-color:#2e7d32}
@@ -278,7 +299,7 @@ def render_html(summary: Summary) -> str:
     swarm = f"<h2>Swarm</h2><pre>{e(chr(10).join(_swarm_lines(summary)))}</pre>" if summary.swarm else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>fieldproof report</title><style>{_CSS}</style></head>
-<body><h1 class="{e(summary.verdict)}">{e(VERDICT_LINE[summary.verdict])}</h1>
+<body><h1 class="{e(summary.outcome.key)}">{e(summary.outcome.line)}</h1>
 <p>{e(_totals(summary))}.</p>
 <h2>Rules</h2><div class="cards">{''.join(cards)}</div>
 <h2>Findings</h2>{''.join(groups) or '<p>none</p>'}

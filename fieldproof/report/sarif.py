@@ -1,7 +1,9 @@
 """SARIF 2.1.0 of a summary, for code scanning: one result per finding group, its ruleId the
 rule's name (described in the tool's rules), located at the operation in the contract document
 (its file and line), the curl reproduction in the message; an accepted group is a suppressed
-result (the baseline's reason as justification)."""
+result (the baseline's reason as justification). The invocation says whether the session
+completed (a pass or a finding): one interrupted, or ended before its verdict, is
+`executionSuccessful: false`, with the reason in its notifications."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import json
 from pathlib import Path
 
 from fieldproof import __version__, contract
+from fieldproof.errors import MEANINGS, ExitCode
 from fieldproof.report.summary import GroupRow, RuleRow, Summary
 from fieldproof.rules import severity_of
 
@@ -54,6 +57,19 @@ def _rule(rule: RuleRow) -> dict[str, object]:
     }
 
 
+def _invocation(summary: Summary) -> dict[str, object]:
+    outcome = summary.outcome
+    invocation: dict[str, object] = {"executionSuccessful": outcome.completed}
+    if summary.exit_code is not None:
+        invocation["exitCode"] = summary.exit_code
+        invocation["exitCodeDescription"] = MEANINGS[ExitCode(summary.exit_code)]
+    if not outcome.completed:
+        said = [("error", outcome.line), *(("error", f"{p.kind}: {p.message}") for p in summary.problems),
+                *(("note", note) for note in summary.notes)]  # fmt: skip
+        invocation["toolExecutionNotifications"] = [{"level": level, "message": {"text": text}} for level, text in said]
+    return invocation
+
+
 def render_sarif(summary: Summary) -> str:
     results = []
     for rule in summary.rules:
@@ -74,6 +90,7 @@ def render_sarif(summary: Summary) -> str:
         "runs": [{
             "tool": {"driver": {"name": "fieldproof", "version": __version__, "informationUri": "https://github.com/fieldproof/fieldproof",
                                 "rules": [_rule(rule) for rule in summary.rules]}},
+            "invocations": [_invocation(summary)],
             "results": results,
         }],
     }  # fmt: skip

@@ -16,10 +16,51 @@ from typing import Any
 
 from fieldproof import contract, rules
 from fieldproof.baseline import Acceptance, Baseline
+from fieldproof.errors import ExitCode
 from fieldproof.recorder import EXAMPLES_KEPT
 
+# summary.json's "verdict" (and the GitHub Action's output of that name)
 PASS, VIOLATION, INCONCLUSIVE, INTERRUPTED = "pass", "violation", "inconclusive", "interrupted"
+USAGE, UNREACHABLE = "usage", "unreachable"
 VIOLATED, ACCEPTED, HELD, NOT_EXERCISED = "violated", "accepted", "held", "not exercised"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a session's exit code says, in the words every output uses: the console's last
+    line, summary.json/md, report.html, junit.xml and the SARIF file all read it from here."""
+
+    word: str  # PASS, FAIL, USAGE, UNREACHABLE, INCONCLUSIVE, INTERRUPTED
+    key: str  # summary.json's "verdict"
+    says: str
+
+    @property
+    def line(self) -> str:
+        return f"{self.word}: {self.says}"
+
+    @property
+    def completed(self) -> bool:
+        """Did the session judge what it set out to (a pass or a finding), or did it end early?"""
+        return self.key in (PASS, VIOLATION)
+
+
+def _stopped_by(signal_name: str) -> Verdict:
+    return Verdict("INTERRUPTED", INTERRUPTED, f"the run was stopped by {signal_name} before it could reach a verdict")
+
+
+VERDICTS: dict[ExitCode, Verdict] = {
+    ExitCode.OK: Verdict("PASS", PASS, "the contract holds"),
+    ExitCode.FINDING: Verdict("FAIL", VIOLATION, "the target violates the contract"),
+    ExitCode.USAGE: Verdict("USAGE", USAGE, "the request budget (max_requests) or max_duration_s ran out before a verdict"),
+    ExitCode.UNREACHABLE: Verdict("UNREACHABLE", UNREACHABLE, "the target stopped answering before a verdict"),
+    ExitCode.INCONCLUSIVE: Verdict("INCONCLUSIVE", INCONCLUSIVE, "the session could not reach a verdict"),
+    ExitCode.INTERRUPTED: _stopped_by("SIGINT"),
+    ExitCode.TERMINATED: _stopped_by("SIGTERM"),
+    ExitCode.HANGUP: _stopped_by("SIGHUP"),
+}
+# A summary whose exit code was never decided (built by hand, or read from an older file): by its key
+_BY_KEY = {verdict.key: verdict for verdict in VERDICTS.values() if verdict.key != INTERRUPTED}
+_BY_KEY[INTERRUPTED] = Verdict("INTERRUPTED", INTERRUPTED, "the session was stopped before it could reach a verdict")
 
 
 @dataclass
@@ -209,10 +250,25 @@ class Summary:
     contract: dict[str, Any] | None = None  # the document judged by: its file and each operation's line
     waited_429_s: float = 0.0  # seconds spent waiting out 429s (Retry-After), over every process
     paced_rps: float | None = None  # the request rate learned from the target's 429s (all processes)
+    exit_code: int | None = None  # set by `decide`: the session's exit code, which the verdict says
+
+    def decide(self, code: ExitCode) -> None:
+        """The session's exit code is decided (fieldproof.session.exit_code): the verdict is the
+        one that code stands for, in every report."""
+        self.exit_code = int(code)
+        self.verdict = VERDICTS[code].key
+
+    @property
+    def outcome(self) -> Verdict:
+        """The verdict, in the words every output uses."""
+        if self.exit_code is not None:
+            return VERDICTS[ExitCode(self.exit_code)]
+        return _BY_KEY[self.verdict]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "verdict": self.verdict,
+            "exit_code": self.exit_code,
             "target": self.target,
             "profile": self.profile,
             "duration_s": round(self.duration_s, 2),
@@ -254,7 +310,7 @@ class Summary:
             baseline=None if baseline is None else BaselineReport(baseline["source"], [], []),
             swarm=data.get("swarm"), evidence=data.get("evidence", []),
             latency=[LatencyRow.from_dict(row) for row in data.get("latency", [])], contract=data.get("contract"),
-            waited_429_s=data.get("waited_429_s", 0.0), paced_rps=data.get("paced_rps"),
+            waited_429_s=data.get("waited_429_s", 0.0), paced_rps=data.get("paced_rps"), exit_code=data.get("exit_code"),
         )  # fmt: skip
 
 
