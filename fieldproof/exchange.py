@@ -53,6 +53,16 @@ class Snapshot:
         return (self.body or {}).get("version")
 
 
+@dataclass(frozen=True)
+class Framing:
+    """How a response broke HTTP/1.1 framing or its content coding."""
+
+    problem: str  # what was wrong, as findings group it (no counts, no bytes)
+    detail: str  # the particulars of this one
+    received: bytes = field(repr=False)  # the bytes as they arrived (the first of them)
+    readable: bool  # the message itself could still be read (bytes were left after its end)
+
+
 @dataclass
 class Exchange:
     operation: str  # one of OPERATIONS, or contract.OTHER
@@ -75,12 +85,13 @@ class Exchange:
     sender: str | None = None  # who sent it, where several hosts do (a swarm's worker and user)
     sent_at: float = 0.0  # time.time() when it was sent (for timelines)
     raw: Any = field(default=None, repr=False, compare=False)  # the httpx.Response; never reported
-    # how the response broke HTTP/1.1 framing or its content coding (None: it did not), the bytes
-    # as they arrived, and whether the message could be read at all (if not, only the rule on
-    # well-formed HTTP judges it: its status, headers and body are not what the target meant)
-    framing: str | None = None
-    received: bytes = field(default=b"", repr=False)
-    readable: bool = True
+    framing: Framing | None = None  # how the response broke HTTP/1.1 (None: it did not)
+
+    @property
+    def readable(self) -> bool:
+        """Whether the response could be read as HTTP at all (if not, only the rule on
+        well-formed HTTP judges it: its status, headers and body are not what the target meant)."""
+        return self.framing is None or self.framing.readable
     rate_limited: list[Exchange] = field(default_factory=list, repr=False)  # 429s waited out first
 
     def header(self, name: str) -> str | None:
@@ -147,7 +158,8 @@ class Exchange:
                 "role": self.facts.role,
             },
             "curl": self.curl(),
-            **({"framing": self.framing, "received": self.received.decode("latin-1")[:2000]} if self.framing else {}),
+            **({"framing": {"problem": self.framing.problem, "detail": self.framing.detail,
+                            "received": self.framing.received.decode("latin-1")[:2000]}} if self.framing else {}),  # fmt: skip
             "secret_env": self.secret_env,
             "sender": self.sender,
         }

@@ -410,11 +410,12 @@ def undeclared_method_refused(exchange: Exchange) -> Result:
                "as it says and none on 204, 304 or HEAD, in a content coding the client asked for (RFC 9112, RFC 9110 §8.4)",
                "no response was received", judges_unreadable=True)  # fmt: skip
 def http_message_well_formed(exchange: Exchange) -> Result:
-    if exchange.framing is None:
+    framing = exchange.framing
+    if framing is None:
         return []
     what = f"{exchange.method} {exchange.operation}" + (f" answered {exchange.status}" if exchange.status else "")
-    return _finding(http_message_well_formed, exchange, exchange.framing,
-                    f"{what}: {exchange.framing}; the bytes as they arrived: {_shown(exchange.received)}")  # fmt: skip
+    return _finding(http_message_well_formed, exchange, framing.problem,
+                    f"{what}: {framing.problem} ({framing.detail}); the bytes as they arrived: {_shown(framing.received)}")  # fmt: skip
 
 
 def _shown(data: bytes, limit: int = 300) -> str:

@@ -303,7 +303,9 @@ def _check_and_repair(session: Session, out: TextIO) -> None:
             try:
                 exchange = client.get(run)
             except TargetUnreachable as exc:
-                raise TargetUnreachable(f"cannot reach the target: {exc}; check base_url and the network") from None
+                hint = ("its TLS certificate is not trusted: name the CA that issued it in ca_file in the target file"
+                        if "CERTIFICATE_VERIFY_FAILED" in str(exc) else "check base_url and the network")  # fmt: skip
+                raise TargetUnreachable(f"cannot reach the target: {exc}; {hint}") from None
             except BrokenResponse as exc:  # the target's fault: the suites meet it again and judge it
                 session.notes.append(f"before the suites: the target's answer broke HTTP ({exc})")
                 continue

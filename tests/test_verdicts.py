@@ -230,7 +230,7 @@ def test_a_run_that_cannot_reach_a_verdict_is_exit_4_not_a_finding(tmp_path: Pat
     assert data["verdict"] == "inconclusive" and not any(rule["violations"] for rule in data["rules"])
     assert {problem["kind"] for problem in data["problems"]} == {"inconclusive"}
     assert "SetUpFailed" in data["problems"][0]["message"]
-    assert "INCONCLUSIVE: the run could not reach a verdict" in result.stdout
+    assert "INCONCLUSIVE: the session could not reach a verdict" in result.stdout
 
 
 def _summary_of(tmp_path: Path, lines: list[str], tests: TestOutcomes) -> Any:

@@ -19,7 +19,11 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 class CodingError(Exception):
     """A body that its Content-Encoding does not describe (corrupt, cut short, or a coding the
-    client did not ask for)."""
+    client did not ask for): `problem` as findings group it, `detail` the particulars."""
+
+    def __init__(self, problem: str, detail: str = "") -> None:
+        super().__init__(f"{problem} ({detail})" if detail else problem)
+        self.problem, self.detail = problem, detail
 
 
 def accept_encoding() -> str:
@@ -51,7 +55,7 @@ class _Zlib:
             if first and self.coding == "deflate":
                 self._inflate = zlib.decompressobj(-zlib.MAX_WBITS)
                 return self.feed(data, limit)
-            raise CodingError(f"a {self.coding} body that does not decode ({exc})") from None
+            raise CodingError(f"a {self.coding} body that does not decode", str(exc)) from None
         self._tail = self._inflate.unconsumed_tail
         return out
 
@@ -69,7 +73,7 @@ class _Brotli:
         try:
             return bytes(self._decoder.process(data, output_buffer_limit=limit))
         except brotli.error as exc:
-            raise CodingError(f"a br body that does not decode ({exc})") from None
+            raise CodingError("a br body that does not decode", str(exc)) from None
 
     def finish(self) -> None:
         if not self._decoder.is_finished():
@@ -95,8 +99,8 @@ class Decoder:
             elif coding == "br" and brotli is not None:
                 self._stages.append(_Brotli())
             else:
-                raise CodingError(f"a body in the content coding {coding!r}, which the client did not ask for "
-                                  f"(Accept-Encoding: {accept_encoding()})")  # fmt: skip
+                raise CodingError("a body in a content coding the client did not ask for",
+                                  f"{coding!r}; it sent Accept-Encoding: {accept_encoding()}")
 
     def feed(self, data: bytes) -> bytes:
         """The decoded bytes of the next raw chunk, at most what is left of the limit."""

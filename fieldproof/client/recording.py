@@ -31,7 +31,7 @@ from fieldproof.errors import (
     TargetStoppedAnswering,
     TargetUnreachable,
 )
-from fieldproof.exchange import Exchange, Snapshot, redact_headers
+from fieldproof.exchange import Exchange, Framing, Snapshot, redact_headers
 from fieldproof.facts import (
     Auth,
     IfMatch,
@@ -234,7 +234,7 @@ def _http_client(target: Target, transport: httpx.BaseTransport | None) -> tuple
         timeout=target.timeout_s,  # each phase; the wire bounds the whole request by the same
         headers={"Accept-Encoding": accept_encoding()},  # only the codings decoded here
         cookies=http.cookiejar.CookieJar(policy=_NoCookies()),
-        trust_env=False,  # proxies as _proxy_for says; no .netrc, no SSL_CERT_* from the environment
+        trust_env=False,  # proxies as _proxy_for says, no .netrc (the TLS context is _ssl_context's)
         follow_redirects=False,
     )
     return client, wire
@@ -262,27 +262,9 @@ class BrokenResponse(Exception):
 
 @dataclass
 class _Malformed(Exception):
-    problem: str
+    framing: Framing
     status: int  # 0: no status line could be read
     headers: dict[str, str]
-    received: bytes
-
-
-_MALFORMATIONS = (  # what h11 says of a message it cannot read -> the problem, as findings group it
-    ("illegal status line", "an invalid status line"),
-    ("content-length", "conflicting or invalid Content-Length"),
-    ("without sending complete message body", "a body shorter than its Content-Length (or its last chunk)"),
-    ("chunk", "an invalid chunked body"),
-    ("header", "an invalid header line"),
-)
-
-
-def malformation(error: Exception) -> str:
-    """What broke a response, in the words its findings group by."""
-    if isinstance(error, CodingError):
-        return str(error)
-    text = str(error).lower()
-    return next((problem for cue, problem in _MALFORMATIONS if cue in text), f"no HTTP/1.1 message ({error})")
 
 
 class Liveness:
@@ -525,16 +507,16 @@ class ApiClient:
         except _Malformed as malformed:  # an answer, but not one HTTP can read: a finding, not an outage
             liveness.answered(True)
             broken = exchange(url=url, status=malformed.status, response_headers=malformed.headers, body=b"",
-                              elapsed_s=time.perf_counter() - started, framing=malformed.problem, received=malformed.received,
-                              readable=False)  # fmt: skip
+                              elapsed_s=time.perf_counter() - started, framing=malformed.framing)  # fmt: skip
             self._shared.on_exchange(broken)
-            raise BrokenResponse(f"{method} {url}: {malformed.problem}") from None
+            raise BrokenResponse(f"{method} {url}: {malformed.framing.problem}") from None
         except (httpx.TransportError, _TooSlow) as exc:
             liveness.answered(False)
             raise TargetUnreachable(f"{method} {url}: {type(exc).__name__}: {exc}") from None
         liveness.answered(True)
         self._shared.pacer.answered(response.status_code, rate_limit_state(response.headers))  # case-insensitive lookups
-        leftover = self._left_behind(response.status_code, method) if not cut else None
+        stream = self._wire.current if self._wire is not None else None
+        framing = stream.answered(response.status_code, method, operation) if stream is not None and not cut else None
         return exchange(
             url=str(response.request.url),
             status=response.status_code,
@@ -543,8 +525,7 @@ class ApiClient:
             elapsed_s=time.perf_counter() - started,
             body_cut_at=self.target.max_body_bytes if cut else None,
             raw=response,
-            framing=leftover[0] if leftover else None,
-            received=leftover[1] if leftover else b"",
+            framing=framing,
         )
 
     def _deadline(self) -> tuple[float, bool]:
@@ -600,24 +581,15 @@ class ApiClient:
         return response, streamed.headers, bytes(body), cut
 
     def _malformed(self, error: Exception, status: int, headers: httpx.Headers) -> _Malformed:
-        """What broke, with the bytes as they arrived; the connection is not used again."""
+        """What broke, with the bytes as they arrived (a transport without the wire: none)."""
         stream = self._wire.current if self._wire is not None else None
-        received = bytes(stream.received) if stream is not None else b""
         if stream is not None:
-            stream.unusable = True
-        problem = malformation(error)
-        return _Malformed(problem, status, {k.lower(): v for k, v in headers.items()}, received)
-
-    def _left_behind(self, status: int, method: str) -> tuple[str, bytes] | None:
-        """(what was wrong, the bytes) if the response left bytes after its own end on the
-        connection; the connection is then not used again, so the next response starts clean."""
-        stream = self._wire.current if self._wire is not None else None
-        leftover = stream.leftover(status, method) if stream is not None else None
-        if stream is None or leftover is None:
-            return None
-        stream.unusable = True
-        where = "a body on a response that has none" if method == "HEAD" or status in (204, 304) else "more body than its Content-Length"
-        return f"{where} ({leftover.count} bytes after the end of the message)", leftover.head
+            framing = stream.malformed(error, status)
+        elif isinstance(error, CodingError):
+            framing = Framing(error.problem, error.detail, b"", False)
+        else:
+            framing = Framing("no HTTP/1.1 message", str(error), b"", False)
+        return _Malformed(framing, status, {k.lower(): v for k, v in headers.items()})
 
     # the operations
 

@@ -21,6 +21,9 @@ from dataclasses import dataclass
 
 import httpcore
 
+from fieldproof.client.codings import CodingError
+from fieldproof.exchange import Framing
+
 KEPT = 64 * 1024  # the first bytes of a response kept as evidence and for finding its framing
 _NO_BODY_STATUSES = frozenset({204, 304})
 
@@ -30,12 +33,28 @@ class DeadlineExceeded(httpcore.TimeoutException):
     timeouts, so that httpx reports it as a timeout like any other)."""
 
 
-@dataclass
-class Leftover:
-    """Bytes a response left on the connection after its own end."""
+@dataclass(frozen=True)
+class Answered:
+    """The last response a connection carried whole: what bytes it leaves behind are its."""
 
-    count: int
-    head: bytes  # the response as it arrived, up to the first of the leftover bytes and some of them
+    status: int
+    method: str
+    operation: str
+
+    def left_behind(self) -> str:
+        """What such a response breaks when bytes follow its end."""
+        return LEFT_ON_NO_BODY if self.method == "HEAD" or self.status in _NO_BODY_STATUSES else LEFT_AFTER_LENGTH
+
+
+LEFT_ON_NO_BODY = "a body on a response that has none (204, 304 or HEAD)"
+LEFT_AFTER_LENGTH = "more body than its Content-Length"
+_MALFORMATIONS = (  # what h11 says of a message it cannot read -> the problem, as findings group it
+    ("illegal status line", "an invalid status line"),
+    ("content-length", "conflicting or invalid Content-Length"),
+    ("without sending complete message body", "a body shorter than its Content-Length (or its last chunk)"),
+    ("chunk", "an invalid chunked body"),
+    ("header", "an invalid header line"),
+)
 
 
 class Wire(httpcore.NetworkBackend):
@@ -84,6 +103,7 @@ class WireStream(httpcore.NetworkStream):
         self.received = bytearray()  # the first KEPT bytes read for the current request
         self.received_count = 0  # every byte read for it
         self.unusable = False  # left in a state no next request may start from
+        self.last_answer: Answered | None = None  # the last response it carried whole
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         data = self.inner.read(max_bytes, self.wire.bounded(timeout, DeadlineExceeded))
@@ -111,15 +131,38 @@ class WireStream(httpcore.NetworkStream):
             return True  # what httpcore takes for a connection the server closed: it is dropped
         return self.inner.get_extra_info(info)
 
-    def leftover(self, status: int, method: str) -> Leftover | None:
-        """The bytes read after the end of the current request's response, if its framing says
-        where it ends (no body for HEAD, 204 and 304; else its Content-Length); None if it
-        left none, or its end cannot be told from the bytes kept (chunked, read to close)."""
+    def answered(self, status: int, method: str, operation: str) -> Framing | None:
+        """The current request's response was read whole: how it broke framing if it left bytes
+        after its own end (its framing says where that is: no body for HEAD, 204 and 304, else
+        its Content-Length; chunked or read-to-close bodies cannot leave any). The connection
+        is then not used again, so that the next response starts clean."""
+        self.last_answer = Answered(status, method, operation)
         data = bytes(self.received)
         end = _message_end(data, status, method)
         if end is None or self.received_count <= end:
             return None
-        return Leftover(self.received_count - end, data[: end + 200])
+        self.unusable = True
+        count = self.received_count - end
+        return Framing(self.last_answer.left_behind(), f"{count} bytes after the end of the message", data[: end + 200], True)
+
+    def malformed(self, error: Exception, status: int) -> Framing:
+        """The current request's response could not be read: what broke, with the bytes as they
+        arrived. Bytes before a status line on a reused connection were left there by the
+        response before (when they came too late to be seen with it): its defect, said so. The
+        connection is not used again."""
+        self.unusable = True
+        data = bytes(self.received)
+        if isinstance(error, CodingError):
+            return Framing(error.problem, error.detail or f"the {status} answer's body", data, False)
+        start = data.find(b"HTTP/1.")
+        previous = self.last_answer
+        if start > 0 and previous is not None:
+            detail = (f"{start} bytes before this answer's status line, left on the connection by the answer before it "
+                      f"({previous.status} to {previous.method} {previous.operation})")  # fmt: skip
+            return Framing(previous.left_behind(), detail, data, False)
+        text = str(error)
+        problem = next((problem for cue, problem in _MALFORMATIONS if cue in text.lower()), "no HTTP/1.1 message")
+        return Framing(problem, text, data, False)
 
 
 def _message_end(data: bytes, status: int, method: str) -> int | None:

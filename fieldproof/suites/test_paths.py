@@ -18,7 +18,7 @@ def test_malformed_ids_are_refused_and_touch_nothing(fp: Harness) -> None:
             fp.client.get(run, **ids)
             fp.client.write("resume", run, **ids)
 
-        fp.explore(malformed_ids(), example)
+        fp.explore(malformed_ids(nul=fp.is_sandbox), example)
 
 
 def test_unknown_runs_are_404_and_touch_nothing(fp: Harness) -> None:

@@ -84,9 +84,8 @@ class Proxy:
         if self.args.gzip and content and accepts_gzip:  # as a gateway with `gzip on` does
             content = gzip.compress(content)
             out += [("content-encoding", "gzip"), ("vary", "Accept-Encoding")]
-        if answer.status_code == 204 and self.args.body_on_204:
-            await self._write(writer, 204, out, b"")
-            writer.write(b"null")  # after the end of the message: the start of the next one
+        if answer.status_code == 204 and self.args.body_on_204:  # after the end of the message: the start of the next one
+            writer.write(self._head(204, out, 0) + b"null")
             await writer.drain()
             return
         if method == "GET" and self.args.drip_headers_ms:
