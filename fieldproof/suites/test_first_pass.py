@@ -30,7 +30,7 @@ from fieldproof.suites import (
 )
 
 EVERY_RESPONSE = ("documented_status", "traceparent_on_every_response", "trace_continues_callers_trace",
-                  "tracestate_well_formed", "response_body_bounded", "http_message_well_formed")  # fmt: skip
+                  "tracestate_well_formed", "response_body_bounded", "http_message_well_formed", "run_body_documented")  # fmt: skip
 
 
 def _as_is(step: str) -> Callable[[Harness], None]:
