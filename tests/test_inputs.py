@@ -168,3 +168,204 @@ def test_a_contract_document_that_is_a_fifo_or_device_is_refused(tmp_path: Path,
     assert capsys.readouterr().err == f"fieldproof: error: contract document {path} is a FIFO (named pipe), not a regular file; give the path of the file itself\n"  # noqa: E501
     assert cli.main(["run", "--contract", "/dev/zero", "--reports", str(tmp_path / "r")]) == ExitCode.USAGE
     assert "contract document /dev/zero is a character device" in capsys.readouterr().err
+
+
+# --- numbers: finite, positive, and within a sane cap ----------------------------------------
+
+NUMBERS = ["max_requests", "max_rps", "timeout_s", "max_duration_s", "max_body_bytes"]
+
+
+@pytest.mark.parametrize("key", NUMBERS)
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_nan_and_infinities_are_refused_for_every_number(key: str, value: float) -> None:
+    message = refused(data(**{key: value}))
+    assert message.startswith(f"{key} must be ")
+    assert ("a whole number" in message) if key in ("max_requests", "max_body_bytes") else ("finite number greater than 0" in message)
+
+
+@pytest.mark.parametrize(
+    "key, value, says",
+    [
+        ("timeout_s", 1e10, "timeout_s must be at most 600 (seconds), got 10000000000.0; give a smaller timeout_s"),
+        ("timeout_s", 600.5, "timeout_s must be at most 600 (seconds)"),
+        ("max_duration_s", 1e9, "max_duration_s must be at most 86400 (seconds)"),
+        ("max_requests", 10**12, "max_requests must be at most 1000000 (requests)"),
+        ("max_requests", 2**63 - 1, "max_requests must be at most 1000000 (requests)"),
+        ("max_body_bytes", 2**40, "max_body_bytes must be at most 67108864 (bytes)"),
+        ("max_rps", 1e5, "max_rps must be at most 10000 (requests a second)"),
+        ("max_rps", 1e-9, "max_rps must be at least 0.001 (one request every 1000 s), got 1e-09"),
+        ("max_rps", 0.0009, "max_rps must be at least 0.001"),
+    ],
+)
+def test_numbers_beyond_a_sane_cap_are_refused_saying_the_cap(key: str, value: float, says: str) -> None:
+    assert refused(data(**{key: value})).startswith(says)
+
+
+def test_the_caps_themselves_are_accepted_and_a_slow_paced_session_is_for_the_session_to_judge() -> None:
+    target = parse_target(data(timeout_s=600, max_duration_s=86400, max_requests=1_000_000, max_body_bytes=64 * 1024 * 1024,
+                               max_rps=10_000), {"FIELDPROOF_TOKEN": TOKEN})  # fmt: skip
+    assert (target.timeout_s, target.max_requests) == (600.0, 1_000_000)
+    slow = parse_target(data(max_rps=0.05, max_duration_s=15), {"FIELDPROOF_TOKEN": TOKEN})
+    assert (slow.max_rps, slow.max_duration_s) == (0.05, 15.0)
+
+
+def test_a_long_or_nested_value_is_shown_short_in_the_message() -> None:
+    message = refused(data(timeout_s="9" * 100_000))
+    assert message.startswith("timeout_s must be a number, got '999") and len(message) < 200
+    nested: Any = []
+    for _ in range(900):
+        nested = [nested]
+    assert len(refused(data(max_rps=nested))) < 200
+
+
+# --- base_url: what the client will reach, or one line ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url, says",
+    [
+        ("https://xn--api-.cint.com/v1", "has the label 'xn--api-', which is no valid IDNA encoding"),
+        ("https://xn--zz.example.com/v1", "has the label 'xn--zz', which is no valid IDNA encoding"),
+        ("https://[api.cint.com]/v1", "base_url's host '[api.cint.com]' is no IPv6 address in brackets"),
+        ("https://[api.cint.com]:443/v1", "is no IPv6 address in brackets"),
+        ("https://[v1.fe]/v1", "base_url's host '[v1.fe]' is no IPv6 address in brackets"),
+        ("https://[::1]x/v1", "base_url's host '[::1]x' is no IPv6 address in brackets"),
+        ("https://[fe80::1%25eth0]/v1", "is no IPv6 address in brackets; write an IPv6 address as [2001:db8::1] (without a zone)"),
+        ("https://[::1/v1", "is no IPv6 address in brackets"),
+        ("https://staging.example.com/v1?tenant=7", "base_url must not hold a query ('?') or a fragment ('#')"),
+        ("https://staging.example.com/v1?", "base_url must not hold a query ('?') or a fragment ('#')"),
+        ("https://staging.example.com/v1#top", "base_url must not hold a query ('?') or a fragment ('#')"),
+        ("https://staging.example.com/v\n1", "base_url holds a space or control character at character 30; remove it"),
+        ("https://staging.example.com/v1\t", "base_url holds a space or control character at character 31"),
+        (" https://staging.example.com/v1", "base_url holds a space or control character at character 1"),
+        ("https://staging.example.com:0/v1", "base_url's port must be from 1 to 65535"),
+        ("https://" + "a" * 64 + ".example.com/v1", "is longer than DNS allows (63 characters a label, 253 in all)"),
+        ("https://" + "a." * 127 + "com/v1", "is longer than DNS allows"),
+    ],
+)
+def test_a_base_url_the_client_would_reach_otherwise_is_refused(url: str, says: str) -> None:
+    assert says in refused(data(base_url=url))
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("https://[::1]:8443/v1", "https://[::1]:8443/v1"),
+        ("https://[2001:DB8::1]/v1", "https://[2001:db8::1]/v1"),
+        ("https://xn--bcher-kva.example/v1", "https://xn--bcher-kva.example/v1"),
+        ("http://[::ffff:127.0.0.1]:8080/v1", "http://[::ffff:7f00:1]:8080/v1"),  # loopback: plain http is fine
+        ("https://staging.example.com:/v1", "https://staging.example.com/v1"),
+    ],
+)
+def test_valid_hosts_stay_accepted(url: str, expected: str) -> None:
+    assert parse_target(data(base_url=url), {"FIELDPROOF_TOKEN": TOKEN}).base_url == expected
+
+
+# --- empty values of every string key --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes, says",
+    [
+        ({"base_url": ""}, "base_url must be a URL"),
+        ({"api_version": ""}, "api_version must look like"),
+        ({"account_id": ""}, "account_id must be the account's number"),
+        ({"token_env": ""}, "token_env must name an environment variable"),
+        ({"foreign_token_env": ""}, "foreign_token_env must name an environment variable"),
+        ({"ca_file": ""}, "ca_file must name a PEM file of CA certificates"),
+        ({"ca_file": "  "}, "ca_file must name a PEM file of CA certificates"),
+        *[({"runs": [{**RUN, key: ""}]}, f"[[runs]] entry 1: {key}") for key in RUN],
+    ],
+    ids=lambda v: "-".join(f"{k}={v!r}" for k, v in v.items())[:40] if isinstance(v, dict) else None,
+)
+def test_an_empty_value_of_any_string_key_is_refused(changes: dict[str, Any], says: str) -> None:
+    assert says in refused(data(**changes))
+
+
+# --- tokens: visible ASCII, checked before any request, never echoed --------------------------
+
+
+@pytest.mark.parametrize(
+    "token, kind, position",
+    [
+        ("abc\r\nInjected: yes", "a line break", 4),
+        ("abc\ndef", "a line break", 4),
+        ("abc\rdef", "a line break", 4),
+        ("abc def", "a space or tab", 4),
+        ("abc\tdef", "a space or tab", 4),
+        ("abc\x00def", "a control character", 4),
+        ("abc\x7fdef", "a control character", 4),
+        ("tøken-abc", "a non-ASCII character", 2),
+        ("abc\u00a0def", "a non-ASCII character", 4),
+        ("abc\u2028def", "a non-ASCII character", 4),
+        ("token-\U0001f511", "a non-ASCII character", 7),
+    ],
+)
+@pytest.mark.parametrize("key, env_name", [("token_env", "FIELDPROOF_TOKEN"), ("foreign_token_env", "FOREIGN")])
+def test_a_token_that_is_not_visible_ascii_is_refused_without_echoing_it(token: str, kind: str, position: int, key: str,
+                                                                        env_name: str) -> None:  # fmt: skip
+    env = {"FIELDPROOF_TOKEN": TOKEN, "FOREIGN": FOREIGN, env_name: token}
+    message = refused(data(foreign_token_env="FOREIGN"), env)
+    assert message == (f"{env_name} ({key}) holds {kind} at character {position} of the token; a bearer token is visible "
+                       f"ASCII only (letters, digits, punctuation): set {env_name} to the token alone")  # fmt: skip
+    odd = token[position - 1]
+    assert token not in message and (odd.isascii() or odd not in message)
+    assert all(part not in message for part in token.split(odd) if len(part) > 2)
+
+
+def test_a_token_longer_than_any_header_is_refused_by_its_length() -> None:
+    message = refused(data(), {"FIELDPROOF_TOKEN": "x" * 20_000})
+    assert message == "FIELDPROOF_TOKEN (token_env) holds 20000 characters, more than any bearer token (16384); set it to the token alone"
+
+
+def test_surrounding_whitespace_of_a_token_is_still_dropped() -> None:
+    assert parse_target(data(), {"FIELDPROOF_TOKEN": f"\n {TOKEN}\r\n"}).token == TOKEN
+
+
+# --- ca_file: a PEM file of CA certificates, relative to the target file ----------------------
+
+
+def test_ca_file_is_read_relative_to_the_target_files_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fieldproof.target import load_target
+
+    folder = tmp_path / "targets"
+    (folder / "certs").mkdir(parents=True)
+    (folder / "certs" / "ca.pem").write_text(CA_PEM)
+    monkeypatch.chdir(tmp_path)  # elsewhere than the target file
+    target = load_target(target_file(folder / "staging.toml", ca_file="certs/ca.pem"), env={"FIELDPROOF_TOKEN": TOKEN})
+    assert target.ca_file == str(folder / "certs" / "ca.pem")
+    assert parse_target(data(ca_file=str(folder / "certs" / "ca.pem")), {"FIELDPROOF_TOKEN": TOKEN}).ca_file == target.ca_file
+    assert load_target(target_file(folder / "plain.toml"), env={"FIELDPROOF_TOKEN": TOKEN}).ca_file is None
+
+
+@pytest.mark.parametrize(
+    "make, says",
+    [
+        (lambda d: d / "missing.pem", "ca_file {path} does not exist; give the PEM file of the CA that signed the target's certificate"),
+        (lambda d: d, "ca_file {path} is a directory; give the PEM file"),
+        (lambda d: Path("/dev/zero"), "ca_file /dev/zero is a character device, not a regular file"),
+        (lambda d: _write(d / "key.pem", "-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n"),
+         "ca_file {path} holds no certificate (no '-----BEGIN CERTIFICATE-----' line)"),
+        (lambda d: _write(d / "bad.pem", "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n"),
+         "ca_file {path} cannot be loaded as CA certificates ("),
+        (lambda d: _write(d / "der.pem", b"\x30\x82\x01\x92\xff"), "ca_file {path} cannot be read as text"),
+        (lambda d: _write(d / "huge.pem", CA_PEM * 8000), "ca_file {path} is larger than 4194304 bytes"),
+    ],
+    ids=["missing", "directory", "device", "no-certificate", "corrupt", "binary", "huge"],
+)
+def test_a_ca_file_that_holds_no_usable_ca_is_refused(tmp_path: Path, make: Any, says: str) -> None:
+    path = make(tmp_path)
+    assert refused(data(ca_file=str(path))).startswith(says.format(path=path))
+
+
+@pytest.mark.parametrize("value", [5, True, ["ca.pem"]])
+def test_ca_file_must_be_a_path(value: Any) -> None:
+    assert refused(data(ca_file=value)).startswith("ca_file must name a PEM file of CA certificates")
+
+
+def _write(path: Path, content: str | bytes) -> Path:
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    return path
