@@ -45,7 +45,7 @@ from fieldproof.errors import (
 from fieldproof.exchange import Snapshot, redact_text
 from fieldproof.fielding_runs import restore_run
 from fieldproof.interrupts import Interrupts, RestoreAborted
-from fieldproof.locks import reports_lock, target_lock
+from fieldproof.locks import check_wait, reports_lock, target_lock
 from fieldproof.plugin import SessionSettings, why_nothing_more_is_sent
 from fieldproof.profiles import PROFILES
 from fieldproof.progress import Progress
@@ -209,8 +209,7 @@ def _check_options(options: SessionOptions) -> tuple[int, ContractDocument, Base
     if options.profile not in PROFILES:
         raise UsageError(f"--profile must be one of {', '.join(PROFILES)}, got {options.profile!r}")
     _suite_paths(options.suites)  # a misspelt suite fails before anything starts
-    if options.wait_for_lock_s < 0:
-        raise UsageError(f"--wait-for-lock must be 0 or more seconds, got {options.wait_for_lock_s:g}")
+    check_wait(options.wait_for_lock_s)
     workers = _worker_count(options.workers)
     document = ContractDocument.load(options.contract)
     baseline = load_baseline(options.baseline) if options.baseline else None
@@ -241,7 +240,7 @@ def set_up(options: SessionOptions, workers: int, document: ContractDocument, ba
         target_file = Path(options.target)
     target = load_target(target_file)
     session = Session(options, workers, document, baseline, reports, work, target_file, target, control_url)
-    stack.enter_context(target_lock(target.base_url, target.account_id, options.wait_for_lock_s))
+    stack.enter_context(target_lock(target, options.wait_for_lock_s))
     if not session.is_sandbox and target.max_requests < session.restore_cost * 2 + 20:
         raise TargetError(f"max_requests = {target.max_requests} in {target.source} is too small for "
                           f"{len(target.runs)} runs; allow at least {session.restore_cost * 2 + 100}")  # fmt: skip
