@@ -480,9 +480,13 @@ def _suite_paths(names: tuple[str, ...]) -> list[str]:
     return [str(suites.FOLDER / f"test_{name}.py") for name in names]
 
 
+MAX_WORKERS = 16  # each worker is a process with pytest, hypothesis and schemathesis loaded
+
+
 def _worker_count(value: str) -> int:
     if value == "auto":
         return max(1, min(os.cpu_count() or 1, 4))
-    if not value.isdigit() or int(value) < 1:
-        raise UsageError(f"--workers must be a positive number or 'auto', got {value!r}")
+    if not (value.isascii() and value.isdigit() and len(value) < 6) or not 1 <= int(value) <= MAX_WORKERS:
+        raise UsageError(f"--workers must be a whole number from 1 to {MAX_WORKERS}, or 'auto' (one per CPU, "
+                         f"at most 4), got {value[:20]!r}")  # fmt: skip
     return int(value)

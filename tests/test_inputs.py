@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import fieldproof_run
 
 from fieldproof import cli
 from fieldproof.errors import ContractError, ExitCode, TargetError
@@ -369,3 +370,113 @@ def _write(path: Path, content: str | bytes) -> Path:
     else:
         path.write_text(content)
     return path
+
+
+# --- flags: each refused in one line naming it, before anything starts ------------------------
+
+
+def _main(argv: list[str]) -> int:
+    """cli.main's exit code, also when argparse ends it."""
+    try:
+        return cli.main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
+@pytest.fixture
+def unreachable_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A valid target file nothing answers (so that a flag let through ends in exit 3, not a
+    session), with the locks and the working folder under tmp_path."""
+    monkeypatch.setenv("FIELDPROOF_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("FIELDPROOF_TOKEN", TOKEN)
+    monkeypatch.chdir(tmp_path)
+    return target_file(tmp_path / "target.toml", base_url="http://127.0.0.1:9/v1", timeout_s=2)
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["--reports", ""], "argument --reports: is empty; give a folder"),
+        (["--reports", "  "], "argument --reports: is empty; give a folder"),
+        (["--suites", ""], "argument --suites: names no suite; give one or more of auth, "),
+        (["--suites", " , "], "argument --suites: names no suite"),
+        (["--wait-for-lock", "nan"], "argument --wait-for-lock: must be a finite number, got 'nan'"),
+        (["--wait-for-lock", "inf"], "argument --wait-for-lock: must be a finite number, got 'inf'"),
+        (["--wait-for-lock=-inf"], "argument --wait-for-lock: must be a finite number"),
+        (["--wait-for-lock", "-1"], "--wait-for-lock must be a number of seconds from 0 to 86400, got -1"),
+        (["--wait-for-lock", "1e9"], "--wait-for-lock must be a number of seconds from 0 to 86400, got 1e+09"),
+        (["--workers", "100000"], "--workers must be a whole number from 1 to 16, or 'auto' (one per CPU, at most 4), got '100000'"),
+        (["--workers", "17"], "--workers must be a whole number from 1 to 16"),
+        (["--workers", "1" * 5000], "--workers must be a whole number from 1 to 16"),
+        (["--workers", "\uff12"], "--workers must be a whole number from 1 to 16"),  # a fullwidth 2
+        (["--contract", ""], "argument --contract: is empty; give a file's path"),
+        (["--baseline", ""], "argument --baseline: is empty"),
+        (["--baseline-update", ""], "argument --baseline-update: is empty"),
+    ],
+)
+def test_a_bad_run_flag_is_one_line_and_exit_2(unreachable_target: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
+                                               says: str) -> None:  # fmt: skip
+    code = _main(["run", "--target", str(unreachable_target), "--profile", "quick", *argv])
+    err = capsys.readouterr().err
+    assert code == ExitCode.USAGE, err
+    assert err.count("\n") == 1 and says in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["run", "--target", ""], "argument --target: is empty; give a target file's path, or leave --target out for the built-in sandbox"),
+        (["selfcheck", "--faults", ""], "argument --faults: names no fault mode"),
+        (["selfcheck", "--reports", ""], "argument --reports: is empty"),
+        (["swarm", "--spawn-rate", "nan"], "argument --spawn-rate: must be a finite number, got 'nan'"),
+        (["swarm", "--wait-for-lock", "inf"], "argument --wait-for-lock: must be a finite number"),
+        (["swarm", "--reports", ""], "argument --reports: is empty"),
+        (["sandbox", "--seed", ""], "argument --seed: is empty"),
+    ],
+)
+def test_a_bad_flag_of_any_command_is_one_line_and_exit_2(unreachable_target: Path, capsys: pytest.CaptureFixture[str],
+                                                          argv: list[str], says: str) -> None:  # fmt: skip
+    assert _main(argv) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err, err
+
+
+def test_workers_auto_stays_capped_at_four() -> None:
+    from fieldproof.session import _worker_count
+
+    assert 1 <= _worker_count("auto") <= 4
+    assert _worker_count("16") == 16
+
+
+# --- through the real command: one line on stderr, exit 2, no traceback, no token -------------
+
+
+@pytest.mark.parametrize(
+    "changes, env, args, says",
+    [
+        ({}, {"FIELDPROOF_TOKEN": "s3cret-tok\u00e9n"}, [], "FIELDPROOF_TOKEN (token_env) holds a non-ASCII character at character 11"),
+        ({}, {"FIELDPROOF_TOKEN": "s3cret\r\nX-Evil: 1"}, [], "FIELDPROOF_TOKEN (token_env) holds a line break at character 7"),
+        ({"base_url": "https://[v1.fe]/v1"}, {}, [], "base_url's host '[v1.fe]' is no IPv6 address in brackets"),
+        ({"timeout_s": 1e10}, {}, [], "timeout_s must be at most 600 (seconds)"),
+        ({}, {}, ["--wait-for-lock", "nan"], "argument --wait-for-lock: must be a finite number"),
+    ],
+    ids=["non-ascii-token", "crlf-token", "ipvfuture-host", "huge-timeout", "nan-wait"],
+)
+def test_through_the_command_a_bad_input_is_one_line_on_stderr_and_exit_2(
+    tmp_path: Path, changes: dict[str, Any], env: dict[str, str], args: list[str], says: str
+) -> None:
+    path = target_file(tmp_path / "target.toml", **{"base_url": "http://127.0.0.1:9/v1", **changes})
+    env = {"FIELDPROOF_TOKEN": TOKEN, **env}
+    result = fieldproof_run(tmp_path, "--target", str(path), "--profile", "quick", *args, env=env, timeout=120)
+    assert result.returncode == ExitCode.USAGE, result.stdout[-2000:] + result.stderr
+    assert result.stderr.count("\n") == 1 and says in result.stderr, result.stderr
+    assert result.stderr.startswith("fieldproof") and "Traceback" not in result.stderr
+    assert env["FIELDPROOF_TOKEN"] not in result.stdout + result.stderr
+
+
+def test_through_the_command_toml_nested_5000_deep_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "deep.toml"
+    path.write_text("base_url = " + "[" * 5000 + "]" * 5000 + "\n")
+    result = fieldproof_run(tmp_path, "--target", str(path), env={"FIELDPROOF_TOKEN": TOKEN}, timeout=120)
+    assert result.returncode == ExitCode.USAGE
+    assert result.stderr == f"fieldproof: error: target file {path} nests arrays or tables too deeply to be read; flatten it\n"
