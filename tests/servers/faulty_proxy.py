@@ -1,9 +1,10 @@
 """A proxy in front of a correct server that misbehaves the way a live target can: it stops
 answering after N requests, drips a body one byte at a time, sends a huge body, or echoes the
-caller's token. For the tests of a run's bounds (time, memory, requests) and redaction.
+caller's token (as sent, or its Authorization header base64-encoded). For the tests of a run's
+bounds (time, memory, requests) and redaction.
 
     python tests/servers/faulty_proxy.py --upstream http://127.0.0.1:PORT [--hang-after N]
-        [--drip-ms MS] [--huge-body-bytes N] [--echo-token]
+        [--drip-ms MS] [--huge-body-bytes N] [--echo-token] [--echo-token-base64]
 
 It prints `faulty-proxy: http://127.0.0.1:PORT` once it listens; the API is under the same
 paths as upstream's. Raw asyncio streams, so that every byte is sent when the fault says.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import signal
 import sys
 
@@ -55,8 +57,10 @@ class Proxy:
         answer = await self.upstream.request(method, target, headers=sent, content=body)
         out = [(k, v) for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP]
         content = answer.content
-        if self.args.echo_token:
+        if self.args.echo_token or self.args.echo_token_base64:
             token = next((v for k, v in headers if k.lower() == "authorization"), "")
+            if self.args.echo_token_base64:  # "Bearer <token>", as a debugging gateway might show it
+                token = base64.b64encode(token.encode("latin-1")).decode()
             content = content.rstrip(b"}") + f', "echo": "{token}"}}'.encode() if content.startswith(b"{") else content
         if method == "GET" and answer.status_code == 200 and self.args.huge_body_bytes:
             await self._write_huge(writer, answer.status_code, out, self.args.huge_body_bytes)
@@ -111,5 +115,6 @@ if __name__ == "__main__":
     parser.add_argument("--drip-ms", type=float, default=0.0)
     parser.add_argument("--huge-body-bytes", type=int, default=0)
     parser.add_argument("--echo-token", action="store_true")
+    parser.add_argument("--echo-token-base64", action="store_true")
     asyncio.run(main(parser.parse_args()))
     sys.exit(0)
