@@ -9,9 +9,11 @@ import base64
 import html
 import json
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
+from helpers import faulty_target, fieldproof_run, staging, summary
 
 from fieldproof.exchange import REDACTED, redact_headers, redact_text
 
@@ -120,3 +122,25 @@ def test_a_secrets_spellings_are_worked_out_once() -> None:
         redact_headers({"A": "b"}, ("cache-me-token-123456",))
     after = _secrets_pattern.cache_info()
     assert after.misses == before.misses and after.hits == before.hits + 10
+
+
+# --- end to end: a target that echoes the Authorization header base64-encoded -----------------
+
+
+def test_a_token_the_target_echoes_in_base64_is_in_no_output(tmp_path: Path) -> None:
+    # two faults, so that findings keep exchanges of both tokens (the main one's GETs lack an
+    # ETag; the other account's token is served), each body with the Authorization header echoed
+    faults = ("--fault", "no_etag_on_200,foreign_account_served")
+    with staging(tmp_path, *faults) as staged, faulty_target(tmp_path, staged, "--echo-token-base64") as (target, _):
+        result = fieldproof_run(tmp_path, "--target", str(target), "--profile", "quick", "--suites", "paths,auth", env=staged[2])
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr
+    tokens = {"main": staged[2]["FIELDPROOF_TOKEN"], "foreign": staged[2]["FIELDPROOF_FOREIGN_TOKEN"]}
+    leaks = [(f"{spelling} of the {which} token", SPELLINGS[spelling](token)) for which, token in tokens.items()
+             for spelling in ("raw", "base64(token)", "base64(Bearer token)", "base64url(Bearer token)")]  # fmt: skip
+    outputs = {"stdout": result.stdout, "stderr": result.stderr,
+               **{p.name: p.read_text(errors="replace") for p in (tmp_path / "reports").rglob("*") if p.is_file()}}  # fmt: skip
+    assert [(name, what) for name, text in outputs.items() for what, leak in leaks if leak in text] == []
+    echoed = {example["exchange"]["secret_env"].get("Authorization") for rule in summary(tmp_path)["rules"]
+              for group in rule["groups"] for example in group["examples"]
+              if f'"echo": "{REDACTED}"' in (example.get("exchange") or {}).get("body", "")}  # fmt: skip
+    assert echoed == {"FIELDPROOF_TOKEN", "FIELDPROOF_FOREIGN_TOKEN"}  # both tokens' echoes were recorded, redacted
