@@ -40,6 +40,21 @@ def _finite(text: str) -> float:
     return value
 
 
+def _at_most(maximum: int) -> Callable[[str], int]:
+    """A count flag that starts processes or users: a whole number no larger than `maximum`
+    (the command checks the least it needs)."""
+
+    def count(text: str) -> int:
+        digits = text.strip().removeprefix("-")
+        if not (digits.isascii() and digits.isdigit()):
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text[:40]!r}")
+        if len(digits) > 18 or int(text) > maximum:  # int() refuses thousands of digits
+            raise argparse.ArgumentTypeError(f"must be from 1 to {maximum}, got {text[:40]}")
+        return int(text)
+
+    return count
+
+
 def _given(what: str) -> Callable[[str], str]:
     """A file or folder flag: an empty value would quietly mean the working folder."""
 
@@ -152,12 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
         "rules, race rounds across workers, the merged history checked. Exit codes as `fieldproof run`.",
     )
     swarm.add_argument("--target", metavar="FILE", type=_TARGET, help="target file (TOML); default: start the built-in sandbox")
-    swarm.add_argument("--users", type=int, default=20, metavar="N", help="Locust users in all (default 20)")
+    swarm.add_argument("--users", type=_at_most(10_000), default=20, metavar="N", help="Locust users in all (default 20)")
     swarm.add_argument("--spawn-rate", type=_finite, default=10.0, metavar="R", help="users started per second (default 10)")
     swarm.add_argument("--duration", default="30s", metavar="TIME", help="how long the load lasts: 60s, 5m (default 30s)")
-    swarm.add_argument("--processes", type=int, default=2, metavar="P", help="worker processes on this host (default 2)")
+    swarm.add_argument("--processes", type=_at_most(64), default=2, metavar="P", help="worker processes on this host (default 2)")
     swarm.add_argument("--reports", default="reports", metavar="DIR", type=_FOLDER, help="where reports go (default: reports)")
-    swarm.add_argument("--sandbox-workers", type=int, default=2, metavar="N",
+    swarm.add_argument("--sandbox-workers", type=_at_most(16), default=2, metavar="N",
                        help="the built-in sandbox's server processes, so that writes race across them too (default 2)")  # fmt: skip
     swarm.add_argument("--master", action="store_true", help="run the master only; workers join from other hosts")
     swarm.add_argument("--expect-workers", type=int, default=1, metavar="K", help="with --master: workers to wait for")

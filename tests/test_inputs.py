@@ -441,6 +441,33 @@ def test_a_bad_flag_of_any_command_is_one_line_and_exit_2(unreachable_target: Pa
     assert err.count("\n") == 1 and says in err, err
 
 
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["--processes", "100000"], "argument --processes: must be from 1 to 64, got 100000"),
+        (["--sandbox-workers", "17"], "argument --sandbox-workers: must be from 1 to 16, got 17"),
+        (["--users", "1" + "0" * 30], "argument --users: must be from 1 to 10000"),
+        (["--users", "\u0663"], "argument --users: must be a whole number"),  # an Arabic-Indic 3
+    ],
+)
+def test_swarm_counts_that_start_processes_or_users_are_capped(capsys: pytest.CaptureFixture[str], argv: list[str],
+                                                               says: str) -> None:  # fmt: skip
+    # --worker without --master-host: were the count let through, the swarm would still refuse to start
+    assert _main(["swarm", "--worker", *argv]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err, err
+
+
+@pytest.mark.parametrize("name, raw", [("latency_ms", "nan"), ("jitter_ms", "inf"), ("error_rate", "nan"),
+                                       ("rate_limit_refill", "inf"), ("race_window_ms", math.nan)])  # fmt: skip
+def test_a_sandbox_setting_is_a_finite_number(name: str, raw: Any) -> None:
+    from fieldproof.errors import SettingsError
+    from fieldproof.sandbox.settings import load_settings
+
+    with pytest.raises(SettingsError, match=f"setting '{name}' must be a finite number, got "):
+        load_settings(None, env={}, overrides={name: raw})
+
+
 def test_workers_auto_stays_capped_at_four() -> None:
     from fieldproof.session import _worker_count
 
