@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import math
 import os
 import sys
 import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from fieldproof import __version__, suites
@@ -26,6 +27,67 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(ExitCode.USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _finite(text: str) -> float:
+    """A number flag: a float, and never nan or an infinity (float() takes both)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text[:40]!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text[:40]!r}")
+    return value
+
+
+def _at_most(maximum: int) -> Callable[[str], int]:
+    """A count flag that starts processes or users: a whole number no larger than `maximum`
+    (the command checks the least it needs)."""
+
+    def count(text: str) -> int:
+        digits = text.strip().removeprefix("-")
+        if not (digits.isascii() and digits.isdigit()):
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text[:40]!r}")
+        if len(digits) > 18 or int(text) > maximum:  # int() refuses thousands of digits
+            raise argparse.ArgumentTypeError(f"must be from 1 to {maximum}, got {text[:40]}")
+        return int(text)
+
+    return count
+
+
+def _given(what: str) -> Callable[[str], str]:
+    """A file or folder flag: an empty value would quietly mean the working folder."""
+
+    def check(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"is empty; give {what}")
+        return text
+
+    return check
+
+
+_FILE, _FOLDER = _given("a file's path"), _given("a folder")
+_TARGET = _given("a target file's path, or leave --target out for the built-in sandbox")
+
+
+def _names(what: str, choices: Callable[[], Sequence[str]]) -> Callable[[str], tuple[str, ...]]:
+    """A comma-separated list flag (--suites, --faults): at least one name; leaving the flag
+    out, not an empty list, means all."""
+
+    def split(text: str) -> tuple[str, ...]:
+        names = tuple(name.strip() for name in text.split(",") if name.strip())
+        if not names:
+            raise argparse.ArgumentTypeError(f"names no {what}; give one or more of {', '.join(choices())}, "
+                                             "separated by commas, or leave the flag out for all")  # fmt: skip
+        return names
+
+    return split
+
+
+def _fault_names() -> list[str]:
+    from fieldproof.sandbox.faults import FAULT_MODES
+
+    return list(FAULT_MODES)
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -61,22 +123,22 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=exit_codes_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("--target", metavar="FILE", help="target file (TOML); default: start the built-in sandbox")
+    run.add_argument("--target", metavar="FILE", type=_TARGET, help="target file (TOML); default: start the built-in sandbox")
     run.add_argument("--profile", default="default", choices=["quick", "default", "thorough"],
                      help="how hard to try (default: default)")  # fmt: skip
     run.add_argument("--workers", default="1", metavar="N|auto",
                      help="pytest-xdist workers; auto: one per CPU (default: 1)")  # fmt: skip
-    run.add_argument("--reports", default="reports", metavar="DIR", help="where reports go (default: reports)")
+    run.add_argument("--reports", default="reports", metavar="DIR", type=_FOLDER, help="where reports go (default: reports)")
     run.add_argument("--seed", type=int, default=None, metavar="N", help="hypothesis seed, to vary or reproduce a run")
-    run.add_argument("--suites", default="", metavar="NAME,…",
+    run.add_argument("--suites", default=None, metavar="NAME,…", type=_names("suite", suites.names),
                      help=f"run only these suites ({', '.join(suites.names())}); default: all")  # fmt: skip
-    run.add_argument("--contract", metavar="FILE",
+    run.add_argument("--contract", metavar="FILE", type=_FILE,
                      help="judge by this OpenAPI document (e.g. the vendor's whole Demand API); the four fielding-run "
                           "operations are found by method and path, and no other operation is ever sent")  # fmt: skip
-    run.add_argument("--baseline", metavar="FILE", help="accepted findings (TOML [[accept]] entries): reported, not failing")
-    run.add_argument("--baseline-update", metavar="FILE", help="write a baseline accepting this run's findings")
+    run.add_argument("--baseline", metavar="FILE", type=_FILE, help="accepted findings (TOML [[accept]] entries): reported, not failing")
+    run.add_argument("--baseline-update", metavar="FILE", type=_FILE, help="write a baseline accepting this run's findings")
 
-    run.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS",
+    run.add_argument("--wait-for-lock", type=_finite, default=0.0, metavar="SECONDS",
                      help="wait this long for another run on the same target to end (default: refuse at once)")  # fmt: skip
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failing test")
     run.add_argument("--quiet", action="store_true",
@@ -94,8 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
         "false alarm.",
     )
     selfcheck.add_argument("--profile", default="default", choices=["quick", "default", "thorough"])
-    selfcheck.add_argument("--reports", default="reports", metavar="DIR", help="selfcheck.json goes here")
-    selfcheck.add_argument("--faults", default="", metavar="NAME,…", help="only these fault modes (default: all)")
+    selfcheck.add_argument("--reports", default="reports", metavar="DIR", type=_FOLDER, help="selfcheck.json goes here")
+    selfcheck.add_argument("--faults", default=None, metavar="NAME,…", type=_names("fault mode", _fault_names),
+                           help="only these fault modes (default: all)")  # fmt: skip
 
     swarm = commands.add_parser(
         "swarm",
@@ -103,13 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Load from Locust users that drive the harness's recording client: every exchange judged by the "
         "rules, race rounds across workers, the merged history checked. Exit codes as `fieldproof run`.",
     )
-    swarm.add_argument("--target", metavar="FILE", help="target file (TOML); default: start the built-in sandbox")
-    swarm.add_argument("--users", type=int, default=20, metavar="N", help="Locust users in all (default 20)")
-    swarm.add_argument("--spawn-rate", type=float, default=10.0, metavar="R", help="users started per second (default 10)")
+    swarm.add_argument("--target", metavar="FILE", type=_TARGET, help="target file (TOML); default: start the built-in sandbox")
+    swarm.add_argument("--users", type=_at_most(10_000), default=20, metavar="N", help="Locust users in all (default 20)")
+    swarm.add_argument("--spawn-rate", type=_finite, default=10.0, metavar="R", help="users started per second (default 10)")
     swarm.add_argument("--duration", default="30s", metavar="TIME", help="how long the load lasts: 60s, 5m (default 30s)")
-    swarm.add_argument("--processes", type=int, default=2, metavar="P", help="worker processes on this host (default 2)")
-    swarm.add_argument("--reports", default="reports", metavar="DIR", help="where reports go (default: reports)")
-    swarm.add_argument("--sandbox-workers", type=int, default=2, metavar="N",
+    swarm.add_argument("--processes", type=_at_most(64), default=2, metavar="P", help="worker processes on this host (default 2)")
+    swarm.add_argument("--reports", default="reports", metavar="DIR", type=_FOLDER, help="where reports go (default: reports)")
+    swarm.add_argument("--sandbox-workers", type=_at_most(16), default=2, metavar="N",
                        help="the built-in sandbox's server processes, so that writes race across them too (default 2)")  # fmt: skip
     swarm.add_argument("--master", action="store_true", help="run the master only; workers join from other hosts")
     swarm.add_argument("--expect-workers", type=int, default=1, metavar="K", help="with --master: workers to wait for")
@@ -118,22 +181,22 @@ def build_parser() -> argparse.ArgumentParser:
     swarm.add_argument("--master-port", type=int, default=5557, metavar="PORT", help="the master's port (default 5557)")
     swarm.add_argument("--bind-host", default="127.0.0.1", metavar="HOST",
                        help="with --master: where to listen for workers (another host's workers: 0.0.0.0; default 127.0.0.1)")  # fmt: skip
-    swarm.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS",
+    swarm.add_argument("--wait-for-lock", type=_finite, default=0.0, metavar="SECONDS",
                        help="wait this long for another run on the same target to end")  # fmt: skip
-    swarm.add_argument("--contract", metavar="FILE", help="judge by this OpenAPI document")
+    swarm.add_argument("--contract", metavar="FILE", type=_FILE, help="judge by this OpenAPI document")
 
     sandbox = commands.add_parser(
         "sandbox",
         help="serve the built-in sandbox API in the foreground",
         description="Serve the sandbox: a stateful implementation of the documented contract.",
     )
-    sandbox.add_argument("--config", metavar="FILE", help="TOML file of settings")
+    sandbox.add_argument("--config", metavar="FILE", type=_FILE, help="TOML file of settings")
     sandbox.add_argument(
-        "--seed", metavar="FILE", help="seed TOML to load (default: the built-in seed, new databases only)"
+        "--seed", metavar="FILE", type=_FILE, help="seed TOML to load (default: the built-in seed, new databases only)"
     )
     sandbox.add_argument("--no-seed", action="store_true", help="start with no runs")
     sandbox.add_argument(
-        "--write-target", metavar="FILE", help="write a target file for the seeded runs, tokens in FILE.env"
+        "--write-target", metavar="FILE", type=_FILE, help="write a target file for the seeded runs, tokens in FILE.env"
     )
     _add_setting_flags(sandbox)
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", metavar="SUBCOMMAND", parser_class=_Parser)
@@ -175,7 +238,7 @@ def _sandbox(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from fieldproof.session import SessionOptions, run_session
 
-    suites = tuple(name.strip() for name in args.suites.split(",") if name.strip())
+    suites = args.suites or ()
     if args.history_size is not None and args.history_size < 0:
         raise UsageError("--history-size must be 0 (off) or more")
     options = SessionOptions(args.target, args.profile, args.workers, args.reports, args.seed, suites, args.fail_fast,
@@ -195,8 +258,7 @@ def _swarm(args: argparse.Namespace) -> int:
 def _selfcheck(args: argparse.Namespace) -> int:
     from fieldproof.selfcheck import selfcheck
 
-    faults = tuple(name.strip() for name in args.faults.split(",") if name.strip())
-    return selfcheck(args.profile, args.reports, faults)
+    return selfcheck(args.profile, args.reports, args.faults or ())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,6 +20,7 @@ import yaml
 
 from fieldproof import contract
 from fieldproof.errors import ContractError
+from fieldproof.userfiles import MAX_DOCUMENT_BYTES, read_user_text
 
 OPERATION_IDS = {"get": "getFieldingRun", "pause": "pauseFieldingRun", "resume": "resumeFieldingRun",
                  "complete": "completeFieldingRun"}  # fmt: skip
@@ -47,7 +48,7 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def _read(path: Path) -> tuple[dict[str, Any], str]:
     try:
-        text = path.read_text()
+        text = read_user_text(path, "contract document", MAX_DOCUMENT_BYTES, ContractError)
     except OSError as exc:
         raise ContractError(f"cannot read contract document {path}: {exc.strerror}; give an OpenAPI file") from None
     try:

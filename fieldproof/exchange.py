@@ -7,7 +7,10 @@ from, so that a curl reproduction sends exactly what was sent.
 
 from __future__ import annotations
 
+import base64
+import functools
 import json
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -171,7 +174,8 @@ def _double_quoted(text: str) -> str:
 
 
 def redact_headers(headers: Mapping[str, str], secrets: Mapping[str, str] | tuple[str, ...] = ()) -> tuple[dict[str, str], dict[str, str]]:
-    """Headers with every known secret replaced, and for each header the env var it came from.
+    """Headers with every known secret replaced, in every spelling redact_text knows, and for
+    each header the env var it came from.
 
     `secrets` maps a secret to the env var holding it (a bare tuple: no env var known). A value
     that is no known secret, such as a deliberately malformed token, is kept as it was sent.
@@ -184,16 +188,67 @@ def redact_headers(headers: Mapping[str, str], secrets: Mapping[str, str] | tupl
             redacted[name] = REDACTED
             continue
         for secret, env_name in named.items():
-            if secret and secret in value:
-                value = value.replace(secret, REDACTED)
-                if env_name:
+            pattern = _secrets_pattern((secret,))
+            if pattern is not None:
+                value, found = pattern.subn(REDACTED, value)
+                if found and env_name:
                     env[name] = env_name
         redacted[name] = value
     return redacted, env
 
 
 def redact_text(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
+    """`text` with each secret replaced wherever it shows, however it is spelt: as it is, URL-
+    encoded (either case of hex, any characters escaped), JSON- or HTML-escaped, and in base64
+    (standard or URL-safe, padded or not), alone or as "Bearer <secret>", also inside a longer
+    base64 text. A target that echoes a token in any of these spellings leaks it no further."""
+    pattern = _secrets_pattern(secrets)
+    return text if pattern is None else pattern.sub(REDACTED, text)
+
+
+# How one character of a secret can be written where text escapes it: URL-encoded (%HH, in
+# either case; quote_plus writes a space as "+"), JSON- and HTML/XML-escaped.
+_ESCAPED = {
+    " ": ("+",), '"': ('\\"', "&quot;", "&#34;", "&#x22;"), "'": ("&#39;", "&#x27;", "&apos;"), "&": ("&amp;",),
+    "<": ("&lt;",), ">": ("&gt;",), "\\": ("\\\\",), "/": ("\\/",),
+}  # fmt: skip
+# A derived spelling (a base64 form) shorter than this is left alone: it would match unrelated
+# text, and a secret that short spells out little.
+_MIN_DERIVED = 8
+
+
+@functools.lru_cache(maxsize=64)
+def _secrets_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One regular expression for every spelling of every secret, longest first (so that the
+    base64 of "Bearer <secret>" is redacted whole, not around a part of it); None: no secret."""
+    spellings = sorted({spelling for secret in secrets if secret for spelling in _spellings(secret)}, key=len, reverse=True)
+    if not spellings:
+        return None
+    return re.compile("|".join("".join(_char_pattern(char) for char in spelling) for spelling in spellings))
+
+
+@functools.lru_cache(maxsize=64)
+def _spellings(secret: str) -> tuple[str, ...]:
+    """The secret and its base64 forms (each matched later in any escaping too)."""
+    spellings = [secret]
+    for data in (secret.encode(), b"Bearer " + secret.encode()):
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            whole = encode(data).decode()
+            spellings += [whole, whole.rstrip("=")]
+            for offset in (1, 2):  # inside a longer base64 text: the characters that depend on these bytes alone
+                shifted = encode(b"\0" * offset + data).decode().rstrip("=")
+                spellings.append(shifted[-(-8 * offset // 6) : 8 * (offset + len(data)) // 6])
+            spellings.append(whole.rstrip("=")[: 8 * len(data) // 6])
+    return (secret, *sorted({s for s in spellings[1:] if len(s) >= _MIN_DERIVED}))
+
+
+def _char_pattern(char: str) -> str:
+    """A character as it is or in any of its escaped spellings (longest first: an escape is
+    matched whole, not its first character alone)."""
+    escapes = sorted(_ESCAPED.get(char, ()), key=len, reverse=True)
+    url_encoded = "".join(_hex_pattern(byte) for byte in char.encode())  # non-ASCII: its UTF-8 bytes
+    return f"(?:{'|'.join([*(re.escape(s) for s in escapes), url_encoded, re.escape(char)])})"
+
+
+def _hex_pattern(byte: int) -> str:
+    return "%" + "".join(f"[{digit}{digit.lower()}]" if digit.isalpha() else digit for digit in f"{byte:02X}")

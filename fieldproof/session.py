@@ -49,7 +49,7 @@ from fieldproof.exchange import Snapshot, redact_text
 from fieldproof.fielding_runs import restore_run
 from fieldproof.files import check_reports_folder, write_file
 from fieldproof.interrupts import Interrupts, RestoreAborted
-from fieldproof.locks import reports_lock, target_lock
+from fieldproof.locks import check_wait, reports_lock, target_lock
 from fieldproof.plugin import SessionSettings, why_nothing_more_is_sent
 from fieldproof.profiles import PROFILES
 from fieldproof.progress import Progress
@@ -229,8 +229,7 @@ def _check_options(options: SessionOptions) -> tuple[int, ContractDocument, Base
     if options.profile not in PROFILES:
         raise UsageError(f"--profile must be one of {', '.join(PROFILES)}, got {options.profile!r}")
     _suite_paths(options.suites)  # a misspelt suite fails before anything starts
-    if options.wait_for_lock_s < 0:
-        raise UsageError(f"--wait-for-lock must be 0 or more seconds, got {options.wait_for_lock_s:g}")
+    check_wait(options.wait_for_lock_s)
     workers = _worker_count(options.workers)
     document = ContractDocument.load(options.contract)
     baseline = load_baseline(options.baseline) if options.baseline else None
@@ -258,7 +257,7 @@ def set_up(options: SessionOptions, workers: int, document: ContractDocument, ba
         target_file = Path(options.target)
     target = load_target(target_file)
     session = Session(options, workers, document, baseline, reports, work, target_file, target, control_url)
-    stack.enter_context(target_lock(target.base_url, target.account_id, options.wait_for_lock_s))
+    stack.enter_context(target_lock(target, options.wait_for_lock_s))
     if not session.is_sandbox and target.max_requests < session.restore_cost * 2 + 20:
         raise TargetError(f"max_requests = {target.max_requests} in {target.source} is too small for "
                           f"{len(target.runs)} runs; allow at least {session.restore_cost * 2 + 100}")  # fmt: skip
@@ -562,9 +561,13 @@ def _suite_paths(names: tuple[str, ...]) -> list[str]:
     return [str(suites.FOLDER / f"test_{name}.py") for name in names]
 
 
+MAX_WORKERS = 16  # each worker is a process with pytest, hypothesis and schemathesis loaded
+
+
 def _worker_count(value: str) -> int:
     if value == "auto":
         return max(1, min(os.cpu_count() or 1, 4))
-    if not value.isdigit() or int(value) < 1:
-        raise UsageError(f"--workers must be a positive number or 'auto', got {value!r}")
+    if not (value.isascii() and value.isdigit() and len(value) < 6) or not 1 <= int(value) <= MAX_WORKERS:
+        raise UsageError(f"--workers must be a whole number from 1 to {MAX_WORKERS}, or 'auto' (one per CPU, "
+                         f"at most 4), got {value[:20]!r}")  # fmt: skip
     return int(value)

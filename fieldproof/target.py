@@ -10,6 +10,7 @@ import ipaddress
 import math
 import os
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ import idna
 from fieldproof import contract
 from fieldproof.errors import TargetError, TomlFileError
 from fieldproof.tomlfile import read_toml, table_entries
+from fieldproof.userfiles import read_user_text, shown
 
 ROLES = tuple(contract.ROLES)
 PRODUCTION_HOSTS = ("api.cint.com",)
@@ -30,10 +32,22 @@ _RUN_ID = re.compile(r"[^\x00-\x20\x7f/?#]+")
 _KEYS = {
     "base_url", "api_version", "account_id", "token_env", "foreign_token_env", "max_requests",
     "max_rps", "timeout_s", "rate_limit_probe", "allow_production", "allow_insecure_http", "runs",
-    "max_body_bytes", "max_duration_s",
+    "max_body_bytes", "max_duration_s", "ca_file",
 }  # fmt: skip
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_MAX_DURATION_S = 1800.0
+# The largest number each limit accepts, and its unit: beyond these a value is a slip of the
+# keyboard, not a plan (a day's session, a million requests, a 64 MiB body held in memory).
+CAPS: dict[str, tuple[int, str]] = {
+    "max_requests": (1_000_000, "requests"),
+    "max_rps": (10_000, "requests a second"),
+    "timeout_s": (600, "seconds"),
+    "max_duration_s": (86_400, "seconds"),
+    "max_body_bytes": (64 * 1024 * 1024, "bytes"),
+}
+MIN_RPS = 0.001  # one request every 1000 s: any slower and a session would never get anywhere
+MAX_TOKEN_CHARS = 16 * 1024  # servers refuse longer headers than this
+MAX_CA_FILE_BYTES = 4 * 1024 * 1024  # a whole system bundle of CA certificates is a few hundred KB
 _RUN_KEYS = {"role", "project_id", "target_group_id", "fielding_run_id"}
 
 
@@ -70,7 +84,7 @@ class Target:
     source: str = "target file"
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # a longer response body is cut off there
     max_duration_s: float = DEFAULT_MAX_DURATION_S  # the whole run
-    ca_file: str | None = None  # PEM CA certificates trusted for this target (None: the system's)
+    ca_file: str | None = None  # absolute path of a PEM file of CA certificates trusted for this target
 
     def runs_of(self, role: str) -> tuple[RunRef, ...]:
         return tuple(run for run in self.runs if run.role == role)
@@ -91,25 +105,49 @@ def normalized_host(host: str) -> str:
     try:
         name = host if host.isascii() else idna.encode(idna.uts46_remap(host).rstrip("."), uts46=True).decode()
     except (idna.IDNAError, UnicodeError) as exc:
-        raise TargetError(f"base_url's host {host!r} is no valid host name ({exc}); write it in plain ASCII") from None
+        raise TargetError(f"base_url's host {shown(host)} is no valid host name ({exc}); write it in plain ASCII") from None
     name = name.lower().rstrip(".")
     if not _HOST.fullmatch(name):
-        raise TargetError(f"base_url's host {host!r} is no valid host name; write it in plain ASCII, without '%' escapes")
+        raise TargetError(f"base_url's host {shown(host)} is no valid host name; write it in plain ASCII, without '%' escapes")
+    if len(name) > 253 or any(len(label) > 63 for label in name.split(".")):
+        raise TargetError(f"base_url's host {shown(host)} is longer than DNS allows (63 characters a label, 253 in all)")
+    for label in name.split("."):
+        if label.startswith("xn--"):  # an IDNA name already encoded: the client will decode it
+            try:
+                idna.decode(label)
+            except (idna.IDNAError, UnicodeError) as exc:
+                raise TargetError(f"base_url's host {shown(host)} has the label {label!r}, which is no valid IDNA "
+                                  f"encoding ({exc}); write the host as its certificate names it") from None  # fmt: skip
     return name
 
 
 def _check_base_url(url: Any, allow_production: bool, allow_insecure_http: bool) -> str:
+    example = "such as \"https://staging.example.com/v1\""
     if not isinstance(url, str) or not url:
-        raise TargetError("base_url must be a URL such as \"https://staging.example.com/v1\"")
-    parts = urlsplit(url)
+        raise TargetError(f"base_url must be a URL {example}")
+    odd = next((i for i, c in enumerate(url, 1) if c.isspace() or not c.isprintable()), None)
+    if odd is not None:  # urlsplit would silently drop a tab or a line break
+        raise TargetError(f"base_url holds a space or control character at character {odd}; remove it")
+    if "?" in url or "#" in url:
+        raise TargetError(f"base_url must not hold a query ('?') or a fragment ('#'): the run paths are appended to it; "
+                          f"give the API's root, {example}")  # fmt: skip
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # a bracketed host that is no IP address, among others
+        if "[" in url:
+            _check_brackets(url.split("://", 1)[-1].split("/", 1)[0].rpartition("@")[2])
+        raise TargetError(f"base_url is no valid URL ({exc}); give one {example}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise TargetError(f"base_url must be an http(s) URL with a host, got {url!r}")
+        raise TargetError(f"base_url must be an http(s) URL with a host, got {shown(url)}")
     if parts.username is not None or parts.password is not None:
         raise TargetError("base_url must not hold a user name or password; tokens come from token_env")
+    _check_brackets(parts.netloc.rpartition("@")[2])
     try:
         port = parts.port
     except ValueError:
-        raise TargetError(f"base_url has no valid port: {url!r}") from None
+        raise TargetError(f"base_url has no valid port: {shown(url)}") from None
+    if port == 0:
+        raise TargetError(f"base_url's port must be from 1 to 65535, got 0: {shown(url)}")
     host = normalized_host(parts.hostname)
     if host in PRODUCTION_HOSTS and not allow_production:
         raise TargetError(
@@ -126,13 +164,30 @@ def _check_base_url(url: Any, allow_production: bool, allow_insecure_http: bool)
     return parts._replace(netloc=netloc + (f":{port}" if port is not None else "")).geturl().rstrip("/")
 
 
+def _check_brackets(netloc: str) -> None:
+    """Brackets hold an IPv6 address and nothing else: urlsplit also takes "[v1.fe]" (an
+    IPvFuture literal) and "[::1]junk", which the client would reach under another name."""
+    if "[" not in netloc and "]" not in netloc:
+        return
+    literal = re.fullmatch(r"\[([^\]]*)\](?::[0-9]*)?", netloc)
+    try:
+        address = ipaddress.IPv6Address(literal.group(1)) if literal and "%" not in literal.group(1) else None
+    except ValueError:
+        address = None
+    if address is None:
+        raise TargetError(f"base_url's host {shown(netloc)} is no IPv6 address in brackets; write an IPv6 address "
+                          "as [2001:db8::1] (without a zone), a host name or IPv4 address without brackets")  # fmt: skip
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is 127.0.0.1
+    return bool((mapped or address).is_loopback)
 
 
 def _typed(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
@@ -141,9 +196,18 @@ def _typed(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], def
         return value
     expected = "true or false" if kind is bool else ("a whole number" if kind is int else "a number")
     if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
-        raise TargetError(f"{key} must be {expected}, got {value!r}")
-    if kind is not bool and not (0 < cast(float, value) < math.inf):  # also refuses nan
-        raise TargetError(f"{key} must be a finite number greater than 0, got {value!r}")
+        raise TargetError(f"{key} must be {expected}, got {shown(value)}")
+    if kind is bool:
+        return value
+    number = float(cast(float, value))
+    if not (0 < number < math.inf):  # also refuses nan
+        raise TargetError(f"{key} must be a finite number greater than 0, got {shown(value)}")
+    cap, unit = CAPS[key]
+    if number > cap:
+        raise TargetError(f"{key} must be at most {cap} ({unit}), got {shown(value)}; give a smaller {key}")
+    if key == "max_rps" and number < MIN_RPS:
+        raise TargetError(f"max_rps must be at least {MIN_RPS:g} (one request every {1 / MIN_RPS:g} s), got "
+                          f"{shown(value)}; at that rate the session would never get anywhere")  # fmt: skip
     return value
 
 
@@ -151,7 +215,7 @@ def _token(env: Mapping[str, str], key: str, name: Any, account: str, required: 
     if name is None and not required:
         return None
     if not isinstance(name, str) or not _ENV_NAME.fullmatch(name):
-        raise TargetError(f"{key} must name an environment variable, got {name!r}")
+        raise TargetError(f"{key} must name an environment variable, got {shown(name)}")
     value = env.get(name, "").strip()
     if not value:
         if not required:
@@ -160,13 +224,67 @@ def _token(env: Mapping[str, str], key: str, name: Any, account: str, required: 
                 f"account than {account}, or remove {key}"
             )
         raise TargetError(f"{name} is not set; set it to a bearer token of account {account} ({key})")
+    _check_token(value, name, key)
     return value
 
 
-def parse_target(data: Mapping[str, Any], env: Mapping[str, str], source: str = "target file") -> Target:
+def _check_token(value: str, name: str, key: str) -> None:
+    """A bearer token is visible ASCII (RFC 6750's token68 and more): anything else would break
+    the request, or put a line of the user's choosing into it. The message names where and what
+    kind of character is wrong, never the character or the token."""
+    if len(value) > MAX_TOKEN_CHARS:
+        raise TargetError(f"{name} ({key}) holds {len(value)} characters, more than any bearer token "
+                          f"({MAX_TOKEN_CHARS}); set it to the token alone")  # fmt: skip
+    for position, char in enumerate(value, 1):
+        if "\x21" <= char <= "\x7e":
+            continue
+        if char in "\r\n":
+            kind = "a line break"
+        elif char in " \t":
+            kind = "a space or tab"
+        elif char.isascii():
+            kind = "a control character"
+        else:
+            kind = "a non-ASCII character"
+        raise TargetError(f"{name} ({key}) holds {kind} at character {position} of the token; a bearer token is "
+                          f"visible ASCII only (letters, digits, punctuation): set {name} to the token alone")  # fmt: skip
+
+
+def _ca_file(raw: Any, base_dir: Path) -> str | None:
+    """The absolute path of the PEM file `ca_file` names (relative: to the target file's
+    folder), checked to hold CA certificates the TLS client can load."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not raw.strip():
+        raise TargetError(f"ca_file must name a PEM file of CA certificates, such as \"ca.pem\" (relative to the "
+                          f"target file's folder), got {shown(raw)}")  # fmt: skip
+    path = Path(os.path.abspath(base_dir / raw))
+    give = "give the PEM file of the CA that signed the target's certificate"
+    try:
+        text = read_user_text(path, "ca_file", MAX_CA_FILE_BYTES, TargetError)
+    except FileNotFoundError:
+        raise TargetError(f"ca_file {path} does not exist; {give}") from None
+    except IsADirectoryError:
+        raise TargetError(f"ca_file {path} is a directory; {give}") from None
+    except OSError as exc:
+        raise TargetError(f"ca_file {path} cannot be read: {exc.strerror or exc}; {give}") from None
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise TargetError(f"ca_file {path} holds no certificate (no '-----BEGIN CERTIFICATE-----' line); {give}")
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
+        raise TargetError(f"ca_file {path} cannot be loaded as CA certificates ({reason}); {give}") from None
+    return str(path)
+
+
+def parse_target(data: Mapping[str, Any], env: Mapping[str, str], source: str = "target file",
+                 base_dir: Path | None = None) -> Target:  # fmt: skip
+    """The target `data` (a target file's table) describes; `base_dir` is the folder a relative
+    ca_file is read from (the target file's; default: the working folder)."""
     unknown = sorted(set(data) - _KEYS)
     if unknown:
-        raise TargetError(f"unknown key {unknown[0]!r}; known keys: {', '.join(sorted(_KEYS))}")
+        raise TargetError(f"unknown key {shown(unknown[0])}; known keys: {', '.join(sorted(_KEYS))}")
     for key in ("base_url", "api_version", "account_id", "token_env"):
         if key not in data:
             raise TargetError(f"{key} is missing")
@@ -175,12 +293,12 @@ def parse_target(data: Mapping[str, Any], env: Mapping[str, str], source: str = 
     base_url = _check_base_url(data["base_url"], allow_production, allow_insecure_http)
     api_version = data["api_version"]
     if not isinstance(api_version, str) or not contract.API_VERSION_FORMAT.fullmatch(api_version):
-        raise TargetError(f"api_version must look like \"2025-12-18\", got {api_version!r}")
+        raise TargetError(f"api_version must look like \"2025-12-18\", got {shown(api_version)}")
     account_id = data["account_id"]
     if isinstance(account_id, int) and not isinstance(account_id, bool):
         account_id = str(account_id)
     if not isinstance(account_id, str) or not contract.ACCOUNT_ID.fullmatch(account_id):
-        raise TargetError(f"account_id must be the account's number, such as \"101\", got {account_id!r}")
+        raise TargetError(f"account_id must be the account's number, such as \"101\", got {shown(account_id)}")
     token = _token(env, "token_env", data["token_env"], account_id, required=True)
     foreign = _token(env, "foreign_token_env", data.get("foreign_token_env"), account_id, required=False)
     if foreign is not None and foreign == token:
@@ -203,6 +321,7 @@ def parse_target(data: Mapping[str, Any], env: Mapping[str, str], source: str = 
         source=source,
         max_body_bytes=_typed(data, "max_body_bytes", int, DEFAULT_MAX_BODY_BYTES),
         max_duration_s=float(_typed(data, "max_duration_s", (int, float), DEFAULT_MAX_DURATION_S)),
+        ca_file=_ca_file(data.get("ca_file"), Path.cwd() if base_dir is None else base_dir),
     )
 
 
@@ -219,21 +338,22 @@ def _parse_runs(raw: Any, account_id: str) -> tuple[RunRef, ...]:
         if missing:
             raise TargetError(f"{where}: {missing[0]} is missing")
         if entry["role"] not in ROLES:
-            raise TargetError(f"{where}: role must be one of {', '.join(ROLES)}, got {entry['role']!r}")
+            raise TargetError(f"{where}: role must be one of {', '.join(ROLES)}, got {shown(entry['role'])}")
         for key in ("project_id", "target_group_id"):
             if not isinstance(entry[key], str) or not contract.ULID.fullmatch(entry[key]):
-                raise TargetError(f"{where}: {key} must be a ULID (26 characters 0-9A-Z), got {entry[key]!r}")
+                raise TargetError(f"{where}: {key} must be a ULID (26 characters 0-9A-Z), got {shown(entry[key])}")
         run_id = entry["fielding_run_id"]
         if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
             raise TargetError(
                 f"{where}: fielding_run_id must be a non-empty id of printable characters "
-                f"without '/', '?' or '#', got {run_id!r}"
+                f"without '/', '?' or '#', got {shown(run_id)}"
             )
         runs.append(RunRef(entry["role"], account_id, entry["project_id"], entry["target_group_id"], run_id))
-    ids = [run.fielding_run_id for run in runs]
-    duplicate = next((i for i in ids if ids.count(i) > 1), None)
-    if duplicate is not None:
-        raise TargetError(f"fielding_run_id {duplicate!r} is listed twice; give each run one role")
+    seen: set[str] = set()
+    for run in runs:
+        if run.fielding_run_id in seen:
+            raise TargetError(f"fielding_run_id {shown(run.fielding_run_id)} is listed twice; give each run one role")
+        seen.add(run.fielding_run_id)
     return tuple(runs)
 
 
@@ -244,6 +364,6 @@ def load_target(path: str | Path, env: Mapping[str, str] | None = None) -> Targe
     except TomlFileError as exc:
         raise TargetError(str(exc)) from None
     try:
-        return parse_target(data, os.environ if env is None else env, source=str(path))
+        return parse_target(data, os.environ if env is None else env, source=str(path), base_dir=path.parent)
     except TargetError as exc:
         raise TargetError(f"target file {path}: {exc}") from None

@@ -8,20 +8,27 @@ from pathlib import Path
 from typing import Any
 
 from fieldproof.errors import TomlFileError
+from fieldproof.userfiles import read_user_text, shown
+
+# Every TOML file fieldproof reads (target, seed, settings, baseline) is a few KB; a baseline
+# accepting thousands of findings stays well below this.
+MAX_TOML_BYTES = 4 * 1024 * 1024
 
 
 def read_toml(path: Path, what: str) -> dict[str, Any]:
     """The file's table; `what` names it in errors ("seed file", "target file", …)."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(read_user_text(path, what, MAX_TOML_BYTES, TomlFileError))
     except FileNotFoundError:
         raise TomlFileError(f"{what} {path} does not exist") from None
     except IsADirectoryError:
         raise TomlFileError(f"{what} {path} is a directory; give the .toml file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TomlFileError(f"{what} {path} cannot be read: {exc}") from None
+    except OSError as exc:
+        raise TomlFileError(f"{what} {path} cannot be read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise TomlFileError(f"{what} {path} is not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise TomlFileError(f"{what} {path} nests arrays or tables too deeply to be read; flatten it") from None
 
 
 def table_entries(raw: list[Any], table: str, known: set[str], where: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
@@ -33,5 +40,5 @@ def table_entries(raw: list[Any], table: str, known: set[str], where: str = "") 
             raise TomlFileError(f"{here} must be a table")
         unknown = sorted(set(entry) - known)
         if unknown:
-            raise TomlFileError(f"{here}: unknown key {unknown[0]!r}; known: {', '.join(sorted(known))}")
+            raise TomlFileError(f"{here}: unknown key {shown(unknown[0])}; known: {', '.join(sorted(known))}")
         yield here, entry

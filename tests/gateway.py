@@ -263,10 +263,6 @@ def nginx_gateway(folder: Path, timeout_s: float = 10.0, search_path: str | None
         _stop(gateway.process)
 
 
-# How a run is told to trust the gateway's CA: the target file's key `ca_file` once target.py
-# reads it (True), else SSL_CERT_FILE in the run's environment, which the ssl module's default
-# context (the client's when a target names no CA file) reads.
-CA_IN_TARGET_FILE = False
 
 
 def gateway_target(gateway: Gateway, target: Path, sandbox_base_url: str, host: str = "127.0.0.1") -> Path:
@@ -274,16 +270,10 @@ def gateway_target(gateway: Gateway, target: Path, sandbox_base_url: str, host: 
     before = f"base_url = {json.dumps(sandbox_base_url)}\n"
     text = target.read_text()
     assert before in text, text
-    after = f"base_url = {json.dumps(gateway.base_url(host))}\n"
-    if CA_IN_TARGET_FILE:
-        after += f"ca_file = {json.dumps(str(gateway.ca.ca_file))}\n"
+    after = f"base_url = {json.dumps(gateway.base_url(host))}\nca_file = {json.dumps(str(gateway.ca.ca_file))}\n"
     through = target.with_name(f"gateway-{host}.toml")
     through.write_text(text.replace(before, after))
     return through
-
-
-def ca_environment(gateway: Gateway) -> dict[str, str]:
-    return {} if CA_IN_TARGET_FILE else {"SSL_CERT_FILE": str(gateway.ca.ca_file)}
 
 
 @contextmanager
@@ -291,4 +281,4 @@ def sandbox_behind(gateway: Gateway, tmp_path: Path, *sandbox_args: str, host: s
     """A seeded sandbox (tests/helpers.py `staging`) on the gateway's upstream port, and a target
     file that reaches it through the gateway at `host`: (target file, environment for the run)."""
     with staging(tmp_path, *sandbox_args, "--port", str(gateway.upstream_port)) as (sandbox, target, tokens):
-        yield gateway_target(gateway, target, sandbox.base_url, host), tokens | ca_environment(gateway)
+        yield gateway_target(gateway, target, sandbox.base_url, host), tokens

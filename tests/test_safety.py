@@ -203,9 +203,8 @@ def _target_lock(target: Path, wait_s: float = 0.0):
     from fieldproof.locks import target_lock
     from fieldproof.target import load_target
 
-    config = tomllib.loads(target.read_text())
     loaded = load_target(target, env={"FIELDPROOF_TOKEN": "t", "FIELDPROOF_FOREIGN_TOKEN": "f"})
-    return target_lock(loaded.base_url, config["account_id"], wait_s)
+    return target_lock(loaded, wait_s)
 
 
 def test_a_second_run_on_the_same_target_is_refused_at_once_naming_the_holder(tmp_path: Path, monkeypatch) -> None:

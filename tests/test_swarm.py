@@ -137,7 +137,7 @@ def test_one_swarm_per_target(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("FIELDPROOF_STATE_DIR", str(tmp_path / "state"))
     with staging(tmp_path) as (sandbox, target, env):
         loaded = load_target(target, env=env)
-        with target_lock(loaded.base_url, loaded.account_id):
+        with target_lock(loaded):
             result = fieldproof_swarm(tmp_path, "--target", str(target), *SHORT, env=env)
     assert result.returncode == ExitCode.USAGE and "another fieldproof session holds the target" in result.stderr
 

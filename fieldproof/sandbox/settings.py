@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -115,6 +116,8 @@ def _coerce(f: dataclasses.Field[Any], raw: Any, source: str) -> Any:
             if isinstance(raw, bool):
                 raise ValueError
             value = float(raw)
+            if not math.isfinite(value):  # float() takes "nan" and "inf"
+                raise SettingsError(f"{where} must be a finite number, got {raw!r}")
         else:
             value = str(raw)
     except (TypeError, ValueError):

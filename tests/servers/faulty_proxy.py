@@ -1,14 +1,14 @@
 """A proxy in front of a correct server that misbehaves the way a live target, or the gateway in
 front of it, can: it stops answering after N requests, drips a body or its headers one byte at a
-time, sends a huge body or a gzip bomb, echoes the caller's token, compresses every answer, sets
-a cookie, breaks HTTP framing with a body on a 204, refuses every write of one kind, or answers a
-GET's 200 without a body. For the tests of a session's bounds (time, memory, requests),
-redaction, and what is blamed on whom.
+time, sends a huge body or a gzip bomb, echoes the caller's token (as sent, or its Authorization
+header base64-encoded), compresses every answer, sets a cookie, breaks HTTP framing with a body
+on a 204, refuses every write of one kind, or answers a GET's 200 without a body. For the tests
+of a session's bounds (time, memory, requests), redaction, and what is blamed on whom.
 
     python tests/servers/faulty_proxy.py --upstream http://127.0.0.1:PORT [--hang-after N]
         [--drip-ms MS] [--drip-headers-ms MS] [--huge-body-bytes N] [--gzip-bomb-bytes N]
-        [--echo-token] [--gzip] [--set-cookie] [--body-on-204] [--refuse ACTION:STATUS]
-        [--empty-200]
+        [--echo-token] [--echo-token-base64] [--gzip] [--set-cookie] [--body-on-204]
+        [--refuse ACTION:STATUS] [--empty-200]
 
 It prints `faulty-proxy: http://127.0.0.1:PORT` once it listens; the API is under the same
 paths as upstream's. Raw asyncio streams, so that every byte is sent when the fault says.
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import gzip
 import json
 import secrets
@@ -73,6 +74,11 @@ class Proxy:
         answer = await self.upstream.request(method, target, headers=sent, content=body)
         out = [(k, v) for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP]
         content = answer.content
+        if self.args.echo_token or self.args.echo_token_base64:
+            token = next((v for k, v in headers if k.lower() == "authorization"), "")
+            if self.args.echo_token_base64:  # "Bearer <token>", as a debugging gateway might show it
+                token = base64.b64encode(token.encode("latin-1")).decode()
+            content = content.rstrip(b"}") + f', "echo": "{token}"}}'.encode() if content.startswith(b"{") else content
         if self.args.set_cookie:
             out.append(("set-cookie", "session=s3ss10n; Path=/; HttpOnly"))
         if method == "GET" and answer.status_code == 200 and self.args.empty_200:
@@ -91,9 +97,6 @@ class Proxy:
         if method == "GET" and self.args.drip_headers_ms:
             await self._write(writer, answer.status_code, out, content, drip_s=self.args.drip_headers_ms / 1000, head_too=True)
             return
-        if self.args.echo_token:
-            token = next((v for k, v in headers if k.lower() == "authorization"), "")
-            content = content.rstrip(b"}") + f', "echo": "{token}"}}'.encode() if content.startswith(b"{") else content
         if method == "GET" and answer.status_code == 200 and self.args.huge_body_bytes:
             await self._write_huge(writer, answer.status_code, out, self.args.huge_body_bytes)
         elif method == "GET" and self.args.drip_ms:
@@ -168,6 +171,7 @@ if __name__ == "__main__":
     parser.add_argument("--drip-ms", type=float, default=0.0)
     parser.add_argument("--huge-body-bytes", type=int, default=0)
     parser.add_argument("--echo-token", action="store_true")
+    parser.add_argument("--echo-token-base64", action="store_true")
     parser.add_argument("--drip-headers-ms", type=float, default=0.0, help="GET answers' heads too, one byte at a time")
     parser.add_argument("--gzip-bomb-bytes", type=int, default=0, help="GET 200s as a gzip stream inflating to N bytes")
     parser.add_argument("--gzip", action="store_true", help="compress every answer whose request accepts gzip")
