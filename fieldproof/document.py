@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,9 +41,64 @@ class Found:
     line: int  # 1-based line of the path in the file (0: unknown)
 
 
-# libyaml's safe loader where PyYAML was built with it: the same data in a quarter of the time
-# (~50 ms less before a session's first request)
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML read as schemathesis reads an API document (schemathesis.core.deserialization), so
+    that the data it is handed is the data it would have loaded itself: an unquoted date or
+    timestamp stays a string (JSON has no date, and schemathesis refuses one), only `true` and
+    `false` are booleans (YAML 1.2: a parameter named `on` or a value `no` stays a string), a
+    float may be written `1e10`, a mapping key keeps its text (`200:` is "200"), and `!!binary`
+    keeps its base64 text. libyaml's parser where PyYAML has it: the same data, much sooner."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            self.flatten_mapping(node)  # `<<` merge keys
+        mapping = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
+                                                        "found a key that is not a plain value", key_node.start_mark)  # fmt: skip
+            key = self.construct_object(key_node, deep) if key_node.tag == "tag:yaml.org,2002:str" else key_node.value
+            mapping[key] = self.construct_object(value_node, deep)
+        return mapping
+
+    def construct_binary(self, node: Any) -> Any:
+        return self.construct_scalar(node)
+
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+# PyYAML's own float resolver wants a dot and a signed exponent; this one, tried after it, takes `1e10` too
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.VERBOSE,
+    ),
+    list("-+0123456789."),
+)
+_Loader.add_constructor("tag:yaml.org,2002:binary", _Loader.construct_binary)
+
+
+def _parse(text: str, suffix: str) -> Any:
+    """The document's data, told JSON from YAML as schemathesis tells them: by the file's
+    suffix, else JSON first."""
+    if suffix == ".json":
+        return json.loads(text)
+    if suffix not in (".yaml", ".yml"):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return yaml.load(text, Loader=_Loader)
 
 
 def _read(path: Path) -> tuple[dict[str, Any], str]:
@@ -51,9 +107,9 @@ def _read(path: Path) -> tuple[dict[str, Any], str]:
     except OSError as exc:
         raise ContractError(f"cannot read contract document {path}: {exc.strerror}; give an OpenAPI file") from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_YAML_LOADER)
+        data = _parse(text, path.suffix.lower())
     except (ValueError, yaml.YAMLError) as exc:
-        raise ContractError(f"contract document {path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
+        raise ContractError(f"contract document {path} is not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: "
                             f"{str(exc).splitlines()[0]}") from None  # fmt: skip
     if not isinstance(data, dict) or not isinstance(data.get("paths"), dict) or "openapi" not in data:
         raise ContractError(f"contract document {path} is not an OpenAPI 3 document (no 'openapi' and 'paths')")
@@ -76,6 +132,13 @@ def _match(template: str) -> tuple[str | None, tuple[str, ...]] | None:
             return None
     action = segments[len(fixed)] if len(segments) > len(fixed) else None
     return action, tuple(names)
+
+
+def _key_of(line: str) -> str:
+    """The mapping key a line of YAML or JSON opens, as written: `/p:`, `'/p':`, `"/p": {`, or
+    `? /p` (YAML's explicit key, which writers use for long keys)."""
+    text = line.strip().removeprefix("? ").removesuffix("{").rstrip()
+    return text.rstrip(":").strip("'\"")
 
 
 def _ours(action: str | None) -> str:
@@ -122,7 +185,7 @@ class ContractDocument:
                 continue
             action, names = matched
             self.templates[_ours(action)] = str(template)
-            line = next((n for n, text_line in enumerate(lines, 1) if text_line.strip().rstrip(":").strip("'\"") == template), 0)
+            line = next((n for n, text_line in enumerate(lines, 1) if _key_of(text_line) == template), 0)
             for name, operation in contract.OPERATIONS.items():
                 if operation.action == action and operation.method.lower() in item:
                     self.found[name] = Found(str(template), operation.method.lower(), names, line)
