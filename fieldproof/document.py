@@ -13,6 +13,7 @@ import copy
 import functools
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,42 @@ def _resolve(document: dict[str, Any], node: Any) -> Any:
     return node
 
 
+def _references(node: Any) -> Iterator[str]:
+    """Every `$ref` below a node, and every schema a discriminator's mapping names."""
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                yield node["$ref"]
+            discriminator = node.get("discriminator")
+            mapping = discriminator.get("mapping") if isinstance(discriminator, dict) else None
+            for target in (mapping or {}).values() if isinstance(mapping, dict) else ():
+                if isinstance(target, str):  # a schema's name, or a reference
+                    yield target if "/" in target or "#" in target else f"#/components/schemas/{target}"
+            stack.extend(node.values())
+
+
+def _drop_external_examples(reduced: dict[str, Any], document: dict[str, Any]) -> None:
+    """Examples given only by `externalValue` (a URL) are left out: schemathesis would fetch
+    them itself, outside the harness's client."""
+    stack: list[Any] = [reduced]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            examples = node.get("examples")
+            if isinstance(examples, dict):
+                for name, example in list(examples.items()):
+                    example = _resolve(document, example) if isinstance(example, dict) else example
+                    if isinstance(example, dict) and "externalValue" in example and "value" not in example:
+                        del examples[name]
+            stack.extend(node.values())
+
+
 def _statuses(responses: dict[str, Any]) -> frozenset[int]:
     statuses: set[int] = set()
     for key in responses:
@@ -198,6 +235,7 @@ class ContractDocument:
         for name, found in self.found.items():
             operation = _resolve(data, data["paths"][found.path][found.method])
             self.statuses[name] = _statuses(_resolve(data, operation.get("responses") or {}))
+        self._reduced = self._reduce()  # here, so that a document schemathesis cannot use is refused before any request
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> ContractDocument:
@@ -219,9 +257,12 @@ class ContractDocument:
 
     def for_schemathesis(self) -> dict[str, Any]:
         """A copy of the document with only the four operations, under our path parameter
-        names and operationIds, and the ETag -> If-Match links."""
+        names and operationIds, the ETag -> If-Match links, and the components they use."""
+        return copy.deepcopy(self._reduced)  # schemathesis changes what it is given
+
+    def _reduce(self) -> dict[str, Any]:
         data = self.data
-        reduced: dict[str, Any] = {key: copy.deepcopy(value) for key, value in data.items() if key != "paths"}
+        reduced: dict[str, Any] = {key: copy.deepcopy(value) for key, value in data.items() if key not in ("paths", "components")}
         reduced["paths"] = {}
         if_match_names: dict[str, str] = {}
         for name, found in self.found.items():
@@ -232,7 +273,7 @@ class ContractDocument:
             operation["operationId"] = OPERATION_IDS[name]
             operation["parameters"] = [self._renamed(p, renamed) for p in operation.get("parameters") or []]
             if name in contract.WRITES:
-                params = [_resolve(reduced, p) for p in path_params + operation["parameters"]]
+                params = [_resolve(data, p) for p in path_params + operation["parameters"]]
                 header = next((p["name"] for p in params if p.get("in") == "header" and str(p.get("name")).lower() == "if-match"), None)
                 if header is None:  # older documents marked it optional or left it out
                     header = "If-Match"
@@ -240,6 +281,9 @@ class ContractDocument:
                 if_match_names[name] = header
             responses = _resolve(data, operation.get("responses")) or {}
             operation["responses"] = {str(k): copy.deepcopy(_resolve(data, v)) for k, v in responses.items()}
+            for response in operation["responses"].values():
+                if isinstance(response, dict):  # the provider's links lead to operations that are not here
+                    response.pop("links", None)
             template = _ours(contract.OPERATIONS[name].action)
             target = reduced["paths"].setdefault(template, {})
             if path_params:
@@ -261,7 +305,35 @@ class ContractDocument:
                 }
                 for follower in _FOLLOWERS[name]
             }
+        reduced["components"] = self._used_components(reduced)
+        _drop_external_examples(reduced, data)
         return reduced
+
+    def _used_components(self, reduced: dict[str, Any]) -> dict[str, Any]:
+        """The components the reduced document reaches, copied; the security schemes whole (they
+        are named, not referenced). A reference outside the document is refused: schemathesis
+        would fetch it itself, a request outside the harness's client to a host nobody named."""
+        components = self.data.get("components")
+        if not isinstance(components, dict):
+            return {}
+        used: dict[str, set[str]] = {}
+        pending: list[Any] = [node for key, node in reduced.items() if key != "components"]
+        while pending:
+            for ref in _references(pending.pop()):
+                if not ref.startswith("#"):
+                    raise ContractError(f"contract document {self.path}: the fielding-run operations refer to {ref!r}, outside the "
+                                        "document; fieldproof reads nothing else: bundle the document into one file")  # fmt: skip
+                parts = [part.replace("~1", "/").replace("~0", "~") for part in ref[2:].split("/")]
+                if len(parts) < 3 or parts[0] != "components" or parts[2] in used.setdefault(parts[1], set()):
+                    continue
+                section = components.get(parts[1])
+                if isinstance(section, dict) and parts[2] in section:
+                    used[parts[1]].add(parts[2])
+                    pending.append(section[parts[2]])
+        kept = {section: {name: copy.deepcopy(components[section][name]) for name in names} for section, names in used.items() if names}
+        if "securitySchemes" in components:
+            kept["securitySchemes"] = copy.deepcopy(components["securitySchemes"])
+        return kept
 
     def _renamed(self, parameter: Any, renamed: dict[str, str]) -> Any:
         resolved = _resolve(self.data, parameter)

@@ -3,6 +3,7 @@ the links added, and nothing else of a provider's document."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 import schemathesis
 import yaml
 from hypothesis import Phase, given, settings
-from vendor_like import write_vendor_like
+from vendor_like import vendor_like_text, write_vendor_like
 
 from fieldproof import contract
 from fieldproof import document as document_module
@@ -191,3 +192,55 @@ def test_the_vendors_own_documents_where_they_are_at_hand(name: str) -> None:
     if not path.is_file():
         pytest.skip(f"not checked: the vendor's {name} is not in {VENDOR_DOCUMENTS} (set FIELDPROOF_VENDOR_DOCUMENTS)")
     _holds_the_vendors_shapes(ContractDocument.load(path))
+
+
+# --- nothing that schemathesis would fetch by itself --------------------------------------------
+
+
+def test_a_reference_outside_the_document_is_refused_at_load(tmp_path: Path) -> None:
+    """schemathesis would fetch it with its own HTTP client: a request outside fieldproof's,
+    to a host nobody named as the target. Refused before any request, in one line."""
+    text = vendor_like_text().replace("    FieldingRunID:\n      type: string\n",
+                                      "    FieldingRunID:\n      $ref: 'https://schemas.example.invalid/id.json'\n")  # fmt: skip
+    path = tmp_path / "remote.yml"
+    path.write_text(text)
+    with pytest.raises(ContractError, match=r"refer to 'https://schemas.example.invalid/id.json', outside the document") as raised:
+        ContractDocument.load(path)
+    assert "\n" not in str(raised.value)
+
+
+def test_components_the_operations_do_not_use_are_left_out(tmp_path: Path) -> None:
+    """A reference elsewhere in the provider's document (to a file or a URL) is not ours to
+    follow, and schemathesis never sees it."""
+    text = vendor_like_text().replace("  schemas:\n", "  schemas:\n    Elsewhere:\n      $ref: 'https://schemas.example.invalid/x.json'\n"
+                                      "    Mapped:\n      type: object\n"
+                                      "    Poly:\n      oneOf: [{$ref: '#/components/schemas/Mapped'}]\n"
+                                      "      discriminator: {propertyName: kind, mapping: {m: Mapped}}\n", 1)  # fmt: skip
+    text = text.replace("        version:\n          type: integer\n", "        version:\n          type: integer\n"
+                        "        extra:\n          $ref: '#/components/schemas/Poly'\n", 1)  # fmt: skip
+    path = tmp_path / "elsewhere.yml"
+    path.write_text(text)
+    schemas = ContractDocument.load(path).for_schemathesis()["components"]["schemas"]
+    assert "Elsewhere" not in schemas and "Event" not in schemas  # unused
+    assert {"FieldingRunItem", "FieldingRunStatus", "Error", "InvalidParam", "TooManyRequests", "Poly", "Mapped"} <= set(schemas)
+
+
+def test_examples_given_only_by_url_and_the_providers_links_are_left_out(tmp_path: Path) -> None:
+    text = vendor_like_text().replace(
+        "      schema:\n        type: string\n        example: 2025-12-18\n",
+        "      schema:\n        type: string\n        example: 2025-12-18\n"
+        "      examples:\n        remote: {externalValue: 'https://examples.example.invalid/v.txt'}\n"
+        "        inline: {value: '2025-12-18'}\n",
+        1,
+    ).replace("      description: Too many requests.\n",
+              "      description: Too many requests.\n      links:\n        Update: {operationId: update_fielding_run}\n", 1)  # fmt: skip
+    path = tmp_path / "external.yml"
+    path.write_text(text)
+    reduced = ContractDocument.load(path).for_schemathesis()
+    assert "externalValue" not in json.dumps(reduced)
+    assert reduced["components"]["parameters"]["CintAPIVersion-2025-12-18"]["examples"] == {"inline": {"value": "2025-12-18"}}
+    links = {(template, status): set(response.get("links", ())) for template, item in reduced["paths"].items()
+             for operation in item.values() if isinstance(operation, dict) and "responses" in operation
+             for status, response in operation["responses"].items()}  # fmt: skip
+    assert links[(contract.RUN_PATH, "429")] == set()  # the provider's, to an operation that is not here
+    assert links[(contract.RUN_PATH, "200")] == {"PauseWithEtag", "ResumeWithEtag", "CompleteWithEtag"}  # ours

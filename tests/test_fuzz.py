@@ -3,12 +3,15 @@ plain schemathesis (as `st run` or a team's own schemathesis tests would use the
 
 from __future__ import annotations
 
+import os
+
 import httpx
 import pytest
 import schemathesis
 
 from fieldproof import fuzz, rules
 from fieldproof.contract import CONTRACT_PATH
+from fieldproof.document import ContractDocument
 from fieldproof.sandbox.process import sandbox_thread
 from fieldproof.sandbox.settings import load_settings
 
@@ -62,3 +65,18 @@ def test_our_check_passes_a_correct_target(tmp_path) -> None:
         case = _unknown_run_case(token)
         response = case.call(base_url=sandbox.base_url)
         case.validate_response(response, checks=list(checks.values()))  # raises on any finding
+
+
+def test_the_users_own_schemathesis_setup_is_not_taken(tmp_path, monkeypatch) -> None:
+    """A schemathesis.toml in the working folder (headers, auth: its OAuth fetches tokens
+    itself) and a SCHEMATHESIS_HOOKS module are the user's set-up for their own schemathesis
+    runs; fieldproof's requests carry only what its suites chose."""
+    (tmp_path / "schemathesis.toml").write_text('headers = { "X-Theirs" = "1" }\n[auth]\nbasic = { username = "u", password = "p" }\n')
+    hooks = tmp_path / "hooks.py"
+    hooks.write_text(f"open({str(tmp_path / 'loaded')!r}, 'w').close()\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SCHEMATHESIS_HOOKS", str(hooks))
+    schema = fuzz.load_schema(ContractDocument.load(), base_url="http://127.0.0.1:9/v1", max_examples=1, with_complete=True)
+    assert schema.config.headers is None and schema.config.auth.basic is None
+    assert not (tmp_path / "loaded").exists()
+    assert os.environ["SCHEMATHESIS_HOOKS"] == str(hooks)  # put back for the user's own runs
