@@ -23,6 +23,7 @@ import schemathesis
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.hooks import HOOKS_MODULE_ENV_VAR
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.schemas import BaseSchema
 
 from fieldproof import contract, rules
@@ -187,6 +188,13 @@ def invalid_parameters(case: Any) -> set[str]:
     data = getattr(getattr(getattr(case, "meta", None), "phase", None), "data", None)
     names = {getattr(data, "parameter", None)} | {getattr(m, "parameter", None) for m in getattr(data, "mutations", None) or ()}
     return {name for name in names if name}
+
+
+def valid_headers(case: Any) -> bool:
+    """Whether the case's headers were generated as valid data for the document (not one of
+    its negative cases); unknown for a case without schemathesis' record of how it was made."""
+    meta = getattr(case, "meta", None)
+    return meta is not None and not meta.is_negative_at(ParameterLocation.HEADER)
 
 
 def explained(exchange: Exchange, failure: BaseException, case: Any = None) -> bool:

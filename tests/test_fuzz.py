@@ -9,7 +9,7 @@ import httpx
 import pytest
 import schemathesis
 
-from fieldproof import fuzz, rules
+from fieldproof import contract, fuzz, rules
 from fieldproof.contract import CONTRACT_PATH
 from fieldproof.document import ContractDocument
 from fieldproof.sandbox.process import sandbox_thread
@@ -80,3 +80,27 @@ def test_the_users_own_schemathesis_setup_is_not_taken(tmp_path, monkeypatch) ->
     assert schema.config.headers is None and schema.config.auth.basic is None
     assert not (tmp_path / "loaded").exists()
     assert os.environ["SCHEMATHESIS_HOOKS"] == str(hooks)  # put back for the user's own runs
+
+
+def test_valid_headers_tells_generated_valid_headers_from_negative_ones(tmp_path) -> None:
+    """The vendor's document allows any text as Cint-API-Version and If-Match: a value generated
+    as valid is then put right by the suite (the target's version, the run's tag); one generated
+    to be invalid stays, as the negative case it is."""
+    from hypothesis import HealthCheck, Phase, given, settings
+    from schemathesis import GenerationMode
+    from vendor_like import write_vendor_like
+
+    document = ContractDocument.load(write_vendor_like(tmp_path / "vendor-like.yml"))
+    operation = fuzz.load_schema(document, base_url="http://127.0.0.1:9/v1", max_examples=1, with_complete=True)[
+        contract.RUN_PATH + "/resume"]["POST"]  # fmt: skip
+    seen: dict[GenerationMode, set[bool]] = {GenerationMode.POSITIVE: set(), GenerationMode.NEGATIVE: set()}
+    for mode in seen:
+
+        @given(operation.as_strategy(generation_mode=mode))
+        @settings(max_examples=30, database=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+        def draw(case) -> None:
+            seen[case.meta.generation.mode].add(fuzz.valid_headers(case))
+
+        draw()
+    assert seen[GenerationMode.POSITIVE] == {True}
+    assert False in seen[GenerationMode.NEGATIVE]
