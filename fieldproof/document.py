@@ -112,6 +112,8 @@ def _read(path: Path) -> tuple[dict[str, Any], str]:
     except (ValueError, yaml.YAMLError) as exc:
         raise ContractError(f"contract document {path} is not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: "
                             f"{str(exc).splitlines()[0]}") from None  # fmt: skip
+    except RecursionError:  # libyaml stops deep nesting itself; json does not
+        raise ContractError(f"contract document {path} is nested too deeply to be an OpenAPI document") from None
     if not isinstance(data, dict) or not isinstance(data.get("paths"), dict) or "openapi" not in data:
         raise ContractError(f"contract document {path} is not an OpenAPI 3 document (no 'openapi' and 'paths')")
     return data, text

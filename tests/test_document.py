@@ -244,3 +244,10 @@ def test_examples_given_only_by_url_and_the_providers_links_are_left_out(tmp_pat
              for status, response in operation["responses"].items()}  # fmt: skip
     assert links[(contract.RUN_PATH, "429")] == set()  # the provider's, to an operation that is not here
     assert links[(contract.RUN_PATH, "200")] == {"PauseWithEtag", "ResumeWithEtag", "CompleteWithEtag"}  # ours
+
+
+def test_a_document_nested_too_deeply_is_a_one_line_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text('{"openapi": "3.0.3", "paths": {}, "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(ContractError, match=r"is nested too deeply"):
+        ContractDocument.load(path)
