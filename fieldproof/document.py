@@ -12,6 +12,8 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,9 +43,64 @@ class Found:
     line: int  # 1-based line of the path in the file (0: unknown)
 
 
-# libyaml's safe loader where PyYAML was built with it: the same data in a quarter of the time
-# (~50 ms less before a session's first request)
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML read as schemathesis reads an API document (schemathesis.core.deserialization), so
+    that the data it is handed is the data it would have loaded itself: an unquoted date or
+    timestamp stays a string (JSON has no date, and schemathesis refuses one), only `true` and
+    `false` are booleans (YAML 1.2: a parameter named `on` or a value `no` stays a string), a
+    float may be written `1e10`, a mapping key keeps its text (`200:` is "200"), and `!!binary`
+    keeps its base64 text. libyaml's parser where PyYAML has it: the same data, much sooner."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            self.flatten_mapping(node)  # `<<` merge keys
+        mapping = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
+                                                        "found a key that is not a plain value", key_node.start_mark)  # fmt: skip
+            key = self.construct_object(key_node, deep) if key_node.tag == "tag:yaml.org,2002:str" else key_node.value
+            mapping[key] = self.construct_object(value_node, deep)
+        return mapping
+
+    def construct_binary(self, node: Any) -> Any:
+        return self.construct_scalar(node)
+
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+# PyYAML's own float resolver wants a dot and a signed exponent; this one, tried after it, takes `1e10` too
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.VERBOSE,
+    ),
+    list("-+0123456789."),
+)
+_Loader.add_constructor("tag:yaml.org,2002:binary", _Loader.construct_binary)
+
+
+def _parse(text: str, suffix: str) -> Any:
+    """The document's data, told JSON from YAML as schemathesis tells them: by the file's
+    suffix, else JSON first."""
+    if suffix == ".json":
+        return json.loads(text)
+    if suffix not in (".yaml", ".yml"):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return yaml.load(text, Loader=_Loader)
 
 
 def _read(path: Path) -> tuple[dict[str, Any], str]:
@@ -52,10 +109,12 @@ def _read(path: Path) -> tuple[dict[str, Any], str]:
     except OSError as exc:
         raise ContractError(f"cannot read contract document {path}: {exc.strerror}; give an OpenAPI file") from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_YAML_LOADER)
+        data = _parse(text, path.suffix.lower())
     except (ValueError, yaml.YAMLError) as exc:
-        raise ContractError(f"contract document {path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
+        raise ContractError(f"contract document {path} is not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: "
                             f"{str(exc).splitlines()[0]}") from None  # fmt: skip
+    except RecursionError:  # libyaml stops deep nesting itself; json does not
+        raise ContractError(f"contract document {path} is nested too deeply to be an OpenAPI document") from None
     if not isinstance(data, dict) or not isinstance(data.get("paths"), dict) or "openapi" not in data:
         raise ContractError(f"contract document {path} is not an OpenAPI 3 document (no 'openapi' and 'paths')")
     return data, text
@@ -79,6 +138,13 @@ def _match(template: str) -> tuple[str | None, tuple[str, ...]] | None:
     return action, tuple(names)
 
 
+def _key_of(line: str) -> str:
+    """The mapping key a line of YAML or JSON opens, as written: `/p:`, `'/p':`, `"/p": {`, or
+    `? /p` (YAML's explicit key, which writers use for long keys)."""
+    text = line.strip().removeprefix("? ").removesuffix("{").rstrip()
+    return text.rstrip(":").strip("'\"")
+
+
 def _ours(action: str | None) -> str:
     return contract.RUN_PATH + (f"/{action}" if action else "")
 
@@ -95,6 +161,42 @@ def _resolve(document: dict[str, Any], node: Any) -> Any:
             node = node[part.replace("~1", "/").replace("~0", "~")]
         seen += 1
     return node
+
+
+def _references(node: Any) -> Iterator[str]:
+    """Every `$ref` below a node, and every schema a discriminator's mapping names."""
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                yield node["$ref"]
+            discriminator = node.get("discriminator")
+            mapping = discriminator.get("mapping") if isinstance(discriminator, dict) else None
+            for target in (mapping or {}).values() if isinstance(mapping, dict) else ():
+                if isinstance(target, str):  # a schema's name, or a reference
+                    yield target if "/" in target or "#" in target else f"#/components/schemas/{target}"
+            stack.extend(node.values())
+
+
+def _drop_external_examples(reduced: dict[str, Any], document: dict[str, Any]) -> None:
+    """Examples given only by `externalValue` (a URL) are left out: schemathesis would fetch
+    them itself, outside the harness's client."""
+    stack: list[Any] = [reduced]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            examples = node.get("examples")
+            if isinstance(examples, dict):
+                for name, example in list(examples.items()):
+                    example = _resolve(document, example) if isinstance(example, dict) else example
+                    if isinstance(example, dict) and "externalValue" in example and "value" not in example:
+                        del examples[name]
+            stack.extend(node.values())
 
 
 def _statuses(responses: dict[str, Any]) -> frozenset[int]:
@@ -123,7 +225,7 @@ class ContractDocument:
                 continue
             action, names = matched
             self.templates[_ours(action)] = str(template)
-            line = next((n for n, text_line in enumerate(lines, 1) if text_line.strip().rstrip(":").strip("'\"") == template), 0)
+            line = next((n for n, text_line in enumerate(lines, 1) if _key_of(text_line) == template), 0)
             for name, operation in contract.OPERATIONS.items():
                 if operation.action == action and operation.method.lower() in item:
                     self.found[name] = Found(str(template), operation.method.lower(), names, line)
@@ -136,6 +238,7 @@ class ContractDocument:
         for name, found in self.found.items():
             operation = _resolve(data, data["paths"][found.path][found.method])
             self.statuses[name] = _statuses(_resolve(data, operation.get("responses") or {}))
+        self._reduced = self._reduce()  # here, so that a document schemathesis cannot use is refused before any request
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> ContractDocument:
@@ -157,9 +260,12 @@ class ContractDocument:
 
     def for_schemathesis(self) -> dict[str, Any]:
         """A copy of the document with only the four operations, under our path parameter
-        names and operationIds, and the ETag -> If-Match links."""
+        names and operationIds, the ETag -> If-Match links, and the components they use."""
+        return copy.deepcopy(self._reduced)  # schemathesis changes what it is given
+
+    def _reduce(self) -> dict[str, Any]:
         data = self.data
-        reduced: dict[str, Any] = {key: copy.deepcopy(value) for key, value in data.items() if key != "paths"}
+        reduced: dict[str, Any] = {key: copy.deepcopy(value) for key, value in data.items() if key not in ("paths", "components")}
         reduced["paths"] = {}
         if_match_names: dict[str, str] = {}
         for name, found in self.found.items():
@@ -170,7 +276,7 @@ class ContractDocument:
             operation["operationId"] = OPERATION_IDS[name]
             operation["parameters"] = [self._renamed(p, renamed) for p in operation.get("parameters") or []]
             if name in contract.WRITES:
-                params = [_resolve(reduced, p) for p in path_params + operation["parameters"]]
+                params = [_resolve(data, p) for p in path_params + operation["parameters"]]
                 header = next((p["name"] for p in params if p.get("in") == "header" and str(p.get("name")).lower() == "if-match"), None)
                 if header is None:  # older documents marked it optional or left it out
                     header = "If-Match"
@@ -178,6 +284,9 @@ class ContractDocument:
                 if_match_names[name] = header
             responses = _resolve(data, operation.get("responses")) or {}
             operation["responses"] = {str(k): copy.deepcopy(_resolve(data, v)) for k, v in responses.items()}
+            for response in operation["responses"].values():
+                if isinstance(response, dict):  # the provider's links lead to operations that are not here
+                    response.pop("links", None)
             template = _ours(contract.OPERATIONS[name].action)
             target = reduced["paths"].setdefault(template, {})
             if path_params:
@@ -199,7 +308,35 @@ class ContractDocument:
                 }
                 for follower in _FOLLOWERS[name]
             }
+        reduced["components"] = self._used_components(reduced)
+        _drop_external_examples(reduced, data)
         return reduced
+
+    def _used_components(self, reduced: dict[str, Any]) -> dict[str, Any]:
+        """The components the reduced document reaches, copied; the security schemes whole (they
+        are named, not referenced). A reference outside the document is refused: schemathesis
+        would fetch it itself, a request outside the harness's client to a host nobody named."""
+        components = self.data.get("components")
+        if not isinstance(components, dict):
+            return {}
+        used: dict[str, set[str]] = {}
+        pending: list[Any] = [node for key, node in reduced.items() if key != "components"]
+        while pending:
+            for ref in _references(pending.pop()):
+                if not ref.startswith("#"):
+                    raise ContractError(f"contract document {self.path}: the fielding-run operations refer to {ref!r}, outside the "
+                                        "document; fieldproof reads nothing else: bundle the document into one file")  # fmt: skip
+                parts = [part.replace("~1", "/").replace("~0", "~") for part in ref[2:].split("/")]
+                if len(parts) < 3 or parts[0] != "components" or parts[2] in used.setdefault(parts[1], set()):
+                    continue
+                section = components.get(parts[1])
+                if isinstance(section, dict) and parts[2] in section:
+                    used[parts[1]].add(parts[2])
+                    pending.append(section[parts[2]])
+        kept = {section: {name: copy.deepcopy(components[section][name]) for name in names} for section, names in used.items() if names}
+        if "securitySchemes" in components:
+            kept["securitySchemes"] = copy.deepcopy(components["securitySchemes"])
+        return kept
 
     def _renamed(self, parameter: Any, renamed: dict[str, str]) -> Any:
         resolved = _resolve(self.data, parameter)

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +21,9 @@ from urllib.parse import urlencode
 import httpx
 import schemathesis
 from schemathesis import GenerationMode
+from schemathesis.config import SchemathesisConfig
+from schemathesis.core.hooks import HOOKS_MODULE_ENV_VAR
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.schemas import BaseSchema
 
 from fieldproof import contract, rules
@@ -32,9 +36,13 @@ from fieldproof.target import RunRef
 
 OPERATION_OF = {operation_id: name for name, operation_id in OPERATION_IDS.items()}
 
-# Checks that send requests of their own (outside our client and budget), or that need
-# identities and resources this API does not have.
-EXCLUDED_BUILTIN_CHECKS = ("ignored_auth", "use_after_free", "ensure_resource_availability", "object_level_authorization")
+# Checks that send requests of their own, outside our client (not counted, paced, recorded or
+# judged): ignored_auth and object_level_authorization send probes without or with other
+# credentials; not_a_server_error sends a content-type probe again, without its Content-Type,
+# after a 5xx (documented_status judges every 5xx already). And checks that need resources
+# this API does not have (created ones, deleted ones).
+EXCLUDED_BUILTIN_CHECKS = ("ignored_auth", "object_level_authorization", "not_a_server_error", "use_after_free",
+                           "ensure_resource_availability")  # fmt: skip
 
 _Q = OPEN_QUESTIONS
 # What schema-valid data may be answered: a generated tag is stale (412), generated ids are
@@ -97,7 +105,8 @@ def register_checks() -> dict[str, Callable[..., Any]]:
 def load_schema(document: ContractDocument, *, base_url: str, max_examples: int, with_complete: bool) -> Any:
     """The document's four operations as a schemathesis schema, for a run against one target."""
     register_checks()
-    schema: BaseSchema = schemathesis.openapi.from_dict(document.for_schemathesis())
+    schema: BaseSchema = _without_users_setup(lambda: schemathesis.openapi.from_dict(document.for_schemathesis(),
+                                                                                    config=SchemathesisConfig()))  # fmt: skip
     # cases are sent by our client, but schemathesis still wants to know where they would go
     schema.config.update(base_url=base_url)
     schema.config.generation.update(
@@ -116,6 +125,19 @@ def load_schema(document: ContractDocument, *, base_url: str, max_examples: int,
     if not with_complete:  # complete cannot be undone: never on a live target's runs
         schema = schema.exclude(operation_id=OPERATION_IDS["complete"])
     return schema
+
+
+def _without_users_setup(load: Callable[[], BaseSchema]) -> BaseSchema:
+    """schemathesis' defaults, never the user's own set-up for it: the schemathesis.toml it
+    would discover in the working folder (headers, auth, proxies: its OAuth and WFC auth fetch
+    tokens themselves) and the hooks module SCHEMATHESIS_HOOKS names (loaded when a project's
+    configuration is made) would change what the harness sends, or send on their own."""
+    hooks = os.environ.pop(HOOKS_MODULE_ENV_VAR, None)
+    try:
+        return load()
+    finally:
+        if hooks is not None:
+            os.environ[HOOKS_MODULE_ENV_VAR] = hooks
 
 
 def pick(case: Any, salt: str) -> int:
@@ -166,6 +188,13 @@ def invalid_parameters(case: Any) -> set[str]:
     data = getattr(getattr(getattr(case, "meta", None), "phase", None), "data", None)
     names = {getattr(data, "parameter", None)} | {getattr(m, "parameter", None) for m in getattr(data, "mutations", None) or ()}
     return {name for name in names if name}
+
+
+def valid_headers(case: Any) -> bool:
+    """Whether the case's headers were generated as valid data for the document (not one of
+    its negative cases); unknown for a case without schemathesis' record of how it was made."""
+    meta = getattr(case, "meta", None)
+    return meta is not None and not meta.is_negative_at(ParameterLocation.HEADER)
 
 
 def explained(exchange: Exchange, failure: BaseException, case: Any = None) -> bool:

@@ -3,12 +3,15 @@ plain schemathesis (as `st run` or a team's own schemathesis tests would use the
 
 from __future__ import annotations
 
+import os
+
 import httpx
 import pytest
 import schemathesis
 
-from fieldproof import fuzz, rules
+from fieldproof import contract, fuzz, rules
 from fieldproof.contract import CONTRACT_PATH
+from fieldproof.document import ContractDocument
 from fieldproof.sandbox.process import sandbox_thread
 from fieldproof.sandbox.settings import load_settings
 
@@ -62,3 +65,42 @@ def test_our_check_passes_a_correct_target(tmp_path) -> None:
         case = _unknown_run_case(token)
         response = case.call(base_url=sandbox.base_url)
         case.validate_response(response, checks=list(checks.values()))  # raises on any finding
+
+
+def test_the_users_own_schemathesis_setup_is_not_taken(tmp_path, monkeypatch) -> None:
+    """A schemathesis.toml in the working folder (headers, auth: its OAuth fetches tokens
+    itself) and a SCHEMATHESIS_HOOKS module are the user's set-up for their own schemathesis
+    runs; fieldproof's requests carry only what its suites chose."""
+    (tmp_path / "schemathesis.toml").write_text('headers = { "X-Theirs" = "1" }\n[auth]\nbasic = { username = "u", password = "p" }\n')
+    hooks = tmp_path / "hooks.py"
+    hooks.write_text(f"open({str(tmp_path / 'loaded')!r}, 'w').close()\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SCHEMATHESIS_HOOKS", str(hooks))
+    schema = fuzz.load_schema(ContractDocument.load(), base_url="http://127.0.0.1:9/v1", max_examples=1, with_complete=True)
+    assert schema.config.headers is None and schema.config.auth.basic is None
+    assert not (tmp_path / "loaded").exists()
+    assert os.environ["SCHEMATHESIS_HOOKS"] == str(hooks)  # put back for the user's own runs
+
+
+def test_valid_headers_tells_generated_valid_headers_from_negative_ones(tmp_path) -> None:
+    """The vendor's document allows any text as Cint-API-Version and If-Match: a value generated
+    as valid is then put right by the suite (the target's version, the run's tag); one generated
+    to be invalid stays, as the negative case it is."""
+    from hypothesis import HealthCheck, Phase, given, settings
+    from schemathesis import GenerationMode
+    from vendor_like import write_vendor_like
+
+    document = ContractDocument.load(write_vendor_like(tmp_path / "vendor-like.yml"))
+    operation = fuzz.load_schema(document, base_url="http://127.0.0.1:9/v1", max_examples=1, with_complete=True)[
+        contract.RUN_PATH + "/resume"]["POST"]  # fmt: skip
+    seen: dict[GenerationMode, set[bool]] = {GenerationMode.POSITIVE: set(), GenerationMode.NEGATIVE: set()}
+    for mode in seen:
+
+        @given(operation.as_strategy(generation_mode=mode))
+        @settings(max_examples=30, database=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+        def draw(case) -> None:
+            seen[case.meta.generation.mode].add(fuzz.valid_headers(case))
+
+        draw()
+    assert seen[GenerationMode.POSITIVE] == {True}
+    assert False in seen[GenerationMode.NEGATIVE]

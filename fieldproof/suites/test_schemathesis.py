@@ -51,9 +51,11 @@ class TargetToken:
 
 def _aim(fp: Harness, case: Any, run: RunRef) -> str | None:
     """Point most cases at a real run or at least at our account (the rest keep their generated
-    ids), send the target's API version where a well-formed one was generated, and give some
-    well-formed If-Match values the run's current tag, so that writes can also succeed.
-    Malformed or missing values stay as generated: they are the negative cases. Returns the
+    ids), send the target's API version where a valid or well-formed one was generated, and give
+    some valid or well-formed If-Match values the run's current tag, so that writes can also
+    succeed. A document may allow any text in these headers (the vendor's does): a value it
+    calls valid is then no version the API knows and no tag it issued. Values generated to be
+    invalid, malformed or missing stay as they are: they are the negative cases. Returns the
     run's tag just before, where it looked."""
     aim = fuzz.pick(case, "ids") % 6
     if not fp.is_sandbox:
@@ -64,20 +66,26 @@ def _aim(fp: Harness, case: Any, run: RunRef) -> str | None:
     elif aim >= 1 and "account_id" not in negative:  # a third: our account, generated ids (unknown runs: 404)
         case.path_parameters = {**case.path_parameters, "account_id": run.account_id}
     # the rest (sandbox only) keep every generated id, another account's included (403)
-    version = (case.headers or {}).get("Cint-API-Version")
-    if isinstance(version, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", version):
-        case.headers["Cint-API-Version"] = fp.target.api_version  # well-formed: make it the real one
+    _real_version(fp, case)
     tag = (case.headers or {}).get("If-Match")
     if isinstance(tag, str) and fuzz.pick(case, "tag") % 2:
         try:
             parse_etag(tag)
         except HeaderSyntaxError:
-            return None  # a deliberately malformed one stays malformed
+            if not fuzz.valid_headers(case):
+                return None  # a deliberately malformed one stays malformed
         current = fp.client.snapshot(run).etag
         if current is not None:
             case.headers["If-Match"] = current
         return current
     return None
+
+
+def _real_version(fp: Harness, case: Any) -> None:
+    """The target's API version in place of a valid or well-formed generated one."""
+    version = (case.headers or {}).get("Cint-API-Version")
+    if isinstance(version, str) and (fuzz.valid_headers(case) or re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", version)):
+        case.headers["Cint-API-Version"] = fp.target.api_version
 
 
 def _validate(fp: Harness, case: Any, exchange: Exchange, response: Any, **kwargs: Any) -> None:
@@ -140,6 +148,7 @@ def test_stateful_sequences_through_the_links(fp: Harness) -> None:
 
             def call(self, case: Any, **kwargs: Any) -> Any:
                 case.path_parameters = {**case.path_parameters, **self.fielding_run.ids()}
+                _real_version(fp, case)
                 with fp.stopping():
                     self._last = fuzz.send_case(fp.client, case, self.fielding_run)
                 return schemathesis.Response.from_any(self._last[1])
