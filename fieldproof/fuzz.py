@@ -147,9 +147,22 @@ def pick(case: Any, salt: str) -> int:
     return int.from_bytes(hashlib.blake2b(seed.encode(), digest_size=4).digest(), "big")
 
 
+def has_body(case: Any) -> bool:
+    """Whether schemathesis generated a request body for the case."""
+    from schemathesis.core import NOT_SET
+
+    return getattr(case, "body", NOT_SET) is not NOT_SET
+
+
 def may_send(document: ContractDocument, case: Any) -> bool:
-    """A probe with a method the contract does not declare is sent only if it is safe and the
-    document declares no other operation of that method there (the vendor's run path has PUT)."""
+    """A case is sent as generated, or not at all. The four operations take no body (the docs:
+    "no body on pause/resume/complete"; the client sends none), so a case with one, which only a
+    provider's document that declares a body can give, is not sent: schemathesis would judge a
+    request that never left. A probe with a method the contract does not declare is sent only
+    if it is safe and the document declares no other operation of that method there (the
+    vendor's run path has PUT)."""
+    if has_body(case):
+        return False
     if operation_of(case) != contract.OTHER:
         return True
     method = case.method.upper()

@@ -104,3 +104,15 @@ def test_valid_headers_tells_generated_valid_headers_from_negative_ones(tmp_path
         draw()
     assert seen[GenerationMode.POSITIVE] == {True}
     assert False in seen[GenerationMode.NEGATIVE]
+
+
+def test_a_case_with_a_body_is_never_sent_and_one_without_is() -> None:
+    """The operations take no body and the client sends none: a case with one (a provider's
+    document that declares a body) is not sent, or schemathesis would judge a request that
+    never left."""
+    schema = schemathesis.openapi.from_path(str(CONTRACT_PATH))
+    operation = schema[GET_PATH + "/resume"]["POST"]
+    ids = {"account_id": 101, "project_id": "0" * 26, "target_group_id": "1" * 26, "fielding_run_id": "R1"}
+    document = ContractDocument.load()
+    assert fuzz.may_send(document, operation.Case(path_parameters=ids))
+    assert not fuzz.may_send(document, operation.Case(path_parameters=ids, body={"status": "live"}, media_type="application/json"))

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from fieldproof import contract
+from fieldproof import __version__, contract
 from fieldproof.client.codings import CodingError, Decoder, accept_encoding
 from fieldproof.client.wire import Wire
 from fieldproof.errors import (
@@ -232,7 +232,8 @@ def _http_client(target: Target, transport: httpx.BaseTransport | None) -> tuple
     client = httpx.Client(
         transport=transport,
         timeout=target.timeout_s,  # each phase; the wire bounds the whole request by the same
-        headers={"Accept-Encoding": accept_encoding()},  # only the codings decoded here
+        # only the codings decoded here; an agent a gateway's log can tell apart
+        headers={"Accept-Encoding": accept_encoding(), "User-Agent": f"fieldproof/{__version__}"},
         cookies=http.cookiejar.CookieJar(policy=_NoCookies()),
         trust_env=False,  # proxies as _proxy_for says, no .netrc (the TLS context is _ssl_context's)
         follow_redirects=False,
