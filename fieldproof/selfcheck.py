@@ -144,6 +144,6 @@ def _report(outcome: Outcome, out: TextIO) -> Outcome:
     detect = f"{outcome.seconds_to_detection:.1f} s" if outcome.seconds_to_detection is not None else "-"
     print(f"{outcome.target:<{NAME_WIDTH}} {state:<22} by {by:<60} detected after {detect:>7}  ({outcome.seconds:.1f} s run)",
           file=out, flush=True)  # fmt: skip
-    if outcome.problem and outcome.verdict in ("error", "inconclusive"):
+    if outcome.problem and outcome.verdict not in ("pass", "violation"):
         print(f"    problem: {outcome.problem[:200]}", file=out)
     return outcome
