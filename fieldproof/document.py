@@ -104,10 +104,7 @@ def _parse(text: str, suffix: str) -> Any:
 
 
 def _read(path: Path) -> tuple[dict[str, Any], str]:
-    try:
-        text = read_user_text(path, "contract document", MAX_DOCUMENT_BYTES, ContractError)
-    except OSError as exc:
-        raise ContractError(f"cannot read contract document {path}: {exc.strerror}; give an OpenAPI file") from None
+    text = read_user_text(path, "contract document", MAX_DOCUMENT_BYTES, ContractError, give="give an OpenAPI file")
     try:
         data = _parse(text, path.suffix.lower())
     except (ValueError, yaml.YAMLError) as exc:

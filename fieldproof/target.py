@@ -260,14 +260,7 @@ def _ca_file(raw: Any, base_dir: Path) -> str | None:
                           f"target file's folder), got {shown(raw)}")  # fmt: skip
     path = Path(os.path.abspath(base_dir / raw))
     give = "give the PEM file of the CA that signed the target's certificate"
-    try:
-        text = read_user_text(path, "ca_file", MAX_CA_FILE_BYTES, TargetError)
-    except FileNotFoundError:
-        raise TargetError(f"ca_file {path} does not exist; {give}") from None
-    except IsADirectoryError:
-        raise TargetError(f"ca_file {path} is a directory; {give}") from None
-    except OSError as exc:
-        raise TargetError(f"ca_file {path} cannot be read: {exc.strerror or exc}; {give}") from None
+    text = read_user_text(path, "ca_file", MAX_CA_FILE_BYTES, TargetError, give=give)
     if "-----BEGIN CERTIFICATE-----" not in text:
         raise TargetError(f"ca_file {path} holds no certificate (no '-----BEGIN CERTIFICATE-----' line); {give}")
     try:

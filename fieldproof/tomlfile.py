@@ -17,14 +17,9 @@ MAX_TOML_BYTES = 4 * 1024 * 1024
 
 def read_toml(path: Path, what: str) -> dict[str, Any]:
     """The file's table; `what` names it in errors ("seed file", "target file", …)."""
+    text = read_user_text(path, what, MAX_TOML_BYTES, TomlFileError, give="give the .toml file")
     try:
-        return tomllib.loads(read_user_text(path, what, MAX_TOML_BYTES, TomlFileError))
-    except FileNotFoundError:
-        raise TomlFileError(f"{what} {path} does not exist") from None
-    except IsADirectoryError:
-        raise TomlFileError(f"{what} {path} is a directory; give the .toml file") from None
-    except OSError as exc:
-        raise TomlFileError(f"{what} {path} cannot be read: {exc.strerror or exc}") from None
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise TomlFileError(f"{what} {path} is not valid TOML: {exc}") from None
     except RecursionError:  # tomllib parses nested arrays and tables recursively

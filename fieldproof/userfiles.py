@@ -27,18 +27,26 @@ _KINDS = {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", st
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 
 
-def read_user_text(path: Path, what: str, max_bytes: int, error: type[FieldproofError]) -> str:
+def read_user_text(path: Path, what: str, max_bytes: int, error: type[FieldproofError], give: str = "") -> str:
     """The UTF-8 text of the file at `path` (`what` names it in messages: "target file").
 
-    Raises `error` when it is no regular file, is larger than `max_bytes` or is not UTF-8; an
-    OSError as the OS gave it (missing, unreadable, a directory: IsADirectoryError) for the
-    caller to word, as each caller words those its own way.
+    Raises `error`, in one line ending with `give` (what file to give instead), when it does
+    not exist, is a directory or another thing than a regular file, cannot be read, is larger
+    than `max_bytes` or is not UTF-8.
     """
-    _check_kind(path, os.stat(path).st_mode, what, error)
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)  # a FIFO swapped in does not block
-    with os.fdopen(fd, "rb") as file:
-        _check_kind(path, os.fstat(fd).st_mode, what, error)
-        data = file.read(max_bytes + 1)
+    hint = f"; {give}" if give else ""
+    try:
+        _check_kind(path, os.stat(path).st_mode, what, error)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)  # a FIFO swapped in does not block
+        with os.fdopen(fd, "rb") as file:
+            _check_kind(path, os.fstat(fd).st_mode, what, error)
+            data = file.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise error(f"{what} {path} does not exist{hint}") from None
+    except IsADirectoryError:
+        raise error(f"{what} {path} is a directory{hint or '; give the file itself'}") from None
+    except OSError as exc:
+        raise error(f"{what} {path} cannot be read: {exc.strerror or exc}{hint}") from None
     if len(data) > max_bytes:
         raise error(f"{what} {path} is larger than {max_bytes} bytes, more than any {what} needs; give the right file")
     try:

@@ -321,7 +321,7 @@ def test_a_providers_own_document_is_judged_by_and_none_of_its_other_operations_
 @pytest.mark.parametrize(
     "content, says",
     [
-        (None, "cannot read contract document"),
+        (None, "does not exist; give an OpenAPI file"),
         ("openapi: [3.0\n", "is not valid YAML"),
         ("just: text\n", "is not an OpenAPI 3 document"),
         ("openapi: 3.0.3\npaths:\n  /elsewhere:\n    get: {responses: {'200': {description: ok}}}\n", "has no GET"),
