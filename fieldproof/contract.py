@@ -32,6 +32,17 @@ RUN_PATH = (
 RUN_PATH_SEGMENTS = ("demand", "accounts", None, "projects", None, "target-groups", None, "fielding-runs", None)
 
 
+_RUN_PATH_IDS = re.compile(r"/demand/accounts/(?P<account_id>[^/]+)/projects/(?P<project_id>[^/]+)/target-groups/"
+                           r"(?P<target_group_id>[^/]+)/fielding-runs/(?P<fielding_run_id>[^/]+)(?:/[a-z-]+)?")
+
+
+def path_ids(path: str) -> dict[str, str] | None:
+    """The run's ids in a request path (after the base URL's prefix), as sent; None if it is no
+    run path."""
+    match = _RUN_PATH_IDS.search(path)
+    return match.groupdict() if match and path.endswith(match.group(0)) else None
+
+
 def run_path(account_id: str, project_id: str, target_group_id: str, fielding_run_id: str, action: str | None = None) -> str:
     path = RUN_PATH.format(account_id=account_id, project_id=project_id,
                            target_group_id=target_group_id, fielding_run_id=fielding_run_id)  # fmt: skip
@@ -75,6 +86,14 @@ SAFE_UNDECLARED_METHODS = ("GET", "QUERY")
 # --- the run --------------------------------------------------------------------------------
 
 STATUSES = ("scheduled", "live", "paused", "completed")  # lower case since 2025-12-18
+# The error objects' codes by status ("codes seen"); where a correct server may word a refusal
+# either way (a required header missing is 403 for Cint-API-Version, and may be a 400 for
+# If-Match), both. An error's `object` is snake_case whatever its status.
+ERROR_OBJECTS = {400: frozenset({"bad_request_error", "required_header_missing"}), 401: frozenset({"authorization_error"}),
+                 403: frozenset({"authorization_error", "required_header_missing"}), 404: frozenset({"not_found_error"}),
+                 412: frozenset({"precondition_failed_error"}), 422: frozenset({"invalid_state_error"}),
+                 500: frozenset({"unexpected_internal_error"})}  # fmt: skip
+ERROR_OBJECT_FORMAT = re.compile(r"([a-z]*_)*([a-z]*)")
 # The run as a GET's 200 shows it: every field documented and required (the docs, and the
 # vendor's FieldingRunItem), by the kind of value it holds; other fields are tolerated.
 RUN_BODY = {"id": "string", "status": "status", "version": "integer", "start_fielding_at": "date-time",
@@ -179,6 +198,8 @@ OPEN_QUESTIONS: dict[str, OpenQuestion] = {
         OpenQuestion("complete_paused", "completing a paused run (documented: a live or scheduled one)",
                      ("422", "204"), frozenset({422}), effects=frozenset({Effect.REFUSE, Effect.CHANGE})),  # fmt: skip
         OpenQuestion("foreign_account", "another account's run or path", ("403", "404"), frozenset({403, 404})),
+        OpenQuestion("other_scope", "a run's own id under another project or target group (documented: not that run, "
+                     "refused, never served or written; 404 most likely)", ("404", "400", "403"), frozenset({400, 403, 404})),  # fmt: skip
         OpenQuestion("gate_order", "a stale tag on a run whose state also forbids the write",
                      ("412-first", "422-first"), frozenset({412, 422})),  # fmt: skip
         OpenQuestion("unknown_api_version", "a well-formed Cint-API-Version that is no known version",

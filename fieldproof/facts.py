@@ -59,6 +59,7 @@ class PathKind(enum.Enum):
     MALFORMED_TARGET_GROUP_ID = "malformed_target_group_id"
     ODD_RUN_ID = "odd_run_id"  # allowed by the schema (any string), but no ULID: maybe malformed
     UNKNOWN_RUN = "unknown_run"  # well-formed ids that name no run
+    OTHER_SCOPE = "other_scope"  # the run's own id under another (well-formed) project or target group
 
 
 @dataclass(frozen=True)
@@ -146,10 +147,12 @@ def path_kinds(sent: dict[str, str], run: dict[str, str]) -> frozenset[PathKind]
     if sent["account_id"] != run["account_id"]:
         digits = contract.ACCOUNT_ID.fullmatch(sent["account_id"])
         kinds.add(PathKind.UNKNOWN_ACCOUNT_ID if digits else PathKind.MALFORMED_ACCOUNT_ID)
+    same_run = sent["fielding_run_id"] == run["fielding_run_id"]
     for name, malformed in (("project_id", PathKind.MALFORMED_PROJECT_ID),
                             ("target_group_id", PathKind.MALFORMED_TARGET_GROUP_ID)):  # fmt: skip
         if sent[name] != run[name]:
-            kinds.add(PathKind.UNKNOWN_RUN if contract.ULID.fullmatch(sent[name]) else malformed)
-    if sent["fielding_run_id"] != run["fielding_run_id"]:
+            well_formed = PathKind.OTHER_SCOPE if same_run else PathKind.UNKNOWN_RUN
+            kinds.add(well_formed if contract.ULID.fullmatch(sent[name]) else malformed)
+    if not same_run:
         kinds.add(PathKind.UNKNOWN_RUN if contract.ULID.fullmatch(sent["fielding_run_id"]) else PathKind.ODD_RUN_ID)
     return frozenset(kinds)

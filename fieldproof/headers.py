@@ -116,7 +116,7 @@ def parse_traceparent(value: str) -> TraceParent:
     return TraceParent(version, trace_id, parent_id, flags)
 
 
-def _parse_incoming_traceparent(value: str) -> TraceParent | None:
+def parse_incoming_traceparent(value: str) -> TraceParent | None:
     """A caller's traceparent as W3C §4.3 says a receiver reads it; None when invalid."""
     match = _TRACEPARENT.fullmatch(value.strip(_OWS))
     if match is None:
@@ -155,7 +155,7 @@ def continue_trace(incoming: str | None) -> TraceParent:
     A valid incoming traceparent keeps its trace-id and flags and gets a new parent-id;
     otherwise a new trace starts.
     """
-    parent = _parse_incoming_traceparent(incoming) if incoming else None
+    parent = parse_incoming_traceparent(incoming) if incoming else None
     span_id = secrets.token_hex(8)
     if parent is None:
         return TraceParent("00", secrets.token_hex(16), span_id, "00")

@@ -234,13 +234,16 @@ class Harness:
         ready_or_raise(restore_run(self.client.restoring(), run), f"a new sequence could not start from its role ({run.role})")
         return run
 
+    def other_run(self, run: RunRef) -> RunRef | None:
+        """Another run of the account, to read only: a new one on the sandbox, another listed one
+        on a target file (None if it lists no other)."""
+        if self.control is not None:
+            return self.control.new_run("live", self.target.account_id)
+        return next((r for r in self.target.runs if r.fielding_run_id != run.fielding_run_id), None)
+
     def other_run_tag(self, run: RunRef) -> str | None:
         """The current ETag of some other run (read only), for 'another run's tag' cases."""
-        other: RunRef | None
-        if self.control is not None:
-            other = self.control.new_run("live", self.target.account_id)
-        else:
-            other = next((r for r in self.target.runs if r.fielding_run_id != run.fielding_run_id), None)
+        other = self.other_run(run)
         return self.client.snapshot(other).etag if other is not None else None
 
     def require(self, exchange: Exchange, status: int, doing: str) -> Exchange:

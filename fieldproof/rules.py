@@ -18,6 +18,9 @@ unchanged run.
 from __future__ import annotations
 
 import datetime
+import email.utils
+import re
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -30,6 +33,7 @@ from fieldproof.facts import STALE_KINDS, ApiVersion, Auth, IfMatch, PathKind
 from fieldproof.headers import (
     HeaderSyntaxError,
     parse_etag,
+    parse_incoming_traceparent,
     parse_traceparent,
     tracestate_errors,
 )
@@ -199,22 +203,34 @@ def traceparent_on_every_response(exchange: Exchange) -> Result:
     return []
 
 
-@exchange_rule("a response to a request with a valid traceparent continues its trace-id with a new parent-id",
-               "no response carried a traceparent to compare", severity="warning")  # fmt: skip
+@exchange_rule("a response to a request with a valid traceparent continues its trace-id with a new parent-id; "
+               "one with an invalid traceparent starts a new trace", "no response carried a traceparent to compare",
+               severity="warning")  # fmt: skip
 def trace_continues_callers_trace(exchange: Exchange) -> Result:
     sent, got = exchange.request_header("traceparent"), exchange.header("traceparent")
     if not _ours(exchange) or sent is None or got is None:
-        return None
+        return None  # none sent: any trace (traceparent_on_every_response judges its form)
     try:
-        ours, theirs = parse_traceparent(sent), parse_traceparent(got)
+        theirs = parse_traceparent(got)
     except HeaderSyntaxError:
-        return None  # an invalid one sent is a probe; an invalid one received is the rule above
+        return None  # an invalid one received: traceparent_on_every_response
+    ours = parse_incoming_traceparent(sent)  # as W3C has a receiver read it: a later version too
+    if ours is None:  # invalid: W3C has the receiver ignore it and start a new trace
+        claimed = _TRACE_ID_FIELD.search(sent)
+        if claimed is not None and theirs.trace_id == claimed.group(1).lower():
+            return _finding(trace_continues_callers_trace, exchange, "an invalid traceparent's trace continued",
+                            f"{what_happened(exchange)} continuing the trace-id of the invalid traceparent {sent!r} "
+                            "(W3C: an invalid traceparent is ignored and a new trace started)")  # fmt: skip
+        return []
     if theirs.trace_id != ours.trace_id:
         return _finding(trace_continues_callers_trace, exchange, "a new trace-id, not the caller's",
                         f"{what_happened(exchange)} with trace-id {theirs.trace_id}, not the caller's {ours.trace_id}")  # fmt: skip
     if theirs.parent_id == ours.parent_id:
         return _finding(trace_continues_callers_trace, exchange, "the caller's parent-id echoed instead of its own span")
     return []
+
+
+_TRACE_ID_FIELD = re.compile(r"^\s*[0-9a-fA-F]{2}-([0-9a-fA-F]{32})-")  # where an invalid traceparent holds a trace-id
 
 
 @exchange_rule("a tracestate header, when present, is a well-formed W3C list",
@@ -251,8 +267,9 @@ def _kind_errors(value: Any, kind: str) -> bool:
     if kind == "status":  # casing differs between API versions
         return value.lower() not in contract.STATUSES
     try:
-        if kind == "date-time":
-            return datetime.datetime.fromisoformat(value).tzinfo is None or "T" not in value.upper()
+        if kind == "date-time":  # RFC 3339, in UTC
+            moment = datetime.datetime.fromisoformat(value)
+            return moment.utcoffset() != datetime.timedelta(0) or "T" not in value.upper()
         if kind == "uuid":
             uuid.UUID(value)
     except ValueError:
@@ -280,6 +297,15 @@ def run_body_documented(exchange: Exchange) -> Result:
     if wrong:  # grouped by the fields, not by their values
         shown = "; ".join(f"{name} {body[name]!r} is no {contract.RUN_BODY[name]}" for name in wrong)
         findings += _finding(run_body_documented, exchange, f"the run's {', '.join(wrong)} not of the documented kind",
+                             f"{what_happened(exchange)} with {shown}")  # fmt: skip
+    # a path that is not the run's own (unknown, malformed, another scope) served at all is
+    # unknown_path_refused's finding: judged here is what a run's own path shows
+    named = (contract.path_ids(urllib.parse.urlsplit(exchange.url).path) or {}) if not exchange.facts.path else {}
+    asked = {"id" if name == "fielding_run_id" else name: urllib.parse.unquote(value) for name, value in named.items()}
+    other = [name for name, value in asked.items() if name in body and str(body[name]) != value]
+    if other:  # the whole path names the run: another run's, or the same under another scope, is not it
+        shown = "; ".join(f"{name} {body[name]!r}, the path's {asked[name]!r}" for name in other)
+        findings += _finding(run_body_documented, exchange, f"the run shown is not the one the path names ({', '.join(other)})",
                              f"{what_happened(exchange)} with {shown}")  # fmt: skip
     return findings
 
@@ -325,6 +351,9 @@ def error_body_documented(exchange: Exchange) -> Result:
     problems = [f"{key!r} must be {repr(value) if value else 'a string'}"
                 for key, value in required.items()
                 if not isinstance(body.get(key), str) or (value is not None and body[key] != value)]  # fmt: skip
+    problems += _error_object_problems(exchange, body.get("object"))
+    if exchange.status != 429 and "id" in body and _kind_errors(body["id"], "uuid"):
+        problems.append("'id' must be a UUID")
     params = body.get("invalid_params")  # optional, and nullable in the vendor's spec
     if exchange.status != 429 and params is not None and not (
         isinstance(params, list)
@@ -335,6 +364,21 @@ def error_body_documented(exchange: Exchange) -> Result:
         problem = "an error body whose " + "; ".join(problems)
         return _finding(error_body_documented, exchange, problem, f"{what_happened(exchange)} with {problem}")
     return []
+
+
+def _error_object_problems(exchange: Exchange, code: Any) -> list[str]:
+    """What is wrong with an error's `object`: its form (snake_case), and its code where the docs
+    give the status one. A refusal an open question allows of a request the docs do not settle
+    (an unknown Cint-API-Version, a missing If-Match answered 428) may word its code freely."""
+    if exchange.status == 429 or not isinstance(code, str):
+        return []
+    if not contract.ERROR_OBJECT_FORMAT.fullmatch(code):
+        return ["'object' must be a snake_case code"]
+    expected = contract.ERROR_OBJECTS.get(exchange.status)
+    open_ended = exchange.facts.api_version in (ApiVersion.UNKNOWN, ApiVersion.MALFORMED)
+    if expected is None or open_ended or code in expected:
+        return []
+    return [f"'object' of a {exchange.status} must be {' or '.join(repr(c) for c in sorted(expected))}"]
 
 
 def _diff(before: Snapshot, after: Snapshot) -> str:
@@ -366,7 +410,7 @@ def refusal_changes_nothing(exchange: Exchange) -> Result:
     return _unchanged(refusal_changes_nothing, exchange, "a refusal")
 
 
-@exchange_rule("a 204 write took effect: new status, higher version, and its ETag is the current one",
+@exchange_rule("a 204 write took effect: new status, higher version, a later last_changed_at, and its ETag is the current one",
                "no write succeeded while the harness looked at the run")  # fmt: skip
 def success_changes_the_run(exchange: Exchange) -> Result:
     before, after = exchange.before, exchange.after
@@ -383,6 +427,9 @@ def success_changes_the_run(exchange: Exchange) -> Result:
     versions = before.version, after.version
     if not all(isinstance(v, int) for v in versions) or versions[1] <= versions[0]:
         problems.append(f"version went from {versions[0]} to {versions[1]}")
+    moved = _last_change_problem(exchange, before, after)
+    if moved is not None:
+        problems.append(moved)
     etag = exchange.header("etag")
     if etag is not None and etag == exchange.request_header("if-match"):
         problems.append(f"the 204's ETag {etag} is the If-Match it was sent")
@@ -392,6 +439,32 @@ def success_changes_the_run(exchange: Exchange) -> Result:
         return _finding(success_changes_the_run, exchange, "the write did not take effect as answered",
                         f"{what_happened(exchange)} but {'; '.join(problems)}")  # fmt: skip
     return []
+
+
+def _timestamp(value: Any) -> datetime.datetime | None:
+    try:
+        moment = datetime.datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
+
+
+def _last_change_problem(exchange: Exchange, before: Snapshot, after: Snapshot) -> str | None:
+    """Whether last_changed_at failed to move with a change: it went back, or it stayed though
+    the server's own clock (the 204's Date, which RFC 9110 has an origin server send) was
+    seconds past it. Equal times closer than that may be one clock tick: not judged."""
+    was, now = (_timestamp((look.body or {}).get("last_changed_at")) for look in (before, after))
+    if was is None or now is None:
+        return None  # not a date-time: run_body_documented's finding
+    if now < was:
+        return f"last_changed_at went back from {was.isoformat()} to {now.isoformat()}"
+    try:
+        date = email.utils.parsedate_to_datetime(exchange.header("date") or "")
+    except (TypeError, ValueError):
+        return None
+    if now == was and date.tzinfo is not None and date - was >= datetime.timedelta(seconds=2):
+        return f"last_changed_at stayed {was.isoformat()} though the server's Date was {exchange.header('date')}"
+    return None
 
 
 @exchange_rule("a method the contract does not declare is not a success and changes nothing "
@@ -542,10 +615,12 @@ _PATH_ANSWERS = {
     PathKind.MALFORMED_PROJECT_ID: set(OPEN_QUESTIONS["malformed_id"].refusals),
     PathKind.MALFORMED_TARGET_GROUP_ID: set(OPEN_QUESTIONS["malformed_id"].refusals),
     PathKind.UNKNOWN_ACCOUNT_ID: set(contract.UNKNOWN_ACCOUNT_REFUSALS),
+    PathKind.OTHER_SCOPE: set(OPEN_QUESTIONS["other_scope"].refusals),  # never served, never written
 }
 
 
-@exchange_rule("an unknown run gets 404; malformed or odd path ids 400 or 404; another account id 400, 403 or 404",
+@exchange_rule("an unknown run gets 404; malformed or odd path ids 400 or 404; another account id 400, 403 or 404; the run's "
+               "own id under another project or target group is refused (400, 403 or 404), never served",
                "no request to an unknown or malformed path", expectation=True)  # fmt: skip
 def unknown_path_refused(exchange: Exchange) -> Result:
     facts = exchange.facts

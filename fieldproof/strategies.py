@@ -170,6 +170,13 @@ def malformed_ids(*, nul: bool = True) -> st.SearchStrategy[dict[str, str]]:
     )
 
 
+def other_ulid(ulid: str) -> str:
+    """A well-formed ULID beside `ulid` (its last character another): one no run is likely to
+    have, that a server reading only the run id would take for the run's own scope."""
+    last = CROCKFORD[(CROCKFORD.index(ulid[-1]) + 1) % len(CROCKFORD)] if ulid[-1:] in CROCKFORD else "0"
+    return ulid[:-1] + last
+
+
 def unknown_run_ids() -> st.SearchStrategy[str]:
     """Run ids no run has: ULIDs (404, documented), and odd shapes the schema allows but a
     server may call malformed (400 or 404, an open question)."""

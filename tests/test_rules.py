@@ -347,6 +347,17 @@ def encoded(op: str, coding: str, corrupt: bool = False, cut: bool = False) -> S
     return tweak(op, change)
 
 
+def changed_at_after(value: str) -> Setup:
+    """GETs show last_changed_at as `value` once the run has changed (an earlier time)."""
+
+    def change(reply: Reply, request: httpx.Request) -> None:
+        data = json.loads(reply.content)
+        if data["version"] > 7:
+            reply.content = json.dumps({**data, "last_changed_at": value}).encode()
+
+    return tweak("get", change)
+
+
 def success_does(change: Callable[[FakeApi, str], None]) -> Setup:
     def apply(fake: FakeApi) -> None:
         fake.on_success = lambda op: change(fake, op)
@@ -460,6 +471,34 @@ HTTP_DATE = email.utils.formatdate(time.time() + 3600, usegmt=True)
 A_500 = frozenset({"documented_status"})  # a 500 is a finding of its own as well
 CURRENT = frozenset({"current_tag_wins"})  # a write with the current tag on a run that allows it: 204
 
+OTHER_PROJECT = "01JD2Z6Q8W3N5P7R9T1V3X5Z7F"  # a well-formed project id that is not the run's
+UPPER_TRACE = "00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01"  # uppercase hex: invalid (W3C)
+FUTURE_TRACE = "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-later"  # a later version: read as 00
+
+
+def changed_at(value: str) -> Setup:
+    """Every GET shows last_changed_at as `value`, however the run changes."""
+    return tweak("get", lambda reply, request: setattr(
+        reply, "content", json.dumps({**json.loads(reply.content), "last_changed_at": value}).encode()))
+
+
+def run_field(name: str, value: Any) -> Setup:
+    """Every GET shows the run's field `name` as `value`."""
+    return tweak("get", lambda reply, request: setattr(
+        reply, "content", json.dumps({**json.loads(reply.content), name: value}).encode()))
+
+
+def error_object(op: str, code: str) -> Setup:
+    """`op`'s error bodies carry `code` as their object."""
+    return tweak(op, lambda reply, request: setattr(
+        reply, "content", json.dumps({**json.loads(reply.content), "object": code}).encode()))
+
+
+def continues_invalid(reply: Reply, request: httpx.Request) -> None:
+    """A response that takes the caller's trace-id even from an invalid traceparent."""
+    reply.headers["traceparent"] = f"00-{request.headers['traceparent'].split('-')[1].lower()}-{secrets.token_hex(8)}-01"
+
+
 PASSES = [
     # rules every response must satisfy
     Case("documented_status", "get-200", GET()),
@@ -549,6 +588,18 @@ PASSES = [
     Case("run_body_documented", "get-200", GET()),
     Case("run_body_documented", "title-case-status", GET(), lambda fake: setattr(fake, "title_case", True)),
     Case("run_body_documented", "json-with-charset", GET(), header("get", "content-type", "application/json; charset=utf-8")),
+    Case("run_body_documented", "utc-as-offset", GET(), run_field("last_changed_at", "2025-06-02T08:00:07.000+00:00")),
+    Case("run_body_documented", "account-id-as-int", GET(), run_field("account_id", int(ACCOUNT))),
+    Case("error_body_documented", "400-required-header-missing", expect("missing", None),
+         error_object("resume", "required_header_missing")),
+    Case("error_body_documented", "unknown-version-any-code", no_version("get", "1999-01-01"), force("get", 403)),
+    Case("success_changes_the_run", "same-time-same-second", WRITE(), setup(
+        changed_at("2025-06-02T08:00:07.000Z"), header("resume", "date", "Mon, 02 Jun 2025 08:00:08 GMT"))),
+    Case("trace_continues_callers_trace", "invalid-caller-new-trace", GET(headers={"traceparent": UPPER_TRACE})),
+    Case("trace_continues_callers_trace", "later-version-continued", GET(headers={"traceparent": FUTURE_TRACE}),
+         header("get", "traceparent", lambda reply, request: f"00-{FUTURE_TRACE.split('-')[1]}-{secrets.token_hex(8)}-01")),
+    Case("unknown_path_refused", "other-project-404", path("other_scope", project_id=OTHER_PROJECT)),
+    Case("unknown_path_refused", "other-project-403", path("other_scope", project_id=OTHER_PROJECT), force("get", 403)),
     Case("http_message_well_formed", "get-200-gzip", GET(), encoded("get", "gzip")),
     Case("http_message_well_formed", "get-200-deflate", GET(), encoded("get", "deflate")),
     Case("http_message_well_formed", "resume-412-gzip", expect("stale", STALE), encoded("resume", "gzip")),
@@ -741,6 +792,23 @@ BREAKS = [
     Case("unknown_api_version_answered", "get-500", no_version("get", UNKNOWN_VERSION), force("get", 500), also=A_500),
     Case("response_body_bounded", "2-mib-body", GET(), body("get", b"{}" + b" " * (2 * 1024 * 1024))),
     Case("run_body_documented", "empty-200", GET(), body("get", b"")),
+    Case("run_body_documented", "local-time", GET(), run_field("last_changed_at", "2025-06-02T10:00:07.000+02:00")),
+    Case("run_body_documented", "another-runs-id", GET(), run_field("id", UNKNOWN_RUN)),
+    Case("run_body_documented", "another-project", GET(), run_field("project_id", OTHER_PROJECT)),
+    Case("error_body_documented", "412-wrong-object", expect("stale", STALE), error_object("resume", "bad_request_error")),
+    Case("error_body_documented", "camel-case-object", GET(fielding_run_id=UNKNOWN_RUN), error_object("get", "notFound")),
+    Case("error_body_documented", "id-no-uuid", GET(fielding_run_id=UNKNOWN_RUN), tweak("get", lambda reply, request: setattr(
+        reply, "content", json.dumps({**json.loads(reply.content), "id": 42}).encode()))),
+    Case("success_changes_the_run", "time-went-back", WRITE(), changed_at_after("2025-06-02T07:00:00.000Z")),
+    Case("success_changes_the_run", "time-stayed", WRITE(), setup(
+        changed_at("2025-06-02T08:00:07.000Z"), header("resume", "date", "Mon, 02 Jun 2025 09:00:00 GMT"))),
+    Case("trace_continues_callers_trace", "invalid-caller-continued", GET(headers={"traceparent": UPPER_TRACE}),
+         tweak("get", continues_invalid)),
+    Case("trace_continues_callers_trace", "later-version-not-continued", GET(headers={"traceparent": FUTURE_TRACE}),
+         header("get", "traceparent", lambda reply, request: f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01")),
+    Case("unknown_path_refused", "other-project-200", path("other_scope", project_id=OTHER_PROJECT), force("get", 200)),
+    Case("unknown_path_refused", "other-project-resume-204", path("other_scope", "resume", project_id=OTHER_PROJECT),
+         force("resume", 204)),
     Case("run_body_documented", "html-200", GET(), body("get", b"<html>ok</html>", "text/html")),
     Case("run_body_documented", "json-array", GET(), body("get", b"[]")),
     Case("run_body_documented", "no-version", GET(), tweak("get", lambda reply, request: setattr(

@@ -191,13 +191,21 @@ class Sandbox:
             return ProblemAnswer(404, "not_found_error", "no such fielding run")
         return ProblemAnswer(403, "authorization_error", "the token's account may not access this resource")
 
+    def _other_scope(self) -> ProblemAnswer:
+        """A run's own id under another project or target group: not that run (other_scope)."""
+        answer = self.settings.other_scope
+        if answer == "400":
+            return ProblemAnswer(400, "bad_request_error", "the fielding run is not in this project and target group")
+        if answer == "403":
+            return ProblemAnswer(403, "authorization_error", "the fielding run is not in this project and target group")
+        return ProblemAnswer(404, "not_found_error", "no such fielding run")
+
     def _locate(self, params: dict[str, str]) -> Run:
         run = self.store.get(params["fielding_run_id"])
-        if run is None or (run.project_id, run.target_group_id) != (
-            params["project_id"],
-            params["target_group_id"],
-        ):
+        if run is None:
             raise ProblemAnswer(404, "not_found_error", "no such fielding run")
+        if (run.project_id, run.target_group_id) != (params["project_id"], params["target_group_id"]):
+            raise self._other_scope()
         if not _same_account(run.account_id, params["account_id"]) and "foreign_account_served" not in self.settings.faults:
             raise self._foreign()
         return run

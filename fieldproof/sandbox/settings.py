@@ -60,6 +60,7 @@ class SandboxSettings:
     pause_paused: str = _open_question("pause_paused")
     complete_paused: str = _open_question("complete_paused")
     foreign_account: str = _open_question("foreign_account")
+    other_scope: str = _open_question("other_scope")
     gate_order: str = _open_question("gate_order")
     unknown_api_version: str = _open_question("unknown_api_version")
     status_case: str = _open_question("status_case")

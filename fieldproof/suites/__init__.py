@@ -17,7 +17,7 @@ FOLDER = Path(__file__).resolve().parent
 # The order suites run in: the first pass over every rule, then what finds the most per request
 # (races and lifecycles), schemathesis last: under a small max_requests it takes what is left.
 ORDER = ("first_pass", "rate_limit", "concurrency", "lifecycle", "lifecycle_model", "linearizability",
-         "business_rules", "auth", "if_match", "paths", "schemathesis")
+         "business_rules", "auth", "if_match", "paths", "trace_context", "schemathesis")
 
 
 def rank(module: str) -> int:
@@ -71,4 +71,6 @@ AS_IS = (
     AsIs("auth", "auth", _CREDENTIALS_TEST, {"auth": Auth.EXPIRED, "operation": "get"}),
     *(AsIs("api_version", "auth", _API_VERSION_TEST, {"operation": "get", "version": version})
       for version in (None, UNKNOWN_API_VERSION)),
+    AsIs("whole_path", "paths", "test_a_run_is_named_by_its_whole_path"),
+    AsIs("trace_context", "trace_context", "test_every_caller_gets_a_valid_trace"),
 )  # fmt: skip

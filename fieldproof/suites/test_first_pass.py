@@ -27,6 +27,7 @@ from fieldproof.suites import (
     test_lifecycle_model,
     test_linearizability,
     test_paths,
+    test_trace_context,
 )
 
 EVERY_RESPONSE = ("documented_status", "traceparent_on_every_response", "trace_continues_callers_trace",
@@ -36,7 +37,8 @@ EVERY_RESPONSE = ("documented_status", "traceparent_on_every_response", "trace_c
 def _as_is(step: str) -> Callable[[Harness], None]:
     """The suite tests a step runs as they are (suites.AS_IS; their suites then leave them out),
     but those that need a credential or a run the target does not have: the suite says why."""
-    modules = {"auth": test_auth, "business_rules": test_business_rules}
+    modules = {"auth": test_auth, "business_rules": test_business_rules, "paths": test_paths,
+               "trace_context": test_trace_context}  # fmt: skip
 
     def call(fp: Harness) -> None:
         for entry in (e for e in AS_IS if e.step == step):
@@ -68,6 +70,8 @@ STEPS: dict[str, tuple[Callable[[Harness], None], tuple[str, ...], int]] = {
     # every kind and spelling of If-Match once: a server that compares carelessly shows here
     "if_match": (test_if_match.answer_every_if_match_variant, ("if_match_variant_answered", "stale_tag_refused"), 59),
     "paths": (test_paths.test_unknown_runs_are_404_and_touch_nothing, ("unknown_path_refused",), 6),
+    "whole_path": (_as_is("whole_path"), ("unknown_path_refused", "run_body_documented"), 12),
+    "trace_context": (_as_is("trace_context"), ("traceparent_on_every_response", "trace_continues_callers_trace"), 18),
     "undeclared_methods": (lambda fp: test_paths.probe_undeclared_methods(fp, (None,), contract.SAFE_UNDECLARED_METHODS),
                            ("undeclared_method_refused",), 5),
 }

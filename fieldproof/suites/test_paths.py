@@ -8,7 +8,7 @@ from typing import Any
 
 from fieldproof import contract
 from fieldproof.plugin import Harness
-from fieldproof.strategies import malformed_ids, unknown_run_ids
+from fieldproof.strategies import malformed_ids, other_ulid, unknown_run_ids
 
 
 def test_malformed_ids_are_refused_and_touch_nothing(fp: Harness) -> None:
@@ -29,6 +29,22 @@ def test_unknown_runs_are_404_and_touch_nothing(fp: Harness) -> None:
             fp.client.write("resume", run, fielding_run_id=run_id)
 
         fp.explore(unknown_run_ids(), example)
+
+
+def test_a_run_is_named_by_its_whole_path(fp: Harness) -> None:
+    """The run's own id under another project or target group is not that run: refused, never
+    served nor written. Each is sent a GET and a resume with the run's current tag, so that a
+    server that finds a run by its id alone serves the one and writes the other; besides ids no
+    run has, the scope of another run the target has (a project and target group that exist)."""
+    with fp.run("resumable") as run:
+        scopes: list[dict[str, Any]] = [{"project_id": other_ulid(run.project_id)},
+                                        {"target_group_id": other_ulid(run.target_group_id)}]  # fmt: skip
+        other = fp.other_run(run)
+        if other is not None and (other.project_id, other.target_group_id) != (run.project_id, run.target_group_id):
+            scopes.append({"project_id": other.project_id, "target_group_id": other.target_group_id})
+        for ids in scopes:
+            fp.client.get(run, **ids)
+            fp.client.write("resume", run, **ids)
 
 
 def test_undeclared_methods_are_refused_and_change_nothing(fp: Harness) -> None:
