@@ -227,6 +227,9 @@ FAULTS = {
     "action_route_any_method": ("framework", "The pause/resume/complete routes are registered for "
         "any method, so GET (or PUT, DELETE, PATCH) FR/pause with a good If-Match pauses the run. "
         "Breaks: a method outside the contract may fail but never \"succeeds or changes state\"."),
+    "content_length_on_204": ("framework", "Every 204 carries Content-Length: 0 (the framework "
+        "sets it on all bodiless answers). Breaks RFC 9110 8.6: \"A server MUST NOT send a "
+        "Content-Length header field in any response with a status code of ... 204\"."),
     "unmatched_route_framework_404": ("framework", "A path whose ids miss the route patterns "
         "(account not digits, project/target group/run not ULID) falls through to the framework's "
         "404 {\"detail\": \"Not Found\"}. Breaks: errors carry \"object and detail required\"."),
@@ -584,6 +587,8 @@ class App:
             response = self.error_response(Refusal(500, "unexpected_internal_error", repr(exc)))
         if not self.drops_trace(response.status_code):
             response.headers.update(trace)
+        if "content_length_on_204" in self.faults and response.status_code == 204:
+            response.raw_headers.append((b"content-length", b"0"))
         await response(scope, receive, send)
 
     def drops_trace(self, status: int) -> bool:

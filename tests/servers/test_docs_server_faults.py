@@ -125,6 +125,13 @@ def get_on_action_path_pauses(c: httpx.Client, s: Server) -> bool:
     return r.status_code < 300 or get(c, s, run).json()["status"].lower() != "live"
 
 
+def no_content_has_content_length(c: httpx.Client, s: Server) -> bool:
+    run = s.run("resumable")
+    r = write(c, s, run, "resume", tag_of(c, s, run))
+    assert r.status_code == 204
+    return "content-length" in r.headers
+
+
 def malformed_id_error_lacks_object(c: httpx.Client, s: Server) -> bool:
     r = get(c, s, s.run("resumable"), project="not-a-ulid")
     assert r.status_code in (400, 404)
@@ -260,6 +267,7 @@ SCENARIOS: dict[str, tuple[Callable[[httpx.Client, Server], bool], tuple[str, ..
     "if_match_checked_on_replica": (etag_of_last_write_refused, ("--stale-read-ms", "3000")),
     "write_retry_replayed": (stale_retry_succeeds, ()),
     "action_route_any_method": (get_on_action_path_pauses, ()),
+    "content_length_on_204": (no_content_has_content_length, ()),
     "unmatched_route_framework_404": (malformed_id_error_lacks_object, ()),
     "lock_per_action": (concurrent_pause_and_complete_both_succeed, ("--race-window-ms", "300")),
     "last_changed_at_frozen": (last_changed_at_stays, ()),
