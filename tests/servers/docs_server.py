@@ -211,11 +211,97 @@ FAULTS = {
     "write_lost_update": ("concurrency", "Every write reads the run, waits --race-window-ms "
         "without a lock, then stores status and read-version+1: concurrent writes with one tag "
         "all get 204 and all but one are lost."),
+    # --- added by an independent tester (issue 21); each text ends with the documented fact broken
+    # caches, replicas, retry caches
+    "get_etag_cached": ("caches", "GET builds its body fresh but takes the ETag from a per-run cache "
+        "filled by the first GET and never invalidated by writes. Breaks: If-Match holds \"the ETag "
+        "from the last GET or write\" and 412 only when it is not \"the current ETag\"."),
+    "if_match_checked_on_replica": ("replicas", "Writes check If-Match and state against a read "
+        "replica lagging --stale-read-ms behind, so a write sent with the ETag of the write just "
+        "before gets 412 (and the older tag passes). Breaks: \"If-Match must hold the current ETag; "
+        "otherwise 412\"."),
+    "write_retry_replayed": ("retries", "A write repeated with the same path and If-Match within "
+        "60 s gets the first 204 (and its ETag) replayed unchecked, even after the run changed. "
+        "Breaks: \"no idempotency key\"; a stale If-Match gets \"412 ... and nothing changes\"."),
+    # framework defaults
+    "action_route_any_method": ("framework", "The pause/resume/complete routes are registered for "
+        "any method, so GET (or PUT, DELETE, PATCH) FR/pause with a good If-Match pauses the run. "
+        "Breaks: a method outside the contract may fail but never \"succeeds or changes state\"."),
+    "content_length_on_204": ("framework", "Every 204 carries Content-Length: 0 (the framework "
+        "sets it on all bodiless answers). Breaks RFC 9110 8.6: \"A server MUST NOT send a "
+        "Content-Length header field in any response with a status code of ... 204\"."),
+    "unmatched_route_framework_404": ("framework", "A path whose ids miss the route patterns "
+        "(account not digits, project/target group/run not ULID) falls through to the framework's "
+        "404 {\"detail\": \"Not Found\"}. Breaks: errors carry \"object and detail required\"."),
+    # locks keyed too narrowly
+    "lock_per_action": ("locks", "Writes hold a lock per (run, operation) across check, "
+        "--race-window-ms and act: two pauses serialise, but a pause and a complete sent at once "
+        "with one tag both get 204. Breaks: \"If-Match must hold the current ETag; otherwise 412\"."),
+    # clocks
+    "last_changed_at_frozen": ("clocks", "Writes bump version, status and last_changed_by but "
+        "leave last_changed_at as it was. Breaks: \"Every successful change bumps version and "
+        "last_changed_at\"."),
+    "last_changed_at_naive": ("clocks", "A write stores a naive utcnow(), rendered without an "
+        "offset: after a write last_changed_at reads like 2025-06-01T12:00:00.123 (no Z). Breaks: "
+        "last_changed_at is \"RFC 3339 UTC\" (RFC 3339 5.6: time-offset is required)."),
+    # scoping
+    "run_lookup_ignores_parents": ("scoping", "Runs are looked up by account and fielding_run_id "
+        "only: the run is served and written under any project/target group ULID. Breaks: \"the "
+        "same fielding_run_id under another project or target group ... is refused ..., never "
+        "served or written\"."),
+    "account_from_token": ("scoping", "The account is taken from the token, not the path: a "
+        "token's run is served and written under any account_id in the path. Breaks: \"The whole "
+        "path names the run: a run belongs to one account\"."),
+    # header handling
+    "bearer_scheme_case_sensitive": ("headers", "The auth scheme must be spelled exactly "
+        "'Bearer': 'bearer <valid token>' gets 401. Breaks: RFC 9110 11.1 (the scheme is "
+        "case-insensitive) with RFC 6750 2.1; 401 is for \"no valid authorization\"."),
+    "etag_header_duplicated": ("headers", "A 204 that changed the run carries two ETag fields: "
+        "the tag of the run as loaded, then the new one. Breaks: \"204 carries the new ETag\" "
+        "(ETag is a single entity-tag, RFC 9110 8.8.3 and 5.3)."),
+    # state leaking across one keep-alive connection
+    "auth_sticky_on_connection": ("connections", "After a request authenticates, later requests on "
+        "the same connection without Authorization act as that token. Breaks: \"401: no valid "
+        "authorization (missing or malformed token)\"; Authorization \"on every request\"."),
+    "trace_id_sticky_on_connection": ("connections", "The trace-id of a connection's first request "
+        "is reused on its later answers, ignoring their own valid traceparent. Breaks: \"When the "
+        "request carried a valid traceparent, the response continues the same trace: same "
+        "trace-id\"."),
+    # rate limiting
+    "retry_after_fractional": ("rate_limits", "429 gives Retry-After as fractional seconds "
+        "(e.g. 1.998). Breaks: Retry-After is \"a count of seconds\" (RFC 9110 10.2.3: "
+        "delay-seconds = 1*DIGIT)."),
+    "rate_limit_generic_error_body": ("rate_limits", "429 answers go through the common error "
+        "handler: {id, object: too_many_requests, detail}. Breaks: \"429 differs: {\"object\": "
+        "\"too_many_requests_problem_details\", \"details\": text}\"."),
+    # parsing shortcuts
+    "account_id_python_int": ("parsing", "The path's account_id is parsed with Python int(), so "
+        "'+101', '1_01' or ' 101' name account 101 and are served. Breaks: \"account_id: integer "
+        "(sent as digits)\"; a malformed id is 400 or 404, never served."),
+    "run_id_compared_truncated": ("parsing", "fielding_run_id is compared on its first 16 "
+        "characters (a CHAR(16) key), so another ULID with that prefix names the run. Breaks: "
+        "\"The whole path names the run\" (an unknown id is 404)."),
+    # error bodies and trace context
+    "errors_problem_json": ("errors", "Error answers are labelled Content-Type: "
+        "application/problem+json. Breaks: \"Plain application/json (not problem+json)\"."),
+    "invalid_params_as_map": ("errors", "invalid_params is an object {name: reason} instead of a "
+        "list. Breaks: \"invalid_params\": [{\"name\", \"reason\"}] (OpenAPI: items require name "
+        "and reason)."),
+    "traceparent_invalid_continued": ("trace", "An incoming traceparent of the right shape is "
+        "continued without W3C checks (all-zero ids, version ff, upper-case hex): its trace-id "
+        "comes back as sent. Breaks: response traceparent is \"lower-case, ids not all zero\"."),
+    "tracestate_copied_verbatim": ("trace", "With a valid traceparent, the incoming tracestate is "
+        "appended to ours verbatim, even when it is not a list of key=value members. Breaks: "
+        "\"tracestate is a list of key=value members\"."),
 }
 UNCONDITIONAL = object()  # read_if_match's answer to a missing If-Match under if_match_optional
 WRAP_AT = 8  # version_wraps_at_8
 RECENT_TAGS = 3  # if_match_recent_tags
 LOCAL_CLOCK_OFFSET = dt.timedelta(hours=-5)  # end_date_local_clock
+REPLAY_SECONDS = 60.0  # write_retry_replayed
+RUN_ID_KEY_CHARS = 16  # run_id_compared_truncated
+LOOSE_TRACEPARENT_RE = re.compile(  # traceparent_invalid_continued: the shape, nothing more
+    r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?", re.IGNORECASE)
 
 
 def parse_faults(values: list[str]) -> list[str]:
@@ -370,19 +456,30 @@ def parse_tracestate(values: list[str]) -> list[str]:
     return members if len(members) <= 32 else []
 
 
-def trace_headers(request: Request) -> dict[str, str]:
+def trace_headers(request: Request, faults: frozenset = frozenset()) -> dict[str, str]:
     """Continue the caller's trace (same trace-id, our own parent-id) or start a new one."""
     parent_id = secrets.token_hex(8)
-    incoming = parse_traceparent(request.headers.getlist("traceparent"))
+    values = request.headers.getlist("traceparent")
+    incoming = parse_traceparent(values)
+    if "traceparent_invalid_continued" in faults and len(values) == 1:
+        loose = LOOSE_TRACEPARENT_RE.fullmatch(values[0].strip(" \t"))
+        incoming = (loose.group(2), loose.group(4)) if loose else None
     state = []
     if incoming:
         trace_id, flags = incoming
         flags = f"{int(flags, 16) & 1:02x}"  # only the sampled flag is defined for version 00
         state = parse_tracestate(request.headers.getlist("tracestate"))
+        if "tracestate_copied_verbatim" in faults:
+            state = [v.strip(" \t") for v in request.headers.getlist("tracestate") if v.strip(" \t")]
     else:
         trace_id, flags = secrets.token_hex(16), "01"
     members = [f"{TRACESTATE_KEY}={parent_id}"] + state[:31]
     return {"traceparent": f"00-{trace_id}-{parent_id}-{flags}", "tracestate": ",".join(members)}
+
+
+def connection(request: Request) -> tuple:
+    """The client's address and port: one keep-alive connection (the connection-reuse faults)."""
+    return tuple(request.scope.get("client") or ())
 
 
 # --- If-Match -------------------------------------------------------------------------------------
@@ -436,6 +533,14 @@ class App:
         self.get_cache: dict[tuple, tuple] = {}  # stale_get_cache: key -> (monotonic, body, headers)
         self.written: set[tuple] = set()  # keys of runs changed since start-up
         self.seed_for_faults()
+        self.etag_cache: dict[tuple, str] = {}  # get_etag_cached: key -> the first GET's tag
+        # if_match_checked_on_replica: key -> [(monotonic time applied, copy of the run)]
+        self.replica_log = {key: [(-math.inf, dataclasses.replace(run))]
+                            for key, run in self.runs.items()}
+        self.replays: dict[tuple, tuple] = {}  # write_retry_replayed: request -> (monotonic, ETag)
+        self.action_locks: dict[tuple, asyncio.Lock] = {}  # lock_per_action
+        self.connection_auth: dict[tuple, tuple] = {}  # auth_sticky_on_connection
+        self.connection_trace: dict[tuple, str] = {}  # trace_id_sticky_on_connection
 
     def seed_for_faults(self) -> None:
         """Put a seeded run at the boundary a state fault gets wrong (a no-op without those faults).
@@ -461,7 +566,10 @@ class App:
         if scope["type"] != "http":
             return
         request = Request(scope, receive)
-        trace = trace_headers(request)
+        trace = trace_headers(request, self.faults)
+        if "trace_id_sticky_on_connection" in self.faults:  # a context kept per connection
+            first = self.connection_trace.setdefault(connection(request), trace["traceparent"][3:35])
+            trace["traceparent"] = trace["traceparent"][:3] + first + trace["traceparent"][35:]
         try:
             if scope["path"] == "/healthz":
                 response = self.healthz(request)
@@ -479,6 +587,8 @@ class App:
             response = self.error_response(Refusal(500, "unexpected_internal_error", repr(exc)))
         if not self.drops_trace(response.status_code):
             response.headers.update(trace)
+        if "content_length_on_204" in self.faults and response.status_code == 204:
+            response.raw_headers.append((b"content-length", b"0"))
         await response(scope, receive, send)
 
     def drops_trace(self, status: int) -> bool:
@@ -493,16 +603,23 @@ class App:
         return Response(b'{"status":"ok"}', 200, media_type="application/json")
 
     def error_response(self, refusal: Refusal) -> Response:
-        if refusal.status == 429:  # documented: a different shape, `details` plural
+        body: dict
+        if refusal.status == 429 and "rate_limit_generic_error_body" not in self.faults:
+            # documented: a different shape, `details` plural
             body = {"object": "too_many_requests_problem_details", "details": refusal.detail}
         else:
             body = {"id": str(uuid.uuid4()), "object": refusal.code, "detail": refusal.detail}
-            if refusal.params:
+            if refusal.params and "invalid_params_as_map" in self.faults:
+                body["invalid_params"] = dict(refusal.params)
+            elif refusal.params:
                 body["invalid_params"] = [{"name": n, "reason": r} for n, r in refusal.params]
             elif self.policy.null_invalid_params:
                 body["invalid_params"] = None
+        media_type = "application/json"
+        if "errors_problem_json" in self.faults:
+            media_type = "application/problem+json"
         return Response(json.dumps(body).encode(), refusal.status, headers=refusal.headers,
-                        media_type="application/json")
+                        media_type=media_type)
 
     # --- gates, in order ---
 
@@ -511,7 +628,11 @@ class App:
         if self.policy.unknown_method_501 and method not in STANDARD_METHODS:
             raise Refusal(501, "not_implemented_error", f"method {method!r} is not implemented")
         route = self.route(request)
-        allowed = ("GET", "HEAD") if route[-1] is None else ("POST",)
+        if "unmatched_route_framework_404" in self.faults and self.misses_patterns(route):
+            return Response(b'{"detail":"Not Found"}', 404, media_type="application/json")
+        allowed: tuple = ("GET", "HEAD") if route[-1] is None else ("POST",)
+        if route[-1] is not None and "action_route_any_method" in self.faults:
+            allowed = tuple(sorted(STANDARD_METHODS))
         if method not in allowed:
             raise Refusal(405, "method_not_allowed_error", f"{method} is not allowed here",
                           headers={"Allow": ", ".join(allowed)})
@@ -547,6 +668,13 @@ class App:
                 ids.append(None)
         return (*ids, action)
 
+    @staticmethod
+    def misses_patterns(route: tuple) -> bool:
+        """unmatched_route_framework_404: would a router with typed path parameters miss this?"""
+        account, project, group, run_id, _ = route
+        return (account is None or not DIGITS_RE.fullmatch(account)
+                or any(v is None or not ULID_RE.fullmatch(v) for v in (project, group, run_id)))
+
     def check_version(self, request: Request) -> None:
         values = request.headers.getlist("cint-api-version")
         if not values and "version_header_missing_400" in self.faults:
@@ -573,6 +701,9 @@ class App:
 
     def authenticate(self, request: Request, reading: bool = False) -> tuple[str, Principal]:
         values = request.headers.getlist("authorization")
+        sticky = "auth_sticky_on_connection" in self.faults
+        if not values and sticky and connection(request) in self.connection_auth:
+            return self.connection_auth[connection(request)]
         if not values and reading and "get_without_token_served" in self.faults:
             return "", Principal(None, "")  # "reads are public": no account, no user
         if not values and "missing_token_403" in self.faults:
@@ -580,9 +711,13 @@ class App:
         if len(values) != 1:
             raise Refusal(401, "authorization_error", "a Bearer token is required")
         m = BEARER_RE.fullmatch(values[0].strip(" \t"))
+        if m and "bearer_scheme_case_sensitive" in self.faults and not m.group(0).startswith("Bearer"):
+            m = None
         principal = self.tokens.get(m.group(1)) if m else None
         if principal is None:
             raise Refusal(401, "authorization_error", "the Bearer token is not valid")
+        if sticky:
+            self.connection_auth[connection(request)] = (m.group(1), principal)
         return m.group(1), principal
 
     def rate_limit(self, token: str) -> None:
@@ -592,6 +727,8 @@ class App:
         wait = bucket.take()
         if wait:
             retry_after = str(wait)
+            if "retry_after_fractional" in self.faults:  # the exact wait, not rounded up
+                retry_after = f"{(1 - bucket.tokens) / bucket.refill:.3f}"
             if "retry_after_http_date" in self.faults:
                 retry_after = email.utils.formatdate(time.time() + wait, usegmt=True)
             raise Refusal(429, "too_many_requests", "rate limit exceeded, retry later",
@@ -600,7 +737,8 @@ class App:
     def find_run(self, route: tuple, principal: Principal) -> Run:
         account, project, group, run_id, action = route
         bad = []
-        if account is None or not DIGITS_RE.fullmatch(account) or int(account) > INT32_MAX:
+        number = self.account_number(account)
+        if number is None:
             bad.append(("account_id", "must be an integer"))
         for name, value in (("project_id", project), ("target_group_id", group)):
             if value is None or not ULID_RE.fullmatch(value):
@@ -611,14 +749,41 @@ class App:
             raise Refusal(400, "bad_request_error", "the request is not valid", bad)
         reads_anyone = action is None and (principal.account_id is None
                                            or "get_foreign_token_served" in self.faults)
-        if int(account) != principal.account_id and not reads_anyone:
+        if "account_from_token" in self.faults and principal.account_id is not None:
+            number = principal.account_id  # "the tenant is whoever the token says"
+        if number != principal.account_id and not reads_anyone:
             if self.policy.foreign_status == 404:
                 raise Refusal(404, "not_found_error", "fielding run not found")
             raise Refusal(403, "authorization_error", "no permission on this account")
-        run = self.runs.get((int(account), project, group, run_id))
+        run = self.lookup(number, project, group, run_id)
         if run is None:
             raise Refusal(404, "not_found_error", "fielding run not found")
         return run
+
+    def account_number(self, account: str | None) -> int | None:
+        """The path's account_id as an int32, or None when it is not digits."""
+        if account is None:
+            return None
+        if "account_id_python_int" in self.faults:
+            try:
+                number = int(account)  # also takes '+101', '1_01', ' 101 '
+            except ValueError:
+                return None
+            return number if 0 <= number <= INT32_MAX else None
+        if not DIGITS_RE.fullmatch(account) or int(account) > INT32_MAX:
+            return None
+        return int(account)
+
+    def lookup(self, account: int, project: str, group: str, run_id: str | None) -> Run | None:
+        if "run_lookup_ignores_parents" in self.faults:  # "run ids are unique anyway"
+            return next((r for r in self.runs.values()
+                         if r.account_id == account and r.id == run_id), None)
+        if "run_id_compared_truncated" in self.faults and run_id is not None:
+            n = RUN_ID_KEY_CHARS
+            return next((r for r in self.runs.values()
+                         if (r.account_id, r.project_id, r.target_group_id) == (account, project, group)
+                         and r.id[:n] == run_id[:n]), None)
+        return self.runs.get((account, project, group, run_id))
 
     # --- operations ---
 
@@ -647,13 +812,15 @@ class App:
             "version": run.version,
             "start_fielding_at": rfc3339(run.start_fielding_at),
             "end_fielding_at": rfc3339(run.end_fielding_at),
-            "last_changed_at": rfc3339(run.last_changed_at),
+            "last_changed_at": self.changed_at_text(run),
             "last_changed_by": run.last_changed_by,
             "account_id": run.account_id if self.policy.account_id_as_int else str(run.account_id),
             "project_id": run.project_id,
             "target_group_id": run.target_group_id,
         }
         headers = {"ETag": self.etag(run)}
+        if "get_etag_cached" in self.faults:
+            headers["ETag"] = self.etag_cache.setdefault(run.key(), headers["ETag"])
         if "etag_missing_after_write" in self.faults and run.key() in self.written:
             headers = {}
         data = json.dumps(body).encode()
@@ -661,16 +828,55 @@ class App:
             self.get_cache[run.key()] = (time.monotonic(), data, headers)
         return Response(data, 200, headers=headers, media_type="application/json")
 
-    def write(self, request: Request, run: Run, action: str, principal: Principal):
+    def changed_at_text(self, run: Run) -> str:
+        text = rfc3339(run.last_changed_at)
+        if "last_changed_at_naive" in self.faults and run.key() in self.written:
+            return text.removesuffix("Z")  # a naive datetime's isoformat(): no offset at all
+        return text
+
+    def write(self, request: Request, run: Run, action: str, principal: Principal,
+              locked: bool = False):
         """The 204 Response, or (race faults only) an awaitable of it; refusals are raised."""
+        if "lock_per_action" in self.faults and not locked:
+            return self.write_locked_per_action(request, run, action, principal)
+        replay = None
+        if "write_retry_replayed" in self.faults:  # a home-made retry cache
+            replay = (principal.user_id, action, run.key(), tuple(request.headers.getlist("if-match")))
+            hit = self.replays.get(replay)
+            if hit and time.monotonic() - hit[0] < REPLAY_SECONDS:
+                return Response(status_code=204, headers={"ETag": hit[1]})
+        response = self.write_checked(request, run, action, principal)
+        if replay and isinstance(response, Response) and response.status_code == 204:
+            self.replays[replay] = (time.monotonic(), response.headers["etag"])
+        return response
+
+    async def write_locked_per_action(self, request: Request, run: Run, action: str,
+                                      principal: Principal) -> Response:
+        """lock_per_action: the whole check-and-act under a lock keyed by run AND operation."""
+        async with self.action_locks.setdefault((run.key(), action), asyncio.Lock()):
+            response = self.write(request, run, action, principal, locked=True)
+            if inspect.isawaitable(response):
+                response = await response
+            return response
+
+    def replica_view(self, run: Run) -> Run:
+        """if_match_checked_on_replica: the run as a replica --stale-read-ms behind sees it."""
+        horizon = time.monotonic() - self.stale_read
+        return next(copy for applied, copy in reversed(self.replica_log[run.key()])
+                    if applied <= horizon)
+
+    def write_checked(self, request: Request, run: Run, action: str, principal: Principal):
         tags = self.read_if_match(request)
         if tags == "*" and "if_match_star_forces" in self.faults:
             forced = {"resume": "live", "pause": "paused", "complete": "completed"}[action]
             if forced != run.status:
                 self.commit(run, forced, principal, action)
             return Response(status_code=204, headers={"ETag": self.etag(run)})
-        target = self.transition(run, action)  # new status, run.status for a no-op, None if refused
-        tag_ok = self.tag_matches(run, tags)
+        seen = run
+        if "if_match_checked_on_replica" in self.faults:
+            seen = self.replica_view(run)
+        target = self.transition(seen, action)  # new status, run.status for a no-op, None if refused
+        tag_ok = self.tag_matches(seen, tags)
         if action == "pause" and "pause_ignores_if_match" in self.faults:
             tag_ok = True
         if self.policy.state_before_tag and target is None:
@@ -684,13 +890,20 @@ class App:
             self.refuse_state(action)
         if target == run.status:
             return Response(status_code=204, headers={"ETag": self.etag(run)})
-        if "write_lost_update" in self.faults or (action == "pause"
-                                                  and "pause_check_then_act" in self.faults):
+        if ("write_lost_update" in self.faults or "lock_per_action" in self.faults
+                or (action == "pause" and "pause_check_then_act" in self.faults)):
             return self.write_later(run, target, principal, action)
         before = self.etag(run)
         self.commit(run, target, principal, action)
+        return self.changed(run, before)
+
+    def changed(self, run: Run, before: str) -> Response:
+        """The 204 of a write that changed the run (`before`: its tag as loaded)."""
         tag = before if "write_etag_pre_bump" in self.faults else self.etag(run)
-        return Response(status_code=204, headers={"ETag": tag})
+        response = Response(status_code=204, headers={"ETag": tag})
+        if "etag_header_duplicated" in self.faults:  # the loaded run's tag, set by a middleware
+            response.raw_headers.insert(0, (b"etag", before.encode("latin-1")))
+        return response
 
     async def write_later(self, run: Run, target: str, principal: Principal, action: str):
         """The race faults: checked above, unlocked here, written after --race-window-ms."""
@@ -699,8 +912,7 @@ class App:
         before = self.etag(run)
         lost = "write_lost_update" in self.faults
         self.commit(run, target, principal, action, read_version if lost else None)
-        tag = before if "write_etag_pre_bump" in self.faults else self.etag(run)
-        return Response(status_code=204, headers={"ETag": tag})
+        return self.changed(run, before)
 
     def read_if_match(self, request: Request) -> str | list[str]:
         values = request.headers.getlist("if-match")
@@ -793,6 +1005,15 @@ class App:
     def commit(self, run: Run, status: str, principal: Principal, action: str,
                read_version: int | None = None) -> None:
         """apply(), or its faulty variants; `read_version`: write_lost_update's stale read."""
+        was = run.last_changed_at
+        self.commit_version(run, status, principal, action, read_version)
+        if "last_changed_at_frozen" in self.faults:  # an UPDATE that forgets the column
+            run.last_changed_at = was
+        if "if_match_checked_on_replica" in self.faults:
+            self.replica_log[run.key()].append((time.monotonic(), dataclasses.replace(run)))
+
+    def commit_version(self, run: Run, status: str, principal: Principal, action: str,
+                       read_version: int | None) -> None:
         self.written.add(run.key())
         if action == "complete" and "complete_no_version_bump" in self.faults:
             run.status = status
@@ -866,7 +1087,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--race-window-ms", type=float, default=2.0,
                    help="race faults: unlocked sleep between a write's check and its act")
     p.add_argument("--stale-read-ms", type=float, default=1000.0,
-                   help="stale_get_cache: how long a cached GET answer is served")
+                   help="stale_get_cache: how long a cached GET answer is served; "
+                        "if_match_checked_on_replica: how far the replica lags")
     args = p.parse_args(argv)
     args.fault = parse_faults(args.fault)
     if "list" in args.fault:
