@@ -127,6 +127,11 @@ FACTS: tuple[Fact, ...] = (
     Fact("auth", "no token or a malformed one gets 401; an expired one 403 (not 401); another account's token 403 "
          "(404 is open); none of them changes the run", DOCS, ("auth_refused", "refusal_changes_nothing"),
          ("first_pass[auth]", "auth::test_requests_without_valid_credentials_are_refused"), questions=("foreign_account",)),
+    Fact("get_serves_the_run", "a GET of a run, with a token of its account, on its own path, is answered 200", DOCS,
+         ("get_serves_the_run",), _EVERY_STEP, _GET),
+    Fact("auth_scheme_any_case", "the Bearer scheme is matched in any letter case: 'bearer <token>' is the token",
+         f"{RFC9110} §11.1; RFC 6750 §2.1", ("get_serves_the_run", "current_tag_wins"),
+         ("auth::test_the_auth_scheme_is_case_insensitive",)),
     Fact("api_version_required", "Cint-API-Version on every request, no default: a missing one is 403 "
          "required_header_missing", DOCS, ("api_version_required",),
          ("first_pass[api_version]", "auth::test_a_missing_or_unknown_api_version_is_answered")),
@@ -142,7 +147,8 @@ FACTS: tuple[Fact, ...] = (
          ("unknown_path_refused", "refusal_changes_nothing"), ("paths::test_malformed_ids_are_refused_and_touch_nothing",),
          questions=("malformed_id",)),
     Fact("whole_path_names_the_run", "the whole path names the run: its id under another project or target group (even "
-         "of the same account) is not that run, and is refused (404; 400 or 403 open), never served or written", DOCS,
+         "of the same account) or account is not that run, nor is an id one character off or an account id that is "
+         "not digits: each is refused (404; 400 or 403 open), never served or written", DOCS,
          ("unknown_path_refused", "refusal_changes_nothing"), ("paths::test_a_run_is_named_by_its_whole_path",),
          questions=("other_scope",)),
     Fact("undeclared_method", "a method the contract does not declare is not a success and changes nothing (501 for a "
@@ -170,14 +176,15 @@ FACTS: tuple[Fact, ...] = (
          "invalid one's", f"{DOCS} (when absent the service makes one); {W3C} (an invalid traceparent is ignored)",
          ("trace_continues_callers_trace", "traceparent_on_every_response"),
          ("trace_context::test_every_caller_gets_a_valid_trace",)),
-    Fact("tracestate_list", "tracestate, when present, is a list of key=value members", f"{DOCS}; {W3C}",
+    Fact("tracestate_list", "tracestate, when present, is a list of key=value members (a malformed one a caller sent is "
+         "not passed on)", f"{DOCS}; {W3C}",
          ("tracestate_well_formed",), (*_EVERY_STEP, "trace_context::test_every_caller_gets_a_valid_trace")),
     Fact("retry_after_on_429", "a 429 carries Retry-After, a count of seconds", f"{DOCS}; {USERS}", ("retry_after_on_429",),
          ("rate_limit::test_a_burst_gets_429_with_retry_after",), statuses=frozenset({429})),
     # --- HTTP itself ---------------------------------------------------------------------------
-    Fact("http_framing", "every response is a well-formed HTTP/1.1 message: a valid status line, one Content-Length, a "
-         "body as long as it says and none on 204 or 304, in a content coding the client asked for",
-         f"{RFC9112}; {RFC9110} §8.4", ("http_message_well_formed",), _EVERY_STEP),
+    Fact("http_framing", "every response is a well-formed HTTP/1.1 message: a valid status line, one Content-Length and "
+         "none on a 204, a body as long as it says and none on 204 or 304, in a content coding the client asked for",
+         f"{RFC9112}; {RFC9110} §8.4, §8.6", ("http_message_well_formed",), _EVERY_STEP),
     Fact("body_bounded", "a response body fits in the target file's max_body_bytes", USERS, ("response_body_bounded",),
          _EVERY_STEP),
 )

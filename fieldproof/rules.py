@@ -479,12 +479,17 @@ def undeclared_method_refused(exchange: Exchange) -> Result:
     return _unchanged(undeclared_method_refused, exchange, "an undeclared method") or []
 
 
-@exchange_rule("every response is a well-formed HTTP/1.1 message: a valid status line, one Content-Length, a body as long "
-               "as it says and none on 204, 304 or HEAD, in a content coding the client asked for (RFC 9112, RFC 9110 §8.4)",
+@exchange_rule("every response is a well-formed HTTP/1.1 message: a valid status line, one Content-Length (none on a 204), a "
+               "body as long as it says and none on 204, 304 or HEAD, in a content coding the client asked for (RFC 9112, "
+               "RFC 9110 §8.4, §8.6)",
                "no response was received", judges_unreadable=True)  # fmt: skip
 def http_message_well_formed(exchange: Exchange) -> Result:
     framing = exchange.framing
     if framing is None:
+        if exchange.status == 204 and exchange.header("content-length") is not None:  # RFC 9110 §8.6: MUST NOT
+            return _finding(http_message_well_formed, exchange, "a Content-Length on a 204",
+                            f"{what_happened(exchange)} with Content-Length: {exchange.header('content-length')}; RFC 9110 "
+                            "§8.6: a server must not send one on a 204")  # fmt: skip
         return []
     what = f"{exchange.method} {exchange.operation}" + (f" answered {exchange.status}" if exchange.status else "")
     return _finding(http_message_well_formed, exchange, framing.problem,
@@ -588,6 +593,22 @@ def business_rules_refuse(exchange: Exchange) -> Result:
     if answers == {204, 422}:
         why += " (422 or a 204 no-op is an open question)"
     return _expect(business_rules_refuse, exchange, answers, why)
+
+
+@exchange_rule("a GET of a run, with the account's token, on the run's own path, is answered 200",
+               "no plain GET of a run was sent", expectation=True)  # fmt: skip
+def get_serves_the_run(exchange: Exchange) -> Result:
+    facts = exchange.facts
+    if exchange.operation != "get" or facts.role is None or not facts.ordinary(besides="if_match") or _rate_limited(exchange):
+        return None
+    if any(name.lower() not in _PLAIN_HEADERS for name in exchange.request_headers):
+        return None  # a generated header (schemathesis') may rightly be refused: not a plain GET
+    if exchange.status >= 500 or exchange.status not in exchange.documented_statuses:
+        return None  # documented_status's finding: judged here is a documented refusal of a plain GET
+    return _expect(get_serves_the_run, exchange, {200}, "the run exists and the token's account owns it")
+
+
+_PLAIN_HEADERS = frozenset({"authorization", "cint-api-version", "traceparent", "tracestate"})
 
 
 _AUTH_ANSWERS = {

@@ -170,11 +170,17 @@ def malformed_ids(*, nul: bool = True) -> st.SearchStrategy[dict[str, str]]:
     )
 
 
-def other_ulid(ulid: str) -> str:
-    """A well-formed ULID beside `ulid` (its last character another): one no run is likely to
-    have, that a server reading only the run id would take for the run's own scope."""
-    last = CROCKFORD[(CROCKFORD.index(ulid[-1]) + 1) % len(CROCKFORD)] if ulid[-1:] in CROCKFORD else "0"
-    return ulid[:-1] + last
+def other_ulid(ulid: str, at: int = -1) -> str:
+    """`ulid` with its character at `at` another: a well-formed ULID one character off. Ids made
+    one after another (monotonic ULIDs, a seed's runs) differ in their last characters, so a
+    near miss meant to name no run changes one in the middle of the random part, or in the
+    timestamp's leading part."""
+    if not ulid:
+        return "0" * 26
+    index = at % len(ulid)
+    char = ulid[index]
+    other = CROCKFORD[(CROCKFORD.index(char) + 1) % len(CROCKFORD)] if char in CROCKFORD else "0"
+    return ulid[:index] + other + ulid[index + 1:]
 
 
 def unknown_run_ids() -> st.SearchStrategy[str]:

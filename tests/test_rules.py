@@ -82,6 +82,7 @@ COVERED = [
     "response_body_bounded",
     "http_message_well_formed",
     "run_body_documented",
+    "get_serves_the_run",
     "one_winner_among_concurrent_writes",
     "new_etag_accepted_by_next_write",
     "lifecycle_model_allows",
@@ -181,9 +182,10 @@ class FakeApi:
 
     def correct(self, request: httpx.Request, op: str, ids: tuple[str, ...]) -> tuple[int, str | None]:
         account, project, target_group, run_id = ids
-        auth = request.headers.get("authorization")
-        if auth not in (f"Bearer {MAIN}", f"Bearer {FOREIGN}", f"Bearer {EXPIRED}"):
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or token not in (MAIN, FOREIGN, EXPIRED):  # schemes ignore case (RFC 9110 §11.1)
             return 401, None
+        auth = f"Bearer {token}"
         if auth == f"Bearer {EXPIRED}":
             return 403, None
         if "cint-api-version" not in request.headers:
@@ -586,6 +588,8 @@ PASSES = [
     Case("response_body_bounded", "get-200", GET()),
     Case("http_message_well_formed", "get-200", GET()),
     Case("run_body_documented", "get-200", GET()),
+    Case("get_serves_the_run", "get-200", GET()),
+    Case("get_serves_the_run", "lower-case-scheme", GET(headers={"Authorization": f"bearer {MAIN}"})),
     Case("run_body_documented", "title-case-status", GET(), lambda fake: setattr(fake, "title_case", True)),
     Case("run_body_documented", "json-with-charset", GET(), header("get", "content-type", "application/json; charset=utf-8")),
     Case("run_body_documented", "utc-as-offset", GET(), run_field("last_changed_at", "2025-06-02T08:00:07.000+00:00")),
@@ -693,8 +697,9 @@ BREAKS = [
     Case("etag_on_success", "lower-case-w-on-200", GET(), header("get", "etag", 'w/"7"')),
     Case("etag_on_success", "unquoted-on-204", WRITE(), header("resume", "etag", "8"),
          also=frozenset({"success_changes_the_run"})),  # "8" is not the run's current W/"8" either
-    Case("no_body_on_204", "json-body", WRITE(), body("resume", b'{"status": "live"}')),
-    Case("no_body_on_204", "one-byte", WRITE("pause"), setup(LIVE, body("pause", b" ", "text/plain"))),
+    # a simulated 204 with a body says its length too: that is a Content-Length on a 204 as well
+    Case("no_body_on_204", "json-body", WRITE(), body("resume", b'{"status": "live"}'), also=frozenset({"http_message_well_formed"})),
+    Case("no_body_on_204", "one-byte", WRITE("pause"), setup(LIVE, body("pause", b" ", "text/plain")), also=frozenset({"http_message_well_formed"})),
     Case("retry_after_on_429", "missing", GET(), setup(force("get", 429), header("get", "retry-after", None))),
     Case("retry_after_on_429", "soon", GET(), setup(force("get", 429), header("get", "retry-after", "soon"))),
     # the docs say a count of seconds: an HTTP-date is RFC 9110's, not this API's
@@ -792,6 +797,8 @@ BREAKS = [
     Case("unknown_api_version_answered", "get-500", no_version("get", UNKNOWN_VERSION), force("get", 500), also=A_500),
     Case("response_body_bounded", "2-mib-body", GET(), body("get", b"{}" + b" " * (2 * 1024 * 1024))),
     Case("run_body_documented", "empty-200", GET(), body("get", b"")),
+    Case("get_serves_the_run", "get-404", GET(), force("get", 404)),
+    Case("get_serves_the_run", "get-401", GET(), force("get", 401)),
     Case("run_body_documented", "local-time", GET(), run_field("last_changed_at", "2025-06-02T10:00:07.000+02:00")),
     Case("run_body_documented", "another-runs-id", GET(), run_field("id", UNKNOWN_RUN)),
     Case("run_body_documented", "another-project", GET(), run_field("project_id", OTHER_PROJECT)),
@@ -878,6 +885,7 @@ APPLICABLE = {
     "stale_tag_refused": (expect("stale", STALE), setup()),
     "if_match_variant_answered": (expect("star", "*"), setup()),
     "business_rules_refuse": (expect("current"), GOAL),
+    "get_serves_the_run": (GET(), setup()),
     "auth_refused": (authed("none"), setup()),
     "unknown_path_refused": (path("unknown_run", fielding_run_id=UNKNOWN_RUN), setup()),
     "api_version_required": (no_version("resume"), setup()),
@@ -886,7 +894,7 @@ APPLICABLE = {
 
 
 def op_under_test(rule: str) -> str:
-    return "get" if rule in ("auth_refused", "unknown_path_refused") else "resume"
+    return "get" if rule in ("auth_refused", "unknown_path_refused", "get_serves_the_run") else "resume"
 
 
 @pytest.mark.parametrize("rule", EXPECTATION_RULES)

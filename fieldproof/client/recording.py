@@ -407,12 +407,15 @@ class ApiClient:
         """Which credential an Authorization header really carried."""
         if value is None:
             return Auth.NONE
-        known = {f"Bearer {self.credentials.main}": Auth.MAIN}
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != "bearer":  # auth schemes are case-insensitive (RFC 9110 §11.1)
+            return Auth.MALFORMED
+        known = {self.credentials.main: Auth.MAIN}
         if self.credentials.foreign:
-            known[f"Bearer {self.credentials.foreign}"] = Auth.FOREIGN
+            known[self.credentials.foreign] = Auth.FOREIGN
         if self.credentials.expired:
-            known[f"Bearer {self.credentials.expired}"] = Auth.EXPIRED
-        return known.get(value, Auth.MALFORMED)
+            known[self.credentials.expired] = Auth.EXPIRED
+        return known.get(token, Auth.MALFORMED)
 
     def _headers(self, auth: Auth, extra: Mapping[str, str | None]) -> dict[str, str]:
         headers = {"Cint-API-Version": self.target.api_version, "traceparent": new_traceparent()}
@@ -638,9 +641,12 @@ class ApiClient:
         return exchange
 
     def probe(self, method: str, run: RunRef, action: str | None = None) -> Exchange:
-        """A method the contract does not declare on a run's path, with GETs before and after."""
+        """A method the contract does not declare on a run's path, with GETs before and after.
+        On an action's path it carries the run's current tag, so that a server that takes any
+        method there for the action would really act."""
         before = self.snapshot(run)
-        exchange = self.send(contract.OTHER, method, self.url(run, action), run=run, record=False)
+        headers = {"If-Match": before.etag} if action is not None and before.etag is not None else None
+        exchange = self.send(contract.OTHER, method, self.url(run, action), run=run, headers=headers, record=False)
         exchange.before = before
         try:
             exchange.after = self.snapshot(run)

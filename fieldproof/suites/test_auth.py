@@ -33,3 +33,16 @@ def test_a_missing_or_unknown_api_version_is_answered(fp: Harness, operation: st
             fp.client.get(run, headers=headers)
         else:
             fp.client.write("resume", run, headers=headers)
+
+
+def test_the_auth_scheme_is_case_insensitive(fp: Harness) -> None:
+    """RFC 9110 §11.1: "bearer" is the Bearer scheme. A GET and a resume with the current tag,
+    the account's own token under the scheme in other letter cases, are served as any other."""
+    token = fp.target.token
+    with fp.run("resumable") as run:
+        for scheme in ("bearer", "BEARER"):
+            fp.client.get(run, headers={"Authorization": f"{scheme} {token}"})
+        resumed = fp.client.write("resume", run, headers={"Authorization": f"bearer {token}"})
+        if resumed.status == 204:  # put back for what follows
+            fp.require(fp.client.write("pause", run, resumed.header("etag"), before=resumed.after), 204,
+                       "pausing the run again after the resume")  # fmt: skip

@@ -70,10 +70,10 @@ STEPS: dict[str, tuple[Callable[[Harness], None], tuple[str, ...], int]] = {
     # every kind and spelling of If-Match once: a server that compares carelessly shows here
     "if_match": (test_if_match.answer_every_if_match_variant, ("if_match_variant_answered", "stale_tag_refused"), 59),
     "paths": (test_paths.test_unknown_runs_are_404_and_touch_nothing, ("unknown_path_refused",), 6),
-    "whole_path": (_as_is("whole_path"), ("unknown_path_refused", "run_body_documented"), 12),
-    "trace_context": (_as_is("trace_context"), ("traceparent_on_every_response", "trace_continues_callers_trace"), 18),
-    "undeclared_methods": (lambda fp: test_paths.probe_undeclared_methods(fp, (None,), contract.SAFE_UNDECLARED_METHODS),
-                           ("undeclared_method_refused",), 5),
+    "whole_path": (_as_is("whole_path"), ("unknown_path_refused", "run_body_documented"), 25),
+    "trace_context": (_as_is("trace_context"), ("traceparent_on_every_response", "trace_continues_callers_trace"), 20),
+    "undeclared_methods": (lambda fp: test_paths.probe_undeclared_methods(fp, (None, "resume"), contract.SAFE_UNDECLARED_METHODS),
+                           ("undeclared_method_refused",), 10),
 }
 # Not here: the burst probe (test_rate_limit, opt-in) runs once, at its own size, right after
 # the first pass; schemathesis is another checker, and takes what the budget leaves.

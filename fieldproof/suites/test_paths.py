@@ -9,6 +9,7 @@ from typing import Any
 from fieldproof import contract
 from fieldproof.plugin import Harness
 from fieldproof.strategies import malformed_ids, other_ulid, unknown_run_ids
+from fieldproof.target import RunRef
 
 
 def test_malformed_ids_are_refused_and_touch_nothing(fp: Harness) -> None:
@@ -32,19 +33,35 @@ def test_unknown_runs_are_404_and_touch_nothing(fp: Harness) -> None:
 
 
 def test_a_run_is_named_by_its_whole_path(fp: Harness) -> None:
-    """The run's own id under another project or target group is not that run: refused, never
-    served nor written. Each is sent a GET and a resume with the run's current tag, so that a
-    server that finds a run by its id alone serves the one and writes the other; besides ids no
-    run has, the scope of another run the target has (a project and target group that exist)."""
+    """Only the run's whole path names it: its id under another project, target group or
+    account, a run id one character off, an account id that only a lenient parser reads as the
+    account's, is not that run: refused, never served nor written. Each is sent a GET and a
+    resume with the run's current tag, so that a server that finds a run by its id alone (or by
+    a prefix of it, or by a number parsed loosely) serves the one and writes the other."""
     with fp.run("resumable") as run:
-        scopes: list[dict[str, Any]] = [{"project_id": other_ulid(run.project_id)},
-                                        {"target_group_id": other_ulid(run.target_group_id)}]  # fmt: skip
-        other = fp.other_run(run)
-        if other is not None and (other.project_id, other.target_group_id) != (run.project_id, run.target_group_id):
-            scopes.append({"project_id": other.project_id, "target_group_id": other.target_group_id})
-        for ids in scopes:
+        look = fp.client.snapshot(run)
+        for ids in near_misses(fp, run):
             fp.client.get(run, **ids)
-            fp.client.write("resume", run, **ids)
+            fp.client.write("resume", run, look.etag, observe=False, before=look, **ids)
+
+
+def near_misses(fp: Harness, run: RunRef) -> list[dict[str, Any]]:
+    """Paths that are not the run's, each as the ids that differ from its own."""
+    scopes: list[dict[str, Any]] = [{"project_id": other_ulid(run.project_id)},
+                                    {"target_group_id": other_ulid(run.target_group_id)},
+                                    {"account_id": str(int(run.account_id) + 1)}]  # fmt: skip
+    other = fp.other_run(run)
+    if other is not None and (other.project_id, other.target_group_id) != (run.project_id, run.target_group_id):
+        scopes.append({"project_id": other.project_id, "target_group_id": other.target_group_id})
+    run_id = run.fielding_run_id
+    if contract.ULID.fullmatch(run_id):  # ids of another shape may run in sequence: a near miss could be a run
+        listed = {r.fielding_run_id for r in fp.target.runs}
+        nears = (other_ulid(run_id, 18), other_ulid(run_id, 2), run_id + "0", run_id[:-1])  # same head, same tail, longer, shorter
+        scopes += [{"fielding_run_id": near} for near in nears if near not in listed]
+    account = run.account_id
+    scopes += [{"account_id": spelt} for spelt in (f"+{account}", f" {account}", f"{account}.0", f"{account[0]}_{account[1:]}")
+               if spelt != account]  # fmt: skip
+    return scopes
 
 
 def test_undeclared_methods_are_refused_and_change_nothing(fp: Harness) -> None:

@@ -14,6 +14,7 @@ _ID, _SPAN = secrets.token_hex(16), secrets.token_hex(8)
 CALLERS: dict[str, str | None] = {
     "none": None,
     "valid": f"00-{_ID}-{_SPAN}-01",
+    "valid-with-malformed-tracestate": f"00-{_ID}-{secrets.token_hex(8)}-01",  # a list that must not come back as it is
     "later-version": f"01-{_ID}-{_SPAN}-01-more",  # a version after 00: read as 00
     "uppercase": f"00-{_ID.upper()}-{_SPAN.upper()}-01",  # hex digits are lower case
     "all-zero-trace-id": f"00-{'0' * 32}-{_SPAN}-01",
@@ -31,6 +32,8 @@ def test_every_caller_gets_a_valid_trace(fp: Harness) -> None:
             headers: dict[str, str | None] = {"traceparent": traceparent}
             if name == "valid":
                 headers["tracestate"] = "fieldproof=probe"
+            if name == "valid-with-malformed-tracestate":
+                headers["tracestate"] = "no equals sign,UPPER=case"
             fp.client.get(run, headers=headers)
             fp.client.write("resume", run, f'W/"never-{secrets.token_hex(4)}"', tag=IfMatch.NEVER_ISSUED, headers=headers,
                             observe=False)  # fmt: skip

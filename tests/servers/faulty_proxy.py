@@ -139,7 +139,8 @@ class Proxy:
 
     @staticmethod
     def _head(status: int, headers: list[tuple[str, str]], length: int) -> bytes:
-        lines = [f"HTTP/1.1 {status} X", *(f"{k}: {v}" for k, v in headers), f"content-length: {length}"]
+        framing = [] if status == 204 else [f"content-length: {length}"]  # RFC 9110 §8.6: none on a 204
+        lines = [f"HTTP/1.1 {status} X", *(f"{k}: {v}" for k, v in headers), *framing]
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
