@@ -1015,7 +1015,8 @@ def test_a_round_of_one_kind_keeps_its_judgement_and_its_words(sim: Sim) -> None
     results, before, after = race(sim)
     (finding,) = judge_race(results, before, after)
     assert finding.problem == "more than one winner" and finding.exchange is results[1]
-    assert finding.message == "3 concurrent writes with If-Match W/\"7\" were answered [204, 204, 412]; expected one 204 and 2 x 412 (or 422)"
+    assert finding.message == ('3 concurrent writes with If-Match W/"7" were answered [204, 204, 412]; '
+                               "expected one 204 and 2 x 412 (or 422)")
 
 
 # rounds of several kinds (hand-built: a pause and a resume, a complete beside them), judged by
