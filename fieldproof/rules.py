@@ -708,7 +708,9 @@ class OneWinner:
         if after is not None and after.status_code == 200:
             look = Operation("get", 2.0, 3.0, Observation("get", None, 200, after.etag, after.status))
         verdict = linearizability.check([*writes, *([look] if look else [])], initial)
-        changes = [e for e, o in seen if o.status == 204 and o.etag is not None and o.etag != o.if_match]
+        # the write blamed (and so the finding's group) must not depend on which racer came first
+        ranked = sorted(seen, key=lambda pair: (pair[0].operation, pair[0].status))
+        changes = [e for e, o in ranked if o.status == 204 and o.etag is not None and o.etag != o.if_match]
         if verdict.ok is None:
             return None
         if verdict.ok:
@@ -716,7 +718,7 @@ class OneWinner:
             moved = after is not None and (after.status, after.etag) != (before.status, before.etag)
             return self._stepped(changes[0], changes[0].header("etag")) if moved and changes else []
         alone = linearizability.check(writes, initial) if look else verdict  # the answers, without the GET's
-        culprit, problem, reason = self._why_no_order(seen, initial, changes, alone)
+        culprit, problem, reason = self._why_no_order(ranked, initial, changes, alone)
         tag = settled[0].request_header("if-match")
         kinds = ", ".join(e.operation for e in settled)
         answered = ", ".join(str(e.status) for e in settled)
@@ -758,7 +760,8 @@ class OneWinner:
         if not self.writes:
             return None
         mixed = self.mixed
-        return {"if_match": self.writes[0].request_header("if-match"), "violated": getattr(self, "_found", False),
+        return {"if_match": self.writes[0].request_header("if-match"), "run_status": self.before.status,
+                "violated": getattr(self, "_found", False),
                 "requests": [[w.sent_at, w.sent_at + w.elapsed_s, w.status,
                               f"{w.sender or f'racer {n}'}{f' {w.operation}' if mixed else ''}"]
                              for n, w in enumerate(self.writes)]}  # fmt: skip

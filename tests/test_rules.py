@@ -1104,9 +1104,12 @@ def test_a_round_of_several_kinds_passes_every_answer_a_correct_server_may_give(
 @pytest.mark.parametrize("name", MIXED_BREAKS)
 def test_a_round_of_several_kinds_no_order_explains_is_a_finding(name: str) -> None:
     start, writes, after, problem = MIXED_BREAKS[name]
+    signatures = set()
     for order in itertools.permutations(writes):
         found = judge_mixed(start, list(order), after)
         assert found and {(f.rule, f.problem) for f in found} == {("one_winner_among_concurrent_writes", problem)}, order
+        signatures |= {f.signature for f in found}
+    assert len(signatures) == 1  # one group, whichever racer came first
 
 
 def test_a_mixed_finding_says_what_was_sent_and_answered() -> None:
