@@ -44,6 +44,8 @@ RUN_TIMEOUT_S = 300
 NOT_ON_A_TARGET_FILE = {
     "expired_token_served": "needs an expired token, which only the built-in sandbox mints",
     "complete_no_version_bump": "needs a complete, which is never sent to a target file's runs (it cannot be undone)",
+    "lock_per_operation": "needs a complete raced beside a pause (two writes that both change a live run), and complete "
+                          "is never sent to a target file's runs",
 }
 GOAL_CAP, GOAL_FLOOR_RATIO, GOAL_WALL_S = 300, 1.10, 20.0
 

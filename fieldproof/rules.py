@@ -24,7 +24,7 @@ import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from fieldproof import contract
 from fieldproof.contract import OPEN_QUESTIONS, Effect
@@ -38,6 +38,9 @@ from fieldproof.headers import (
     tracestate_errors,
 )
 from fieldproof.model import Observation, RunState, step
+
+if TYPE_CHECKING:
+    from fieldproof.linearizability import Verdict
 
 
 @dataclass(frozen=True)
@@ -707,17 +710,29 @@ def evidence_of(check: Any) -> dict[str, Any] | None:
     return show() if callable(show) else None
 
 
+RACE_ANSWERS = frozenset({204}) | OPEN_QUESTIONS["gate_order"].refusals  # what a raced write may be answered
+
+
 @sequence_rule("N concurrent writes with one ETag: exactly one 204, the others 412 (422 once the winner "
-               "changed the state: the gate order is open), and one step of the run",
+               "changed the state: the gate order is open), and one step of the run; writes of different "
+               "kinds: some order of them, then the GET after them, is one the run's model allows",
                "the concurrency suite did not run")  # fmt: skip
 @dataclass
 class OneWinner:
-    """One round: the run before, the racers' writes, then a GET of the run after them."""
+    """One round: the run before, the racers' writes, then a GET of the run after them.
+
+    A round of one kind (N resumes) started where that write changes the run: one 204, the
+    others refused. A round of several kinds (a pause beside a resume, a complete beside a
+    pause) may also hold 204 no-ops and 422s by the open questions, so it is judged by the
+    run's model instead: the writes are concurrent, so any order of them will do, followed by
+    the GET; at most one of them changes the run, whichever racer came first.
+    """
 
     before: Snapshot
     rule: ClassVar[str] = "one_winner_among_concurrent_writes"
     writes: list[Exchange] = field(default_factory=list)
     after: Snapshot | None = None
+    resumable: bool = True  # the run's completes goal and end date allow a resume
 
     def observe(self, item: Exchange) -> Result:
         if item.operation == "get":
@@ -726,10 +741,22 @@ class OneWinner:
             self.writes.append(item)
         return None
 
+    @property
+    def mixed(self) -> bool:
+        """Writes of more than one kind were raced."""
+        return len({w.operation for w in self.writes}) > 1
+
     def finish(self) -> Result:
         settled = [e for e in self.writes if not _rate_limited(e)]
         if len(settled) < 2:
             return None
+        findings = self._judge_by_the_model(settled) if self.mixed else self._judge_one_kind(settled)
+        if findings is None:
+            return None
+        self._found = bool(findings)
+        return findings
+
+    def _judge_one_kind(self, settled: list[Exchange]) -> list[Finding]:
         statuses = sorted(e.status for e in settled)
         winners = [e for e in settled if e.status == 204]
         losers_may = OPEN_QUESTIONS["gate_order"].refusals
@@ -742,26 +769,97 @@ class OneWinner:
                                  f"{len(settled)} concurrent writes with If-Match {settled[0].request_header('if-match')} "
                                  f"were answered {statuses}; expected one 204 and {len(settled) - 1} x 412 (or 422)"
                                  f"{won_by}")  # fmt: skip
-        after = self.after
-        if len(winners) == 1 and self.before.body and after is not None and after.body:
-            versions = self.before.version, after.version
-            winner_etag = winners[0].header("etag")
-            if not (isinstance(versions[0], int) and isinstance(versions[1], int) and versions[1] > versions[0]):
-                findings += _finding(self.rule, winners[0], "the version did not step",
-                                     f"after the race the version went from {versions[0]} to {versions[1]}")  # fmt: skip
-            elif winner_etag is not None and winner_etag != after.etag:  # a missing one: etag_on_success
-                findings += _finding(self.rule, winners[0], "another write took effect too",
-                                     f"the winner's ETag {winner_etag} is not the current {after.etag}: "
-                                     "another write took effect too")  # fmt: skip
-        self._found = bool(findings)
+        if len(winners) == 1:
+            findings += self._stepped(winners[0], winners[0].header("etag"))
         return findings
 
+    def _stepped(self, winner: Exchange, winner_etag: str | None) -> list[Finding]:
+        """The run after a round one write won: one version on, at the winner's ETag."""
+        after = self.after
+        if not self.before.body or after is None or not after.body:
+            return []
+        versions = self.before.version, after.version
+        if not (isinstance(versions[0], int) and isinstance(versions[1], int) and versions[1] > versions[0]):
+            return _finding(self.rule, winner, "the version did not step",
+                            f"after the race the version went from {versions[0]} to {versions[1]}")  # fmt: skip
+        if winner_etag is not None and winner_etag != after.etag:  # a missing one: etag_on_success
+            return _finding(self.rule, winner, "another write took effect too",
+                            f"the winner's ETag {winner_etag} is not the current {after.etag}: another write took effect too")  # fmt: skip
+        return []
+
+    def _judge_by_the_model(self, settled: list[Exchange]) -> list[Finding] | None:
+        """Some order of the writes, then the GET after them, in which every answer is one the
+        run's model allows (None: the run before is not known, nothing to judge from)."""
+        from fieldproof import linearizability
+        from fieldproof.linearizability import Operation
+
+        before, after = self.before, self.after
+        if before.status is None:
+            return None
+        initial = RunState(before.status, before.etag, self.resumable)
+        seen = [(e, Observation(e.operation, e.request_header("if-match"), e.status, e.header("etag"))) for e in settled]
+        # all called together, all answered before the GET was sent: no order among them is known
+        writes = [Operation(f"racer {n}", 0.0, 1.0, observation) for n, (_, observation) in enumerate(seen)]
+        look = None
+        if after is not None and after.status_code == 200:
+            look = Operation("get", 2.0, 3.0, Observation("get", None, 200, after.etag, after.status))
+        verdict = linearizability.check([*writes, *([look] if look else [])], initial)
+        # the write blamed (and so the finding's group) must not depend on which racer came first
+        ranked = sorted(seen, key=lambda pair: (pair[0].operation, pair[0].status))
+        changes = [e for e, o in ranked if o.status == 204 and o.etag is not None and o.etag != o.if_match]
+        if verdict.ok is None:
+            return None
+        if verdict.ok:
+            # the model allows at most one change from one tag: the run moved on only if one won
+            moved = after is not None and (after.status, after.etag) != (before.status, before.etag)
+            return self._stepped(changes[0], changes[0].header("etag")) if moved and changes else []
+        alone = linearizability.check(writes, initial) if look else verdict  # the answers, without the GET's
+        culprit, problem, reason = self._why_no_order(ranked, initial, changes, alone)
+        tag = settled[0].request_header("if-match")
+        kinds = ", ".join(e.operation for e in settled)
+        answered = ", ".join(str(e.status) for e in settled)
+        return _finding(self.rule, culprit, problem,
+                        f"{len(settled)} concurrent writes ({kinds}) with If-Match {tag} on a {before.status} run were "
+                        f"answered [{answered}]; no order of them is one a correct server gives: {reason}")  # fmt: skip
+
+    def _why_no_order(self, seen: list[tuple[Exchange, Observation]], initial: RunState, changes: list[Exchange],
+                      alone: Verdict) -> tuple[Exchange, str, str]:  # fmt: skip
+        """(the write to blame, the problem, the reason in words) for a round no order explains;
+        `alone`: the verdict on the writes without the GET after them."""
+        odd = [e for e, _ in seen if e.status not in RACE_ANSWERS]
+        if odd:
+            return (odd[0], "a raced write answered neither 204, 412 nor 422",
+                    f"{odd[0].operation} was answered {odd[0].status}, and a raced write is answered 204, 412 or 422")
+        if len(changes) > 1:
+            count = {2: "two", 3: "three"}.get(len(changes), str(len(changes)))
+            by = ", ".join(f"{e.operation} -> {e.header('etag')}" for e in changes)
+            return changes[1], "more than one write changed the run", f"{count} changes from one tag ({by})"
+        after = self.after
+        if alone.ok is not False and after is not None:  # the writes fit an order: the GET after them does not
+            blamed = changes[0] if changes else seen[0][0]
+            return (blamed, "the run after the race is not where the answers leave it",
+                    f"the GET after them shows the run {after.status} with ETag {after.etag}, where no order of the answers "
+                    "leaves it")
+        # each answer alone: possible on the run before, or after the one write that may have changed it?
+        movers = [(e, moved) for e, o in seen for moved in step(initial, o) if moved != initial]
+        for exchange, observation in seen:
+            if not any(step(state, observation) for state in [initial, *(moved for _, moved in movers)]):
+                answer = f"204 (ETag {observation.etag})" if observation.status == 204 else str(observation.status)
+                won = f", nor after the {movers[0][0].operation} that won" if movers else ", and no write changed it"
+                return (exchange, "an answer no order of the race allows",
+                        f"no correct server answers {exchange.operation} with {answer} to that tag on a {initial.status} run{won}")
+        return seen[0][0], "no order of the race is possible", alone.explain()
+
     def evidence(self) -> dict[str, Any] | None:
-        """The round as a timeline: each write from its sending to its answer."""
+        """The round as a timeline: each write from its sending to its answer (and, in a round of
+        several kinds, which kind it was)."""
         if not self.writes:
             return None
-        return {"if_match": self.writes[0].request_header("if-match"), "violated": getattr(self, "_found", False),
-                "requests": [[w.sent_at, w.sent_at + w.elapsed_s, w.status, w.sender or f"racer {n}"]
+        mixed = self.mixed
+        return {"if_match": self.writes[0].request_header("if-match"), "run_status": self.before.status,
+                "violated": getattr(self, "_found", False),
+                "requests": [[w.sent_at, w.sent_at + w.elapsed_s, w.status,
+                              f"{w.sender or f'racer {n}'}{f' {w.operation}' if mixed else ''}"]
                              for n, w in enumerate(self.writes)]}  # fmt: skip
 
 

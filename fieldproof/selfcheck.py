@@ -43,7 +43,8 @@ CLEAN_TARGETS: dict[str, dict[str, str]] = {
 FAULT_NEEDS: dict[str, dict[str, str]] = {
     **{mode: CLEAN_TARGETS["clean+rate-limit"] for mode in ("no_retry_after_on_429", "no_traceparent_on_429",
                                                               "retry_after_http_date")},
-    **{mode: {"FIELDPROOF_SANDBOX_RACE_WINDOW_MS": "25"} for mode in ("check_then_act_race", "pause_check_then_act")},
+    **{mode: {"FIELDPROOF_SANDBOX_RACE_WINDOW_MS": "25"} for mode in ("check_then_act_race", "pause_check_then_act",
+                                                                               "lock_per_operation")},
 }
 RUN_TIMEOUT_S = 600
 NAME_WIDTH = max(map(len, [*CLEAN_TARGETS, *FAULT_MODES]))  # one column for every target's name

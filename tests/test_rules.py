@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import email.utils
+import itertools
 import json
 import re
 import secrets
@@ -1083,6 +1084,144 @@ def test_one_winner_needs_two_settled_writes(sim: Sim) -> None:
     force("resume", None, 429)(sim.fake)
     results, before, after = race(sim, 2)
     assert judge_race(results, before, after) is None
+
+
+def test_a_round_of_one_kind_keeps_its_judgement_and_its_words(sim: Sim) -> None:
+    force("resume", None, 204, None)(sim.fake)
+    results, before, after = race(sim)
+    (finding,) = judge_race(results, before, after)
+    assert finding.problem == "more than one winner" and finding.exchange is results[1]
+    assert finding.message == ('3 concurrent writes with If-Match W/"7" were answered [204, 204, 412]; '
+                               "expected one 204 and 2 x 412 (or 422)")
+
+
+# rounds of several kinds (hand-built: a pause and a resume, a complete beside them), judged by
+# the run's model; the run before is W/"3" at version 3, each write sent with that tag
+
+TAG = 'W/"3"'
+Raced = tuple[str, int, str | None]  # (operation, status, the ETag answered)
+
+
+def _raced(operation: str, status: int, etag: str | None = None) -> Exchange:
+    headers = {"etag": etag} if etag else {}
+    return Exchange(operation, "POST", f"https://x.test/v1/r/{operation}", {"If-Match": TAG}, status, headers, b"", 0.01)
+
+
+def _look(status: str, etag: str, version: int) -> Exchange:
+    body = json.dumps({"status": status, "version": version}).encode()
+    return Exchange("get", "GET", "https://x.test/v1/r", {}, 200, {"etag": etag, "content-type": "application/json"}, body, 0.01)
+
+
+def judge_mixed(start: str, writes: list[Raced], after: tuple[str, str, int] | None) -> rules.Result:
+    check = rules.OneWinner(Snapshot(200, TAG, {"status": start, "version": 3}))
+    for operation, status, etag in writes:
+        assert check.observe(_raced(operation, status, etag)) is None
+    if after is not None:
+        check.observe(_look(*after))
+    return check.finish()
+
+
+NEW = 'W/"4"'
+# name: (the run's status before, the writes and their answers, the GET after: status, ETag, version)
+MIXED_PASSES: dict[str, tuple[str, list[Raced], tuple[str, str, int]]] = {
+    "live-pause-wins-resume-refused": ("live", [("pause", 204, NEW), ("resume", 422, None), ("pause", 412, None),
+                                                ("resume", 422, None)], ("paused", NEW, 4)),
+    # resume_live = 204: a no-op beside the pause that won (it came first: the tag was still current)
+    "live-resume-no-op-beside-the-pause": ("live", [("pause", 204, NEW), ("resume", 204, TAG), ("pause", 412, None),
+                                                    ("resume", 412, None)], ("paused", NEW, 4)),
+    # gate_order = 422-first: a stale pause on the paused run is refused by its state first; a stale
+    # resume, which the state allows, only by its tag
+    "live-422-first": ("live", [("pause", 204, NEW), ("pause", 422, None), ("resume", 412, None)], ("paused", NEW, 4)),
+    "paused-resume-wins-pause-refused": ("paused", [("pause", 422, None), ("resume", 204, NEW), ("pause", 412, None)],
+                                         ("live", NEW, 4)),
+    # pause_paused = 204: the mirror question
+    "paused-pause-no-op-beside-the-resume": ("paused", [("pause", 204, TAG), ("resume", 204, NEW)], ("live", NEW, 4)),
+    "live-complete-wins": ("live", [("pause", 412, None), ("resume", 422, None), ("complete", 204, NEW),
+                                    ("pause", 422, None)], ("completed", NEW, 4)),
+    "live-pause-wins-complete-refused": ("live", [("complete", 422, None), ("pause", 204, NEW)], ("paused", NEW, 4)),
+    # complete_paused = 204 and 422
+    "paused-complete-wins": ("paused", [("resume", 412, None), ("complete", 204, NEW), ("pause", 422, None)],
+                             ("completed", NEW, 4)),
+    "paused-complete-refused": ("paused", [("complete", 422, None), ("resume", 204, NEW), ("pause", 412, None)],
+                                ("live", NEW, 4)),
+    "a-429-is-left-out": ("live", [("pause", 204, NEW), ("resume", 429, None), ("resume", 422, None)], ("paused", NEW, 4)),
+}
+# name: (the same, and the problem the finding names)
+MIXED_BREAKS: dict[str, tuple[str, list[Raced], tuple[str, str, int], str]] = {
+    # the lock_per_operation answer: both decided on W/"3", both wrote
+    "live-pause-and-complete-both-change": ("live", [("pause", 204, NEW), ("complete", 204, NEW), ("resume", 422, None)],
+                                            ("completed", NEW, 4), "more than one write changed the run"),
+    "paused-resume-and-complete-both-change": ("paused", [("resume", 204, NEW), ("complete", 204, 'W/"5"')],
+                                               ("completed", 'W/"5"', 5), "more than one write changed the run"),
+    "live-no-write-won-yet-a-412": ("live", [("pause", 412, None), ("resume", 422, None)], ("live", TAG, 3),
+                                    "an answer no order of the race allows"),
+    "live-pause-refused-by-the-state": ("live", [("pause", 422, None), ("resume", 422, None)], ("live", TAG, 3),
+                                        "an answer no order of the race allows"),
+    "live-pause-answered-as-a-no-op": ("live", [("pause", 204, TAG), ("resume", 422, None)], ("live", TAG, 3),
+                                       "an answer no order of the race allows"),
+    "live-resume-changes-a-live-run": ("live", [("resume", 204, NEW), ("pause", 412, None)], ("live", NEW, 4),
+                                       "an answer no order of the race allows"),
+    "the-winner-lost": ("live", [("pause", 204, NEW), ("resume", 422, None)], ("live", TAG, 3),
+                        "the run after the race is not where the answers leave it"),
+    "a-500": ("live", [("pause", 204, NEW), ("resume", 500, None)], ("paused", NEW, 4),
+              "a raced write answered neither 204, 412 nor 422"),
+    "the-version-did-not-step": ("live", [("pause", 204, NEW), ("resume", 422, None)], ("paused", NEW, 3),
+                                 "the version did not step"),
+}
+
+
+@pytest.mark.parametrize("name", MIXED_PASSES)
+def test_a_round_of_several_kinds_passes_every_answer_a_correct_server_may_give(name: str) -> None:
+    start, writes, after = MIXED_PASSES[name]
+    for order in itertools.permutations(writes):  # whichever racer was first
+        assert judge_mixed(start, list(order), after) == [], order
+
+
+@pytest.mark.parametrize("name", MIXED_BREAKS)
+def test_a_round_of_several_kinds_no_order_explains_is_a_finding(name: str) -> None:
+    start, writes, after, problem = MIXED_BREAKS[name]
+    signatures = set()
+    for order in itertools.permutations(writes):
+        found = judge_mixed(start, list(order), after)
+        assert found and {(f.rule, f.problem) for f in found} == {("one_winner_among_concurrent_writes", problem)}, order
+        signatures |= {f.signature for f in found}
+    assert len(signatures) == 1  # one group, whichever racer came first
+
+
+def test_a_mixed_finding_says_what_was_sent_and_answered() -> None:
+    writes: list[Raced] = [("pause", 204, NEW), ("resume", 204, 'W/"5"'), ("pause", 412, None), ("resume", 412, None)]
+    (finding,) = judge_mixed("live", writes, ("live", 'W/"5"', 5)) or []
+    assert finding.message == (
+        '4 concurrent writes (pause, resume, pause, resume) with If-Match W/"3" on a live run were answered '
+        '[204, 204, 412, 412]; no order of them is one a correct server gives: two changes from one tag '
+        '(pause -> W/"4", resume -> W/"5")'
+    )
+    assert finding.exchange is not None and finding.exchange.operation == "resume"  # the second change
+    (finding,) = judge_mixed("live", [("pause", 412, None), ("resume", 422, None)], ("live", TAG, 3)) or []
+    assert finding.message.endswith("no correct server answers pause with 412 to that tag on a live run, and no write changed it")
+    (finding,) = judge_mixed("live", [("pause", 204, NEW), ("resume", 422, None)], ("live", TAG, 3)) or []
+    assert finding.message.endswith(f"the GET after them shows the run live with ETag {TAG}, where no order of the answers leaves it")
+
+
+def test_a_mixed_round_is_judged_without_the_look_after_it_and_not_from_an_unknown_run() -> None:
+    assert judge_mixed("live", [("pause", 204, NEW), ("resume", 422, None)], None) == []
+    found = judge_mixed("live", [("pause", 204, NEW), ("complete", 204, NEW)], None)
+    assert found and found[0].problem == "more than one write changed the run"
+    unknown = rules.OneWinner(Snapshot(500, None, None))
+    for operation, status, etag in [("pause", 204, NEW), ("complete", 204, NEW)]:
+        unknown.observe(_raced(operation, status, etag))
+    assert unknown.finish() is None
+
+
+def test_a_mixed_rounds_timeline_names_each_kind() -> None:
+    check = rules.OneWinner(Snapshot(200, TAG, {"status": "live", "version": 3}))
+    for operation, status, etag in [("pause", 204, NEW), ("complete", 204, NEW)]:
+        check.observe(_raced(operation, status, etag))
+    check.observe(_look("completed", NEW, 4))
+    assert check.finish()
+    evidence = rules.evidence_of(check)
+    assert evidence is not None and evidence["violated"] is True and evidence["if_match"] == TAG
+    assert [(status, label) for _, _, status, label in evidence["requests"]] == [(204, "racer 0 pause"), (204, "racer 1 complete")]
 
 
 def lifecycle(sim: Sim, second: str = "pause", if_match: Any = ...) -> tuple[Exchange, Exchange]:

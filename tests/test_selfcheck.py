@@ -25,7 +25,9 @@ def test_selected_fault_modes_are_caught_and_the_clean_sandbox_is_quiet(tmp_path
     by_target = {o["target"]: o for o in report["outcomes"]}
     assert {"clean", "clean+latency", "clean+rate-limit", "clean+second-answers", "clean+third-answers"} <= set(by_target)
     assert "etag_on_success" in by_target["no_etag_on_204"]["rules"]
-    assert "stale_tag_refused" in by_target["ignore_if_match"]["rules"]
+    # a stale tag wins: judged where it is sent alone, or (the first pass races first, and a fault
+    # mode stops at its first finding) a write that lost a race of several kinds still changing the run
+    assert {"stale_tag_refused", "one_winner_among_concurrent_writes"} & set(by_target["ignore_if_match"]["rules"])
     assert by_target["no_etag_on_204"]["seconds_to_detection"] is not None
     assert "mutation score: 3/3" in result.stdout
 

@@ -366,7 +366,7 @@ def build(settings: SandboxSettings, store: Store | None = None) -> tuple[Sandbo
     return sandbox, FaultyResponses(traced, http_faults) if http_faults else traced
 
 
-RACE_FAULTS = frozenset({"check_then_act_race", "pause_check_then_act"})  # they wait --race-window-ms
+RACE_FAULTS = frozenset({"check_then_act_race", "pause_check_then_act", "lock_per_operation"})  # they wait --race-window-ms
 
 
 def policy_for(settings: SandboxSettings) -> Policy:

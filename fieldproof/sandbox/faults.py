@@ -38,6 +38,9 @@ FAULT_MODES: dict[str, FaultMode] = {
         FaultMode("version_not_bumped", "store", "locking", "a write keeps the version (and ETag)"),
         FaultMode("recurring_tags", "store", "locking", "versions cycle 1-2-3, so old tags come back"),
         FaultMode("check_then_act_race", "store", "locking", "decide, wait --race-window-ms, write unconditionally"),
+        FaultMode("lock_per_operation", "store", "locking",
+                  "the write lock is keyed by (run, operation), not by run: decide, wait --race-window-ms, write "
+                  "unconditionally; writes of one kind queue, a pause and a complete with one tag both win"),
         FaultMode("skip_business_rules", "store", "state", "resume ignores the completes goal and end date"),
         FaultMode("no_change_on_success", "store", "state", "204 without the change being written"),
         FaultMode("refusal_changes_run", "store", "state", "a refused write still touches last_changed_at"),

@@ -2,7 +2,7 @@
 
 The optimistic lock is the conditional UPDATE in `_write`: `WHERE version = ?` against the
 version the decision was made on, so its row count decides who won, across threads and
-worker processes alike. No Python lock is involved.
+worker processes alike. No Python lock is involved (but in the lock_per_operation fault).
 """
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ from __future__ import annotations
 import enum
 import secrets
 import sqlite3
+import threading
 import time
 import uuid
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -165,6 +167,8 @@ class Store:
             self._db.execute(_SCHEMA)
         except sqlite3.Error as exc:
             raise SandboxError(f"cannot use database {self.path}: {exc}") from None
+        # the lock_per_operation fault's locks, by (run, action): per process, as such a server's would be
+        self._operation_locks: dict[tuple[str, Action], threading.Lock] = {}
 
     def close(self) -> None:
         self._db.close()
@@ -220,6 +224,19 @@ class Store:
             precondition = ANY_VERSION
         elif "accept_stale_tags" in faults and precondition.versions is not None:
             precondition = Precondition(precondition.versions | {v + 1 for v in precondition.versions})
+        with self._operation_lock(run_id, action):
+            return self._decide_and_write(run_id, action, precondition, actor, now)
+
+    def _operation_lock(self, run_id: str, action: Action) -> AbstractContextManager[object]:
+        """The lock_per_operation bug: writes of one action on a run queue behind each other, so
+        a race of one kind still has one winner, while writes of two kinds decide on the same
+        snapshot and both write (an unconditional write: the lock was meant to make it safe)."""
+        if "lock_per_operation" not in self.policy.faults:
+            return nullcontext()
+        return self._operation_locks.setdefault((run_id, action), threading.Lock())
+
+    def _decide_and_write(self, run_id: str, action: Action, precondition: Precondition, actor: str, now: datetime) -> Outcome:
+        faults = self.policy.faults
         # Only If-Match: * can lose a race and still be right to try again: a named tag that
         # lost a race is stale by definition. Bounded, so a hot row cannot spin forever.
         for _ in range(16):
@@ -315,7 +332,8 @@ class Store:
         if "no_change_on_success" in faults:
             return changed  # answers as if written, writes nothing
         args: tuple[str | int, ...]
-        if "check_then_act_race" in faults or (action is Action.PAUSE and "pause_check_then_act" in faults):
+        if ("check_then_act_race" in faults or "lock_per_operation" in faults
+                or (action is Action.PAUSE and "pause_check_then_act" in faults)):
             # the bug: decide, wait, then write unconditionally: a second writer slips in between
             time.sleep(self.policy.race_window_s)
             unconditional = True

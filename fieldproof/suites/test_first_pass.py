@@ -49,15 +49,22 @@ def _as_is(step: str) -> Callable[[Harness], None]:
 
 
 def _every_write_raced_once(fp: Harness) -> None:
-    """Every write raced, one round each (complete only on the sandbox: it cannot be undone)."""
-    for action in ("resume", "pause", *(("complete",) if fp.is_sandbox else ())):
-        test_concurrency.race_writes(fp, action)
+    """Every write raced, one round each (complete only on the sandbox: it cannot be undone),
+    then one round of every kind together from a live run and one from a paused run (on a
+    target file, each where it lists a run of the role: the suite's own test says which role
+    would enable the other)."""
+    with test_concurrency.racing(fp) as racers:  # their connections opened once for all
+        for action in ("resume", "pause", *(("complete",) if fp.is_sandbox else ())):
+            test_concurrency.race_writes(fp, action, racers)
+        for start in test_concurrency.MIXED_STARTS:
+            if test_concurrency.mixed_round_runs_on(fp, start):
+                test_concurrency.race_mixed_writes(fp, start, racers)
 
 
 # step: (what it calls at the first pass's size, the rules it exercises, requests it costs on a
 # target file, as measured on the staging sandbox)
 STEPS: dict[str, tuple[Callable[[Harness], None], tuple[str, ...], int]] = {
-    "concurrency": (_every_write_raced_once, ("one_winner_among_concurrent_writes", *EVERY_RESPONSE), 27),
+    "concurrency": (_every_write_raced_once, ("one_winner_among_concurrent_writes", *EVERY_RESPONSE), 41),
     "lifecycle": (test_lifecycle.test_every_tag_of_a_long_life_is_stale,
                   ("current_tag_wins", "stale_tag_refused", "etag_on_success", "no_body_on_204", "success_changes_the_run",
                    "new_etag_accepted_by_next_write", "refusal_changes_nothing", "error_body_documented"), 18),
