@@ -144,6 +144,9 @@ class Role:
     status: str
     resumable: bool  # its completes goal and end date allow a resume
     blocked_by: str | None = None  # why not, for messages
+    # the target file lets a session complete it (complete cannot be undone: a run of this role
+    # serves one session's race of complete, then stays completed)
+    may_complete: bool = False
 
 
 ROLES: dict[str, Role] = {
@@ -154,6 +157,7 @@ ROLES: dict[str, Role] = {
         Role("goal_reached", "paused", False, "its completes goal is reached"),
         Role("end_date_passed", "paused", False, "its end date has passed"),
         Role("completed", "completed", False, "it is completed"),
+        Role("completable", "live", True, may_complete=True),
     ]
 }
 

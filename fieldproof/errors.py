@@ -83,6 +83,14 @@ class RoleMissing(TargetError):
         self.role = role
 
 
+class RoleUsedUp(RoleMissing):
+    """A completable run a session completed: the tests that need one are skipped, saying so."""
+
+    def __init__(self, why: str) -> None:
+        UsageError.__init__(self, why)
+        self.role = "completable"
+
+
 class ContractError(UsageError):
     """The contract document cannot be read or lacks one of the operations the suites drive."""
 

@@ -16,7 +16,7 @@ from filelock import FileLock, Timeout
 
 from fieldproof import contract
 from fieldproof.client.recording import ApiClient, SandboxControl
-from fieldproof.errors import RoleMissing, RunNotReady
+from fieldproof.errors import RoleMissing, RoleUsedUp, RunNotReady
 from fieldproof.exchange import Snapshot
 from fieldproof.target import RunRef, Target
 
@@ -29,6 +29,7 @@ class Restoration:
     # role cannot be put back to), rather than the target (it refused a write its run's state
     # allows, or its GET did not show the run)
     file_is_wrong: bool = False
+    used_up: bool = False  # a completable run a session completed: nothing to put back, nor to use again
 
 
 class TargetFault(Exception):
@@ -41,7 +42,12 @@ def restore_run(client: ApiClient, run: RunRef, seen: Snapshot | None = None) ->
     """Put a run back in its role's state (a pause or a resume, nothing else); `seen`: a GET of
     it just made, if any."""
     snapshot = seen if seen is not None else client.snapshot(run)
-    want = contract.ROLES[run.role].status
+    role = contract.ROLES[run.role]
+    want = role.status
+    if role.may_complete and snapshot.status == "completed":
+        return Restoration(False, f"{run.fielding_run_id} ({run.role}) is completed, as its role lets a session do: "
+                                  f"list a new live run with role = {run.role!r} for the next race of complete",
+                           used_up=True)  # fmt: skip
     if snapshot.status_code == 404:
         return Restoration(False, f"{run.fielding_run_id} ({run.role}) is not found (GET answered 404)", file_is_wrong=True)
     if snapshot.status is None:
@@ -66,6 +72,8 @@ def ready_or_raise(ready: Restoration, doing: str) -> None:
     (RunNotReady, which says to fix it) or the target's (TargetFault)."""
     if ready.ok:
         return
+    if ready.used_up:
+        raise RoleUsedUp(ready.note or "")
     if ready.file_is_wrong:
         raise RunNotReady(f"{ready.note}; fix the run or its role in the target file")
     raise TargetFault(f"{ready.note}, so {doing}")

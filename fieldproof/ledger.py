@@ -100,10 +100,12 @@ FACTS: tuple[Fact, ...] = (
          f"{DOCS}; {RFC9110} §13.1.1", ("if_match_variant_answered",),
          ("first_pass[if_match]", "if_match::test_if_match_values_are_answered_by_the_contract"), _WRITES,
          questions=("missing_if_match", "malformed_if_match", "if_match_star", "if_match_list", "if_match_comparison")),
-    Fact("one_winner", "N concurrent writes with one ETag: exactly one changes the run, once; the others get 412 "
-         "(or 422 once the winner changed the state)", DOCS, ("one_winner_among_concurrent_writes",),
+    Fact("one_winner", "N concurrent writes with one ETag, of one kind or of several: exactly one changes the run, once; "
+         "the others get 412 (or 422 once the winner changed the state)", DOCS, ("one_winner_among_concurrent_writes",),
          ("first_pass[concurrency]", "concurrency::test_concurrent_resumes_with_one_etag_have_one_winner",
-          "concurrency::test_concurrent_pauses_with_one_etag_have_one_winner"), _WRITES, questions=("gate_order",)),
+          "concurrency::test_concurrent_pauses_with_one_etag_have_one_winner",
+          "concurrency::test_concurrent_writes_of_different_kinds_with_one_etag_have_one_winner"), _WRITES,
+         questions=("gate_order", "resume_live", "pause_paused", "complete_paused")),
     Fact("behaves_as_one_run", "under any sequence of requests, and concurrently, every answer is one a run with the "
          "documented states, transitions and optimistic lock gives", DOCS,
          ("lifecycle_model_allows", "history_linearizable"),

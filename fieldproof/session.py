@@ -323,7 +323,7 @@ def _check_and_repair(session: Session, out: TextIO) -> None:
                 continue
             if restored.file_is_wrong:
                 raise TargetError(f"{restored.note}; fix the run or its role in {target.source}")
-            if restored.note:  # put back (an earlier session left it changed), or the target's fault: the suites judge it
+            if restored.note:  # put back (an earlier session left it changed), used up, or the target's fault
                 note = f"before the suites: {restored.note}" + (" (an earlier session left it changed)" if restored.ok else "")
                 session.notes.append(note)
                 print(f"fieldproof: {note}", file=out)

@@ -117,21 +117,29 @@ def racing(fp: Harness) -> Iterator[Racers]:
         racers.close()
 
 
+def race_complete_on_a_completable_run(fp: Harness, racers: Racers | None = None) -> None:
+    """On a target file, complete is raced only on a run the file lets a session complete (role
+    completable): one round of complete and pause from live, which a server whose lock is keyed
+    per operation lets both win. A pause that wins leaves the run for the next session; a
+    complete that wins uses it up."""
+    race_rounds(fp, ("complete", "pause"), "completable", frozenset({"live"}), "resume", racers, rounds=1)
+
+
 def race_rounds(fp: Harness, kinds: tuple[str, ...], role: str, starts_from: frozenset[str], set_up_by: str,
-                racers: Racers | None = None) -> None:  # fmt: skip
+                racers: Racers | None = None, rounds: int | None = None) -> None:  # fmt: skip
     """fp.rounds rounds: a run of `role` brought to a status in `starts_from` (by `set_up_by`; a
     new run on the sandbox once one is completed), then one write per racer, of the `kinds` in
     turn, with the same ETag, released together, then a GET; each round judged by OneWinner.
     `racers`: those of a caller that races more than once (else this call's own)."""
     if racers is None:
         with racing(fp) as own:
-            race_rounds(fp, kinds, role, starts_from, set_up_by, own)
+            race_rounds(fp, kinds, role, starts_from, set_up_by, own, rounds)
         return
     with fp.run(role) as first:
         run: RunRef = first
         racers.connect(run)
         last: Snapshot | None = None  # the look after the last round: the next one's before
-        for _ in range(fp.rounds):
+        for _ in range(fp.rounds if rounds is None else rounds):
             before = last if last is not None else fp.client.snapshot(run)
             if before.status == "completed":  # only a race with complete gets here, on the sandbox
                 run = fp.fresh(run)

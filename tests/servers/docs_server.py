@@ -416,6 +416,7 @@ def seed_runs() -> list[Run]:
         run("goal_reached", ACCOUNT, "paused", now - day, now + 30 * day, completes=500, version=5),
         run("end_date_passed", ACCOUNT, "paused", now - 10 * day, now - day, version=4),
         run("completed", ACCOUNT, "completed", now - 10 * day, now - 2 * day, version=6),
+        run("completable", ACCOUNT, "live", now - day, now + 30 * day, version=2),  # a target file's opt-in to complete
         run("resumable", OTHER_ACCOUNT, "paused", now - day, now + 30 * day),
         run("live", OTHER_ACCOUNT, "live", now - day, now + 30 * day, version=2),
     ]
