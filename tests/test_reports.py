@@ -18,6 +18,7 @@ import yaml
 from helpers import fieldproof_run, summary
 from junitparser import JUnitXml
 
+from fieldproof import ledger
 from fieldproof.ci import github
 from fieldproof.errors import ExitCode
 
@@ -93,7 +94,8 @@ def test_sarif_tools_can_read_it(raced: Path) -> None:
 
 def test_the_html_report_has_its_sections_and_pictures_and_needs_no_network(raced: Path) -> None:
     page = (raced / "report.html").read_text()
-    for section in ("<h2>Rules</h2>", "<h2>Findings</h2>", "<h2>Pictures</h2>", "<h2>Coverage</h2>", "<h2>Not exercised</h2>"):
+    for section in ("<h2 id='facts'>Documented facts</h2>", "<h3 id='coverage'>Coverage: operation x status</h3>", "<h2>Rules</h2>",
+                    "<h2>Findings</h2>", "<h2>Pictures</h2>", "<h2>Not exercised</h2>"):  # fmt: skip
         assert section in page, section
     assert page.count("class='card ") == len(summary(raced.parent)["rules"])  # a card per rule
     assert "class='card bad'" in page and "<button class='copy'>copy</button><pre>curl -i" in page
@@ -237,7 +239,7 @@ HOSTILE = "<script>alert(1)</script> <img src=x onerror=alert(2)> [click](https:
 
 
 def _hostile_summary():
-    from fieldproof.report.summary import CoverageCell, GroupRow, Problem, RuleRow, Skip, Summary, TestOutcomes
+    from fieldproof.report.summary import CoverageCell, GroupRow, Problem, RuleRow, Skip, Summary, TestOutcomes, fact_rows
 
     curl = f"curl -i -X POST -d '{HOSTILE}\n```\n<iframe src=https://evil.example>' http://127.0.0.1:9/v1/x"
     example = {"message": f"GET get answered 500: the body was {HOSTILE}", "exchange": {"curl": curl}}
@@ -247,7 +249,7 @@ def _hostile_summary():
     problems = [Problem("inconclusive", f"SetUpFailed: resume answered {HOSTILE}", "t")]
     coverage = [CoverageCell("get", 200, True, 1, 1)]
     return Summary("violation", {"base_url": "http://127.0.0.1:9/v1"}, "quick", 1.0, 3, rules, coverage, tests, problems,
-                   notes=[f"1. before the suites: {HOSTILE}\n- a second line"])  # fmt: skip
+                   notes=[f"1. before the suites: {HOSTILE}\n- a second line"], facts=fact_rows(rules, coverage))  # fmt: skip
 
 
 def test_text_a_target_sent_is_escaped_in_summary_md_as_in_the_html() -> None:
@@ -266,7 +268,9 @@ def test_text_a_target_sent_is_escaped_in_summary_md_as_in_the_html() -> None:
     shown = html.unescape(re.sub(r"<[^>]+>", "", page.replace("<br>", "\n").replace("<br />", "\n")))
     assert HOSTILE in shown and f"1. before the suites: {HOSTILE}\n- a second line" in shown
     assert f"curl -i -X POST -d '{HOSTILE}\n```\n<iframe src=https://evil.example>' http://127.0.0.1:9/v1/x" in shown
-    assert page.count("<tr>") == (1 + 1) + (1 + 4)  # each table has its rows (rules, operations), no more
+    assert page.count("<tr>") == (1 + len(ledger.FACTS)) + (1 + 1) + (1 + 4)  # each table has its rows (facts, rules, operations)
+    facts = page.split("<h3>Documented facts</h3>", 1)[1].split("<h3>", 1)[0]
+    assert "no_server_error" in facts and HOSTILE in html.unescape(re.sub(r"<[^>]+>", "", facts))  # its finding, shown as sent
 
 
 def test_text_a_target_sent_stays_in_its_table_cell() -> None:

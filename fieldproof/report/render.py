@@ -1,9 +1,11 @@
 """Rendering a summary: the console's closing table, summary.md for CI job summaries, and a
 self-contained report.html (no external assets).
 
-Every rule shows one of four states (violated, accepted, held with its count, not exercised
-with the reason); every finding group shows its count, its first examples and "N more like
-this": nothing a rule found is dropped silently.
+Every documented fact of the ledger shows one of four states (violated with its findings,
+accepted, verified with what verified it, not exercised with the reason), violated first; every
+rule shows one of four states (violated, accepted, held with its count, not exercised with the
+reason); every finding group shows its count, its first examples and "N more like this": nothing
+a rule found is dropped silently.
 """
 
 from __future__ import annotations
@@ -14,12 +16,17 @@ from collections.abc import Iterable
 
 from fieldproof import contract
 from fieldproof.report.summary import (
+    ACCEPTED,
+    FACT_STATES,
     NOT_EXERCISED,
+    VERIFIED,
     VIOLATED,
     CoverageCell,
+    FactRow,
     GroupRow,
     RuleRow,
     Summary,
+    fact_counts,
 )  # fmt: skip
 
 
@@ -66,6 +73,39 @@ def _group_head(group: GroupRow) -> str:
     return head
 
 
+def _ordered_facts(summary: Summary) -> list[FactRow]:
+    """Violated first, then accepted, not exercised, verified; in the ledger's order within each."""
+    return sorted(summary.facts, key=lambda row: FACT_STATES.index(row.state))
+
+
+def facts_line(summary: Summary) -> str:
+    counts = fact_counts(summary.facts)
+    accepted = f", {counts[ACCEPTED]} accepted" if counts[ACCEPTED] else ""
+    return (f"facts: {counts[VERIFIED]} verified, {counts[VIOLATED]} violated{accepted}, "
+            f"{counts[NOT_EXERCISED]} not exercised (of {counts['documented']} documented)")  # fmt: skip
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _fact_verified_by(row: FactRow) -> str:
+    """What verified a fact: its rules' checks, and the answers of its scope seen."""
+    judged = "judged by " + ", ".join(f"{rule} ({_plural(checks, 'check')})" for rule, checks in row.checks.items())
+    return f"{judged}; {row.scope}: {_plural(row.seen, 'time')}" if row.scope else judged
+
+
+def _finding_note(accepted: str | None) -> str:
+    return f" (accepted: {accepted})" if accepted is not None else ""
+
+
+def _outside_ledger(summary: Summary) -> list[GroupRow]:
+    """Failing finding groups of rules no documented fact names (another checker's): the ledger
+    does not show them, so its section points to them."""
+    asserting = {rule for row in summary.facts for rule in row.checks}
+    return [g for rule in summary.rules if rule.name not in asserting for g in rule.groups if g.accepted is None]
+
+
 def _text_table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=True)]
 
@@ -102,6 +142,8 @@ def render_console(summary: Summary) -> str:
         parts.append(f"{problem.kind}: {problem.message} [{problem.test}]")
     for note in summary.notes:
         parts.append(f"note: {note}")
+    if summary.facts:
+        parts.append(facts_line(summary))
     parts.append(_totals(summary))
     parts.append(summary.outcome.line)
     return "\n".join(parts)
@@ -181,13 +223,51 @@ def _fenced(lines: list[str]) -> list[str]:
     return [fence, *lines, fence]
 
 
-def render_markdown(summary: Summary) -> str:
+FACTS_SAY = ("a fact is verified when every rule that asserts it judged answers, none broke it, and an answer "
+             "it is about was seen")
+COVERAGE_SAYS = "Which answers the session saw: asserted = a rule expected that status; seen = only observed; - = not observed"
+
+
+def _md_fact(row: FactRow) -> str:
+    fact = f"`{row.name}`<br>{markdown_text(row.says)}"
+    if row.questions:
+        fact += "<br>open questions: " + ", ".join(f"`{q}`" for q in row.questions)
+    state = f"**{row.state.upper()}**" if row.state == VIOLATED else row.state
+    if row.findings:
+        said = "<br>".join(f"`{f.rule}` {_md_code(f.signature)}: {_plural(f.count, 'finding')}"
+                           + (f" (accepted: {markdown_text(f.accepted)})" if f.accepted is not None else "")
+                           for f in row.findings)  # fmt: skip
+    else:
+        said = markdown_text(row.reason if row.state == NOT_EXERCISED else _fact_verified_by(row))
+    return f"| {state} | {fact} | {markdown_text(row.source)} | {said} |"
+
+
+def _md_facts(summary: Summary) -> list[str]:
+    """The ledger's section: counts, a row per fact (violated first), then the coverage matrix."""
+    md = []
+    if summary.facts:
+        md += ["### Documented facts", "", f"**{markdown_text(facts_line(summary))}**: {FACTS_SAY}.", ""]
+        md += ["| state | fact | documented in | findings, why not exercised, or what verified it |", "|---|---|---|---|"]
+        md += [_md_fact(row) for row in _ordered_facts(summary)]
+        outside = _outside_ledger(summary)
+        if outside:
+            md += ["", "Findings of no documented fact's rule: " + ", ".join(
+                f"**{markdown_text(g.rule)}** {_md_code(g.signature)} ({_plural(g.count, 'finding')})" for g in outside) + "."]  # fmt: skip
+        md += ["", "#### Coverage: operation x status", ""]
+    else:
+        md += ["### Coverage: operation x status", ""]
     statuses, matrix = coverage_rows(summary)
-    md = [f"## fieldproof: {summary.outcome.line}", "", markdown_text(_totals(summary)) + ".", ""]
-    md += ["| rule | state | checks | findings |", "|---|---|---:|---:|"]
-    md += [f"| `{name}` | {state} | {checks} | {found} |" for name, state, checks, found in _rule_rows(summary)]
-    md += ["", "| operation | " + " | ".join(map(str, statuses)) + " |", "|---" * (len(statuses) + 1) + "|"]
+    md += [COVERAGE_SAYS + ".", ""]
+    md += ["| operation | " + " | ".join(map(str, statuses)) + " |", "|---" * (len(statuses) + 1) + "|"]
     md += ["| " + " | ".join(row) + " |" for row in matrix]
+    return md
+
+
+def render_markdown(summary: Summary) -> str:
+    md = [f"## fieldproof: {summary.outcome.line}", "", markdown_text(_totals(summary)) + ".", ""]
+    md += _md_facts(summary)
+    md += ["", "### Rules", "", "| rule | state | checks | findings |", "|---|---|---:|---:|"]
+    md += [f"| `{name}` | {state} | {checks} | {found} |" for name, state, checks, found in _rule_rows(summary)]
     pairs = _ordered_groups(summary)
     if pairs:
         md += ["", "### Findings", ""]
@@ -215,7 +295,7 @@ def render_markdown(summary: Summary) -> str:
     return "\n".join(md) + "\n"
 
 
-_STATE_CLASS = {VIOLATED: "bad", "accepted": "ok-ish", "held": "ok", NOT_EXERCISED: "idle"}
+_STATE_CLASS = {VIOLATED: "bad", ACCEPTED: "ok-ish", "held": "ok", VERIFIED: "ok", NOT_EXERCISED: "idle"}
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;line-height:1.4}
 h1{font-size:1.6em}h1.pass{color:#2e7d32}h1.violation{color:#c62828}h1.inconclusive,h1.interrupted,h1.usage,h1.unreachable{color:#ef6c00}
@@ -231,6 +311,15 @@ pre{white-space:pre-wrap;word-break:break-all;background:#f6f6f6;padding:6px;mar
 button.copy{float:right;font-size:.75em;cursor:pointer}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;font-size:.85em}
 figure{margin:10px 0}figcaption{font-size:.85em;color:#555}
+.tally span{display:inline-block;border-radius:10px;padding:1px 10px;margin-right:6px;font-size:.9em;background:#eee}
+.tally .bad{background:#ffcdd2}.tally .ok{background:#c8e6c9}.tally .ok-ish{background:#fff3c4}.tally .idle{background:#e0e0e0}
+.tally .none{color:#888}
+table.facts{width:100%}table.facts td{vertical-align:top}table.facts td:first-child{border-left:6px solid #bdbdbd;white-space:nowrap}
+table.facts tr.bad td{background:#fff5f5}table.facts tr.bad td:first-child{border-left-color:#c62828;color:#c62828;font-weight:bold}
+table.facts tr.ok td:first-child{border-left-color:#2e7d32}table.facts tr.ok-ish td:first-child{border-left-color:#f9a825}
+table.facts tr.idle{color:#666}table.facts code{font-size:1.05em}table.facts code.name{font-weight:bold}
+table.facts ul{margin:0;padding-left:1.2em}
+.q{color:#666;font-size:.9em}
 """
 _COPY = """<script>
 for (const b of document.querySelectorAll('button.copy')) b.addEventListener('click', () => {
@@ -250,9 +339,39 @@ def _figure(svg: str, caption: str) -> str:
     return f"<figure>{svg}<figcaption>{caption}</figcaption></figure>" if svg else ""
 
 
+def _html_facts(summary: Summary) -> str:
+    """The ledger's section: counts, a row per fact (violated first); the coverage comes under it."""
+    e = html.escape
+    if not summary.facts:
+        return ""
+    counts = fact_counts(summary.facts)
+    tally = "".join(f"<span class='{_STATE_CLASS[state] if counts[state] else 'none'}'>{counts[state]} {e(state)}</span>"
+                    for state in (VIOLATED, ACCEPTED, VERIFIED, NOT_EXERCISED) if counts[state] or state != ACCEPTED)  # fmt: skip
+    rows = []
+    for row in _ordered_facts(summary):
+        questions = ", ".join(f"<code>{e(q)}</code>" for q in row.questions)
+        questions = f"<div class='q'>open questions: {questions}</div>" if questions else ""
+        if row.findings:
+            said = "<ul>" + "".join(f"<li><code>{e(f.rule)}</code> {e(f.signature)}: {_plural(f.count, 'finding')}"
+                                    f"{e(_finding_note(f.accepted))}</li>" for f in row.findings) + "</ul>"  # fmt: skip
+        else:
+            said = e(row.reason if row.state == NOT_EXERCISED else _fact_verified_by(row))
+        rows.append(f"<tr class='{_STATE_CLASS[row.state]}' id='fact-{e(row.name)}'><td>{e(row.state)}</td>"
+                    f"<td><code class='name'>{e(row.name)}</code><br>{e(row.says)}{questions}</td><td>{e(row.source)}</td>"
+                    f"<td>{said}</td></tr>")  # fmt: skip
+    outside = _outside_ledger(summary)
+    others = "; ".join(f"<code>{e(g.rule)}</code> {e(g.signature)} ({_plural(g.count, 'finding')})" for g in outside)
+    others = f"<p>Findings of no documented fact's rule: {others}.</p>" if others else ""
+    return (f"<h2 id='facts'>Documented facts</h2><p class='tally'>{tally}of {counts['documented']} documented</p>"
+            f"<p>{e(FACTS_SAY[0].upper() + FACTS_SAY[1:])}; the <a href='#coverage'>coverage</a> below shows which "
+            f"answers were seen.</p><table class='facts'><tr><th>state</th><th>fact</th><th>documented in</th>"
+            f"<th>findings, why not exercised, or what verified it</th></tr>{''.join(rows)}</table>{others}")  # fmt: skip
+
+
 def render_html(summary: Summary) -> str:
-    """A self-contained page (no network): the verdict, a card per rule, the finding groups
-    with their curl lines and a copy button, and pictures drawn as inline SVG."""
+    """A self-contained page (no network): the verdict, the documented facts (the coverage under
+    them), a card per rule, the finding groups with their curl lines and a copy button, and
+    pictures drawn as inline SVG."""
     from fieldproof.report import svg
 
     e = html.escape
@@ -297,17 +416,21 @@ def render_html(summary: Summary) -> str:
                        + [f"note: {note}" for note in summary.notes])  # fmt: skip
     skips = "".join(f"<li><code>{e(s.test)}</code>: {e(s.reason)}</li>" for s in summary.tests.skips)
     swarm = f"<h2>Swarm</h2><pre>{e(chr(10).join(_swarm_lines(summary)))}</pre>" if summary.swarm else ""
+    coverage_level = "h3" if summary.facts else "h2"  # one view of the facts, under their section
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>fieldproof report</title><style>{_CSS}</style></head>
 <body><h1 class="{e(summary.outcome.key)}">{e(summary.outcome.line)}</h1>
 <p>{e(_totals(summary))}.</p>
+{_html_facts(summary)}
+<{coverage_level} id='coverage'>Coverage: operation x status</{coverage_level}>
+<p>{e(COVERAGE_SAYS)}.</p>
+<table><tr><th>operation</th>{head}</tr>{cov}</table>
+{_figure(heat, HEAT_CAPTION)}
 <h2>Rules</h2><div class="cards">{''.join(cards)}</div>
 <h2>Findings</h2>{''.join(groups) or '<p>none</p>'}
 <h2>Pictures</h2>
 {''.join(pictures) or '<p>no concurrency round or counterexample was recorded</p>'}
 {_figure(latency, LATENCY_CAPTION)}
-{_figure(heat, HEAT_CAPTION)}
-<h2>Coverage</h2><table><tr><th>operation</th>{head}</tr>{cov}</table>
 {swarm}
 <h2>Not exercised</h2><ul>{unexercised or '<li>none</li>'}</ul>
 <h2>Problems and notes</h2><ul>{problems or '<li>none</li>'}</ul>

@@ -1,5 +1,6 @@
 """Merging the workers' JSON lines into one summary: per rule (violated, held, not exercised),
-every finding group with its count, the coverage matrix, the baseline and the verdict.
+every finding group with its count, the coverage matrix, per documented fact of the ledger
+(violated, accepted, verified, not exercised), the baseline and the verdict.
 
 The rows are dataclasses that every reader shares: the renderers, the selfcheck and the
 benchmarks (`load_summary` reads a summary.json back into them)."""
@@ -8,13 +9,14 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fieldproof import contract, rules
+from fieldproof import contract, ledger, rules
 from fieldproof.baseline import Acceptance, Baseline
 from fieldproof.errors import ExitCode
 from fieldproof.recorder import EXAMPLES_KEPT
@@ -23,6 +25,8 @@ from fieldproof.recorder import EXAMPLES_KEPT
 PASS, VIOLATION, INCONCLUSIVE, INTERRUPTED = "pass", "violation", "inconclusive", "interrupted"
 USAGE, UNREACHABLE = "usage", "unreachable"
 VIOLATED, ACCEPTED, HELD, NOT_EXERCISED = "violated", "accepted", "held", "not exercised"
+VERIFIED = "verified"  # a documented fact whose rules held where it applies
+FACT_STATES = (VIOLATED, ACCEPTED, NOT_EXERCISED, VERIFIED)  # the order the reports list facts in
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,125 @@ class CoverageCell:
     asserted: int
 
 
+@dataclass
+class FactFinding:
+    """A finding group that breaks a documented fact (by its rule and signature)."""
+
+    rule: str
+    signature: str
+    count: int
+    accepted: str | None = None  # the baseline's reason, when accepted
+
+
+@dataclass
+class FactRow:
+    """A documented fact of the ledger (fieldproof.ledger) as this session left it."""
+
+    name: str
+    says: str
+    source: str
+    state: str  # one of FACT_STATES
+    checks: dict[str, int]  # each rule that asserts it: how many times it judged
+    scope: str  # the answers it is about ("get answered 200"), "" when it is about every answer
+    seen: int  # answers of its scope observed (every answer of the four operations when it has none)
+    findings: list[FactFinding]  # the groups that break it, failing ones first
+    reason: str  # why it was not exercised ("" unless it was not)
+    probes: list[str]
+    questions: list[str]  # the open questions that qualify it
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FactRow:
+        return cls(data["name"], data["says"], data["source"], data["state"], dict(data["checks"]), data["scope"],
+                   data["seen"], [FactFinding(**f) for f in data["findings"]], data["reason"], list(data["probes"]),
+                   list(data["questions"]))  # fmt: skip
+
+
+# "<operation> <status>: <problem>", the signature of a finding with an exchange
+_SIGNATURE = re.compile(rf"({'|'.join(map(re.escape, [*contract.OPERATIONS, contract.OTHER]))}) (\d+): ")
+# Facts whose scope is the answers they forbid (no 5xx): every answer judged could have broken
+# them, so they are verified without an answer of their scope, which a correct target never gives.
+_FORBIDDING = frozenset({"no_server_error"})
+
+
+def _statuses_text(statuses: frozenset[int]) -> str:
+    classes = [f"{hundred // 100}xx" for hundred in (400, 500) if set(range(hundred, hundred + 100)) <= statuses]
+    rest = sorted(s for s in statuses if not any(c[0] == str(s // 100) for c in classes))
+    return _either(classes + [str(s) for s in rest])
+
+
+def _either(words: Sequence[str]) -> str:
+    return f"{', '.join(words[:-1])} or {words[-1]}" if len(words) > 1 else "".join(words)
+
+
+def _scope(fact: ledger.Fact) -> tuple[str, str]:
+    """The answers a fact is about, and how the reports say none was seen ("" and "": every answer)."""
+    operations = [op for op in contract.OPERATIONS if op in fact.operations]
+    who = _either(operations)
+    statuses = _statuses_text(fact.statuses)
+    if operations and fact.statuses:
+        return f"{who} answered {statuses}", f"no {who} answered {statuses} was seen"
+    if operations:
+        return f"{who} answered", f"no {who} was answered"
+    if fact.statuses:
+        return f"any operation answered {statuses}", f"no {statuses} was answered"
+    return "", ""
+
+
+def fact_rows(rule_rows: Sequence[RuleRow], coverage: Sequence[CoverageCell],
+              facts: Sequence[ledger.Fact] = ledger.FACTS) -> list[FactRow]:  # fmt: skip
+    """Each documented fact's state, from the rules' checks and finding groups and the coverage:
+
+    - violated: a finding group of one of its rules, not accepted by the baseline, concerns it
+      (the operation and status its signature starts with are ones the fact is about; a group
+      whose signature names none, or one no fact of its rule is about, concerns every fact of
+      its rule, so that no finding is lost from the ledger);
+    - accepted: only groups the baseline accepted concern it;
+    - verified: every rule of it judged something, and an answer of its scope was observed;
+    - not exercised: else, with the reason (the rules that judged nothing, or the answers never seen).
+    """
+    by_name = {row.name: row for row in rule_rows}
+
+    def about(fact: ledger.Fact, group: GroupRow) -> bool:
+        named = _SIGNATURE.match(group.signature)
+        if named is None:
+            return True
+        operation, status = named[1], int(named[2])
+        if fact.concerns(operation, status):
+            return True
+        return not any(other.concerns(operation, status) for other in facts if group.rule in other.rules)
+
+    rows = []
+    for fact in facts:
+        asserting = [by_name[rule] for rule in fact.rules if rule in by_name]
+        found = [FactFinding(g.rule, g.signature, g.count, g.accepted) for row in asserting for g in row.groups if about(fact, g)]
+        found.sort(key=lambda f: (f.accepted is not None, -f.count))
+        checks = {rule: by_name[rule].checks if rule in by_name else 0 for rule in fact.rules}
+        scope, unseen = _scope(fact)
+        seen = sum(cell.observed for cell in coverage if (not fact.operations or cell.operation in fact.operations)
+                   and (not fact.statuses or cell.status in fact.statuses))  # fmt: skip
+        idle = [f"{rule}: {by_name[rule].unexercised if rule in by_name else 'not in this session'}"
+                for rule, count in checks.items() if not count]  # fmt: skip
+        reason = ""
+        if any(f.accepted is None for f in found):
+            state = VIOLATED
+        elif found:
+            state = ACCEPTED
+        elif idle:
+            state, reason = NOT_EXERCISED, "; ".join(idle)
+        elif scope and not seen and fact.name not in _FORBIDDING:
+            state, reason = NOT_EXERCISED, unseen
+        else:
+            state = VERIFIED
+        rows.append(FactRow(fact.name, fact.says, fact.source, state, checks, scope, seen, found, reason,
+                            list(fact.probes), list(fact.questions)))  # fmt: skip
+    return rows
+
+
+def fact_counts(rows: Sequence[FactRow]) -> dict[str, int]:
+    """How many facts are in each state, and how many are documented."""
+    return {**{state: sum(row.state == state for row in rows) for state in FACT_STATES}, "documented": len(rows)}
+
+
 QUANTILES = (5, 25, 50, 75, 95, 99)  # the percentiles of answer time a latency row keeps
 
 
@@ -251,6 +374,7 @@ class Summary:
     waited_429_s: float = 0.0  # seconds spent waiting out 429s (Retry-After), over every process
     paced_rps: float | None = None  # the request rate learned from the target's 429s (all processes)
     exit_code: int | None = None  # set by `decide`: the session's exit code, which the verdict says
+    facts: list[FactRow] = field(default_factory=list)  # the ledger's facts, as the session left them
 
     def decide(self, code: ExitCode) -> None:
         """The session's exit code is decided (fieldproof.session.exit_code): the verdict is the
@@ -277,6 +401,8 @@ class Summary:
             "requests": self.requests,
             "rules": [rule.to_dict() for rule in self.rules],
             "coverage": [asdict(cell) for cell in self.coverage],
+            "fact_counts": fact_counts(self.facts),
+            "facts": [asdict(row) for row in self.facts],
             "tests": asdict(self.tests),
             "problems": [asdict(p) for p in self.problems],
             "notes": self.notes,
@@ -311,6 +437,7 @@ class Summary:
             swarm=data.get("swarm"), evidence=data.get("evidence", []),
             latency=[LatencyRow.from_dict(row) for row in data.get("latency", [])], contract=data.get("contract"),
             waited_429_s=data.get("waited_429_s", 0.0), paced_rps=data.get("paced_rps"), exit_code=data.get("exit_code"),
+            facts=[FactRow.from_dict(row) for row in data.get("facts", [])],
         )  # fmt: skip
 
 
@@ -492,4 +619,5 @@ def build_summary(
     latency = [LatencyRow.of(op, status, drawn) for (op, status), drawn in sorted(samples.items())]
     return Summary(verdict, target, profile, duration_s, requests, rule_rows, coverage, tests, problems, notes or [],
                    suites_s, started_at, report, swarm, evidence, latency, contract_location,
-                   waited_429_s=waited_429_s, paced_rps=round(sum(rps for _, rps in paced.values()), 2) if paced else None)  # fmt: skip
+                   waited_429_s=waited_429_s, paced_rps=round(sum(rps for _, rps in paced.values()), 2) if paced else None,
+                   facts=fact_rows(rule_rows, coverage))  # fmt: skip
