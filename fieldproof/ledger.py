@@ -37,6 +37,11 @@ class Fact:
     operations: frozenset[str] = frozenset()  # what it is about (empty: every operation)
     statuses: frozenset[int] = frozenset()  # the answers it is about (empty: any)
     questions: tuple[str, ...] = ()  # the open questions that qualify it (contract.OPEN_QUESTIONS)
+    # its statuses are answers it forbids (a 5xx), not answers it must see to be exercised
+    forbids: bool = False
+    # its rules also judge the requests of other facts: it is exercised only when one of its own
+    # probes ran (else any request of its scope exercises it, whatever sent it)
+    own_probe: bool = False
 
     def concerns(self, operation: str | None, status: int | None) -> bool:
         """Whether a finding about `operation` answered `status` breaks this fact (a finding
@@ -56,7 +61,7 @@ FACTS: tuple[Fact, ...] = (
          "no operation documents 409 (nor 428, but for a missing If-Match, an open question)",
          f"{DOCS}; {OPENAPI}", ("documented_status",), _EVERY_STEP, _WRITES, questions=("missing_if_match",)),
     Fact("no_server_error", "a 500 is never a pass; no other 5xx is documented", f"{USERS}; {DOCS}",
-         ("documented_status",), _EVERY_STEP, statuses=frozenset(range(500, 600))),
+         ("documented_status",), _EVERY_STEP, statuses=frozenset(range(500, 600)), forbids=True),
     # --- the answer to a success ---------------------------------------------------------------
     Fact("get_200_etag", "a GET's 200 carries an ETag, a quoted entity tag (W/\"1234\" in the docs)",
          f"{DOCS}; {OPENAPI} (required on 200)", ("etag_on_success",), _EVERY_STEP, _GET, frozenset({200})),
@@ -82,7 +87,7 @@ FACTS: tuple[Fact, ...] = (
          ("success_changes_the_run",), ("lifecycle::test_complete_ends_the_lifecycle",), frozenset({"complete"}),
          frozenset({204}), ("complete_paused",)),
     Fact("success_bumps_version", "every successful change bumps version and last_changed_at, and its 204's ETag is "
-         "the run's new current tag", DOCS, ("success_changes_the_run", "new_etag_accepted_by_next_write"),
+         "the run's new current tag", DOCS, ("success_changes_the_run",),
          ("first_pass[lifecycle]", "lifecycle::test_every_tag_of_a_long_life_is_stale"), _WRITES, frozenset({204})),
     Fact("new_tag_works", "If-Match holds the ETag from the last GET or write: the tag a 204 returned is accepted by "
          "the next write", DOCS, ("new_etag_accepted_by_next_write",),
@@ -115,25 +120,24 @@ FACTS: tuple[Fact, ...] = (
          questions=("resume_live", "pause_paused", "complete_paused", "gate_order")),
     # --- the state rules --------------------------------------------------------------------------
     Fact("resume_refused_by_goal_or_end_date", "resume is refused with 422 (invalid_state_error) when the completes "
-         "goal or the end date is reached, and the run stays as it was", DOCS,
-         ("business_rules_refuse", "refusal_changes_nothing"),
+         "goal or the end date is reached (and, as every refusal, changes nothing)", DOCS, ("business_rules_refuse",),
          ("first_pass[business_rules]", "business_rules::test_resume_is_refused_by_the_runs_state"),
-         frozenset({"resume"}), questions=("resume_live",)),
+         frozenset({"resume"}), questions=("resume_live",), own_probe=True),
     Fact("write_refused_by_state", "a write the run's state does not allow (resume of a completed run) gets 422", DOCS,
-         ("business_rules_refuse",), ("business_rules::test_resume_is_refused_by_the_runs_state",), frozenset({"resume"})),
+         ("business_rules_refuse",), ("business_rules::test_resume_is_refused_by_the_runs_state",), frozenset({"resume"}), own_probe=True),
     Fact("refusal_changes_nothing", "no refusal (400, 401, 403, 404, 412, 422, 429) changes the run", DOCS,
          ("refusal_changes_nothing",), ("first_pass[lifecycle]", "paths::test_unknown_runs_are_404_and_touch_nothing",
                                        "auth::test_requests_without_valid_credentials_are_refused"),
          statuses=frozenset({400, 401, 403, 404, 412, 422, 428, 429})),
     # --- who may ask --------------------------------------------------------------------------
     Fact("auth", "no token or a malformed one gets 401; an expired one 403 (not 401); another account's token 403 "
-         "(404 is open); none of them changes the run", DOCS, ("auth_refused", "refusal_changes_nothing"),
+         "(404 is open); none of them changes the run (as every refusal)", DOCS, ("auth_refused",),
          ("first_pass[auth]", "auth::test_requests_without_valid_credentials_are_refused"), questions=("foreign_account",)),
     Fact("get_serves_the_run", "a GET of a run, with a token of its account, on its own path, is answered 200", DOCS,
          ("get_serves_the_run",), _EVERY_STEP, _GET),
     Fact("auth_scheme_any_case", "the Bearer scheme is matched in any letter case: 'bearer <token>' is the token",
          f"{RFC9110} §11.1; RFC 6750 §2.1", ("get_serves_the_run", "current_tag_wins"),
-         ("auth::test_the_auth_scheme_is_case_insensitive",)),
+         ("auth::test_the_auth_scheme_is_case_insensitive",), own_probe=True),
     Fact("api_version_required", "Cint-API-Version on every request, no default: a missing one is 403 "
          "required_header_missing", DOCS, ("api_version_required",),
          ("first_pass[api_version]", "auth::test_a_missing_or_unknown_api_version_is_answered")),
@@ -141,18 +145,18 @@ FACTS: tuple[Fact, ...] = (
          ("unknown_api_version_answered",), ("first_pass[api_version]", "auth::test_a_missing_or_unknown_api_version_is_answered"),
          questions=("unknown_api_version",)),
     # --- the path names the run ---------------------------------------------------------------
-    Fact("unknown_run_404", "an unknown run (well-formed ids that name none) gets 404 and nothing changes", DOCS,
-         ("unknown_path_refused", "refusal_changes_nothing"),
-         ("first_pass[paths]", "paths::test_unknown_runs_are_404_and_touch_nothing")),
+    Fact("unknown_run_404", "an unknown run (well-formed ids that name none) gets 404 (and, as every refusal, changes "
+         "nothing)", DOCS, ("unknown_path_refused",),
+         ("first_pass[paths]", "paths::test_unknown_runs_are_404_and_touch_nothing"), own_probe=True),
     Fact("malformed_ids_refused", "account_id is an integer and project and target-group ids are ULIDs: a malformed "
-         "one is refused (400 or 404) and nothing changes", f"{DOCS}; {RFC9110}",
-         ("unknown_path_refused", "refusal_changes_nothing"), ("paths::test_malformed_ids_are_refused_and_touch_nothing",),
-         questions=("malformed_id",)),
+         "one is refused (400 or 404)", f"{DOCS}; {RFC9110}",
+         ("unknown_path_refused",), ("paths::test_malformed_ids_are_refused_and_touch_nothing",),
+         questions=("malformed_id",), own_probe=True),
     Fact("whole_path_names_the_run", "the whole path names the run: its id under another project or target group (even "
          "of the same account) or account is not that run, nor is an id one character off or an account id that is "
          "not digits: each is refused (404; 400 or 403 open), never served or written", DOCS,
-         ("unknown_path_refused", "refusal_changes_nothing"), ("paths::test_a_run_is_named_by_its_whole_path",),
-         questions=("other_scope",)),
+         ("unknown_path_refused",), ("first_pass[whole_path]", "paths::test_a_run_is_named_by_its_whole_path"),
+         questions=("other_scope",), own_probe=True),
     Fact("undeclared_method", "a method the contract does not declare is not a success and changes nothing (501 for a "
          "method not recognised, 405 for one not allowed)", f"{RFC9110} §15.5.6, §15.6.2",
          ("undeclared_method_refused",),
@@ -177,7 +181,7 @@ FACTS: tuple[Fact, ...] = (
     Fact("trace_restarts", "a request without a traceparent, or with an invalid one, gets a new trace, never the "
          "invalid one's", f"{DOCS} (when absent the service makes one); {W3C} (an invalid traceparent is ignored)",
          ("trace_continues_callers_trace", "traceparent_on_every_response"),
-         ("trace_context::test_every_caller_gets_a_valid_trace",)),
+         ("first_pass[trace_context]", "trace_context::test_every_caller_gets_a_valid_trace"), own_probe=True),
     Fact("tracestate_list", "tracestate, when present, is a list of key=value members (a malformed one a caller sent is "
          "not passed on)", f"{DOCS}; {W3C}",
          ("tracestate_well_formed",), (*_EVERY_STEP, "trace_context::test_every_caller_gets_a_valid_trace")),

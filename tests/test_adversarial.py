@@ -106,3 +106,47 @@ def test_an_independent_sandbox_fault_is_caught_by_the_rule_it_breaks(tmp_path: 
     assert result.returncode == 1, result.stdout[-2000:]
     rows = rules_by_name(summary(tmp_path))
     assert rows[INDEPENDENT_MODES[fault]]["violations"], {name: row["violations"] for name, row in rows.items() if row["violations"]}
+
+
+# The independent tester's second set (docs_server.py, issue 21: caches, replicas, retry caches,
+# framework defaults, locks keyed per operation, clocks, scoping, header handling, connection
+# reuse, rate limiters, parsing shortcuts, error bodies, trace context), each with the rule it
+# breaks and what the server needs to show it; a quick session on a target file must fail by it.
+RATE_LIMITED = ("--rate-limit-burst", "40", "--rate-limit-refill", "150")
+SECOND_SET: dict[str, tuple[str, tuple[str, ...]]] = {
+    "get_etag_cached": ("current_tag_wins", ()),
+    "if_match_checked_on_replica": ("current_tag_wins", ("--stale-read-ms", "300")),
+    "write_retry_replayed": ("stale_tag_refused", ()),
+    "action_route_any_method": ("undeclared_method_refused", ()),
+    "content_length_on_204": ("http_message_well_formed", ()),
+    "unmatched_route_framework_404": ("error_body_documented", ()),
+    "lock_per_action": ("one_winner_among_concurrent_writes", ("--race-window-ms", "25")),
+    "last_changed_at_frozen": ("success_changes_the_run", ()),
+    "last_changed_at_naive": ("run_body_documented", ()),
+    "run_lookup_ignores_parents": ("unknown_path_refused", ()),
+    "account_from_token": ("unknown_path_refused", ()),
+    "bearer_scheme_case_sensitive": ("get_serves_the_run", ()),
+    "etag_header_duplicated": ("etag_on_success", ()),
+    "auth_sticky_on_connection": ("auth_refused", ()),
+    "trace_id_sticky_on_connection": ("trace_continues_callers_trace", ()),
+    "retry_after_fractional": ("retry_after_on_429", RATE_LIMITED),
+    "rate_limit_generic_error_body": ("error_body_documented", RATE_LIMITED),
+    "account_id_python_int": ("unknown_path_refused", ()),
+    "run_id_compared_truncated": ("unknown_path_refused", ()),
+    "errors_problem_json": ("error_body_documented", ()),
+    "invalid_params_as_map": ("error_body_documented", ()),
+    "traceparent_invalid_continued": ("trace_continues_callers_trace", ()),
+    "tracestate_copied_verbatim": ("tracestate_well_formed", ()),
+}
+
+
+@pytest.mark.parametrize("fault", list(SECOND_SET))
+def test_a_fault_of_the_second_independent_set_is_caught_on_a_target_file(tmp_path: Path, fault: str) -> None:
+    rule, needs = SECOND_SET[fault]
+    with docs_server(tmp_path, "--fault", fault, *needs) as (target, env):
+        if needs == RATE_LIMITED:  # the burst probe is the target file's to allow
+            target.write_text(target.read_text().replace("token_env =", "rate_limit_probe = true\ntoken_env =", 1))
+        result = fieldproof_run(tmp_path, "--target", str(target), "--profile", "quick", env=env)
+    rows = rules_by_name(summary(tmp_path))
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert rows[rule]["violations"], {name: row["violations"] for name, row in rows.items() if row["violations"]}

@@ -56,7 +56,8 @@ def test_the_api_version_sent_is_classified_against_the_targets(sent, kind) -> N
         ({}, set()),
         ({"fielding_run_id": "3" * 26}, {PathKind.UNKNOWN_RUN}),
         ({"fielding_run_id": "x" * 300}, {PathKind.ODD_RUN_ID}),
-        ({"project_id": "9" * 26}, {PathKind.UNKNOWN_RUN}),  # well-formed: no run there
+        ({"project_id": "9" * 26}, {PathKind.OTHER_SCOPE}),  # well-formed: the run's own id under another project
+        ({"project_id": "9" * 26, "fielding_run_id": "3" * 26}, {PathKind.UNKNOWN_RUN}),  # no run there
         ({"project_id": "not-a-ulid"}, {PathKind.MALFORMED_PROJECT_ID}),
         ({"target_group_id": "01jd"}, {PathKind.MALFORMED_TARGET_GROUP_ID}),
         ({"account_id": "202"}, {PathKind.UNKNOWN_ACCOUNT_ID}),

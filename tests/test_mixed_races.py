@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from helpers import fieldproof_run, rules_by_name, staging, summary
 
@@ -136,9 +137,12 @@ def test_a_target_file_gets_rounds_of_several_kinds_in_the_first_pass(tmp_path: 
     data = summary(tmp_path)
     assert result.returncode == 0, result.stdout[-3000:]
     first_pass = _mixed_rounds(data, "test_every_rule_once[concurrency]")
-    assert sorted(ev["run_status"] for ev in first_pass) == ["live", "paused"]
-    for ev in first_pass:  # never a complete: it cannot be undone on a target's runs
-        assert _kinds(ev) == {"pause", "resume"}
+    undone = [ev for ev in first_pass if "complete" not in _kinds(ev)]
+    assert sorted(ev["run_status"] for ev in undone) == ["live", "paused"]
+    assert all(_kinds(ev) == {"pause", "resume"} for ev in undone)
+    # complete, which cannot be undone, only on the run the file lists as completable: once, from live
+    completing = [ev for ev in first_pass if "complete" in _kinds(ev)]
+    assert [(ev["run_status"], _kinds(ev)) for ev in completing] == [("live", {"complete", "pause"})]
 
 
 def test_a_target_file_without_a_live_run_races_from_a_paused_one_and_says_which_role_is_missing(tmp_path: Path) -> None:
@@ -150,7 +154,30 @@ def test_a_target_file_without_a_live_run_races_from_a_paused_one_and_says_which
         result = fieldproof_run(tmp_path, "--target", str(target), *QUICK, "--suites", "first_pass,concurrency", env=env)
     data = summary(tmp_path)
     assert result.returncode == 0, result.stdout[-3000:]
-    assert [ev["run_status"] for ev in _mixed_rounds(data, "test_every_rule_once[concurrency]")] == ["paused"]
+    undone = [ev for ev in _mixed_rounds(data, "test_every_rule_once[concurrency]") if "complete" not in _kinds(ev)]
+    assert [ev["run_status"] for ev in undone] == ["paused"]
     skips = {skip["test"].rsplit("::", 1)[-1]: skip["reason"] for skip in data["tests"]["skips"]}
     assert "role = 'live'" in skips[f"{MIXED_TEST}[live]"], skips
     assert f"{MIXED_TEST}[paused]" not in skips
+
+
+def test_a_lock_per_operation_is_caught_on_a_target_file_through_its_completable_run(tmp_path: Path) -> None:
+    """Pause and resume alone cannot show it (only one of them can change a run in any state):
+    complete, sent to a target file only on the run it lists as completable, can."""
+    with staging(tmp_path, "--fault", "lock_per_operation", "--race-window-ms", "25") as (_, target, env):
+        result = fieldproof_run(tmp_path, "--target", str(target), *QUICK, "--suites", "first_pass", env=env)
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert rules_by_name(summary(tmp_path))[RULE]["violations"]
+
+
+def test_a_completable_run_an_earlier_session_completed_is_a_note_not_an_error(tmp_path: Path) -> None:
+    with staging(tmp_path) as (sandbox, target, env):
+        run = next(r for r in httpx.get(sandbox.root_url + "/_control/runs").json() if r["id"].endswith("CM01"))
+        url = (f"{sandbox.base_url}/demand/accounts/{run['account_id']}/projects/{run['project_id']}"
+               f"/target-groups/{run['target_group_id']}/fielding-runs/{run['id']}")  # fmt: skip
+        headers = {"Authorization": f"Bearer {env['FIELDPROOF_TOKEN']}", "Cint-API-Version": "2025-12-18"}
+        etag = httpx.get(url, headers=headers).headers["etag"]
+        assert httpx.post(url + "/complete", headers={**headers, "If-Match": etag}).status_code == 204
+        result = fieldproof_run(tmp_path, "--target", str(target), *QUICK, "--suites", "first_pass", env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert f"{run['id']} (completable) is completed, as its role lets a session do" in " ".join(summary(tmp_path)["notes"])

@@ -102,14 +102,15 @@ def test_a_finding_about_a_status_breaks_the_facts_about_that_status() -> None:
 
 
 def test_a_sequence_finding_without_an_exchange_concerns_every_fact_of_its_rule() -> None:
-    lost = _group("new_etag_accepted_by_next_write", "(findings whose details were lost)")
+    lost = _group("success_changes_the_run", "(findings whose details were lost)")
     rows = _by_name(fact_rows(_rules([lost]), _coverage()))
-    assert rows["success_bumps_version"].state == VIOLATED and rows["new_tag_works"].state == VIOLATED
+    assert {rows[name].state for name in ("resume_makes_live", "pause_makes_paused", "success_bumps_version")} == {VIOLATED}
     assert rows["success_bumps_version"].findings[0].signature == "(findings whose details were lost)"
-    # with an exchange, only the facts about that answer (the refusing write, not a 204)
-    refused = _group("new_etag_accepted_by_next_write", "complete 400: the tag a 204 returned was refused by the next write")
-    states = _states(fact_rows(_rules([refused]), _coverage()))
-    assert states["new_tag_works"] == VIOLATED and states["success_bumps_version"] == VERIFIED
+    # with an exchange, only the facts about that answer (a resume's 204, not a pause's)
+    resumed = _group("success_changes_the_run", "resume 204: the write did not take effect as answered")
+    states = _states(fact_rows(_rules([resumed]), _coverage()))
+    assert states["resume_makes_live"] == VIOLATED and states["success_bumps_version"] == VIOLATED
+    assert states["pause_makes_paused"] == VERIFIED
 
 
 def test_a_group_no_fact_of_its_rule_is_about_concerns_them_all_rather_than_none() -> None:
@@ -141,12 +142,13 @@ def test_a_fact_whose_rule_judged_other_operations_only_is_not_exercised() -> No
 
 
 def test_a_fact_with_a_rule_that_judged_nothing_is_not_exercised_saying_which_and_why() -> None:
-    rows = _by_name(fact_rows(_rules(idle=("retry_after_on_429", "refusal_changes_nothing")), _coverage()))
+    rows = _by_name(fact_rows(_rules(idle=("retry_after_on_429", "history_linearizable")), _coverage()))
     retry = rows["retry_after_on_429"]
     assert retry.state == NOT_EXERCISED and retry.reason == f"retry_after_on_429: {rules.all_rules()['retry_after_on_429'].unexercised}"
-    auth = rows["auth"]  # auth_refused judged, refusal_changes_nothing did not
-    assert auth.state == NOT_EXERCISED and auth.reason.startswith("refusal_changes_nothing: ") and "auth_refused" not in auth.reason
-    assert auth.checks == {"auth_refused": 10, "refusal_changes_nothing": 0}
+    model = rows["behaves_as_one_run"]  # lifecycle_model_allows judged, history_linearizable did not
+    assert model.state == NOT_EXERCISED and model.reason.startswith("history_linearizable: ")
+    assert "lifecycle_model_allows" not in model.reason
+    assert model.checks == {"lifecycle_model_allows": 10, "history_linearizable": 0}
     # a rule the summary has no row for (an older run, another checker only) judged nothing either
     without = [row for row in _rules() if row.name != "http_message_well_formed"]
     assert _by_name(fact_rows(without, _coverage()))["http_framing"].reason == "http_message_well_formed: not in this session"
@@ -341,3 +343,26 @@ def test_summary_json_with_its_facts_reads_back(failing: Session) -> None:
     again = loaded.to_dict()
     again["baseline"], data["baseline"] = None, None  # the baseline's entries are not read back
     assert again == data
+
+
+def test_a_fact_whose_rules_judge_other_facts_requests_needs_one_of_its_own_probes_to_have_run() -> None:
+    """trace_restarts' rules judge every response: it is verified only when its probe ran."""
+    rows = _by_name(fact_rows(_rules(), _coverage(), ran={"first_pass[concurrency]"}))
+    assert rows["trace_restarts"].state == NOT_EXERCISED and "none of its probes ran" in rows["trace_restarts"].reason
+    assert rows["traceparent_everywhere"].state == VERIFIED  # any answer exercises it
+    ran = {"first_pass[trace_context]"}
+    assert _by_name(fact_rows(_rules(), _coverage(), ran=ran))["trace_restarts"].state == VERIFIED
+    assert _by_name(fact_rows(_rules(), _coverage(), ran=None))["trace_restarts"].state == VERIFIED  # not known: not held against it
+
+
+def test_the_probes_that_ran_are_named_as_the_ledger_names_them() -> None:
+    from fieldproof.report.summary import SuiteTest, probes_that_ran
+
+    cases = [SuiteTest("fieldproof.suites.test_first_pass", "test_every_rule_once[trace_context]", "passed"),
+             SuiteTest("fieldproof.suites.test_paths", "test_a_run_is_named_by_its_whole_path", "failed"),
+             SuiteTest("fieldproof.suites.test_auth", "test_the_auth_scheme_is_case_insensitive", "skipped"),
+             SuiteTest("fieldproof.suites.test_concurrency", "test_concurrent_writes_of_different_kinds_with_one_etag_have_one_winner[live]",
+                       "passed")]  # fmt: skip
+    assert probes_that_ran(cases) == {"first_pass[trace_context]", "paths::test_a_run_is_named_by_its_whole_path",
+                                      "concurrency::test_concurrent_writes_of_different_kinds_with_one_etag_have_one_winner"}
+    assert probes_that_ran(cases) <= {probe for fact in ledger.FACTS for probe in fact.probes} | {"first_pass[trace_context]"}

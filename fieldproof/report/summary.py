@@ -221,11 +221,6 @@ class FactRow:
 
 # "<operation> <status>: <problem>", the signature of a finding with an exchange
 _SIGNATURE = re.compile(rf"({'|'.join(map(re.escape, [*contract.OPERATIONS, contract.OTHER]))}) (\d+): ")
-# Facts whose scope is the answers they forbid (no 5xx): every answer judged could have broken
-# them, so they are verified without an answer of their scope, which a correct target never gives.
-_FORBIDDING = frozenset({"no_server_error"})
-
-
 def _statuses_text(statuses: frozenset[int]) -> str:
     classes = [f"{hundred // 100}xx" for hundred in (400, 500) if set(range(hundred, hundred + 100)) <= statuses]
     rest = sorted(s for s in statuses if not any(c[0] == str(s // 100) for c in classes))
@@ -250,8 +245,22 @@ def _scope(fact: ledger.Fact) -> tuple[str, str]:
     return "", ""
 
 
+def probes_that_ran(cases: Sequence[SuiteTest]) -> set[str]:
+    """The ledger's names of the suite tests (and first-pass steps) that ran, passed or failed."""
+    ran = set()
+    for case in cases:
+        if case.outcome == "skipped" or not case.classname.startswith("fieldproof.suites.test_"):
+            continue
+        suite, test = case.classname.removeprefix("fieldproof.suites.test_"), case.name.removesuffix(" (teardown)")
+        if suite == "first_pass" and test.startswith("test_every_rule_once["):
+            ran.add(f"first_pass[{test.partition('[')[2].rstrip(']')}]")
+        else:
+            ran.add(f"{suite}::{test.partition('[')[0]}")
+    return ran
+
+
 def fact_rows(rule_rows: Sequence[RuleRow], coverage: Sequence[CoverageCell],
-              facts: Sequence[ledger.Fact] = ledger.FACTS) -> list[FactRow]:  # fmt: skip
+              facts: Sequence[ledger.Fact] = ledger.FACTS, ran: set[str] | None = None) -> list[FactRow]:  # fmt: skip
     """Each documented fact's state, from the rules' checks and finding groups and the coverage:
 
     - violated: a finding group of one of its rules, not accepted by the baseline, concerns it
@@ -259,8 +268,11 @@ def fact_rows(rule_rows: Sequence[RuleRow], coverage: Sequence[CoverageCell],
       whose signature names none, or one no fact of its rule is about, concerns every fact of
       its rule, so that no finding is lost from the ledger);
     - accepted: only groups the baseline accepted concern it;
-    - verified: every rule of it judged something, and an answer of its scope was observed;
-    - not exercised: else, with the reason (the rules that judged nothing, or the answers never seen).
+    - verified: every rule of it judged something, one of its own probes ran where its rules
+      also judge other facts' requests (`ran`: the probes that did; None: not known, as in a
+      swarm), and an answer of its scope was observed (unless its scope is what it forbids);
+    - not exercised: else, with the reason (the rules that judged nothing, the probes that did
+      not run, or the answers never seen).
     """
     by_name = {row.name: row for row in rule_rows}
 
@@ -291,7 +303,9 @@ def fact_rows(rule_rows: Sequence[RuleRow], coverage: Sequence[CoverageCell],
             state = ACCEPTED
         elif idle:
             state, reason = NOT_EXERCISED, "; ".join(idle)
-        elif scope and not seen and fact.name not in _FORBIDDING:
+        elif fact.own_probe and ran is not None and not ran & set(fact.probes):
+            state, reason = NOT_EXERCISED, f"none of its probes ran ({', '.join(fact.probes)})"
+        elif scope and not seen and not fact.forbids:
             state, reason = NOT_EXERCISED, unseen
         else:
             state = VERIFIED
@@ -620,4 +634,4 @@ def build_summary(
     return Summary(verdict, target, profile, duration_s, requests, rule_rows, coverage, tests, problems, notes or [],
                    suites_s, started_at, report, swarm, evidence, latency, contract_location,
                    waited_429_s=waited_429_s, paced_rps=round(sum(rps for _, rps in paced.values()), 2) if paced else None,
-                   facts=fact_rows(rule_rows, coverage))  # fmt: skip
+                   facts=fact_rows(rule_rows, coverage, ran=probes_that_ran(tests.cases) if tests.cases else None))  # fmt: skip
