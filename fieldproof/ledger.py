@@ -135,9 +135,14 @@ FACTS: tuple[Fact, ...] = (
          ("first_pass[auth]", "auth::test_requests_without_valid_credentials_are_refused"), questions=("foreign_account",)),
     Fact("get_serves_the_run", "a GET of a run, with a token of its account, on its own path, is answered 200", DOCS,
          ("get_serves_the_run",), _EVERY_STEP, _GET),
-    Fact("auth_scheme_any_case", "the Bearer scheme is matched in any letter case: 'bearer <token>' is the token",
-         f"{RFC9110} §11.1; RFC 6750 §2.1", ("get_serves_the_run", "current_tag_wins"),
-         ("auth::test_the_auth_scheme_is_case_insensitive",), own_probe=True),
+    Fact("auth_scheme_any_case", "the Bearer scheme is matched in any letter case ('bearer <token>' is the token), and "
+         "header names in any letter case are the same headers", f"{RFC9110} §11.1, §5.1; RFC 6750 §2.1",
+         ("get_serves_the_run", "current_tag_wins"), ("auth::test_the_auth_scheme_and_header_names_ignore_case",),
+         own_probe=True),
+    Fact("each_request_on_its_own", "each request is judged on its own headers: nothing (credentials, trace context, "
+         "API version) carries over from an earlier request on the same connection", f"{DOCS} (on every request)",
+         ("auth_refused", "trace_continues_callers_trace", "api_version_required"),
+         ("first_pass[auth]", "first_pass[api_version]", "first_pass[trace_context]")),
     Fact("api_version_required", "Cint-API-Version on every request, no default: a missing one is 403 "
          "required_header_missing", DOCS, ("api_version_required",),
          ("first_pass[api_version]", "auth::test_a_missing_or_unknown_api_version_is_answered")),

@@ -629,8 +629,11 @@ class ApiClient:
         if if_match is _UNSET:
             assert before is not None
             if_match = before.etag
+        sent = {**(headers or {})}
+        if not any(name.lower() == "if-match" for name in sent):  # one the caller spelt itself stays as spelt
+            sent["If-Match"] = if_match
         exchange = self.send(action, "POST", self.url(run, action, **path), run=run, ids=path, auth=auth,
-                             headers={**(headers or {}), "If-Match": if_match}, provenance=tag,
+                             headers=sent, provenance=tag,
                              current=before.etag if before is not None else None, record=False)  # fmt: skip
         exchange.before = before if observe or before is not None else None
         try:

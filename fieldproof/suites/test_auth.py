@@ -35,14 +35,18 @@ def test_a_missing_or_unknown_api_version_is_answered(fp: Harness, operation: st
             fp.client.write("resume", run, headers=headers)
 
 
-def test_the_auth_scheme_is_case_insensitive(fp: Harness) -> None:
-    """RFC 9110 §11.1: "bearer" is the Bearer scheme. A GET and a resume with the current tag,
-    the account's own token under the scheme in other letter cases, are served as any other."""
-    token = fp.target.token
+def test_the_auth_scheme_and_header_names_ignore_case(fp: Harness) -> None:
+    """RFC 9110 §11.1: "bearer" is the Bearer scheme; §5.1: field names are case-insensitive.
+    A GET and a resume with the current tag, sent with the account's own token under the scheme
+    in other letter cases, and with every header name in lower case, are served as any other."""
+    token, version = fp.target.token, fp.target.api_version
     with fp.run("resumable") as run:
         for scheme in ("bearer", "BEARER"):
             fp.client.get(run, headers={"Authorization": f"{scheme} {token}"})
-        resumed = fp.client.write("resume", run, headers={"Authorization": f"bearer {token}"})
+        fp.client.get(run, headers={"authorization": f"Bearer {token}", "cint-api-version": version})
+        look = fp.client.snapshot(run)
+        lower = {"authorization": f"bearer {token}", "cint-api-version": version, "if-match": look.etag}
+        resumed = fp.client.write("resume", run, headers=lower, before=look)
         if resumed.status == 204:  # put back for what follows
             fp.require(fp.client.write("pause", run, resumed.header("etag"), before=resumed.after), 204,
                        "pausing the run again after the resume")  # fmt: skip
