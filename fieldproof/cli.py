@@ -45,12 +45,12 @@ def _at_most(maximum: int) -> Callable[[str], int]:
     (the command checks the least it needs)."""
 
     def count(text: str) -> int:
-        digits = text.strip().removeprefix("-")
-        if not (digits.isascii() and digits.isdigit()):
+        digits = text.strip()
+        if not (digits.removeprefix("-").isascii() and digits.removeprefix("-").isdigit()):
             raise argparse.ArgumentTypeError(f"must be a whole number, got {text[:40]!r}")
-        if len(digits) > 18 or int(text) > maximum:  # int() refuses thousands of digits
+        if len(digits) > 18 or not 1 <= int(digits) <= maximum:  # int() refuses thousands of digits
             raise argparse.ArgumentTypeError(f"must be from 1 to {maximum}, got {text[:40]}")
-        return int(text)
+        return int(digits)
 
     return count
 
@@ -159,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     selfcheck.add_argument("--reports", default="reports", metavar="DIR", type=_FOLDER, help="selfcheck.json goes here")
     selfcheck.add_argument("--faults", default=None, metavar="NAME,…", type=_names("fault mode", _fault_names),
                            help="only these fault modes (default: all)")  # fmt: skip
+    selfcheck.add_argument("--jobs", type=_at_most(16), default=1, metavar="N",
+                           help="sessions at a time, each with its own sandbox (default 1)")  # fmt: skip
 
     swarm = commands.add_parser(
         "swarm",
@@ -258,7 +260,7 @@ def _swarm(args: argparse.Namespace) -> int:
 def _selfcheck(args: argparse.Namespace) -> int:
     from fieldproof.selfcheck import selfcheck
 
-    return selfcheck(args.profile, args.reports, args.faults or ())
+    return selfcheck(args.profile, args.reports, args.faults or (), jobs=args.jobs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from fieldproof import contract
 from fieldproof.client.recording import ApiClient, SandboxControl
 from fieldproof.errors import RoleMissing, RoleUsedUp, RunNotReady
 from fieldproof.exchange import Snapshot
+from fieldproof.rules import end_date_passed
 from fieldproof.target import RunRef, Target
 
 
@@ -61,6 +62,10 @@ def restore_run(client: ApiClient, run: RunRef, seen: Snapshot | None = None) ->
     # the look it was sent on goes with it, so that the rules judge a refusal of a write the
     # run's state allows (current_tag_wins)
     exchange = client.write(action, run, snapshot.etag, observe=False, before=snapshot)
+    if exchange.status == 422 and action == "resume" and end_date_passed(exchange):
+        return Restoration(False, f"{run.fielding_run_id} ({run.role}) has passed its end date (end_fielding_at "
+                                  f"{snapshot.body.get('end_fielding_at') if snapshot.body else '?'}): it cannot be resumed",
+                           file_is_wrong=True)  # fmt: skip
     if exchange.status != 204:
         return Restoration(False, f"the target refused to {action} {run.fielding_run_id} ({snapshot.status}) with its "
                                   f"current ETag (answered {exchange.status})")  # fmt: skip
@@ -98,22 +103,28 @@ class FileRuns:
 
     @contextmanager
     def use(self, role: str) -> Iterator[RunRef]:
-        candidates = self.target.runs_of(role)
+        candidates = list(self.target.runs_of(role))
         if not candidates:
             raise RoleMissing(role)
-        lock = self._lock_one(candidates)
-        run = candidates[lock[1]]
         restorer = self.client.restoring()
-        try:
+        while True:
+            lock, index = self._lock_one(tuple(candidates))
+            run = candidates[index]
             # a run left out of its role's state (an interrupted run, a budget spent mid-test)
             # is put back first: no test may judge a run that is not what its role says
-            ready_or_raise(restore_run(restorer, run), f"it could not be put back to its role ({run.role}) before the test")
+            ready = restore_run(restorer, run)
+            if not ready.used_up or len(candidates) == 1:
+                break
+            lock.release()  # a completable run a session completed: another of the role, if any
+            del candidates[index]
+        try:
+            ready_or_raise(ready, f"it could not be put back to its role ({run.role}) before the test")
             yield run
         finally:
             try:
                 restore_run(restorer, run)
             finally:
-                lock[0].release()
+                lock.release()
 
     def _lock_one(self, candidates: tuple[RunRef, ...]) -> tuple[FileLock, int]:
         locks = [FileLock(str(self.lock_dir / f"{run.fielding_run_id}.lock")) for run in candidates]

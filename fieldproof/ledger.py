@@ -158,8 +158,8 @@ FACTS: tuple[Fact, ...] = (
          ("unknown_path_refused",), ("paths::test_malformed_ids_are_refused_and_touch_nothing",),
          questions=("malformed_id",), own_probe=True),
     Fact("whole_path_names_the_run", "the whole path names the run: its id under another project or target group (even "
-         "of the same account) or account is not that run, nor is an id one character off or an account id that is "
-         "not digits: each is refused (404; 400 or 403 open), never served or written", DOCS,
+         "of the same account) or account is not that run, nor is an id one character off: each is refused (404; "
+         "400 or 403 open), never served or written", DOCS,
          ("unknown_path_refused",), ("first_pass[whole_path]", "paths::test_a_run_is_named_by_its_whole_path"),
          questions=("other_scope",), own_probe=True),
     Fact("undeclared_method", "a method the contract does not declare is not a success and changes nothing (501 for a "

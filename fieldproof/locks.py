@@ -115,17 +115,19 @@ def _all_held(paths: Sequence[Path], what: str, wait_s: float) -> Iterator[None]
 
 
 def target_keys(target: Target, resolve: Resolver | None = None, timeout_s: float = RESOLVE_TIMEOUT_S) -> tuple[str, ...]:
-    """What the client will reach, one key per address: "scheme|address|port|path|account".
+    """What the client will reach, one key per address, and one for the host name itself:
+    "scheme|address|port|path|account".
 
     The port is the effective one (80 or 443 when the URL names none), the path the base URL's
     without a trailing slash. The addresses are those the host resolves to (`resolve`; default
-    getaddrinfo), within `timeout_s`; when the resolver fails or hangs, the normalised host name
-    stands in for them.
+    getaddrinfo), within `timeout_s`: two spellings of one host share them. The host name's key
+    keeps two sessions on one base URL apart even where its name resolves to other addresses
+    each time (DNS round robin, a CDN), or not at all.
     """
     parts = urlsplit(target.base_url)
     scheme, host = parts.scheme, parts.hostname or ""
     port = parts.port or (443 if scheme == "https" else 80)
-    addresses = _resolved(host, port, resolve or _getaddrinfo, timeout_s) or (host,)
+    addresses = {host, *_resolved(host, port, resolve or _getaddrinfo, timeout_s)}
     path = parts.path.rstrip("/")
     return tuple(sorted({f"{scheme}|{address}|{port}|{path}|{target.account_id}" for address in addresses}))
 

@@ -43,7 +43,7 @@ from fieldproof.errors import (
     TargetStoppedAnswering,
     TargetUnreachable,
 )
-from fieldproof.exchange import Exchange, Snapshot
+from fieldproof.exchange import Exchange, Snapshot, redact_text
 from fieldproof.fielding_runs import FileRuns, SandboxRuns, TargetFault, ready_or_raise, restore_run
 from fieldproof.interrupts import stop_once
 from fieldproof.profiles import FIRST_PASS, Profile, profile_for
@@ -55,7 +55,7 @@ from fieldproof.recorder import (
     append_lines,
     format_groups,
 )
-from fieldproof.rules import SequenceCheck, judge_exchange
+from fieldproof.rules import EXCHANGE_RULES, SequenceCheck, judge_exchange
 from fieldproof.target import RunRef, Target, load_target
 
 T = TypeVar("T")
@@ -312,8 +312,11 @@ class Harness:
 
 
 def _breaks_a_rule(exchange: Exchange) -> bool:
-    """Whether the rules found something wrong with an exchange (judged again: rules are pure)."""
-    return any(judge_exchange(exchange).values())
+    """Whether a rule on its status found an exchange wrong (judged again: rules are pure): an
+    expectation rule, or documented_status. What it said of itself (a missing header) does not
+    make a status the harness did not expect the target's fault."""
+    return any(found and (EXCHANGE_RULES[name].expectation or name == "documented_status")
+               for name, found in judge_exchange(exchange).items())  # fmt: skip
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -489,8 +492,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if error is not None and not isinstance(error, (ContractViolation, pytest.skip.Exception)):
         kind, message = _problem(error)
         lines.append(json.dumps({"type": kind, "test": item.nodeid, "message": message}))
-    if lines:
-        append_lines(_worker_file(item.config), lines)
+    if lines:  # redacted as they are written, so that no later step (rendering, escaping) need find a secret
+        append_lines(_worker_file(item.config), [redact_text(line, harness.target.secrets) for line in lines])
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

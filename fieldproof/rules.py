@@ -160,9 +160,34 @@ def state_answers(exchange: Exchange) -> frozenset[int] | None:
         role = contract.ROLES.get(exchange.facts.role or "")
         if role is None:
             return None
-        if not role.resumable:  # the goal and end date are not fields of the run: only the role tells
+        if not role.resumable:  # the goal is not a field of the run: the role tells
             effects = frozenset({Effect.REFUSE})
+        else:  # the end date is: a run listed as resumable may have reached it since
+            passed = end_date_passed(exchange)
+            if passed is not False:
+                effects = frozenset({Effect.REFUSE}) if passed else effects | {Effect.REFUSE}
     return frozenset(422 if effect is Effect.REFUSE else 204 for effect in effects)
+
+
+END_DATE_MARGIN = datetime.timedelta(seconds=60)  # closer than this to the end date, the clocks cannot tell
+
+
+def end_date_passed(exchange: Exchange) -> bool | None:
+    """Whether the run's end_fielding_at (as the look before showed it) had passed when the
+    request was answered, by the answer's Date (else this machine's clock); None: too close to
+    tell, or not known."""
+    end = _timestamp(((exchange.before.body if exchange.before else None) or {}).get("end_fielding_at"))
+    if end is None:
+        return False
+    try:
+        now = email.utils.parsedate_to_datetime(exchange.header("date") or "")
+    except (TypeError, ValueError):
+        now = datetime.datetime.now(datetime.UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=datetime.UTC)
+    if abs(now - end) < END_DATE_MARGIN:
+        return None
+    return now > end
 
 
 def _served_answers(exchange: Exchange) -> frozenset[int] | None:
@@ -218,6 +243,8 @@ def trace_continues_callers_trace(exchange: Exchange) -> Result:
     except HeaderSyntaxError:
         return None  # an invalid one received: traceparent_on_every_response
     ours = parse_incoming_traceparent(sent)  # as W3C has a receiver read it: a later version too
+    if ours is not None and not sent.strip(" \t").startswith("00-"):
+        return []  # a later version: W3C has a receiver try to continue it (SHOULD), or it may start anew
     if ours is None:  # invalid: W3C has the receiver ignore it and start a new trace
         claimed = _TRACE_ID_FIELD.search(sent)
         if claimed is not None and theirs.trace_id == claimed.group(1).lower():
@@ -261,6 +288,17 @@ def etag_on_success(exchange: Exchange) -> Result:
     return []
 
 
+def _same_id(shown: str, asked: str) -> bool:
+    """Whether a body's id is the path's: ULIDs are Crockford base32, in which letter case does
+    not count (a server may show the canonical upper case of an id asked in lower case)."""
+    if _ANY_CASE_ULID.fullmatch(shown) and _ANY_CASE_ULID.fullmatch(asked):
+        return shown.upper() == asked.upper()
+    return shown == asked
+
+
+_ANY_CASE_ULID = re.compile(r"[0-9A-Za-z]{26}")
+
+
 def _kind_errors(value: Any, kind: str) -> bool:
     """Whether a run field's value is not of its documented kind (contract.RUN_BODY)."""
     if kind == "integer":
@@ -270,8 +308,8 @@ def _kind_errors(value: Any, kind: str) -> bool:
     if kind == "status":  # casing differs between API versions
         return value.lower() not in contract.STATUSES
     try:
-        if kind == "date-time":  # RFC 3339, in UTC
-            moment = datetime.datetime.fromisoformat(value)
+        if kind == "date-time":  # RFC 3339 (its "T" and "Z" in either case), in UTC
+            moment = datetime.datetime.fromisoformat(value.upper())
             return moment.utcoffset() != datetime.timedelta(0) or "T" not in value.upper()
         if kind == "uuid":
             uuid.UUID(value)
@@ -305,7 +343,7 @@ def run_body_documented(exchange: Exchange) -> Result:
     # unknown_path_refused's finding: judged here is what a run's own path shows
     named = (contract.path_ids(urllib.parse.urlsplit(exchange.url).path) or {}) if not exchange.facts.path else {}
     asked = {"id" if name == "fielding_run_id" else name: urllib.parse.unquote(value) for name, value in named.items()}
-    other = [name for name, value in asked.items() if name in body and str(body[name]) != value]
+    other = [name for name, value in asked.items() if name in body and not _same_id(str(body[name]), value)]
     if other:  # the whole path names the run: another run's, or the same under another scope, is not it
         shown = "; ".join(f"{name} {body[name]!r}, the path's {asked[name]!r}" for name in other)
         findings += _finding(run_body_documented, exchange, f"the run shown is not the one the path names ({', '.join(other)})",
@@ -372,13 +410,14 @@ def error_body_documented(exchange: Exchange) -> Result:
 def _error_object_problems(exchange: Exchange, code: Any) -> list[str]:
     """What is wrong with an error's `object`: its form (snake_case), and its code where the docs
     give the status one. A refusal an open question allows of a request the docs do not settle
-    (an unknown Cint-API-Version, a missing If-Match answered 428) may word its code freely."""
+    (an unknown Cint-API-Version, a missing or malformed If-Match) may word its code freely."""
     if exchange.status == 429 or not isinstance(code, str):
         return []
     if not contract.ERROR_OBJECT_FORMAT.fullmatch(code):
         return ["'object' must be a snake_case code"]
     expected = contract.ERROR_OBJECTS.get(exchange.status)
-    open_ended = exchange.facts.api_version in (ApiVersion.UNKNOWN, ApiVersion.MALFORMED)
+    facts = exchange.facts  # a refusal an open question allows may word its code either way
+    open_ended = facts.api_version in (ApiVersion.UNKNOWN, ApiVersion.MALFORMED) or facts.if_match in (IfMatch.MISSING, IfMatch.MALFORMED)
     if expected is None or open_ended or code in expected:
         return []
     return [f"'object' of a {exchange.status} must be {' or '.join(repr(c) for c in sorted(expected))}"]
@@ -446,7 +485,7 @@ def success_changes_the_run(exchange: Exchange) -> Result:
 
 def _timestamp(value: Any) -> datetime.datetime | None:
     try:
-        moment = datetime.datetime.fromisoformat(value) if isinstance(value, str) else None
+        moment = datetime.datetime.fromisoformat(value.upper()) if isinstance(value, str) else None
     except ValueError:
         return None
     return moment if moment is not None and moment.tzinfo is not None else None

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -100,18 +101,19 @@ def _run_one(name: str, env: dict[str, str], profile: str, reports: Path, fail_f
     )
 
 
-def selfcheck(profile: str, reports: str | Path, faults: tuple[str, ...] = (), out: TextIO = sys.stdout) -> int:
+def selfcheck(profile: str, reports: str | Path, faults: tuple[str, ...] = (), out: TextIO = sys.stdout, jobs: int = 1) -> int:
+    """Every clean target and fault mode, `jobs` sessions at a time (each its own sandbox),
+    reported in order."""
     unknown = [name for name in faults if name not in FAULT_MODES]
     if unknown:
         raise SelfcheckError(f"unknown fault mode {unknown[0]!r}; `fieldproof sandbox --fault list` lists them")
     reports = Path(reports)
     modes = faults or tuple(FAULT_MODES)
-    outcomes: list[Outcome] = []
-    for name, env in CLEAN_TARGETS.items():
-        outcomes.append(_report(_run_one(name, env, profile, reports, fail_fast=False), out))
-    for mode in modes:
-        env = {**FAULT_NEEDS.get(mode, {}), "FIELDPROOF_SANDBOX_FAULT": mode}
-        outcomes.append(_report(_run_one(mode, env, profile, reports, fail_fast=True), out))
+    runs = [(name, env, False) for name, env in CLEAN_TARGETS.items()]
+    runs += [(mode, {**FAULT_NEEDS.get(mode, {}), "FIELDPROOF_SANDBOX_FAULT": mode}, True) for mode in modes]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        done = pool.map(lambda run: _run_one(run[0], run[1], profile, reports, fail_fast=run[2]), runs)
+        outcomes = [_report(outcome, out) for outcome in done]
     clean = [o for o in outcomes if o.expected == "clean"]
     faulty = [o for o in outcomes if o.expected == "fault"]
     killed = [o for o in faulty if o.killed]

@@ -47,7 +47,7 @@ CAPS: dict[str, tuple[int, str]] = {
 }
 MIN_RPS = 0.001  # one request every 1000 s: any slower and a session would never get anywhere
 MAX_TOKEN_CHARS = 16 * 1024  # servers refuse longer headers than this
-MAX_CA_FILE_BYTES = 4 * 1024 * 1024  # a whole system bundle of CA certificates is a few hundred KB
+MAX_CA_FILE_BYTES = 4 * 1024 * 1024  # many times a whole system bundle of CA certificates
 _RUN_KEYS = {"role", "project_id", "target_group_id", "fielding_run_id"}
 
 

@@ -22,8 +22,8 @@ _SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlevel = 60, 60, 2
 
 _KINDS = {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFIFO: "a FIFO (named pipe)",
           stat.S_IFSOCK: "a socket"}  # fmt: skip
-# The vendor's whole Demand API document is under 1 MB: a contract document's bound leaves it
-# room to grow many times over.
+# A contract document's bound: many times the vendor's whole Demand API document, and far below
+# what would hold up a session.
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 
 

@@ -448,6 +448,8 @@ def test_a_bad_flag_of_any_command_is_one_line_and_exit_2(unreachable_target: Pa
         (["--sandbox-workers", "17"], "argument --sandbox-workers: must be from 1 to 16, got 17"),
         (["--users", "1" + "0" * 30], "argument --users: must be from 1 to 10000"),
         (["--users", "\u0663"], "argument --users: must be a whole number"),  # an Arabic-Indic 3
+        (["--users", "-5"], "argument --users: must be from 1 to 10000, got -5"),
+        (["--processes", "0"], "argument --processes: must be from 1 to 64, got 0"),
     ],
 )
 def test_swarm_counts_that_start_processes_or_users_are_capped(capsys: pytest.CaptureFixture[str], argv: list[str],
@@ -507,3 +509,11 @@ def test_through_the_command_toml_nested_5000_deep_is_one_line(tmp_path: Path) -
     result = fieldproof_run(tmp_path, "--target", str(path), env={"FIELDPROOF_TOKEN": TOKEN}, timeout=120)
     assert result.returncode == ExitCode.USAGE
     assert result.stderr == f"fieldproof: error: target file {path} nests arrays or tables too deeply to be read; flatten it\n"
+
+
+@pytest.mark.parametrize("jobs, says", [("0", "must be from 1 to 16, got 0"), ("17", "must be from 1 to 16, got 17"),
+                                        ("two", "must be a whole number")])  # fmt: skip
+def test_selfcheck_jobs_are_a_count_from_1_to_16(capsys: pytest.CaptureFixture[str], jobs: str, says: str) -> None:
+    assert _main(["selfcheck", "--jobs", jobs]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"argument --jobs: {says}" in err, err

@@ -77,8 +77,15 @@ def test_another_account_on_the_same_target_has_other_keys() -> None:
 
 
 def test_a_key_names_scheme_address_effective_port_path_and_account() -> None:
-    assert keys("http://localhost/v1/") == {"http|127.0.0.1|80|/v1|101", "http|::1|80|/v1|101"}
+    assert keys("http://localhost/v1/") == {"http|127.0.0.1|80|/v1|101", "http|::1|80|/v1|101", "http|localhost|80|/v1|101"}
     assert keys("https://[::1]") == {"https|::1|443||101"}
+
+
+def test_one_base_url_is_one_target_even_when_its_name_resolves_to_other_addresses_each_time() -> None:
+    """DNS round robin, a CDN: the host name's own key keeps two sessions on it apart."""
+    first = set(target_keys(target("https://staging.example.com/v1"), resolve=lambda host, port: ["192.0.2.1"]))
+    second = set(target_keys(target("https://staging.example.com/v1"), resolve=lambda host, port: ["192.0.2.2"]))
+    assert first & second == {"https|staging.example.com|443|/v1|101"}
 
 
 def test_the_real_resolver_gives_an_address_literal_back() -> None:
@@ -144,7 +151,7 @@ def test_a_refused_session_keeps_none_of_the_locks_it_took(state: Path, monkeypa
 def test_every_lock_is_released_at_the_end(state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _fixed(monkeypatch)
     with target_lock(target("http://localhost:8080/v1")):
-        assert len(list((state / "locks").glob("*.holder.json"))) == 2  # 127.0.0.1 and ::1
+        assert len(list((state / "locks").glob("*.holder.json"))) == 3  # 127.0.0.1, ::1 and localhost
     with target_lock(target("http://[::1]:8080/v1")), target_lock(target("http://127.0.0.1:8080/v1")):
         pass
 

@@ -73,20 +73,49 @@ def test_lock_per_operation_lets_a_pause_and_a_complete_with_one_tag_both_write(
     assert [o.run.version for o in outcomes if o.run] == [4, 4]  # two changes from one tag, one of them lost
 
 
+class _AnnouncingLock:
+    """A lock that says when a thread has to wait for it (so that a test knows the thread is
+    held there, not merely late)."""
+
+    def __init__(self, waiting: threading.Event) -> None:
+        self._lock, self.waiting = threading.Lock(), waiting
+
+    def __enter__(self) -> _AnnouncingLock:
+        if not self._lock.acquire(blocking=False):
+            self.waiting.set()
+            self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.release()
+
+
+class _AnnouncingLocks(dict):  # type: ignore[type-arg]
+    def __init__(self, waiting: threading.Event) -> None:
+        super().__init__()
+        self.waiting = waiting
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        return super().setdefault(key, _AnnouncingLock(self.waiting))
+
+
 def test_lock_per_operation_queues_writes_of_one_kind(faulty_store: Store) -> None:
     inside: list[float] = []
-    both_inside = threading.Barrier(2)
+    second_held, second_inside = threading.Event(), threading.Event()
+    faulty_store._operation_locks = _AnnouncingLocks(second_held)
 
-    def window(seconds: float) -> None:  # held open until both pauses are inside it, or long enough that one cannot be
+    def window(seconds: float) -> None:
+        """Held open until the other pause is either held at the lock (queued: correct) or inside
+        the window too (not queued): whichever, not a matter of time."""
         inside.append(seconds)
-        try:
-            both_inside.wait(timeout=0.5)
-        except threading.BrokenBarrierError:
+        if len(inside) == 2:
+            second_inside.set()
+        while not (second_held.wait(0.01) or second_inside.is_set()):
             pass
 
     outcomes = _race(faulty_store, [Action.PAUSE, Action.PAUSE], window)
     assert sorted(o.verdict.value for o in outcomes) == [Verdict.CHANGED.value, Verdict.PRECONDITION_FAILED.value]
-    assert len(inside) == 1  # only the winner reached its write; the other decided after it, on the new version
+    assert len(inside) == 1 and second_held.is_set()  # the other waited at the lock, then decided on the new version
 
 
 # --- end to end -------------------------------------------------------------------------------

@@ -113,15 +113,20 @@ def test_a_malformed_token_the_harness_sent_on_purpose_is_kept_as_sent() -> None
 
 
 def test_a_secrets_spellings_are_worked_out_once() -> None:
-    from fieldproof.exchange import _secrets_pattern
+    from fieldproof.exchange import _literal_pattern, _secrets_pattern
 
-    redact_text("warm", ("cache-me-token-123456",))
-    before = _secrets_pattern.cache_info()
-    for _ in range(5):
-        redact_text("text", ("cache-me-token-123456",))
+    def spell() -> None:
+        redact_text("text", ("cache-me-token-123456",))  # no escape character: the literal spellings
+        redact_text("text 100%", ("cache-me-token-123456",))  # one: every spelling
         redact_headers({"A": "b"}, ("cache-me-token-123456",))
-    after = _secrets_pattern.cache_info()
-    assert after.misses == before.misses and after.hits == before.hits + 10
+
+    spell()
+    before = _secrets_pattern.cache_info(), _literal_pattern.cache_info()
+    for _ in range(5):
+        spell()
+    after = _secrets_pattern.cache_info(), _literal_pattern.cache_info()
+    assert [a.misses for a in after] == [b.misses for b in before]
+    assert [a.hits - b.hits for a, b in zip(after, before, strict=True)] == [10, 5]
 
 
 # --- end to end: a target that echoes the Authorization header base64-encoded -----------------

@@ -30,7 +30,7 @@ from fieldproof import rules
 from fieldproof.client import ApiClient, Budget, Credentials
 from fieldproof.client.recording import BrokenResponse
 from fieldproof.exchange import REDACTED, Exchange, Snapshot
-from fieldproof.facts import PROVENANCES, Auth, IfMatch
+from fieldproof.facts import PROVENANCES, Auth, IfMatch, RequestFacts
 from fieldproof.headers import HeaderSyntaxError, parse_etag, parse_if_match
 from fieldproof.model import RunState
 from fieldproof.recorder import Recorder
@@ -167,7 +167,7 @@ class FakeApi:
         return {
             "id": RUN_ID, "account_id": ACCOUNT, "project_id": PROJECT, "target_group_id": TARGET_GROUP,
             "status": self.status.title() if self.title_case else self.status, "version": self.version,
-            "start_fielding_at": "2025-06-01T08:00:00.000Z", "end_fielding_at": "2026-06-01T08:00:00.000Z",
+            "start_fielding_at": "2025-06-01T08:00:00.000Z", "end_fielding_at": "2099-06-01T08:00:00.000Z",
             "last_changed_at": f"2025-06-02T08:00:{self.version:02d}.000Z", "last_changed_by": self.changed_by,
             "extra_field": "tolerated",
         }  # fmt: skip
@@ -601,6 +601,14 @@ PASSES = [
     Case("success_changes_the_run", "same-time-same-second", WRITE(), setup(
         changed_at("2025-06-02T08:00:07.000Z"), header("resume", "date", "Mon, 02 Jun 2025 08:00:08 GMT"))),
     Case("trace_continues_callers_trace", "invalid-caller-new-trace", GET(headers={"traceparent": UPPER_TRACE})),
+    Case("trace_continues_callers_trace", "later-version-not-continued", GET(headers={"traceparent": FUTURE_TRACE}),
+         header("get", "traceparent", lambda reply, request: f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01")),
+    Case("run_body_documented", "lower-case-t-and-z", GET(), run_field("last_changed_at", "2025-06-02t08:00:07.000z")),
+    Case("run_body_documented", "id-in-other-case", GET(), run_field("id", RUN_ID.lower())),
+    Case("error_body_documented", "412-for-a-missing-if-match-any-code", expect("missing", None), setup(
+        force("resume", 412), error_object("resume", "required_header_missing"))),
+    Case("business_rules_refuse", "resumable-run-past-its-end-date-422", expect("current"), setup(
+        run_field("end_fielding_at", "2025-06-02T08:00:00.000Z"), force("resume", 422))),
     Case("trace_continues_callers_trace", "later-version-continued", GET(headers={"traceparent": FUTURE_TRACE}),
          header("get", "traceparent", lambda reply, request: f"00-{FUTURE_TRACE.split('-')[1]}-{secrets.token_hex(8)}-01")),
     Case("unknown_path_refused", "other-project-404", path("other_scope", project_id=OTHER_PROJECT)),
@@ -812,8 +820,6 @@ BREAKS = [
         changed_at("2025-06-02T08:00:07.000Z"), header("resume", "date", "Mon, 02 Jun 2025 09:00:00 GMT"))),
     Case("trace_continues_callers_trace", "invalid-caller-continued", GET(headers={"traceparent": UPPER_TRACE}),
          tweak("get", continues_invalid)),
-    Case("trace_continues_callers_trace", "later-version-not-continued", GET(headers={"traceparent": FUTURE_TRACE}),
-         header("get", "traceparent", lambda reply, request: f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01")),
     Case("unknown_path_refused", "other-project-200", path("other_scope", project_id=OTHER_PROJECT), force("get", 200)),
     Case("unknown_path_refused", "other-project-resume-204", path("other_scope", "resume", project_id=OTHER_PROJECT),
          force("resume", 204)),
@@ -1497,3 +1503,16 @@ def test_a_group_keeps_a_few_distinct_examples() -> None:
     (group,) = [g for g in recorder.take_groups() if g.rule == "documented_status"]
     assert group.count == 10 and len(group.examples) == EXAMPLES_KEPT
     assert len({e.exchange.facts for e in group.examples}) == EXAMPLES_KEPT
+
+
+def test_a_resume_of_a_resumable_run_whose_end_date_passed_must_not_win() -> None:
+    """The end date is a field of the run: once it has passed (by the answer's Date), a resume is
+    refused however the target file lists the run; near it, the clocks cannot tell."""
+    before = Snapshot(200, 'W/"1"', {"status": "paused", "end_fielding_at": "2025-06-02T08:00:00.000Z"})
+    resume = _exchange(204, before=before, facts=RequestFacts(if_match=IfMatch.CURRENT, role="resumable"))
+    resume.response_headers["date"] = "Mon, 02 Jun 2025 09:00:00 GMT"
+    assert rules.state_answers(resume) == frozenset({422})
+    resume.response_headers["date"] = "Mon, 02 Jun 2025 08:00:30 GMT"
+    assert rules.state_answers(resume) == frozenset({204, 422})
+    resume.response_headers["date"] = "Mon, 02 Jun 2025 07:00:00 GMT"
+    assert rules.state_answers(resume) == frozenset({204})

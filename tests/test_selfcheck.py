@@ -18,7 +18,7 @@ def selfcheck(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_selected_fault_modes_are_caught_and_the_clean_sandbox_is_quiet(tmp_path: Path) -> None:
     # modes caught whatever the machine's load; the timing-bound race is bench/race_window.py's
     # and CI's full selfcheck's to measure
-    result = selfcheck(tmp_path, "--profile", "quick", "--faults", "no_etag_on_204,ignore_if_match,refusal_changes_run")
+    result = selfcheck(tmp_path, "--profile", "quick", "--faults", "no_etag_on_204,ignore_if_match,refusal_changes_run", "--jobs", "2")
     assert result.returncode == 0, result.stdout
     report = json.loads((tmp_path / "selfcheck.json").read_text())
     assert (report["killed"], report["modes"], report["false_alarms"]) == (3, 3, 0)

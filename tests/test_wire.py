@@ -22,7 +22,7 @@ from servers.raw_http import RawServer, raw_server, response
 from fieldproof import rules
 from fieldproof.client.codings import CodingError, Decoder, accept_encoding
 from fieldproof.client.recording import ApiClient, BrokenResponse, Budget, Liveness, Pacer, _proxy_for
-from fieldproof.errors import DeadlineReached, TargetUnreachable
+from fieldproof.errors import DeadlineReached, TargetUnreachable, UsageError
 from fieldproof.exchange import Exchange
 from fieldproof.target import RunRef, Target
 
@@ -289,6 +289,16 @@ def proxies(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 ])  # fmt: skip
 def test_environment_proxies_are_honoured_for_remote_targets_only(proxies: None, base_url: str, proxy: str | None) -> None:
     assert _proxy_for(base_url) == proxy
+
+
+def test_a_proxy_without_a_scheme_is_an_http_one_and_one_that_cannot_be_used_is_one_line(proxies: None,
+                                                                                          monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setenv("HTTPS_PROXY", "proxy.example:3128")
+    assert _proxy_for("https://staging.example.com/v1") == "http://proxy.example:3128"
+    monkeypatch.setenv("HTTPS_PROXY", "socks5://user:s3cret@proxy.example:1080")
+    with pytest.raises(UsageError) as raised:
+        _proxy_for("https://staging.example.com/v1")
+    assert "'socks5' proxy" in str(raised.value) and "s3cret" not in str(raised.value) and "\n" not in str(raised.value)
 
 
 def test_no_proxy_is_honoured(proxies: None, monkeypatch: pytest.MonkeyPatch) -> None:

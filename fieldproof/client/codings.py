@@ -93,19 +93,22 @@ class Decoder:
         codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
         self.codings = tuple(c for c in codings if c and c != "identity")
         self._stages: list[_Stage] = []
+        self._unknown: str | None = None  # a coding not asked for: wrong only once a body comes in it
         for coding in reversed(self.codings):
             if coding in ("gzip", "x-gzip", "deflate"):
                 self._stages.append(_Zlib(coding))
             elif coding == "br" and brotli is not None:
                 self._stages.append(_Brotli())
             else:
-                raise CodingError("a body in a content coding the client did not ask for",
-                                  f"{coding!r}; it sent Accept-Encoding: {accept_encoding()}")
+                self._unknown = coding
 
     def feed(self, data: bytes) -> bytes:
         """The decoded bytes of the next raw chunk, at most what is left of the limit."""
         room = self.limit - self.decoded
         self._fed = self._fed or bool(data)
+        if data and self._unknown is not None:
+            raise CodingError("a body in a content coding the client did not ask for",
+                              f"{self._unknown!r}; it sent Accept-Encoding: {accept_encoding()}")
         for stage in self._stages:
             data = stage.feed(data, room + 1)  # one byte more than there is room for tells an overflow
         if len(data) > room:

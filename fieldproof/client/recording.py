@@ -30,6 +30,7 @@ from fieldproof.errors import (
     DeadlineReached,
     TargetStoppedAnswering,
     TargetUnreachable,
+    UsageError,
 )
 from fieldproof.exchange import Exchange, Framing, Snapshot, redact_headers
 from fieldproof.facts import (
@@ -132,21 +133,23 @@ class Pacer:
 
     def wait(self, deadline: float | None = None) -> None:
         """Hold the next request until it may start; DeadlineReached, at once and without
-        waiting, if that is after `deadline` (time.time())."""
+        waiting (nor taking its turn), if that is after `deadline` (time.time())."""
         with self._lock:
             now = self._clock()
-            if self._first_sent is None:
-                self._first_sent = now
             start = max(now, self._next, self._paused_until)
-            if self.interval:
-                self._next = start + self.interval
             if self.learned_rps:
                 emission = 1.0 / self.learned_rps
                 start = max(start, self._tat - emission * (self.learned_burst - 1))
-                self._tat = max(self._tat, start) + emission
-        if deadline is not None and start > now and time.time() + (start - now) > deadline:
-            raise DeadlineReached("max_duration_s would pass before the next request may start (max_rps, or the target's "
-                                  "rate limit); raise max_duration_s in the target file or choose a smaller --profile")  # fmt: skip
+            if deadline is not None and start > now and time.time() + (start - now) > deadline:
+                raise DeadlineReached("max_duration_s would pass before the next request may start (max_rps, or the "
+                                      "target's rate limit); raise max_duration_s in the target file or choose a smaller "
+                                      "--profile")  # fmt: skip
+            if self._first_sent is None:
+                self._first_sent = now
+            if self.interval:
+                self._next = start + self.interval
+            if self.learned_rps:
+                self._tat = max(self._tat, start) + 1.0 / self.learned_rps
         if start > now:
             self._sleep(start - now)
 
@@ -205,7 +208,16 @@ def _proxy_for(base_url: str) -> str | None:
     if is_loopback(host) or urllib.request.proxy_bypass(host):
         return None
     proxies = urllib.request.getproxies_environment()
-    return proxies.get(parts.scheme) or proxies.get("all")
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy:
+        return None
+    proxy = proxy if "://" in proxy else "http://" + proxy  # "proxy:3128", as curl reads it
+    scheme = urlsplit(proxy).scheme.lower()
+    if scheme not in ("http", "https"):  # the URL is never shown: it may hold a user's password
+        raise UsageError(f"the environment names a {scheme!r} proxy for {parts.scheme} targets ({parts.scheme.upper()}_PROXY or "
+                         "ALL_PROXY); fieldproof reaches a target directly or through an http(s) proxy: give one, or add "
+                         "the target's host to NO_PROXY")  # fmt: skip
+    return proxy
 
 
 class _NoCookies(http.cookiejar.DefaultCookiePolicy):
@@ -501,7 +513,7 @@ class ApiClient:
         sent_at, started = time.time(), time.perf_counter()
         recorded, secret_env = redact_headers(headers, self.secrets)
         documented = self._shared.documented
-        exchange = functools.partial(Exchange, operation=operation, method=method, request_headers=recorded, facts=facts,
+        recorded_as = functools.partial(Exchange, operation=operation, method=method, request_headers=recorded, facts=facts,
                                      secret_env=secret_env, documented=documented.get(operation) if documented is not None else None,
                                      sent_at=sent_at)  # fmt: skip
         try:
@@ -510,7 +522,7 @@ class ApiClient:
             raise ValueError(f"cannot send {method} {url}: {exc}") from None
         except _Malformed as malformed:  # an answer, but not one HTTP can read: a finding, not an outage
             liveness.answered(True)
-            broken = exchange(url=url, status=malformed.status, response_headers=malformed.headers, body=b"",
+            broken = recorded_as(url=url, status=malformed.status, response_headers=malformed.headers, body=b"",
                               elapsed_s=time.perf_counter() - started, framing=malformed.framing)  # fmt: skip
             self._shared.on_exchange(broken)
             raise BrokenResponse(f"{method} {url}: {malformed.framing.problem}") from None
@@ -521,7 +533,7 @@ class ApiClient:
         self._shared.pacer.answered(response.status_code, rate_limit_state(response.headers))  # case-insensitive lookups
         stream = self._wire.current if self._wire is not None else None
         framing = stream.answered(response.status_code, method, operation) if stream is not None and not cut else None
-        return exchange(
+        return recorded_as(
             url=str(response.request.url),
             status=response.status_code,
             response_headers={k.lower(): v for k, v in sent_headers.items()},
@@ -635,7 +647,7 @@ class ApiClient:
         exchange = self.send(action, "POST", self.url(run, action, **path), run=run, ids=path, auth=auth,
                              headers=sent, provenance=tag,
                              current=before.etag if before is not None else None, record=False)  # fmt: skip
-        exchange.before = before if observe or before is not None else None
+        exchange.before = before
         try:
             if observe:
                 exchange.after = self.snapshot(run)

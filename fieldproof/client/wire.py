@@ -14,7 +14,6 @@ used again.
 from __future__ import annotations
 
 import ssl
-import threading
 import time
 import typing
 from dataclasses import dataclass
@@ -64,7 +63,6 @@ class Wire(httpcore.NetworkBackend):
         self.inner = inner or httpcore.SyncBackend()
         self.deadline: float | None = None  # time.monotonic() by which the request must be done
         self.current: WireStream | None = None  # the stream the request went out on
-        self._lock = threading.Lock()
 
     def begin(self, deadline: float | None) -> None:
         """A new request starts: bound it by `deadline`; its stream is the one it writes to."""
@@ -137,13 +135,13 @@ class WireStream(httpcore.NetworkStream):
         its Content-Length; chunked or read-to-close bodies cannot leave any). The connection
         is then not used again, so that the next response starts clean."""
         self.last_answer = Answered(status, method, operation)
-        data = bytes(self.received)
-        end = _message_end(data, status, method)
+        end = _message_end(self.received, status, method)  # searched where it is: no copy per answer
         if end is None or self.received_count <= end:
             return None
         self.unusable = True
         count = self.received_count - end
-        return Framing(self.last_answer.left_behind(), f"{count} bytes after the end of the message", data[: end + 200], True)
+        shown = bytes(self.received[: end + 200])
+        return Framing(self.last_answer.left_behind(), f"{count} bytes after the end of the message", shown, True)
 
     def malformed(self, error: Exception, status: int) -> Framing:
         """The current request's response could not be read: what broke, with the bytes as they
@@ -165,7 +163,7 @@ class WireStream(httpcore.NetworkStream):
         return Framing(problem, text, data, False)
 
 
-def _message_end(data: bytes, status: int, method: str) -> int | None:
+def _message_end(data: bytes | bytearray, status: int, method: str) -> int | None:
     """Where the final response in `data` ends (after any 1xx ones), if its head is whole."""
     start = 0
     while True:
@@ -179,9 +177,9 @@ def _message_end(data: bytes, status: int, method: str) -> int | None:
         start = body_start
     if method == "HEAD" or status in _NO_BODY_STATUSES:
         return body_start
-    lengths = {line.split(":", 1)[1].strip() for line in head.split("\r\n")[1:]
-               if line.split(":", 1)[0].strip().lower() == "content-length"}  # fmt: skip
-    is_chunked = any(line.split(":", 1)[0].strip().lower() == "transfer-encoding" for line in head.split("\r\n")[1:])
+    fields = [line.partition(":") for line in head.split("\r\n")[1:]]
+    lengths = {value.strip() for name, _, value in fields if name.strip().lower() == "content-length"}
+    is_chunked = any(name.strip().lower() == "transfer-encoding" for name, _, _ in fields)
     if is_chunked or len(lengths) != 1:
         return None
     length = lengths.pop()

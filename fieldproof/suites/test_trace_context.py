@@ -1,6 +1,6 @@
 """Trace context: every caller gets a valid traceparent back, whatever it sent: one that
-continues its trace when it sent a valid one (a later version's too, read as W3C has a receiver
-read it), a new trace when it sent none or an invalid one, which is never continued."""
+continues its trace when it sent a valid one (a later version's may be continued or not: W3C
+has a receiver try), a new trace when it sent none or an invalid one, which is never continued."""
 
 from __future__ import annotations
 
@@ -9,18 +9,27 @@ import secrets
 from fieldproof.facts import IfMatch
 from fieldproof.plugin import Harness
 
-_ID, _SPAN = secrets.token_hex(16), secrets.token_hex(8)
-# what a caller may send as traceparent (None: none at all), and, for the valid ones, a tracestate
+
+def _trace() -> str:
+    return secrets.token_hex(16)
+
+
+def _span() -> str:
+    return secrets.token_hex(8)
+
+
+# what a caller may send as traceparent (None: none at all), each with a trace-id of its own, so
+# that a trace one answer continued is never taken for another's
 CALLERS: dict[str, str | None] = {
     "none": None,
-    "valid": f"00-{_ID}-{_SPAN}-01",
-    "valid-with-malformed-tracestate": f"00-{_ID}-{secrets.token_hex(8)}-01",  # a list that must not come back as it is
-    "later-version": f"01-{_ID}-{_SPAN}-01-more",  # a version after 00: read as 00
-    "uppercase": f"00-{_ID.upper()}-{_SPAN.upper()}-01",  # hex digits are lower case
-    "all-zero-trace-id": f"00-{'0' * 32}-{_SPAN}-01",
-    "all-zero-parent-id": f"00-{_ID}-{'0' * 16}-01",
-    "version-ff": f"ff-{_ID}-{_SPAN}-01",  # a version that is never valid
-    "too-short": f"00-{_ID[:30]}-{_SPAN}-01",
+    "valid": f"00-{_trace()}-{_span()}-01",
+    "valid-with-malformed-tracestate": f"00-{_trace()}-{_span()}-01",  # a list that must not come back as it is
+    "later-version": f"01-{_trace()}-{_span()}-01-more",  # a version after 00: continued or not
+    "uppercase": f"00-{_trace().upper()}-{_span().upper()}-01",  # hex digits are lower case
+    "all-zero-trace-id": f"00-{'0' * 32}-{_span()}-01",
+    "all-zero-parent-id": f"00-{_trace()}-{'0' * 16}-01",
+    "version-ff": f"ff-{_trace()}-{_span()}-01",  # a version that is never valid
+    "too-short": f"00-{_trace()[:30]}-{_span()}-01",
     "not-a-traceparent": "tracing please",
 }
 
