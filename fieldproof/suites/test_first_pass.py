@@ -68,7 +68,7 @@ def _every_write_raced_once(fp: Harness) -> None:
 # step: (what it calls at the first pass's size, the rules it exercises, requests it costs on a
 # target file, as measured on the staging sandbox)
 STEPS: dict[str, tuple[Callable[[Harness], None], tuple[str, ...], int]] = {
-    "concurrency": (_every_write_raced_once, ("one_winner_among_concurrent_writes", *EVERY_RESPONSE), 41),
+    "concurrency": (_every_write_raced_once, ("one_winner_among_concurrent_writes", *EVERY_RESPONSE), 51),
     "lifecycle": (test_lifecycle.test_every_tag_of_a_long_life_is_stale,
                   ("current_tag_wins", "stale_tag_refused", "etag_on_success", "no_body_on_204", "success_changes_the_run",
                    "new_etag_accepted_by_next_write", "refusal_changes_nothing", "error_body_documented"), 18),
@@ -81,8 +81,8 @@ STEPS: dict[str, tuple[Callable[[Harness], None], tuple[str, ...], int]] = {
     # every kind and spelling of If-Match once: a server that compares carelessly shows here
     "if_match": (test_if_match.answer_every_if_match_variant, ("if_match_variant_answered", "stale_tag_refused"), 59),
     "paths": (test_paths.test_unknown_runs_are_404_and_touch_nothing, ("unknown_path_refused",), 6),
-    "whole_path": (_as_is("whole_path"), ("unknown_path_refused", "run_body_documented"), 25),
-    "trace_context": (_as_is("trace_context"), ("traceparent_on_every_response", "trace_continues_callers_trace"), 20),
+    "whole_path": (_as_is("whole_path"), ("unknown_path_refused", "run_body_documented"), 17),
+    "trace_context": (_as_is("trace_context"), ("traceparent_on_every_response", "trace_continues_callers_trace"), 22),
     "undeclared_methods": (lambda fp: test_paths.probe_undeclared_methods(fp, (None, "resume"), contract.SAFE_UNDECLARED_METHODS),
                            ("undeclared_method_refused",), 10),
 }
