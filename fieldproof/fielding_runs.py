@@ -110,9 +110,13 @@ class FileRuns:
         while True:
             lock, index = self._lock_one(tuple(candidates))
             run = candidates[index]
-            # a run left out of its role's state (an interrupted run, a budget spent mid-test)
-            # is put back first: no test may judge a run that is not what its role says
-            ready = restore_run(restorer, run)
+            try:
+                # a run left out of its role's state (an interrupted run, a budget spent mid-test)
+                # is put back first: no test may judge a run that is not what its role says
+                ready = restore_run(restorer, run)
+            except BaseException:
+                lock.release()
+                raise
             if not ready.used_up or len(candidates) == 1:
                 break
             lock.release()  # a completable run a session completed: another of the role, if any
