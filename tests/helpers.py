@@ -96,3 +96,13 @@ def proxied(root: str) -> int:
     """How many API requests the faulty proxy received."""
     served: int = httpx.get(root + "/healthz", timeout=5).json()["served"]
     return served
+
+
+def run_statuses(sandbox: RunningSandbox) -> dict[str, str]:
+    """Every seeded run's status, but the completable ones': a session may complete those (the
+    one thing it never puts back), so they are not among the runs that must be as they were."""
+    rows = httpx.get(sandbox.root_url + "/_control/runs").json()
+    return {row["id"]: row["status"] for row in rows if not row["id"].endswith(COMPLETABLE_SUFFIX)}
+
+
+COMPLETABLE_SUFFIX = "CM01"  # the default seed's completable run

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import fieldproof_run, staging
+from helpers import fieldproof_run, run_statuses, staging
 
 from fieldproof import files
 from fieldproof.errors import ExitCode, UsageError
@@ -153,7 +153,7 @@ def test_a_reports_folder_that_takes_no_file_is_refused_before_the_first_request
 
 
 def _runs(sandbox) -> dict[str, str]:
-    return {row["id"]: row["status"] for row in httpx.get(sandbox.root_url + "/_control/runs").json()}
+    return run_statuses(sandbox)
 
 
 def test_a_report_that_cannot_be_written_after_the_suites_is_one_line_and_the_verdict_stands(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 
 import httpx
 import pytest
-from helpers import faulty_target, fieldproof_run, one_run_target, proxied, staging, summary
+from helpers import faulty_target, fieldproof_run, one_run_target, proxied, run_statuses, staging, summary
 
 from fieldproof.errors import ExitCode
 from fieldproof.interrupts import SIGNALS as SIGNALS_HANDLED
@@ -54,13 +54,7 @@ def test_a_host_that_cannot_be_normalised_is_exit_2_with_one_line(tmp_path: Path
 
 
 def _rows(sandbox) -> dict[str, str]:
-    """Every run's status, but the completable ones' (a session may complete them: that is never
-    put back, and a session ended mid-test may have done it)."""
-    return {row["id"]: row["status"] for row in httpx.get(sandbox.root_url + "/_control/runs").json()
-            if not row["id"].endswith(COMPLETABLE_SUFFIX)}  # fmt: skip
-
-
-COMPLETABLE_SUFFIX = "CM01"  # the default seed's completable run
+    return run_statuses(sandbox)
 
 
 def _versions(sandbox) -> dict[str, int]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import rules_by_name, staging, summary
+from helpers import rules_by_name, run_statuses, staging, summary
 
 from fieldproof.errors import ExitCode
 from fieldproof.linearizability import Operation, check
@@ -96,7 +96,7 @@ def test_merging_moves_each_worker_onto_the_masters_clock_and_widens_by_the_boun
 
 def test_a_master_and_workers_started_apart_judge_one_swarm_on_a_file_target(tmp_path: Path) -> None:
     with staging(tmp_path) as (sandbox, target, env):
-        before = {row["id"]: row["status"] for row in httpx.get(sandbox.root_url + "/_control/runs").json()}
+        before = run_statuses(sandbox)
         port = str(_free_port())
         full = {**{k: v for k, v in os.environ.items() if not k.startswith("FIELDPROOF_")}, **env,
                 "FIELDPROOF_STATE_DIR": str(tmp_path / "state")}  # fmt: skip
@@ -112,7 +112,7 @@ def test_a_master_and_workers_started_apart_judge_one_swarm_on_a_file_target(tmp
                     worker.wait(timeout=60)
                 except subprocess.TimeoutExpired:
                     worker.kill()
-        after = {row["id"]: row["status"] for row in httpx.get(sandbox.root_url + "/_control/runs").json()}
+        after = run_statuses(sandbox)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert summary(tmp_path)["swarm"]["workers"] == ["w0", "w1"]
     assert after == before  # every listed run put back
@@ -149,7 +149,7 @@ def test_one_swarm_per_target(tmp_path: Path, monkeypatch) -> None:
     (["--worker"], "--worker needs --master-host"),
     (["--worker", "--master-host", "h"], "--worker needs --target"),
     (["--master", "--worker"], "contradict"),
-    (["--users", "0"], "--users must be at least 1"),
+    (["--users", "0"], "argument --users: must be from 1 to 10000, got 0"),
 ])  # fmt: skip
 def test_bad_swarm_flags_are_exit_2_with_one_line(tmp_path: Path, args: list[str], says: str) -> None:
     result = fieldproof_swarm(tmp_path, *args, timeout=60)
