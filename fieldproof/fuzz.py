@@ -225,3 +225,44 @@ def explained(exchange: Exchange, failure: BaseException, case: Any = None) -> b
     if kind == "AcceptedNegativeData" and exchange.facts.api_version in (ApiVersion.UNKNOWN, ApiVersion.MALFORMED):
         return OPEN_QUESTIONS["unknown_api_version"].may_serve and invalid_parameters(case) == {"Cint-API-Version"}
     return False
+
+
+# schemathesis' failure kinds: the name of the check that raises each (what a finding no rule
+# restates is shown under, `schemathesis.<check>`), and the rules that judge the same fact on the
+# same exchange. A failure one of those rules also found on that exchange is that rule's finding,
+# counted once; a missing header restates the rule of that header only.
+_RESTATED: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ServerError": ("not_a_server_error", ("documented_status",)),
+    "UndefinedStatusCode": ("status_code_conformance", ("documented_status",)),
+    "MissingHeaders": ("response_headers_conformance", ()),  # by header: _HEADER_RULES
+    "JsonSchemaError": ("response_schema_conformance", ("run_body_documented", "error_body_documented")),
+    "MalformedJson": ("response_schema_conformance", ("run_body_documented", "error_body_documented")),
+    "DiscriminatorMismatch": ("response_schema_conformance", ("run_body_documented", "error_body_documented")),
+    "MissingContentType": ("content_type_conformance", ("run_body_documented", "error_body_documented")),
+    "UndefinedContentType": ("content_type_conformance", ("run_body_documented", "error_body_documented")),
+    "MalformedMediaType": ("content_type_conformance", ("run_body_documented", "error_body_documented")),
+    "ContentDeserializationError": ("content_type_conformance", ("run_body_documented", "error_body_documented")),
+    "IgnoredAuth": ("ignored_auth", ("auth_refused",)),
+    "MissingHeaderNotRejected": ("missing_required_header", ("auth_refused", "api_version_required")),
+    "AcceptedNegativeData": ("negative_data_rejection", ("auth_refused", "unknown_path_refused", "api_version_required",
+                                                         "unknown_api_version_answered", "stale_tag_refused",
+                                                         "if_match_variant_answered", "business_rules_refuse")),
+    "RejectedPositiveData": ("positive_data_acceptance", ("current_tag_wins", "get_serves_the_run", "documented_status")),
+    "UnsupportedMethodResponse": ("unsupported_method", ("undeclared_method_refused",)),
+    "AllowHeaderMismatch": ("unsupported_method", ("undeclared_method_refused",)),
+}  # fmt: skip
+_HEADER_RULES = {"traceparent": "traceparent_on_every_response", "etag": "etag_on_success", "retry-after": "retry_after_on_429"}
+
+
+def external_failures(failure: BaseException) -> list[rules.ExternalFailure]:
+    """A schemathesis failure as the recorder keeps it: under its check's name, with the rules
+    that restate it (a missing-headers failure: one per header, each with its header's rule)."""
+    kind = type(failure).__name__
+    check, restating = _RESTATED.get(kind, (kind, ()))
+    title = getattr(failure, "title", "") or kind
+    detail = " ".join(str(getattr(failure, "message", "") or failure).split())
+    missing = getattr(failure, "missing_headers", None)
+    if kind == "MissingHeaders" and isinstance(missing, list) and missing:
+        by_header = [(header, _HEADER_RULES.get(str(header).lower())) for header in missing]
+        return [rules.ExternalFailure(check, f"Missing header {header}", detail, (rule,) if rule else ()) for header, rule in by_header]
+    return [rules.ExternalFailure(check, title, detail, restating)]

@@ -28,7 +28,6 @@ from hypothesis import strategies as st
 from fieldproof import suites
 from fieldproof.client.recording import (
     ApiClient,
-    BrokenResponse,
     Budget,
     Credentials,
     Liveness,
@@ -37,13 +36,11 @@ from fieldproof.client.recording import (
 )
 from fieldproof.document import ContractDocument
 from fieldproof.errors import (
-    BudgetExhausted,
     DeadlineReached,
     RoleMissing,
     TargetStoppedAnswering,
-    TargetUnreachable,
 )
-from fieldproof.exchange import Exchange, Snapshot, redact_text
+from fieldproof.exchange import Exchange, Snapshot
 from fieldproof.fielding_runs import FileRuns, SandboxRuns, TargetFault, ready_or_raise, restore_run
 from fieldproof.interrupts import stop_once
 from fieldproof.profiles import FIRST_PASS, Profile, profile_for
@@ -52,9 +49,9 @@ from fieldproof.recorder import (
     FindingGroup,
     Judged,
     Recorder,
-    append_lines,
     format_groups,
 )
+from fieldproof.records import FirstPassRecord, Record, problem_of, write_records
 from fieldproof.rules import EXCHANGE_RULES, SequenceCheck, judge_exchange
 from fieldproof.target import RunRef, Target, load_target
 
@@ -302,8 +299,7 @@ class Harness:
         requests it costs on a target file, for the summary."""
         config = _current.get("config")
         if config is not None:
-            append_lines(_worker_file(config), [json.dumps({"type": "first_pass", "step": step, "rules": list(rules),
-                                                            "outcome": outcome, "cost": cost})])  # fmt: skip
+            write_records(_worker_file(config), [FirstPassRecord(step, rules, outcome, cost)])
 
     def close(self) -> None:
         self.client.close()
@@ -443,23 +439,6 @@ class Stopped(Exception):
 _GROUPS = pytest.StashKey[list[FindingGroup]]()
 
 
-def _problem(error: BaseException) -> tuple[str, str]:
-    """(kind, message) of an error that ended a test: what keeps the session from a verdict."""
-    if isinstance(error, (SuiteStopped, Stopped)):
-        error = error.cause
-    if isinstance(error, BudgetExhausted):
-        return "budget_exhausted", str(error)
-    if isinstance(error, TargetUnreachable):
-        return "unreachable", str(error)
-    if isinstance(error, DeadlineReached):
-        return "deadline", str(error)
-    if isinstance(error, TargetFault):  # the target's own answer, judged by the rule it breaks
-        return "not exercised", str(error)
-    if isinstance(error, BrokenResponse):
-        return "not exercised", f"the target's answer broke HTTP ({error})"
-    return "inconclusive", f"{type(error).__name__}: {error}"
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     """A test fails at its end when the rules found anything during it (never before: a
@@ -485,19 +464,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if harness is None:
         return
     groups = item.stash.get(_GROUPS, []) if call.when == "call" else []
-    lines = [harness.recorder.group_line(group, item.nodeid) for group in groups]
+    records: list[Record] = [group.record(item.nodeid) for group in groups]
     if call.when == "call":
-        lines += [json.dumps({"type": "evidence", "test": item.nodeid, **data}) for data in harness.recorder.take_evidence()]
+        records += harness.recorder.take_evidence(item.nodeid)
     error = call.excinfo.value if call.excinfo else None  # in a fixture's set-up or teardown too
     if error is not None and not isinstance(error, (ContractViolation, pytest.skip.Exception)):
-        kind, message = _problem(error)
-        lines.append(json.dumps({"type": kind, "test": item.nodeid, "message": message}))
-    if lines:  # redacted as they are written, so that no later step (rendering, escaping) need find a secret
-        append_lines(_worker_file(item.config), [redact_text(line, harness.target.secrets) for line in lines])
+        if isinstance(error, (SuiteStopped, Stopped)):
+            error = error.cause
+        records.append(problem_of(error, item.nodeid))
+    write_records(_worker_file(item.config), records, harness.target.secrets)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     harness: Harness | None = getattr(session.config, "_fieldproof_harness", None)
     if harness is not None:
-        line = harness.recorder.totals_line(harness.unanswered, harness.waited_429_s, harness.client.pacer.learned_rps)
-        append_lines(_worker_file(session.config), [line])
+        totals = harness.recorder.totals(harness.unanswered, harness.waited_429_s, harness.client.pacer.learned_rps)
+        write_records(_worker_file(session.config), [totals])

@@ -8,7 +8,6 @@ its groups are not empty, so one pervasive defect still leaves a full report on 
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import threading
@@ -16,12 +15,12 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from fieldproof import rules
-from fieldproof.exchange import Exchange, redact_text
-from fieldproof.rules import Finding, Result, SequenceCheck, what_happened
+from fieldproof.exchange import Exchange
+from fieldproof.records import EvidenceRecord, FindingsRecord, TotalsRecord
+from fieldproof.rules import ExternalFailure, Finding, Result, SequenceCheck, Severity, Signature, what_happened
 
 EXAMPLES_KEPT = 3  # distinct examples per group; the count says how many more there were
 EVIDENCE_KEPT = 30  # pictures' data per rule and process (concurrency rounds, counterexamples)
@@ -33,10 +32,20 @@ class FindingGroup:
     """Every finding of one rule with one signature: how many, and a few distinct ones."""
 
     rule: str
-    signature: str
+    identity: Signature
+    severity: Severity
     count: int = 0
     first_at: float = 0.0  # epoch seconds of the first one
     examples: list[Finding] = field(default_factory=list)
+
+    @property
+    def signature(self) -> str:
+        return self.identity.text
+
+    def record(self, test: str) -> FindingsRecord:
+        return FindingsRecord(test, self.rule, self.signature, self.identity.operation, self.identity.status,
+                              self.identity.problem, self.severity.value, self.count, self.first_at,
+                              tuple(f.to_dict() for f in self.examples))  # fmt: skip
 
     def add(self, finding: Finding, at: float) -> None:
         self.count += 1
@@ -53,9 +62,9 @@ def _kind(finding: Finding) -> tuple[object, ...]:
 
 def format_groups(groups: Iterable[FindingGroup]) -> str:
     lines = []
-    for group in groups:
+    for group in sorted(groups, key=lambda g: (g.severity.rank, -g.count)):
         for finding in group.examples[:1]:
-            lines.append(f"[{group.rule}] {finding.message}")
+            lines.append(f"[{group.severity.value}] [{group.rule}] {finding.message}")
             if finding.exchange is not None:
                 lines.append(f"    reproduce: {finding.exchange.curl()}")
         if group.count > 1:
@@ -88,7 +97,7 @@ class Recorder:
         self.asserted: Counter[tuple[str, int]] = Counter()
         self.requests = 0
         self._groups: dict[tuple[str, str], FindingGroup] = {}
-        self._evidence: list[dict[str, Any]] = []
+        self._evidence: list[tuple[str, dict[str, Any]]] = []
         self._evidence_kept: Counter[str] = Counter()
         self.latencies: dict[tuple[str, int], list[float]] = {}  # seconds, a uniform sample per cell
         self._rng = random.Random(0)
@@ -124,15 +133,19 @@ class Recorder:
                 self._keep(result)
         return result
 
-    def record_failures(self, source: str, exchange: Exchange, failures: Iterable[BaseException]) -> None:
-        """Findings of another checker (schemathesis) about an exchange, under `source.Kind` names."""
+    def record_failures(self, source: str, exchange: Exchange, failures: Iterable[ExternalFailure]) -> None:
+        """Findings of another checker (schemathesis) about an exchange. One that a rule which
+        judges the same fact also found on this exchange is that rule's finding, already kept:
+        a defect is counted once. The others are kept under `source.check` names."""
+        verdicts = rules.judge_exchange(exchange)  # as when it was recorded: rules are pure
         with self._lock:
             self.checks[source] += 1
             for failure in failures:
-                name = f"{source}.{type(failure).__name__}"
-                title = getattr(failure, "title", "") or type(failure).__name__
-                detail = " ".join(str(getattr(failure, "message", "") or failure).split())
-                self._keep([Finding(name, title, f"{what_happened(exchange)}: {title}: {detail}"[:2000], exchange)])
+                if any(verdicts.get(rule) for rule in failure.restated_by):
+                    continue
+                name = f"{source}.{failure.check}"
+                message = f"{what_happened(exchange)}: {failure.title}: {failure.detail}"[:2000]
+                self._keep([Finding(name, failure.title, message, exchange, rules.severity_of(name))])
 
     def _keep(self, findings: list[Finding]) -> None:
         now = time.time()
@@ -141,7 +154,7 @@ class Recorder:
             key = (finding.rule, finding.signature)
             group = self._groups.get(key)
             if group is None:
-                group = self._groups[key] = FindingGroup(finding.rule, finding.signature)
+                group = self._groups[key] = FindingGroup(finding.rule, finding.identity, finding.severity)
             group.add(finding, now)
 
     def _sample(self, cell: tuple[str, int], seconds: float) -> None:
@@ -158,12 +171,12 @@ class Recorder:
         with self._lock:
             if data is not None and self._evidence_kept[rule] < EVIDENCE_KEPT:
                 self._evidence_kept[rule] += 1
-                self._evidence.append({"rule": rule, **data})
+                self._evidence.append((rule, data))
 
-    def take_evidence(self) -> list[dict[str, Any]]:
+    def take_evidence(self, test: str) -> list[EvidenceRecord]:
         with self._lock:
             taken, self._evidence = self._evidence, []
-        return taken
+        return [EvidenceRecord(test, rule, data) for rule, data in taken]
 
     def take_groups(self) -> list[FindingGroup]:
         """The groups found since the last take (the current test's)."""
@@ -171,39 +184,22 @@ class Recorder:
             groups, self._groups = list(self._groups.values()), {}
         return groups
 
-    # persistence: one JSON-lines file per pytest process, merged by the report
-
-    def group_line(self, group: FindingGroup, test: str) -> str:
-        line = {"type": "findings", "test": test, "rule": group.rule, "signature": group.signature,
-                "count": group.count, "at": group.first_at, "examples": [f.to_dict() for f in group.examples]}  # fmt: skip
-        return redact_text(json.dumps(line), self.secrets)
-
-    def totals_line(self, unanswered: int = 0, waited_429_s: float = 0.0, paced_rps: float | None = None) -> str:
+    def totals(self, unanswered: int = 0, waited_429_s: float = 0.0, paced_rps: float | None = None) -> TotalsRecord:
         """This process's counts; `unanswered`: requests sent that got no answer (not recorded);
         `waited_429_s`: seconds spent waiting out 429s; `paced_rps`: the rate learned from them
-        (a process's pacer serves all its pytest sessions: its latest line says what it knows)."""
+        (a process's pacer serves all its pytest sessions: its latest record says what it knows)."""
         with self._lock:
-            return json.dumps(
-                {
-                    "type": "totals",
-                    "process": os.getpid(),
-                    "at": time.time(),
-                    "requests": self.requests,
-                    "unanswered": unanswered,
-                    "waited_429_s": round(waited_429_s, 3),
-                    "paced_rps": None if paced_rps is None else round(paced_rps, 2),
-                    "checks": dict(self.checks),
-                    "violations": dict(self.violations),
-                    "observed": [[op, status, n] for (op, status), n in self.observed.items()],
-                    "asserted": [[op, status, n] for (op, status), n in self.asserted.items()],
-                    "latencies": [[op, status, self.observed[(op, status)], [round(s, 5) for s in kept]]
-                                  for (op, status), kept in self.latencies.items()],
-                }
-            )
-
-
-def append_lines(path: Path, lines: Iterable[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as out:
-        for line in lines:
-            out.write(line + "\n")
+            return TotalsRecord(
+                process=os.getpid(),
+                at=time.time(),
+                requests=self.requests,
+                unanswered=unanswered,
+                waited_429_s=round(waited_429_s, 3),
+                paced_rps=None if paced_rps is None else round(paced_rps, 2),
+                checks=dict(self.checks),
+                violations=dict(self.violations),
+                observed=[(op, status, n) for (op, status), n in self.observed.items()],
+                asserted=[(op, status, n) for (op, status), n in self.asserted.items()],
+                latencies=[(op, status, self.observed[(op, status)], [round(s, 5) for s in kept])
+                           for (op, status), kept in self.latencies.items()],
+            )  # fmt: skip

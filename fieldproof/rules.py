@@ -24,6 +24,7 @@ import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from fieldproof import contract
@@ -43,19 +44,63 @@ if TYPE_CHECKING:
     from fieldproof.linearizability import Verdict
 
 
+class Severity(StrEnum):
+    """How serious a rule's finding is; every output lists findings most severe first."""
+
+    CRITICAL = "critical"  # a write applied that must not be, a lost update, two winners, a state rule or auth broken
+    MAJOR = "major"  # a wrong status or body, a refusal that changed something, a broken message
+    MINOR = "minor"  # the form of a header (trace context, Retry-After), a harness limit
+
+    @property
+    def rank(self) -> int:
+        """0 for the most severe: sort by it."""
+        return list(Severity).index(self)
+
+    @property
+    def level(self) -> str:
+        """SARIF's level and a CI annotation's kind: critical and major are errors."""
+        return "warning" if self is Severity.MINOR else "error"
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A finding group's identity beside its rule: the operation and status of the exchange it
+    was found on and what was wrong, all facts of the defect, never generated values (ids, tags,
+    header values, bodies), so that the same defect found with another seed is the same group."""
+
+    operation: str | None
+    status: int | None
+    problem: str
+
+    @property
+    def text(self) -> str:
+        """As every report prints it and a baseline entry names it: `get 404: no traceparent header`."""
+        return self.problem if self.operation is None else f"{self.operation} {self.status}: {self.problem}"
+
+
+def signature_of(exchange: Exchange | None, problem: str) -> Signature:
+    """The one place a signature is made."""
+    if exchange is None:
+        return Signature(None, None, problem)
+    return Signature(exchange.operation, exchange.status, problem)
+
+
 @dataclass(frozen=True)
 class Finding:
     rule: str
     problem: str  # what was wrong, without the particulars of the request: how findings group
     message: str  # the whole story of this one
     exchange: Exchange | None = None
+    severity: Severity = Severity.MAJOR
+
+    @property
+    def identity(self) -> Signature:
+        return signature_of(self.exchange, self.problem)
 
     @property
     def signature(self) -> str:
         """The group this finding belongs to: operation, status and what was wrong."""
-        if self.exchange is None:
-            return self.problem
-        return f"{self.exchange.operation} {self.exchange.status}: {self.problem}"
+        return self.identity.text
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,7 +114,15 @@ class Finding:
 Result = list[Finding] | None
 
 
-SEVERITIES = ("error", "warning")  # most severe first; SARIF's levels and CI annotations use them
+@dataclass(frozen=True)
+class ExternalFailure:
+    """Another checker's (schemathesis') failure on an exchange: the check that raised it, what
+    it says, and the rules that judge the same fact (it is their finding when they found it too)."""
+
+    check: str  # a name that says what it checks: response_schema_conformance
+    title: str
+    detail: str
+    restated_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,9 +132,10 @@ class Rule:
     unexercised: str  # why it may have judged nothing, and how to exercise it
     check: Callable[..., Any]  # exchange rules: the function; sequence rules: the check class
     expectation: bool = False
-    # error: the API misbehaves (status, locking, state, auth); warning: what it says about itself
-    # is wrong (trace context, a harness limit) while the operation itself behaved
-    severity: str = "error"
+    severity: Severity = Severity.MAJOR
+    # an expectation rule's finding when the target served or applied what it must refuse (a stale
+    # tag won, another account's run was served): more severe than a refusal with the wrong status
+    severity_if_served: Severity | None = None
     # also judges an answer that could not be read as HTTP (no other rule can: its status,
     # headers and body are not what the target meant)
     judges_unreadable: bool = False
@@ -91,30 +145,35 @@ EXCHANGE_RULES: dict[str, Rule] = {}
 SEQUENCE_RULES: dict[str, Rule] = {}
 
 
-def exchange_rule(summary: str, unexercised: str, expectation: bool = False, severity: str = "error",
+def exchange_rule(summary: str, unexercised: str, expectation: bool = False, severity: Severity = Severity.MAJOR,
+                  severity_if_served: Severity | None = None,
                   judges_unreadable: bool = False) -> Callable[[Callable[[Exchange], Result]], Callable[[Exchange], Result]]:  # fmt: skip
     def decorator(check: Callable[[Exchange], Result]) -> Callable[[Exchange], Result]:
-        EXCHANGE_RULES[check.__name__] = Rule(check.__name__, summary, unexercised, check, expectation, severity, judges_unreadable)
+        EXCHANGE_RULES[check.__name__] = Rule(check.__name__, summary, unexercised, check, expectation, severity,
+                                              severity_if_served, judges_unreadable)  # fmt: skip
         return check
 
     return decorator
 
 
-def sequence_rule(summary: str, unexercised: str) -> Callable[[type[Any]], type[Any]]:
+def sequence_rule(summary: str, unexercised: str, severity: Severity = Severity.CRITICAL) -> Callable[[type[Any]], type[Any]]:
     """Register a check class under its `rule` name."""
 
     def decorator(cls: type[Any]) -> type[Any]:
-        SEQUENCE_RULES[cls.rule] = Rule(cls.rule, summary, unexercised, cls)
+        SEQUENCE_RULES[cls.rule] = Rule(cls.rule, summary, unexercised, cls, severity=severity)
         return cls
 
     return decorator
 
 
-def _finding(rule: Callable[..., Any] | str, exchange: Exchange | None, problem: str, message: str | None = None) -> list[Finding]:
+def _finding(rule: Callable[..., Any] | str, exchange: Exchange | None, problem: str, message: str | None = None,
+             severity: Severity | None = None) -> list[Finding]:  # fmt: skip
+    """`problem` is the finding's identity: fixed words, never a value the request or answer
+    carried (those go in `message`). `severity`: the rule's own unless given."""
     name = rule if isinstance(rule, str) else rule.__name__
     if message is None:
         message = f"{what_happened(exchange)}: {problem}" if exchange is not None else problem
-    return [Finding(name, problem, message, exchange)]
+    return [Finding(name, problem, message, exchange, severity or severity_of(name))]
 
 
 def what_happened(exchange: Exchange) -> str:
@@ -126,12 +185,16 @@ def _statuses(allowed: Iterable[int]) -> str:
     return " or ".join(str(s) for s in sorted(set(allowed)))
 
 
-def _expect(rule: Callable[..., Any], exchange: Exchange, allowed: Iterable[int], why: str) -> list[Finding]:
+def _expect(rule: Callable[..., Any], exchange: Exchange, allowed: Iterable[int], why: str, detail: str = "") -> list[Finding]:
+    """`why` is part of the finding's identity (fixed words); `detail` only of its message."""
     allowed = set(allowed)
     if exchange.status in allowed:
         return []
     problem = f"expected {_statuses(allowed)}: {why}"
-    return _finding(rule, exchange, problem, f"{what_happened(exchange)}; {problem}")
+    registered = EXCHANGE_RULES[rule.__name__]
+    served = 200 <= exchange.status < 300 and registered.severity_if_served is not None
+    return _finding(rule, exchange, problem, f"{what_happened(exchange)}; {problem}{detail}",
+                    registered.severity_if_served if served else None)  # fmt: skip
 
 
 def _rate_limited(exchange: Exchange) -> bool:
@@ -216,7 +279,7 @@ def documented_status(exchange: Exchange) -> Result:
 
 
 @exchange_rule("every response carries a valid W3C traceparent (the users' contract, beyond the vendor's)",
-               "no request reached one of the four operations", severity="warning")  # fmt: skip
+               "no request reached one of the four operations", severity=Severity.MINOR)  # fmt: skip
 def traceparent_on_every_response(exchange: Exchange) -> Result:
     if not _ours(exchange):
         return None
@@ -233,7 +296,7 @@ def traceparent_on_every_response(exchange: Exchange) -> Result:
 
 @exchange_rule("a response to a request with a valid traceparent continues its trace-id with a new parent-id; "
                "one with an invalid traceparent starts a new trace", "no response carried a traceparent to compare",
-               severity="warning")  # fmt: skip
+               severity=Severity.MINOR)  # fmt: skip
 def trace_continues_callers_trace(exchange: Exchange) -> Result:
     sent, got = exchange.request_header("traceparent"), exchange.header("traceparent")
     if not _ours(exchange) or sent is None or got is None:
@@ -264,7 +327,7 @@ _TRACE_ID_FIELD = re.compile(r"^\s*[0-9a-fA-F]{2}-([0-9a-fA-F]{32})-")  # where 
 
 
 @exchange_rule("a tracestate header, when present, is a well-formed W3C list",
-               "no response carried a tracestate header (it is optional)", severity="warning")  # fmt: skip
+               "no response carried a tracestate header (it is optional)", severity=Severity.MINOR)  # fmt: skip
 def tracestate_well_formed(exchange: Exchange) -> Result:
     value = exchange.header("tracestate")
     if not _ours(exchange) or value is None:
@@ -362,7 +425,7 @@ def no_body_on_204(exchange: Exchange) -> Result:
 
 @exchange_rule("a 429 carries Retry-After in whole seconds (documented; the users' contract requires it)",
                "no 429 was met; set rate_limit_probe = true in the target file "
-               "(on the sandbox: FIELDPROOF_SANDBOX_RATE_LIMIT_BURST)")  # fmt: skip
+               "(on the sandbox: FIELDPROOF_SANDBOX_RATE_LIMIT_BURST)", severity=Severity.MINOR)  # fmt: skip
 def retry_after_on_429(exchange: Exchange) -> Result:
     if not _ours(exchange) or exchange.status != 429:
         return None
@@ -453,7 +516,7 @@ def refusal_changes_nothing(exchange: Exchange) -> Result:
 
 
 @exchange_rule("a 204 write took effect: new status, higher version, a later last_changed_at, and its ETag is the current one",
-               "no write succeeded while the harness looked at the run")  # fmt: skip
+               "no write succeeded while the harness looked at the run", severity=Severity.CRITICAL)  # fmt: skip
 def success_changes_the_run(exchange: Exchange) -> Result:
     before, after = exchange.before, exchange.after
     if exchange.status != 204 or exchange.operation not in contract.WRITES or before is None or after is None:
@@ -515,7 +578,7 @@ def undeclared_method_refused(exchange: Exchange) -> Result:
     if _ours(exchange):
         return None
     if 200 <= exchange.status < 300:
-        return _finding(undeclared_method_refused, exchange, "an undeclared method succeeded")
+        return _finding(undeclared_method_refused, exchange, "an undeclared method succeeded", severity=Severity.CRITICAL)
     if exchange.status >= 500 and exchange.status != 501:
         return _finding(undeclared_method_refused, exchange, "a server error (501 is the answer for an unknown method)")
     return _unchanged(undeclared_method_refused, exchange, "an undeclared method") or []
@@ -531,7 +594,7 @@ def http_message_well_formed(exchange: Exchange) -> Result:
         if exchange.status == 204 and exchange.header("content-length") is not None:  # RFC 9110 §8.6: MUST NOT
             return _finding(http_message_well_formed, exchange, "a Content-Length on a 204",
                             f"{what_happened(exchange)} with Content-Length: {exchange.header('content-length')}; RFC 9110 "
-                            "§8.6: a server must not send one on a 204")  # fmt: skip
+                            "§8.6: a server must not send one on a 204", Severity.MINOR)  # header form: clients ignore it  # fmt: skip
         return []
     what = f"{exchange.method} {exchange.operation}" + (f" answered {exchange.status}" if exchange.status else "")
     return _finding(http_message_well_formed, exchange, framing.problem,
@@ -545,7 +608,7 @@ def _shown(data: bytes, limit: int = 300) -> str:
 
 
 @exchange_rule("a response body fits in max_body_bytes (the harness never buffers more)",
-               "no response was received", severity="warning")  # fmt: skip
+               "no response was received", severity=Severity.MINOR)  # fmt: skip
 def response_body_bounded(exchange: Exchange) -> Result:
     if exchange.body_cut_at is None:
         return []
@@ -569,7 +632,8 @@ def current_tag_wins(exchange: Exchange) -> Result:
 
 
 @exchange_rule("a stale or foreign ETag gets 412 and changes nothing",
-               "no write with a stale, foreign or never-issued tag", expectation=True)  # fmt: skip
+               "no write with a stale, foreign or never-issued tag", expectation=True,
+               severity_if_served=Severity.CRITICAL)  # fmt: skip
 def stale_tag_refused(exchange: Exchange) -> Result:
     facts = exchange.facts
     if facts.if_match not in STALE_KINDS or not facts.ordinary(besides="if_match") or _rate_limited(exchange):
@@ -605,7 +669,8 @@ def _variant_answers(exchange: Exchange) -> tuple[set[int], str] | None:
 
 
 @exchange_rule("an If-Match the docs leave open gets one of its possible answers, and a stale one never wins",
-               "no write with a missing, malformed, *, list or strong-spelled If-Match", expectation=True)  # fmt: skip
+               "no write with a missing, malformed, *, list or strong-spelled If-Match", expectation=True,
+               severity_if_served=Severity.CRITICAL)  # fmt: skip
 def if_match_variant_answered(exchange: Exchange) -> Result:
     if not exchange.facts.ordinary(besides="if_match") or _rate_limited(exchange):
         return None
@@ -617,7 +682,7 @@ def if_match_variant_answered(exchange: Exchange) -> Result:
 
 @exchange_rule("resume of a run whose goal or end date is reached, or that is completed, gets 422",
                "no resume of a goal_reached, end_date_passed, completed or live run "
-               "(list such runs in the target file)", expectation=True)  # fmt: skip
+               "(list such runs in the target file)", expectation=True, severity_if_served=Severity.CRITICAL)  # fmt: skip
 def business_rules_refuse(exchange: Exchange) -> Result:
     facts = exchange.facts
     if exchange.operation != "resume" or facts.if_match is not IfMatch.CURRENT:
@@ -662,7 +727,8 @@ _AUTH_ANSWERS = {
 
 
 @exchange_rule("no token or a malformed one gets 401; an expired one 403; another account's 403 (or 404)",
-               "no request without the main token (another account's needs foreign_token_env)", expectation=True)  # fmt: skip
+               "no request without the main token (another account's needs foreign_token_env)", expectation=True,
+               severity_if_served=Severity.CRITICAL)  # fmt: skip
 def auth_refused(exchange: Exchange) -> Result:
     facts = exchange.facts
     if facts.auth is Auth.MAIN or not facts.ordinary(besides="auth") or _rate_limited(exchange) or not _ours(exchange):
@@ -684,7 +750,7 @@ _PATH_ANSWERS = {
 
 @exchange_rule("an unknown run gets 404; malformed or odd path ids 400 or 404; another account id 400, 403 or 404; the run's "
                "own id under another project or target group is refused (400, 403 or 404), never served",
-               "no request to an unknown or malformed path", expectation=True)  # fmt: skip
+               "no request to an unknown or malformed path", expectation=True, severity_if_served=Severity.CRITICAL)  # fmt: skip
 def unknown_path_refused(exchange: Exchange) -> Result:
     facts = exchange.facts
     if not facts.path or not facts.ordinary(besides="path") or _rate_limited(exchange) or not _ours(exchange):
@@ -722,7 +788,8 @@ def unknown_api_version_answered(exchange: Exchange) -> Result:
         return None
     question = OPEN_QUESTIONS["unknown_api_version"]
     return _expect(unknown_api_version_answered, exchange, question.refusals | served,
-                   f"Cint-API-Version {exchange.request_header('cint-api-version')!r} is no known version (open question)")  # fmt: skip
+                   "a Cint-API-Version that is no known version (open question)",
+                   f" (it was {exchange.request_header('cint-api-version')!r})")  # fmt: skip
 
 
 def judge_exchange(exchange: Exchange) -> dict[str, Result]:
@@ -903,7 +970,7 @@ class OneWinner:
 
 
 @sequence_rule("the ETag a 204 returns is accepted by the next write",
-               "no write followed a 204 with its ETag")  # fmt: skip
+               "no write followed a 204 with its ETag", severity=Severity.MAJOR)  # fmt: skip
 @dataclass
 class NewTagAccepted:
     """Writes in order: each one sent with the tag the last 204 answered is judged."""
@@ -1034,8 +1101,9 @@ def all_rules() -> dict[str, Rule]:
     return {**EXCHANGE_RULES, **SEQUENCE_RULES}
 
 
-def severity_of(name: str) -> str:
-    """A rule's severity; another checker's findings (schemathesis.*) are warnings."""
-    rule = all_rules().get(name)
-    return rule.severity if rule is not None else "warning"
+def severity_of(name: str) -> Severity:
+    """A rule's severity; another checker's findings (schemathesis.*) are minor: what they check
+    that no rule covers is the form of a body or how negative data is rejected."""
+    rule = EXCHANGE_RULES.get(name) or SEQUENCE_RULES.get(name)
+    return rule.severity if rule is not None else Severity.MINOR
 

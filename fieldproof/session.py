@@ -53,6 +53,7 @@ from fieldproof.locks import check_wait, reports_lock, target_lock
 from fieldproof.plugin import SessionSettings, why_nothing_more_is_sent
 from fieldproof.profiles import PROFILES
 from fieldproof.progress import Progress
+from fieldproof.records import ProblemKind
 from fieldproof.report import (
     TestOutcomes,
     build_summary,
@@ -166,7 +167,7 @@ class _Outcomes:
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:  # a suite that cannot even be collected is no pass
             self.outcomes.failed += 1
-            self.outcomes.errors.append(Problem("collection", str(report.longrepr)[-2000:], report.nodeid))
+            self.outcomes.errors.append(Problem(ProblemKind.COLLECTION, str(report.longrepr)[-2000:], report.nodeid))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
@@ -191,7 +192,7 @@ class _Outcomes:
         module, _, name = report.nodeid.partition("::")
         classname = "fieldproof.suites." + Path(module).stem
         self.outcomes.cases.append(SuiteTest(classname, name + (" (teardown)" if teardown else ""), outcome,
-                                             report.duration, message))  # fmt: skip
+                                             report.duration, message, report.nodeid))  # fmt: skip
 
 
 @contextmanager
@@ -419,7 +420,7 @@ def _pytest_args(session: Session, names: tuple[str, ...], settings_file: Path) 
     if options.fail_fast:
         args += ["--exitfirst"]
     if options.quiet:
-        args += ["-q", "--no-header", "-rfE", "--tb=no"]  # pytest's own terse dots
+        args += ["-q", "--no-header", "-rN", "--tb=no"]  # pytest's own terse dots; the report tells what failed
     else:
         args += ["-p", "no:terminal"]
     return args
@@ -542,11 +543,10 @@ def exit_code(summary: Summary, signalled: ExitCode | None = None) -> ExitCode:
         return signalled
     if summary.verdict == VIOLATION:
         return ExitCode.FINDING
-    kinds = {problem.kind for problem in summary.problems}
-    if "unreachable" in kinds:
-        return ExitCode.UNREACHABLE
-    if kinds & {"budget_exhausted", "deadline"}:
-        return ExitCode.USAGE
+    codes = {problem.kind.exit_code for problem in summary.problems}
+    for code in (ExitCode.UNREACHABLE, ExitCode.USAGE):  # what the user must see to first: the target down, the limits
+        if code in codes:
+            return code
     if summary.verdict != PASS:
         return ExitCode.INCONCLUSIVE
     return ExitCode.OK

@@ -72,14 +72,17 @@ def test_sarif_is_valid_2_1_0_with_a_result_per_finding_group_at_its_operation(r
     assert len(run["results"]) == len(groups)
     rule_ids = {rule["id"] for rule in run["tool"]["driver"]["rules"]}
     lines = data["contract"]["lines"]
-    for result, (name, group) in zip(run["results"], groups):
-        assert result["ruleId"] == name and name in rule_ids
+    by_identity = {(name, group["signature"]): group for name, group in groups}
+    for result in run["results"]:
+        name = result["ruleId"]
+        (group,) = [g for (rule, signature), g in by_identity.items() if rule == name and f"] {signature}:" in result["message"]["text"]]
+        assert name in rule_ids and result["properties"]["severity"] == group["severity"]
         location = result["locations"][0]["physicalLocation"]
         assert location["artifactLocation"]["uri"].endswith("fielding-runs.openapi.yaml")
-        operation = group["signature"].split(" ", 1)[0]
-        assert location["region"]["startLine"] == lines.get(operation, lines["resume"])
-        assert group["signature"] in result["message"]["text"]
-    assert any("reproduce: curl -i" in result["message"]["text"] for result in run["results"])
+        assert location["region"]["startLine"] == lines.get(group["operation"], lines["resume"])
+    ranks = [["critical", "major", "minor"].index(result["properties"]["severity"]) for result in run["results"]]
+    assert ranks == sorted(ranks)  # most severe first
+    assert any("reproduce:\ncurl -i" in result["message"]["text"] for result in run["results"])
 
 
 def test_sarif_tools_can_read_it(raced: Path) -> None:

@@ -34,7 +34,7 @@ from fieldproof.facts import PROVENANCES, Auth, IfMatch, RequestFacts
 from fieldproof.headers import HeaderSyntaxError, parse_etag, parse_if_match
 from fieldproof.model import RunState
 from fieldproof.recorder import Recorder
-from fieldproof.rules import EXCHANGE_RULES, SEQUENCE_RULES
+from fieldproof.rules import EXCHANGE_RULES, SEQUENCE_RULES, Severity
 from fieldproof.target import RunRef, Target
 
 BASE_URL = "https://staging.example.test/v1"
@@ -1516,3 +1516,43 @@ def test_a_resume_of_a_resumable_run_whose_end_date_passed_must_not_win() -> Non
     assert rules.state_answers(resume) == frozenset({204, 422})
     resume.response_headers["date"] = "Mon, 02 Jun 2025 07:00:00 GMT"
     assert rules.state_answers(resume) == frozenset({204})
+
+
+# --- one defect, one identity: a finding's signature never carries a generated value ----------
+
+
+def _signatures_of(case: Case) -> set[tuple[str, str]]:
+    with respx.mock(base_url=BASE_URL, assert_all_called=False) as mock:
+        fake = FakeApi()
+        mock.route(name="api").mock(side_effect=fake)
+        simulation = Sim(fake)
+        try:
+            exchange = run_case(simulation, case)
+            return {(f.rule, f.signature) for f in EXCHANGE_RULES[case.rule].check(exchange) or []}
+        finally:
+            simulation.client.close()
+
+
+@pytest.mark.parametrize("case", [c.param() for c in BREAKS])
+def test_a_defect_found_twice_has_one_signature(case: Case) -> None:
+    """Sent twice, with fresh trace ids, tokens' uuids and bodies' ids each time: one group."""
+    first, second = _signatures_of(case), _signatures_of(case)
+    assert first and first == second
+
+
+def test_an_unknown_api_version_is_one_defect_whatever_its_spelling() -> None:
+    spellings = ["1999-01-01", "2001-12-31", "abc", "v2"]
+    signatures = set().union(*(_signatures_of(Case("unknown_api_version_answered", f"get-400-{v}", no_version("get", v),
+                                                   force("get", 422))) for v in spellings))  # fmt: skip
+    assert len(signatures) == 1, signatures
+    (rule, signature), = signatures
+    assert not any(v in signature for v in spellings)
+
+
+def test_a_finding_served_where_it_must_be_refused_is_critical(sim: Sim) -> None:
+    stale = run_case(sim, Case("stale_tag_refused", "x", expect("stale", STALE), force("resume", 204)))
+    (served,) = EXCHANGE_RULES["stale_tag_refused"].check(stale) or []
+    assert served.severity is Severity.CRITICAL
+    refused = run_case(sim, Case("stale_tag_refused", "y", expect("stale", STALE), force("resume", 409)))
+    (wrong_status,) = EXCHANGE_RULES["stale_tag_refused"].check(refused) or []
+    assert wrong_status.severity is Severity.MAJOR

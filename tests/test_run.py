@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 from helpers import fieldproof_run, one_run_target, summary
 from helpers import staging as _staging
 
+from fieldproof.records import TotalsRecord, to_line
 from fieldproof.sandbox.process import RunningSandbox
 from fieldproof.sandbox.server import bind
 
@@ -317,7 +319,7 @@ def test_the_rate_a_process_learned_is_counted_once_however_many_pytest_sessions
     from fieldproof.report import TestOutcomes, build_summary
 
     def totals(process: int, at: float, rps: float) -> str:
-        return json.dumps({**json.loads(Recorder(()).totals_line(paced_rps=rps)), "process": process, "at": at})
+        return to_line(dataclasses.replace(Recorder(()).totals(paced_rps=rps), process=process, at=at))
 
     (tmp_path / "main.jsonl").write_text(totals(1, 10.0, 40.0) + "\n")
     (tmp_path / "schemathesis-main.jsonl").write_text(totals(1, 20.0, 35.0) + "\n")  # the same pacer, later
@@ -330,8 +332,7 @@ def test_latency_percentiles_weigh_each_sample_by_the_answers_it_was_drawn_from(
     from fieldproof.report import TestOutcomes, build_summary
 
     def totals(process: int, count: int, seconds: float) -> str:
-        return json.dumps({"type": "totals", "process": process, "requests": count, "checks": {}, "violations": {},
-                           "observed": [], "asserted": [], "latencies": [["get", 200, count, [seconds] * 300]]})  # fmt: skip
+        return to_line(TotalsRecord(process, 0.0, count, 0, 0.0, None, {}, {}, [], [], [("get", 200, count, [seconds] * 300)]))
 
     # 3 000 answers in 10 ms, sampled to 300; then a pytest session of 300 answers in 1 s
     (tmp_path / "main.jsonl").write_text(totals(1, 3000, 0.01) + "\n")

@@ -26,6 +26,7 @@ from helpers import (
 
 from fieldproof.contract import CONTRACT_PATH, OPEN_QUESTIONS
 from fieldproof.errors import ExitCode
+from fieldproof.records import FindingsRecord, ProblemKind, ProblemRecord, Record, process_file, write_records
 from fieldproof.report.summary import TestOutcomes, build_summary
 from fieldproof.sandbox.settings import setting_fields
 from fieldproof.session import exit_code
@@ -234,18 +235,19 @@ def test_a_run_that_cannot_reach_a_verdict_is_exit_4_not_a_finding(tmp_path: Pat
     assert "INCONCLUSIVE: the session could not reach a verdict" in result.stdout
 
 
-def _summary_of(tmp_path: Path, lines: list[str], tests: TestOutcomes) -> Any:
+def _summary_of(tmp_path: Path, lines: list[Record], tests: TestOutcomes) -> Any:
     work = tmp_path / "work"
-    work.mkdir()
-    (work / "main.jsonl").write_text("\n".join(lines) + "\n")
+    write_records(process_file(work, "main"), lines)
     return build_summary(work, target={"base_url": "x"}, profile="quick", duration_s=1, tests=tests)
 
 
-def _finding_line(rule: str = "documented_status") -> str:
-    import json
+def _finding_line(rule: str = "documented_status") -> FindingsRecord:
+    return FindingsRecord("t", rule, "get 500: x", "get", 500, "x", "major", 2, 1.0,
+                          ({"rule": rule, "signature": "get 500: x", "message": "m", "exchange": None},))  # fmt: skip
 
-    return json.dumps({"type": "findings", "test": "t", "rule": rule, "signature": "get 500: x", "count": 2, "at": 1.0,
-                       "examples": [{"rule": rule, "signature": "get 500: x", "message": "m", "exchange": None}]})  # fmt: skip
+
+def _problem(kind: str, message: str, test: str = "t") -> ProblemRecord:
+    return ProblemRecord(ProblemKind(kind), message, test)
 
 
 @pytest.mark.parametrize(
@@ -253,24 +255,24 @@ def _finding_line(rule: str = "documented_status") -> str:
     [
         ([], TestOutcomes(passed=3), None, ExitCode.OK),
         ([_finding_line()], TestOutcomes(passed=2, failed=1, failures=["t"]), None, ExitCode.FINDING),
-        (['{"type": "inconclusive", "test": "t", "message": "FlakyStrategyDefinition: ..."}'],
+        ([_problem("inconclusive", "FlakyStrategyDefinition: ...", "t")],
          TestOutcomes(passed=2, failed=1, failures=["t"]), None, ExitCode.INCONCLUSIVE),
         ([], TestOutcomes(passed=2, failed=1, failures=["t"]), None, ExitCode.INCONCLUSIVE),  # failed, no finding
         ([], TestOutcomes(skipped=4), None, ExitCode.INCONCLUSIVE),  # nothing ran
-        (['{"type": "budget_exhausted", "test": "t", "message": "spent"}'], TestOutcomes(passed=1, failed=1), None,
+        ([_problem("budget_exhausted", "spent", "t")], TestOutcomes(passed=1, failed=1), None,
          ExitCode.USAGE),
-        (['{"type": "unreachable", "test": "t", "message": "gone"}'], TestOutcomes(passed=1, failed=1), None,
+        ([_problem("unreachable", "gone", "t")], TestOutcomes(passed=1, failed=1), None,
          ExitCode.UNREACHABLE),
-        (['{"type": "deadline", "test": "t", "message": "max_duration_s has passed"}'], TestOutcomes(passed=1, failed=1),
+        ([_problem("deadline", "max_duration_s has passed", "t")], TestOutcomes(passed=1, failed=1),
          None, ExitCode.USAGE),
-        ([_finding_line(), '{"type": "inconclusive", "test": "u", "message": "x"}'],
+        ([_finding_line(), _problem("inconclusive", "x", "u")],
          TestOutcomes(passed=1, failed=2, failures=["t", "u"]), None, ExitCode.FINDING),  # a finding is a finding
         ([_finding_line()], TestOutcomes(passed=1, failed=1), ExitCode.TERMINATED, ExitCode.TERMINATED),
     ],
     ids=["pass", "finding", "inconclusive", "unexplained-failure", "nothing-ran", "budget", "unreachable",
          "deadline", "finding-beats-inconclusive", "terminated"],  # fmt: skip
 )
-def test_exit_codes_mean_one_thing_each(tmp_path: Path, lines: list[str], tests: TestOutcomes,
+def test_exit_codes_mean_one_thing_each(tmp_path: Path, lines: list[Record], tests: TestOutcomes,
                                         signalled: ExitCode | None, code: ExitCode) -> None:  # fmt: skip
     assert exit_code(_summary_of(tmp_path, lines, tests), signalled) == code
 
@@ -345,10 +347,10 @@ def test_a_bad_contract_document_is_exit_2_with_one_line(tmp_path: Path, content
 
 # --- the verdict every output shows is the one the exit code stands for ------------------------
 
-_BUDGET = '{"type": "budget_exhausted", "test": "t", "message": "the request budget is spent"}'
-_UNREACHABLE = '{"type": "unreachable", "test": "t", "message": "the target stopped answering"}'
-_DEADLINE = '{"type": "deadline", "test": "t", "message": "max_duration_s has passed"}'
-_INCONCLUSIVE = '{"type": "inconclusive", "test": "t", "message": "SetUpFailed: resume answered 429"}'
+_BUDGET = _problem("budget_exhausted", "the request budget is spent", "t")
+_UNREACHABLE = _problem("unreachable", "the target stopped answering", "t")
+_DEADLINE = _problem("deadline", "max_duration_s has passed", "t")
+_INCONCLUSIVE = _problem("inconclusive", "SetUpFailed: resume answered 429", "t")
 
 
 @pytest.mark.parametrize(
@@ -368,7 +370,7 @@ _INCONCLUSIVE = '{"type": "inconclusive", "test": "t", "message": "SetUpFailed: 
     ids=["pass", "finding", "budget", "deadline", "unreachable", "inconclusive", "sigint", "sigint-after-a-finding",
          "sigterm", "sighup"],  # fmt: skip
 )
-def test_every_output_says_the_verdict_the_exit_code_stands_for(tmp_path: Path, lines: list[str], tests: TestOutcomes,
+def test_every_output_says_the_verdict_the_exit_code_stands_for(tmp_path: Path, lines: list[Record], tests: TestOutcomes,
                                                                 signalled: ExitCode | None, code: ExitCode, word: str) -> None:  # fmt: skip
     import importlib.resources
     import json
@@ -391,8 +393,8 @@ def test_every_output_says_the_verdict_the_exit_code_stands_for(tmp_path: Path, 
     if signal_name:
         assert f"stopped by {signal_name}" in line
     assert render_console(data).splitlines()[-1] == line
-    assert render_markdown(data).startswith(f"## fieldproof: {line}\n")
-    assert f'<h1 class="{data.verdict}">{line}</h1>' in render_html(data)
+    assert render_markdown(data).startswith(f"## fieldproof: {line}")
+    assert f'<h1 class="{data.verdict}">{line}' in render_html(data)
     written = data.to_dict()
     assert written["exit_code"] == code and Summary.from_dict(written).outcome == data.outcome
     completed = word in ("PASS", "FAIL")

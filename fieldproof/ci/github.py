@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from fieldproof.report.summary import GroupRow, Summary, load_summary
-from fieldproof.rules import SEVERITIES, severity_of
+from fieldproof.rules import Severity
 
 SUMMARY_LIMIT = 1024 * 1024 - 4096  # GitHub refuses a step summary of 1 MiB or more
 ANNOTATIONS = 10
@@ -54,17 +54,14 @@ def step_summary(markdown: str) -> str:
 def annotation_lines(summary: Summary) -> list[str]:
     where = summary.contract or {}
     lines_of = where.get("lines") or {}
-    groups: list[tuple[str, GroupRow]] = [(rule.name, group) for rule in summary.rules for group in rule.groups
-                                          if group.accepted is None]  # fmt: skip
-    groups.sort(key=lambda pair: (SEVERITIES.index(severity_of(pair[0])), -pair[1].count))
+    groups: list[GroupRow] = [group for group in summary.groups if group.accepted is None]  # most severe first
     lines = []
-    for rule, group in groups[:ANNOTATIONS]:
-        operation = group.signature.split(" ", 1)[0]
-        line = lines_of.get(operation) or lines_of.get("resume") or 1
+    for group in groups[:ANNOTATIONS]:
+        line = lines_of.get(group.operation or "") or lines_of.get("resume") or 1
         example = group.examples[0]["message"].splitlines()[0] if group.examples else ""
-        message = f"{group.signature}: {group.count} finding{'s' if group.count != 1 else ''}. {example}"
+        message = f"[{group.severity}] {group.signature}: {group.count} finding{'s' if group.count != 1 else ''}. {example}"
         place = f"file={_escape(str(where.get('path', '')), True)},line={line}," if where.get("path") else ""
-        lines.append(f"::{severity_of(rule)} {place}title={_escape(rule, True)}::{_escape(message)}")
+        lines.append(f"::{Severity(group.severity).level} {place}title={_escape(group.rule, True)}::{_escape(message)}")
     return lines
 
 

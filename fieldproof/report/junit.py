@@ -10,23 +10,19 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from fieldproof.report.summary import NOT_EXERCISED, VIOLATED, GroupRow, Summary
+from fieldproof.report.summary import NOT_EXERCISED, VIOLATED, GroupRow, RuleRow, Summary, group_head, group_text
+from fieldproof.rules import Severity
 
 
 def _groups_text(rule_groups: list[GroupRow], accepted: bool) -> str:
-    lines = []
-    for group in rule_groups:
-        if (group.accepted is not None) != accepted:
-            continue
-        lines.append(f"{group.signature}: {group.count} finding{'s' if group.count != 1 else ''}"
-                     + (f" (accepted: {group.accepted})" if accepted else ""))  # fmt: skip
-        for example in group.examples:
-            lines.append(f"  {example['message'].splitlines()[0]}")
-            if example.get("exchange"):
-                lines.append(f"    {example['exchange']['curl']}")
-        if group.more:
-            lines.append(f"  ... and {group.more} more like this")
-    return "\n".join(lines)
+    chosen = sorted((group for group in rule_groups if (group.accepted is not None) == accepted), key=lambda g: g.rank)
+    return "\n".join(group_text(group, examples=len(group.examples)) for group in chosen)
+
+
+def _rule_order(rule: RuleRow) -> tuple[int, int]:
+    """Violated rules first, their most severe group first; then the rest as the registry lists them."""
+    failing = [group for group in rule.groups if group.accepted is None]
+    return (0, min(Severity(group.severity).rank for group in failing)) if failing else (1, 0)
 
 
 def _session_suite(root: ET.Element, summary: Summary) -> None:
@@ -46,12 +42,18 @@ def render_junit(summary: Summary) -> str:
         _session_suite(root, summary)
     rules = ET.SubElement(root, "testsuite", name="fieldproof.rules")
     counts = {"tests": 0, "failures": 0, "skipped": 0}
-    for rule in summary.rules:
+    for rule in sorted(summary.rules, key=_rule_order):
         case = ET.SubElement(rules, "testcase", classname="fieldproof.rules", name=rule.name, time="0")
         counts["tests"] += 1
+        accepted = [group.accepted for group in rule.groups if group.accepted is not None]
+        if accepted:  # accepted findings pass, and say why
+            properties = ET.SubElement(case, "properties")
+            for reason in dict.fromkeys(accepted):
+                ET.SubElement(properties, "property", name="accepted", value=reason)
         if rule.state == VIOLATED:
             counts["failures"] += 1
-            failure = ET.SubElement(case, "failure", message=f"{rule.violations} findings of {rule.name}", type="violation")
+            worst = min((group for group in rule.groups if group.accepted is None), key=lambda g: g.rank)
+            failure = ET.SubElement(case, "failure", message=group_head(worst), type=worst.severity)
             failure.text = _groups_text(rule.groups, accepted=False)
         elif rule.state == NOT_EXERCISED:
             counts["skipped"] += 1
@@ -65,9 +67,12 @@ def render_junit(summary: Summary) -> str:
         for test in summary.tests.cases:
             case = ET.SubElement(suite, "testcase", classname=test.classname, name=test.name, time=f"{test.seconds:.3f}")
             counts["tests"] += 1
+            if test.accepted:
+                properties = ET.SubElement(case, "properties")
+                ET.SubElement(properties, "property", name="accepted", value=test.accepted)
             if test.outcome == "failed":
                 counts["failures"] += 1
-                ET.SubElement(case, "failure", message=test.message[:500]).text = test.message
+                ET.SubElement(case, "failure", message=test.message.splitlines()[0][:500] if test.message else "failed").text = test.message
             elif test.outcome == "skipped":
                 counts["skipped"] += 1
                 ET.SubElement(case, "skipped", message=test.message[:500])

@@ -24,9 +24,10 @@ from fieldproof.report.summary import (
     CoverageCell,
     FactRow,
     GroupRow,
-    RuleRow,
     Summary,
     fact_counts,
+    group_head,
+    group_text,
 )  # fmt: skip
 
 
@@ -55,22 +56,23 @@ def _rule_rows(summary: Summary) -> Iterable[list[str]]:
         found = str(rule.violations) if rule.state != NOT_EXERCISED else "-"
         if rule.accepted:
             found += f" (+{rule.accepted} accepted)"
-        yield [rule.name, rule.state.upper() if rule.state == VIOLATED else rule.state, str(rule.checks), found]
+        yield [rule.name, rule.severity, rule.state.upper() if rule.state == VIOLATED else rule.state, str(rule.checks), found]
 
 
-def _ordered_groups(summary: Summary) -> list[tuple[RuleRow, GroupRow]]:
-    """Failing groups first (most findings first), then accepted ones."""
-    pairs = [(rule, group) for rule in summary.rules for group in rule.groups]
-    return sorted(pairs, key=lambda pair: (pair[1].accepted is not None, -pair[1].count))
+def opening(summary: Summary) -> str:
+    """The line every output opens with: the verdict and, on a failure, the failing groups by severity."""
+    counts = summary.severity_counts()
+    failing = sum(counts.values())
+    if not failing:
+        return summary.outcome.line
+    by = ", ".join(f"{n} {severity}" for severity, n in counts.items() if n)
+    return f"{summary.outcome.line}: {_plural(failing, 'finding group')} ({by})"
 
 
-def _group_head(group: GroupRow) -> str:
-    head = f"[{group.rule}] {group.signature}: {group.count} finding{'s' if group.count != 1 else ''}"
-    if group.accepted is not None:
-        head += f" (accepted: {group.accepted})"
-    elif group.expired is not None:
-        head += f" (the baseline's acceptance has expired: {group.expired})"
-    return head
+def _others(summary: Summary) -> list[GroupRow]:
+    """Every group but the most serious ones the output opened with, in the same order."""
+    top = summary.most_serious()
+    return [group for group in summary.groups if all(group is not shown for shown in top)]
 
 
 def _ordered_facts(summary: Summary) -> list[FactRow]:
@@ -115,24 +117,30 @@ def _text_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
+def _most_serious_lines(summary: Summary) -> list[str]:
+    top = summary.most_serious()
+    if not top:
+        return []
+    lines = [f"most serious {'finding' if len(top) == 1 else f'{len(top)} findings'} (of {len(summary.groups)} groups):"]
+    for number, group in enumerate(top, 1):
+        lines.append(f"{number}. " + group_text(group))
+    return [*lines, ""]
+
+
 def render_console(summary: Summary) -> str:
     statuses, matrix = coverage_rows(summary)
-    parts = [
-        _text_table(["rule", "state", "checks", "findings"], list(_rule_rows(summary))),
+    parts = [opening(summary), *_most_serious_lines(summary),
+        _text_table(["rule", "severity", "state", "checks", "findings"], list(_rule_rows(summary))),
         "",
         "coverage (operation x status: asserted = a rule expected that status; seen = only observed; - = not observed)",
         _text_table(["operation", *map(str, statuses)], matrix),
         "",
-    ]
-    for _, group in _ordered_groups(summary):
-        parts.append(_group_head(group))
-        if group.accepted is None and group.examples:
-            example = group.examples[0]
-            parts.append(f"    {example['message']}")
-            if example.get("exchange"):
-                parts.append(f"    reproduce: {example['exchange']['curl']}")
-            if group.count > 1:
-                parts.append(f"    ... and {group.count - 1} more like this")
+    ]  # fmt: skip
+    others = _others(summary)
+    if others and summary.most_serious():
+        parts.append("the other finding groups, most severe first:")
+    for group in others:
+        parts.append(group_head(group) if group.accepted is not None else group_text(group))
     for rule in summary.rules:
         if rule.state == NOT_EXERCISED and rule.unexercised:
             parts.append(f"not exercised: {rule.name}: {rule.unexercised}")
@@ -185,11 +193,15 @@ def _baseline_lines(summary: Summary) -> list[str]:
 
 
 def _totals(summary: Summary) -> str:
+    """Rules counted as the rule table counts them, then the suite tests (a test that failed on
+    accepted findings only passed), the requests and the time."""
+    rules = ", ".join(f"{n} {state}" for state, n in summary.rule_counts().items() if n)
     tests = summary.tests
     waited = f", waited {summary.waited_429_s:.1f} s on 429s" if summary.waited_429_s else ""
     paced = f", paced at {summary.paced_rps:g} requests/s learned from them" if summary.paced_rps else ""
-    return (f"{summary.requests} requests, {tests.passed} passed, {tests.failed} failed, {tests.skipped} skipped "
-            f"in {summary.duration_s:.1f} s{waited}{paced} (profile {summary.profile}, target {summary.target['base_url']})")  # fmt: skip
+    return (f"rules: {rules}; suite tests: {tests.passed} passed, {tests.failed} failed, {tests.skipped} skipped; "
+            f"{summary.requests} requests in {summary.duration_s:.1f} s{waited}{paced} "
+            f"(profile {summary.profile}, target {summary.target['base_url']})")  # fmt: skip
 
 
 # emphasis, links and images, table cells, strikethrough; a _ between two letters or digits
@@ -263,24 +275,37 @@ def _md_facts(summary: Summary) -> list[str]:
     return md
 
 
+def _md_group(group: GroupRow, lead: str = "- ") -> list[str]:
+    md = [f"{lead}**{markdown_text(group.severity)}** `{markdown_text(group.rule)}` {_md_code(group.signature)}: "
+          f"{_plural(group.count, 'finding')}"
+          + (f" (accepted: {markdown_text(group.accepted)})" if group.accepted is not None else "")
+          + (f" (acceptance expired: {markdown_text(group.expired)})" if group.expired is not None else "")]  # fmt: skip
+    for example in group.examples:
+        md.append(f"  - {markdown_text(example['message'].splitlines()[0] if example['message'] else '')}")
+    if group.reproduction and group.accepted is None:
+        md += ["", "  reproduce:", "", *(f"  {line}" for line in _fenced(group.reproduction.splitlines())), ""]
+    if group.more:
+        md.append(f"  - ... and {group.more} more like this")
+    return md
+
+
 def render_markdown(summary: Summary) -> str:
-    md = [f"## fieldproof: {summary.outcome.line}", "", markdown_text(_totals(summary)) + ".", ""]
+    md = [f"## fieldproof: {markdown_text(opening(summary))}", ""]
+    top = summary.most_serious()
+    if top:
+        md += ["### Most serious", ""]
+        for number, group in enumerate(top, 1):
+            md += _md_group(group, f"{number}. ")
+        md.append("")
+    md += [markdown_text(_totals(summary)) + ".", ""]
     md += _md_facts(summary)
-    md += ["", "### Rules", "", "| rule | state | checks | findings |", "|---|---|---:|---:|"]
-    md += [f"| `{name}` | {state} | {checks} | {found} |" for name, state, checks, found in _rule_rows(summary)]
-    pairs = _ordered_groups(summary)
-    if pairs:
-        md += ["", "### Findings", ""]
-        for _, group in pairs:
-            md.append(f"- **{group.rule}** {_md_code(group.signature)}: {group.count} finding{'s' if group.count != 1 else ''}"
-                      + (f" (accepted: {markdown_text(group.accepted)})" if group.accepted is not None else "")
-                      + (f" (acceptance expired: {markdown_text(group.expired)})" if group.expired is not None else ""))  # fmt: skip
-            for example in group.examples:
-                md.append(f"  - {markdown_text(example['message'].splitlines()[0] if example['message'] else '')}")
-                if example.get("exchange"):
-                    md.append(f"    - reproduce: {_md_code(example['exchange']['curl'])}")
-            if group.more:
-                md.append(f"  - ... and {group.more} more like this")
+    md += ["", "### Rules", "", "| rule | severity | state | checks | findings |", "|---|---|---|---:|---:|"]
+    md += [f"| `{name}` | {severity} | {state} | {checks} | {found} |" for name, severity, state, checks, found in _rule_rows(summary)]
+    others = _others(summary)
+    if others:
+        md += ["", "### Other findings" if top else "### Findings", ""]
+        for group in others:
+            md += _md_group(group)
     unexercised = [rule for rule in summary.rules if rule.state == NOT_EXERCISED and rule.unexercised]
     if unexercised:
         md += ["", "### Not exercised", ""] + [f"- `{rule.name}`: {markdown_text(rule.unexercised)}" for rule in unexercised]
@@ -307,6 +332,7 @@ h1{font-size:1.6em}h1.pass{color:#2e7d32}h1.violation{color:#c62828}h1.inconclus
 .card p{margin:4px 0;font-size:.85em}.state{font-size:.75em;text-transform:uppercase;letter-spacing:.05em}
 .group{border:1px solid #e0e0e0;border-radius:6px;margin:10px 0;padding:8px 12px}
 .group h3{margin:0;font-size:1em}.group.accepted{opacity:.7}
+.group.critical{border-left:6px solid #b71c1c}.group.major{border-left:6px solid #ef6c00}.group.minor{border-left:6px solid #fbc02d}
 pre{white-space:pre-wrap;word-break:break-all;background:#f6f6f6;padding:6px;margin:4px 0;font-size:.8em}
 button.copy{float:right;font-size:.75em;cursor:pointer}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;font-size:.85em}
@@ -383,22 +409,23 @@ def render_html(summary: Summary) -> str:
         cards.append(f"<div class='card {_STATE_CLASS.get(rule.state, '')}'><h3>{e(rule.name)}</h3>"
                      f"<div class='state'>{e(rule.state)} · <span class='n'>{count} {unit}</span></div>"
                      f"<p>{e(rule.summary)}</p>{why}</div>")  # fmt: skip
-    groups = []
-    for _, group in _ordered_groups(summary):
-        examples = "".join(
-            (f"<pre>{e(x['message'])}</pre>" if "\n" in x["message"] else f"<p>{e(x['message'])}</p>")
-            + (f"<button class='copy'>copy</button><pre>{e(x['exchange']['curl'])}</pre>" if x.get("exchange") else "")
-            for x in group.examples
-        )
+    def group_div(group: GroupRow) -> str:
+        examples = "".join(f"<pre>{e(x['message'])}</pre>" if "\n" in x["message"] else f"<p>{e(x['message'])}</p>"
+                           for x in group.examples)  # fmt: skip
+        again = (f"<p>reproduce:</p><button class='copy'>copy</button><pre>{e(group.reproduction)}</pre>"
+                 if group.reproduction else "")  # fmt: skip
         more = f"<p>… and {group.more} more like this</p>" if group.more else ""
         accepted = " accepted" if group.accepted is not None else ""
-        groups.append(f"<div class='group{accepted}'><h3>{e(_group_head(group))}</h3>{examples}{more}</div>")
+        return f"<div class='group {e(group.severity)}{accepted}'><h3>{e(group_head(group))}</h3>{examples}{again}{more}</div>"
+
+    top = "".join(map(group_div, summary.most_serious()))
+    groups = [group_div(group) for group in _others(summary)]
     rounds = [ev for ev in summary.evidence if ev.get("rule") == "one_winner_among_concurrent_writes"]
     rounds.sort(key=lambda ev: not ev.get("violated"))  # a broken round first
     counterexamples = [ev for ev in summary.evidence if ev.get("rule") == "history_linearizable"]
     pictures = []
     for ev in rounds[:6]:
-        caption = "a round with more than one winner" if ev.get("violated") else "a round with one winner"
+        caption = "a round the rule found wrong" if ev.get("violated") else "a round with one winner"
         pictures.append(f"<figure>{svg.round_timeline(ev)}<figcaption>{caption}: each bar a write, from its sending to "
                         "its answer (green 204, grey 412, orange 422)</figcaption></figure>")  # fmt: skip
     for ev in counterexamples[:3]:
@@ -419,7 +446,8 @@ def render_html(summary: Summary) -> str:
     coverage_level = "h3" if summary.facts else "h2"  # one view of the facts, under their section
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>fieldproof report</title><style>{_CSS}</style></head>
-<body><h1 class="{e(summary.outcome.key)}">{e(summary.outcome.line)}</h1>
+<body><h1 class="{e(summary.outcome.key)}">{e(opening(summary))}</h1>
+{f"<h2>Most serious</h2>{top}" if top else ""}
 <p>{e(_totals(summary))}.</p>
 {_html_facts(summary)}
 <{coverage_level} id='coverage'>Coverage: operation x status</{coverage_level}>
@@ -427,7 +455,7 @@ def render_html(summary: Summary) -> str:
 <table><tr><th>operation</th>{head}</tr>{cov}</table>
 {_figure(heat, HEAT_CAPTION)}
 <h2>Rules</h2><div class="cards">{''.join(cards)}</div>
-<h2>Findings</h2>{''.join(groups) or '<p>none</p>'}
+<h2>{"Other findings" if top else "Findings"}</h2>{''.join(groups) or '<p>none</p>'}
 <h2>Pictures</h2>
 {''.join(pictures) or '<p>no concurrency round or counterexample was recorded</p>'}
 {_figure(latency, LATENCY_CAPTION)}

@@ -14,7 +14,7 @@ from pathlib import Path
 from fieldproof import __version__, contract
 from fieldproof.errors import MEANINGS, ExitCode
 from fieldproof.report.summary import GroupRow, RuleRow, Summary
-from fieldproof.rules import severity_of
+from fieldproof.rules import Severity, severity_of
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
@@ -25,7 +25,7 @@ def _uri(path: str) -> str:
 
 def _location(summary: Summary, group: GroupRow) -> dict[str, object]:
     where = summary.contract or {"path": "contracts/fielding-runs.openapi.yaml", "lines": {}}
-    operation = group.signature.split(" ", 1)[0]
+    operation = group.operation or ""
     if operation not in contract.OPERATIONS:
         operation = "resume"  # a sequence rule's group: the operation the harness is built around
     line = max(1, int(where["lines"].get(operation, 1) or 1))
@@ -33,19 +33,18 @@ def _location(summary: Summary, group: GroupRow) -> dict[str, object]:
 
 
 def _message(group: GroupRow) -> str:
-    text = f"{group.signature}: {group.count} finding{'s' if group.count != 1 else ''}."
+    text = f"[{group.severity}] {group.signature}: {group.count} finding{'s' if group.count != 1 else ''}."
     if group.examples:
-        example = group.examples[0]
-        text += f" {example['message'].splitlines()[0]}"
-        if example.get("exchange"):
-            text += f"\nreproduce: {example['exchange']['curl']}"
+        text += f" {group.examples[0]['message'].splitlines()[0]}"
+    if group.reproduction:
+        text += f"\nreproduce:\n{group.reproduction}"
     if group.more:
         text += f"\n... and {group.more} more like this"
     return text
 
 
 def _rule(rule: RuleRow) -> dict[str, object]:
-    level = severity_of(rule.name)
+    level = severity_of(rule.name).level
     return {
         "id": rule.name,
         "name": "".join(part.title() for part in rule.name.replace(".", "_").split("_")),
@@ -72,18 +71,20 @@ def _invocation(summary: Summary) -> dict[str, object]:
 
 def render_sarif(summary: Summary) -> str:
     results = []
-    for rule in summary.rules:
-        for group in rule.groups:
-            result: dict[str, object] = {
-                "ruleId": rule.name,
-                "level": severity_of(rule.name),
-                "message": {"text": _message(group)},
-                "locations": [_location(summary, group)],
-                "partialFingerprints": {"fieldproofSignature/v1": hashlib.sha256(f"{rule.name}|{group.signature}".encode()).hexdigest()},
-            }
-            if group.accepted is not None:
-                result["suppressions"] = [{"kind": "external", "justification": group.accepted}]
-            results.append(result)
+    owner = {id(group): rule.name for rule in summary.rules for group in rule.groups}  # an external group's row
+    for group in summary.groups:  # most severe first
+        rule_id = owner[id(group)]
+        result: dict[str, object] = {
+            "ruleId": rule_id,
+            "level": Severity(group.severity).level,
+            "message": {"text": _message(group)},
+            "locations": [_location(summary, group)],
+            "partialFingerprints": {"fieldproofSignature/v1": hashlib.sha256(f"{rule_id}|{group.signature}".encode()).hexdigest()},
+            "properties": {"severity": group.severity},
+        }
+        if group.accepted is not None:
+            result["suppressions"] = [{"kind": "external", "justification": group.accepted}]
+        results.append(result)
     log = {
         "$schema": SCHEMA,
         "version": "2.1.0",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,6 +19,17 @@ from fieldproof import contract, ledger, rules
 from fieldproof.baseline import Acceptance, Baseline
 from fieldproof.errors import ExitCode
 from fieldproof.recorder import EXAMPLES_KEPT
+from fieldproof.records import (
+    EvidenceRecord,
+    FindingsRecord,
+    FirstPassRecord,
+    NoteRecord,
+    ProblemKind,
+    ProblemRecord,
+    TotalsRecord,
+    read_records,
+)
+from fieldproof.rules import Severity
 
 # summary.json's "verdict" (and the GitHub Action's output of that name)
 PASS, VIOLATION, INCONCLUSIVE, INTERRUPTED = "pass", "violation", "inconclusive", "interrupted"
@@ -78,6 +88,8 @@ class SuiteTest:
     outcome: str  # passed | failed | skipped
     seconds: float = 0.0
     message: str = ""
+    nodeid: str = ""  # pytest's id of the test: the finding groups name the tests they were found in
+    accepted: str = ""  # a test that failed only on findings the baseline accepts passes: their reasons
 
 
 @dataclass
@@ -88,12 +100,15 @@ class Skip:
 
 @dataclass
 class Problem:
-    """What kept a session from a verdict: budget_exhausted, deadline, unreachable, inconclusive,
-    collection (a suite that could not be collected)."""
+    """What kept a session from a verdict (records.ProblemKind says which kinds there are)."""
 
-    kind: str
+    kind: ProblemKind
     message: str = ""
     test: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Problem:
+        return cls(ProblemKind(data["kind"]), data.get("message", ""), data.get("test", ""))
 
 
 @dataclass
@@ -111,22 +126,32 @@ class TestOutcomes:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TestOutcomes:
         return cls(data["passed"], data["failed"], data["skipped"], [Skip(**s) for s in data["skips"]],
-                   [Problem(**e) for e in data["errors"]], list(data["failures"]),
+                   [Problem.from_dict(e) for e in data["errors"]], list(data["failures"]),
                    [SuiteTest(**c) for c in data.get("cases", [])])  # fmt: skip
 
 
 @dataclass
 class GroupRow:
-    """Every finding of one rule with one signature, merged over tests and workers."""
+    """Every finding of one rule with one signature, merged over tests and workers: one defect."""
 
     rule: str
-    signature: str
+    signature: str  # rules.Signature.text: "<operation> <status>: <problem>", or the problem alone
     count: int
     first_at: float
     examples: list[dict[str, Any]]  # Finding.to_dict(), a few distinct ones
     tests: list[str]
     accepted: str | None = None  # the baseline's reason, when accepted
     expired: str | None = None  # the baseline entry that covered it, now expired
+    severity: str = Severity.MAJOR.value
+    operation: str | None = None  # of the exchange it was found on (None: a sequence's finding without one)
+    status: int | None = None
+    problem: str = ""
+    reproduction: str = ""  # how to see it again: a command or a short script
+
+    @property
+    def rank(self) -> tuple[bool, int, int]:
+        """How the reports order groups: failing before accepted, most severe first, then most found."""
+        return (self.accepted is not None, Severity(self.severity).rank, -self.count)
 
     @property
     def more(self) -> int:
@@ -136,7 +161,8 @@ class GroupRow:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GroupRow:
         return cls(data["rule"], data["signature"], data["count"], data["first_at"], data["examples"], data["tests"],
-                   data.get("accepted"), data.get("expired"))  # fmt: skip
+                   data.get("accepted"), data.get("expired"), data.get("severity", Severity.MAJOR.value),
+                   data.get("operation"), data.get("status"), data.get("problem", ""), data.get("reproduction", ""))  # fmt: skip
 
 
 @dataclass
@@ -147,6 +173,10 @@ class RuleRow:
     checks: int
     groups: list[GroupRow]
     unexercised: str  # why it judged nothing, and how to exercise it
+
+    @property
+    def severity(self) -> str:
+        return rules.severity_of(self.name).value
 
     @property
     def violations(self) -> int:
@@ -219,8 +249,6 @@ class FactRow:
                    list(data["questions"]))  # fmt: skip
 
 
-# "<operation> <status>: <problem>", the signature of a finding with an exchange
-_SIGNATURE = re.compile(rf"({'|'.join(map(re.escape, [*contract.OPERATIONS, contract.OTHER]))}) (\d+): ")
 def _statuses_text(statuses: frozenset[int]) -> str:
     classes = [f"{hundred // 100}xx" for hundred in (400, 500) if set(range(hundred, hundred + 100)) <= statuses]
     rest = sorted(s for s in statuses if not any(c[0] == str(s // 100) for c in classes))
@@ -277,10 +305,9 @@ def fact_rows(rule_rows: Sequence[RuleRow], coverage: Sequence[CoverageCell],
     by_name = {row.name: row for row in rule_rows}
 
     def about(fact: ledger.Fact, group: GroupRow) -> bool:
-        named = _SIGNATURE.match(group.signature)
-        if named is None:
+        if group.operation is None or group.status is None:
             return True
-        operation, status = named[1], int(named[2])
+        operation, status = group.operation, group.status
         if fact.concerns(operation, status):
             return True
         return not any(other.concerns(operation, status) for other in facts if group.rule in other.rules)
@@ -435,7 +462,21 @@ class Summary:
 
     @property
     def groups(self) -> list[GroupRow]:
-        return [group for rule in self.rules for group in rule.groups]
+        """Every finding group, in the order every output lists them (GroupRow.rank)."""
+        return sorted((group for rule in self.rules for group in rule.groups), key=lambda g: g.rank)
+
+    def most_serious(self, count: int = 3) -> list[GroupRow]:
+        """The failing groups every output opens with."""
+        return [group for group in self.groups if group.accepted is None][:count]
+
+    def rule_counts(self) -> dict[str, int]:
+        """How many rules are in each state, as the rule table shows them."""
+        return {state: sum(rule.state == state for rule in self.rules) for state in (VIOLATED, ACCEPTED, HELD, NOT_EXERCISED)}
+
+    def severity_counts(self) -> dict[str, int]:
+        """Failing finding groups per severity."""
+        failing = [group for group in self.groups if group.accepted is None]
+        return {severity.value: sum(group.severity == severity.value for group in failing) for severity in Severity}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Summary:
@@ -445,7 +486,7 @@ class Summary:
             verdict=data["verdict"], target=data["target"], profile=data["profile"], duration_s=data["duration_s"],
             requests=data["requests"], rules=[RuleRow.from_dict(r) for r in data["rules"]],
             coverage=[CoverageCell(**c) for c in data["coverage"]], tests=TestOutcomes.from_dict(data["tests"]),
-            problems=[Problem(**p) for p in data["problems"]], notes=list(data["notes"]),
+            problems=[Problem.from_dict(p) for p in data["problems"]], notes=list(data["notes"]),
             suites_s=data.get("suites_s", 0.0), started_at=data.get("started_at", 0.0),
             baseline=None if baseline is None else BaselineReport(baseline["source"], [], []),
             swarm=data.get("swarm"), evidence=data.get("evidence", []),
@@ -463,49 +504,93 @@ def load_summary(path: Path) -> Summary:
         raise ValueError(f"{path} is not a fieldproof summary: {exc!r}") from None
 
 
-def _read_lines(work_dir: Path) -> list[dict[str, Any]]:
-    lines = []
-    for path in sorted(work_dir.glob("*.jsonl")):
-        for raw in path.read_text().splitlines():
-            if raw.strip():
-                lines.append(json.loads(raw))
-    return lines
-
-
 def _kind(example: dict[str, Any]) -> tuple[Any, ...]:
     """As recorder._kind, on a finding's JSON: its story and the facts of what was sent."""
     exchange = example.get("exchange") or {}
     return example["message"], exchange.get("method"), repr(exchange.get("facts"))
 
 
-def _merge(found: list[dict[str, Any]]) -> list[GroupRow]:
+def _merge(found: list[FindingsRecord]) -> list[GroupRow]:
     """One row per (rule, signature): counts summed, a few distinct examples kept."""
     merged: dict[tuple[str, str], GroupRow] = {}
-    for line in found:
-        key = (line["rule"], line["signature"])
+    for record in found:
+        key = (record.rule, record.signature)
         row = merged.get(key)
         if row is None:
-            row = merged[key] = GroupRow(line["rule"], line["signature"], 0, line.get("at") or 0.0, [], [])
-        row.count += line["count"]
-        row.first_at = min(row.first_at, line.get("at") or row.first_at) or row.first_at
-        if line["test"] not in row.tests:
-            row.tests.append(line["test"])
-        for example in line["examples"]:
+            row = merged[key] = GroupRow(record.rule, record.signature, 0, record.at or 0.0, [], [],
+                                         severity=record.severity, operation=record.operation, status=record.status,
+                                         problem=record.problem)  # fmt: skip
+        row.count += record.count
+        row.first_at = min(row.first_at, record.at or row.first_at) or row.first_at
+        if record.test not in row.tests:
+            row.tests.append(record.test)
+        for example in record.examples:
             if len(row.examples) < EXAMPLES_KEPT and all(_kind(e) != _kind(example) for e in row.examples):
                 row.examples.append(example)
-    return sorted(merged.values(), key=lambda g: -g.count)
+    return sorted(merged.values(), key=lambda g: g.rank)
 
 
-def _budget_verdict(problems: list[Problem], first_pass: list[dict[str, Any]], checks: Mapping[str, int],
+def _settle_accepted_tests(tests: TestOutcomes, groups: Sequence[GroupRow], problems: Sequence[Problem]) -> None:
+    """A suite test that failed on findings only, every one of them accepted by the baseline,
+    passes (as its rules do in the rule table). A failed test's message is its finding groups'
+    text and what stopped it, never the harness's own traceback."""
+    for case in tests.cases:
+        if case.outcome != "failed" or not case.nodeid:
+            continue
+        own = sorted((group for group in groups if case.nodeid in group.tests), key=lambda g: g.rank)
+        stopped = [f"{p.kind}: {p.message}" for p in problems if p.test == case.nodeid]
+        if own or stopped:
+            case.message = "\n".join([*map(group_text, own), *stopped])
+        if own and not stopped and all(group.accepted is not None for group in own):
+            case.outcome = "passed"
+            case.accepted = "; ".join(dict.fromkeys(str(group.accepted) for group in own))
+            tests.failed -= 1
+            tests.passed += 1
+            if case.nodeid in tests.failures:
+                tests.failures.remove(case.nodeid)
+
+
+def group_head(group: GroupRow) -> str:
+    """A group's one line, as every output heads it."""
+    head = f"[{group.severity}] {group.rule}: {group.signature} ({group.count} finding{'s' if group.count != 1 else ''})"
+    if group.accepted is not None:
+        head += f" (accepted: {group.accepted})"
+    elif group.expired is not None:
+        head += f" (the baseline's acceptance has expired: {group.expired})"
+    return head
+
+
+def group_text(group: GroupRow, examples: int = 1) -> str:
+    """A group as plain text: its head, its first examples' stories and how to reproduce it."""
+    lines = [group_head(group)]
+    for example in group.examples[:examples]:
+        lines.append(f"    {example['message']}")
+    if group.reproduction:
+        lines.append("    reproduce:")
+        lines += [f"      {line}" for line in group.reproduction.splitlines()]
+    if group.count > 1:
+        lines.append(f"    ... and {group.count - 1} more like this")
+    return "\n".join(lines)
+
+
+def reproduction_of(group: GroupRow) -> str:
+    """How to see a group's defect again: the first example's request as a curl line."""
+    for example in group.examples:
+        if example.get("exchange"):
+            return str(example["exchange"]["curl"])
+    return ""
+
+
+def _budget_verdict(problems: list[Problem], first_pass: list[FirstPassRecord], checks: Mapping[str, int],
                     max_requests: int | None) -> tuple[list[Problem], list[str], set[str]]:
     """When the request budget ended the session after a first pass: no problem if every rule of
     the steps that ran was exercised (a note says so), else one that names the rules left and the
     budget that would cover them. (problems, notes, the tests the budget stopped)"""
-    spent = [p for p in problems if p.kind == "budget_exhausted"]
+    spent = [p for p in problems if p.kind is ProblemKind.BUDGET_EXHAUSTED]
     if not spent or not first_pass:
         return problems, [], set()
-    kept = [p for p in problems if p.kind != "budget_exhausted"]
-    required = {rule for step in first_pass if step["outcome"] != "skipped" for rule in step["rules"]}
+    kept = [p for p in problems if p.kind is not ProblemKind.BUDGET_EXHAUSTED]
+    required = {rule for step in first_pass if step.outcome != "skipped" for rule in step.rules}
     never = sorted(rule for rule in required if not checks.get(rule))
     stopped = {p.test for p in spent}
     if not never:
@@ -513,11 +598,11 @@ def _budget_verdict(problems: list[Problem], first_pass: list[dict[str, Any]], c
         budget = f"max_requests = {max_requests}" if max_requests else "the request budget"
         return kept, [f"{budget} ended the exploration after the first pass had exercised every rule "
                       f"(checks per rule: {counts})"], stopped  # fmt: skip
-    missing = sum(step["cost"] for step in first_pass if step["outcome"] == "stopped")
+    missing = sum(step.cost for step in first_pass if step.outcome == "stopped")
     enough = f"; allow at least max_requests = {max_requests + missing}" if max_requests else ""
     more = f" (the first pass over every rule needs about {missing} more requests{enough})" if missing else ""
     message = (f"{', '.join(never)} {'was' if len(never) == 1 else 'were'} never exercised{more}: {spent[0].message}")
-    return [*kept, Problem("budget_exhausted", message, spent[0].test)], [], stopped
+    return [*kept, Problem(ProblemKind.BUDGET_EXHAUSTED, message, spent[0].test)], [], stopped
 
 
 def build_summary(
@@ -539,44 +624,44 @@ def build_summary(
 ) -> Summary:
     """`interrupted`: a signal stopped the run (never a pass); `requests_outside`: requests
     sent outside the suites (checking the target, putting runs back), counted too."""
-    lines = _read_lines(work_dir)
+    records = read_records(work_dir)
     checks: Counter[str] = Counter()
     violations: Counter[str] = Counter()
     observed: Counter[tuple[str, int]] = Counter()
     asserted: Counter[tuple[str, int]] = Counter()
-    found: list[dict[str, Any]] = []
+    found: list[FindingsRecord] = []
     evidence: list[dict[str, Any]] = []
-    first_pass: list[dict[str, Any]] = []
+    first_pass: list[FirstPassRecord] = []
     samples: dict[tuple[str, int], list[tuple[int, list[float]]]] = {}  # (count, its sample) per recorder
     problems: list[Problem] = []
     requests = requests_outside
     waited_429_s = 0.0
     paced: dict[object, tuple[float, float]] = {}  # per process: (when, the rate it learned), its latest
-    for line in lines:
-        kind = line.pop("type")
-        if kind == "totals":
-            requests += line["requests"] + line.get("unanswered", 0)  # every request sent counts
-            waited_429_s += line.get("waited_429_s", 0.0)
-            if line.get("paced_rps"):
-                process = line.get("process")
-                paced[process] = max(paced.get(process, (0.0, 0.0)), (line.get("at", 0.0), line["paced_rps"]))
-            checks.update(line["checks"])
-            violations.update(line["violations"])
-            observed.update({(op, status): n for op, status, n in line["observed"]})
-            asserted.update({(op, status): n for op, status, n in line["asserted"]})
-            for op, status, count, sample in line.get("latencies", []):
+    for record in records:
+        if isinstance(record, TotalsRecord):
+            requests += record.requests + record.unanswered  # every request sent counts
+            waited_429_s += record.waited_429_s
+            if record.paced_rps:
+                paced[record.process] = max(paced.get(record.process, (0.0, 0.0)), (record.at, record.paced_rps))
+            checks.update(record.checks)
+            violations.update(record.violations)
+            observed.update({(op, status): n for op, status, n in record.observed})
+            asserted.update({(op, status): n for op, status, n in record.asserted})
+            for op, status, count, sample in record.latencies:
                 samples.setdefault((op, status), []).append((count, sample))
-        elif kind == "evidence":
-            evidence.append(line)
-        elif kind == "first_pass":
-            first_pass.append(line)
-        elif kind == "findings":
-            found.append(line)
-        elif kind == "note":
-            notes = [*(notes or []), line["message"]]
-        else:
-            problems.append(Problem(kind, line.get("message", ""), line.get("test", "")))
+        elif isinstance(record, EvidenceRecord):
+            evidence.append({"test": record.test, "rule": record.rule, **record.data})
+        elif isinstance(record, FirstPassRecord):
+            first_pass.append(record)
+        elif isinstance(record, FindingsRecord):
+            found.append(record)
+        elif isinstance(record, NoteRecord):
+            notes = [*(notes or []), record.message]
+        elif isinstance(record, ProblemRecord):
+            problems.append(Problem(record.kind, record.message, record.test))
     groups = _merge(found)
+    for group in groups:
+        group.reproduction = reproduction_of(group)
     today = today or datetime.date.today()
     matched: set[Acceptance] = set()
     expired: list[Acceptance] = []
@@ -591,6 +676,7 @@ def build_summary(
                 expired.append(entry)
         else:
             group.accepted = entry.reason
+    _settle_accepted_tests(tests, groups, problems)
     rule_rows = []
     for registry, rule_kind in ((rules.EXCHANGE_RULES, "exchange"), (rules.SEQUENCE_RULES, "sequence")):
         for name, rule in registry.items():
@@ -620,7 +706,7 @@ def build_summary(
     notes = [*(notes or []), *budget_note]
     problems += tests.errors
     explained = {test for g in groups for test in g.tests} | {p.test for p in problems} | budget_tests
-    problems += [Problem("inconclusive", "the test failed without a finding", test)
+    problems += [Problem(ProblemKind.INCONCLUSIVE, "the test failed without a finding", test)
                  for test in tests.failures if test not in explained]  # fmt: skip
     failing = any(row.violations for row in rule_rows)
     ran = tests.passed + tests.failed

@@ -100,7 +100,8 @@ def _validate(fp: Harness, case: Any, exchange: Exchange, response: Any, **kwarg
             case.validate_response(seen.raw if seen is not exchange else response, excluded_checks=ours, **kwargs)
             fp.recorder.record_failures("schemathesis", seen, [])
         except* AssertionError as group:
-            failures = [failure for failure in group.exceptions if not fuzz.explained(seen, failure, case)]
+            failures = [kept for failure in group.exceptions if not fuzz.explained(seen, failure, case)
+                        for kept in fuzz.external_failures(failure)]  # fmt: skip
             fp.recorder.record_failures("schemathesis", seen, failures)
 
 

@@ -10,7 +10,6 @@ workers elsewhere, each with the target file and its tokens of its own.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import socket
@@ -24,6 +23,7 @@ from typing import TextIO
 from fieldproof.document import ContractDocument
 from fieldproof.errors import ExitCode, SwarmError, TargetError
 from fieldproof.interrupts import Interrupts
+from fieldproof.records import ProblemKind, ProblemRecord, process_file, write_records
 from fieldproof.report.summary import TestOutcomes
 from fieldproof.session import Session, SessionOptions, exit_code, finish, set_up
 from fieldproof.swarm.config import SwarmConfig
@@ -156,12 +156,13 @@ def _run_locust(session: Session, options: SwarmOptions, interrupts: Interrupts,
         except subprocess.TimeoutExpired:
             process.terminate()
             _wait_or_kill(process)
-    if (session.work / "master.jsonl").exists():
+    if process_file(session.work, "master").exists():
         return TestOutcomes(passed=1)
     tail = " / ".join(log.read_text(errors="replace").strip().splitlines()[-3:]) or "no output"
     if not interrupts.stopped:
-        problem = {"type": "inconclusive", "test": "swarm", "message": f"Locust ended without results (exit {process.returncode}): {tail}"}
-        (session.work / "master.jsonl").write_text(json.dumps(problem) + "\n")
+        message = f"Locust ended without results (exit {process.returncode}): {tail}"
+        write_records(process_file(session.work, "master"), [ProblemRecord(ProblemKind.INCONCLUSIVE, message, "swarm")],
+                      session.target.secrets)  # fmt: skip
     return TestOutcomes(failed=1, failures=["swarm"])
 
 

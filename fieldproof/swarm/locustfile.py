@@ -44,7 +44,8 @@ from fieldproof.exchange import Exchange, Snapshot
 from fieldproof.facts import IfMatch
 from fieldproof.linearizability import Operation
 from fieldproof.model import Observation, RunState
-from fieldproof.recorder import Recorder, append_lines
+from fieldproof.recorder import Recorder
+from fieldproof.records import NoteRecord, ProblemKind, ProblemRecord, Record, from_line, problem_of, process_file, to_line, write_records
 from fieldproof.swarm.config import SwarmConfig
 from fieldproof.swarm.history import ClockOffset, merge, to_record
 from fieldproof.target import RunRef, load_target
@@ -70,14 +71,6 @@ class ContractFinding(Exception):
     """A finding, as Locust's statistics count a failure."""
 
 
-def _problem_kind(exc: BaseException) -> str:
-    if isinstance(exc, BudgetExhausted):
-        return "budget_exhausted"
-    if isinstance(exc, DeadlineReached):
-        return "deadline"
-    return "unreachable" if isinstance(exc, TargetUnreachable) else "inconclusive"
-
-
 class Node:
     """What one Locust process judged and recorded (worker or master)."""
 
@@ -87,7 +80,7 @@ class Node:
         self.client: ApiClient | None = None
         self.history: list[list[object]] = []  # records not shipped yet
         self.kept: dict[str, int] = {}  # records per run, for the cap
-        self.problems: dict[str, str] = {}  # kind -> message, the first of each
+        self.problems: dict[str, str] = {}  # a ProblemKind's value -> message, the first of each
         self.skew_s = 0.0  # tests only: how far this node's clock is off
         self.ready = Event()
 
@@ -118,14 +111,15 @@ class Node:
         self.history.append(to_record(run.fielding_run_id, Operation(client, call, answered, observed)))
 
     def stopped_by(self, exc: BaseException) -> None:
-        self.problems.setdefault(_problem_kind(exc), str(exc))
+        problem = problem_of(exc)
+        self.problems.setdefault(problem.kind.value, problem.message)
 
     def report(self) -> dict[str, Any]:
         """What was found and recorded since the last report (totals: all so far)."""
         history, self.history = self.history, []
         unanswered = self.client.liveness.unanswered if self.client is not None else 0
-        return {"groups": [self.recorder.group_line(g, f"swarm/{self.name}") for g in self.recorder.take_groups()],
-                "history": history, "totals": self.recorder.totals_line(unanswered), "problems": dict(self.problems)}  # fmt: skip
+        return {"groups": [to_line(g.record(f"swarm/{self.name}")) for g in self.recorder.take_groups()],
+                "history": history, "totals": to_line(self.recorder.totals(unanswered)), "problems": dict(self.problems)}  # fmt: skip
 
 
 NODE = Node("worker")
@@ -376,9 +370,9 @@ class Master:
     def write(self, missing: set[str]) -> None:
         work = Path(str(CONFIG.work_dir))
         for name, shipped in self.shipped.items():
-            lines = list(shipped["groups"]) + ([shipped["totals"]] if shipped["totals"] else [])
-            lines += [_problem_line(kind, message, name) for kind, message in shipped["problems"].items()]
-            append_lines(work / f"{name}.jsonl", lines)
+            records = [from_line(line) for line in [*shipped["groups"], *([shipped["totals"]] if shipped["totals"] else [])]]
+            records += [_problem_record(kind, message, name) for kind, message in shipped["problems"].items()]
+            write_records(process_file(work, name), records, TARGET.secrets)
         histories = merge({**{name: s["history"] for name, s in self.shipped.items()}, "master": self.node.history},
                           {**{self.names[c]: clock for c, clock in self.clocks.items() if c in self.names},
                            "master": ClockOffset(0.0, 0.0)})  # fmt: skip
@@ -396,12 +390,11 @@ class Master:
                                 "workers": sorted({op.client.split("/", 1)[0] for op in operations}),
                                 "verdict": "inconclusive" if result is None else "violated" if result else "linearizable"}  # fmt: skip
         report = self.node.report()
-        lines = report["groups"] + [report["totals"]]
-        lines += [json.dumps({"type": "evidence", "test": "swarm/master", **data}) for data in self.node.recorder.take_evidence()]
-        lines += [_problem_line(kind, message, "master") for kind, message in report["problems"].items()]
-        lines += [json.dumps({"type": "inconclusive", "test": f"swarm/{name}", "message": "its final report never arrived"})
-                  for name in sorted(missing)]  # fmt: skip
-        append_lines(work / "master.jsonl", lines)
+        records = [from_line(line) for line in [*report["groups"], report["totals"]]]
+        records += self.node.recorder.take_evidence("swarm/master")
+        records += [_problem_record(kind, message, "master") for kind, message in report["problems"].items()]
+        records += [ProblemRecord(ProblemKind.INCONCLUSIVE, "its final report never arrived", f"swarm/{name}") for name in sorted(missing)]
+        write_records(process_file(work, "master"), records, TARGET.secrets)
         calls = sorted(op.call for operations in histories.values() for op in operations)
         per_second: dict[int, int] = {}
         for call in calls:  # from the histories: when each request was sent, on the master's clock
@@ -427,12 +420,12 @@ class Master:
 MASTER = Master()
 
 
-def _problem_line(kind: str, message: str, node: str) -> str:
+def _problem_record(kind: str, message: str, node: str) -> Record:
     """What stopped a node's users. A spent budget is how a swarm on a live target ends its load
     (a note), not a failure to reach a verdict; anything else is a problem of the run."""
-    if kind == "budget_exhausted":
-        return json.dumps({"type": "note", "message": f"{node}: the load ended when its share of the budget was spent ({message})"})
-    return json.dumps({"type": kind, "test": f"swarm/{node}", "message": message})
+    if kind == ProblemKind.BUDGET_EXHAUSTED.value:
+        return NoteRecord(f"{node}: the load ended when its share of the budget was spent ({message})")
+    return ProblemRecord(ProblemKind(kind), message, f"swarm/{node}")
 
 
 def _guarded(listener: Any) -> Any:
@@ -444,8 +437,8 @@ def _guarded(listener: Any) -> Any:
             return listener(*args, **kwargs)
         except Exception as exc:  # a harness error: reported, not raised into Locust
             log.exception("fieldproof swarm listener %s failed", listener.__name__)
-            NODE.problems.setdefault("inconclusive", f"{type(exc).__name__}: {exc}")
-            MASTER.node.problems.setdefault("inconclusive", f"{type(exc).__name__}: {exc}")
+            NODE.problems.setdefault(ProblemKind.INCONCLUSIVE.value, f"{type(exc).__name__}: {exc}")
+            MASTER.node.problems.setdefault(ProblemKind.INCONCLUSIVE.value, f"{type(exc).__name__}: {exc}")
             return None
 
     return run
