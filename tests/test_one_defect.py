@@ -38,7 +38,7 @@ def test_a_severe_defect_opens_every_output_and_schemathesis_repeats_nothing(tmp
     # summary.md and report.html open the same way
     md = (tmp_path / "reports" / "summary.md").read_text()
     assert md.index("### Most serious") < md.index("### Documented facts")
-    assert re.search(r"### Most serious\n\n1\. \*\*critical\*\*", md)
+    assert re.search(r"### Most serious\n\n- \*\*critical\*\*", md)
     page = (tmp_path / "reports" / "report.html").read_text()
     assert page.index("<h2>Most serious</h2>") < page.index("<h2>Other findings</h2>")
     assert page.index("class='group critical") < page.index("class='group minor")

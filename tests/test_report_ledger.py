@@ -220,7 +220,8 @@ def test_summary_md_lists_the_facts_violated_first_with_their_findings_or_reason
     assert "judged by no_body_on_204 (10 checks); pause, resume or complete answered 204: 15 times" in markdown
     assert "Findings of no documented fact's rule: **schemathesis.MissingHeaders**" in section
     assert "#### Coverage: operation x status" in section  # the matrix is one view of the ledger, under it
-    assert markdown.index("### Documented facts") < markdown.index("### Rules") < markdown.index("### Findings")
+    # the most serious findings open it; the ledger, the rules and the other findings follow
+    assert markdown.index("### Most serious") < markdown.index("### Documented facts") < markdown.index("### Rules")
 
 
 def test_report_html_has_the_ledger_violated_first_and_the_coverage_under_it() -> None:

@@ -98,7 +98,7 @@ def test_sarif_tools_can_read_it(raced: Path) -> None:
 def test_the_html_report_has_its_sections_and_pictures_and_needs_no_network(raced: Path) -> None:
     page = (raced / "report.html").read_text()
     for section in ("<h2 id='facts'>Documented facts</h2>", "<h3 id='coverage'>Coverage: operation x status</h3>", "<h2>Rules</h2>",
-                    "<h2>Findings</h2>", "<h2>Pictures</h2>", "<h2>Not exercised</h2>"):  # fmt: skip
+                    "<h2>Most serious</h2>", "<h2>Other findings</h2>", "<h2>Pictures</h2>", "<h2>Not exercised</h2>"):  # fmt: skip
         assert section in page, section
     assert page.count("class='card ") == len(summary(raced.parent)["rules"])  # a card per rule
     assert "class='card bad'" in page and "<button class='copy'>copy</button><pre>curl -i" in page
@@ -189,18 +189,24 @@ def test_annotations_are_at_most_ten_most_severe_first_and_escaped() -> None:
 
     from fieldproof.report.summary import GroupRow, RuleRow, Summary, TestOutcomes
 
-    groups = [GroupRow("", f"get 404: {n}", n, 0.0, [{"message": "50% of a\nc"}], []) for n in range(8)]
+    groups = [GroupRow("traceparent_on_every_response", f"get 404: {n}", n, 0.0, [{"message": "50% of a\nc"}], [],
+                       severity="minor", operation="get", status=404) for n in range(8)]  # fmt: skip
+    stale = replace(groups[0], rule="stale_tag_refused", signature="resume 204: x", count=1, severity="critical", operation="resume",
+                    status=204)  # fmt: skip
     rules = [RuleRow("traceparent_on_every_response", "exchange", "", 8, groups, ""),
-             RuleRow("stale_tag_refused", "exchange", "", 1, [replace(groups[0], signature="resume 204: x", count=1)], ""),
-             RuleRow("documented_status", "exchange", "", 8, [replace(g, count=g.count + 100) for g in groups], "")]  # fmt: skip
+             RuleRow("stale_tag_refused", "exchange", "", 1, [stale], ""),
+             RuleRow("documented_status", "exchange", "", 8, [replace(g, rule="documented_status", count=g.count + 100,
+                                                                      severity="major") for g in groups], "")]  # fmt: skip
     data = Summary("violation", {}, "quick", 1.0, 10, rules, [], TestOutcomes(), [],
                    contract={"path": "contracts/fielding-runs.openapi.yaml", "lines": {"get": 37, "resume": 107}})  # fmt: skip
     lines = github.annotation_lines(data)
     assert len(lines) == 10
-    assert [line.split("::", 2)[1].split(" ", 1)[0] for line in lines[:9]] == ["error"] * 9  # errors before warnings
-    assert "title=documented_status::get 404: 7: 107 findings" in lines[0]
-    assert lines[0].startswith("::error file=contracts/fielding-runs.openapi.yaml,line=37,")
-    assert lines[0].endswith("findings. 50%25 of a")  # encoded as GitHub reads it; the message's first line
+    assert [line.split("::", 2)[1].split(" ", 1)[0] for line in lines] == ["error"] * 9 + ["warning"]  # by severity
+    assert "title=stale_tag_refused::[critical] resume 204: x: 1 finding" in lines[0]  # the critical one first, though rarest
+    assert lines[0].startswith("::error file=contracts/fielding-runs.openapi.yaml,line=107,")
+    assert "title=documented_status::[major] get 404: 7: 107 findings" in lines[1]  # then by count
+    assert lines[1].startswith("::error file=contracts/fielding-runs.openapi.yaml,line=37,")
+    assert lines[1].endswith("findings. 50%25 of a")  # encoded as GitHub reads it; the message's first line
 
 
 def test_the_action_maps_every_input_to_the_script() -> None:
@@ -246,7 +252,7 @@ def _hostile_summary():
 
     curl = f"curl -i -X POST -d '{HOSTILE}\n```\n<iframe src=https://evil.example>' http://127.0.0.1:9/v1/x"
     example = {"message": f"GET get answered 500: the body was {HOSTILE}", "exchange": {"curl": curl}}
-    groups = [GroupRow("documented_status", f"get 500: <b>{HOSTILE}</b>", 2, 0.0, [example], ["t"], accepted=None)]
+    groups = [GroupRow("documented_status", f"get 500: <b>{HOSTILE}</b>", 2, 0.0, [example], ["t"], accepted=None, reproduction=curl)]
     rules = [RuleRow("documented_status", "exchange", "statuses are documented", 2, groups, "")]
     tests = TestOutcomes(passed=1, failed=1, skips=[Skip("t::x", f"# the target said {HOSTILE}")])
     problems = [Problem("inconclusive", f"SetUpFailed: resume answered {HOSTILE}", "t")]
@@ -266,7 +272,8 @@ def test_text_a_target_sent_is_escaped_in_summary_md_as_in_the_html() -> None:
     page = MarkdownIt("commonmark").enable("table").render(markdown)  # raw HTML passes, as on GitHub before its sanitiser
     for tag in ("<script", "<img", "<iframe", "<b>", "<a ", "<strong>loud", "<code>code", "<h1", "<ol"):
         assert tag not in page, tag
-    assert "```" not in markdown.split("### Findings", 1)[1]  # no fence for a curl line to close
+    fences = re.findall(r"^ *(`{3,})$", markdown, re.M)  # the reproduction's block: a fence no backtick run in it can close
+    assert fences and all(len(fence) > 3 for fence in fences)
     # shown as it was sent: every character of it
     shown = html.unescape(re.sub(r"<[^>]+>", "", page.replace("<br>", "\n").replace("<br />", "\n")))
     assert HOSTILE in shown and f"1. before the suites: {HOSTILE}\n- a second line" in shown

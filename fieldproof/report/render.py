@@ -294,8 +294,8 @@ def render_markdown(summary: Summary) -> str:
     top = summary.most_serious()
     if top:
         md += ["### Most serious", ""]
-        for number, group in enumerate(top, 1):
-            md += _md_group(group, f"{number}. ")
+        for group in top:
+            md += _md_group(group)
         md.append("")
     md += [markdown_text(_totals(summary)) + ".", ""]
     md += _md_facts(summary)
