@@ -135,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--contract", metavar="FILE", type=_FILE,
                      help="judge by this OpenAPI document (e.g. the vendor's whole Demand API); the four fielding-run "
                           "operations are found by method and path, and no other operation is ever sent")  # fmt: skip
+    run.add_argument("--fault", metavar="NAME,…", type=_names("fault mode", _fault_names),
+                     help="run the built-in sandbox with these fault modes, deliberate bugs the suites must find "
+                          "(`fieldproof sandbox --fault list` says what each does): " + ", ".join(_fault_names()))  # fmt: skip
     run.add_argument("--baseline", metavar="FILE", type=_FILE, help="accepted findings (TOML [[accept]] entries): reported, not failing")
     run.add_argument("--baseline-update", metavar="FILE", type=_FILE, help="write a baseline accepting this run's findings")
 
@@ -237,15 +240,32 @@ def _sandbox(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _fault_environment(faults: tuple[str, ...]) -> dict[str, str]:
+    """The built-in sandbox's settings for `--fault`: the modes (over FIELDPROOF_SANDBOX_FAULT),
+    and what a mode needs before it can show at all (a race window, a rate limit) where the
+    environment does not set it."""
+    from fieldproof.sandbox.faults import FAULT_MODES
+    from fieldproof.sandbox.settings import ENV_PREFIX
+    from fieldproof.selfcheck import FAULT_NEEDS
+
+    unknown = [name for name in faults if name not in FAULT_MODES]
+    if unknown:
+        raise UsageError(f"--fault: unknown fault mode {unknown[0]!r}; the fault modes are {', '.join(FAULT_MODES)}")
+    needs = {name: value for fault in faults for name, value in FAULT_NEEDS.get(fault, {}).items() if name not in os.environ}
+    return {**needs, ENV_PREFIX + "FAULT": ",".join(dict.fromkeys(faults))}
+
+
 def _run(args: argparse.Namespace) -> int:
     from fieldproof.session import SessionOptions, run_session
 
     suites = args.suites or ()
     if args.history_size is not None and args.history_size < 0:
         raise UsageError("--history-size must be 0 (off) or more")
+    if args.fault and args.target:
+        raise UsageError("--fault makes the built-in sandbox faulty and --target names another server; give one")
     options = SessionOptions(args.target, args.profile, args.workers, args.reports, args.seed, suites, args.fail_fast,
                          args.history_size, args.contract, args.baseline, args.baseline_update,
-                         args.wait_for_lock, args.quiet)  # fmt: skip
+                         args.wait_for_lock, args.quiet, _fault_environment(args.fault) if args.fault else {})  # fmt: skip
     return run_session(options)
 
 

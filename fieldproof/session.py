@@ -71,6 +71,7 @@ from fieldproof.report.summary import (
     SuiteTest,
     Summary,
 )
+from fieldproof.sandbox.settings import load_settings
 from fieldproof.target import Target, load_target
 from fieldproof.userdirs import fieldproof_folder
 
@@ -93,6 +94,7 @@ class SessionOptions:
     baseline_update: str | None = None  # write a baseline accepting this run's findings
     wait_for_lock_s: float = 0.0  # how long to wait for another run on the same target
     quiet: bool = False  # no progress line
+    sandbox_env: dict[str, str] = field(default_factory=dict)  # FIELDPROOF_SANDBOX_* over the environment's (--fault)
 
 
 @dataclass
@@ -248,6 +250,7 @@ def set_up(options: SessionOptions, workers: int, document: ContractDocument, ba
         from fieldproof.sandbox.process import sandbox_process  # a file target's session never loads the server
 
         target_file = work / "sandbox-target.toml"
+        stack.enter_context(_environment(options.sandbox_env))  # for the sandbox, and what the session reads of it
         try:
             sandbox = stack.enter_context(sandbox_process(["--control", "--write-target", str(target_file), *sandbox_args]))
         except SandboxError as exc:
@@ -447,10 +450,15 @@ def finish(session: Session, tests: TestOutcomes, interrupts: Interrupts, out: T
             session.notes += _restore(session)
     if interrupts.stopped:
         session.notes.append(f"interrupted by {interrupts.name}: the reports cover only the tests that ran")
+    sandbox = load_settings().record() if session.is_sandbox else None  # as it was started: from the same environment
+    if sandbox and sandbox["faults"]:
+        changed = "".join(f", {name} = {value}" for name, value in sandbox["settings"].items())
+        session.notes.append(f"the built-in sandbox ran with fault modes {', '.join(sandbox['faults'])}{changed}")
     summary = build_summary(
         session.work,
         target={"base_url": session.target.base_url, "source": "built-in sandbox" if session.is_sandbox else session.target.source,
-                "max_requests": None if session.is_sandbox else session.target.max_requests},
+                "max_requests": None if session.is_sandbox else session.target.max_requests,
+                "sandbox": sandbox, "seed": session.options.seed},
         profile=session.options.profile,
         duration_s=time.monotonic() - session.started,
         tests=tests,

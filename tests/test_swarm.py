@@ -162,3 +162,47 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+# Locust is an extra: without it, one line and nothing started
+
+LOCUST_BLOCKER = '''
+import sys
+
+
+class RefuseLocust:
+    """Makes `import locust` fail as it does where the package is not installed."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name == "locust" or name.startswith("locust."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, RefuseLocust)
+'''
+
+
+def test_swarm_without_locust_says_how_to_install_it_in_one_line(tmp_path: Path) -> None:
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(LOCUST_BLOCKER)
+    env = {"PYTHONPATH": os.pathsep.join([str(shim), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    blocked = subprocess.run([sys.executable, "-c", "import locust"], capture_output=True, text=True, env={**os.environ, **env})
+    assert "No module named 'locust'" in blocked.stderr  # the shim works as a missing package would
+    result = fieldproof_swarm(tmp_path, *SHORT, env=env, timeout=60)
+    assert result.returncode == ExitCode.USAGE
+    assert result.stderr.splitlines() == ['fieldproof: error: `fieldproof swarm` runs on Locust, which is not installed: '
+                                          'pip install "fieldproof[swarm]"']  # fmt: skip
+    assert result.stdout == "" and not (tmp_path / "reports").exists()  # no sandbox, no session, no report
+
+
+def test_swarm_without_locust_is_refused_before_its_options_are_read(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                                                     tmp_path: Path) -> None:  # fmt: skip
+    from fieldproof import cli
+
+    monkeypatch.setitem(sys.modules, "locust", None)  # as Python marks a module that cannot be imported
+    assert cli.main(["swarm", "--worker", "--reports", str(tmp_path / "reports")]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and 'pip install "fieldproof[swarm]"' in err

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -284,6 +285,76 @@ def test_pass_through_lets_a_testclient_and_other_named_hosts_through(sandbox) -
                 assert client.get("/").text == "the team's own app"
         assert httpx.get(sandbox.root_url + "/healthz").status_code == 200  # 127.0.0.1 passes too
         assert httpx.post(run.url + "/resume", headers={**headers, "If-Match": run.etag}).status_code == 204
+
+
+class Retrying(httpx.BaseTransport):
+    """A team's own transport around httpx's network one: retries a 429 once."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.attempts = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        for _ in range(2):
+            self.attempts += 1
+            response = self.inner.handle_request(request)
+            if response.status_code != 429:
+                break
+        return response
+
+
+def test_a_clients_own_transport_is_never_replaced(fieldproof_api: MockApi) -> None:
+    run = fieldproof_api.add_run(status="paused")
+    own = httpx.MockTransport(lambda request: httpx.Response(299, text="the client's own"))
+    with httpx.Client(transport=own) as client:
+        assert client.get(run.url, headers=auth(fieldproof_api)).text == "the client's own"
+        assert client.get("https://elsewhere.example.test/").status_code == 299  # not refused: it never goes out
+    assert len(fieldproof_api.calls) == 0
+
+
+def test_a_clients_own_transport_runs_its_code_around_the_kits_answers(fieldproof_api: MockApi) -> None:
+    run = fieldproof_api.add_run(status="paused")
+    fieldproof_api.rate_limit_next(1)
+    retrying = Retrying()
+    with httpx.Client(transport=retrying) as client:
+        assert client.get(run.url, headers=auth(fieldproof_api)).status_code == 200
+    assert retrying.attempts == 2 and [answer.status_code for _, answer in fieldproof_api.calls] == [429, 200]
+
+
+def test_an_async_clients_own_transport_is_never_replaced(fieldproof_async_api: MockApi) -> None:
+    run = fieldproof_async_api.add_run(status="paused")
+
+    async def get() -> httpx.Response:
+        own = httpx.MockTransport(lambda request: httpx.Response(299))
+        async with httpx.AsyncClient(transport=own) as client:
+            return await client.get(run.url, headers=auth(fieldproof_async_api))
+
+    assert asyncio.run(get()).status_code == 299 and len(fieldproof_async_api.calls) == 0
+
+
+def test_a_testclient_needs_no_pass_through(fieldproof_api: MockApi) -> None:
+    import warnings
+
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    app = Starlette(routes=[Route("/", lambda request: PlainTextResponse("the team's own app"))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Starlette's TestClient warns about httpx
+        with TestClient(app) as client:
+            assert client.get("/").text == "the team's own app"
+
+
+@pytest.mark.parametrize("fieldproof_api_pass_through", [["127.0.0.1"]])
+def test_the_fixture_takes_pass_through(fieldproof_api: MockApi, sandbox) -> None:
+    run = fieldproof_api.add_run(status="paused")
+    with httpx.Client() as client:
+        assert client.get(sandbox.root_url + "/healthz").status_code == 200  # a real server, reached
+        assert client.get(run.url, headers=auth(fieldproof_api)).status_code == 200  # the kit, still answering
+        with pytest.raises(Exception, match="not mocked|RESPX"):
+            client.get("https://elsewhere.example.test/")
 
 
 def test_a_host_neither_mocked_nor_passed_through_is_refused() -> None:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fieldproof.report.sarif import findings_file
 from fieldproof.report.summary import GroupRow, Summary, load_summary
 from fieldproof.rules import Severity
 
@@ -52,15 +53,17 @@ def step_summary(markdown: str) -> str:
 
 
 def annotation_lines(summary: Summary) -> list[str]:
-    where = summary.contract or {}
-    lines_of = where.get("lines") or {}
+    found = findings_file(summary)  # a file of the user's, or none
     groups: list[GroupRow] = [group for group in summary.groups if group.accepted is None]  # most severe first
     lines = []
     for group in groups[:ANNOTATIONS]:
-        line = lines_of.get(group.operation or "") or lines_of.get("resume") or 1
         example = group.examples[0]["message"].splitlines()[0] if group.examples else ""
         message = f"[{group.severity}] {group.signature}: {group.count} finding{'s' if group.count != 1 else ''}. {example}"
-        place = f"file={_escape(str(where.get('path', '')), True)},line={line}," if where.get("path") else ""
+        place = ""
+        if found is not None:
+            path, lines_of = found
+            line = lines_of.get(group.operation or "") or lines_of.get("resume") or 1
+            place = f"file={_escape(path, True)},line={line},"
         lines.append(f"::{Severity(group.severity).level} {place}title={_escape(group.rule, True)}::{_escape(message)}")
     return lines
 

@@ -1,6 +1,7 @@
 """SARIF 2.1.0 of a summary, for code scanning: one result per finding group, its ruleId the
-rule's name (described in the tool's rules), located at the operation in the contract document
-(its file and line), the curl reproduction in the message; an accepted group is a suppressed
+rule's name (described in the tool's rules), located in a file of the user's repository (the
+contract document they passed, at the operation's line; else their target file), the curl
+reproduction in the message; an accepted group is a suppressed
 result (the baseline's reason as justification). The invocation says whether the session
 completed (a pass or a finding): one interrupted, or ended before its verdict, is
 `executionSuccessful: false`, with the reason in its notifications."""
@@ -19,17 +20,44 @@ from fieldproof.rules import Severity, severity_of
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
+SANDBOX_SOURCE = "built-in sandbox"  # what a session on the built-in sandbox gives as its target's source
+
+
+def _as_given(path: str) -> str:
+    """A path as the user's repository knows it: relative to the working folder (in the Action,
+    the repository's root) when it lies below it; else absolute."""
+    absolute, base = Path(path).resolve(), Path.cwd().resolve()
+    return str(absolute.relative_to(base)) if absolute.is_relative_to(base) else str(absolute)
+
+
+def findings_file(summary: Summary) -> tuple[str, dict[str, int]] | None:
+    """The file of the user's own that findings are placed in, and each operation's line in it:
+    the contract document they passed (`--contract`), else their target file (at its top); None
+    for the built-in sandbox judged by the built-in contract, where no file is theirs (a
+    location there would point into fieldproof's own repository)."""
+    where = summary.contract
+    if where and where.get("path") and Path(str(where["path"])).resolve() != contract.CONTRACT_PATH.resolve():
+        return _as_given(str(where["path"])), {name: int(line) for name, line in (where.get("lines") or {}).items() if line}
+    source = summary.target.get("source")
+    if source and source != SANDBOX_SOURCE:
+        return _as_given(str(source)), {}
+    return None
+
+
 def _uri(path: str) -> str:
-    return Path(path).as_uri() if Path(path).is_absolute() else path
+    return Path(path).as_uri() if Path(path).is_absolute() else Path(path).as_posix()
 
 
-def _location(summary: Summary, group: GroupRow) -> dict[str, object]:
-    where = summary.contract or {"path": "contracts/fielding-runs.openapi.yaml", "lines": {}}
+def _locations(summary: Summary, group: GroupRow) -> list[dict[str, object]]:
+    found = findings_file(summary)
+    if found is None:
+        return []
+    path, lines = found
     operation = group.operation or ""
     if operation not in contract.OPERATIONS:
         operation = "resume"  # a sequence rule's group: the operation the harness is built around
-    line = max(1, int(where["lines"].get(operation, 1) or 1))
-    return {"physicalLocation": {"artifactLocation": {"uri": _uri(str(where["path"]))}, "region": {"startLine": line}}}
+    line = max(1, lines.get(operation, 1))
+    return [{"physicalLocation": {"artifactLocation": {"uri": _uri(path)}, "region": {"startLine": line}}}]
 
 
 def _message(group: GroupRow) -> str:
@@ -78,10 +106,11 @@ def render_sarif(summary: Summary) -> str:
             "ruleId": rule_id,
             "level": Severity(group.severity).level,
             "message": {"text": _message(group)},
-            "locations": [_location(summary, group)],
             "partialFingerprints": {"fieldproofSignature/v1": hashlib.sha256(f"{rule_id}|{group.signature}".encode()).hexdigest()},
             "properties": {"severity": group.severity},
         }
+        if locations := _locations(summary, group):
+            result["locations"] = locations
         if group.accepted is not None:
             result["suppressions"] = [{"kind": "external", "justification": group.accepted}]
         results.append(result)

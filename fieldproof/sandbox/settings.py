@@ -27,6 +27,10 @@ DEFAULT_JWT_SECRET = "fieldproof-sandbox-signing-key-not-a-secret"
 KNOWN_API_VERSIONS = API_VERSIONS
 
 
+# where and how the sandbox is served, not how it answers; the signing key is never reported
+SERVING = frozenset({"host", "port", "workers", "db", "control", "jwt_secret", "token_ttl_s"})
+
+
 def _setting(default: Any, help: str, choices: tuple[str, ...] | None = None, **kw: Any) -> Any:
     return field(default=default, metadata={"help": help, "choices": choices, **kw})
 
@@ -82,6 +86,15 @@ class SandboxSettings:
     def faults(self) -> frozenset[str]:
         """The fault modes in force (none, one, or several in different layers)."""
         return frozenset(name for name in self.fault.split(",") if name not in ("", "none", "list"))
+
+    def record(self) -> dict[str, Any]:
+        """How this sandbox answers, for a session's reports: its fault modes, and every other
+        setting of its behaviour that is not the default (with them, `fieldproof sandbox --fault
+        NAME,… --SETTING VALUE …` answers alike)."""
+        defaults = SandboxSettings()
+        changed = {f.name: getattr(self, f.name) for f in setting_fields()
+                   if f.name not in SERVING and f.name != "fault" and getattr(self, f.name) != getattr(defaults, f.name)}  # fmt: skip
+        return {"faults": sorted(self.faults), "settings": changed}
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))

@@ -10,6 +10,7 @@ workers elsewhere, each with the target file and its tokens of its own.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import socket
@@ -84,7 +85,18 @@ def _free_port() -> int:
         return port
 
 
+def _check_locust() -> None:
+    """Locust is an extra: without it nothing of the swarm can run, so nothing is started."""
+    try:
+        found = importlib.util.find_spec("locust") is not None
+    except (ImportError, ValueError):  # an import hook that refuses it; a module left half-imported
+        found = False
+    if not found:
+        raise SwarmError('`fieldproof swarm` runs on Locust, which is not installed: pip install "fieldproof[swarm]"')
+
+
 def swarm(options: SwarmOptions, out: TextIO = sys.stdout) -> int:
+    _check_locust()
     _check(options)
     if options.worker:
         return _worker(options)

@@ -7,8 +7,11 @@ any request sequence identically. Two ways in:
 - `api.transport` (or `api.async_transport`): an httpx transport a team passes to its own
   client, `httpx.Client(transport=api.transport)`; nothing else in the process is touched;
 - `mock_api()`: respx intercepts httpx calls to the kit's base URL; `pass_through=[hosts]`
-  lets calls to those hosts through (a Starlette TestClient's "testserver", an OAuth server);
-  any other host is refused, so that a test never reaches the network by accident.
+  lets calls to those hosts through (an OAuth server, a local server); any other host is
+  refused, so that a test never reaches the network by accident. Only what would go to the
+  network is intercepted: a transport a client was given (`transport=`, `mounts=`) stays its
+  own, so a MockTransport, an ASGI app or a Starlette TestClient answers as before, and a
+  team's retry or auth transport runs its own code around the kit's answers.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import respx
+from respx.mocks import HTTPCoreMocker, HTTPXMocker
+from respx.transports import TryTransport
 
 from fieldproof.contract import RUN_PATH
 from fieldproof.sandbox.app import API_PREFIX, build, etag_for, policy_for
@@ -281,6 +286,38 @@ def _drive(coroutine: Coroutine[Any, Any, T]) -> T:
     raise RuntimeError("the sandbox app waited on something; the kit drives it without a loop only when it never does")
 
 
+class _NetworkMocker(HTTPCoreMocker):
+    """Where `mock_api` answers: in place of the network, never in place of a client's transport.
+
+    respx's own choices are one or the other: its httpcore mocker replaces only the connection
+    pool (a sent request goes through every transport a client was given, which is right, but
+    converting each request and response between httpcore and httpx costs a quarter of a kit
+    call); its httpx mocker replaces whatever transport a client picks for a URL, the client's
+    own included. This one does both, each where it is right: a client on httpx's own network
+    transport (what `httpx.Client()` makes; it has no code of its own to keep) is answered
+    before it, as the httpx mocker does; any other transport is left as it is, and what it
+    sends to the network meets the kit at the connection pool, as with the httpcore mocker."""
+
+    name = "fieldproof_kit"
+    targets = [*HTTPCoreMocker.targets, *HTTPXMocker.targets]
+    target_methods = [*HTTPCoreMocker.target_methods, *HTTPXMocker.target_methods]
+
+    @classmethod
+    def mock(cls, spec: Any) -> Any:
+        if spec.__name__ != "_transport_for_url":
+            return super().mock(spec)  # type: ignore[no-untyped-call]  # respx leaves it untyped
+
+        def _transport_for_url(client: httpx.Client | httpx.AsyncClient, url: httpx.URL) -> Any:
+            transport = spec(client, url)
+            if type(transport) is httpx.HTTPTransport:
+                return TryTransport([httpx.MockTransport(cls.handler), transport])
+            if type(transport) is httpx.AsyncHTTPTransport:
+                return TryTransport([httpx.MockTransport(cls.async_handler), transport])
+            return transport
+
+        return _transport_for_url
+
+
 @contextmanager
 def mock_api(base_url: str = DEFAULT_BASE_URL, *, asynchronous: bool = False, pass_through: Sequence[str] = (),
              **settings: Any) -> Iterator[MockApi]:  # fmt: skip
@@ -289,12 +326,13 @@ def mock_api(base_url: str = DEFAULT_BASE_URL, *, asynchronous: bool = False, pa
     `with mock_api(base_url="https://api.cint.com/v1") as api: run = api.add_run(status="paused")`.
     Settings are the sandbox's (`missing_if_match="412"`, `latency_ms=50`, …). With
     `asynchronous=True` it serves `httpx.AsyncClient` calls instead of `httpx.Client` ones.
-    Calls to the hosts in `pass_through` go where they were sent (e.g. "testserver" for a
-    Starlette TestClient, "localhost", an OAuth server); a call to any other host is refused.
+    Calls to the hosts in `pass_through` go where they were sent (e.g. "localhost", an OAuth
+    server); a call to any other host is refused. A client's own transport is never replaced
+    (a Starlette TestClient needs no pass-through).
     """
     api = MockApi(base_url, **settings)
     try:
-        with respx.mock(assert_all_called=False, assert_all_mocked=True, using="httpx") as router:
+        with respx.mock(assert_all_called=False, assert_all_mocked=True, using=_NetworkMocker.name) as router:
             for host in pass_through:
                 router.route(host=host).pass_through()
             route = router.route(url__startswith=api.base_url)
