@@ -26,7 +26,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import pytest
 
@@ -439,6 +439,17 @@ def _sandbox_rate_limited() -> bool:
     return float(os.environ.get("FIELDPROOF_SANDBOX_RATE_LIMIT_BURST", "0") or 0) > 0
 
 
+def _sandbox_facts(session: Session) -> dict[str, Any]:
+    """How the built-in sandbox behaved (its settings that differ from the defaults, from the
+    env vars it was started with): what a reproduction needs to start one like it."""
+    if not session.is_sandbox:
+        return {}
+    from fieldproof.reproduce import sandbox_flags
+    from fieldproof.sandbox.settings import load_settings
+
+    return {"sandbox": sandbox_flags(load_settings())}
+
+
 def finish(session: Session, tests: TestOutcomes, interrupts: Interrupts, out: TextIO) -> Summary:
     """Put every listed run back, then write every report, whatever ended the suites."""
     if not session.is_sandbox:
@@ -449,7 +460,8 @@ def finish(session: Session, tests: TestOutcomes, interrupts: Interrupts, out: T
     summary = build_summary(
         session.work,
         target={"base_url": session.target.base_url, "source": "built-in sandbox" if session.is_sandbox else session.target.source,
-                "max_requests": None if session.is_sandbox else session.target.max_requests},
+                "max_requests": None if session.is_sandbox else session.target.max_requests,
+                "token_env": session.target.token_env, **_sandbox_facts(session)},
         profile=session.options.profile,
         duration_s=time.monotonic() - session.started,
         tests=tests,
