@@ -36,7 +36,7 @@ CURL, RACE_SCRIPT = "curl", "race_script"
 DEFAULT_RACERS = 8  # when the evidence of a race does not say how many wrote
 # settings that say where and how a sandbox listens, not how it behaves; the signing key, if
 # changed, is a secret: none of these is carried into a reproduction
-_NOT_BEHAVIOUR = frozenset({"host", "port", "db", "control", "jwt_secret", "token_ttl_s"})
+NOT_BEHAVIOUR = frozenset({"host", "port", "db", "control", "jwt_secret", "token_ttl_s"})
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def sandbox_flags(settings: SandboxSettings) -> dict[str, str]:
     started again."""
     default = SandboxSettings()
     return {f.name: str(getattr(settings, f.name)) for f in fields(SandboxSettings)
-            if f.name not in _NOT_BEHAVIOUR and getattr(settings, f.name) != getattr(default, f.name)}  # fmt: skip
+            if f.name not in NOT_BEHAVIOUR and getattr(settings, f.name) != getattr(default, f.name)}  # fmt: skip
 
 
 def sandbox_command(flags: Mapping[str, str], port: int | None) -> str:
