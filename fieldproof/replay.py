@@ -233,16 +233,19 @@ def _set_up(client: ApiClient, run: RunRef, status: str | None) -> Snapshot:
 
 
 def _made_stale(client: ApiClient, run: RunRef, look: Snapshot) -> tuple[str | None, Snapshot]:
-    """A tag the run had before it changed, and the run now at the status it had: two writes
-    away and back. (None, look): the run's status cannot be changed there and back."""
-    away = {"paused": "resume", "live": "pause"}.get(look.status or "")
-    if away is None or look.etag is None:
+    """The tag the run had one write ago, and the run now, at the status it has in `look`: it is
+    brought to the other status first, then back with one write (the previous version's tag is
+    the stalest a server may still mistake for current). (None, look): the run's status cannot
+    be changed there and back."""
+    status = look.status or ""
+    other = {"paused": "live", "live": "paused"}.get(status)
+    if other is None:
         return None, look
-    there = client.write(away, run, look.etag, observe=False, before=look)
-    back = client.write(_SET_UP[look.status or ""], run, there.header("etag"), observe=False)
-    if there.status != 204 or back.status != 204:
+    away = _set_up(client, run, other)
+    back = client.write(_SET_UP[status], run, away.etag, observe=False, before=away)
+    if back.status != 204:
         return None, client.snapshot(run)
-    return look.etag, client.snapshot(run)
+    return away.etag, client.snapshot(run)
 
 
 def _resend(client: ApiClient, run: RunRef, recorded: Mapping[str, Any]) -> Exchange:

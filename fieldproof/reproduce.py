@@ -218,7 +218,7 @@ def exchange_curl(exchange: Mapping[str, Any], run_url: str | None, token_env: s
     (None: the path was not the run's own, the tag is sent as it was)."""
     headers = dict(exchange["request_headers"])
     secret_env = dict(exchange.get("secret_env") or {})
-    url = _moved(exchange["url"], exchange["url"], run_url)
+    url = str(exchange["url"])
     kind = _if_match_kind(exchange)
     sent = next((name for name in headers if name.lower() == "if-match"), None)
     lines = []
