@@ -190,6 +190,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="wait this long for another run on the same target to end")  # fmt: skip
     swarm.add_argument("--contract", metavar="FILE", type=_FILE, help="judge by this OpenAPI document")
 
+    replay = commands.add_parser(
+        "replay",
+        help="send a finding group's requests again, preconditions re-created, and say whether it reproduces",
+        description="Send a finding group of a session's reports again (a race: its rounds of concurrent writes), its "
+        "preconditions re-created, and judge it by the same rule: 'reproduced' (exit 1) or 'not reproduced' (exit 0).",
+    )
+    replay.add_argument("reports", metavar="REPORTS_DIR", type=_FOLDER, help="the reports folder of a `fieldproof run`")
+    replay.add_argument("group", metavar="GROUP", nargs="?", default=None,
+                        help="the group's id, its signature, or its place in the list from 1 (default: the first, "
+                             "the most severe)")  # fmt: skip
+    replay.add_argument("--target", metavar="FILE", type=_TARGET,
+                        help="target file (TOML); default: a built-in sandbox like the session's, or its target file")  # fmt: skip
+
     sandbox = commands.add_parser(
         "sandbox",
         help="serve the built-in sandbox API in the foreground",
@@ -283,6 +296,12 @@ def _selfcheck(args: argparse.Namespace) -> int:
     return selfcheck(args.profile, args.reports, args.faults or (), jobs=args.jobs)
 
 
+def _replay(args: argparse.Namespace) -> int:
+    from fieldproof.replay import replay
+
+    return replay(args.reports, args.group, args.target, sys.stdout)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command is None:
@@ -297,6 +316,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _selfcheck(args)
         if args.command == "swarm":
             return _swarm(args)
+        if args.command == "replay":
+            return _replay(args)
     except FieldproofError as exc:
         print(f"fieldproof: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -120,17 +120,7 @@ class Exchange:
     def curl(self) -> str:
         """A copy-paste reproduction of exactly this request: a redacted secret is read from the
         env var it came from, every other header as it was sent."""
-        parts = ["curl -i -g --path-as-is -X", shlex.quote(self.method)]
-        for name, value in self.request_headers.items():
-            env = self.secret_env.get(name)
-            if env is not None:
-                parts.append("-H " + _double_quoted(f"{name}: {value}").replace(REDACTED, "${" + env + "}"))
-            elif value == "":
-                parts.append("-H " + shlex.quote(f"{name};"))  # curl's spelling of an empty header
-            else:
-                parts.append("-H " + shlex.quote(f"{name}: {value}"))
-        parts.append(shlex.quote(self.url))
-        return " ".join(parts)
+        return curl_command(self.method, self.url, self.request_headers, self.secret_env)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Exchange:
@@ -161,11 +151,33 @@ class Exchange:
                 "role": self.facts.role,
             },
             "curl": self.curl(),
+            # the run as the GET just before showed it: what a reproduction must re-create
+            "before": None if self.before is None else {"status": self.before.status, "etag": self.before.etag},
             **({"framing": {"problem": self.framing.problem, "detail": self.framing.detail,
                             "received": self.framing.received.decode("latin-1")[:2000]}} if self.framing else {}),  # fmt: skip
             "secret_env": self.secret_env,
             "sender": self.sender,
         }
+
+
+def curl_command(method: str, url: str, headers: Mapping[str, str], secret_env: Mapping[str, str],
+                 expanded: Mapping[str, str] | None = None, options: str = "-i -g --path-as-is") -> str:
+    """A curl command line sending `headers` as recorded: a redacted secret is read from the
+    env var it came from, an empty value spelt as curl sends one. `expanded`: header name ->
+    a value the shell expands when the command runs (say `${etag}`, a tag taken just before)."""
+    parts = ["curl", options, "-X", shlex.quote(method)]
+    for name, value in headers.items():
+        env = secret_env.get(name)
+        if expanded and name in expanded:
+            parts.append("-H " + _double_quoted(f"{name}: ").removesuffix('"') + expanded[name] + '"')
+        elif env is not None:
+            parts.append("-H " + _double_quoted(f"{name}: {value}").replace(REDACTED, "${" + env + "}"))
+        elif value == "":
+            parts.append("-H " + shlex.quote(f"{name};"))  # curl's spelling of an empty header
+        else:
+            parts.append("-H " + shlex.quote(f"{name}: {value}"))
+    parts.append(shlex.quote(url))
+    return " ".join(parts)
 
 
 def _double_quoted(text: str) -> str:

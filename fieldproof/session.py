@@ -18,6 +18,7 @@ import dataclasses
 import json
 import math
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -72,7 +73,7 @@ from fieldproof.report.summary import (
     Summary,
 )
 from fieldproof.sandbox.settings import load_settings
-from fieldproof.target import Target, load_target
+from fieldproof.target import SANDBOX_SOURCE, Target, load_target
 from fieldproof.userdirs import fieldproof_folder
 
 SANDBOX_BUDGET = 10**7  # the built-in sandbox is ours: no budget to speak of
@@ -450,15 +451,16 @@ def finish(session: Session, tests: TestOutcomes, interrupts: Interrupts, out: T
             session.notes += _restore(session)
     if interrupts.stopped:
         session.notes.append(f"interrupted by {interrupts.name}: the reports cover only the tests that ran")
-    sandbox = load_settings().record() if session.is_sandbox else None  # as it was started: from the same environment
-    if sandbox and sandbox["faults"]:
-        changed = "".join(f", {name} = {value}" for name, value in sandbox["settings"].items())
-        session.notes.append(f"the built-in sandbox ran with fault modes {', '.join(sandbox['faults'])}{changed}")
+    # how the sandbox answered, as it was started (from the same environment): a reproduction starts one like it
+    sandbox = load_settings().record() if session.is_sandbox else None
+    if sandbox and "fault" in sandbox:
+        changed = "".join(f", {name} = {value}" for name, value in sandbox.items() if name != "fault")
+        session.notes.append(f"the built-in sandbox ran with fault modes {sandbox['fault']}{changed}")
     summary = build_summary(
         session.work,
-        target={"base_url": session.target.base_url, "source": "built-in sandbox" if session.is_sandbox else session.target.source,
+        target={"base_url": session.target.base_url, "source": SANDBOX_SOURCE if session.is_sandbox else session.target.source,
                 "max_requests": None if session.is_sandbox else session.target.max_requests,
-                "sandbox": sandbox, "seed": session.options.seed},
+                "token_env": session.target.token_env, "sandbox": sandbox, "seed": session.options.seed},
         profile=session.options.profile,
         duration_s=time.monotonic() - session.started,
         tests=tests,
@@ -470,6 +472,7 @@ def finish(session: Session, tests: TestOutcomes, interrupts: Interrupts, out: T
         interrupted=interrupts.stopped,
         requests_outside=session.requests_outside,
         contract_location=session.document.location(),
+        reports=shlex.quote(str(session.reports)),
     )
     summary.decide(exit_code(summary, interrupts.exit_code))
     secrets = session.target.secrets

@@ -51,6 +51,8 @@ MAX_CA_FILE_BYTES = 4 * 1024 * 1024  # many times a whole system bundle of CA ce
 _RUN_KEYS = {"role", "project_id", "target_group_id", "fielding_run_id"}
 
 
+SANDBOX_SOURCE = "built-in sandbox"  # a session's target source when it ran on the built-in sandbox (no target file)
+
 @dataclass(frozen=True)
 class RunRef:
     role: str

@@ -46,17 +46,17 @@ def test_a_fault_gets_what_it_needs_to_show_unless_the_environment_says_otherwis
 
 
 def test_a_sandbox_record_holds_its_faults_and_changed_behaviour_but_never_its_key() -> None:
-    assert load_settings(env={}).record() == {"faults": [], "settings": {}}
+    assert load_settings(env={}).record() == {}
     faulty = load_settings(env={ENV_PREFIX + "FAULT": "no_etag_on_204,check_then_act_race", ENV_PREFIX + "RACE_WINDOW_MS": "25",
                                 ENV_PREFIX + "JWT_SECRET": "a-key-of-their-own", ENV_PREFIX + "PORT": "0"})  # fmt: skip
-    assert faulty.record() == {"faults": ["check_then_act_race", "no_etag_on_204"], "settings": {"race_window_ms": 25.0}}
+    assert faulty.record() == {"fault": "no_etag_on_204,check_then_act_race", "race_window_ms": "25.0"}
 
 
 def test_run_with_a_fault_finds_it_and_every_report_says_which_faults_and_seed(tmp_path: Path) -> None:
     result = fieldproof_run(tmp_path, "--fault", "no_etag_on_204", "--profile", "quick", "--suites", "lifecycle", "--seed", "7")
     assert result.returncode == ExitCode.FINDING, result.stdout[-3000:] + result.stderr[-2000:]
     data = summary(tmp_path)
-    assert data["target"]["sandbox"] == {"faults": ["no_etag_on_204"], "settings": {}} and data["target"]["seed"] == 7
+    assert data["target"]["sandbox"] == {"fault": "no_etag_on_204"} and data["target"]["seed"] == 7
     assert rules_by_name(data)["etag_on_success"]["state"] == "violated"
     said = "the built-in sandbox ran with fault modes no_etag_on_204"
     assert said in result.stdout and said in (tmp_path / "reports" / "summary.md").read_text()

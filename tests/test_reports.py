@@ -79,7 +79,7 @@ def test_sarif_is_valid_2_1_0_with_a_result_per_finding_group(raced: Path) -> No
         assert "locations" not in result  # the built-in sandbox and contract: no file of the user's (tests/test_sarif_locations.py)
     ranks = [["critical", "major", "minor"].index(result["properties"]["severity"]) for result in run["results"]]
     assert ranks == sorted(ranks)  # most severe first
-    assert any("reproduce:\ncurl -i" in result["message"]["text"] for result in run["results"])
+    assert any(re.search(r"reproduce:\n(# needs: .*\n)*curl ", result["message"]["text"]) for result in run["results"])
 
 
 def test_sarif_tools_can_read_it(raced: Path) -> None:
@@ -98,7 +98,7 @@ def test_the_html_report_has_its_sections_and_pictures_and_needs_no_network(race
                     "<h2>Most serious</h2>", "<h2>Other findings</h2>", "<h2>Pictures</h2>", "<h2>Not exercised</h2>"):  # fmt: skip
         assert section in page, section
     assert page.count("class='card ") == len(summary(raced.parent)["rules"])  # a card per rule
-    assert "class='card bad'" in page and "<button class='copy'>copy</button><pre>curl -i" in page
+    assert "class='card bad'" in page and re.search(r"<button class='copy'>copy</button><pre>(# needs: .*\n)*curl ", page)
     labels = re.findall(r'<svg [^>]*aria-label="([^"]+)"', page)
     assert any(label.startswith("concurrency round") for label in labels)
     assert any(label.startswith("non-linearizable counterexample") for label in labels)
@@ -246,13 +246,16 @@ HOSTILE = "<script>alert(1)</script> <img src=x onerror=alert(2)> [click](https:
 
 def _hostile_summary():
     from fieldproof.report.summary import CoverageCell, GroupRow, Problem, RuleRow, Skip, Summary, TestOutcomes, fact_rows
+    from fieldproof.records import ProblemKind
+    from fieldproof.reproduce import Reproduction
 
     curl = f"curl -i -X POST -d '{HOSTILE}\n```\n<iframe src=https://evil.example>' http://127.0.0.1:9/v1/x"
     example = {"message": f"GET get answered 500: the body was {HOSTILE}", "exchange": {"curl": curl}}
-    groups = [GroupRow("documented_status", f"get 500: <b>{HOSTILE}</b>", 2, 0.0, [example], ["t"], accepted=None, reproduction=curl)]
+    groups = [GroupRow("documented_status", f"get 500: <b>{HOSTILE}</b>", 2, 0.0, [example], ["t"], accepted=None,
+                       reproduction=Reproduction("curl", curl, ("the session's built-in sandbox is gone",)))]  # fmt: skip
     rules = [RuleRow("documented_status", "exchange", "statuses are documented", 2, groups, "")]
     tests = TestOutcomes(passed=1, failed=1, skips=[Skip("t::x", f"# the target said {HOSTILE}")])
-    problems = [Problem("inconclusive", f"SetUpFailed: resume answered {HOSTILE}", "t")]
+    problems = [Problem(ProblemKind.INCONCLUSIVE, f"SetUpFailed: resume answered {HOSTILE}", "t")]
     coverage = [CoverageCell("get", 200, True, 1, 1)]
     return Summary("violation", {"base_url": "http://127.0.0.1:9/v1"}, "quick", 1.0, 3, rules, coverage, tests, problems,
                    notes=[f"1. before the suites: {HOSTILE}\n- a second line"], facts=fact_rows(rules, coverage))  # fmt: skip

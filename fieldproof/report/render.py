@@ -29,6 +29,7 @@ from fieldproof.report.summary import (
     group_head,
     group_text,
 )  # fmt: skip
+from fieldproof.reproduce import text_of
 
 
 def _cell(cell: CoverageCell) -> str:
@@ -282,8 +283,8 @@ def _md_group(group: GroupRow, lead: str = "- ") -> list[str]:
           + (f" (acceptance expired: {markdown_text(group.expired)})" if group.expired is not None else "")]  # fmt: skip
     for example in group.examples:
         md.append(f"  - {markdown_text(example['message'].splitlines()[0] if example['message'] else '')}")
-    if group.reproduction and group.accepted is None:
-        md += ["", "  reproduce:", "", *(f"  {line}" for line in _fenced(group.reproduction.splitlines())), ""]
+    if group.reproduction is not None and group.accepted is None:
+        md += ["", "  reproduce:", "", *(f"  {line}" for line in _fenced(text_of(group.reproduction).splitlines())), ""]
     if group.more:
         md.append(f"  - ... and {group.more} more like this")
     return md
@@ -412,8 +413,8 @@ def render_html(summary: Summary) -> str:
     def group_div(group: GroupRow) -> str:
         examples = "".join(f"<pre>{e(x['message'])}</pre>" if "\n" in x["message"] else f"<p>{e(x['message'])}</p>"
                            for x in group.examples)  # fmt: skip
-        again = (f"<p>reproduce:</p><button class='copy'>copy</button><pre>{e(group.reproduction)}</pre>"
-                 if group.reproduction else "")  # fmt: skip
+        again = (f"<p>reproduce:</p><button class='copy'>copy</button><pre>{e(text_of(group.reproduction))}</pre>"
+                 if group.reproduction is not None else "")  # fmt: skip
         more = f"<p>… and {group.more} more like this</p>" if group.more else ""
         accepted = " accepted" if group.accepted is not None else ""
         return f"<div class='group {e(group.severity)}{accepted}'><h3>{e(group_head(group))}</h3>{examples}{again}{more}</div>"

@@ -15,12 +15,13 @@ from pathlib import Path
 from fieldproof import __version__, contract
 from fieldproof.errors import MEANINGS, ExitCode
 from fieldproof.report.summary import GroupRow, RuleRow, Summary
+from fieldproof.reproduce import text_of
 from fieldproof.rules import Severity, severity_of
+from fieldproof.target import SANDBOX_SOURCE
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
-SANDBOX_SOURCE = "built-in sandbox"  # what a session on the built-in sandbox gives as its target's source
 
 
 def _as_given(path: str) -> str:
@@ -64,8 +65,8 @@ def _message(group: GroupRow) -> str:
     text = f"[{group.severity}] {group.signature}: {group.count} finding{'s' if group.count != 1 else ''}."
     if group.examples:
         text += f" {group.examples[0]['message'].splitlines()[0]}"
-    if group.reproduction:
-        text += f"\nreproduce:\n{group.reproduction}"
+    if group.reproduction is not None:
+        text += f"\nreproduce:\n{text_of(group.reproduction)}"
     if group.more:
         text += f"\n... and {group.more} more like this"
     return text

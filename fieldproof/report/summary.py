@@ -29,6 +29,7 @@ from fieldproof.records import (
     TotalsRecord,
     read_records,
 )
+from fieldproof.reproduce import Reproduction, Where, group_id, reproduction, text_of
 from fieldproof.rules import Severity
 
 # summary.json's "verdict" (and the GitHub Action's output of that name)
@@ -146,7 +147,12 @@ class GroupRow:
     operation: str | None = None  # of the exchange it was found on (None: a sequence's finding without one)
     status: int | None = None
     problem: str = ""
-    reproduction: str = ""  # how to see it again: a command or a short script
+    reproduction: Reproduction | None = None  # how to see it again: a curl line or a short script
+
+    @property
+    def id(self) -> str:
+        """A short name for the group, the same in every output and session (`fieldproof replay` takes it)."""
+        return group_id(self.rule, self.signature)
 
     @property
     def rank(self) -> tuple[bool, int, int]:
@@ -162,7 +168,8 @@ class GroupRow:
     def from_dict(cls, data: dict[str, Any]) -> GroupRow:
         return cls(data["rule"], data["signature"], data["count"], data["first_at"], data["examples"], data["tests"],
                    data.get("accepted"), data.get("expired"), data.get("severity", Severity.MAJOR.value),
-                   data.get("operation"), data.get("status"), data.get("problem", ""), data.get("reproduction", ""))  # fmt: skip
+                   data.get("operation"), data.get("status"), data.get("problem", ""),
+                   Reproduction.from_dict(data["reproduction"]) if data.get("reproduction") else None)  # fmt: skip
 
 
 @dataclass
@@ -552,7 +559,7 @@ def _settle_accepted_tests(tests: TestOutcomes, groups: Sequence[GroupRow], prob
 
 def group_head(group: GroupRow) -> str:
     """A group's one line, as every output heads it."""
-    head = f"[{group.severity}] {group.rule}: {group.signature} ({group.count} finding{'s' if group.count != 1 else ''})"
+    head = f"[{group.severity}] {group.rule}: {group.signature} ({group.count} finding{'s' if group.count != 1 else ''}, id {group.id})"
     if group.accepted is not None:
         head += f" (accepted: {group.accepted})"
     elif group.expired is not None:
@@ -565,20 +572,12 @@ def group_text(group: GroupRow, examples: int = 1) -> str:
     lines = [group_head(group)]
     for example in group.examples[:examples]:
         lines.append(f"    {example['message']}")
-    if group.reproduction:
+    if group.reproduction is not None:
         lines.append("    reproduce:")
-        lines += [f"      {line}" for line in group.reproduction.splitlines()]
+        lines += [f"      {line}" for line in text_of(group.reproduction).splitlines()]
     if group.count > 1:
         lines.append(f"    ... and {group.count - 1} more like this")
     return "\n".join(lines)
-
-
-def reproduction_of(group: GroupRow) -> str:
-    """How to see a group's defect again: the first example's request as a curl line."""
-    for example in group.examples:
-        if example.get("exchange"):
-            return str(example["exchange"]["curl"])
-    return ""
 
 
 def _budget_verdict(problems: list[Problem], first_pass: list[FirstPassRecord], checks: Mapping[str, int],
@@ -621,9 +620,11 @@ def build_summary(
     interrupted: bool = False,
     requests_outside: int = 0,
     contract_location: dict[str, Any] | None = None,
+    reports: str | None = None,
 ) -> Summary:
     """`interrupted`: a signal stopped the run (never a pass); `requests_outside`: requests
-    sent outside the suites (checking the target, putting runs back), counted too."""
+    sent outside the suites (checking the target, putting runs back), counted too; `reports`: the
+    folder the reports go to (a reproduction names it for `fieldproof replay`)."""
     records = read_records(work_dir)
     checks: Counter[str] = Counter()
     violations: Counter[str] = Counter()
@@ -660,8 +661,11 @@ def build_summary(
         elif isinstance(record, ProblemRecord):
             problems.append(Problem(record.kind, record.message, record.test))
     groups = _merge(found)
+    where = Where.from_summary(target)
     for group in groups:
-        group.reproduction = reproduction_of(group)
+        shown = [e for e in evidence if e.get("rule") == group.rule and e.get("test") in group.tests]
+        replay = f"fieldproof replay {reports} {group.id}" if reports else None
+        group.reproduction = reproduction(group.rule, group.examples, where, evidence=shown, replay=replay)
     today = today or datetime.date.today()
     matched: set[Acceptance] = set()
     expired: list[Acceptance] = []

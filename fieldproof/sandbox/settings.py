@@ -87,14 +87,14 @@ class SandboxSettings:
         """The fault modes in force (none, one, or several in different layers)."""
         return frozenset(name for name in self.fault.split(",") if name not in ("", "none", "list"))
 
-    def record(self) -> dict[str, Any]:
-        """How this sandbox answers, for a session's reports: its fault modes, and every other
-        setting of its behaviour that is not the default (with them, `fieldproof sandbox --fault
-        NAME,… --SETTING VALUE …` answers alike)."""
+    def record(self) -> dict[str, str]:
+        """How this sandbox answers, for a session's reports and its reproductions: every setting
+        of its behaviour that is not the default, fault modes included, as `fieldproof sandbox`
+        flags' values (with them, `fieldproof sandbox --fault NAME,… --SETTING VALUE …` answers
+        alike). Where it listens and its signing key are not its behaviour."""
         defaults = SandboxSettings()
-        changed = {f.name: getattr(self, f.name) for f in setting_fields()
-                   if f.name not in SERVING and f.name != "fault" and getattr(self, f.name) != getattr(defaults, f.name)}  # fmt: skip
-        return {"faults": sorted(self.faults), "settings": changed}
+        return {f.name: str(getattr(self, f.name)) for f in setting_fields()
+                if f.name not in SERVING and getattr(self, f.name) != getattr(defaults, f.name)}  # fmt: skip
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
