@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from helpers import fieldproof_run, staging
 
-from fieldproof import cli
+from fieldproof import cli, rules
 from fieldproof.errors import ExitCode
 from fieldproof.exchange import Exchange, Snapshot
 from fieldproof.facts import IfMatch, RequestFacts
@@ -46,7 +46,10 @@ def stale_write(status: int = 204) -> dict[str, Any]:
 
 def group(rule: str, signature: str, count: int = 1, examples: list[dict[str, Any]] | None = None,
           accepted: str | None = None) -> GroupRow:  # fmt: skip
-    return GroupRow(rule, signature, count, 0.0, examples or [], ["test_x.py::test_y"], accepted)
+    operation, _, rest = signature.partition(" ")
+    status, _, problem = rest.partition(": ")
+    return GroupRow(rule, signature, count, 0.0, examples or [], ["test_x.py::test_y"], accepted,
+                    severity=rules.severity_of(rule).value, operation=operation, status=int(status), problem=problem)  # fmt: skip
 
 
 def write_summary(reports: Path, groups: list[GroupRow], target: dict[str, Any]) -> Path:

@@ -16,6 +16,7 @@ import pytest
 from helpers import fieldproof_run, run_statuses, staging
 
 from fieldproof import files
+from fieldproof.records import ProblemKind
 from fieldproof.errors import ExitCode, UsageError
 from fieldproof.files import check_reports_folder, write_file
 from fieldproof.report.summary import Problem, Summary, TestOutcomes
@@ -65,7 +66,7 @@ def test_a_write_that_fails_midway_leaves_the_file_as_it_was_and_no_temporary(tm
 
 
 def _summary(problem: str = "") -> Summary:
-    problems = [Problem("inconclusive", problem, "t")] if problem else []
+    problems = [Problem(ProblemKind.INCONCLUSIVE, problem, "t")] if problem else []
     summary = Summary("pass", {"base_url": "http://127.0.0.1:9/v1"}, "quick", 1.0, 10, [], [], TestOutcomes(passed=1), problems)
     summary.decide(ExitCode.INCONCLUSIVE if problem else ExitCode.OK)
     return summary

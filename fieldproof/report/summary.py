@@ -164,6 +164,10 @@ class GroupRow:
         """How many findings of this group the examples do not show."""
         return self.count - len(self.examples)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "reproduction": self.reproduction.to_dict() if self.reproduction else None,
+                "id": self.id, "more": self.more}  # fmt: skip
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GroupRow:
         return cls(data["rule"], data["signature"], data["count"], data["first_at"], data["examples"], data["tests"],
@@ -206,7 +210,7 @@ class RuleRow:
         return {"name": self.name, "kind": self.kind, "summary": self.summary, "state": self.state,
                 "checks": self.checks, "violations": self.violations, "accepted": self.accepted,
                 "unexercised": self.unexercised if self.state == NOT_EXERCISED else None,
-                "groups": [{**asdict(g), "more": g.more} for g in self.groups]}  # fmt: skip
+                "groups": [g.to_dict() for g in self.groups]}  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RuleRow:
