@@ -154,9 +154,9 @@ ROLES: dict[str, Role] = {
     for role in [
         Role("resumable", "paused", True),
         Role("live", "live", True),
-        Role("goal_reached", "paused", False, "its completes goal is reached"),
-        Role("end_date_passed", "paused", False, "its end date has passed"),
-        Role("completed", "completed", False, "it is completed"),
+        Role("goal_reached", "paused", False, "the run's completes goal is reached"),
+        Role("end_date_passed", "paused", False, "the run's end date has passed"),
+        Role("completed", "completed", False, "the run is completed"),
         Role("completable", "live", True, may_complete=True),
     ]
 }

@@ -695,7 +695,7 @@ def business_rules_refuse(exchange: Exchange) -> Result:
     before = exchange.before
     assert before is not None
     role = contract.ROLES.get(facts.role or "")
-    why = (f"the run is {role.blocked_by}" if before.status == "paused" and role and role.blocked_by
+    why = (role.blocked_by if before.status == "paused" and role and role.blocked_by
            else f"the run is {before.status}")  # fmt: skip
     if answers == {204, 422}:
         why += " (422 or a 204 no-op is an open question)"

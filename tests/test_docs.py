@@ -171,11 +171,6 @@ def _ci_commands() -> frozenset[str]:
 
 
 @functools.cache
-def _run_has_fault_flag() -> bool:
-    shown = subprocess.run([str(BIN / "fieldproof"), "run", "--help"], capture_output=True, text=True, timeout=60)
-    return "--fault" in shown.stdout
-
-
 def _narrowed(command: str) -> str:
     words = shlex.split(command)
     at = next((i for i in range(len(words) - 1) if words[i].endswith("fieldproof") and words[i + 1] == "run"), None)
@@ -184,11 +179,6 @@ def _narrowed(command: str) -> str:
     prefix, args = words[: at + 2], words[at + 2:]
     if not {"--profile", "--suites"} & set(args):
         args += NARROWED
-    if "--fault" in args and not _run_has_fault_flag():
-        # until `fieldproof run --fault` is merged: the same faults, by the sandbox's own env var
-        at_fault = args.index("--fault")
-        prefix = [f"FIELDPROOF_SANDBOX_FAULT={args[at_fault + 1]}", *prefix]
-        del args[at_fault:at_fault + 2]
     return shlex.join([*prefix, *args])
 
 
