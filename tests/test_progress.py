@@ -163,16 +163,28 @@ def _counted_by_severity(line: str) -> bool:
     return re.search(rf" · findings [1-9]\d* ({severities})(, \d+ ({severities}))*( · |$)", line) is not None
 
 
+def _running(frame: str) -> str:
+    return frame.split("] ")[1].split(" ")[0]
+
+
+def _in_schemathesis_with_cases(frames: list[str]) -> bool:
+    """A line drawn while schemathesis' tests ran: cases counted, and schemathesis named as running
+    (a line drawn between tests says 'collecting' or names a suite as it starts, before any case)."""
+    return any(_running(frame) == "schemathesis" and re.search(r" · cases [1-9]", frame) for frame in frames[:-1])
+
+
 def test_piped_the_lines_come_while_the_suites_run_schemathesis_included(tmp_path: Path) -> None:
-    # an interval longer than the session: every line but the first and last is a suite starting
     result = fieldproof_run(tmp_path, "--profile", "quick", "--suites", "lifecycle,schemathesis",
-                            env={"FIELDPROOF_PROGRESS_INTERVAL_S": "3600", **FAULT})  # fmt: skip
+                            env={"FIELDPROOF_PROGRESS_INTERVAL_S": "0.1", **FAULT})  # fmt: skip
     assert result.returncode == 1, result.stdout[-2000:]
     lines = [line for line in result.stdout.splitlines() if line.startswith("fieldproof: [")]
     assert "\x1b[" not in result.stdout
-    assert [line.split("] ")[1].split(" ")[0] for line in lines] == ["starting", "lifecycle", "schemathesis", "done"]
-    assert "+ schemathesis" in lines[1]  # its tests are not collected while lifecycle runs
-    assert re.search(r" · cases [1-9]\d* · ", lines[-1])
+    named = [_running(line) for line in lines]
+    assert named[0] == "starting" and named[-1] == "done"
+    in_order = [name for n, name in enumerate(named) if name in ("lifecycle", "schemathesis") and name not in named[:n]]
+    assert in_order == ["lifecycle", "schemathesis"]
+    assert all("+ schemathesis" in line for line in lines if _running(line) == "lifecycle")  # its tests are collected later
+    assert _in_schemathesis_with_cases(lines)  # not swallowed by pytest's capture while its tests run
     assert _counted_by_severity(lines[-1]), lines[-1]
 
 
@@ -186,8 +198,8 @@ def test_on_a_terminal_the_live_line_follows_schemathesis_and_counts_findings_by
     output = _read_all(leader)
     assert process.wait(timeout=300) == 1, output[-2000:]
     frames = LINE.findall(SGR.sub("", output))
-    assert any(frame.split("] ")[1].startswith("schemathesis") for frame in frames)
     assert SGR.search(output)  # in colour
+    assert _in_schemathesis_with_cases(frames)  # redrawn while its tests run
     assert _counted_by_severity(frames[-1]), frames[-1]
 
 
