@@ -22,12 +22,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 from rich.text import Text
 
 INTERVAL_S = 10.0  # a plain line this often (FIELDPROOF_PROGRESS_INTERVAL_S overrides: tests)
 WRITE_EVERY_S = 0.5
+SWARM_PROGRESS = "swarm.progress.json"  # in the session's work folder: what the swarm's master knows so far
 LIVE_REFRESH_S = 0.25
 SEVERITY_ORDER = ("critical", "major", "minor")  # most severe first; others (older names) after
 STYLES = {"critical": "bold red", "major": "red", "minor": "yellow"}
@@ -130,6 +131,7 @@ class Moment:
     wait_left_s: float | None = None  # a 429 being waited out: seconds left ...
     wait_s: float | None = None  # ... of a wait this long
     finished: bool = False
+    counts_tests: bool = True  # False: no tests to count (the swarm)
 
 
 def render(moment: Moment) -> Text:
@@ -143,7 +145,8 @@ def render(moment: Moment) -> Text:
             line.append(f" ({moment.detail})", style="cyan")
     else:
         line.append("done" if moment.finished else "collecting" if moment.done else "starting")
-    line.append(f" · tests {moment.done}/{moment.total or '?'}")
+    if moment.counts_tests:
+        line.append(f" · tests {moment.done}/{moment.total or '?'}")
     if moment.later:
         line.append(f" + {', '.join(moment.later)}", style="dim")
     if moment.cases:
@@ -314,3 +317,80 @@ def _own_stream(out: TextIO) -> tuple[TextIO, bool]:
         return out, False
     out.flush()
     return os.fdopen(os.dup(fd), "w", encoding=getattr(out, "encoding", None) or "utf-8", errors="replace"), True
+
+
+# --- `fieldproof swarm` -----------------------------------------------------------------------
+
+
+class SwarmProgress:
+    """Locust's output, read as it comes: every line kept in the log, Locust's own periodic
+    statistics table passed on at most every interval_s seconds, each followed by the findings
+    so far (the master's SWARM_PROGRESS file); Locust's warnings and errors always."""
+
+    def __init__(self, locust_output: IO[bytes], log: IO[str], work: Path, budget: int | None, out: TextIO) -> None:
+        self.source = locust_output
+        self.log = log
+        self.work = work
+        self.budget = budget
+        self.out = out
+        self.interval_s = float(os.environ.get("FIELDPROOF_PROGRESS_INTERVAL_S", INTERVAL_S))
+        self.started = time.monotonic()
+        self._shown_at: float | None = None  # when a table was last passed on
+        self._held: list[str] = []  # the latest table, if not passed on yet
+        self._thread = threading.Thread(target=self._relay, name="fieldproof-swarm-progress", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout_s: float) -> None:
+        """Once Locust has ended: the rest of its output relayed, and its latest table with the
+        findings, if they were held back."""
+        self._thread.join(timeout_s)
+        if self._held:
+            self._show(self._held)
+
+    def line(self) -> Text:
+        from fieldproof.rules import severity_of
+
+        status = read_status(self.work / SWARM_PROGRESS) or WorkerStatus()
+        moment = Moment(elapsed_s=time.monotonic() - self.started, running=("swarm",), requests=status.requests,
+                        budget=self.budget, findings=by_severity(status.violations, severity_of), counts_tests=False)  # fmt: skip
+        return render(moment)
+
+    def _relay(self) -> None:
+        table: list[str] = []
+        for raw in self.source:
+            text = raw.decode(errors="replace").rstrip("\r\n")
+            self.log.write(text + "\n")
+            if text.startswith("Type ") and not table:  # Locust's statistics table begins
+                table = [text]
+            elif table:
+                table.append(text)
+                if not text.strip():  # and ends with an empty line
+                    now = time.monotonic()
+                    if self._shown_at is None or now - self._shown_at >= self.interval_s:
+                        self._shown_at, self._held = now, []
+                        self._show(table)
+                    else:
+                        self._held = table
+                    table = []
+            elif _is_a_locust_problem(text):
+                self._show([text], findings=False)
+        self.log.flush()
+
+    def _show(self, lines: list[str], findings: bool = True) -> None:
+        for text in lines:
+            print(text, file=self.out)
+        if findings:
+            line = self.line()
+            if self.out.isatty() and colour_wanted():
+                from rich.console import Console
+
+                Console(file=self.out, highlight=False).print(line)
+            else:
+                print(line.plain, file=self.out)
+        self.out.flush()
+
+
+def _is_a_locust_problem(text: str) -> bool:
+    return any(f"/{level}/" in text for level in ("WARNING", "ERROR", "CRITICAL"))

@@ -19,7 +19,7 @@ import pytest
 from helpers import fieldproof_run
 
 from fieldproof import rules
-from fieldproof.progress import Moment, Progress, WorkerStatus, by_severity, render, write_status
+from fieldproof.progress import SWARM_PROGRESS, Moment, Progress, SwarmProgress, WorkerStatus, by_severity, render, write_status
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")  # a colour or text style; cursor control is something else
 LINE = re.compile(r"fieldproof: \[\d+ s\] [^\r\n]*")
@@ -210,3 +210,41 @@ def test_a_worker_status_reads_back_as_written(tmp_path: Path, data: dict[str, o
     status = WorkerStatus.from_dict(json.loads(path.read_text()))
     write_status(path, status)
     assert WorkerStatus.from_dict(json.loads(path.read_text())) == status
+
+
+# --- fieldproof swarm -------------------------------------------------------------------------
+
+
+def _locust_table(requests: int) -> list[str]:
+    return ["Type     Name          # reqs      # fails |    Avg", "--------|-------------|-------|-------------|-------",
+            f"GET      get 200       {requests}     0(0.00%) |    101", f"         Aggregated    {requests}     0(0.00%) |    101",
+            ""]  # fmt: skip
+
+
+def test_the_swarm_passes_on_locusts_statistics_each_with_the_findings_so_far(tmp_path: Path) -> None:
+    rule, severity = next((rule, severity) for severity, rule in _a_rule_of_each_severity().items())
+    write_status(tmp_path / SWARM_PROGRESS, WorkerStatus(requests=40, violations={rule: 3}))
+    lines = [*_locust_table(5), "[2026-12-07 12:00:00] host/WARNING/locust.runners: a worker is missing", *_locust_table(40)]
+    log, out = io.StringIO(), io.StringIO()
+    progress = SwarmProgress(io.BytesIO("\n".join(lines).encode() + b"\n"), log, tmp_path, 1000, out)
+    progress.interval_s = 3600.0  # the second table comes too soon after the first: held back till the end
+    progress.start()
+    progress.join(10)
+    shown = out.getvalue().splitlines()
+    assert log.getvalue().splitlines() == lines  # Locust's output kept whole
+    assert shown[:5] == _locust_table(5) and shown[6].endswith("a worker is missing") and shown[7:12] == _locust_table(40)
+    assert shown[5] == shown[12] and re.fullmatch(rf"fieldproof: \[\d+ s\] swarm · requests 40/1000 · findings 3 {severity}", shown[5])
+    assert len(shown) == 13
+
+
+def test_a_swarm_shows_locusts_statistics_and_the_findings_while_it_runs(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDPROOF_")}
+    env.update({"FIELDPROOF_STATE_DIR": str(tmp_path / "state"), "FIELDPROOF_PROGRESS_INTERVAL_S": "0.1", **FAULT})
+    result = subprocess.run([sys.executable, "-m", "fieldproof", "swarm", "--reports", str(tmp_path / "reports"), "--duration", "6s",
+                             "--users", "10", "--spawn-rate", "10"], capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    before_the_report = result.stdout.partition("\nrule ")[0].splitlines()
+    tables = [n for n, line in enumerate(before_the_report) if line.startswith("Type ") and "# reqs" in line]
+    findings = [line for line in before_the_report if line.startswith("fieldproof: [") and " swarm · " in line]
+    assert len(tables) >= 2 and len(findings) >= len(tables)  # each table followed by the findings so far
+    assert _counted_by_severity(findings[-1]), findings[-1]

@@ -21,6 +21,7 @@ import json
 import logging
 import random
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from fieldproof.exchange import Exchange, Snapshot
 from fieldproof.facts import IfMatch
 from fieldproof.linearizability import Operation
 from fieldproof.model import Observation, RunState
+from fieldproof.progress import SWARM_PROGRESS, WorkerStatus, write_status
 from fieldproof.recorder import Recorder, append_lines
 from fieldproof.swarm.config import SwarmConfig
 from fieldproof.swarm.history import ClockOffset, merge, to_record
@@ -269,6 +271,16 @@ class Master:
         into["history"] += data["history"]
         into["totals"] = data["totals"]
         into["problems"].update(data["problems"])
+        self.write_progress()
+
+    def write_progress(self) -> None:
+        """Requests and findings so far, every node's, for the progress lines of `fieldproof swarm`."""
+        totals = [json.loads(shipped["totals"]) for shipped in self.shipped.values() if shipped["totals"]]
+        violations = Counter(self.node.recorder.violations)
+        for line in totals:
+            violations.update(line["violations"])
+        requests = self.node.recorder.requests + sum(line["requests"] for line in totals)
+        write_status(Path(str(CONFIG.work_dir)) / SWARM_PROGRESS, WorkerStatus(requests=requests, violations=violations))
 
     def start(self, runner: MasterRunner) -> None:
         try:
