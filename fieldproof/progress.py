@@ -160,7 +160,7 @@ def render(moment: Moment) -> Text:
         line.append(f"{count} {severity}", style=STYLES.get(severity, "red"))
     if moment.wait_left_s is not None:
         length = f" of {moment.wait_s:.0f} s" if moment.wait_s else ""
-        line.append(f" · waiting out a 429: {moment.wait_left_s:.0f} s left{length}", style="magenta")
+        line.append(f" · waiting out a 429: {math.ceil(moment.wait_left_s)} s left{length}", style="magenta")
     return line
 
 

@@ -49,7 +49,7 @@ def test_findings_are_counted_by_severity_most_severe_first() -> None:
 
 def test_the_line_says_suite_operation_tests_cases_requests_budget_findings_and_the_429_wait() -> None:
     moment = Moment(elapsed_s=12.2, running=("schemathesis",), detail="POST …/pause", done=36, total=40, cases=143,
-                    requests=1387, budget=5000, findings={"critical": 1, "minor": 12}, wait_left_s=7.2, wait_s=8.0)  # fmt: skip
+                    requests=1387, budget=5000, findings={"critical": 1, "minor": 12}, wait_left_s=6.6, wait_s=8.0)  # fmt: skip
     assert render(moment).plain == ("fieldproof: [12 s] schemathesis (POST …/pause) · tests 36/40 · cases 143 · requests 1387/5000"
                                     " · findings 1 critical, 12 minor · waiting out a 429: 7 s left of 8 s")  # fmt: skip
 
