@@ -37,7 +37,7 @@ STYLES = {"critical": "bold red", "major": "red", "minor": "yellow"}
 # --- in a pytest process ----------------------------------------------------------------------
 
 
-_cases = [0]  # schemathesis cases sent by this process, in all its pytest sessions
+_cases = [0]  # schemathesis cases run by this process, in all its pytest sessions
 
 
 def count_case() -> None:
@@ -137,14 +137,14 @@ class Moment:
 def render(moment: Moment) -> Text:
     """The line, styled; `.plain` is the text without a terminal."""
     line = Text()
-    line.append("fieldproof: ", style="bold")
-    line.append(f"[{moment.elapsed_s:.0f} s] ", style="dim")
+    line.append(f"fieldproof: [{moment.elapsed_s:.0f} s] ", style="dim")
     if moment.running:
         line.append(", ".join(moment.running), style="bold cyan")
         if moment.detail:
             line.append(f" ({moment.detail})", style="cyan")
     else:
-        line.append("done" if moment.finished else "collecting" if moment.done else "starting")
+        line.append("done" if moment.finished else "starting" if not moment.done
+                    else "finishing" if moment.done >= moment.total and not moment.later else "collecting")  # fmt: skip
     if moment.counts_tests:
         line.append(f" · tests {moment.done}/{moment.total or '?'}")
     if moment.later:

@@ -60,6 +60,11 @@ def test_while_a_later_pytest_session_is_not_collected_the_line_names_what_is_st
     assert "tests 3/35 + schemathesis" in progress.line()  # not "35/35 done" before schemathesis has begun
     progress.later = ()
     assert "tests 3/35 ·" in progress.line()
+    between = _progress(tmp_path, tests=(35, 35))
+    between.later = ("schemathesis",)
+    assert "] collecting · tests 35/35 + schemathesis" in between.line()  # the first session done, the next one coming
+    between.later = ()
+    assert "] finishing · tests 35/35 ·" in between.line()
 
 
 def test_the_line_adds_up_what_every_pytest_process_wrote(tmp_path: Path) -> None:
