@@ -44,7 +44,7 @@ from fieldproof.exchange import Exchange, Snapshot
 from fieldproof.fielding_runs import FileRuns, SandboxRuns, TargetFault, ready_or_raise, restore_run
 from fieldproof.interrupts import stop_once
 from fieldproof.profiles import FIRST_PASS, Profile, profile_for
-from fieldproof.progress import ProgressWriter
+from fieldproof.progress import ProgressWriter, WorkerStatus, cases_counted
 from fieldproof.recorder import (
     FindingGroup,
     Judged,
@@ -369,13 +369,12 @@ def pytest_configure(config: pytest.Config) -> None:
         writer.start()
 
 
-def _progress(config: pytest.Config) -> dict[str, Any]:
+def _progress(config: pytest.Config) -> WorkerStatus:
     harness: Harness | None = getattr(config, "_fieldproof_harness", None)
     if harness is None:
-        return {"requests": 0, "findings": 0, "test": getattr(config, "_fieldproof_test", None)}
-    return {"requests": harness.recorder.requests + harness.unanswered,
-            "findings": sum(harness.recorder.violations.values()), "waiting_until": harness.client.liveness.waiting_until,
-            "test": getattr(config, "_fieldproof_test", None)}  # fmt: skip
+        return WorkerStatus(cases=cases_counted())
+    return WorkerStatus(requests=harness.recorder.requests + harness.unanswered, violations=dict(harness.recorder.violations),
+                        waiting_until=harness.client.liveness.waiting_until, cases=cases_counted())  # fmt: skip
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -396,16 +395,9 @@ def _run_as_is_by_the_first_pass(item: pytest.Item) -> bool:
     return any(entry.matches(item.nodeid, params) and entry.runs_on(target, sandbox) for entry in suites.AS_IS)
 
 
-def pytest_runtest_logstart(nodeid: str, location: Any) -> None:
-    config = _current.get("config")
-    if config is not None:
-        config._fieldproof_test = nodeid
-
-
 def pytest_unconfigure(config: pytest.Config) -> None:
     writer = getattr(config, "_fieldproof_progress", None)
     if writer is not None:
-        config._fieldproof_test = None  # type: ignore[attr-defined]  # done: its last suite is no longer running
         writer.stop()
 
 

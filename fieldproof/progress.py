@@ -1,29 +1,91 @@
-"""Progress of a long session: on a terminal one live line (the suite, tests done of all, requests of
-the budget, findings so far, a 429 being waited out and for how long); without one (CI) a
-plain line every 10 s. `fieldproof run --quiet` turns it off.
+"""Progress of a long session: on a terminal one live line, in colour (the suite, tests done of
+all, schemathesis' cases, requests of the budget, findings so far by severity, a 429 being
+waited out and for how long); without one (CI) the same line in plain text every INTERVAL_S
+seconds and when a suite starts. `fieldproof run --quiet` turns it off; NO_COLOR takes the
+colour away.
 
-Each pytest process writes what it knows to `<work>/<worker>.progress.json` twice a second
-(`ProgressWriter`); the controller reads those beside its own count of finished tests.
+Each pytest process writes what it knows to `<work>/<part><worker>.progress.json` twice a
+second (`ProgressWriter`); the controller reads those beside its own count of finished tests.
+
+The line goes to a duplicate of the output's file descriptor, taken before pytest starts:
+pytest captures file descriptor 1 while a test runs, and whatever is written to it then is
+kept for a failure's report instead of reaching the person or the CI log.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
+
+from rich.text import Text
 
 INTERVAL_S = 10.0  # a plain line this often (FIELDPROOF_PROGRESS_INTERVAL_S overrides: tests)
 WRITE_EVERY_S = 0.5
+SWARM_PROGRESS = "swarm.progress.json"  # in the session's work folder: what the swarm's master knows so far
+LIVE_REFRESH_S = 0.25
+SEVERITY_ORDER = ("critical", "major", "minor")  # most severe first; others (older names) after
+STYLES = {"critical": "bold red", "major": "red", "minor": "yellow"}
+
+
+# --- in a pytest process ----------------------------------------------------------------------
+
+
+_cases = [0]  # schemathesis cases run by this process, in all its pytest sessions
+
+
+def count_case() -> None:
+    """One schemathesis case done: its tests are few and long, so its cases show it moving."""
+    _cases[0] += 1
+
+
+def cases_counted() -> int:
+    return _cases[0]
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    """What one pytest process last wrote of itself."""
+
+    requests: int = 0
+    violations: Mapping[str, int] = field(default_factory=dict)  # findings per rule
+    waiting_until: float | None = None  # time.time() a 429's Retry-After is waited out to
+    cases: int = 0  # schemathesis cases done
+    at: float = field(default_factory=time.time)  # when it was written
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"requests": self.requests, "violations": dict(self.violations), "waiting_until": self.waiting_until,
+                "cases": self.cases, "at": self.at}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WorkerStatus:
+        return cls(requests=int(data.get("requests", 0)), violations=dict(data.get("violations") or {}),
+                   waiting_until=data.get("waiting_until"), cases=int(data.get("cases", 0)), at=float(data.get("at", 0.0)))  # fmt: skip
+
+
+def write_status(path: Path, status: WorkerStatus) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(status.to_dict()))
+    temporary.replace(path)  # never half a file for the reader
+
+
+def read_status(path: Path) -> WorkerStatus | None:
+    try:
+        return WorkerStatus.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
 
 
 class ProgressWriter:
     """In a pytest process: what it has done so far, written to a file for the controller."""
 
-    def __init__(self, path: Path, read: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, path: Path, read: Callable[[], WorkerStatus]) -> None:
         self.path = path
         self.read = read
         self._stop = threading.Event()
@@ -37,9 +99,11 @@ class ProgressWriter:
             self.write()
 
     def write(self) -> None:
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(self.read()))
-        temporary.replace(self.path)  # never half a file for the reader
+        try:
+            status = self.read()
+        except RuntimeError:  # a count changed while it was copied: the next write has it
+            return
+        write_status(self.path, status)
 
     def stop(self) -> None:
         self._stop.set()
@@ -47,69 +111,286 @@ class ProgressWriter:
         self.write()
 
 
+# --- in the controller ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Moment:
+    """What the line shows at one moment."""
+
+    elapsed_s: float
+    running: tuple[str, ...] = ()  # suites with a test running
+    detail: str | None = None  # what the one running test works on (schemathesis: its operation)
+    done: int = 0  # tests finished
+    total: int = 0  # tests collected so far
+    later: tuple[str, ...] = ()  # suites in pytest sessions not collected yet
+    cases: int = 0
+    requests: int = 0
+    budget: int | None = None
+    findings: Mapping[str, int] = field(default_factory=dict)  # severity -> findings, most severe first
+    wait_left_s: float | None = None  # a 429 being waited out: seconds left ...
+    wait_s: float | None = None  # ... of a wait this long
+    finished: bool = False
+    counts_tests: bool = True  # False: no tests to count (the swarm)
+
+
+def render(moment: Moment) -> Text:
+    """The line, styled; `.plain` is the text without a terminal."""
+    line = Text()
+    line.append(f"fieldproof: [{moment.elapsed_s:.0f} s] ", style="dim")
+    if moment.running:
+        line.append(", ".join(moment.running), style="bold cyan")
+        if moment.detail:
+            line.append(f" ({moment.detail})", style="cyan")
+    else:
+        line.append("done" if moment.finished else "starting" if not moment.done
+                    else "finishing" if moment.done >= moment.total and not moment.later else "collecting")  # fmt: skip
+    if moment.counts_tests:
+        line.append(f" · tests {moment.done}/{moment.total or '?'}")
+    if moment.later:
+        line.append(f" + {', '.join(moment.later)}", style="dim")
+    if moment.cases:
+        line.append(f" · cases {moment.cases}")
+    line.append(f" · requests {moment.requests}" + (f"/{moment.budget}" if moment.budget else ""))
+    line.append(" · findings ")
+    if not moment.findings:
+        line.append("0", style="green")
+    for n, (severity, count) in enumerate(moment.findings.items()):
+        line.append(", " if n else "")
+        line.append(f"{count} {severity}", style=STYLES.get(severity, "red"))
+    if moment.wait_left_s is not None:
+        length = f" of {moment.wait_s:.0f} s" if moment.wait_s else ""
+        line.append(f" · waiting out a 429: {math.ceil(moment.wait_left_s)} s left{length}", style="magenta")
+    return line
+
+
+def by_severity(violations: Mapping[str, int], severity_of: Callable[[str], object]) -> dict[str, int]:
+    """Findings per severity, most severe first."""
+    counts: dict[str, int] = {}
+    for rule, count in violations.items():
+        if count:
+            severity = severity_of(rule)
+            name = str(getattr(severity, "value", severity))  # a str-valued enum member or a plain str
+            counts[name] = counts.get(name, 0) + count
+    rank = {name: n for n, name in enumerate(SEVERITY_ORDER)}
+    return dict(sorted(counts.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0])))
+
+
+def suite_of(nodeid: str) -> str:
+    return Path(nodeid.split("::", 1)[0]).stem.removeprefix("test_")
+
+
+def _detail(nodeid: str) -> str | None:
+    """The parameter of a parametrized test; an operation (schemathesis') by its method and the
+    last step of its path."""
+    parameter = nodeid.rpartition("::")[2].partition("[")[2].removesuffix("]")
+    method, _, path = parameter.partition(" ")
+    if path.startswith("/") and path.count("/") > 1:
+        return f"{method} …/{path.rstrip('/').rpartition('/')[2]}"
+    return parameter or None
+
+
+def colour_wanted() -> bool:
+    """https://no-color.org: a NO_COLOR that is set and not empty turns colour off."""
+    return not os.environ.get("NO_COLOR")
+
+
 class Progress:
-    """In the controller: the line, live on a terminal or every INTERVAL_S seconds in CI."""
+    """In the controller: the line, live on a terminal or every interval_s seconds in CI. Also a
+    pytest plugin of the controller's pytest sessions: a suite's first test shows the line."""
 
     def __init__(self, work: Path, tests: Callable[[], tuple[int, int]], budget: int | None, out: TextIO,
                  live: bool | None = None) -> None:  # fmt: skip
         self.work = work
-        self.tests = tests  # (done, total)
+        self.tests = tests  # (done, collected so far)
         self.budget = budget
-        self.out = out
-        self.live = out.isatty() if live is None else live
+        self.later: tuple[str, ...] = ()  # suites of pytest sessions still to come
+        self.stream, self._owned = _own_stream(out)
+        self.live = (self.stream.isatty() and os.environ.get("TERM") != "dumb") if live is None else live
         self.interval_s = float(os.environ.get("FIELDPROOF_PROGRESS_INTERVAL_S", INTERVAL_S))
         self.started = time.monotonic()
+        self.finished = False
+        self._started_suites: set[str] = set()
+        self._running: dict[str, None] = {}  # node ids of the tests running, in the order they started
+        self._waits: dict[float, float] = {}  # a wait's end -> its length, as first seen
+        self._lock = threading.Lock()  # for _running: pytest's hooks change it, the line's thread reads it
+        self._output = threading.Lock()  # one line drawn at a time
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="fieldproof-progress", daemon=True)
         self._live_display: Any = None
 
-    def line(self) -> str:
-        workers = [w for w in (_read(path) for path in sorted(self.work.glob("*.progress.json"))) if w]
+    def moment(self) -> Moment:
+        from fieldproof.rules import severity_of  # the rules are only needed once the suites run
+
+        workers = [w for w in (read_status(path) for path in sorted(self.work.glob("*.progress.json"))) if w]
         done, total = self.tests()
-        requests = sum(w.get("requests", 0) for w in workers)
-        findings = sum(w.get("findings", 0) for w in workers)
-        suites = sorted({w["test"].split("::", 1)[0].removesuffix(".py").removeprefix("test_") for w in workers if w.get("test")})
+        violations: dict[str, int] = {}
+        for worker in workers:
+            for rule, count in worker.violations.items():
+                violations[rule] = violations.get(rule, 0) + count
+        with self._lock:
+            tests = list(self._running)
+        running = tuple(sorted({suite_of(test) for test in tests}))
         now = time.time()
-        waits = [w["waiting_until"] - now for w in workers if w.get("waiting_until")]
-        between = "starting" if not done else "done" if total and done >= total else "collecting"
-        parts = [f"[{time.monotonic() - self.started:.0f} s] {', '.join(suites) or between}",
-                 f"tests {done}/{total or '?'}", f"requests {requests}" + (f"/{self.budget}" if self.budget else ""),
-                 f"findings {findings}"]  # fmt: skip
+        waits = [w for w in workers if w.waiting_until and w.waiting_until > now]
+        wait_left = wait_s = None
         if waits:
-            parts.append(f"waiting on a 429 for {max(0.0, max(waits)):.0f} s more")
-        return "fieldproof: " + " · ".join(parts)
+            longest = max(waits, key=lambda w: w.waiting_until or 0.0)
+            end = longest.waiting_until or now
+            # seen by its first write, at most WRITE_EVERY_S after the wait began: a Retry-After is whole seconds
+            wait_s = self._waits.setdefault(end, math.ceil(end - longest.at - 0.05) if longest.at else 0.0)
+            wait_left = end - now
+        return Moment(elapsed_s=time.monotonic() - self.started, running=running,
+                      detail=_detail(tests[0]) if len(tests) == 1 else None, done=done, total=total,
+                      later=() if self.finished else self.later, cases=sum(w.cases for w in workers),
+                      requests=sum(w.requests for w in workers), budget=self.budget,
+                      findings=by_severity(violations, severity_of), wait_left_s=wait_left, wait_s=wait_s or None,
+                      finished=self.finished)  # fmt: skip
+
+    def line(self) -> str:
+        return render(self.moment()).plain
 
     def start(self) -> None:
         if self.live:
             from rich.console import Console
             from rich.live import Live
 
-            console = Console(file=self.out, highlight=False)
-            self._live_display = Live(self.line(), console=console, transient=True, refresh_per_second=4)
-            self._live_display.start()
+            console = Console(file=self.stream, highlight=False, no_color=not colour_wanted())
+            self._live_display = Live(self._text(), console=console, transient=True, auto_refresh=False)
+            self._live_display.start(refresh=True)
         else:
-            print(self.line(), file=self.out, flush=True)
+            self._print()
         self._thread.start()
 
-    def _loop(self) -> None:
-        while not self._stop.wait(0.25 if self.live else self.interval_s):
+    def show(self) -> None:
+        """The line now: redrawn on a terminal, printed without one."""
+        with self._output:
             if self._live_display is not None:
-                self._live_display.update(self.line())
+                self._live_display.update(self._text(), refresh=True)
             else:
-                print(self.line(), file=self.out, flush=True)
+                self._print()
+
+    def _text(self) -> Text:
+        text = render(self.moment())
+        return text if colour_wanted() else Text(text.plain)
+
+    def _print(self) -> None:
+        print(self.line(), file=self.stream, flush=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(LIVE_REFRESH_S if self.live else self.interval_s):
+            self.show()
+
+    def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
+        with self._lock:
+            self._running[nodeid] = None
+        suite = suite_of(nodeid)
+        if suite not in self._started_suites:
+            self._started_suites.add(suite)
+            self.show()
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: object) -> None:
+        with self._lock:
+            self._running.pop(nodeid, None)
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(2)
-        if self._live_display is not None:
-            self._live_display.stop()
-        else:
-            print(self.line(), file=self.out, flush=True)
+        if self._thread.ident is not None:  # started
+            self._thread.join(2)
+        self.finished = True
+        self.show()
+        with self._output:
+            if self._live_display is not None:
+                self._live_display.stop()
+            if self._owned:
+                self.stream.close()
+            else:
+                self.stream.flush()
 
 
-def _read(path: Path) -> dict[str, Any] | None:
+def _own_stream(out: TextIO) -> tuple[TextIO, bool]:
+    """A stream on a duplicate of `out`'s file descriptor (see the module's docstring), and True;
+    or `out` itself where it has none (a test's StringIO), and False."""
     try:
-        data: dict[str, Any] = json.loads(path.read_text())
-        return data
-    except (OSError, ValueError):
-        return None
+        fd = out.fileno()
+    except (AttributeError, OSError, ValueError):
+        return out, False
+    out.flush()
+    return os.fdopen(os.dup(fd), "w", encoding=getattr(out, "encoding", None) or "utf-8", errors="replace"), True
+
+
+# --- `fieldproof swarm` -----------------------------------------------------------------------
+
+
+class SwarmProgress:
+    """Locust's output, read as it comes: every line kept in the log, Locust's own periodic
+    statistics table passed on at most every interval_s seconds, each followed by the findings
+    so far (the master's SWARM_PROGRESS file); Locust's warnings and errors always."""
+
+    def __init__(self, locust_output: IO[bytes], log: IO[str], work: Path, budget: int | None, out: TextIO) -> None:
+        self.source = locust_output
+        self.log = log
+        self.work = work
+        self.budget = budget
+        self.out = out
+        self.interval_s = float(os.environ.get("FIELDPROOF_PROGRESS_INTERVAL_S", INTERVAL_S))
+        self.started = time.monotonic()
+        self._shown_at: float | None = None  # when a table was last passed on
+        self._held: list[str] = []  # the latest table, if not passed on yet
+        self._thread = threading.Thread(target=self._relay, name="fieldproof-swarm-progress", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout_s: float) -> None:
+        """Once Locust has ended: the rest of its output relayed, and its latest table with the
+        findings, if they were held back."""
+        self._thread.join(timeout_s)
+        if self._held:
+            self._show(self._held)
+
+    def line(self) -> Text:
+        from fieldproof.rules import severity_of
+
+        status = read_status(self.work / SWARM_PROGRESS) or WorkerStatus()
+        moment = Moment(elapsed_s=time.monotonic() - self.started, running=("swarm",), requests=status.requests,
+                        budget=self.budget, findings=by_severity(status.violations, severity_of), counts_tests=False)  # fmt: skip
+        return render(moment)
+
+    def _relay(self) -> None:
+        table: list[str] = []
+        for raw in self.source:
+            text = raw.decode(errors="replace").rstrip("\r\n")
+            self.log.write(text + "\n")
+            if text.startswith("Type ") and not table:  # Locust's statistics table begins
+                table = [text]
+            elif table:
+                table.append(text)
+                if not text.strip():  # and ends with an empty line
+                    now = time.monotonic()
+                    if self._shown_at is None or now - self._shown_at >= self.interval_s:
+                        self._shown_at, self._held = now, []
+                        self._show(table)
+                    else:
+                        self._held = table
+                    table = []
+            elif _is_a_locust_problem(text):
+                self._show([text], findings=False)
+        self.log.flush()
+
+    def _show(self, lines: list[str], findings: bool = True) -> None:
+        for text in lines:
+            print(text, file=self.out)
+        if findings:
+            line = self.line()
+            if self.out.isatty() and colour_wanted():
+                from rich.console import Console
+
+                Console(file=self.out, highlight=False).print(line)
+            else:
+                print(line.plain, file=self.out)
+        self.out.flush()
+
+
+def _is_a_locust_problem(text: str) -> bool:
+    return any(f"/{level}/" in text for level in ("WARNING", "ERROR", "CRITICAL"))

@@ -151,11 +151,10 @@ class _Outcomes:
         self.outcomes = TestOutcomes()
         self.total = 0  # tests collected, in every pytest session so far
         self._before = 0  # ... before this one
-        self.parts_left = 0  # pytest sessions still to collect: the total is not known yet
 
     def progress(self) -> tuple[int, int]:
-        """(tests done, tests in all; 0 while not known)."""
-        return self.outcomes.passed + self.outcomes.failed + self.outcomes.skipped, 0 if self.parts_left else self.total
+        """(tests done, tests collected so far)."""
+        return self.outcomes.passed + self.outcomes.failed + self.outcomes.skipped, self.total
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self._before = self.total
@@ -376,15 +375,15 @@ def _run_suites(session: Session, interrupts: Interrupts) -> _Outcomes:
                 if index and (reason := why_nothing_more_is_sent(str(session.work))):
                     session.notes.append(f"{', '.join(names)} did not run: {reason}")
                     break
-                collector.parts_left = len(parts) - index - 1
                 settings_file = session.work / f"{part}session.json"
                 dataclasses.replace(settings, part=part).save(settings_file)
-                pytest.main(_pytest_args(session, names, settings_file), plugins=[collector])
+                if progress is not None:  # the parts after this one: their tests are not collected yet
+                    progress.later = tuple(name for _, later in parts[index + 1 :] for name in later)
+                pytest.main(_pytest_args(session, names, settings_file), plugins=[collector, *([progress] if progress else [])])
     except KeyboardInterrupt:  # a signal outside pytest's own handling of it
         pass
     finally:
         session.suites_s = time.monotonic() - started
-        collector.parts_left = 0  # what ran is all there is
         if progress is not None:
             progress.stop()
     return collector

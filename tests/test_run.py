@@ -344,16 +344,6 @@ def test_latency_percentiles_weigh_each_sample_by_the_answers_it_was_drawn_from(
     assert row.ms[50] == 10.0 and row.ms[95] == 1000.0  # unweighted, half the sample is 1 s: p50 would be 1 000
 
 
-def test_the_progress_total_is_unknown_until_every_pytest_session_has_collected() -> None:
-    from fieldproof.session import _Outcomes
-
-    outcomes = _Outcomes()
-    outcomes.total, outcomes.parts_left = 30, 1
-    assert outcomes.progress() == (0, 0)  # shown as "tests 0/?": schemathesis is not collected yet
-    outcomes.parts_left = 0
-    assert outcomes.progress() == (0, 30)
-
-
 def test_the_command_waits_for_a_thread_still_working_before_it_exits(tmp_path: Path) -> None:
     # `fieldproof` skips the interpreter's teardown (cli.entry), but never a thread's work
     done = tmp_path / "done"

@@ -24,6 +24,7 @@ from fieldproof.document import ContractDocument
 from fieldproof.exchange import Exchange
 from fieldproof.headers import HeaderSyntaxError, parse_etag
 from fieldproof.plugin import Harness, current_session, current_target
+from fieldproof.progress import count_case
 from fieldproof.target import RunRef
 
 _session = current_session()
@@ -120,6 +121,7 @@ def held(fp: Harness) -> Iterator[Held]:
 
 @schema.parametrize()
 def test_the_contract_document_holds(case: Any, fp: Harness, held: Held) -> None:
+    count_case()
     if not fuzz.may_send(fp.document, case):
         return  # an unsafe probe, or one of the provider's own operations: never sent
     with fp.stopping():
@@ -152,6 +154,7 @@ def test_stateful_sequences_through_the_links(fp: Harness) -> None:
                 case.path_parameters = {**case.path_parameters, **self.fielding_run.ids()}
                 case.body = NOT_SET  # the operations take no body, and none is sent: none is judged either
                 _real_version(fp, case)
+                count_case()
                 with fp.stopping():
                     self._last = fuzz.send_case(fp.client, case, self.fielding_run)
                 return schemathesis.Response.from_any(self._last[1])

@@ -24,6 +24,7 @@ from typing import TextIO
 from fieldproof.document import ContractDocument
 from fieldproof.errors import ExitCode, SwarmError, TargetError
 from fieldproof.interrupts import Interrupts
+from fieldproof.progress import SwarmProgress
 from fieldproof.records import ProblemKind, ProblemRecord, process_file, write_records
 from fieldproof.report.summary import TestOutcomes
 from fieldproof.session import Session, SessionOptions, exit_code, finish, set_up
@@ -110,7 +111,7 @@ def swarm(options: SwarmOptions, out: TextIO = sys.stdout) -> int:
         except KeyboardInterrupt:
             print(f"fieldproof: {interrupts.name} before the swarm started; no run was changed", file=sys.stderr)
             return interrupts.exit_code or ExitCode.INTERRUPTED
-        tests = _run_locust(session, options, interrupts, document)
+        tests = _run_locust(session, options, interrupts, document, out)
         summary = finish(session, tests, interrupts, out)
     return exit_code(summary, interrupts.exit_code)
 
@@ -142,7 +143,7 @@ def _skew_from_env() -> tuple[int, float] | None:
 def _locust_command(options: SwarmOptions, port: int, stop_timeout: float) -> list[str]:
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(options.users),
                "-r", f"{options.spawn_rate:g}", "-t", options.duration, "--stop-timeout", f"{stop_timeout:g}",
-               "--loglevel", "WARNING", "--only-summary", "--exit-code-on-error", "0"]  # fmt: skip
+               "--loglevel", "WARNING", "--exit-code-on-error", "0"]  # fmt: skip
     if options.master:
         return command + ["--master", "--expect-workers", str(options.expect_workers), "--master-bind-host",
                           options.bind_host, "--master-bind-port", str(port), "--expect-workers-max-wait", "120"]  # fmt: skip
@@ -150,15 +151,19 @@ def _locust_command(options: SwarmOptions, port: int, stop_timeout: float) -> li
                       "--master-bind-port", str(port), "--master-port", str(port)]  # fmt: skip
 
 
-def _run_locust(session: Session, options: SwarmOptions, interrupts: Interrupts, document: ContractDocument) -> TestOutcomes:
+def _run_locust(session: Session, options: SwarmOptions, interrupts: Interrupts, document: ContractDocument,
+                out: TextIO) -> TestOutcomes:  # fmt: skip
     """Locust as a child; its master writes what every worker judged into the session's work
     folder. A signal is passed on to it, and it is given the time to flush and judge."""
     config = _config(session, options, document)
     port = options.master_port if options.master else _free_port()
     log = session.work / "locust.log"
     with log.open("w") as output:
-        process = subprocess.Popen(_locust_command(options, port, max(5.0, session.target.timeout_s)), stdout=output,
+        process = subprocess.Popen(_locust_command(options, port, max(5.0, session.target.timeout_s)), stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, env={**os.environ, **config.to_env()})  # fmt: skip
+        assert process.stdout is not None
+        progress = SwarmProgress(process.stdout, output, session.work, config.budget, out)  # Locust's statistics and the findings
+        progress.start()
         limit = seconds(options.duration) + STOP_GRACE_S + (120 if options.master else 0)
         try:
             process.wait(timeout=limit)
@@ -168,6 +173,7 @@ def _run_locust(session: Session, options: SwarmOptions, interrupts: Interrupts,
         except subprocess.TimeoutExpired:
             process.terminate()
             _wait_or_kill(process)
+        progress.join(10)
     if process_file(session.work, "master").exists():
         return TestOutcomes(passed=1)
     tail = " / ".join(log.read_text(errors="replace").strip().splitlines()[-3:]) or "no output"

@@ -21,6 +21,7 @@ import json
 import logging
 import random
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,20 @@ from fieldproof.exchange import Exchange, Snapshot
 from fieldproof.facts import IfMatch
 from fieldproof.linearizability import Operation
 from fieldproof.model import Observation, RunState
+from fieldproof.progress import SWARM_PROGRESS, WorkerStatus, write_status
 from fieldproof.recorder import Recorder
-from fieldproof.records import NoteRecord, ProblemKind, ProblemRecord, Record, from_line, problem_of, process_file, to_line, write_records
+from fieldproof.records import (
+    NoteRecord,
+    ProblemKind,
+    ProblemRecord,
+    Record,
+    TotalsRecord,
+    from_line,
+    problem_of,
+    process_file,
+    to_line,
+    write_records,
+)
 from fieldproof.swarm.config import SwarmConfig
 from fieldproof.swarm.history import ClockOffset, merge, to_record
 from fieldproof.target import RunRef, load_target
@@ -263,6 +276,17 @@ class Master:
         into["history"] += data["history"]
         into["totals"] = data["totals"]
         into["problems"].update(data["problems"])
+        self.write_progress()
+
+    def write_progress(self) -> None:
+        """Requests and findings so far, every node's, for the progress lines of `fieldproof swarm`."""
+        totals = [record for shipped in self.shipped.values() if shipped["totals"]
+                  for record in [from_line(shipped["totals"])] if isinstance(record, TotalsRecord)]  # fmt: skip
+        violations = Counter(self.node.recorder.violations)
+        for record in totals:
+            violations.update(record.violations)
+        requests = self.node.recorder.requests + sum(record.requests for record in totals)
+        write_status(Path(str(CONFIG.work_dir)) / SWARM_PROGRESS, WorkerStatus(requests=requests, violations=violations))
 
     def start(self, runner: MasterRunner) -> None:
         try:
