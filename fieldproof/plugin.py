@@ -44,14 +44,14 @@ from fieldproof.exchange import Exchange, Snapshot
 from fieldproof.fielding_runs import FileRuns, SandboxRuns, TargetFault, ready_or_raise, restore_run
 from fieldproof.interrupts import stop_once
 from fieldproof.profiles import FIRST_PASS, Profile, profile_for
-from fieldproof.progress import ProgressWriter, WorkerStatus, cases_counted
+from fieldproof.progress import ProgressWriter, cases_counted
 from fieldproof.recorder import (
     FindingGroup,
     Judged,
     Recorder,
     format_groups,
 )
-from fieldproof.records import FirstPassRecord, Record, problem_of, write_records
+from fieldproof.records import FirstPassRecord, Record, WorkerStatus, problem_of, write_records
 from fieldproof.rules import EXCHANGE_RULES, SequenceCheck, judge_exchange
 from fieldproof.target import RunRef, Target, load_target
 

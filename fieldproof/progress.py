@@ -14,7 +14,6 @@ kept for a failure's report instead of reaching the person or the CI log.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import threading
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 
 from rich.text import Text
+
+from fieldproof.records import WorkerStatus, read_status, write_status
 
 INTERVAL_S = 10.0  # a plain line this often (FIELDPROOF_PROGRESS_INTERVAL_S overrides: tests)
 WRITE_EVERY_S = 0.5
@@ -47,39 +48,6 @@ def count_case() -> None:
 
 def cases_counted() -> int:
     return _cases[0]
-
-
-@dataclass(frozen=True)
-class WorkerStatus:
-    """What one pytest process last wrote of itself."""
-
-    requests: int = 0
-    violations: Mapping[str, int] = field(default_factory=dict)  # findings per rule
-    waiting_until: float | None = None  # time.time() a 429's Retry-After is waited out to
-    cases: int = 0  # schemathesis cases done
-    at: float = field(default_factory=time.time)  # when it was written
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"requests": self.requests, "violations": dict(self.violations), "waiting_until": self.waiting_until,
-                "cases": self.cases, "at": self.at}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> WorkerStatus:
-        return cls(requests=int(data.get("requests", 0)), violations=dict(data.get("violations") or {}),
-                   waiting_until=data.get("waiting_until"), cases=int(data.get("cases", 0)), at=float(data.get("at", 0.0)))  # fmt: skip
-
-
-def write_status(path: Path, status: WorkerStatus) -> None:
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(status.to_dict()))
-    temporary.replace(path)  # never half a file for the reader
-
-
-def read_status(path: Path) -> WorkerStatus | None:
-    try:
-        return WorkerStatus.from_dict(json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError, AttributeError):
-        return None
 
 
 class ProgressWriter:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -199,3 +200,39 @@ def read_records(work_dir: Path) -> list[Record]:
 def process_file(work_dir: Path, name: str) -> Path:
     """A process's records file in the work folder."""
     return work_dir / f"{name}.jsonl"
+
+
+# --- a process's status: overwritten as it goes (never appended), read by the progress line ---
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    """What one pytest process last wrote of itself."""
+
+    requests: int = 0
+    violations: Mapping[str, int] = field(default_factory=dict)  # findings per rule
+    waiting_until: float | None = None  # time.time() a 429's Retry-After is waited out to
+    cases: int = 0  # schemathesis cases done
+    at: float = field(default_factory=time.time)  # when it was written
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"requests": self.requests, "violations": dict(self.violations), "waiting_until": self.waiting_until,
+                "cases": self.cases, "at": self.at}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WorkerStatus:
+        return cls(requests=int(data.get("requests", 0)), violations=dict(data.get("violations") or {}),
+                   waiting_until=data.get("waiting_until"), cases=int(data.get("cases", 0)), at=float(data.get("at", 0.0)))  # fmt: skip
+
+
+def write_status(path: Path, status: WorkerStatus) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(status.to_dict()))
+    temporary.replace(path)  # never half a file for the reader
+
+
+def read_status(path: Path) -> WorkerStatus | None:
+    try:
+        return WorkerStatus.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None

@@ -19,7 +19,8 @@ import pytest
 from helpers import fieldproof_run
 
 from fieldproof import rules
-from fieldproof.progress import SWARM_PROGRESS, Moment, Progress, SwarmProgress, WorkerStatus, by_severity, render, write_status
+from fieldproof.progress import SWARM_PROGRESS, Moment, Progress, SwarmProgress, by_severity, render
+from fieldproof.records import WorkerStatus, write_status
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")  # a colour or text style; cursor control is something else
 LINE = re.compile(r"fieldproof: \[\d+ s\] [^\r\n]*")
@@ -114,7 +115,7 @@ def test_without_a_terminal_each_suite_shows_a_plain_line_when_it_starts(tmp_pat
 
 def _on_a_terminal(tmp_path: Path, env: dict[str, str]) -> str:
     """A Progress writing to a pseudo-terminal, as `fieldproof run` in a terminal: what it shows."""
-    code = ("import sys, time; from pathlib import Path; from fieldproof.progress import Progress, WorkerStatus, write_status\n"
+    code = ("import sys, time; from pathlib import Path; from fieldproof.progress import Progress; from fieldproof.records import WorkerStatus, write_status\n"
             f"work = Path({str(tmp_path)!r})\n"
             "write_status(work / 'main.progress.json', WorkerStatus(requests=7, violations={sys.argv[1]: 2}))\n"
             "progress = Progress(work, lambda: (1, 2), None, sys.stdout)\n"

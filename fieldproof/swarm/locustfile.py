@@ -45,7 +45,7 @@ from fieldproof.exchange import Exchange, Snapshot
 from fieldproof.facts import IfMatch
 from fieldproof.linearizability import Operation
 from fieldproof.model import Observation, RunState
-from fieldproof.progress import SWARM_PROGRESS, WorkerStatus, write_status
+from fieldproof.progress import SWARM_PROGRESS
 from fieldproof.recorder import Recorder
 from fieldproof.records import (
     NoteRecord,
@@ -53,11 +53,13 @@ from fieldproof.records import (
     ProblemRecord,
     Record,
     TotalsRecord,
+    WorkerStatus,
     from_line,
     problem_of,
     process_file,
     to_line,
     write_records,
+    write_status,
 )
 from fieldproof.swarm.config import SwarmConfig
 from fieldproof.swarm.history import ClockOffset, merge, to_record
