@@ -37,7 +37,7 @@ from fieldproof.exchange import REDACTED, Exchange, Snapshot
 from fieldproof.facts import PROVENANCES, Auth, IfMatch, PathKind
 from fieldproof.fielding_runs import FileRuns, SandboxRuns
 from fieldproof.report.summary import GroupRow, Summary, load_summary
-from fieldproof.reproduce import RACE_RULE, group_id, race_of
+from fieldproof.reproduce import RACE_RULE, group_id, race_of, replayable
 from fieldproof.rules import Finding
 from fieldproof.sandbox.settings import SERVING, SandboxSettings
 from fieldproof.target import SANDBOX_SOURCE, RunRef, Target, load_target
@@ -69,7 +69,7 @@ def replay(reports: str, wanted: str | None, target_file: str | None, out: TextI
     """The command: ExitCode.FINDING when the group's defect showed again, OK when it did not."""
     summary = _load(Path(reports))
     group = pick(summary, wanted, Path(reports))
-    if group.rule != RACE_RULE and group.rule not in rules.EXCHANGE_RULES:
+    if not replayable(group.rule):
         raise UsageError(f"a {group.rule} group is not replayed (replay re-runs exchange rules and races); its "
                          f"reproduction is in {Path(reports) / 'summary.md'}")  # fmt: skip
     examples = [e for e in group.examples if e.get("exchange")]

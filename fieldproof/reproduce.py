@@ -25,12 +25,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fieldproof import contract
+from fieldproof import contract, rules
 from fieldproof.exchange import curl_command
 from fieldproof.facts import IfMatch
 from fieldproof.target import SANDBOX_SOURCE
 
-RACE_RULE = "one_winner_among_concurrent_writes"  # rules.OneWinner.rule
+RACE_RULE = rules.OneWinner.rule
 CURL, RACE_SCRIPT = "curl", "race_script"
 DEFAULT_RACERS = 8  # when the evidence of a race does not say how many wrote
 # settings that say where and how a sandbox listens, not how it behaves; the signing key, if
@@ -76,6 +76,11 @@ def sandbox_command(flags: Mapping[str, str], port: int | None) -> str:
     for name, value in flags.items():
         parts += ["--" + name.replace("_", "-"), shlex.quote(value)]
     return " ".join(parts)
+
+
+def replayable(rule: str) -> bool:
+    """Whether `fieldproof replay` can re-run a group of this rule: an exchange rule's, or a race's."""
+    return rule == RACE_RULE or rule in rules.EXCHANGE_RULES
 
 
 def group_id(rule: str, signature: str) -> str:

@@ -29,7 +29,7 @@ from fieldproof.report.summary import (
     group_head,
     group_text,
 )  # fmt: skip
-from fieldproof.reproduce import text_of
+from fieldproof.reproduce import RACE_SCRIPT, text_of
 
 
 def _cell(cell: CoverageCell) -> str:
@@ -124,7 +124,7 @@ def _most_serious_lines(summary: Summary) -> list[str]:
         return []
     lines = [f"most serious {'finding' if len(top) == 1 else f'{len(top)} findings'} (of {len(summary.groups)} groups):"]
     for number, group in enumerate(top, 1):
-        lines.append(f"{number}. " + group_text(group))
+        lines.append(f"{number}. " + group_text(group, scripts=False))
     return [*lines, ""]
 
 
@@ -141,7 +141,7 @@ def render_console(summary: Summary) -> str:
     if others and summary.most_serious():
         parts.append("the other finding groups, most severe first:")
     for group in others:
-        parts.append(group_head(group) if group.accepted is not None else group_text(group))
+        parts.append(group_head(group) if group.accepted is not None else group_text(group, scripts=False))
     for rule in summary.rules:
         if rule.state == NOT_EXERCISED and rule.unexercised:
             parts.append(f"not exercised: {rule.name}: {rule.unexercised}")
@@ -283,8 +283,15 @@ def _md_group(group: GroupRow, lead: str = "- ") -> list[str]:
           + (f" (acceptance expired: {markdown_text(group.expired)})" if group.expired is not None else "")]  # fmt: skip
     for example in group.examples:
         md.append(f"  - {markdown_text(example['message'].splitlines()[0] if example['message'] else '')}")
-    if group.reproduction is not None and group.accepted is None:
-        md += ["", "  reproduce:", "", *(f"  {line}" for line in _fenced(text_of(group.reproduction).splitlines())), ""]
+    again = group.reproduction
+    if again is not None and group.accepted is None:
+        block = [f"  {line}" for line in _fenced(text_of(again).splitlines())]
+        if again.kind == RACE_SCRIPT:  # a script: folded, so that the groups after it stay in sight
+            lines = len(again.text.splitlines())
+            md += ["", f"  <details><summary>reproduce: a stand-alone Python script ({lines} lines)</summary>", "", *block, "",
+                   "  </details>", ""]  # fmt: skip
+        else:
+            md += ["", "  reproduce:", "", *block, ""]
     if group.more:
         md.append(f"  - ... and {group.more} more like this")
     return md

@@ -29,7 +29,7 @@ from fieldproof.records import (
     TotalsRecord,
     read_records,
 )
-from fieldproof.reproduce import Reproduction, Where, group_id, reproduction, text_of
+from fieldproof.reproduce import RACE_SCRIPT, Reproduction, Where, group_id, replayable, reproduction, text_of
 from fieldproof.rules import Severity
 
 # summary.json's "verdict" (and the GitHub Action's output of that name)
@@ -571,14 +571,21 @@ def group_head(group: GroupRow) -> str:
     return head
 
 
-def group_text(group: GroupRow, examples: int = 1) -> str:
-    """A group as plain text: its head, its first examples' stories and how to reproduce it."""
+def group_text(group: GroupRow, examples: int = 1, scripts: bool = True) -> str:
+    """A group as plain text: its head, its first examples' stories and how to reproduce it
+    (`scripts` False: a race's script is named, not shown, as on the console)."""
     lines = [group_head(group)]
     for example in group.examples[:examples]:
         lines.append(f"    {example['message']}")
-    if group.reproduction is not None:
+    again = group.reproduction
+    if again is not None:
         lines.append("    reproduce:")
-        lines += [f"      {line}" for line in text_of(group.reproduction).splitlines()]
+        if again.kind == RACE_SCRIPT and not scripts:
+            lines += [f"      # needs: {need}" for need in again.needs]
+            lines.append(f"      or run the race's stand-alone Python script ({len(again.text.splitlines())} lines), "
+                         "in summary.md and report.html")
+        else:
+            lines += [f"      {line}" for line in text_of(again).splitlines()]
     if group.count > 1:
         lines.append(f"    ... and {group.count - 1} more like this")
     return "\n".join(lines)
@@ -668,7 +675,7 @@ def build_summary(
     where = Where.from_summary(target)
     for group in groups:
         shown = [e for e in evidence if e.get("rule") == group.rule and e.get("test") in group.tests]
-        replay = f"fieldproof replay {reports} {group.id}" if reports else None
+        replay = f"fieldproof replay {reports} {group.id}" if reports and replayable(group.rule) else None
         group.reproduction = reproduction(group.rule, group.examples, where, evidence=shown, replay=replay)
     today = today or datetime.date.today()
     matched: set[Acceptance] = set()
