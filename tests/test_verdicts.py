@@ -414,3 +414,37 @@ def test_every_output_says_the_verdict_the_exit_code_stands_for(tmp_path: Path, 
     assert invocation["executionSuccessful"] is completed and invocation["exitCode"] == code
     if not completed:
         assert invocation["toolExecutionNotifications"][0] == {"level": "error", "message": {"text": line}}
+
+
+def test_findings_the_baseline_accepts_pass_in_every_output(tmp_path: Path) -> None:
+    """Accepted: the exit code, the verdict line, the totals line, junit (with the reason), SARIF
+    (suppressed) and the annotations (none) all say the session passed."""
+    import json
+    import xml.etree.ElementTree as ET
+
+    from fieldproof.baseline import Acceptance, Baseline
+    from fieldproof.ci.github import annotation_lines
+    from fieldproof.report import render_console, render_html, render_markdown
+    from fieldproof.report.junit import render_junit
+    from fieldproof.report.sarif import render_sarif
+    from fieldproof.report.summary import SuiteTest
+
+    work = tmp_path / "work"
+    write_records(process_file(work, "main"), [_finding_line()])
+    tests = TestOutcomes(passed=2, failed=1, failures=["t"], cases=[
+        SuiteTest("fieldproof.suites.test_x", "t", "failed", 0.1, "item = <Function t> @pytest.hookimpl …", "t")])  # fmt: skip
+    baseline = Baseline("b.toml", (Acceptance("documented_status", "known: API-1"),))
+    data = build_summary(work, target={"base_url": "x"}, profile="quick", duration_s=1, tests=tests, baseline=baseline)
+    data.decide(exit_code(data))
+    assert data.exit_code == ExitCode.OK and data.outcome.line.startswith("PASS: ")
+    console = render_console(data)
+    assert console.splitlines()[-1].startswith("PASS: ") and "suite tests: 3 passed, 0 failed" in console
+    assert "rules: " in console and " 1 accepted" in console
+    assert render_markdown(data).startswith("## fieldproof: PASS") and '<h1 class="pass">PASS' in render_html(data)
+    junit = ET.fromstring(render_junit(data))
+    assert not list(junit.iter("failure")) and not list(junit.iter("error"))
+    reasons = {p.get("value") for p in junit.iter("property") if p.get("name") == "accepted"}
+    assert reasons == {"known: API-1"}
+    (result,) = json.loads(render_sarif(data))["runs"][0]["results"]
+    assert result["suppressions"] == [{"kind": "external", "justification": "known: API-1"}]
+    assert annotation_lines(data) == []
