@@ -98,7 +98,9 @@ def test_the_html_report_has_its_sections_and_pictures_and_needs_no_network(race
                     "<h2>Most serious</h2>", "<h2>Other findings</h2>", "<h2>Pictures</h2>", "<h2>Not exercised</h2>"):  # fmt: skip
         assert section in page, section
     assert page.count("class='card ") == len(summary(raced.parent)["rules"])  # a card per rule
-    assert "class='card bad'" in page and "<p>reproduce:</p><button class='copy'>copy</button><pre># needs: " in page
+    assert "class='card bad'" in page
+    # a race's reproduction: its script, folded; an exchange's: shown, each with a copy button
+    assert "<details><summary>reproduce: a stand-alone Python script (" in page and "<button class='copy'>copy</button><pre># needs: " in page
     labels = re.findall(r'<svg [^>]*aria-label="([^"]+)"', page)
     assert any(label.startswith("concurrency round") for label in labels)
     assert any(label.startswith("non-linearizable counterexample") for label in labels)

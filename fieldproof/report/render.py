@@ -420,8 +420,14 @@ def render_html(summary: Summary) -> str:
     def group_div(group: GroupRow) -> str:
         examples = "".join(f"<pre>{e(x['message'])}</pre>" if "\n" in x["message"] else f"<p>{e(x['message'])}</p>"
                            for x in group.examples)  # fmt: skip
-        again = (f"<p>reproduce:</p><button class='copy'>copy</button><pre>{e(text_of(group.reproduction))}</pre>"
-                 if group.reproduction is not None else "")  # fmt: skip
+        again = ""
+        if group.reproduction is not None:
+            shown = f"<button class='copy'>copy</button><pre>{e(text_of(group.reproduction))}</pre>"
+            if group.reproduction.kind == RACE_SCRIPT:  # a script: folded, so that the groups after it stay in sight
+                lines = len(group.reproduction.text.splitlines())
+                again = f"<details><summary>reproduce: a stand-alone Python script ({lines} lines)</summary>{shown}</details>"
+            else:
+                again = f"<p>reproduce:</p>{shown}"
         more = f"<p>… and {group.more} more like this</p>" if group.more else ""
         accepted = " accepted" if group.accepted is not None else ""
         return f"<div class='group {e(group.severity)}{accepted}'><h3>{e(group_head(group))}</h3>{examples}{again}{more}</div>"
