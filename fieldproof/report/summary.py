@@ -576,7 +576,7 @@ def group_text(group: GroupRow, examples: int = 1, scripts: bool = True) -> str:
     (`scripts` False: a race's script is named, not shown, as on the console)."""
     lines = [group_head(group)]
     for example in group.examples[:examples]:
-        lines.append(f"    {example['message']}")
+        lines += [f"    {line}" for line in str(example["message"]).splitlines()]
     again = group.reproduction
     if again is not None:
         lines.append("    reproduce:")
