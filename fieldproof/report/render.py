@@ -276,9 +276,11 @@ def _md_facts(summary: Summary) -> list[str]:
     return md
 
 
-def _md_group(group: GroupRow, lead: str = "- ") -> list[str]:
+def _md_group(group: GroupRow, lead: str = "- ", scripts: bool = True) -> list[str]:
+    """A group in summary.md (`scripts` False: a race's script is left to report.html and the
+    most serious groups, its needs and replay command shown)."""
     md = [f"{lead}**{markdown_text(group.severity)}** `{markdown_text(group.rule)}` {_md_code(group.signature)}: "
-          f"{_plural(group.count, 'finding')}"
+          f"{_plural(group.count, 'finding')}, id `{group.id}`"
           + (f" (accepted: {markdown_text(group.accepted)})" if group.accepted is not None else "")
           + (f" (acceptance expired: {markdown_text(group.expired)})" if group.expired is not None else "")]  # fmt: skip
     for example in group.examples:
@@ -286,7 +288,10 @@ def _md_group(group: GroupRow, lead: str = "- ") -> list[str]:
     again = group.reproduction
     if again is not None and group.accepted is None:
         block = [f"  {line}" for line in _fenced(text_of(again).splitlines())]
-        if again.kind == RACE_SCRIPT:  # a script: folded, so that the groups after it stay in sight
+        if again.kind == RACE_SCRIPT and not scripts:
+            md += ["", "  reproduce (its script: in report.html):", "",
+                   *(f"  {line}" for line in _fenced([f"# needs: {need}" for need in again.needs])), ""]  # fmt: skip
+        elif again.kind == RACE_SCRIPT:  # a script: folded, so that the groups after it stay in sight
             lines = len(again.text.splitlines())
             md += ["", f"  <details><summary>reproduce: a stand-alone Python script ({lines} lines)</summary>", "", *block, "",
                    "  </details>", ""]  # fmt: skip
@@ -313,7 +318,7 @@ def render_markdown(summary: Summary) -> str:
     if others:
         md += ["", "### Other findings" if top else "### Findings", ""]
         for group in others:
-            md += _md_group(group)
+            md += _md_group(group, scripts=False)
     unexercised = [rule for rule in summary.rules if rule.state == NOT_EXERCISED and rule.unexercised]
     if unexercised:
         md += ["", "### Not exercised", ""] + [f"- `{rule.name}`: {markdown_text(rule.unexercised)}" for rule in unexercised]
