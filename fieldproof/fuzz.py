@@ -228,41 +228,58 @@ def explained(exchange: Exchange, failure: BaseException, case: Any = None) -> b
 
 
 # schemathesis' failure kinds: the name of the check that raises each (what a finding no rule
-# restates is shown under, `schemathesis.<check>`), and the rules that judge the same fact on the
-# same exchange. A failure one of those rules also found on that exchange is that rule's finding,
-# counted once; a missing header restates the rule of that header only.
-_RESTATED: dict[str, tuple[str, tuple[str, ...]]] = {
-    "ServerError": ("not_a_server_error", ("documented_status",)),
-    "UndefinedStatusCode": ("status_code_conformance", ("documented_status",)),
-    "MissingHeaders": ("response_headers_conformance", ()),  # by header: _HEADER_RULES
-    "JsonSchemaError": ("response_schema_conformance", ("run_body_documented", "error_body_documented")),
-    "MalformedJson": ("response_schema_conformance", ("run_body_documented", "error_body_documented")),
-    "DiscriminatorMismatch": ("response_schema_conformance", ("run_body_documented", "error_body_documented")),
-    "MissingContentType": ("content_type_conformance", ("run_body_documented", "error_body_documented")),
-    "UndefinedContentType": ("content_type_conformance", ("run_body_documented", "error_body_documented")),
-    "MalformedMediaType": ("content_type_conformance", ("run_body_documented", "error_body_documented")),
-    "ContentDeserializationError": ("content_type_conformance", ("run_body_documented", "error_body_documented")),
-    "IgnoredAuth": ("ignored_auth", ("auth_refused",)),
-    "MissingHeaderNotRejected": ("missing_required_header", ("auth_refused", "api_version_required")),
-    "AcceptedNegativeData": ("negative_data_rejection", ("auth_refused", "unknown_path_refused", "api_version_required",
-                                                         "unknown_api_version_answered", "stale_tag_refused",
-                                                         "if_match_variant_answered", "business_rules_refuse")),
-    "RejectedPositiveData": ("positive_data_acceptance", ("current_tag_wins", "get_serves_the_run", "documented_status")),
-    "UnsupportedMethodResponse": ("unsupported_method", ("undeclared_method_refused",)),
-    "AllowHeaderMismatch": ("unsupported_method", ("undeclared_method_refused",)),
+# restates is shown under, `schemathesis.<check>`), and the findings of rules that say the same
+# thing, as (rule, how its problem begins): a failure such a finding also found on that exchange is
+# that rule's finding, counted once. A finding of the rule about another fact folds nothing. An
+# expectation rule finds a request's status wrong only when the request is odd in that one way
+# only, so its finding is the one thing negative or positive data can be about there.
+Restating = tuple[tuple[str, str], ...]
+_BODY: Restating = (("run_body_documented", "no run in the body"), ("run_body_documented", "the run lacks"),
+                    ("run_body_documented", "the run's "), ("error_body_documented", ""))  # fmt: skip
+_MEDIA: Restating = (("run_body_documented", "no run in the body"), ("error_body_documented", "no JSON object body"))
+_HEADER_FORM: Restating = (("traceparent_on_every_response", "an invalid traceparent"),
+                           ("etag_on_success", "an ETag that is not a quoted entity tag"),
+                           ("retry_after_on_429", "a Retry-After that is not a count of seconds"),
+                           ("tracestate_well_formed", ""))  # fmt: skip
+_EXPECTED = "expected "  # how every expectation rule's finding begins (rules._expect)
+_RESTATED: dict[str, tuple[str, Restating]] = {
+    "UndefinedStatusCode": ("status_code_conformance", (("documented_status", "a status the contract does not document"),)),
+    "JsonSchemaError": ("response_schema_conformance", _BODY),
+    "MalformedJson": ("response_schema_conformance", _BODY),
+    "DiscriminatorMismatch": ("response_schema_conformance", _BODY),
+    "MissingContentType": ("content_type_conformance", _MEDIA),
+    "UndefinedContentType": ("content_type_conformance", _MEDIA),
+    "MalformedMediaType": ("content_type_conformance", _MEDIA),
+    "ContentDeserializationError": ("content_type_conformance", _MEDIA),
+    "MissingHeaderNotRejected": ("missing_required_header", (("auth_refused", _EXPECTED), ("api_version_required", ""))),
+    "AcceptedNegativeData": ("negative_data_rejection", tuple((rule, _EXPECTED) for rule in (
+        "auth_refused", "unknown_path_refused", "api_version_required", "unknown_api_version_answered", "stale_tag_refused",
+        "if_match_variant_answered", "business_rules_refuse"))),
+    "RejectedPositiveData": ("positive_data_acceptance", (("current_tag_wins", _EXPECTED), ("get_serves_the_run", _EXPECTED),
+                                                          ("documented_status", "a server error"))),
+    "UnsupportedMethodResponse": ("unsupported_method", (("undeclared_method_refused", ""),)),
+    "AllowHeaderMismatch": ("unsupported_method", (("undeclared_method_refused", ""),)),
 }  # fmt: skip
-_HEADER_RULES = {"traceparent": "traceparent_on_every_response", "etag": "etag_on_success", "retry-after": "retry_after_on_429"}
+# a missing header, by its name: the rule that requires it, and how that rule says it is missing
+_MISSING: dict[str, tuple[str, str]] = {"traceparent": ("traceparent_on_every_response", "no traceparent header"),
+                                        "etag": ("etag_on_success", "no ETag"),
+                                        "retry-after": ("retry_after_on_429", "no Retry-After")}  # fmt: skip
+HEADER_SCHEMA_TITLE = "Response header does not conform to the schema"  # schemathesis' title for a header's value
 
 
 def external_failures(failure: BaseException) -> list[rules.ExternalFailure]:
-    """A schemathesis failure as the recorder keeps it: under its check's name, with the rules
-    that restate it (a missing-headers failure: one per header, each with its header's rule)."""
+    """A schemathesis failure as the recorder keeps it: under its check's name, with the rules'
+    findings that restate it (a missing-headers failure: one per header, each with its header's
+    rule; a header's value against its schema: the header rules' findings on a header's form)."""
     kind = type(failure).__name__
     check, restating = _RESTATED.get(kind, (kind, ()))
     title = getattr(failure, "title", "") or kind
     detail = " ".join(str(getattr(failure, "message", "") or failure).split())
+    if kind == "JsonSchemaError" and title == HEADER_SCHEMA_TITLE:
+        check, restating = "response_headers_conformance", _HEADER_FORM
     missing = getattr(failure, "missing_headers", None)
     if kind == "MissingHeaders" and isinstance(missing, list) and missing:
-        by_header = [(header, _HEADER_RULES.get(str(header).lower())) for header in missing]
-        return [rules.ExternalFailure(check, f"Missing header {header}", detail, (rule,) if rule else ()) for header, rule in by_header]
+        by_header = [(header, _MISSING.get(str(header).lower())) for header in missing]
+        return [rules.ExternalFailure("response_headers_conformance", f"Missing header {header}", detail, (rule,) if rule else ())
+                for header, rule in by_header]  # fmt: skip
     return [rules.ExternalFailure(check, title, detail, restating)]

@@ -51,7 +51,7 @@ from fieldproof.recorder import (
     Recorder,
     format_groups,
 )
-from fieldproof.records import FirstPassRecord, Record, WorkerStatus, problem_of, write_records
+from fieldproof.records import FirstPassRecord, Record, WorkerStatus, problem_of, process_file, write_records
 from fieldproof.rules import EXCHANGE_RULES, SequenceCheck, judge_exchange
 from fieldproof.target import RunRef, Target, load_target
 
@@ -322,7 +322,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _worker_file(config: pytest.Config) -> Path:
     session: SessionSettings = config._fieldproof_session  # type: ignore[attr-defined]
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    return Path(session.work_dir) / f"{session.part}{worker}.jsonl"
+    return process_file(Path(session.work_dir), f"{session.part}{worker}")
 
 
 _current: dict[str, Any] = {}
@@ -373,7 +373,7 @@ def _progress(config: pytest.Config) -> WorkerStatus:
     harness: Harness | None = getattr(config, "_fieldproof_harness", None)
     if harness is None:
         return WorkerStatus(cases=cases_counted())
-    return WorkerStatus(requests=harness.recorder.requests + harness.unanswered, violations=dict(harness.recorder.violations),
+    return WorkerStatus(requests=harness.recorder.requests + harness.unanswered, findings=dict(harness.recorder.severities),
                         waiting_until=harness.client.liveness.waiting_until, cases=cases_counted())  # fmt: skip
 
 

@@ -31,7 +31,6 @@ INTERVAL_S = 10.0  # a plain line this often (FIELDPROOF_PROGRESS_INTERVAL_S ove
 WRITE_EVERY_S = 0.5
 SWARM_PROGRESS = "swarm.progress.json"  # in the session's work folder: what the swarm's master knows so far
 LIVE_REFRESH_S = 0.25
-SEVERITY_ORDER = ("critical", "major", "minor")  # most severe first; others (older names) after
 STYLES = {"critical": "bold red", "major": "red", "minor": "yellow"}
 
 
@@ -132,16 +131,11 @@ def render(moment: Moment) -> Text:
     return line
 
 
-def by_severity(violations: Mapping[str, int], severity_of: Callable[[str], object]) -> dict[str, int]:
-    """Findings per severity, most severe first."""
-    counts: dict[str, int] = {}
-    for rule, count in violations.items():
-        if count:
-            severity = severity_of(rule)
-            name = str(getattr(severity, "value", severity))  # a str-valued enum member or a plain str
-            counts[name] = counts.get(name, 0) + count
-    rank = {name: n for n, name in enumerate(SEVERITY_ORDER)}
-    return dict(sorted(counts.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0])))
+def by_severity(counts: Mapping[str, int]) -> dict[str, int]:
+    """Findings per severity, most severe first (none: left out)."""
+    from fieldproof.rules import Severity  # the rules are only needed once the suites run
+
+    return {severity.value: counts[severity.value] for severity in Severity if counts.get(severity.value)}
 
 
 def suite_of(nodeid: str) -> str:
@@ -188,14 +182,12 @@ class Progress:
         self._live_display: Any = None
 
     def moment(self) -> Moment:
-        from fieldproof.rules import severity_of  # the rules are only needed once the suites run
-
         workers = [w for w in (read_status(path) for path in sorted(self.work.glob("*.progress.json"))) if w]
         done, total = self.tests()
-        violations: dict[str, int] = {}
+        found: dict[str, int] = {}
         for worker in workers:
-            for rule, count in worker.violations.items():
-                violations[rule] = violations.get(rule, 0) + count
+            for severity, count in worker.findings.items():
+                found[severity] = found.get(severity, 0) + count
         with self._lock:
             tests = list(self._running)
         running = tuple(sorted({suite_of(test) for test in tests}))
@@ -212,7 +204,7 @@ class Progress:
                       detail=_detail(tests[0]) if len(tests) == 1 else None, done=done, total=total,
                       later=() if self.finished else self.later, cases=sum(w.cases for w in workers),
                       requests=sum(w.requests for w in workers), budget=self.budget,
-                      findings=by_severity(violations, severity_of), wait_left_s=wait_left, wait_s=wait_s or None,
+                      findings=by_severity(found), wait_left_s=wait_left, wait_s=wait_s or None,
                       finished=self.finished)  # fmt: skip
 
     def line(self) -> str:
@@ -318,11 +310,9 @@ class SwarmProgress:
             self._show(self._held)
 
     def line(self) -> Text:
-        from fieldproof.rules import severity_of
-
         status = read_status(self.work / SWARM_PROGRESS) or WorkerStatus()
         moment = Moment(elapsed_s=time.monotonic() - self.started, running=("swarm",), requests=status.requests,
-                        budget=self.budget, findings=by_severity(status.violations, severity_of), counts_tests=False)  # fmt: skip
+                        budget=self.budget, findings=by_severity(status.findings), counts_tests=False)  # fmt: skip
         return render(moment)
 
     def _relay(self) -> None:

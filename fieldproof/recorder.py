@@ -93,6 +93,7 @@ class Recorder:
         self.secrets = secrets
         self.checks: Counter[str] = Counter()
         self.violations: Counter[str] = Counter()  # findings per rule
+        self.severities: Counter[str] = Counter()  # findings per severity (each finding's own: served refusals are critical)
         self.observed: Counter[tuple[str, int]] = Counter()
         self.asserted: Counter[tuple[str, int]] = Counter()
         self.requests = 0
@@ -141,7 +142,8 @@ class Recorder:
         with self._lock:
             self.checks[source] += 1
             for failure in failures:
-                if any(verdicts.get(rule) for rule in failure.restated_by):
+                if any(found.problem.startswith(begins) for rule, begins in failure.restated_by
+                       for found in verdicts.get(rule) or []):  # fmt: skip
                     continue
                 name = f"{source}.{failure.check}"
                 message = f"{what_happened(exchange)}: {failure.title}: {failure.detail}"[:2000]
@@ -151,6 +153,7 @@ class Recorder:
         now = time.time()
         for finding in findings:
             self.violations[finding.rule] += 1
+            self.severities[finding.severity.value] += 1
             key = (finding.rule, finding.signature)
             group = self._groups.get(key)
             if group is None:
@@ -202,4 +205,5 @@ class Recorder:
                 asserted=[(op, status, n) for (op, status), n in self.asserted.items()],
                 latencies=[(op, status, self.observed[(op, status)], [round(s, 5) for s in kept])
                            for (op, status), kept in self.latencies.items()],
+                severities=dict(self.severities),
             )  # fmt: skip

@@ -39,15 +39,11 @@ class ProblemKind(enum.StrEnum):
 
     @property
     def exit_code(self) -> ExitCode:
-        """The code a session with this problem (and no finding) ends with."""
-        return _EXIT_CODES.get(self, ExitCode.INCONCLUSIVE)
+        """The code a session with this problem (and no finding) ends with: the exit code of the
+        exception class it is mapped from (a kind no FieldproofError maps to: inconclusive)."""
+        codes = [getattr(cls, "exit_code", ExitCode.INCONCLUSIVE) for cls, kind in _KINDS if kind is self]
+        return codes[0] if codes and isinstance(codes[0], ExitCode) else ExitCode.INCONCLUSIVE
 
-
-_EXIT_CODES = {
-    ProblemKind.UNREACHABLE: ExitCode.UNREACHABLE,
-    ProblemKind.BUDGET_EXHAUSTED: ExitCode.USAGE,
-    ProblemKind.DEADLINE: ExitCode.USAGE,
-}
 # the exception classes that stop a test, most specific first; any other is INCONCLUSIVE
 _KINDS: tuple[tuple[type[BaseException], ProblemKind], ...] = (
     (BudgetExhausted, ProblemKind.BUDGET_EXHAUSTED),
@@ -91,6 +87,7 @@ class TotalsRecord:
     observed: list[tuple[str, int, int]]  # (operation, status, answers)
     asserted: list[tuple[str, int, int]]  # (operation, status, answers a rule expected)
     latencies: list[tuple[str, int, int, list[float]]]  # (operation, status, answers, a uniform sample of seconds)
+    severities: dict[str, int] = field(default_factory=dict)  # findings per severity (each finding's own)
 
 
 @dataclass(frozen=True)
@@ -210,18 +207,18 @@ class WorkerStatus:
     """What one pytest process last wrote of itself."""
 
     requests: int = 0
-    violations: Mapping[str, int] = field(default_factory=dict)  # findings per rule
+    findings: Mapping[str, int] = field(default_factory=dict)  # per severity (each finding's own)
     waiting_until: float | None = None  # time.time() a 429's Retry-After is waited out to
     cases: int = 0  # schemathesis cases done
     at: float = field(default_factory=time.time)  # when it was written
 
     def to_dict(self) -> dict[str, Any]:
-        return {"requests": self.requests, "violations": dict(self.violations), "waiting_until": self.waiting_until,
+        return {"requests": self.requests, "findings": dict(self.findings), "waiting_until": self.waiting_until,
                 "cases": self.cases, "at": self.at}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> WorkerStatus:
-        return cls(requests=int(data.get("requests", 0)), violations=dict(data.get("violations") or {}),
+        return cls(requests=int(data.get("requests", 0)), findings=dict(data.get("findings") or {}),
                    waiting_until=data.get("waiting_until"), cases=int(data.get("cases", 0)), at=float(data.get("at", 0.0)))  # fmt: skip
 
 

@@ -34,10 +34,10 @@ from fieldproof import contract, rules
 from fieldproof.client.recording import ApiClient, Budget, Credentials, Liveness, SandboxControl
 from fieldproof.errors import ExitCode, FieldproofError, UsageError
 from fieldproof.exchange import REDACTED, Exchange, Snapshot
-from fieldproof.facts import PROVENANCES, Auth, IfMatch, PathKind
+from fieldproof.facts import PROVENANCES, Auth, IfMatch
 from fieldproof.fielding_runs import FileRuns, SandboxRuns
 from fieldproof.report.summary import GroupRow, Summary, load_summary
-from fieldproof.reproduce import RACE_RULE, group_id, race_of, replayable
+from fieldproof.reproduce import RACE_RULE, group_id, kept_ids, race_of, replayable
 from fieldproof.rules import Finding
 from fieldproof.sandbox.settings import SERVING, SandboxSettings
 from fieldproof.target import SANDBOX_SOURCE, RunRef, Target, load_target
@@ -45,14 +45,6 @@ from fieldproof.target import SANDBOX_SOURCE, RunRef, Target, load_target
 REPLAY_REQUESTS = 400  # a replay's requests, at most
 REPLAY_SECONDS = 120.0  # and its time
 RACE_ROUNDS = 5  # a race is timing: rounds tried before "not reproduced"
-# a path id is sent as it was recorded where a fact says it differed from the run's on purpose;
-# every other id is the replay run's own
-_KEPT_BY = {
-    "account_id": {PathKind.MALFORMED_ACCOUNT_ID, PathKind.UNKNOWN_ACCOUNT_ID},
-    "project_id": {PathKind.MALFORMED_PROJECT_ID, PathKind.OTHER_SCOPE, PathKind.UNKNOWN_RUN},
-    "target_group_id": {PathKind.MALFORMED_TARGET_GROUP_ID, PathKind.OTHER_SCOPE, PathKind.UNKNOWN_RUN},
-    "fielding_run_id": {PathKind.UNKNOWN_RUN, PathKind.ODD_RUN_ID},
-}
 _SET_UP = {"paused": "pause", "live": "resume"}  # the write that brings a run to a status
 
 
@@ -245,10 +237,8 @@ def _resend(client: ApiClient, run: RunRef, recorded: Mapping[str, Any]) -> Exch
     """The recorded request sent again on `run`, its preconditions re-created: the run at the
     status it had, the tag it carried made what it was (current, stale) on the run now."""
     facts = recorded.get("facts") or {}
-    kinds = {PathKind(kind) for kind in facts.get("path", ()) if kind in {k.value for k in PathKind}}
     url = str(recorded["url"])
-    sent_ids = contract.path_ids(url[url.find("/demand/accounts/"):].partition("?")[0]) or {}
-    ids = {name: sent_ids[name] for name, kept_by in _KEPT_BY.items() if name in sent_ids and kinds & kept_by}
+    ids = kept_ids(url, facts)
     path, question, query = url.partition("?")
     last = path.rstrip("/").rsplit("/", 1)[-1]
     action = last if last in contract.WRITES else None

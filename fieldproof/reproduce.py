@@ -27,14 +27,12 @@ from typing import Any
 
 from fieldproof import contract, rules
 from fieldproof.exchange import curl_command
-from fieldproof.facts import IfMatch
+from fieldproof.facts import IfMatch, PathKind
 from fieldproof.target import SANDBOX_SOURCE
 
 RACE_RULE = rules.OneWinner.rule
 CURL, RACE_SCRIPT = "curl", "race_script"
 DEFAULT_RACERS = 8  # when the evidence of a race does not say how many wrote
-# settings that say where and how a sandbox listens, not how it behaves; the signing key, if
-# changed, is a secret: none of these is carried into a reproduction
 
 
 @dataclass(frozen=True)
@@ -273,6 +271,9 @@ def reproduction(rule: str, examples: Sequence[Mapping[str, Any]], where: Where,
         needs.append(_sandbox_needs(where, exchange["url"]))
     else:
         needs.append(f"{where.token_env} holds the target's main token, as for the session")
+    for variable in sorted(set((exchange.get("secret_env") or {}).values()) - {where.token_env}):  # another account's token
+        needs.append(f"`export {variable}=$(fieldproof sandbox token --account {_seed_foreign_account()})`"
+                     if where.sandbox is not None else f"{variable} holds the token it held for the session")  # fmt: skip
     if replay:
         needs.append(f"or let fieldproof re-create it and judge it: {replay}")
     run_url = _run_url(exchange)
@@ -284,7 +285,45 @@ def reproduction(rule: str, examples: Sequence[Mapping[str, Any]], where: Where,
         portable = _portable(run_url, _role(exchange), where)
         exchange = {**exchange, "url": _moved(exchange["url"], run_url, portable)}
         run_url = portable
+    elif where.sandbox is not None:  # a path off the run's on purpose: the ids it kept, the others a run a new sandbox has
+        exchange = {**exchange, "url": _kept_ids_moved(str(exchange["url"]), exchange, where)}
     return Reproduction(CURL, exchange_curl(exchange, run_url, where.token_env), tuple(needs))
+
+
+# a path id is sent as it was recorded where a fact of the request says it differed from the run's
+# on purpose; every other id is a run's that the target (a new sandbox, a replay's run) has
+KEPT_BY = {
+    "account_id": {PathKind.MALFORMED_ACCOUNT_ID, PathKind.UNKNOWN_ACCOUNT_ID},
+    "project_id": {PathKind.MALFORMED_PROJECT_ID, PathKind.OTHER_SCOPE, PathKind.UNKNOWN_RUN},
+    "target_group_id": {PathKind.MALFORMED_TARGET_GROUP_ID, PathKind.OTHER_SCOPE, PathKind.UNKNOWN_RUN},
+    "fielding_run_id": {PathKind.UNKNOWN_RUN, PathKind.ODD_RUN_ID},
+}
+
+
+def kept_ids(url: str, facts: Mapping[str, Any]) -> dict[str, str]:
+    """The path ids of a request that its facts say were off the run's on purpose."""
+    kinds = {PathKind(kind) for kind in facts.get("path", ()) if kind in {k.value for k in PathKind}}
+    sent = contract.path_ids(url[url.find("/demand/accounts/"):].partition("?")[0]) or {}
+    return {name: sent[name] for name, kept_by in KEPT_BY.items() if name in sent and kinds & kept_by}
+
+
+def _kept_ids_moved(url: str, exchange: Mapping[str, Any], where: Where) -> str:
+    """A request to another path, its other ids those of the seed's run of its role."""
+    run = _seed_runs().get(_role(exchange)) or _seed_runs().get("resumable")
+    ids = contract.path_ids(url[url.find("/demand/accounts/"):].partition("?")[0]) if "/demand/accounts/" in url else None
+    if run is None or ids is None:
+        return url
+    path, question, query = url.partition("?")
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    action = f"/{last}" if last in contract.WRITES else ""
+    mixed = {**run, **kept_ids(url, exchange.get("facts") or {})}
+    return url[: url.index("/demand/accounts/")] + contract.run_path(**mixed) + action + question + query
+
+
+def _seed_foreign_account() -> str:
+    from fieldproof.sandbox.seed import load_seed
+
+    return str(load_seed().foreign_account)
 
 
 def _sandbox_needs(where: Where, url: str) -> str:

@@ -122,7 +122,7 @@ class ExternalFailure:
     check: str  # a name that says what it checks: response_schema_conformance
     title: str
     detail: str
-    restated_by: tuple[str, ...] = ()
+    restated_by: tuple[tuple[str, str], ...] = ()  # (rule, how its finding's problem begins) that say the same
 
 
 @dataclass(frozen=True)
@@ -871,7 +871,10 @@ class OneWinner:
             problem = "more than one winner" if len(winners) > 1 else ("no winner" if not winners else "a loser not refused with 412")
             by = [w.sender for w in winners if w.sender]
             won_by = f"; the 204s went to {', '.join(by)}" if len(by) > 1 else ""
-            findings += _finding(self.rule, winners[1] if len(winners) > 1 else settled[0], problem,
+            # the write blamed (and so the group) must not depend on which racer answered first
+            odd = sorted((e for e in settled if e.status != 204 and e.status not in losers_may), key=lambda e: e.status)
+            blamed = winners[1] if len(winners) > 1 else (odd or sorted(settled, key=lambda e: e.status))[0]
+            findings += _finding(self.rule, blamed, problem,
                                  f"{len(settled)} concurrent writes with If-Match {settled[0].request_header('if-match')} "
                                  f"were answered {statuses}; expected one 204 and {len(settled) - 1} x 412 (or 422)"
                                  f"{won_by}")  # fmt: skip

@@ -15,7 +15,7 @@ from helpers import staging
 
 from fieldproof import contract
 from fieldproof.exchange import Exchange, Snapshot
-from fieldproof.facts import IfMatch, RequestFacts
+from fieldproof.facts import IfMatch, PathKind, RequestFacts
 from fieldproof.reproduce import CURL, RACE_SCRIPT, Race, Where, group_id, race_of, reproduction, sandbox_command
 from fieldproof.rules import Finding
 from fieldproof.sandbox.settings import SandboxSettings
@@ -164,3 +164,29 @@ def test_a_race_script_run_against_a_correct_server_sees_one_change(tmp_path: Pa
         answers = [line.split()[1] for line in lines[1:-1]]
         assert sorted(answers) == ["204"] + ["412"] * 7, result.stdout
         assert lines[-1] == "writes that changed the run: 1 (a correct server: exactly 1)"
+
+
+def _path_example(url: str, kinds: tuple[PathKind, ...], auth_env: str = "FIELDPROOF_TOKEN") -> dict[str, Any]:
+    headers = {"Cint-API-Version": "2025-12-18", "Authorization": "Bearer [REDACTED]"}
+    exchange = Exchange("get", "GET", url, headers, 200, {}, b"", 0.01, facts=RequestFacts(path=frozenset(kinds), role="resumable"),
+                        secret_env={"Authorization": auth_env})  # fmt: skip
+    return Finding("unknown_path_refused", "a problem", "a message", exchange).to_dict()
+
+
+def test_a_path_off_the_run_keeps_only_the_ids_its_facts_say_were_off_on_purpose() -> None:
+    other_project = "01M9855RYWSSBMARJ5G59K6XXX"
+    url = BASE + contract.run_path("101", other_project, "01M9855RYWJZ9H98PRY3VTBQZA", "01M9855RYWJ3TT1F001C5RR8B1")
+    made = reproduction("unknown_path_refused", [_path_example(url, (PathKind.OTHER_SCOPE,))], SANDBOX)
+    assert made is not None
+    # the session's run is gone with its sandbox: the seeded run's ids, but the other project kept
+    sent = made.text.splitlines()[-1]
+    assert other_project in sent and "01JD0000000000000000000R01" in sent and "01M9855RYWJ3TT1F001C5RR8B1" not in sent
+
+
+def test_another_accounts_token_is_a_need_of_its_own() -> None:
+    url = BASE + SEEDED_RESUMABLE
+    made = reproduction("auth_refused", [_path_example(url, (), auth_env="FIELDPROOF_FOREIGN_TOKEN")], SANDBOX)
+    assert made is not None
+    assert any("export FIELDPROOF_FOREIGN_TOKEN=$(fieldproof sandbox token --account 202)" in need for need in made.needs)
+    on_file = reproduction("auth_refused", [_path_example(url, (), auth_env="FIELDPROOF_FOREIGN_TOKEN")], FILE_TARGET)
+    assert on_file is not None and "FIELDPROOF_FOREIGN_TOKEN holds the token it held for the session" in on_file.needs

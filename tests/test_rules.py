@@ -26,7 +26,7 @@ import httpx
 import pytest
 import respx
 
-from fieldproof import rules
+from fieldproof import contract, rules
 from fieldproof.client import ApiClient, Budget, Credentials
 from fieldproof.client.recording import BrokenResponse
 from fieldproof.exchange import REDACTED, Exchange, Snapshot
@@ -1556,3 +1556,64 @@ def test_a_finding_served_where_it_must_be_refused_is_critical(sim: Sim) -> None
     refused = run_case(sim, Case("stale_tag_refused", "y", expect("stale", STALE), force("resume", 409)))
     (wrong_status,) = EXCHANGE_RULES["stale_tag_refused"].check(refused) or []
     assert wrong_status.severity is Severity.MAJOR
+
+
+# --- another checker's failures: the rule's finding when the rule found the same fact ----------
+
+
+class _HeaderSchemaFailure(AssertionError):
+    """As schemathesis' response_headers_conformance raises it for a header's value."""
+
+    title = "Response header does not conform to the schema"
+    message = "'abc' does not match '^[0-9a-f]{2}-…'"
+
+
+JsonSchemaError = type("JsonSchemaError", (_HeaderSchemaFailure,), {})  # schemathesis' class name is what is read
+MissingHeaders = type("MissingHeaders", (AssertionError,), {"title": "Missing required headers", "message": "traceparent"})
+
+
+def _external(failure: BaseException, exchange: Exchange) -> set[str]:
+    from fieldproof import fuzz
+    from fieldproof.recorder import Recorder
+
+    recorder = Recorder()
+    recorder.record(exchange)
+    recorder.record_failures("schemathesis", exchange, fuzz.external_failures(failure))
+    return {group.rule for group in recorder.take_groups()}
+
+
+RUN_PATH_IDS = {"account_id": "101", "project_id": "01JD000000000000000000P101", "target_group_id": "01JD000000000000000000T101"}
+
+
+def _get_200(shown_id: str = "01JD0000000000000000000R01", **headers: str) -> Exchange:
+    """A GET of run R01 answered 200 with a documented run (the one `shown_id` names)."""
+    run = {"id": shown_id, "status": "paused", "version": 1, "start_fielding_at": "2026-01-01T00:00:00Z",
+           "end_fielding_at": "2027-01-01T00:00:00Z", "last_changed_at": "2026-01-02T00:00:00Z",
+           "last_changed_by": str(uuid.uuid4())}  # fmt: skip
+    url = "https://x.test/v1" + contract.run_path(**RUN_PATH_IDS, fielding_run_id="01JD0000000000000000000R01")
+    return Exchange("get", "GET", url, {}, 200, {"etag": 'W/"1"', "content-type": "application/json", **headers},
+                    json.dumps(run).encode(), 0.0)  # fmt: skip
+
+
+def test_a_header_value_schemathesis_finds_wrong_is_the_header_rules_finding_counted_once() -> None:
+    found = _external(JsonSchemaError(), _get_200(traceparent="abc"))
+    assert "traceparent_on_every_response" in found and not {r for r in found if r.startswith("schemathesis")}
+
+
+def test_a_missing_header_is_folded_only_into_that_headers_rule() -> None:
+    missing = MissingHeaders()
+    missing.missing_headers = ["traceparent"]  # type: ignore[attr-defined]
+    found = _external(missing, _get_200())
+    assert "traceparent_on_every_response" in found and not {r for r in found if r.startswith("schemathesis")}
+    missing.missing_headers = ["x-other"]  # type: ignore[attr-defined]  # a header no rule requires: kept
+    assert "schemathesis.response_headers_conformance" in _external(missing, _get_200())
+
+
+def test_a_failure_is_not_folded_into_a_rules_finding_about_another_fact() -> None:
+    body_schema = type("JsonSchemaError", (AssertionError,), {"title": "Response violates schema", "message": "x"})()
+    # run_body_documented finds that the run shown is not the one the path names; schemathesis finds
+    # the body against the document's schema broken: two facts, two findings
+    found = _external(body_schema, _get_200(shown_id="01JD0000000000000000000R02"))
+    assert "run_body_documented" in found and "schemathesis.response_schema_conformance" in found
+    # and where the rule found the body's form wrong, schemathesis' copy is the rule's finding
+    assert "schemathesis.response_schema_conformance" not in _external(body_schema, _exchange(200, operation="get"))

@@ -448,3 +448,32 @@ def test_findings_the_baseline_accepts_pass_in_every_output(tmp_path: Path) -> N
     (result,) = json.loads(render_sarif(data))["runs"][0]["results"]
     assert result["suppressions"] == [{"kind": "external", "justification": "known: API-1"}]
     assert annotation_lines(data) == []
+
+
+def test_a_test_the_budget_ended_after_the_first_pass_is_skipped_not_failed(tmp_path: Path) -> None:
+    from fieldproof.records import FirstPassRecord, TotalsRecord
+    from fieldproof.report import render_console
+    from fieldproof.report.summary import SuiteTest
+
+    work = tmp_path / "work"
+    write_records(process_file(work, "main"), [
+        FirstPassRecord("lifecycle", ("etag_on_success",), "done", 10),
+        TotalsRecord(1, 1.0, 10, 0, 0.0, None, {"etag_on_success": 10}, {}, [], [], []),
+        _problem("budget_exhausted", "the request budget is spent", "u"),
+    ])  # fmt: skip
+    tests = TestOutcomes(passed=1, failed=1, failures=["u"], cases=[SuiteTest("fieldproof.suites.test_x", "u", "failed", 0.1,
+                                                                              "BudgetExhausted", "u")])  # fmt: skip
+    data = build_summary(work, target={"base_url": "x", "max_requests": 10}, profile="quick", duration_s=1, tests=tests)
+    data.decide(exit_code(data))
+    assert data.exit_code == ExitCode.OK and data.tests.failed == 0 and data.tests.skipped == 1
+    assert "suite tests: 1 passed, 0 failed, 1 skipped" in render_console(data)
+
+
+def test_a_rules_row_shows_the_severity_of_its_worst_failing_group() -> None:
+    from fieldproof.report.summary import GroupRow, RuleRow
+
+    served = GroupRow("auth_refused", "get 200: expected 401", 1, 0.0, [], [], severity="critical")
+    refused = GroupRow("auth_refused", "get 404: expected 401", 3, 0.0, [], [], severity="major")
+    assert RuleRow("auth_refused", "exchange", "", 4, [refused, served], "").severity == "critical"
+    assert RuleRow("auth_refused", "exchange", "", 4, [refused], "").severity == "major"
+    assert RuleRow("auth_refused", "exchange", "", 4, [], "").severity == "major"  # the rule's own

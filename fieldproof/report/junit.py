@@ -19,10 +19,14 @@ def _groups_text(rule_groups: list[GroupRow], accepted: bool) -> str:
     return "\n".join(group_text(group, examples=len(group.examples)) for group in chosen)
 
 
-def _rule_order(rule: RuleRow) -> tuple[int, int]:
-    """Violated rules first, their most severe group first; then the rest as the registry lists them."""
+def _rule_order(rule: RuleRow) -> tuple[int, int, int]:
+    """Violated rules first, by their most severe group, then by how much it found; then the rest
+    as the registry lists them."""
     failing = [group for group in rule.groups if group.accepted is None]
-    return (0, min(Severity(group.severity).rank for group in failing)) if failing else (1, 0)
+    if not failing:
+        return (1, 0, 0)
+    worst = min(Severity(group.severity).rank for group in failing)
+    return (0, worst, -sum(group.count for group in failing if Severity(group.severity).rank == worst))
 
 
 def _session_suite(root: ET.Element, summary: Summary) -> None:

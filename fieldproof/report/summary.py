@@ -187,7 +187,10 @@ class RuleRow:
 
     @property
     def severity(self) -> str:
-        return rules.severity_of(self.name).value
+        """The worst of its failing groups' (a refusal rule's finding is critical when the target
+        served what it must refuse), else the rule's own."""
+        failing = [Severity(g.severity) for g in self.groups if g.accepted is None]
+        return min(failing, key=lambda s: s.rank).value if failing else rules.severity_of(self.name).value
 
     @property
     def violations(self) -> int:
@@ -541,10 +544,11 @@ def _merge(found: list[FindingsRecord]) -> list[GroupRow]:
     return sorted(merged.values(), key=lambda g: g.rank)
 
 
-def _settle_accepted_tests(tests: TestOutcomes, groups: Sequence[GroupRow], problems: Sequence[Problem]) -> None:
+def _settle_tests(tests: TestOutcomes, groups: Sequence[GroupRow], problems: Sequence[Problem], spent: set[str]) -> None:
     """A suite test that failed on findings only, every one of them accepted by the baseline,
-    passes (as its rules do in the rule table). A failed test's message is its finding groups'
-    text and what stopped it, never the harness's own traceback."""
+    passes (as its rules do in the rule table); one the request budget stopped after the first
+    pass had exercised every rule (`spent`) is skipped, as the note says. A failed test's message
+    is its finding groups' text and what stopped it, never the harness's own traceback."""
     for case in tests.cases:
         if case.outcome != "failed" or not case.nodeid:
             continue
@@ -552,7 +556,13 @@ def _settle_accepted_tests(tests: TestOutcomes, groups: Sequence[GroupRow], prob
         stopped = [f"{p.kind}: {p.message}" for p in problems if p.test == case.nodeid]
         if own or stopped:
             case.message = "\n".join([*map(group_text, own), *stopped])
-        if own and not stopped and all(group.accepted is not None for group in own):
+        if case.nodeid in spent and not stopped and all(group.accepted is not None for group in own):
+            case.outcome, case.message = "skipped", "the request budget ended it after the first pass had exercised every rule"
+            tests.failed -= 1
+            tests.skipped += 1
+            if case.nodeid in tests.failures:
+                tests.failures.remove(case.nodeid)
+        elif own and not stopped and all(group.accepted is not None for group in own):
             case.outcome = "passed"
             case.accepted = "; ".join(dict.fromkeys(str(group.accepted) for group in own))
             tests.failed -= 1
@@ -691,7 +701,6 @@ def build_summary(
                 expired.append(entry)
         else:
             group.accepted = entry.reason
-    _settle_accepted_tests(tests, groups, problems)
     rule_rows = []
     for registry, rule_kind in ((rules.EXCHANGE_RULES, "exchange"), (rules.SEQUENCE_RULES, "sequence")):
         for name, rule in registry.items():
@@ -719,6 +728,7 @@ def build_summary(
                                          asserted[(operation, status)]))  # fmt: skip
     problems, budget_note, budget_tests = _budget_verdict(problems, first_pass, checks, target.get("max_requests"))
     notes = [*(notes or []), *budget_note]
+    _settle_tests(tests, groups, problems, budget_tests if budget_note else set())
     problems += tests.errors
     explained = {test for g in groups for test in g.tests} | {p.test for p in problems} | budget_tests
     problems += [Problem(ProblemKind.INCONCLUSIVE, "the test failed without a finding", test)

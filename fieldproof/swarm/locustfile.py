@@ -284,11 +284,11 @@ class Master:
         """Requests and findings so far, every node's, for the progress lines of `fieldproof swarm`."""
         totals = [record for shipped in self.shipped.values() if shipped["totals"]
                   for record in [from_line(shipped["totals"])] if isinstance(record, TotalsRecord)]  # fmt: skip
-        violations = Counter(self.node.recorder.violations)
+        severities = Counter(self.node.recorder.severities)
         for record in totals:
-            violations.update(record.violations)
+            severities.update(record.severities)
         requests = self.node.recorder.requests + sum(record.requests for record in totals)
-        write_status(Path(str(CONFIG.work_dir)) / SWARM_PROGRESS, WorkerStatus(requests=requests, violations=violations))
+        write_status(Path(str(CONFIG.work_dir)) / SWARM_PROGRESS, WorkerStatus(requests=requests, findings=severities))
 
     def start(self, runner: MasterRunner) -> None:
         try:
