@@ -23,12 +23,15 @@ import shlex
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fieldproof import contract, rules
 from fieldproof.exchange import curl_command
 from fieldproof.facts import IfMatch, PathKind
 from fieldproof.target import SANDBOX_SOURCE
+
+if TYPE_CHECKING:
+    from fieldproof.sandbox.seed import Seed
 
 RACE_RULE = rules.OneWinner.rule
 CURL, RACE_SCRIPT = "curl", "race_script"
@@ -286,7 +289,7 @@ def reproduction(rule: str, examples: Sequence[Mapping[str, Any]], where: Where,
         exchange = {**exchange, "url": _moved(exchange["url"], run_url, portable)}
         run_url = portable
     elif where.sandbox is not None:  # a path off the run's on purpose: the ids it kept, the others a run a new sandbox has
-        exchange = {**exchange, "url": _kept_ids_moved(str(exchange["url"]), exchange, where)}
+        exchange = {**exchange, "url": _kept_ids_moved(str(exchange["url"]), exchange)}
     return Reproduction(CURL, exchange_curl(exchange, run_url, where.token_env), tuple(needs))
 
 
@@ -303,27 +306,23 @@ KEPT_BY = {
 def kept_ids(url: str, facts: Mapping[str, Any]) -> dict[str, str]:
     """The path ids of a request that its facts say were off the run's on purpose."""
     kinds = {PathKind(kind) for kind in facts.get("path", ()) if kind in {k.value for k in PathKind}}
-    sent = contract.path_ids(url[url.find("/demand/accounts/"):].partition("?")[0]) or {}
+    sent = contract.path_ids(url.partition("?")[0]) or {}
     return {name: sent[name] for name, kept_by in KEPT_BY.items() if name in sent and kinds & kept_by}
 
 
-def _kept_ids_moved(url: str, exchange: Mapping[str, Any], where: Where) -> str:
+def _kept_ids_moved(url: str, exchange: Mapping[str, Any]) -> str:
     """A request to another path, its other ids those of the seed's run of its role."""
     run = _seed_runs().get(_role(exchange)) or _seed_runs().get("resumable")
-    ids = contract.path_ids(url[url.find("/demand/accounts/"):].partition("?")[0]) if "/demand/accounts/" in url else None
+    ids = contract.path_ids(url.partition("?")[0])
     if run is None or ids is None:
         return url
-    path, question, query = url.partition("?")
-    last = path.rstrip("/").rsplit("/", 1)[-1]
-    action = f"/{last}" if last in contract.WRITES else ""
-    mixed = {**run, **kept_ids(url, exchange.get("facts") or {})}
-    return url[: url.index("/demand/accounts/")] + contract.run_path(**mixed) + action + question + query
+    base = url[: url.index("/demand/accounts/")]
+    kept = kept_ids(url, exchange.get("facts") or {})
+    return _moved(url, base + contract.run_path(**ids), base + contract.run_path(**{**run, **kept}))
 
 
 def _seed_foreign_account() -> str:
-    from fieldproof.sandbox.seed import load_seed
-
-    return str(load_seed().foreign_account)
+    return str(_seed().foreign_account)
 
 
 def _sandbox_needs(where: Where, url: str) -> str:
@@ -381,12 +380,18 @@ def _portable(run_url: str, role: str, where: Where) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _seed_runs() -> dict[str, dict[str, str]]:
-    """The default seed's first run of each role, by its path ids."""
+def _seed() -> Seed:
+    """The built-in sandbox's default seed (read once)."""
     from fieldproof.sandbox.seed import load_seed
 
+    return load_seed()
+
+
+@functools.lru_cache(maxsize=1)
+def _seed_runs() -> dict[str, dict[str, str]]:
+    """The default seed's first run of each role, by its path ids."""
     runs: dict[str, dict[str, str]] = {}
-    for role, run in load_seed().runs:
+    for role, run in _seed().runs:
         if role is not None and role not in runs:
             runs[role] = {"account_id": run.account_id, "project_id": run.project_id,
                           "target_group_id": run.target_group_id, "fielding_run_id": run.id}  # fmt: skip
