@@ -556,19 +556,19 @@ def _settle_tests(tests: TestOutcomes, groups: Sequence[GroupRow], problems: Seq
         stopped = [f"{p.kind}: {p.message}" for p in problems if p.test == case.nodeid]
         if own or stopped:
             case.message = "\n".join([*map(group_text, own), *stopped])
-        if case.nodeid in spent and not stopped and all(group.accepted is not None for group in own):
+        if stopped or any(group.accepted is None for group in own):
+            continue  # it failed: a finding, or what stopped it
+        if case.nodeid in spent:
             case.outcome, case.message = "skipped", "the request budget ended it after the first pass had exercised every rule"
-            tests.failed -= 1
             tests.skipped += 1
-            if case.nodeid in tests.failures:
-                tests.failures.remove(case.nodeid)
-        elif own and not stopped and all(group.accepted is not None for group in own):
-            case.outcome = "passed"
-            case.accepted = "; ".join(dict.fromkeys(str(group.accepted) for group in own))
-            tests.failed -= 1
+        elif own:
+            case.outcome, case.accepted = "passed", "; ".join(dict.fromkeys(str(group.accepted) for group in own))
             tests.passed += 1
-            if case.nodeid in tests.failures:
-                tests.failures.remove(case.nodeid)
+        else:
+            continue
+        tests.failed -= 1
+        if case.nodeid in tests.failures:
+            tests.failures.remove(case.nodeid)
 
 
 def group_head(group: GroupRow) -> str:
