@@ -138,7 +138,10 @@ class Recorder:
         """Findings of another checker (schemathesis) about an exchange. One that a rule which
         judges the same fact also found on this exchange is that rule's finding, already kept:
         a defect is counted once. The others are kept under `source.check` names."""
-        verdicts = rules.judge_exchange(exchange)  # as when it was recorded: rules are pure
+        failures = list(failures)
+        # judged again, as when it was recorded (rules are pure), only when a failure may restate a rule:
+        # most answers schemathesis validates pass, and judging each twice would be wasted
+        verdicts = rules.judge_exchange(exchange) if any(failure.restated_by for failure in failures) else {}
         with self._lock:
             self.checks[source] += 1
             for failure in failures:
