@@ -26,6 +26,7 @@ from typing import IO, Any, TextIO
 from rich.text import Text
 
 from fieldproof.records import WorkerStatus, read_status, write_status
+from fieldproof.rules import Severity
 
 INTERVAL_S = 10.0  # a plain line this often (FIELDPROOF_PROGRESS_INTERVAL_S overrides: tests)
 WRITE_EVERY_S = 0.5
@@ -133,8 +134,6 @@ def render(moment: Moment) -> Text:
 
 def by_severity(counts: Mapping[str, int]) -> dict[str, int]:
     """Findings per severity, most severe first (none: left out)."""
-    from fieldproof.rules import Severity  # the rules are only needed once the suites run
-
     return {severity.value: counts[severity.value] for severity in Severity if counts.get(severity.value)}
 
 
