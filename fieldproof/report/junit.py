@@ -22,11 +22,10 @@ def _groups_text(rule_groups: list[GroupRow], accepted: bool) -> str:
 def _rule_order(rule: RuleRow) -> tuple[int, int, int]:
     """Violated rules first, by their most severe group, then by how much it found; then the rest
     as the registry lists them."""
-    failing = [group for group in rule.groups if group.accepted is None]
-    if not failing:
+    if not rule.violations:
         return (1, 0, 0)
-    worst = min(Severity(group.severity).rank for group in failing)
-    return (0, worst, -sum(group.count for group in failing if Severity(group.severity).rank == worst))
+    worst = rule.severity  # its worst failing group's
+    return (0, Severity(worst).rank, -sum(g.count for g in rule.groups if g.accepted is None and g.severity == worst))
 
 
 def _session_suite(root: ET.Element, summary: Summary) -> None:
