@@ -15,10 +15,11 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from fieldproof import contract
-from fieldproof.client.recording import ApiClient, SandboxControl
+from fieldproof.client.recording import ApiClient
 from fieldproof.errors import RoleMissing, RoleUsedUp, RunNotReady
 from fieldproof.exchange import Snapshot
 from fieldproof.rules import end_date_passed
+from fieldproof.sandbox.control_client import SandboxControl
 from fieldproof.target import RunRef, Target
 
 

@@ -26,14 +26,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from fieldproof import suites
-from fieldproof.client.recording import (
-    ApiClient,
-    Budget,
-    Credentials,
-    Liveness,
-    Pacer,
-    SandboxControl,
-)
+from fieldproof.client.limits import Budget, Liveness, Pacer
+from fieldproof.client.recording import ApiClient, Credentials
 from fieldproof.document import ContractDocument
 from fieldproof.errors import (
     DeadlineReached,
@@ -53,6 +47,7 @@ from fieldproof.recorder import (
 )
 from fieldproof.records import FirstPassRecord, Record, WorkerStatus, problem_of, process_file, write_records
 from fieldproof.rules import EXCHANGE_RULES, SequenceCheck, judge_exchange
+from fieldproof.sandbox.control_client import SandboxControl
 from fieldproof.target import RunRef, Target, load_target
 
 T = TypeVar("T")

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from fieldproof import contract, rules
-from fieldproof.client.recording import ApiClient, Budget, Credentials, Liveness, SandboxControl
+from fieldproof.client.limits import Budget, Liveness
+from fieldproof.client.recording import ApiClient, Credentials
 from fieldproof.errors import ExitCode, FieldproofError, UsageError
 from fieldproof.exchange import REDACTED, Exchange, Snapshot
 from fieldproof.facts import PROVENANCES, Auth, IfMatch
@@ -39,6 +40,7 @@ from fieldproof.fielding_runs import FileRuns, SandboxRuns
 from fieldproof.report.summary import GroupRow, Summary, load_summary
 from fieldproof.reproduce import RACE_RULE, group_id, kept_ids, race_of, replayable
 from fieldproof.rules import Finding
+from fieldproof.sandbox.control_client import SandboxControl
 from fieldproof.sandbox.settings import SERVING, SandboxSettings
 from fieldproof.target import SANDBOX_SOURCE, RunRef, Target, load_target
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from helpers import fieldproof_run, staging, summary
 
-from fieldproof.client.recording import Pacer
+from fieldproof.client.limits import Pacer
 from fieldproof.headers import RateLimitState, rate_limit_state
 from fieldproof.suites.test_first_pass import STEPS
 

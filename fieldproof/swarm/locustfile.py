@@ -32,7 +32,8 @@ from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
 from fieldproof import rules
-from fieldproof.client.recording import ApiClient, BrokenResponse, Budget, Credentials, Liveness
+from fieldproof.client.limits import Budget, Liveness
+from fieldproof.client.recording import ApiClient, BrokenResponse, Credentials
 from fieldproof.document import ContractDocument
 from fieldproof.errors import (
     BudgetExhausted,
