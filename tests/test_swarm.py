@@ -16,6 +16,7 @@ from helpers import rules_by_name, run_statuses, staging, summary
 from fieldproof.errors import ExitCode
 from fieldproof.linearizability import Operation, check
 from fieldproof.model import Observation, RunState
+from fieldproof.swarm.config import SwarmConfig
 from fieldproof.swarm.history import ClockOffset, merge, to_record
 
 SHORT = ["--duration", "6s", "--users", "10", "--spawn-rate", "10"]
@@ -77,6 +78,19 @@ def test_a_worker_whose_clock_is_off_raises_no_false_violation(tmp_path: Path) -
     # the bound is depends on the machine's load; that it holds the skew, and not 0, does not)
     assert abs(offset - 5.0) <= bound + 0.001 and offset - bound > 0
     assert all(h["verdict"] == "linearizable" for h in swarm["histories"].values())
+
+
+def test_importing_the_locustfile_reads_nothing(tmp_path: Path) -> None:
+    # Locust imports the locustfile before it knows which part the process plays (and, with
+    # --processes, before it forks): the config, the target file and the contract document are
+    # read in Locust's init event, so no config, or one naming files that do not exist, imports
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDPROOF_")}
+    missing = SwarmConfig(target_file=str(tmp_path / "no-target.toml"), contract_file=str(tmp_path / "no-contract.yaml"))
+    code = "import fieldproof.swarm.locustfile as f, locust; assert issubclass(f.FieldproofUser, locust.User)"
+    for swarm_env in ({}, missing.to_env()):
+        result = subprocess.run([sys.executable, "-c", code], env={**env, **swarm_env}, capture_output=True, text=True,
+                                timeout=120, cwd=tmp_path)  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
 
 
 def test_merging_moves_each_worker_onto_the_masters_clock_and_widens_by_the_bound() -> None:
