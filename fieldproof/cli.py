@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", default="1", metavar="N|auto",
                      help="pytest-xdist workers; auto: one per CPU (default: 1)")  # fmt: skip
     run.add_argument("--reports", default="reports", metavar="DIR", type=_FOLDER, help="where reports go (default: reports)")
-    run.add_argument("--seed", type=int, default=None, metavar="N", help="hypothesis seed, to vary or reproduce a run")
+    run.add_argument("--seed", type=int, default=None, metavar="N", help="hypothesis seed, to vary or reproduce a session")
     run.add_argument("--suites", default=None, metavar="NAME,…", type=_names("suite", suites.names),
                      help=f"run only these suites ({', '.join(suites.names())}); default: all")  # fmt: skip
     run.add_argument("--contract", metavar="FILE", type=_FILE,
@@ -139,10 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run the built-in sandbox with these fault modes, deliberate bugs the suites must find "
                           "(`fieldproof sandbox --fault list` says what each does): " + ", ".join(_fault_names()))  # fmt: skip
     run.add_argument("--baseline", metavar="FILE", type=_FILE, help="accepted findings (TOML [[accept]] entries): reported, not failing")
-    run.add_argument("--baseline-update", metavar="FILE", type=_FILE, help="write a baseline accepting this run's findings")
+    run.add_argument("--baseline-update", metavar="FILE", type=_FILE, help="write a baseline accepting this session's findings")
 
     run.add_argument("--wait-for-lock", type=_finite, default=0.0, metavar="SECONDS",
-                     help="wait this long for another run on the same target to end (default: refuse at once)")  # fmt: skip
+                     help="wait this long for another session on the same target to end (default: refuse at once)")  # fmt: skip
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failing test")
     run.add_argument("--quiet", action="store_true",
                      help="no progress line (on a terminal a live one; without one, a line every 10 s)")  # fmt: skip
@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     swarm.add_argument("--bind-host", default="127.0.0.1", metavar="HOST",
                        help="with --master: where to listen for workers (another host's workers: 0.0.0.0; default 127.0.0.1)")  # fmt: skip
     swarm.add_argument("--wait-for-lock", type=_finite, default=0.0, metavar="SECONDS",
-                       help="wait this long for another run on the same target to end")  # fmt: skip
+                       help="wait this long for another session on the same target to end")  # fmt: skip
     swarm.add_argument("--contract", metavar="FILE", type=_FILE, help="judge by this OpenAPI document")
 
     replay = commands.add_parser(
@@ -333,10 +333,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def entry() -> NoReturn:
     """The `fieldproof` command itself: `main`, then out at once. Every report is written and
-    closed by then, and what a normal exit would add is the interpreter freeing every module,
-    0.2-0.3 s with pytest, hypothesis and schemathesis loaded, which each run (and each of a
-    CI job's sessions) would pay for nothing. The exit handlers (logging, file locks) still run;
-    a thread still working (none should be) gets the normal exit, which waits for it."""
+    closed by then, and what a normal exit would add is the interpreter freeing every module
+    (pytest, hypothesis and schemathesis among them), work no one waits for that each session
+    would pay for nothing. The exit handlers (logging, file locks) still run; a thread still
+    working (none should be) gets the normal exit, which waits for it."""
     code = main()
     if any(not thread.daemon for thread in threading.enumerate() if thread is not threading.main_thread()):
         sys.exit(code)

@@ -112,7 +112,7 @@ class SandboxError(UsageError):
 
 
 class LockHeld(UsageError):
-    """Another run holds a lock this run needs; the message names the holder."""
+    """Another session holds a lock this session needs; the message names the holder."""
 
 
 class SelfcheckError(UsageError):
@@ -128,7 +128,7 @@ class BudgetExhausted(UsageError):
 
 
 class DeadlineReached(UsageError):
-    """The run's max_duration_s has passed; no further request is sent."""
+    """The session's max_duration_s has passed; no further request is sent."""
 
 
 # --- inconclusive (exit 4): a suite could not reach a verdict ------------------------------
@@ -150,7 +150,7 @@ class TargetUnreachable(FieldproofError):
 
 
 class TargetStoppedAnswering(TargetUnreachable):
-    """Several requests in a row got no answer: the run stops sending."""
+    """Several requests in a row got no answer: the session stops sending."""
 
 
 class TokenRejected(TargetUnreachable):

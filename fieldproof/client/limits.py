@@ -25,7 +25,7 @@ class Budget:
     """A thread-safe request count that refuses to go past its limit.
 
     The last `reserve` requests are kept for putting runs back (`for_restoring()`), so that a
-    run whose budget ran out mid-test still leaves its runs as it found them.
+    session whose budget ran out mid-test still leaves its runs as it found them.
     """
 
     def __init__(self, limit: int, reserve: int = 0, spent_message: str | None = None) -> None:
@@ -158,7 +158,7 @@ class Pacer:
 
 
 class Liveness:
-    """Whether the target still answers (shared by every client of a process), and the run's
+    """Whether the target still answers (shared by every client of a process), and the session's
     deadline: after STOP_AFTER_UNANSWERED requests in a row without an answer, or past the
     deadline, nothing more is sent."""
 
