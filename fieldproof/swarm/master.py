@@ -67,6 +67,7 @@ class Master:
         self.stopping = False
         self.written = False
         self.greenlets: list[gevent.Greenlet] = []
+        self.swarm: dict[str, Any] = {}  # the swarm section of the summary, once written
 
     def ship(self, client_id: str, data: dict[str, Any] | None) -> None:
         if not data:
@@ -197,7 +198,7 @@ class Master:
         work = Path(str(self.setup.config.work_dir))
         for name, shipped in self.shipped.items():
             records = [from_line(line) for line in [*shipped["groups"], *([shipped["totals"]] if shipped["totals"] else [])]]
-            records += [problem_record(kind, message, name) for kind, message in shipped["problems"].items()]
+            records += [_problem_record(kind, message, name) for kind, message in shipped["problems"].items()]
             write_records(process_file(work, name), records, self.setup.target.secrets)
         histories = merge({**{name: s["history"] for name, s in self.shipped.items()}, "master": self.node.history},
                           {**{self.names[c]: clock for c, clock in self.clocks.items() if c in self.names},
@@ -218,7 +219,7 @@ class Master:
         report = self.node.report()
         records = [from_line(line) for line in [*report["groups"], report["totals"]]]
         records += self.node.recorder.take_evidence("swarm/master")
-        records += [problem_record(kind, message, "master") for kind, message in report["problems"].items()]
+        records += [_problem_record(kind, message, "master") for kind, message in report["problems"].items()]
         records += [ProblemRecord(ProblemKind.INCONCLUSIVE, "its final report never arrived", f"swarm/{name}") for name in sorted(missing)]
         write_records(process_file(work, "master"), records, self.setup.target.secrets)
         calls = sorted(op.call for operations in histories.values() for op in operations)
@@ -238,7 +239,7 @@ class Master:
             entries.append({"name": name, "method": method, "requests": entry.num_requests, "failures": entry.num_failures,
                             **{f"p{int(p * 100)}_ms": entry.get_response_time_percentile(p) for p in (0.5, 0.95, 0.99)},
                             "max_ms": entry.max_response_time})  # fmt: skip
-        swarm = {**getattr(self, "swarm", {}), "users": users, "duration_s": round(time.time() - self.started, 2),
+        swarm = {**self.swarm, "users": users, "duration_s": round(time.time() - self.started, 2),
                  "latency": entries}  # fmt: skip
         (Path(str(self.setup.config.work_dir)) / "swarm.json").write_text(json.dumps(swarm, indent=1))
 
@@ -283,7 +284,7 @@ class Master:
         self.node.guarded(self.write_stats)(self.runner, users)
 
 
-def problem_record(kind: str, message: str, node: str) -> Record:
+def _problem_record(kind: str, message: str, node: str) -> Record:
     """What stopped a node's users. A spent budget is how a swarm on a live target ends its load
     (a note), not a failure to reach a verdict; anything else is a problem of the session."""
     if kind == ProblemKind.BUDGET_EXHAUSTED.value:
