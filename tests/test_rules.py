@@ -1225,7 +1225,7 @@ def test_a_mixed_rounds_timeline_names_each_kind() -> None:
         check.observe(_raced(operation, status, etag))
     check.observe(_look("completed", NEW, 4))
     assert check.finish()
-    evidence = rules.evidence_of(check)
+    evidence = check.evidence()
     assert evidence is not None and evidence["violated"] is True and evidence["if_match"] == TAG
     assert [(status, label) for _, _, status, label in evidence["requests"]] == [(204, "racer 0 pause"), (204, "racer 1 complete")]
 
