@@ -1044,10 +1044,10 @@ def race(sim: Sim, racers: int = 3) -> tuple[list[Exchange], Snapshot, Exchange]
 
 
 def judge_race(results: list[Exchange], before: Snapshot, after: Exchange) -> rules.Result:
-    check = rules.OneWinner(before)
+    judge = rules.OneWinner(before)
     for exchange in [*results, after]:
-        assert check.observe(exchange) is None  # a round is judged at its end
-    return check.finish()
+        assert judge.observe(exchange) is None  # a round is judged at its end
+    return judge.finish()
 
 
 RACE_PASSES = {
@@ -1119,12 +1119,12 @@ def _look(status: str, etag: str, version: int) -> Exchange:
 
 
 def judge_mixed(start: str, writes: list[Raced], after: tuple[str, str, int] | None) -> rules.Result:
-    check = rules.OneWinner(Snapshot(200, TAG, {"status": start, "version": 3}))
+    judge = rules.OneWinner(Snapshot(200, TAG, {"status": start, "version": 3}))
     for operation, status, etag in writes:
-        assert check.observe(_raced(operation, status, etag)) is None
+        assert judge.observe(_raced(operation, status, etag)) is None
     if after is not None:
-        check.observe(_look(*after))
-    return check.finish()
+        judge.observe(_look(*after))
+    return judge.finish()
 
 
 NEW = 'W/"4"'
@@ -1220,12 +1220,12 @@ def test_a_mixed_round_is_judged_without_the_look_after_it_and_not_from_an_unkno
 
 
 def test_a_mixed_rounds_timeline_names_each_kind() -> None:
-    check = rules.OneWinner(Snapshot(200, TAG, {"status": "live", "version": 3}))
+    judge = rules.OneWinner(Snapshot(200, TAG, {"status": "live", "version": 3}))
     for operation, status, etag in [("pause", 204, NEW), ("complete", 204, NEW)]:
-        check.observe(_raced(operation, status, etag))
-    check.observe(_look("completed", NEW, 4))
-    assert check.finish()
-    evidence = check.evidence()
+        judge.observe(_raced(operation, status, etag))
+    judge.observe(_look("completed", NEW, 4))
+    assert judge.finish()
+    evidence = judge.evidence()
     assert evidence is not None and evidence["violated"] is True and evidence["if_match"] == TAG
     assert [(status, label) for _, _, status, label in evidence["requests"]] == [(204, "racer 0 pause"), (204, "racer 1 complete")]
 
@@ -1238,10 +1238,10 @@ def lifecycle(sim: Sim, second: str = "pause", if_match: Any = ...) -> tuple[Exc
 
 def chain(*exchanges: Exchange) -> rules.Result:
     """What new_etag_accepted_by_next_write says of the last exchange, after the others."""
-    check = rules.NewTagAccepted()
+    judge = rules.NewTagAccepted()
     for exchange in exchanges[:-1]:
-        check.observe(exchange)
-    return check.observe(exchanges[-1])
+        judge.observe(exchange)
+    return judge.observe(exchanges[-1])
 
 
 LIFECYCLE_PASSES = {"resume-then-pause": ("pause", setup()), "resume-then-complete": ("complete", setup())}
@@ -1403,15 +1403,15 @@ def test_the_model_allows_what_a_correct_server_answers(states, exchange) -> Non
          "complete-live-refused", "complete-scheduled-refused"],  # fmt: skip
 )
 def test_the_model_refuses_what_no_correct_server_answers(states, exchange, says: str) -> None:
-    check = rules.LifecycleModel(states[0])
-    check.observe(_model_exchange("get", 200, etag=states[0].etag, run_status=states[0].status))
-    (finding,) = check.observe(exchange)
+    judge = rules.LifecycleModel(states[0])
+    judge.observe(_model_exchange("get", 200, etag=states[0].etag, run_status=states[0].status))
+    (finding,) = judge.observe(exchange)
     assert finding.rule == "lifecycle_model_allows" and says in finding.message
     assert "GET get -> 200" in finding.message  # the script of requests so far
-    assert check.lost  # it knows no state now ...
-    assert check.observe(_model_exchange("resume", 204, 'W/"5"', 'W/"6"')) is None  # ... so it judges nothing ...
-    assert check.observe(_model_exchange("get", 200, etag='W/"9"', run_status="live")) is None
-    assert check.observe(_model_exchange("pause", 204, 'W/"9"', 'W/"10"')) == []  # ... until a GET shows the run
+    assert judge.lost  # it knows no state now ...
+    assert judge.observe(_model_exchange("resume", 204, 'W/"5"', 'W/"6"')) is None  # ... so it judges nothing ...
+    assert judge.observe(_model_exchange("get", 200, etag='W/"9"', run_status="live")) is None
+    assert judge.observe(_model_exchange("pause", 204, 'W/"9"', 'W/"10"')) == []  # ... until a GET shows the run
 
 
 def test_the_model_rule_does_not_apply_to_other_requests() -> None:
@@ -1429,10 +1429,10 @@ def _history(*answers: tuple[str, float, float, str, int, str | None]):
 
 
 def linearizable(history: list[Any], max_states: int | None = None) -> rules.Result:
-    check = rules.LinearizableHistory(PAUSED, max_states=max_states)
+    judge = rules.LinearizableHistory(PAUSED, max_states=max_states)
     for operation in history:
-        assert check.observe(operation) is None
-    return check.finish()
+        assert judge.observe(operation) is None
+    return judge.finish()
 
 
 def test_a_linearizable_history_passes() -> None:
@@ -1452,6 +1452,27 @@ def test_an_inconclusive_check_is_no_verdict() -> None:
     history = _history(*[(f"c{n}", 0.0, 1.0, "resume", None, None) for n in range(6)],
                        ("a", 0.0, 1.0, "resume", 204, 'W/"2"'), ("b", 0.5, 1.5, "resume", 204, 'W/"3"'))  # fmt: skip
     assert linearizable(history, max_states=1) is None
+
+
+def test_a_sequence_judge_keeps_all_its_state_in_its_declared_fields() -> None:
+    """Fed, finished and asked for its picture, no judge holds anything its dataclass does not
+    declare (what a report reads of it is typed, never looked up by name)."""
+    fed: dict[str, tuple[rules.SequenceJudge, list[Any]]] = {
+        "one_winner_among_concurrent_writes": (rules.OneWinner(Snapshot(200, TAG, {"status": "live", "version": 3})),
+                                               [_raced("pause", 204, NEW), _raced("complete", 204, NEW), _look("completed", NEW, 4)]),
+        "new_etag_accepted_by_next_write": (rules.NewTagAccepted(),
+                                            [_model_exchange("resume", 204, 'W/"1"', 'W/"2"'), _model_exchange("pause", 412, 'W/"2"')]),
+        "lifecycle_model_allows": (rules.LifecycleModel(PAUSED), [_model_exchange("resume", 412, 'W/"1"')]),
+        "history_linearizable": (rules.LinearizableHistory(PAUSED),
+                                 _history(("a", 0.0, 1.0, "resume", 204, 'W/"2"'), ("b", 0.5, 1.5, "resume", 204, 'W/"3"'))),
+    }  # fmt: skip
+    assert set(fed) == set(SEQUENCE_RULES)
+    for name, (judge, items) in fed.items():
+        assert type(judge) is SEQUENCE_RULES[name].check and isinstance(judge, rules.SequenceJudge)
+        found = [f for item in items for f in judge.observe(item) or []] + (judge.finish() or [])
+        assert found, f"{name}: the sequence breaks its rule"
+        judge.evidence()
+        assert set(vars(judge)) <= {f.name for f in dataclasses.fields(judge)}, name
 
 
 def test_max_rps_spaces_request_starts() -> None:
