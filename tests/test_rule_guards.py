@@ -58,8 +58,8 @@ def exchange(operation: str, status: int, facts: RequestFacts | None = None, met
 
 def body(name: str) -> Callable[[Exchange], rules.Result]:
     """The rule's own body, without the registry's guards."""
-    unguarded: Callable[[Exchange], rules.Result] = inspect.unwrap(EXCHANGE_RULES[name].check)
-    assert unguarded is not EXCHANGE_RULES[name].check, f"{name} is registered without the judging wrapper"
+    unguarded: Callable[[Exchange], rules.Result] = inspect.unwrap(EXCHANGE_RULES[name].judge)
+    assert unguarded is not EXCHANGE_RULES[name].judge, f"{name} is registered without the judging wrapper"
     return unguarded
 
 
@@ -84,7 +84,7 @@ def test_no_exchange_rule_tests_a_guard_itself() -> None:
 def test_an_operation_outside_the_contract_is_left_alone_by_every_rule_on_the_four() -> None:
     probe = exchange(contract.OTHER, 500, method="PATCH")
     ours_only = [name for name, rule in EXCHANGE_RULES.items() if rule.guards.only_ours]
-    assert {name: EXCHANGE_RULES[name].check(probe) for name in ours_only} == dict.fromkeys(ours_only)
+    assert {name: EXCHANGE_RULES[name].judge(probe) for name in ours_only} == dict.fromkeys(ours_only)
     # the guard, not the body, keeps them quiet: unguarded, they judge the probe
     assert body("documented_status")(probe) and body("traceparent_on_every_response")(probe) and body("error_body_documented")(probe)
 
@@ -110,7 +110,7 @@ def test_a_rate_limited_answer_is_left_to_retry_after_on_429(name: str) -> None:
     facts = CALLS_FOR_A_REFUSAL[name]
     limited = exchange("pause" if facts.if_match is not IfMatch.NOT_A_WRITE else "get", 429, facts)
     assert EXCHANGE_RULES[name].guards.skip_rate_limited
-    assert EXCHANGE_RULES[name].check(limited) is None
+    assert EXCHANGE_RULES[name].judge(limited) is None
     assert body(name)(limited), "unguarded, the rule would judge the 429 as the wrong refusal"
 
 

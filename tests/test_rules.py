@@ -854,7 +854,7 @@ def run_case(sim: Sim, case: Case) -> Exchange:
 @pytest.mark.parametrize("case", [c.param() for c in PASSES])
 def test_rule_passes_a_correct_response(sim: Sim, case: Case) -> None:
     exchange = run_case(sim, case)
-    result = EXCHANGE_RULES[case.rule].check(exchange)
+    result = EXCHANGE_RULES[case.rule].judge(exchange)
     assert result is not None, f"{case.rule} did not apply to {exchange.method} {exchange.url} -> {exchange.status}"
     assert result == []
     assert sim.flagged() == set(), "a correct API must pass every rule on every exchange"
@@ -863,7 +863,7 @@ def test_rule_passes_a_correct_response(sim: Sim, case: Case) -> None:
 @pytest.mark.parametrize("case", [c.param() for c in BREAKS])
 def test_rule_fails_a_broken_response(sim: Sim, case: Case) -> None:
     exchange = run_case(sim, case)
-    result = EXCHANGE_RULES[case.rule].check(exchange)
+    result = EXCHANGE_RULES[case.rule].judge(exchange)
     assert result, f"{case.rule} passed {exchange.method} {exchange.operation} -> {exchange.status}"
     assert {finding.rule for finding in result} == {case.rule}
     assert all(finding.exchange is exchange and finding.message for finding in result)
@@ -911,7 +911,7 @@ def test_expectation_rules_skip_a_429_the_client_gave_up_on(sim: Sim, rule: str)
     force(op_under_test(rule), 429)(sim.fake)  # Retry-After: 5 exceeds max_429_wait_s = 0.5
     exchange = send(sim)
     assert exchange.status == 429 and exchange.gave_up_on_429 is True
-    assert EXCHANGE_RULES[rule].check(exchange) is None
+    assert EXCHANGE_RULES[rule].judge(exchange) is None
     assert [e.status for e in sim.recorded].count(429) == 1
     assert sim.flagged() == set()
 
@@ -921,7 +921,7 @@ def test_expectation_rules_apply_to_their_requests(sim: Sim, rule: str) -> None:
     """The set-ups APPLICABLE uses really reach each rule (so the 429 tests are not vacuous)."""
     send, where = APPLICABLE[rule]
     where(sim.fake)
-    assert EXCHANGE_RULES[rule].check(send(sim)) == []
+    assert EXCHANGE_RULES[rule].judge(send(sim)) == []
 
 
 @pytest.mark.parametrize("rule", EXPECTATION_RULES)
@@ -990,7 +990,7 @@ def test_a_429_beyond_max_wait_is_given_up_and_not_slept(sim: Sim, monkeypatch) 
     assert slept == []
     assert exchange.status == 429 and exchange.gave_up_on_429 is True
     assert [e.status for e in sim.recorded if e.method == "POST"] == [429]
-    assert all(EXCHANGE_RULES[name].check(exchange) is None for name in EXPECTATION_RULES)
+    assert all(EXCHANGE_RULES[name].judge(exchange) is None for name in EXPECTATION_RULES)
     assert rules.retry_after_on_429(exchange) == [] and rules.refusal_changes_nothing(exchange) == []
     assert sim.flagged() == set()
 
@@ -1468,7 +1468,7 @@ def test_a_sequence_judge_keeps_all_its_state_in_its_declared_fields() -> None:
     }  # fmt: skip
     assert set(fed) == set(SEQUENCE_RULES)
     for name, (judge, items) in fed.items():
-        assert type(judge) is SEQUENCE_RULES[name].check and isinstance(judge, rules.SequenceJudge)
+        assert type(judge) is SEQUENCE_RULES[name].judge and isinstance(judge, rules.SequenceJudge)
         found = [f for item in items for f in judge.observe(item) or []] + (judge.finish() or [])
         assert found, f"{name}: the sequence breaks its rule"
         judge.evidence()
@@ -1549,7 +1549,7 @@ def _signatures_of(case: Case) -> set[tuple[str, str]]:
         simulation = Sim(fake)
         try:
             exchange = run_case(simulation, case)
-            return {(f.rule, f.signature) for f in EXCHANGE_RULES[case.rule].check(exchange) or []}
+            return {(f.rule, f.signature) for f in EXCHANGE_RULES[case.rule].judge(exchange) or []}
         finally:
             simulation.client.close()
 
@@ -1572,10 +1572,10 @@ def test_an_unknown_api_version_is_one_defect_whatever_its_spelling() -> None:
 
 def test_a_finding_served_where_it_must_be_refused_is_critical(sim: Sim) -> None:
     stale = run_case(sim, Case("stale_tag_refused", "x", expect("stale", STALE), force("resume", 204)))
-    (served,) = EXCHANGE_RULES["stale_tag_refused"].check(stale) or []
+    (served,) = EXCHANGE_RULES["stale_tag_refused"].judge(stale) or []
     assert served.severity is Severity.CRITICAL
     refused = run_case(sim, Case("stale_tag_refused", "y", expect("stale", STALE), force("resume", 409)))
-    (wrong_status,) = EXCHANGE_RULES["stale_tag_refused"].check(refused) or []
+    (wrong_status,) = EXCHANGE_RULES["stale_tag_refused"].judge(refused) or []
     assert wrong_status.severity is Severity.MAJOR
 
 

@@ -1,5 +1,5 @@
 """The rules on single exchanges: each one function, named after the rule, judging one
-exchange as the recorder records it. Those marked `expectation` check the status a fact of the
+exchange as the recorder records it. Those marked `expectation` judge the status a fact of the
 request calls for (a stale tag, no token, …), read from `exchange.facts`. What a rule leaves
 alone (another operation, a 429, a request with another unusual fact) is declared on its
 `@exchange_rule` and applied by the registry before the body runs.

@@ -139,7 +139,7 @@ class Rule:
     name: str
     summary: str
     unexercised: str  # why it may have judged nothing, and how to exercise it
-    check: Callable[..., Any]  # exchange rules: the guarded function; sequence rules: the SequenceJudge class
+    judge: Callable[..., Any]  # exchange rules: the guarded function; sequence rules: the SequenceJudge class
     expectation: bool = False
     severity: Severity = Severity.MAJOR
     # an expectation rule's finding when the target served or applied what it must refuse (a stale
@@ -214,7 +214,7 @@ def sequence_rule(summary: str, unexercised: str, severity: Severity = Severity.
 def judge_exchange(exchange: Exchange) -> dict[str, Result]:
     """Every exchange rule's verdict on one exchange (on an answer that could not be read as
     HTTP, only the rules that judge such answers)."""
-    return {name: rule.check(exchange) if exchange.readable or rule.judges_unreadable else None
+    return {name: rule.judge(exchange) if exchange.readable or rule.judges_unreadable else None
             for name, rule in EXCHANGE_RULES.items()}  # fmt: skip
 
 
