@@ -127,3 +127,8 @@ def test_a_rule_is_not_declared_for_only_ours_and_only_undeclared_at_once() -> N
     """Such a rule would never judge anything."""
     with pytest.raises(ValueError, match="not only each"):
         Guards(only_ours=True, only_undeclared=True)
+
+
+def test_a_guard_naming_no_request_fact_is_refused_when_it_is_declared() -> None:
+    with pytest.raises(KeyError, match="no request fact 'ifmatch'"):
+        Guards(ordinary_besides="ifmatch")

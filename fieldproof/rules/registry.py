@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
 from fieldproof.exchange import OPERATIONS, Exchange
+from fieldproof.facts import RequestFacts
 
 
 class Severity(StrEnum):
@@ -98,7 +99,6 @@ class ExternalFailure:
     restated_by: tuple[tuple[str, str], ...] = ()  # (rule, how its finding's problem begins) that say the same
 
 
-
 def rate_limited(exchange: Exchange) -> bool:
     """A 429 is never a failure by itself: expectation rules leave it to retry_after_on_429
     (the client waits it out and sends again; what the retry gets is judged on its own)."""
@@ -119,11 +119,13 @@ class Guards:
     only_ours: bool = False  # only the contract's four operations
     only_undeclared: bool = False  # only a probe with a method the contract does not declare
     skip_rate_limited: bool = False  # a 429 is retry_after_on_429's to judge
-    ordinary_besides: str | None = None  # every request fact but this one is the plain case (Facts.ordinary)
+    ordinary_besides: str | None = None  # every request fact but this one is the plain case (RequestFacts.ordinary)
 
     def __post_init__(self) -> None:
         if self.only_ours and self.only_undeclared:
             raise ValueError("a rule judges the contract's operations, undeclared ones, or both: not only each")
+        if self.ordinary_besides is not None:
+            RequestFacts().ordinary(besides=self.ordinary_besides)  # a fact's name misspelt fails at import, not mid-session
 
     def leave_alone(self, exchange: Exchange) -> bool:
         """Whether the rule does not apply to this exchange."""
@@ -154,7 +156,7 @@ class Rule:
 EXCHANGE_RULES: dict[str, Rule] = {}
 SEQUENCE_RULES: dict[str, Rule] = {}
 
-ExchangeJudgement = Callable[[Exchange], "Result"]
+ExchangeJudgement = Callable[[Exchange], Result]
 
 
 def exchange_rule(summary: str, unexercised: str, expectation: bool = False, severity: Severity = Severity.MAJOR,
