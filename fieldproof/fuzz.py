@@ -92,7 +92,7 @@ def register_checks() -> dict[str, Callable[..., Any]]:
             continue
 
         def check(ctx: Any, response: Any, case: Any, _rule: rules.Rule = rule) -> None:
-            findings = _rule.check(_exchange_of(response, case))
+            findings = _rule.judge(_exchange_of(response, case))
             if findings:
                 raise AssertionError("; ".join(f.message for f in findings))
 

@@ -89,7 +89,7 @@ def _exchange(operation: str, status: int, *, if_match: str | None = None, facts
 
 
 def _judge(name: str, exchange: Exchange) -> rules.Result:
-    return rules.all_rules()[name].check(exchange)  # type: ignore[no-any-return]
+    return rules.all_rules()[name].judge(exchange)  # type: ignore[no-any-return]
 
 
 def _facts(**kw: Any) -> RequestFacts:

@@ -20,7 +20,7 @@ from typing import Any
 from fieldproof import rules
 from fieldproof.exchange import Exchange
 from fieldproof.records import EvidenceRecord, FindingsRecord, TotalsRecord
-from fieldproof.rules import ExternalFailure, Finding, Result, SequenceCheck, Severity, Signature, what_happened
+from fieldproof.rules import ExternalFailure, Finding, Result, SequenceJudge, Severity, Signature, what_happened
 
 EXAMPLES_KEPT = 3  # distinct examples per group; the count says how many more there were
 EVIDENCE_KEPT = 30  # pictures' data per rule and process (concurrency rounds, counterexamples)
@@ -73,18 +73,24 @@ def format_groups(groups: Iterable[FindingGroup]) -> str:
 
 
 class Judged:
-    """A sequence check whose verdicts the recorder counts and keeps."""
+    """A sequence judge whose verdicts the recorder counts and keeps."""
 
-    def __init__(self, recorder: Recorder, check: SequenceCheck) -> None:
+    def __init__(self, recorder: Recorder, judge: SequenceJudge) -> None:
         self.recorder = recorder
-        self.check = check
+        self.judge = judge
+
+    @property
+    def check(self) -> SequenceJudge:
+        """Transitional, for suites/test_lifecycle_model.py until the pytest-seam work is merged
+        (it then reads `judge`)."""
+        return self.judge
 
     def observe(self, item: Any) -> Result:
-        return self.recorder.count_sequence(self.check.rule, self.check.observe(item))
+        return self.recorder.count_sequence(self.judge.rule, self.judge.observe(item))
 
     def finish(self) -> Result:
-        result = self.recorder.count_sequence(self.check.rule, self.check.finish())
-        self.recorder.keep_evidence(self.check.rule, rules.evidence_of(self.check))
+        result = self.recorder.count_sequence(self.judge.rule, self.judge.finish())
+        self.recorder.keep_evidence(self.judge.rule, self.judge.evidence())
         return result
 
 
@@ -123,9 +129,9 @@ class Recorder:
                 found += result
         return found
 
-    def judge(self, check: SequenceCheck) -> Judged:
-        """A sequence check to feed; its verdicts are counted and its findings kept."""
-        return Judged(self, check)
+    def judge(self, judge: SequenceJudge) -> Judged:
+        """A sequence judge to feed; its verdicts are counted and its findings kept."""
+        return Judged(self, judge)
 
     def count_sequence(self, name: str, result: Result) -> Result:
         with self._lock:

@@ -176,7 +176,7 @@ def _replay_group(target: Target, control: SandboxControl | None, group: GroupRo
         for example in examples:
             with runs.use(_role(example["exchange"])) as run:
                 exchange = _resend(client, run, example["exchange"])
-            found = rules.EXCHANGE_RULES[group.rule].check(exchange) or []
+            found = rules.EXCHANGE_RULES[group.rule].judge(exchange) or []
             tag = exchange.request_header("if-match")
             print(f"  {exchange.method} {exchange.operation}{f' If-Match {tag}' if tag is not None else ''} -> {exchange.status}"
                   f"{': ' + found[0].problem if found else ''}", file=out, flush=True)  # fmt: skip

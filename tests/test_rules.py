@@ -854,7 +854,7 @@ def run_case(sim: Sim, case: Case) -> Exchange:
 @pytest.mark.parametrize("case", [c.param() for c in PASSES])
 def test_rule_passes_a_correct_response(sim: Sim, case: Case) -> None:
     exchange = run_case(sim, case)
-    result = EXCHANGE_RULES[case.rule].check(exchange)
+    result = EXCHANGE_RULES[case.rule].judge(exchange)
     assert result is not None, f"{case.rule} did not apply to {exchange.method} {exchange.url} -> {exchange.status}"
     assert result == []
     assert sim.flagged() == set(), "a correct API must pass every rule on every exchange"
@@ -863,7 +863,7 @@ def test_rule_passes_a_correct_response(sim: Sim, case: Case) -> None:
 @pytest.mark.parametrize("case", [c.param() for c in BREAKS])
 def test_rule_fails_a_broken_response(sim: Sim, case: Case) -> None:
     exchange = run_case(sim, case)
-    result = EXCHANGE_RULES[case.rule].check(exchange)
+    result = EXCHANGE_RULES[case.rule].judge(exchange)
     assert result, f"{case.rule} passed {exchange.method} {exchange.operation} -> {exchange.status}"
     assert {finding.rule for finding in result} == {case.rule}
     assert all(finding.exchange is exchange and finding.message for finding in result)
@@ -911,7 +911,7 @@ def test_expectation_rules_skip_a_429_the_client_gave_up_on(sim: Sim, rule: str)
     force(op_under_test(rule), 429)(sim.fake)  # Retry-After: 5 exceeds max_429_wait_s = 0.5
     exchange = send(sim)
     assert exchange.status == 429 and exchange.gave_up_on_429 is True
-    assert EXCHANGE_RULES[rule].check(exchange) is None
+    assert EXCHANGE_RULES[rule].judge(exchange) is None
     assert [e.status for e in sim.recorded].count(429) == 1
     assert sim.flagged() == set()
 
@@ -921,7 +921,7 @@ def test_expectation_rules_apply_to_their_requests(sim: Sim, rule: str) -> None:
     """The set-ups APPLICABLE uses really reach each rule (so the 429 tests are not vacuous)."""
     send, where = APPLICABLE[rule]
     where(sim.fake)
-    assert EXCHANGE_RULES[rule].check(send(sim)) == []
+    assert EXCHANGE_RULES[rule].judge(send(sim)) == []
 
 
 @pytest.mark.parametrize("rule", EXPECTATION_RULES)
@@ -990,7 +990,7 @@ def test_a_429_beyond_max_wait_is_given_up_and_not_slept(sim: Sim, monkeypatch) 
     assert slept == []
     assert exchange.status == 429 and exchange.gave_up_on_429 is True
     assert [e.status for e in sim.recorded if e.method == "POST"] == [429]
-    assert all(EXCHANGE_RULES[name].check(exchange) is None for name in EXPECTATION_RULES)
+    assert all(EXCHANGE_RULES[name].judge(exchange) is None for name in EXPECTATION_RULES)
     assert rules.retry_after_on_429(exchange) == [] and rules.refusal_changes_nothing(exchange) == []
     assert sim.flagged() == set()
 
@@ -1044,10 +1044,10 @@ def race(sim: Sim, racers: int = 3) -> tuple[list[Exchange], Snapshot, Exchange]
 
 
 def judge_race(results: list[Exchange], before: Snapshot, after: Exchange) -> rules.Result:
-    check = rules.OneWinner(before)
+    judge = rules.OneWinner(before)
     for exchange in [*results, after]:
-        assert check.observe(exchange) is None  # a round is judged at its end
-    return check.finish()
+        assert judge.observe(exchange) is None  # a round is judged at its end
+    return judge.finish()
 
 
 RACE_PASSES = {
@@ -1119,12 +1119,12 @@ def _look(status: str, etag: str, version: int) -> Exchange:
 
 
 def judge_mixed(start: str, writes: list[Raced], after: tuple[str, str, int] | None) -> rules.Result:
-    check = rules.OneWinner(Snapshot(200, TAG, {"status": start, "version": 3}))
+    judge = rules.OneWinner(Snapshot(200, TAG, {"status": start, "version": 3}))
     for operation, status, etag in writes:
-        assert check.observe(_raced(operation, status, etag)) is None
+        assert judge.observe(_raced(operation, status, etag)) is None
     if after is not None:
-        check.observe(_look(*after))
-    return check.finish()
+        judge.observe(_look(*after))
+    return judge.finish()
 
 
 NEW = 'W/"4"'
@@ -1220,12 +1220,12 @@ def test_a_mixed_round_is_judged_without_the_look_after_it_and_not_from_an_unkno
 
 
 def test_a_mixed_rounds_timeline_names_each_kind() -> None:
-    check = rules.OneWinner(Snapshot(200, TAG, {"status": "live", "version": 3}))
+    judge = rules.OneWinner(Snapshot(200, TAG, {"status": "live", "version": 3}))
     for operation, status, etag in [("pause", 204, NEW), ("complete", 204, NEW)]:
-        check.observe(_raced(operation, status, etag))
-    check.observe(_look("completed", NEW, 4))
-    assert check.finish()
-    evidence = rules.evidence_of(check)
+        judge.observe(_raced(operation, status, etag))
+    judge.observe(_look("completed", NEW, 4))
+    assert judge.finish()
+    evidence = judge.evidence()
     assert evidence is not None and evidence["violated"] is True and evidence["if_match"] == TAG
     assert [(status, label) for _, _, status, label in evidence["requests"]] == [(204, "racer 0 pause"), (204, "racer 1 complete")]
 
@@ -1238,10 +1238,10 @@ def lifecycle(sim: Sim, second: str = "pause", if_match: Any = ...) -> tuple[Exc
 
 def chain(*exchanges: Exchange) -> rules.Result:
     """What new_etag_accepted_by_next_write says of the last exchange, after the others."""
-    check = rules.NewTagAccepted()
+    judge = rules.NewTagAccepted()
     for exchange in exchanges[:-1]:
-        check.observe(exchange)
-    return check.observe(exchanges[-1])
+        judge.observe(exchange)
+    return judge.observe(exchanges[-1])
 
 
 LIFECYCLE_PASSES = {"resume-then-pause": ("pause", setup()), "resume-then-complete": ("complete", setup())}
@@ -1403,15 +1403,15 @@ def test_the_model_allows_what_a_correct_server_answers(states, exchange) -> Non
          "complete-live-refused", "complete-scheduled-refused"],  # fmt: skip
 )
 def test_the_model_refuses_what_no_correct_server_answers(states, exchange, says: str) -> None:
-    check = rules.LifecycleModel(states[0])
-    check.observe(_model_exchange("get", 200, etag=states[0].etag, run_status=states[0].status))
-    (finding,) = check.observe(exchange)
+    judge = rules.LifecycleModel(states[0])
+    judge.observe(_model_exchange("get", 200, etag=states[0].etag, run_status=states[0].status))
+    (finding,) = judge.observe(exchange)
     assert finding.rule == "lifecycle_model_allows" and says in finding.message
     assert "GET get -> 200" in finding.message  # the script of requests so far
-    assert check.lost  # it knows no state now ...
-    assert check.observe(_model_exchange("resume", 204, 'W/"5"', 'W/"6"')) is None  # ... so it judges nothing ...
-    assert check.observe(_model_exchange("get", 200, etag='W/"9"', run_status="live")) is None
-    assert check.observe(_model_exchange("pause", 204, 'W/"9"', 'W/"10"')) == []  # ... until a GET shows the run
+    assert judge.lost  # it knows no state now ...
+    assert judge.observe(_model_exchange("resume", 204, 'W/"5"', 'W/"6"')) is None  # ... so it judges nothing ...
+    assert judge.observe(_model_exchange("get", 200, etag='W/"9"', run_status="live")) is None
+    assert judge.observe(_model_exchange("pause", 204, 'W/"9"', 'W/"10"')) == []  # ... until a GET shows the run
 
 
 def test_the_model_rule_does_not_apply_to_other_requests() -> None:
@@ -1429,10 +1429,10 @@ def _history(*answers: tuple[str, float, float, str, int, str | None]):
 
 
 def linearizable(history: list[Any], max_states: int | None = None) -> rules.Result:
-    check = rules.LinearizableHistory(PAUSED, max_states=max_states)
+    judge = rules.LinearizableHistory(PAUSED, max_states=max_states)
     for operation in history:
-        assert check.observe(operation) is None
-    return check.finish()
+        assert judge.observe(operation) is None
+    return judge.finish()
 
 
 def test_a_linearizable_history_passes() -> None:
@@ -1452,6 +1452,27 @@ def test_an_inconclusive_check_is_no_verdict() -> None:
     history = _history(*[(f"c{n}", 0.0, 1.0, "resume", None, None) for n in range(6)],
                        ("a", 0.0, 1.0, "resume", 204, 'W/"2"'), ("b", 0.5, 1.5, "resume", 204, 'W/"3"'))  # fmt: skip
     assert linearizable(history, max_states=1) is None
+
+
+def test_a_sequence_judge_keeps_all_its_state_in_its_declared_fields() -> None:
+    """Fed, finished and asked for its picture, no judge holds anything its dataclass does not
+    declare (what a report reads of it is typed, never looked up by name)."""
+    fed: dict[str, tuple[rules.SequenceJudge, list[Any]]] = {
+        "one_winner_among_concurrent_writes": (rules.OneWinner(Snapshot(200, TAG, {"status": "live", "version": 3})),
+                                               [_raced("pause", 204, NEW), _raced("complete", 204, NEW), _look("completed", NEW, 4)]),
+        "new_etag_accepted_by_next_write": (rules.NewTagAccepted(),
+                                            [_model_exchange("resume", 204, 'W/"1"', 'W/"2"'), _model_exchange("pause", 412, 'W/"2"')]),
+        "lifecycle_model_allows": (rules.LifecycleModel(PAUSED), [_model_exchange("resume", 412, 'W/"1"')]),
+        "history_linearizable": (rules.LinearizableHistory(PAUSED),
+                                 _history(("a", 0.0, 1.0, "resume", 204, 'W/"2"'), ("b", 0.5, 1.5, "resume", 204, 'W/"3"'))),
+    }  # fmt: skip
+    assert set(fed) == set(SEQUENCE_RULES)
+    for name, (judge, items) in fed.items():
+        assert type(judge) is SEQUENCE_RULES[name].judge and isinstance(judge, rules.SequenceJudge)
+        found = [f for item in items for f in judge.observe(item) or []] + (judge.finish() or [])
+        assert found, f"{name}: the sequence breaks its rule"
+        judge.evidence()
+        assert set(vars(judge)) <= {f.name for f in dataclasses.fields(judge)}, name
 
 
 def test_max_rps_spaces_request_starts() -> None:
@@ -1528,7 +1549,7 @@ def _signatures_of(case: Case) -> set[tuple[str, str]]:
         simulation = Sim(fake)
         try:
             exchange = run_case(simulation, case)
-            return {(f.rule, f.signature) for f in EXCHANGE_RULES[case.rule].check(exchange) or []}
+            return {(f.rule, f.signature) for f in EXCHANGE_RULES[case.rule].judge(exchange) or []}
         finally:
             simulation.client.close()
 
@@ -1551,10 +1572,10 @@ def test_an_unknown_api_version_is_one_defect_whatever_its_spelling() -> None:
 
 def test_a_finding_served_where_it_must_be_refused_is_critical(sim: Sim) -> None:
     stale = run_case(sim, Case("stale_tag_refused", "x", expect("stale", STALE), force("resume", 204)))
-    (served,) = EXCHANGE_RULES["stale_tag_refused"].check(stale) or []
+    (served,) = EXCHANGE_RULES["stale_tag_refused"].judge(stale) or []
     assert served.severity is Severity.CRITICAL
     refused = run_case(sim, Case("stale_tag_refused", "y", expect("stale", STALE), force("resume", 409)))
-    (wrong_status,) = EXCHANGE_RULES["stale_tag_refused"].check(refused) or []
+    (wrong_status,) = EXCHANGE_RULES["stale_tag_refused"].judge(refused) or []
     assert wrong_status.severity is Severity.MAJOR
 
 
