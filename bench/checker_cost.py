@@ -71,7 +71,7 @@ sys.path.insert(0, str(ROOT))
 
 from fieldproof import linearizability  # noqa: E402
 from fieldproof.contract import TRANSITIONS  # noqa: E402
-from fieldproof.linearizability import DEFAULT_MAX_STATES, Operation, check  # noqa: E402
+from fieldproof.linearizability import DEFAULT_MAX_STATES, Entry, analyse  # noqa: E402
 from fieldproof.model import Observation, RunState  # noqa: E402
 
 SIZES = (100, 1_000, 10_000)
@@ -135,7 +135,7 @@ class _Client:
 
 def simulate(
     n_ops: int, seed: int, clients: int = CLIENTS, p_timeout: float = P_TIMEOUT
-) -> tuple[list[Operation], RunState, Server]:
+) -> tuple[list[Entry], RunState, Server]:
     """A history of `n_ops` requests by `clients` concurrent clients against one correct server."""
     rng = random.Random(seed)
     server = Server()
@@ -152,7 +152,7 @@ def simulate(
     for k in range(clients):
         push(1000.0 + rng.uniform(0, 0.002), "send", k)
     sent = 0
-    history: list[Operation] = []
+    history: list[Entry] = []
     while queue:
         t, _, kind, who, payload = heapq.heappop(queue)
         me = people[who]
@@ -173,14 +173,14 @@ def simulate(
             if rng.random() < p_timeout:  # no answer: the server acted, or not
                 if operation != "get" and rng.random() < 0.5:
                     server.answer(operation, if_match)
-                history.append(Operation(me.name, call, None, Observation(operation, if_match, None)))
+                history.append(Entry(me.name, call, None, Observation(operation, if_match, None)))
                 push(t + 0.01, "send", who)
                 continue
             status, etag, run_status = server.answer(operation, if_match, throttle=rng.random() < P_429)
             push(t + rng.uniform(0.0005, 0.003), "return", who, (call, operation, if_match, status, etag, run_status))
         else:
             call, operation, if_match, status, etag, run_status = payload
-            history.append(Operation(me.name, call, t, Observation(operation, if_match, status, etag, run_status)))
+            history.append(Entry(me.name, call, t, Observation(operation, if_match, status, etag, run_status)))
             if status == 200:
                 me.tag, me.status = etag, run_status
             elif status == 204:
@@ -189,13 +189,13 @@ def simulate(
     return history, initial, server
 
 
-def with_lost_update(history: list[Operation], server: Server) -> list[Operation]:
+def with_lost_update(history: list[Entry], server: Server) -> list[Entry]:
     """The history plus two overlapping writes, after everything, with the final tag, both answered
     204: one update was lost (impossible even if a write without an answer left the tag unknown)."""
     last = max(op.ret for op in history if op.ret is not None)
     operation = "pause" if server.status == "live" else "resume"
     bad = [
-        Operation(
+        Entry(
             f"c{k}", last + 0.001 * (k + 1), last + 0.004, Observation(operation, server.tag, 204, f'W/"lost{k}"')
         )
         for k in range(2)
@@ -231,20 +231,20 @@ class Measurement:
 
 @dataclass(frozen=True)
 class Checker:
-    """One revision's `check()`, and how it takes a history (its own `Operation` class)."""
+    """One revision's `check()`, and how it takes a history (its own `Entry` class)."""
 
     label: str
     module: types.ModuleType
 
-    def history(self, history: list[Operation]) -> list[Any]:
+    def history(self, history: list[Entry]) -> list[Any]:
         if self.module is linearizability:
             return history
-        make = self.module.Operation
+        make = getattr(self.module, "Entry", None) or self.module.Operation
         return [make(op.client, op.call, op.ret, op.observation) for op in history]
 
     @property
     def check(self) -> Callable[..., Any]:
-        return self.module.check  # type: ignore[no-any-return]
+        return getattr(self.module, "analyse", None) or self.module.check  # type: ignore[no-any-return]
 
 
 NEW = Checker("working tree", linearizability)
@@ -316,7 +316,7 @@ def measure(
                                  old.states_explored, old.checks, old_ce)  # fmt: skip
     if time.monotonic() < deadline:
         tracemalloc.start()
-        check(history, initial)
+        analyse(history, initial)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         m.peak_mib = peak / 2**20

@@ -54,7 +54,7 @@ model already says "took effect or not" for them, and only the outcomes that cha
 are tried (not taking effect is the same as never being placed). A 429 is an answer like any
 other: the model says it changed nothing.
 
-When a history is not linearizable, `check` looks for a small sub-history that is not either:
+When a history is not linearizable, `analyse` looks for a small sub-history that is not either:
 the shortest failing prefix by call time, then the latest start of that prefix that still
 fails, then operations dropped one at a time while it still fails (deterministic, at most
 `MINIMIZE_CHECKS` re-checks). A sub-history is judged with the operations left out *relaxed*
@@ -67,7 +67,7 @@ removed; to keep these re-checks cheap, a relaxed write may even take effect mor
 it fails whatever the other operations did, it is not linearizable on its own either, and it
 proves that the whole history is not linearizable.
 
-`check` gives up with `ok=None` (inconclusive) rather than running on: after exploring
+`analyse` gives up with `ok=None` (inconclusive) rather than running on: after exploring
 `max_states` configurations, or `WORK_PER_STATE` times as many model evaluations. A correct
 history is usually found linearizable at once (the first order tried works); the cost is in
 proving a wrong one wrong, which must try every order: with many writes without an answer
@@ -88,7 +88,7 @@ from fieldproof import contract
 from fieldproof import model as fielding_model
 from fieldproof.model import Observation, RunState
 
-DEFAULT_MAX_STATES = 1_000_000  # configurations explored by one check before it gives up
+DEFAULT_MAX_STATES = 1_000_000  # configurations explored by one analysis before it gives up
 WORK_PER_STATE = 16  # ... or step calls + optional ops looked at, this many per allowed configuration
 MINIMIZE_CHECKS = 200  # re-checks spent on making a counterexample small
 TIMELINE_WIDTH = 60  # columns of the time axis
@@ -165,7 +165,7 @@ class EntryList:
     END = _END
 
     def __init__(self, calls: Sequence[float], returns: Sequence[float | None]) -> None:
-        """Operation i is called at `calls[i]` and returns at `returns[i]` (None: no bound)."""
+        """Entry i is called at `calls[i]` and returns at `returns[i]` (None: no bound)."""
         n = len(calls)
         times = [*calls, *(_INF if ret is None else ret for ret in returns)]
         # entry x < n: the call of op x, else the return of op x - n; a stable sort by time alone
@@ -406,7 +406,7 @@ class Search(Generic[S, Op]):
     `required`: (call, return, op), in call order (the memo and `max_prefix` count leading
     ops); return None: no bound. `optional`: (call, op), in any order: placed anywhere after
     its call, or never. `record`: keep the deepest order found (for the messages of a failing
-    check). `reusable`: see `OptionalIndex`.
+    analysis). `reusable`: see `OptionalIndex`.
     """
 
     def __init__(
@@ -682,7 +682,7 @@ FIELDING_RUN = FieldingRunModel()
 
 
 @dataclass(frozen=True)
-class Operation:
+class Entry:
     """One request of one client: sent at `call`, answered at `ret` (None: no answer / unknown).
 
     Times are `time.monotonic()` seconds (any common clock will do).
@@ -699,7 +699,7 @@ class Operation:
         return self.observation.status is None
 
 
-def describe(op: Operation) -> str:
+def describe(op: Entry) -> str:
     """`op If-Match -> status ETag`, e.g. `resume If-Match W/"3" -> 204 W/"4"`."""
     return FIELDING_RUN.describe_op(op.observation)
 
@@ -708,14 +708,14 @@ def describe_state(state: RunState) -> str:
     return FIELDING_RUN.describe_state(state)
 
 
-def _may_change(op: Operation) -> bool:
+def _may_change(op: Entry) -> bool:
     """Could this operation's recorded answer have changed the run? (else it can be left out)"""
     return not FIELDING_RUN.never_changes(op.observation)
 
 
 def _search(
-    real: Sequence[Operation],
-    optional: Sequence[Operation],
+    real: Sequence[Entry],
+    optional: Sequence[Entry],
     initial: RunState,
     max_states: int,
     record: bool = False,
@@ -736,18 +736,18 @@ def _search(
 class _Deepest:
     """The longest order found for a failing (small) history: where every attempt got stuck."""
 
-    placed: tuple[tuple[Operation, bool], ...]  # (operation, relaxed: left out of the counterexample)
+    placed: tuple[tuple[Entry, bool], ...]  # (operation, relaxed: left out of the counterexample)
     states: tuple[RunState, ...]  # the states reached with those operations placed (left-out writes vary)
-    stuck: tuple[Operation, ...]  # the counterexample's operations that could not be placed after it
+    stuck: tuple[Entry, ...]  # the counterexample's operations that could not be placed after it
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Analysis:
     """`ok`: True linearizable, False not, None inconclusive (gave up after `max_states`)."""
 
     ok: bool | None
-    linearization: list[Operation] | None = None  # when ok: answered ops, and unknown ops that took effect
-    counterexample: list[Operation] | None = None  # when not ok: a small non-linearizable sub-history
+    linearization: list[Entry] | None = None  # when ok: answered ops, and unknown ops that took effect
+    counterexample: list[Entry] | None = None  # when not ok: a small non-linearizable sub-history
     initial: RunState | None = None
     history_size: int = 0
     unanswered: int = 0  # operations of the history without an answer
@@ -791,7 +791,7 @@ class Verdict:
         ops = self.counterexample or []
         numbered = {id(op): n for n, op in enumerate(ops, 1)}
 
-        def name(op: Operation) -> str:
+        def name(op: Entry) -> str:
             return f"#{numbered[id(op)]} {op.client} {describe(op)}"
 
         these = "This operation" if len(ops) == 1 else f"These {len(ops)} operations"
@@ -826,7 +826,7 @@ class Verdict:
         return text
 
 
-def _some_states(states: Sequence[RunState], stuck: Sequence[Operation], most: int = 4) -> str:
+def _some_states(states: Sequence[RunState], stuck: Sequence[Entry], most: int = 4) -> str:
     """The states a stuck order can be in, those with the tag a stuck op names first."""
     named = {op.observation.if_match for op in stuck} | {op.observation.etag for op in stuck}
     ranked = sorted(states, key=lambda s: s.etag not in named)  # stable: search order otherwise
@@ -835,12 +835,12 @@ def _some_states(states: Sequence[RunState], stuck: Sequence[Operation], most: i
     return shown + (f" (or one of {more} other states)" if more > 0 else "")
 
 
-def _call_key(ops: Sequence[Operation]) -> Callable[[Operation], tuple[float, int]]:
+def _call_key(ops: Sequence[Entry]) -> Callable[[Entry], tuple[float, int]]:
     index = {id(op): i for i, op in enumerate(ops)}
     return lambda op: (op.call, index[id(op)])
 
 
-def render_timeline(ops: Sequence[Operation], numbers: Sequence[int] | None = None) -> str:
+def render_timeline(ops: Sequence[Entry], numbers: Sequence[int] | None = None) -> str:
     """Operations drawn on one time axis, one lane per client: `[call ==== return]` and the answer.
 
     `numbers` (optional) labels the operations in call order; by default #1, #2, ... in call order.
@@ -863,7 +863,7 @@ def render_timeline(ops: Sequence[Operation], numbers: Sequence[int] | None = No
     def fmt(t: float) -> str:
         return f"{(t - t0) * scale:.3f}"
 
-    lanes: dict[str, list[Operation]] = {}
+    lanes: dict[str, list[Entry]] = {}
     for op in ordered:
         lanes.setdefault(op.client, []).append(op)
     lane_width = max(len(c) for c in lanes) + 2
@@ -888,13 +888,13 @@ def render_timeline(ops: Sequence[Operation], numbers: Sequence[int] | None = No
 
 
 # --------------------------------------------------------------------------------------------
-# check and the counterexample
+# analyse and the counterexample
 
 
 class _Minimizer:
     """Sub-histories of one failing history H (sorted by call), judged with the rest relaxed."""
 
-    def __init__(self, ops: list[Operation], initial: RunState, max_states: int, max_checks: int) -> None:
+    def __init__(self, ops: list[Entry], initial: RunState, max_states: int, max_checks: int) -> None:
         self.ops = ops
         self.relaxable = [_may_change(op) for op in ops]  # else left out, not relaxed
         self.initial = initial
@@ -903,7 +903,7 @@ class _Minimizer:
         self.checks = 0
         self.explored = 0
 
-    def split(self, kept: Sequence[int]) -> tuple[list[Operation], list[Operation]]:
+    def split(self, kept: Sequence[int]) -> tuple[list[Entry], list[Entry]]:
         keep = set(kept)
         real = [self.ops[k] for k in sorted(keep)]
         limit = max((op.ret for op in real if op.ret is not None), default=_INF)
@@ -950,7 +950,7 @@ def _first_true(lo: int, hi: int, test: Callable[[int], bool]) -> int:
 
 
 def _counterexample(
-    history: list[Operation], real_pos: list[int], initial: RunState, max_prefix: int, max_states: int
+    history: list[Entry], real_pos: list[int], initial: RunState, max_prefix: int, max_states: int
 ) -> tuple[list[int], int, _Minimizer]:
     """Positions (into the sorted history) of a small failing sub-history, and the prefix size."""
     mini = _Minimizer(history, initial, max_states, MINIMIZE_CHECKS)
@@ -976,7 +976,7 @@ def _counterexample(
     return kept, prefix_size, mini
 
 
-def check(history: Sequence[Operation], initial: RunState, *, max_states: int = DEFAULT_MAX_STATES) -> Verdict:
+def analyse(history: Sequence[Entry], initial: RunState, *, max_states: int = DEFAULT_MAX_STATES) -> Analysis:
     """Is `history` (operations on one run, any order) linearizable from `initial`?"""
     if max_states < 1:
         raise ValueError("max_states must be at least 1")
@@ -988,7 +988,7 @@ def check(history: Sequence[Operation], initial: RunState, *, max_states: int = 
     unknown = [op for op in ops if op.unknown and _may_change(op)]
     real = [ops[k] for k in real_pos]
     result = _search(real, unknown, initial, max_states)
-    base = Verdict(None, initial=initial, history_size=len(ops), unanswered=len(ops) - len(real_pos), checks=1,
+    base = Analysis(None, initial=initial, history_size=len(ops), unanswered=len(ops) - len(real_pos), checks=1,
                    states_explored=result.explored)  # fmt: skip
     if result.ok:
         assert result.order is not None

@@ -544,7 +544,7 @@ def test_the_search_agrees_with_a_brute_force_on_toy_models(name: str, data: st.
 # the generic part knows no fielding run; the fielding run's model says its own facts
 
 
-FIELDING_NAMES = {"fielding_model", "model", "contract", "RunState", "Observation", "Operation", "FIELDING_RUN", "FieldingRunModel"}
+FIELDING_NAMES = {"fielding_model", "model", "contract", "RunState", "Observation", "Entry", "FIELDING_RUN", "FieldingRunModel"}
 
 
 def _globals_read(code: types.CodeType) -> set[str]:

@@ -43,7 +43,7 @@ from fieldproof.errors import (
 )
 from fieldproof.exchange import Exchange, Snapshot
 from fieldproof.facts import IfMatch
-from fieldproof.linearizability import Operation
+from fieldproof.linearizability import Entry
 from fieldproof.model import Observation, RunState
 from fieldproof.progress import SWARM_PROGRESS
 from fieldproof.recorder import Recorder
@@ -123,7 +123,7 @@ class Node:
         self.kept[run.fielding_run_id] = self.kept.get(run.fielding_run_id, 0) + 1
         observed = rules.observation_of(exchange) if exchange is not None else Observation(operation, if_match, None)
         answered = ret if observed.status is not None else None
-        self.history.append(to_record(run.fielding_run_id, Operation(client, call, answered, observed)))
+        self.history.append(to_record(run.fielding_run_id, Entry(client, call, answered, observed)))
 
     def stopped_by(self, exc: BaseException) -> None:
         problem = problem_of(exc)
