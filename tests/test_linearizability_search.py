@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fieldproof import linearizability
+from fieldproof.linearizability import checker
 from fieldproof.linearizability import (
     FIELDING_RUN,
     EntryList,
@@ -555,8 +555,8 @@ def _globals_read(code: types.CodeType) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("part", [linearizability.EntryList, linearizability.OptionalIndex, linearizability.Search,
-                                  linearizability.search, linearizability._covered, linearizability._distinct])  # fmt: skip
+@pytest.mark.parametrize("part", [checker.EntryList, checker.OptionalIndex, checker.Search,
+                                  checker.search, checker._covered, checker._distinct])  # fmt: skip
 def test_the_generic_search_does_not_use_the_fielding_run_model(part: Callable[..., Any]) -> None:
     codes = [v.__code__ for v in vars(part).values() if isinstance(v, types.FunctionType)] if isinstance(part, type) \
         else [part.__code__]  # fmt: skip
