@@ -8,7 +8,10 @@ try every order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import gc
+import operator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from fieldproof.linearizability.checker import DEFAULT_MAX_STATES, WORK_PER_STATE
@@ -16,6 +19,8 @@ from fieldproof.linearizability.counterexample import Deepest, minimise
 from fieldproof.linearizability.fielding_run import Entry, call_key, describe, describe_state, may_change, search_entries
 from fieldproof.linearizability.timeline import TIMELINE_MAX_OPS, render_timeline
 from fieldproof.model import RunState
+
+_CALL = operator.attrgetter("call")
 
 
 @dataclass(frozen=True)
@@ -112,14 +117,32 @@ def _some_states(states: Sequence[RunState], stuck: Sequence[Entry], most: int =
     return shown + (f" (or one of {more} other states)" if more > 0 else "")
 
 
+@contextlib.contextmanager
+def _without_cyclic_gc() -> Iterator[None]:
+    """The search allocates a great many small containers and no reference cycles: the cyclic
+    collector's passes over them, triggered by the allocations alone, free nothing."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def analyse(history: Sequence[Entry], initial: RunState, *, max_states: int = DEFAULT_MAX_STATES) -> Analysis:
-    """Is `history` (operations on one run, any order) linearizable from `initial`?"""
+    """Is `history` (entries of one run, any order) linearizable from `initial`?"""
     if max_states < 1:
         raise ValueError("max_states must be at least 1")
     for op in history:
         if op.ret is not None and op.ret < op.call:
             raise ValueError(f"operation returns before its call: {op}")
-    ops = sorted(history, key=call_key(history))
+    with _without_cyclic_gc():
+        return _analyse(history, initial, max_states)
+
+
+def _analyse(history: Sequence[Entry], initial: RunState, max_states: int) -> Analysis:
+    ops = sorted(history, key=_CALL)  # stable: ties keep their order in `history`
     real_pos = [k for k, op in enumerate(ops) if not op.unknown]
     unknown = [op for op in ops if op.unknown and may_change(op)]
     real = [ops[k] for k in real_pos]

@@ -227,8 +227,8 @@ class OptionalIndex(Generic[S, Op]):
     def dead(self, j: int) -> bool:
         return j not in self._unguarded and not self.future.get(self.guards[j])
 
-    def moves(self, state: S, key: Hashable | None, bound: float, out: list[tuple[bool, int, S]]) -> int:
-        """Append to `out` the (False, j, outcome) of each optional op called by `bound` that
+    def moves(self, state: S, key: Hashable | None, bound: float, out: list[Move[S]]) -> int:
+        """Append to `out` the (OPTIONAL, j, outcome) of each optional op called by `bound` that
         may change `state` (whose key is `key`); return the work done (ops looked at, steps)."""
         if key is None:
             candidates: Iterable[int] = range(len(self.ops))
@@ -252,7 +252,7 @@ class OptionalIndex(Generic[S, Op]):
             work += 1
             for s2 in _distinct(step(state, ops[j])):
                 if s2 != state:  # not changing it is the same as not being placed
-                    out.append((False, j, s2))
+                    out.append((OPTIONAL, j, s2))
         return work
 
     def place(self, j: int) -> None:
@@ -316,6 +316,22 @@ def _covered(known: list[_Usage], live: int, dead: dict[int, int]) -> bool:
     return any(not (known_live & ~live) and all(dead.get(kind, 0) >= n for kind, n in known_dead) for known_live, known_dead in known)
 
 
+# a move: (OPTIONAL, index, outcome), (REQUIRED, index, outcome) or (FORCED, required indices, outcome)
+OPTIONAL, REQUIRED, FORCED = 0, 1, 2
+Move = tuple[int, Any, S]
+
+
+def _path(stack: list[list[Any]], kind: int, idx: Any) -> list[tuple[bool, int]]:
+    """The ops placed by the moves on `stack` and then (kind, idx): (required?, index)."""
+    path: list[tuple[bool, int]] = []
+    for move_kind, move_idx in [*((f[2], f[3]) for f in stack[1:]), (kind, idx)]:
+        if move_kind == FORCED:
+            path.extend((True, i) for i in move_idx)
+        else:
+            path.append((move_kind == REQUIRED, move_idx))
+    return path
+
+
 @dataclass
 class SearchResult(Generic[S]):
     ok: bool | None
@@ -366,6 +382,8 @@ class Search(Generic[S, Op]):
             self.optional = OptionalIndex(model, optional, (), reusable)
             self.watched = [None] * len(ops)
         self.work = 0
+        self._outcomes_in: S | None = None
+        self._outcomes: dict[int, list[S]] = {}
         entries = self.entries
         # what `expand` reads, in one attribute: it runs once per configuration
         self._expand_with = (
@@ -373,31 +391,56 @@ class Search(Generic[S, Op]):
             model.step, self.optional, len(self.optional) > 0, self.optional.by_key, bool(self.optional.unguarded),
         )  # fmt: skip
 
-    def expand(self, state: S, key: Hashable | None) -> list[tuple[bool, int, S]]:
-        """The moves from `state`: (required?, index, outcome), in the order they are tried.
-        `key`: `model.state_key(state)` (read only if there are optional ops)."""
+    def expand(self, state: S, key: Hashable | None) -> list[Move[S]]:
+        """The moves from `state`: (kind, index, outcome), in the order they are tried: kind
+        REQUIRED or OPTIONAL and the op's index, or FORCED and a tuple of required ops.
+        `key`: `model.state_key(state)` (read only if there are optional ops).
+
+        Ops that change nothing and are possible are placed at once, nothing else tried (see the
+        module's docstring); placing one may let more such ops in (its return leaves the list),
+        so they are placed in one move, FORCED, and only its end is a configuration of the memo:
+        the configurations on the way have that one move and nothing else."""
         (nxt, head, is_call, entry_time, entry_op, ops, never_changes, step,
          optional, has_optional, by_key, unguarded) = self._expand_with  # fmt: skip
-        moves: list[tuple[bool, int, S]] = []
         work = 0
-        e = nxt[head]
-        bound = _INF
-        while e != _END:
-            if not is_call[e]:
-                bound = entry_time[e]
+        # a move that changes nothing leaves the very same state, and the next expansion reads the
+        # same pending ops in it again: their outcomes are kept until the state changes
+        if state is not self._outcomes_in:
+            self._outcomes_in, self._outcomes = state, {}
+        outcomes = self._outcomes
+        forced: list[int] = []
+        while True:
+            moves: list[Move[S]] = []
+            e = nxt[head]
+            bound = _INF
+            now = -1
+            while e != _END:
+                if not is_call[e]:
+                    bound = entry_time[e]
+                    break
+                i = entry_op[e]
+                outs = outcomes.get(i)
+                if outs is None:
+                    work += 1
+                    outs = outcomes[i] = step(state, ops[i])
+                if outs:
+                    if never_changes[i] and len(outs) == 1 and (outs[0] is state or outs[0] == state):
+                        now = i
+                        break
+                    if len(outs) == 1:
+                        moves.append((REQUIRED, i, outs[0]))
+                    else:
+                        moves.extend([(REQUIRED, i, s2) for s2 in _distinct(outs)])
+                e = nxt[e]
+            if now < 0:
                 break
-            i = entry_op[e]
-            work += 1
-            outs = step(state, ops[i])
-            if outs:
-                if never_changes[i] and len(outs) == 1 and outs[0] == state:
-                    self.work += work
-                    return [(True, i, state)]  # changes nothing: place it now, try nothing else
-                if len(outs) == 1:
-                    moves.append((True, i, outs[0]))
-                else:
-                    moves.extend([(True, i, s2) for s2 in _distinct(outs)])
-            e = nxt[e]
+            forced.append(now)
+            self.entries.lift(now)
+        if forced:
+            for i in reversed(forced):
+                self.entries.unlift(i)
+            self.work += work
+            return [(REQUIRED, forced[0], state)] if len(forced) == 1 else [(FORCED, tuple(forced), state)]
         if has_optional and (key is None or key in by_key or unguarded):  # else no optional op may act
             work += optional.moves(state, key, bound, moves)
         self.work += work
@@ -413,10 +456,12 @@ class Search(Generic[S, Op]):
         by_key, dead_count = optional.by_key, optional.dead_count
         max_states, max_work, record = self.max_states, WORK_PER_STATE * self.max_states, self.record
         state = initial
-        lin = 0  # bit i: required[i] placed
+        # which required ops are placed: all before `base` (the first not placed), and bit i of
+        # `bits` for op base + i. Shifted as `base` moves on, the int stays as small as the window
+        # of pending ops; a bit per op of the whole history would make every update cost O(n).
+        base, bits = 0, 0
         placed = 0
-        # configurations seen: (first required op not placed, placed required ops from there on,
-        # state) -> what each placed of the optional ops (see `_covered`)
+        # configurations seen: (base, bits, state) -> what each placed of the optional ops (see `_covered`)
         memo: dict[tuple[int, int, S], list[_Usage]] = {(0, 0, initial): [(0, ())]}
         live, dead, s2_key = 0, dead_count, None
         mine: _Usage = (0, ())
@@ -424,31 +469,42 @@ class Search(Generic[S, Op]):
         max_prefix = 0
         best: tuple[list[tuple[bool, int]], list[S], list[int]] | None = None
         best_depth = -1
-        best_lin = 0
+        best_lin = (0, 0)
         if record:
             best, best_depth = ([], [initial], list(range(n))), 0
-        # frame: [moves, next move, required?, index, state before the move]
-        stack: list[list[Any]] = [[self.expand(initial, state_key(initial) if has_optional else None), 0, None, -1, None]]
+        # frame: [moves, next move, kind, index, state, base and bits before the move]
+        stack: list[list[Any]] = [[self.expand(initial, state_key(initial) if has_optional else None), 0, None, -1, None, 0, 0]]
         while stack:
             frame = stack[-1]
             moves = frame[0]
             k = frame[1]
             if k < len(moves):
                 frame[1] = k + 1
-                is_required, idx, s2 = moves[k]
-                if is_required:
-                    lift(idx)
-                    lin |= 1 << idx
-                    placed += 1
-                    if watched[idx] is not None:
-                        optional.required_placed(watched[idx])
+                kind, idx, s2 = moves[k]
+                before_base, before_bits = base, bits
+                if kind:
+                    if kind == REQUIRED:
+                        lift(idx)
+                        bits |= 1 << (idx - base)
+                        placed += 1
+                        if watched[idx] is not None:
+                            optional.required_placed(watched[idx])
+                    else:
+                        for i in idx:
+                            lift(i)
+                            bits |= 1 << (i - base)
+                            if watched[i] is not None:
+                                optional.required_placed(watched[i])
+                        placed += len(idx)
+                    if bits & 1:  # shift out the ops placed from base on
+                        shift = (~bits & (bits + 1)).bit_length() - 1
+                        bits >>= shift
+                        base += shift
                     if placed == n:
-                        order = [(f[2], f[3]) for f in stack[1:]] + [(True, idx)]
-                        return self._result(True, order, seen, n)
+                        return self._result(True, _path(stack, kind, idx), seen, n)
                 else:
                     optional.place(idx)
-                p = (~lin & (lin + 1)).bit_length() - 1  # the first required op not placed yet
-                config = (p, lin >> p, s2)
+                config = (base, bits, s2)
                 if has_optional:
                     s2_key = state_key(s2)
                     if s2_key in by_key:  # (None never is) some placed ops may be revived
@@ -469,29 +525,36 @@ class Search(Generic[S, Op]):
                     seen += 1
                     if seen > max_states or self.work > max_work:
                         return self._result(None, None, seen, max_prefix, best)
-                    if p > max_prefix:  # noqa: PLR1730 (a call to max() costs more, once per configuration)
-                        max_prefix = p
+                    if base > max_prefix:  # noqa: PLR1730 (a call to max() costs more, once per configuration)
+                        max_prefix = base
                     if record and placed > best_depth:
-                        path = [(f[2], f[3]) for f in stack[1:]] + [(is_required, idx)]
+                        path = _path(stack, kind, idx)
                         done = {i for r, i in path if r}
                         best = (path, [s2], [i for i in range(n) if i not in done])
-                        best_depth, best_lin = placed, lin
-                    elif record and lin == best_lin and best and s2 not in best[1] and len(best[1]) < 100:
+                        best_depth, best_lin = placed, (base, bits)
+                    elif record and (base, bits) == best_lin and best and s2 not in best[1] and len(best[1]) < 100:
                         best[1].append(s2)  # the same ops placed, other optional ops taking effect
-                    stack.append([self.expand(s2, s2_key), 0, is_required, idx, state])
+                    stack.append([self.expand(s2, s2_key), 0, kind, idx, state, before_base, before_bits])
                     state = s2
                     continue
             else:  # every move tried: backtrack
                 stack.pop()
                 if frame[2] is None:
                     break
-                is_required, idx, state = frame[2], frame[3], frame[4]
-            if is_required:
+                kind, idx, state, before_base, before_bits = frame[2], frame[3], frame[4], frame[5], frame[6]
+            if kind == REQUIRED:
                 unlift(idx)
-                lin ^= 1 << idx
+                base, bits = before_base, before_bits
                 placed -= 1
                 if watched[idx] is not None:
                     optional.required_unplaced(watched[idx])
+            elif kind:
+                for i in reversed(idx):
+                    unlift(i)
+                    if watched[i] is not None:
+                        optional.required_unplaced(watched[i])
+                base, bits = before_base, before_bits
+                placed -= len(idx)
             else:
                 optional.unplace(idx)
         return self._result(False, None, seen, max_prefix, best)
