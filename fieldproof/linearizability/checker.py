@@ -409,33 +409,29 @@ class Search(Generic[S, Op]):
             self._outcomes_in, self._outcomes = state, {}
         outcomes = self._outcomes
         forced: list[int] = []
-        while True:
-            moves: list[Move[S]] = []
-            e = nxt[head]
-            bound = _INF
-            now = -1
-            while e != _END:
-                if not is_call[e]:
-                    bound = entry_time[e]
-                    break
-                i = entry_op[e]
-                outs = outcomes.get(i)
-                if outs is None:
-                    work += 1
-                    outs = outcomes[i] = step(state, ops[i])
-                if outs:
-                    if never_changes[i] and len(outs) == 1 and (outs[0] is state or outs[0] == state):
-                        now = i
-                        break
-                    if len(outs) == 1:
-                        moves.append((REQUIRED, i, outs[0]))
-                    else:
-                        moves.extend([(REQUIRED, i, s2) for s2 in _distinct(outs)])
-                e = nxt[e]
-            if now < 0:
+        moves: list[Move[S]] = []
+        e = nxt[head]
+        bound = _INF
+        while e != _END:
+            if not is_call[e]:
+                bound = entry_time[e]
                 break
-            forced.append(now)
-            self.entries.lift(now)
+            i = entry_op[e]
+            outs = outcomes.get(i)
+            if outs is None:
+                work += 1
+                outs = outcomes[i] = step(state, ops[i])
+            if outs:
+                if never_changes[i] and len(outs) == 1 and (outs[0] is state or outs[0] == state):
+                    # placed: its return leaves the list, the scan goes on (a lifted entry keeps
+                    # its `next`); the ops before it stay as they were in this same state
+                    forced.append(i)
+                    self.entries.lift(i)
+                elif len(outs) == 1:
+                    moves.append((REQUIRED, i, outs[0]))
+                else:
+                    moves.extend([(REQUIRED, i, s2) for s2 in _distinct(outs)])
+            e = nxt[e]
         if forced:
             for i in reversed(forced):
                 self.entries.unlift(i)

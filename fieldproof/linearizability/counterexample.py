@@ -13,6 +13,7 @@ linearizable.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,7 +39,9 @@ class Minimizer:
 
     def __init__(self, ops: list[Entry], initial: RunState, max_states: int, max_checks: int) -> None:
         self.ops = ops
-        self.relaxable = [may_change(op) for op in ops]  # else left out, not relaxed
+        # the ops that are relaxed when left out (the others are removed), in call order
+        self.relaxable = [k for k, op in enumerate(ops) if may_change(op)]
+        self.relaxable_calls = [ops[k].call for k in self.relaxable]
         self.initial = initial
         self.budget = max_states  # states, all re-checks together
         self.max_checks = max_checks
@@ -51,8 +54,8 @@ class Minimizer:
         limit = max((op.ret for op in real if op.ret is not None), default=_INF)
         if any(op.ret is None for op in real):
             limit = _INF
-        relaxable = self.relaxable
-        optional = [op for k, op in enumerate(self.ops) if relaxable[k] and op.call <= limit and k not in keep]
+        called = bisect.bisect_right(self.relaxable_calls, limit)
+        optional = [self.ops[k] for k in self.relaxable[:called] if k not in keep]
         return real, optional
 
     def fails(self, kept: Sequence[int]) -> bool:
