@@ -22,7 +22,7 @@ from typing import Any
 from fieldproof import contract, errors, ledger, rules
 from fieldproof.exchange import REDACTED, Exchange, Snapshot
 from fieldproof.facts import ApiVersion, Auth, IfMatch, PathKind, RequestFacts
-from fieldproof.linearizability import Operation
+from fieldproof.linearizability import Entry
 from fieldproof.model import Observation, RunState
 
 # --- the example exchanges: a correct answer, then the one thing each rule's example breaks -------
@@ -127,8 +127,8 @@ def _lifecycle_model() -> rules.Result:
 def _linearizable() -> rules.Result:
     history = rules.LinearizableHistory(initial=RunState("paused", 'W/"1"'),
                                         example=_exchange("resume", 204, if_match='W/"1"', response={"etag": 'W/"3"'}))  # fmt: skip
-    history.observe(Operation("c1", 0.000, 0.004, Observation("resume", 'W/"1"', 204, 'W/"2"')))
-    history.observe(Operation("c2", 0.005, 0.009, Observation("resume", 'W/"1"', 204, 'W/"3"')))
+    history.observe(Entry("c1", 0.000, 0.004, Observation("resume", 'W/"1"', 204, 'W/"2"')))
+    history.observe(Entry("c2", 0.005, 0.009, Observation("resume", 'W/"1"', 204, 'W/"3"')))
     return history.finish()
 
 

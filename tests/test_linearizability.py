@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from fieldproof import model
-from fieldproof.linearizability import Operation, Verdict, check, describe
+from fieldproof.linearizability import Analysis, Entry, analyse, describe
 from fieldproof.model import TRANSITIONS, Observation, RunState
 
 
@@ -28,16 +28,16 @@ def T(n: int | str) -> str:
 
 
 def op(client: str, call: float, ret: float | None, operation: str, if_match: str | None = None,
-       status: int | None = 200, etag: str | None = None, run_status: str | None = None) -> Operation:  # fmt: skip
-    return Operation(client, call, ret, Observation(operation, if_match, status, etag, run_status))
+       status: int | None = 200, etag: str | None = None, run_status: str | None = None) -> Entry:  # fmt: skip
+    return Entry(client, call, ret, Observation(operation, if_match, status, etag, run_status))
 
 
-def get(client: str, call: float, ret: float, etag: str, run_status: str | None = None) -> Operation:
+def get(client: str, call: float, ret: float, etag: str, run_status: str | None = None) -> Entry:
     return op(client, call, ret, "get", None, 200, etag, run_status)
 
 
 def write(client: str, call: float, ret: float | None, operation: str, if_match: str | None,
-          status: int | None, etag: str | None = None) -> Operation:  # fmt: skip
+          status: int | None, etag: str | None = None) -> Entry:  # fmt: skip
     return op(client, call, ret, operation, if_match, status, etag)
 
 
@@ -45,7 +45,7 @@ PAUSED = RunState("paused", T(1))
 LIVE = RunState("live", T(1))
 
 
-def replay_ok(ops: list[Operation], initial: RunState) -> bool:
+def replay_ok(ops: list[Entry], initial: RunState) -> bool:
     """Does this sequence run through the model (any of its branches)?"""
     states = {initial}
     for o in ops:
@@ -55,7 +55,7 @@ def replay_ok(ops: list[Operation], initial: RunState) -> bool:
     return True
 
 
-def respects_real_time(ops: list[Operation]) -> bool:
+def respects_real_time(ops: list[Entry]) -> bool:
     """No operation is placed after one that was called after it returned."""
     earliest_return_after = float("inf")  # the earliest return among the operations placed later
     for o in reversed(ops):
@@ -66,7 +66,7 @@ def respects_real_time(ops: list[Operation]) -> bool:
     return True
 
 
-def assert_valid_linearization(history: list[Operation], verdict: Verdict, initial: RunState) -> None:
+def assert_valid_linearization(history: list[Entry], verdict: Analysis, initial: RunState) -> None:
     assert verdict.ok is True, verdict.explain()
     lin = verdict.linearization
     assert lin is not None
@@ -78,8 +78,8 @@ def assert_valid_linearization(history: list[Operation], verdict: Verdict, initi
     assert replay_ok(lin, initial)
 
 
-def assert_not_linearizable(history: list[Operation], initial: RunState, *must: Operation) -> Verdict:
-    verdict = check(history, initial)
+def assert_not_linearizable(history: list[Entry], initial: RunState, *must: Entry) -> Analysis:
+    verdict = analyse(history, initial)
     assert verdict.ok is False, verdict.explain()
     ce = verdict.counterexample
     assert ce, "a failing verdict has a counterexample"
@@ -87,7 +87,7 @@ def assert_not_linearizable(history: list[Operation], initial: RunState, *must: 
     for m in must:
         assert any(c is m for c in ce), f"{describe(m)} missing from the counterexample:\n{verdict.timeline()}"
     # the counterexample alone is not linearizable either
-    assert check(ce, initial).ok is False
+    assert analyse(ce, initial).ok is False
     return verdict
 
 
@@ -109,7 +109,7 @@ def test_a_sequential_history_that_follows_the_model_is_linearizable() -> None:
         write("a", 18, 19, "resume", T(4), 422),  # completed
         get("a", 20, 21, T(4), "completed"),
     ]
-    verdict = check(history, PAUSED)
+    verdict = analyse(history, PAUSED)
     assert_valid_linearization(history, verdict, PAUSED)
     assert verdict.linearization == history  # sequential: only one order
     assert "Linearizable" in verdict.explain()
@@ -117,7 +117,7 @@ def test_a_sequential_history_that_follows_the_model_is_linearizable() -> None:
 
 def test_a_run_whose_goal_is_reached_answers_resume_with_422() -> None:
     done = RunState("paused", T(1), resumable=False)
-    assert check([write("a", 0, 1, "resume", T(1), 422)], done).ok is True
+    assert analyse([write("a", 0, 1, "resume", T(1), 422)], done).ok is True
     bad = write("a", 0, 1, "resume", T(1), 204, T(2))
     verdict = assert_not_linearizable([get("a", -2, -1, T(1), "paused"), bad], done, bad)
     assert [describe(o) for o in verdict.counterexample] == [describe(bad)]
@@ -135,14 +135,14 @@ def test_a_run_whose_goal_is_reached_answers_resume_with_422() -> None:
     ],
     ids=["status", "tag", "412-on-current", "204-on-stale", "resume-live-new-tag", "500"],
 )
-def test_a_wrong_answer_in_a_sequential_history_is_the_counterexample(wrong: Operation) -> None:
+def test_a_wrong_answer_in_a_sequential_history_is_the_counterexample(wrong: Entry) -> None:
     first = write("a", 0, 1, "resume", T(1), 204, T(2))
     verdict = assert_not_linearizable([first, wrong], PAUSED, wrong)
     assert len(verdict.counterexample) <= 2
 
 
 def test_an_empty_history_is_linearizable() -> None:
-    verdict = check([], PAUSED)
+    verdict = analyse([], PAUSED)
     assert verdict.ok is True and verdict.linearization == []
 
 
@@ -155,7 +155,7 @@ def test_two_overlapping_resumes_with_one_tag_one_204_one_412(winner_first: bool
     a = write("a", 0, 10, "resume", T(1), 204, T(2))
     b = write("b", 1, 5, "resume", T(1), 412)
     history = [a, b] if winner_first else [b, a]
-    verdict = check(history, PAUSED)
+    verdict = analyse(history, PAUSED)
     assert_valid_linearization(history, verdict, PAUSED)
 
 
@@ -174,7 +174,7 @@ def test_two_overlapping_resumes_with_one_tag_both_204_is_not_linearizable() -> 
 def test_a_get_overlapping_a_write_may_see_the_old_or_the_new_tag(seen: str) -> None:
     w = write("a", 0, 10, "resume", T(1), 204, T(2))
     g = get("b", 2, 4, seen)
-    verdict = check([w, g], PAUSED)
+    verdict = analyse([w, g], PAUSED)
     assert_valid_linearization([w, g], verdict, PAUSED)
     assert [o is g for o in verdict.linearization] == ([True, False] if seen == T(1) else [False, True])
 
@@ -185,14 +185,14 @@ def test_a_get_after_a_204_returned_that_shows_the_old_tag_is_a_stale_read() -> 
     verdict = assert_not_linearizable([w, g], PAUSED, w, g)
     assert len(verdict.counterexample) == 2
     # the same GET overlapping the write by a hair is fine
-    assert check([w, replace(g, call=9.9)], PAUSED).ok is True
+    assert analyse([w, replace(g, call=9.9)], PAUSED).ok is True
 
 
 def test_a_lost_update_after_an_unseen_204_is_not_linearizable() -> None:
     # a's 204 issued W/"2" (nobody saw it); b then writes with the older W/"1" and gets 204 too
     a = write("a", 0, 1, "resume", T(1), 204, T(2))
     b = write("b", 2, 3, "complete", T(1), 204, T(3))  # fine on its own (complete a paused run)
-    assert check([b], PAUSED).ok is True
+    assert analyse([b], PAUSED).ok is True
     verdict = assert_not_linearizable([a, b], PAUSED, a, b)
     assert len(verdict.counterexample) == 2
 
@@ -200,20 +200,20 @@ def test_a_lost_update_after_an_unseen_204_is_not_linearizable() -> None:
 def test_real_time_order_decides() -> None:
     a = write("a", 0, 10, "resume", T(1), 204, T(2))
     b = write("b", 5, 6, "pause", T(2), 204, T(3))  # called before a returned: a can go first
-    assert check([a, b], PAUSED).ok is True
+    assert analyse([a, b], PAUSED).ok is True
     early = replace(b, call=-2, ret=-1)  # returned before a was called: it must go first, and fails
     assert_not_linearizable([a, early], PAUSED, early)
 
 
 def test_a_call_at_the_very_moment_of_a_return_counts_as_overlapping() -> None:
     w = write("a", 0, 5, "resume", T(1), 204, T(2))
-    assert check([w, get("b", 5, 6, T(1), "paused")], PAUSED).ok is True
-    assert check([w, get("b", 5.001, 6, T(1), "paused")], PAUSED).ok is False
+    assert analyse([w, get("b", 5, 6, T(1), "paused")], PAUSED).ok is True
+    assert analyse([w, get("b", 5.001, 6, T(1), "paused")], PAUSED).ok is False
 
 
 def test_a_429_changed_nothing() -> None:
     throttled = write("a", 0, 1, "resume", T(1), 429)
-    assert check([throttled, get("b", 2, 3, T(1), "paused")], PAUSED).ok is True
+    assert analyse([throttled, get("b", 2, 3, T(1), "paused")], PAUSED).ok is True
     changed = get("b", 2, 3, T(1), "live")
     assert_not_linearizable([throttled, changed], PAUSED, changed)
 
@@ -225,7 +225,7 @@ def test_a_429_changed_nothing() -> None:
 def test_a_timed_out_write_then_a_get_showing_it_took_effect() -> None:
     lost = write("a", 0, None, "resume", T(1), None)
     g = get("b", 5, 6, T(2), "live")
-    verdict = check([lost, g], PAUSED)
+    verdict = analyse([lost, g], PAUSED)
     assert_valid_linearization([lost, g], verdict, PAUSED)
     assert verdict.linearization[0] is lost  # it took effect, before the GET
     assert "1 of the 1 operation without an answer took effect" in verdict.explain()
@@ -234,7 +234,7 @@ def test_a_timed_out_write_then_a_get_showing_it_took_effect() -> None:
 def test_a_timed_out_write_then_a_get_showing_it_did_not() -> None:
     lost = write("a", 0, None, "resume", T(1), None)
     g = get("b", 5, 6, T(1), "paused")
-    verdict = check([lost, g], PAUSED)
+    verdict = analyse([lost, g], PAUSED)
     assert_valid_linearization([lost, g], verdict, PAUSED)
     assert verdict.linearization == [g]  # never placed: it had no effect
 
@@ -243,7 +243,7 @@ def test_a_timed_out_write_may_take_effect_after_later_requests() -> None:
     # no return bound: the server may act on it after the client gave up (ret is ignored)
     lost = write("a", 0, 1, "resume", T(1), None)
     history = [lost, get("b", 5, 6, T(1), "paused"), get("b", 7, 8, T(2), "live")]
-    verdict = check(history, PAUSED)
+    verdict = analyse(history, PAUSED)
     assert_valid_linearization(history, verdict, PAUSED)
     assert verdict.linearization.index(lost) == 1
 
@@ -260,14 +260,14 @@ def test_a_timed_out_write_sent_after_a_get_returned_cannot_explain_it() -> None
     g = get("b", 0, 1, T(2), "live")
     lost = write("a", 2, None, "resume", T(1), None)
     assert_not_linearizable([g, lost], PAUSED, g)
-    assert check([replace(g, ret=3), lost], PAUSED).ok is True  # overlapping: it can
+    assert analyse([replace(g, ret=3), lost], PAUSED).ok is True  # overlapping: it can
 
 
 def test_two_timed_out_writes_in_a_row() -> None:
     # once one took effect the model no longer knows the tag: the second may match it
     history = [write("a", 0, None, "resume", T(1), None), write("b", 1, None, "pause", T(2), None),
                get("c", 5, 6, T(3), "paused")]  # fmt: skip
-    verdict = check(history, PAUSED)
+    verdict = analyse(history, PAUSED)
     assert_valid_linearization(history, verdict, PAUSED)
     assert len(verdict.linearization) == 3
 
@@ -279,7 +279,7 @@ def test_a_run_whose_tag_is_unknown_at_the_start() -> None:
     # possible only if the lost resume took effect after the GET (a pause of the paused run may
     # be a 204 no-op, an open question, but a no-op would keep the tag W/"1")
     p = write("b", 1, 2, "pause", T(1), 204, T(2))
-    verdict = check([lost, g, p], vague)
+    verdict = analyse([lost, g, p], vague)
     assert_valid_linearization([lost, g, p], verdict, vague)
     assert verdict.linearization == [g, lost, p]
 
@@ -290,7 +290,7 @@ def test_a_204_without_etag_is_not_taken_for_a_no_op_too_early() -> None:
     x = write("a", 0, 10, "resume", T(1), 204)
     p = write("b", 1, 2, "pause", T(1), 204)
     g = get("c", 8, 9, T(5), "live")
-    verdict = check([x, p, g], LIVE)
+    verdict = analyse([x, p, g], LIVE)
     assert_valid_linearization([x, p, g], verdict, LIVE)
     assert verdict.linearization == [p, x, g]
 
@@ -303,7 +303,7 @@ def test_timed_out_writes_are_not_interchangeable_when_their_tag_comes_back() ->
     spare = write("b", 0.1, None, "pause", T(9), None)
     history = [keep, spare, get("c", 1, 2, T(3), "paused"), write("c", 3, 4, "resume", T(3), 204, T(5)),
                get("c", 6, 7, T(7), "paused")]  # fmt: skip
-    verdict = check(history, vague)
+    verdict = analyse(history, vague)
     assert_valid_linearization(history, verdict, vague)
     assert verdict.linearization.index(spare) < verdict.linearization.index(keep)
 
@@ -319,7 +319,7 @@ def test_which_timed_out_writes_are_left_matters() -> None:
     rr = write("a", 11, 12, "pause", T(7), 204, T(8))
     g = get("a", 13, 14, T(20), "live")
     history = [r, v, x, w, u, rr, g]
-    verdict = check(history, PAUSED)
+    verdict = analyse(history, PAUSED)
     assert_valid_linearization(history, verdict, PAUSED)
     assert verdict.linearization[-2:] == [x, g]
 
@@ -335,14 +335,14 @@ def test_timed_out_writes_naming_a_tag_learnt_later() -> None:
         write("b", 6, None, "resume", T(2), None),
         op("c", 8, 14, "get", None, 200, None, "paused"),  # no ETag
     ]
-    verdict = check(history, vague)
+    verdict = analyse(history, vague)
     assert_valid_linearization(history, verdict, vague)
 
 
 def test_a_history_may_end_with_writes_that_never_took_effect() -> None:
     history = [write("a", 0, 1, "resume", T(1), 204, T(2)), write("b", 2, None, "pause", T(9), None),
                write("c", 3, None, "pause", T(2), None)]  # fmt: skip
-    verdict = check(history, PAUSED)
+    verdict = analyse(history, PAUSED)
     assert_valid_linearization(history, verdict, PAUSED)
 
 
@@ -352,19 +352,19 @@ def test_a_history_may_end_with_writes_that_never_took_effect() -> None:
 
 def test_max_states_gives_an_inconclusive_verdict() -> None:
     history = [write(c, 0, 10, "resume", T(9), 412) for c in "abc"] + [get("d", 0, 10, T(5))]
-    verdict = check(history, PAUSED, max_states=1)
+    verdict = analyse(history, PAUSED, max_states=1)
     assert verdict.ok is None
     assert verdict.linearization is None and verdict.counterexample is None
     assert "max_states=1" in verdict.explain() and "inconclusive" in verdict.timeline()
     with pytest.raises(ValueError):
-        check(history, PAUSED, max_states=0)
+        analyse(history, PAUSED, max_states=0)
     with pytest.raises(ValueError):
-        check([get("a", 5, 4, T(1))], PAUSED)
+        analyse([get("a", 5, 4, T(1))], PAUSED)
 
 
 def test_the_counterexample_of_a_long_history_is_small_and_holds_the_bad_operation() -> None:
     history, initial, _ = simulate(50, seed=3, clients=4, p_timeout=0.0)
-    assert check(history, initial).ok is True
+    assert analyse(history, initial).ok is True
     ordered = sorted(history, key=lambda o: o.call)
     middle = ordered[15:35]
     # flip a 412 whose tag another write won with into a second 204 for that tag
@@ -386,7 +386,7 @@ def test_the_counterexample_of_a_long_history_is_small_and_holds_the_bad_operati
     assert explanation.startswith("Not linearizable") and "\n" not in explanation
     assert describe(bad) in explanation
     # deterministic
-    again = check(mutated, initial)
+    again = analyse(mutated, initial)
     assert [id(o) for o in again.counterexample] == [id(o) for o in verdict.counterexample]
 
 
@@ -394,7 +394,7 @@ def test_timeline_draws_lanes_on_one_time_axis() -> None:
     a = write("alpha", 0.0, 0.004, "resume", T(1), 204, T(2))
     b = write("beta", 0.001, 0.002, "resume", T(1), 204, T(3))
     c = write("gamma", 0.0005, None, "pause", T(1), None)
-    verdict = check([a, b, c], PAUSED)
+    verdict = analyse([a, b, c], PAUSED)
     text = verdict.timeline()
     lines = text.splitlines()
     rows = {line.split()[0]: line for line in lines if line.split() and line.split()[0] in ("alpha", "beta", "gamma")}
@@ -404,11 +404,11 @@ def test_timeline_draws_lanes_on_one_time_axis() -> None:
     # a linearizable history is drawn too (in call order, numbered by its place in the order),
     # an operation without an answer as [--->?
     lost = write("gamma", 0.0, None, "resume", T(1), None)
-    ok = check([lost, get("beta", 0.002, 0.003, T(2), "live")], PAUSED)
+    ok = analyse([lost, get("beta", 0.002, 0.003, T(2), "live")], PAUSED)
     assert ok.ok is True
     drawn = ok.timeline()
     assert ">?" in drawn and "#1 resume" in drawn and "#2 get" in drawn, drawn
-    assert check([c], PAUSED).timeline()  # nothing placed: still a string
+    assert analyse([c], PAUSED).timeline()  # nothing placed: still a string
 
 
 # --------------------------------------------------------------------------------------------
@@ -504,7 +504,7 @@ class ToyServer:
 def simulate(
     n_ops: int, seed: int, clients: int = 8, p_timeout: float = 0.01, p_429: float = 0.02, p_complete: float = 0.01,
     **server_options: bool,
-) -> tuple[list[Operation], RunState, ToyServer]:
+) -> tuple[list[Entry], RunState, ToyServer]:
     """Concurrent clients (each: GET, or a write with the tag it saw last) against one server;
     a request takes effect at a random moment between its call and its return."""
     rng = random.Random(seed)
@@ -587,7 +587,7 @@ servers = st.fixed_dictionaries({
 })  # fmt: skip
 
 
-def sequential_then_jittered(plan: list[Step], options: dict, lost: bool = True) -> tuple[list[Operation], RunState]:
+def sequential_then_jittered(plan: list[Step], options: dict, lost: bool = True) -> tuple[list[Entry], RunState]:
     """Run `plan` one request at a time on a ToyServer (request k takes effect at time k), then
     widen every interval around its effect time and give the requests to clients."""
     server = ToyServer(**options)
@@ -618,7 +618,7 @@ def sequential_then_jittered(plan: list[Step], options: dict, lost: bool = True)
             free_at.append(0.0)
             lane = len(free_at) - 1
         free_at[lane] = float("inf") if ret is None else ret
-        history.append(Operation(f"c{lane}", call, ret, seen))
+        history.append(Entry(f"c{lane}", call, ret, seen))
     return history, initial
 
 
@@ -626,11 +626,11 @@ def sequential_then_jittered(plan: list[Step], options: dict, lost: bool = True)
 @given(plan=st.lists(steps, max_size=40), options=servers)
 def test_a_correct_server_history_with_overlaps_is_linearizable(plan: list[Step], options: dict) -> None:
     history, initial = sequential_then_jittered(plan, options)
-    verdict = check(history, initial)
+    verdict = analyse(history, initial)
     assert_valid_linearization(history, verdict, initial)
 
 
-def _mutations(history: list[Operation]) -> list[tuple[str, Operation, Operation]]:
+def _mutations(history: list[Entry]) -> list[tuple[str, Entry, Entry]]:
     """(kind, original, mutated) for answers no correct server can give in this history."""
     out = []
     changes = [o for o in history if o.observation.status == 204 and o.observation.etag != o.observation.if_match]
@@ -664,7 +664,7 @@ def test_an_impossible_answer_is_caught(plan: list[Step], options: dict, data: s
 # tiny arbitrary histories (most of them wrong), against a brute force over every order
 
 tiny_ops = st.builds(
-    lambda client, operation, if_match, status, etag, run_status, call, length, answered: Operation(
+    lambda client, operation, if_match, status, etag, run_status, call, length, answered: Entry(
         client, float(call), float(call + length) if answered else None,
         Observation(operation, if_match, status if answered else None, etag, run_status)),
     client=st.sampled_from(["a", "b", "c"]),
@@ -681,7 +681,7 @@ tiny_initial = st.builds(RunState, st.sampled_from(["live", "paused", "completed
                          st.sampled_from([T(1), T(2), None]), st.booleans())  # fmt: skip
 
 
-def brute_force(history: list[Operation], initial: RunState) -> bool:
+def brute_force(history: list[Entry], initial: RunState) -> bool:
     answered = [o for o in history if not o.unknown]
     unknown = [o for o in history if o.unknown]
     for r in range(len(unknown) + 1):
@@ -694,8 +694,8 @@ def brute_force(history: list[Operation], initial: RunState) -> bool:
 
 @settings(max_examples=500, deadline=None)
 @given(history=st.lists(tiny_ops, max_size=6), initial=tiny_initial)
-def test_the_checker_agrees_with_a_brute_force_on_tiny_histories(history: list[Operation], initial: RunState) -> None:
-    verdict = check(history, initial)
+def test_the_checker_agrees_with_a_brute_force_on_tiny_histories(history: list[Entry], initial: RunState) -> None:
+    verdict = analyse(history, initial)
     assert verdict.ok is brute_force(history, initial)
     if verdict.ok:
         assert_valid_linearization(history, verdict, initial)
@@ -707,7 +707,7 @@ def test_the_checker_agrees_with_a_brute_force_on_tiny_histories(history: list[O
 # search without any of the checker's reductions
 
 
-def exhaustive(history: list[Operation], initial: RunState) -> bool:
+def exhaustive(history: list[Entry], initial: RunState) -> bool:
     """Every order, memoised on (operations placed, state): unknown ops anywhere after their call, or never."""
     ops = list(history)
     answered = frozenset(k for k, o in enumerate(ops) if not o.unknown)
@@ -757,7 +757,7 @@ def test_the_checker_agrees_with_an_exhaustive_search(plan: list[Step], options:
         if what == "ret" and o.ret is not None:
             o = replace(o, ret=o.call + fraction)
         history = [*history[:k], o, *history[k + 1 :]]
-    verdict = check(history, initial)
+    verdict = analyse(history, initial)
     assert verdict.ok is exhaustive(history, initial)
     if verdict.ok:
         assert_valid_linearization(history, verdict, initial)
@@ -791,7 +791,7 @@ def test_the_checker_agrees_with_an_exhaustive_search_where_the_tag_is_unknown(c
         else:
             history.append(write("r", call, call + length, operation, if_match, code, etag))
     initial = RunState(status, tag)
-    verdict = check(history, initial)
+    verdict = analyse(history, initial)
     assert verdict.ok is exhaustive(history, initial)
     if verdict.ok:
         assert_valid_linearization(history, verdict, initial)
@@ -805,7 +805,7 @@ def test_ten_thousand_operations_from_eight_clients() -> None:
     history, initial, server = simulate(10_000, seed=11, clients=8, p_complete=0.0)
     assert len(history) == 10_000
     t0 = time.perf_counter()
-    verdict = check(history, initial)
+    verdict = analyse(history, initial)
     elapsed = time.perf_counter() - t0
     assert verdict.ok is True, verdict.explain()
     assert elapsed < 60, f"{elapsed:.1f} s: pathological (bench/checker_cost.py measures the real time)"

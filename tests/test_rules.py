@@ -1422,10 +1422,10 @@ def test_the_model_rule_does_not_apply_to_other_requests() -> None:
 
 
 def _history(*answers: tuple[str, float, float, str, int, str | None]):
-    from fieldproof.linearizability import Operation
+    from fieldproof.linearizability import Entry
     from fieldproof.model import Observation
 
-    return [Operation(client, call, ret, Observation(op, 'W/"1"', status, etag)) for client, call, ret, op, status, etag in answers]
+    return [Entry(client, call, ret, Observation(op, 'W/"1"', status, etag)) for client, call, ret, op, status, etag in answers]
 
 
 def linearizable(history: list[Any], max_states: int | None = None) -> rules.Result:

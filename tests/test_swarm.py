@@ -14,7 +14,7 @@ import pytest
 from helpers import rules_by_name, run_statuses, staging, summary
 
 from fieldproof.errors import ExitCode
-from fieldproof.linearizability import Operation, check
+from fieldproof.linearizability import Entry, analyse
 from fieldproof.model import Observation, RunState
 from fieldproof.swarm.config import SwarmConfig
 from fieldproof.swarm.history import ClockOffset, merge, to_record
@@ -95,15 +95,15 @@ def test_importing_the_locustfile_reads_nothing(tmp_path: Path) -> None:
 
 def test_merging_moves_each_worker_onto_the_masters_clock_and_widens_by_the_bound() -> None:
     paused, t = RunState("paused", 'W/"1"'), 'W/"{}"'.format
-    w0 = [to_record("R", Operation("a", 0.0, 1.0, Observation("resume", t(1), 204, t(2)))),
-          to_record("R", Operation("a", 4.0, 5.0, Observation("get", None, 200, t(3), "paused")))]  # fmt: skip
+    w0 = [to_record("R", Entry("a", 0.0, 1.0, Observation("resume", t(1), 204, t(2)))),
+          to_record("R", Entry("a", 4.0, 5.0, Observation("get", None, 200, t(3), "paused")))]  # fmt: skip
     # w1's clock runs 5 s ahead: its pause really happened between the resume and the GET
-    w1 = [to_record("R", Operation("b", 7.0, 8.0, Observation("pause", t(2), 204, t(3))))]
+    w1 = [to_record("R", Entry("b", 7.0, 8.0, Observation("pause", t(2), 204, t(3))))]
     right = merge({"w0": w0, "w1": w1}, {"w0": ClockOffset(0.0, 0.001), "w1": ClockOffset(5.0, 0.001)})
-    assert check(right["R"], paused).ok is True
+    assert analyse(right["R"], paused).ok is True
     assert [op.client for op in right["R"]] == ["w0/a", "w0/a", "w1/b"]
     wrong = merge({"w0": w0, "w1": w1}, {"w0": ClockOffset(0.0, 0.001), "w1": ClockOffset(0.0, 0.001)})
-    assert check(wrong["R"], paused).ok is False  # uncorrected, the skew alone makes a "violation"
+    assert analyse(wrong["R"], paused).ok is False  # uncorrected, the skew alone makes a "violation"
     measured = ClockOffset.measure(sent=10.0, worker_time=15.002, received=10.004)
     assert abs(measured.offset_s - 5.0) < 1e-9 and abs(measured.bound_s - 0.002) < 1e-9
 

@@ -16,7 +16,7 @@ from fieldproof.model import Observation, RunState, step
 from fieldproof.rules.registry import Finding, Result, SequenceJudge, Severity, finding, rate_limited, sequence_rule, what_happened
 
 if TYPE_CHECKING:
-    from fieldproof.linearizability import Operation, Verdict
+    from fieldproof.linearizability import Analysis, Entry
 
 
 RACE_ANSWERS = frozenset({204}) | OPEN_QUESTIONS["gate_order"].refusals  # what a raced write may be answered
@@ -104,7 +104,7 @@ class OneWinner(SequenceJudge):
         """Some order of the writes, then the GET after them, in which every answer is one the
         run's model allows (None: the run before is not known, nothing to judge from)."""
         from fieldproof import linearizability
-        from fieldproof.linearizability import Operation
+        from fieldproof.linearizability import Entry
 
         before, after = self.before, self.after
         if before.status is None:
@@ -112,11 +112,11 @@ class OneWinner(SequenceJudge):
         initial = RunState(before.status, before.etag, self.resumable)
         seen = [(e, Observation(e.operation, e.request_header("if-match"), e.status, e.header("etag"))) for e in settled]
         # all called together, all answered before the GET was sent: no order among them is known
-        writes = [Operation(f"racer {n}", 0.0, 1.0, observation) for n, (_, observation) in enumerate(seen)]
+        writes = [Entry(f"racer {n}", 0.0, 1.0, observation) for n, (_, observation) in enumerate(seen)]
         look = None
         if after is not None and after.status_code == 200:
-            look = Operation("get", 2.0, 3.0, Observation("get", None, 200, after.etag, after.status))
-        verdict = linearizability.check([*writes, *([look] if look else [])], initial)
+            look = Entry("get", 2.0, 3.0, Observation("get", None, 200, after.etag, after.status))
+        verdict = linearizability.analyse([*writes, *([look] if look else [])], initial)
         # the write blamed (and so the finding's group) must not depend on which racer came first
         ranked = sorted(seen, key=lambda pair: (pair[0].operation, pair[0].status))
         changes = [e for e, o in ranked if o.status == 204 and o.etag is not None and o.etag != o.if_match]
@@ -126,7 +126,7 @@ class OneWinner(SequenceJudge):
             # the model allows at most one change from one tag: the run moved on only if one won
             moved = after is not None and (after.status, after.etag) != (before.status, before.etag)
             return self._stepped(changes[0], changes[0].header("etag")) if moved and changes else []
-        alone = linearizability.check(writes, initial) if look else verdict  # the answers, without the GET's
+        alone = linearizability.analyse(writes, initial) if look else verdict  # the answers, without the GET's
         culprit, problem, reason = self._why_no_order(ranked, initial, changes, alone)
         tag = settled[0].request_header("if-match")
         kinds = ", ".join(e.operation for e in settled)
@@ -136,7 +136,7 @@ class OneWinner(SequenceJudge):
                         f"answered [{answered}]; no order of them is one a correct server gives: {reason}")  # fmt: skip
 
     def _why_no_order(self, seen: list[tuple[Exchange, Observation]], initial: RunState, changes: list[Exchange],
-                      alone: Verdict) -> tuple[Exchange, str, str]:  # fmt: skip
+                      alone: Analysis) -> tuple[Exchange, str, str]:  # fmt: skip
         """(the write to blame, the problem, the reason in words) for a round no order explains;
         `alone`: the verdict on the writes without the GET after them."""
         odd = [e for e, _ in seen if e.status not in RACE_ANSWERS]
@@ -264,14 +264,14 @@ class LifecycleModel(SequenceJudge):
                "no concurrent history was checked; on a target file pass --history-size N")  # fmt: skip
 @dataclass
 class LinearizableHistory(SequenceJudge):
-    """The operations of several clients on one run (linearizability.Operation), checked at the end."""
+    """The operations of several clients on one run (linearizability.Entry), checked at the end."""
 
     initial: RunState
     rule: ClassVar[str] = "history_linearizable"
-    operations: list[Operation] = field(default_factory=list)
+    operations: list[Entry] = field(default_factory=list)
     example: Exchange | None = None
     max_states: int | None = None  # the checker's bound before it gives up (None: its default)
-    verdict: Verdict | None = field(default=None, init=False)  # the checker's, once finished
+    verdict: Analysis | None = field(default=None, init=False)  # the checker's, once finished
 
     def observe(self, item: Any) -> Result:
         self.operations.append(item)
@@ -290,7 +290,7 @@ class LinearizableHistory(SequenceJudge):
         from fieldproof import linearizability
 
         bound = {} if self.max_states is None else {"max_states": self.max_states}
-        verdict = linearizability.check(self.operations, self.initial, **bound)
+        verdict = linearizability.analyse(self.operations, self.initial, **bound)
         self.verdict = verdict
         if verdict.ok is None:
             return None

@@ -24,7 +24,7 @@ HISTORY_SECONDS = 60  # a bound on recording, whatever the size asked for
 
 
 def _client_ops(client: ApiClient, name: str, run: RunRef, first_tag: str, count: int, seed: int,
-                deadline: float, start: threading.Barrier) -> list[linearizability.Operation]:  # fmt: skip
+                deadline: float, start: threading.Barrier) -> list[linearizability.Entry]:  # fmt: skip
     rng = random.Random(seed)
     tag, ops = first_tag, []
     start.wait(timeout=30)
@@ -40,11 +40,11 @@ def _client_ops(client: ApiClient, name: str, run: RunRef, first_tag: str, count
             else:
                 exchange = client.write(operation, run, sent_tag, observe=False)
         except TargetUnreachable:  # no answer: it may or may not have taken effect
-            ops.append(linearizability.Operation(name, call, None, Observation(operation, sent_tag, None)))
+            ops.append(linearizability.Entry(name, call, None, Observation(operation, sent_tag, None)))
             continue
         ret = time.monotonic()
         observed = rules.observation_of(exchange)  # a 5xx: the rules report it; for the history, no answer
-        ops.append(linearizability.Operation(name, call, ret, observed))
+        ops.append(linearizability.Entry(name, call, ret, observed))
         seen_tag = exchange.header("etag")
         if exchange.status in (200, 204) and seen_tag:
             tag = seen_tag  # each client holds the last tag it saw

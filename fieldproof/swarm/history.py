@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from fieldproof.linearizability import Operation
+from fieldproof.linearizability import Entry
 from fieldproof.model import Observation
 
 
@@ -29,24 +29,24 @@ class ClockOffset:
         return cls(worker_time - (sent + received) / 2, max(0.0, (received - sent) / 2))
 
 
-def on_master_clock(op: Operation, clock: ClockOffset) -> Operation:
+def on_master_clock(op: Entry, clock: ClockOffset) -> Entry:
     """The operation's interval on the master's clock, widened by the offset's uncertainty."""
     call = op.call - clock.offset_s - clock.bound_s
     ret = None if op.ret is None else op.ret - clock.offset_s + clock.bound_s
     return replace(op, call=call, ret=ret)
 
 
-def to_record(run_id: str, op: Operation) -> list[object]:
+def to_record(run_id: str, op: Entry) -> list[object]:
     """An operation as a worker ships it (JSON)."""
     seen = op.observation
     return [run_id, op.client, op.call, op.ret, seen.operation, seen.if_match, seen.status, seen.etag, seen.run_status]
 
 
-def from_record(record: list[object]) -> tuple[str, Operation]:
+def from_record(record: list[object]) -> tuple[str, Entry]:
     run_id, client, call, ret, operation, if_match, status, etag, run_status = record
     observation = Observation(str(operation), _text(if_match), None if status is None else int(str(status)), _text(etag),
                               _text(run_status))  # fmt: skip
-    return str(run_id), Operation(str(client), float(str(call)), None if ret is None else float(str(ret)), observation)
+    return str(run_id), Entry(str(client), float(str(call)), None if ret is None else float(str(ret)), observation)
 
 
 def _text(value: object) -> str | None:
@@ -58,10 +58,10 @@ def _text(value: object) -> str | None:
 UNMEASURED = ClockOffset(0.0, 24 * 3600.0)
 
 
-def merge(shipped: Mapping[str, Iterable[list[object]]], clocks: Mapping[str, ClockOffset]) -> dict[str, list[Operation]]:
+def merge(shipped: Mapping[str, Iterable[list[object]]], clocks: Mapping[str, ClockOffset]) -> dict[str, list[Entry]]:
     """Every worker's records, per fielding run, on the master's clock, each client named by
     its worker too."""
-    histories: dict[str, list[Operation]] = {}
+    histories: dict[str, list[Entry]] = {}
     for worker, records in shipped.items():
         clock = clocks.get(worker, UNMEASURED)
         for record in records:

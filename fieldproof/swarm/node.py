@@ -16,7 +16,7 @@ from fieldproof.client.limits import Budget, Liveness
 from fieldproof.client.recording import ApiClient, Credentials
 from fieldproof.errors import BudgetExhausted, DeadlineReached, TargetStoppedAnswering
 from fieldproof.exchange import Exchange
-from fieldproof.linearizability import Operation
+from fieldproof.linearizability import Entry
 from fieldproof.model import Observation
 from fieldproof.recorder import Recorder
 from fieldproof.records import ProblemKind, problem_of, to_line
@@ -74,7 +74,7 @@ class Node:
         self.kept[run.fielding_run_id] = self.kept.get(run.fielding_run_id, 0) + 1
         observed = rules.observation_of(exchange) if exchange is not None else Observation(operation, if_match, None)
         answered = ret if observed.status is not None else None
-        self.history.append(to_record(run.fielding_run_id, Operation(client, call, answered, observed)))
+        self.history.append(to_record(run.fielding_run_id, Entry(client, call, answered, observed)))
 
     def stopped_by(self, exc: BaseException) -> None:
         problem = problem_of(exc)
