@@ -1,4 +1,4 @@
-"""How hard a run tries: examples per property, concurrency size and rounds."""
+"""How hard a session tries: examples per property, concurrency size and rounds."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """`fieldproof run`: one session against one target, in three steps.
 
-1. `set_up`: check every flag and file, take the locks (one run per target, one writer per
+1. `set_up`: check every flag and file, take the locks (one session per target, one writer per
    reports folder), start the sandbox or read the target file, check the target answers and put
    back any run an earlier session left changed (saying so).
 2. `_run_suites`: the suites under pytest (+ xdist), within the request budget and deadline;
-   schemathesis in a pytest session of its own after the others (`_parts` says why).
+   schemathesis in a part (a pytest session) of its own after the others (`_parts` says why).
 3. `finish`: put every listed run back, write the reports, and `exit_code()` picks the code
    (fieldproof.errors.ExitCode says what each means).
 
@@ -50,9 +50,10 @@ from fieldproof.errors import (
 from fieldproof.exchange import Snapshot, redact_text
 from fieldproof.fielding_runs import restore_run
 from fieldproof.files import check_reports_folder, write_file
+from fieldproof.harness import PART_ENV, Limits, PartSettings, build_state
 from fieldproof.interrupts import Interrupts, RestoreAborted
 from fieldproof.locks import check_wait, reports_lock, target_lock
-from fieldproof.plugin import SessionSettings, why_nothing_more_is_sent
+from fieldproof.plugin import GivenState
 from fieldproof.profiles import PROFILES
 from fieldproof.progress import Progress
 from fieldproof.records import ProblemKind
@@ -93,8 +94,8 @@ class SessionOptions:
     history_size: int | None = None  # linearizability history; None: the profile's (sandbox only)
     contract: str | None = None  # a provider's own OpenAPI document; None: ours
     baseline: str | None = None  # accepted findings (fieldproof.baseline)
-    baseline_update: str | None = None  # write a baseline accepting this run's findings
-    wait_for_lock_s: float = 0.0  # how long to wait for another run on the same target
+    baseline_update: str | None = None  # write a baseline accepting this session's findings
+    wait_for_lock_s: float = 0.0  # how long to wait for another session on the same target
     quiet: bool = False  # no progress line
     sandbox_env: dict[str, str] = field(default_factory=dict)  # FIELDPROOF_SANDBOX_* over the environment's (--fault)
 
@@ -146,11 +147,11 @@ class Session:
 
 class _Outcomes:
     """A pytest plugin on the controller: counts outcomes and keeps skip reasons, over every
-    pytest session the suites run in."""
+    part the suites run in."""
 
     def __init__(self) -> None:
         self.outcomes = TestOutcomes()
-        self.total = 0  # tests collected, in every pytest session so far
+        self.total = 0  # tests collected, in every part so far
         self._before = 0  # ... before this one
 
     def progress(self) -> tuple[int, int]:
@@ -283,7 +284,7 @@ def _check_time(session: Session, out: TextIO) -> None:
     line = (f"max_duration_s = {target.max_duration_s:g} s: the suites stop after {suites_s:g} s, keeping {reserve:g} s "
             f"to put {runs} back ({session.restore_cost} requests, each within timeout_s = {target.timeout_s:g} s)")  # fmt: skip
     if target.max_rps:
-        from fieldproof.suites.test_first_pass import STEPS  # the first pass's cost on a target file, measured
+        from fieldproof.suites.test_first_pass import STEPS  # what the first pass costs on a target file
 
         first_pass = sum(cost for _, _, cost in STEPS.values())
         fits = int(suites_s * target.max_rps)
@@ -340,7 +341,7 @@ def _run_suites(session: Session, interrupts: Interrupts) -> _Outcomes:
     total = SANDBOX_BUDGET if session.is_sandbox else target.max_requests - session.requests_outside - session.restore_cost
     per_worker = max(1, total // session.workers)
     split = f"{session.workers} worker{'s' if session.workers > 1 else ''} x {per_worker}"
-    settings = SessionSettings(
+    settings = PartSettings(
         target_file=str(session.target_file),
         work_dir=str(session.work),
         profile=options.profile,
@@ -355,32 +356,42 @@ def _run_suites(session: Session, interrupts: Interrupts) -> _Outcomes:
         contract_file=str(session.document.path) if options.contract else None,
         deadline=session.suites_deadline,
         progress=not options.quiet,
+        seed=options.seed,
     )
+    # pytest's and hypothesis' own settings; the part's go in its settings file (PART_ENV names it)
     env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
         env["HYPOTHESIS_STORAGE_DIRECTORY"] = str(hypothesis_cache_dir() or Path(session.work) / "hypothesis")
-    if options.seed is not None:
-        env["FIELDPROOF_SEED"] = str(options.seed)
     collector = _Outcomes()
     progress = None
     if not options.quiet:  # the progress line instead of pytest's dots
         progress = Progress(session.work, collector.progress, None if session.is_sandbox else total, sys.stdout)
         progress.start()
     started = time.monotonic()
+    # the parts run in this process (without xdist) spend one budget, keep one learned rate and
+    # one liveness: each is handed them (an xdist worker takes its own share of the settings')
+    limits: Limits | None = None
     try:
         with _environment(env):
             parts = _parts(options.suites, session.workers)
             for index, (part, names) in enumerate(parts):
                 if interrupts.stopped or (options.fail_fast and collector.outcomes.failed):
                     break
-                if index and (reason := why_nothing_more_is_sent(str(session.work))):
+                if limits is not None and (reason := limits.why_nothing_more_is_sent()):
                     session.notes.append(f"{', '.join(names)} did not run: {reason}")
                     break
-                settings_file = session.work / f"{part}session.json"
-                dataclasses.replace(settings, part=part).save(settings_file)
+                part_settings = dataclasses.replace(settings, part=part, suites=names)
+                settings_file = session.work / f"{part}part.json"
+                part_settings.save(settings_file)
                 if progress is not None:  # the parts after this one: their tests are not collected yet
                     progress.later = tuple(name for _, later in parts[index + 1 :] for name in later)
-                pytest.main(_pytest_args(session, names, settings_file), plugins=[collector, *([progress] if progress else [])])
+                plugins: list[object] = [collector, *([progress] if progress else [])]
+                if session.workers == 1:
+                    state = build_state(part_settings, limits)
+                    limits = state.limits
+                    plugins.append(GivenState(state))
+                with _environment({PART_ENV: str(settings_file)}):
+                    pytest.main(_pytest_args(session, names), plugins=plugins)
     except KeyboardInterrupt:  # a signal outside pytest's own handling of it
         pass
     finally:
@@ -391,32 +402,31 @@ def _run_suites(session: Session, interrupts: Interrupts) -> _Outcomes:
 
 
 def _parts(names: tuple[str, ...], workers: int) -> list[tuple[str, tuple[str, ...]]]:
-    """The pytest sessions the suites run in, in order: (part, suite names; none: all).
+    """The parts (pytest sessions) the suites run in, in order: (part, suite names; none: all).
 
     schemathesis' collection builds every operation's test, examples and coverage cases
-    included: ~0.6 s. Before the first request, that time is lost on a rate-limited target
-    (its bucket is full, and stays full). In a pytest session of its own after the other
-    suites, the bucket refills meanwhile and the pacer spends what it refilled: it costs
-    nothing. One process keeps one budget and one learned rate across both (plugin._carried).
-    Under xdist each pytest session would start its workers and learn the rate again: one then."""
+    included, before the first request; on a rate-limited target that time is lost (its bucket
+    is full, and stays full). In a part of its own after the other suites, the bucket refills
+    meanwhile and the pacer spends what it refilled. The parts run in this process and are
+    handed one budget, one learned rate and one liveness (harness.Limits). Under xdist each part
+    would start its workers and learn the rate again: one part then."""
     chosen = [name for name in suites.names() if not names or name in names]
     if workers > 1 or "schemathesis" not in chosen or chosen == ["schemathesis"]:
         return [("", names)]
     return [("", tuple(name for name in chosen if name != "schemathesis")), ("schemathesis-", ("schemathesis",))]
 
 
-def _pytest_args(session: Session, names: tuple[str, ...], settings_file: Path) -> list[str]:
+def _pytest_args(session: Session, names: tuple[str, ...]) -> list[str]:
     options = session.options
     args = [
-        *_suite_paths(names), "-c", str(suites.FOLDER / "pytest.ini"), "--rootdir", str(suites.FOLDER),
-        "-p", "fieldproof.plugin", "--fieldproof-session", str(settings_file),
-        "-W", "ignore::pytest.PytestAssertRewriteWarning",
+        *_collected_paths(names), "-c", str(suites.FOLDER / "pytest.ini"), "--rootdir", str(suites.FOLDER),
+        "-p", "fieldproof.plugin", "-W", "ignore::pytest.PytestAssertRewriteWarning",
     ]  # fmt: skip
-    # Load only the plugins the suites use: autoloading every installed one costs ~0.3 s a
-    # process (more under xdist, where each worker pays it), and a user's plugins stay out.
+    # Load only the plugins the suites use: autoloading every installed one costs each process
+    # (each xdist worker too) time before its first request, and a user's plugins stay out.
     args += ["-p", "_hypothesis_pytestplugin"]
     if not names or "schemathesis" in names:
-        args += ["-p", "schemathesis.pytest.plugin"]  # ~0.2 s to import: only where it is used
+        args += ["-p", "schemathesis.pytest.plugin"]  # slow to import: only where it is used
     if session.workers > 1:
         args += ["-p", "xdist.plugin", "-n", str(session.workers)]
     if options.seed is not None:
@@ -432,10 +442,10 @@ def _pytest_args(session: Session, names: tuple[str, ...], settings_file: Path) 
 
 def hypothesis_cache_dir() -> Path | None:
     """Where hypothesis keeps its Unicode tables between sessions ($XDG_CACHE_HOME/fieldproof/
-    hypothesis): computing them costs a session about 1.5 s before its first request, and its
-    storage would otherwise be a .hypothesis folder in the user's working directory. Nothing
-    of a target is kept there: the suites' example databases are off. None: no home to keep
-    it in (a user without one); the session's own work folder then serves."""
+    hypothesis): computing them delays a session's first request, and its storage would
+    otherwise be a .hypothesis folder in the user's working directory. Nothing of a target is
+    kept there: the suites' example databases are off. None: no home to keep it in (a user
+    without one); the session's own work folder then serves."""
     folder = fieldproof_folder("XDG_CACHE_HOME", ".cache")
     return folder / "hypothesis" if folder is not None else None
 
@@ -534,14 +544,14 @@ def _restore(session: Session) -> list[str]:
                 try:
                     note = restore_run(client, run).note
                 except (TargetUnreachable, BudgetExhausted, DeadlineReached, BrokenResponse) as exc:
-                    note = f"could not put {run.fielding_run_id} back ({exc}); the next run puts it back first"
+                    note = f"could not put {run.fielding_run_id} back ({exc}); the next session puts it back first"
                 if note:
                     notes.append(note)
                 done.append(run.fielding_run_id)
     except RestoreAborted:
         left = [run.fielding_run_id for run in target.runs if run.fielding_run_id not in done]
         notes.append(f"putting the runs back was aborted by a third signal; these may be left changed: {', '.join(left)} "
-                     "(the next run puts them back first)")  # fmt: skip
+                     "(the next session puts them back first)")  # fmt: skip
     session.requests_outside += budget.spent
     return notes
 
@@ -561,6 +571,14 @@ def exit_code(summary: Summary, signalled: ExitCode | None = None) -> ExitCode:
     if summary.verdict != PASS:
         return ExitCode.INCONCLUSIVE
     return ExitCode.OK
+
+
+def _collected_paths(names: tuple[str, ...]) -> list[str]:
+    """What a part collects: its suites, and with the first pass every other suite but
+    schemathesis, whose tests marked `first_pass` it runs (the plugin leaves the rest out)."""
+    if "first_pass" not in names:
+        return _suite_paths(names)
+    return _suite_paths(tuple(name for name in suites.names() if name in names or name != "schemathesis"))
 
 
 def _suite_paths(names: tuple[str, ...]) -> list[str]:

@@ -287,19 +287,22 @@ def test_schemathesis_runs_in_a_pytest_session_of_its_own_after_the_other_suites
 def test_the_pytest_sessions_of_one_run_share_its_budget_its_learned_rate_and_its_liveness(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     from fieldproof.errors import TargetStoppedAnswering
-    from fieldproof.plugin import Harness, SessionSettings
+    from fieldproof.harness import Harness, PartSettings, build_state
 
     monkeypatch.setenv("FIELDPROOF_TOKEN", "t")
     target = one_run_target(tmp_path / "t.toml", "http://127.0.0.1:9/v1")
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    first = Harness(SessionSettings(str(target), str(tmp_path / "a"), budget=400))
+    first_state = build_state(PartSettings(str(target), str(tmp_path / "a"), budget=400))
+    first = Harness(first_state)
     first.client.budget.spend()
     first.client.liveness.waited(1.5)
-    for _ in range(5):  # the target stopped answering during the first pytest session
+    for _ in range(5):  # the target stopped answering during the first part
         first.client.liveness.answered(False)
-    second = Harness(SessionSettings(str(target), str(tmp_path / "a"), budget=400, part="schemathesis-"))
-    other = Harness(SessionSettings(str(target), str(tmp_path / "b"), budget=400))
+    # the session hands the next part of its process the limits the first spent from
+    second = Harness(build_state(PartSettings(str(target), str(tmp_path / "a"), budget=400, part="schemathesis-"), first_state.limits))
+    other = Harness(build_state(PartSettings(str(target), str(tmp_path / "b"), budget=400)))
+    assert first_state.limits.why_nothing_more_is_sent() is not None  # a later part would not start
     try:
         assert second.client.budget is first.client.budget and second.client.budget.spent == 1
         assert second.client.pacer is first.client.pacer

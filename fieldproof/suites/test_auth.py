@@ -6,10 +6,16 @@ from __future__ import annotations
 import pytest
 
 from fieldproof.facts import Auth
-from fieldproof.plugin import Harness
+from fieldproof.harness import Harness
 from fieldproof.suites import UNKNOWN_API_VERSION
 
 
+# each kind of credential once in the first pass; another account's on a read and a write (a server may check one only)
+@pytest.mark.first_pass("auth", auth=Auth.NONE, operation="get")
+@pytest.mark.first_pass("auth", auth=Auth.MALFORMED, operation="resume")
+@pytest.mark.first_pass("auth", auth=Auth.FOREIGN, operation="get")
+@pytest.mark.first_pass("auth", auth=Auth.FOREIGN, operation="resume")
+@pytest.mark.first_pass("auth", auth=Auth.EXPIRED, operation="get")
 @pytest.mark.parametrize("auth", [Auth.NONE, Auth.MALFORMED, Auth.FOREIGN, Auth.EXPIRED], ids=lambda a: a.value)
 @pytest.mark.parametrize("operation", ["get", "resume"])
 def test_requests_without_valid_credentials_are_refused(fp: Harness, auth: Auth, operation: str) -> None:
@@ -24,6 +30,7 @@ def test_requests_without_valid_credentials_are_refused(fp: Harness, auth: Auth,
             fp.client.write("resume", run, auth=auth)
 
 
+@pytest.mark.first_pass("api_version", operation="get")
 @pytest.mark.parametrize("version", [None, UNKNOWN_API_VERSION], ids=["missing", "unknown"])
 @pytest.mark.parametrize("operation", ["get", "resume"])
 def test_a_missing_or_unknown_api_version_is_answered(fp: Harness, operation: str, version: str | None) -> None:

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from fieldproof import contract
-from fieldproof.plugin import Harness
-from fieldproof.strategies import malformed_ids, other_ulid, unknown_run_ids
+from fieldproof.harness import Harness
+from fieldproof.probes import probe_undeclared_methods, unknown_runs_are_404
+from fieldproof.strategies import malformed_ids, other_ulid
 from fieldproof.target import RunRef
 
 
@@ -23,15 +26,10 @@ def test_malformed_ids_are_refused_and_touch_nothing(fp: Harness) -> None:
 
 
 def test_unknown_runs_are_404_and_touch_nothing(fp: Harness) -> None:
-    with fp.run("resumable") as run:
-
-        def example(run_id: str) -> None:
-            fp.client.get(run, fielding_run_id=run_id)
-            fp.client.write("resume", run, fielding_run_id=run_id)
-
-        fp.explore(unknown_run_ids(), example)
+    unknown_runs_are_404(fp)
 
 
+@pytest.mark.first_pass("whole_path")
 def test_a_run_is_named_by_its_whole_path(fp: Harness) -> None:
     """Only the run's whole path names it: its id under another project, target group or
     account, a run id one character off, is not that run: refused, never served nor written.
@@ -64,14 +62,3 @@ def near_misses(fp: Harness, run: RunRef) -> list[dict[str, Any]]:
 
 def test_undeclared_methods_are_refused_and_change_nothing(fp: Harness) -> None:
     probe_undeclared_methods(fp, (None, *contract.WRITES), contract.SAFE_UNDECLARED_METHODS)
-
-
-def probe_undeclared_methods(fp: Harness, actions: tuple[str | None, ...], methods: tuple[str, ...]) -> None:
-    """Only safe methods, and only where the contract document declares none (a provider's
-    document may declare more than the four operations, such as the vendor's PUT)."""
-    with fp.run("resumable") as run:
-        for action in actions:
-            declared = fp.document.declared_methods(contract.RUN_PATH + (f"/{action}" if action else ""))
-            for method in methods:
-                if method not in declared:
-                    fp.client.probe(method, run, action)

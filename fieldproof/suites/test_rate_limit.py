@@ -9,7 +9,7 @@ import time
 import pytest
 
 from fieldproof.client.recording import ApiClient
-from fieldproof.plugin import Harness
+from fieldproof.harness import Harness
 
 BURST_CONNECTIONS = 8
 BURST_SECONDS = 10

@@ -22,21 +22,24 @@ from schemathesis.core import NOT_SET
 from fieldproof import contract, fuzz
 from fieldproof.document import ContractDocument
 from fieldproof.exchange import Exchange
+from fieldproof.harness import Harness, PartSettings
 from fieldproof.headers import HeaderSyntaxError, parse_etag
-from fieldproof.plugin import Harness, current_session, current_target
 from fieldproof.progress import count_case
-from fieldproof.target import RunRef
+from fieldproof.target import RunRef, load_target
 
-_session = current_session()
-if _session is None:
+# schemathesis makes a test per operation as this module is imported, from a schema that must
+# know the part's document, target and size by then: before any fixture, so the part's settings
+# are read here, from the file the part names (as the plugin reads them), not from pytest.
+_part = PartSettings.from_environment()
+if _part is None:
     pytest.skip("the schemathesis suite runs through `fieldproof run`", allow_module_level=True)
-_target = current_target()
-_profile = _session.sized_profile
+_target = load_target(_part.target_file)
+_profile = _part.sized_profile
 schema = fuzz.load_schema(
-    ContractDocument.load(_session.contract_file),
+    ContractDocument.load(_part.contract_file),
     base_url=_target.base_url,
     max_examples=_profile.fuzz_examples,
-    with_complete=_session.control_url is not None,  # the sandbox's runs are fresh; a live target's are not
+    with_complete=_part.is_sandbox,  # the sandbox's runs are fresh; a live target's are not
 )
 
 

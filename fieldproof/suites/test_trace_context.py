@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import secrets
 
+import pytest
+
 from fieldproof.facts import IfMatch
-from fieldproof.plugin import Harness
+from fieldproof.harness import Harness
 
 
 def _trace() -> str:
@@ -34,6 +36,7 @@ CALLERS: dict[str, str | None] = {
 }
 
 
+@pytest.mark.first_pass("trace_context")
 def test_every_caller_gets_a_valid_trace(fp: Harness) -> None:
     """A GET and a write refused by its tag (never issued) for each kind of caller."""
     with fp.run("resumable") as run:
