@@ -5,8 +5,10 @@ below: a `FieldproofError` carrying one line that says what is wrong and what to
 exit code it ends the command with. `fieldproof.cli.main` is the one place that turns them into
 that line on stderr and the code; nothing else prints them or picks a code for them.
 
-Errors that are not the user's (the harness's own control flow, an API client's refusals, the
-sandbox's HTTP answers) live with the code that raises them and are not exported here.
+Two exceptions are the target's doing, not the user's, and are here because they cross stages
+(the client or a suite raises them, the records name them): `BrokenResponse` and `TargetFault`.
+The harness's own control flow inside one module, an API client's refusals and the sandbox's
+HTTP answers live with the code that raises them.
 """
 
 from __future__ import annotations
@@ -155,3 +157,17 @@ class TargetStoppedAnswering(TargetUnreachable):
 
 class TokenRejected(TargetUnreachable):
     """The target answers the main token 401 or 403: nothing can be judged with it."""
+
+
+# --- the target's doing, stopping one test (a finding already; no exit code of their own) ---
+
+
+class BrokenResponse(Exception):
+    """The target's answer could not be read as HTTP (recorded as a finding of
+    http_message_well_formed); the test that sent it cannot go on from it."""
+
+
+class TargetFault(Exception):
+    """The target's own answer keeps a test from going on: it refused a write the run's state
+    allows, with the current tag, or its GET did not show the run. What it broke is a finding
+    of the rule it breaks, recorded with the exchange; the test is not exercised."""

@@ -16,7 +16,7 @@ from filelock import FileLock, Timeout
 
 from fieldproof import contract
 from fieldproof.client.recording import ApiClient
-from fieldproof.errors import RoleMissing, RoleUsedUp, RunNotReady
+from fieldproof.errors import RoleMissing, RoleUsedUp, RunNotReady, TargetFault
 from fieldproof.exchange import Snapshot
 from fieldproof.rules import end_date_passed
 from fieldproof.sandbox.control_client import SandboxControl
@@ -33,11 +33,6 @@ class Restoration:
     file_is_wrong: bool = False
     used_up: bool = False  # a completable run a session completed: nothing to put back, nor to use again
 
-
-class TargetFault(Exception):
-    """The target's own answer keeps a test from going on: it refused a write the run's state
-    allows, with the current tag, or its GET did not show the run. What it broke is a finding
-    of the rule it breaks, recorded with the exchange; the test is not exercised."""
 
 
 def restore_run(client: ApiClient, run: RunRef, seen: Snapshot | None = None) -> Restoration:

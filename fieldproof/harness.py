@@ -36,10 +36,10 @@ from hypothesis import strategies as st
 from fieldproof.client.limits import Budget, Liveness, Pacer
 from fieldproof.client.recording import ApiClient, Credentials
 from fieldproof.document import ContractDocument
-from fieldproof.errors import DeadlineReached, RoleMissing, TargetStoppedAnswering
+from fieldproof.errors import DeadlineReached, RoleMissing, TargetFault, TargetStoppedAnswering
 from fieldproof.exchange import Exchange, Snapshot
 from fieldproof.facts import Auth
-from fieldproof.fielding_runs import FileRuns, SandboxRuns, TargetFault, ready_or_raise, restore_run
+from fieldproof.fielding_runs import FileRuns, SandboxRuns, ready_or_raise, restore_run
 from fieldproof.profiles import FIRST_PASS, Profile, profile_for
 from fieldproof.recorder import Judged, Recorder
 from fieldproof.records import FirstPassRecord, process_file, write_records

@@ -19,10 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from fieldproof.client.recording import BrokenResponse
-from fieldproof.errors import BudgetExhausted, DeadlineReached, ExitCode, FieldproofError, TargetUnreachable
+from fieldproof.errors import BrokenResponse, BudgetExhausted, DeadlineReached, ExitCode, FieldproofError, TargetFault, TargetUnreachable
 from fieldproof.exchange import redact_text
-from fieldproof.fielding_runs import TargetFault
 
 RECORDS_GLOB = "*.jsonl"
 

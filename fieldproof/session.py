@@ -34,10 +34,11 @@ import pytest
 from fieldproof import suites
 from fieldproof.baseline import Baseline, load_baseline, write_baseline
 from fieldproof.client.limits import Budget, Liveness
-from fieldproof.client.recording import ApiClient, BrokenResponse
+from fieldproof.client.recording import ApiClient
 from fieldproof.document import ContractDocument
 from fieldproof.errors import (
     BaselineError,
+    BrokenResponse,
     BudgetExhausted,
     DeadlineReached,
     ExitCode,

@@ -8,9 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from fieldproof.client.recording import BrokenResponse
-from fieldproof.errors import BudgetExhausted, DeadlineReached, ExitCode, TargetStoppedAnswering, TargetUnreachable, TokenRejected
-from fieldproof.fielding_runs import TargetFault
+from fieldproof.errors import (
+    BrokenResponse,
+    BudgetExhausted,
+    DeadlineReached,
+    ExitCode,
+    TargetFault,
+    TargetStoppedAnswering,
+    TargetUnreachable,
+    TokenRejected,
+)
 from fieldproof.records import (
     EvidenceRecord,
     FindingsRecord,

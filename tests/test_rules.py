@@ -19,8 +19,9 @@ import secrets
 import time
 import uuid
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -28,7 +29,7 @@ import respx
 
 from fieldproof import contract, rules
 from fieldproof.client import ApiClient, Budget, Credentials
-from fieldproof.client.recording import BrokenResponse
+from fieldproof.errors import BrokenResponse
 from fieldproof.exchange import REDACTED, Exchange, Snapshot
 from fieldproof.facts import PROVENANCES, Auth, IfMatch, RequestFacts
 from fieldproof.headers import HeaderSyntaxError, parse_etag, parse_if_match

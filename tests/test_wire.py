@@ -22,8 +22,8 @@ from servers.raw_http import RawServer, raw_server, response
 from fieldproof import rules
 from fieldproof.client.codings import CodingError, Decoder, accept_encoding
 from fieldproof.client.limits import Budget, Liveness, Pacer
-from fieldproof.client.recording import ApiClient, BrokenResponse, _proxy_for
-from fieldproof.errors import DeadlineReached, TargetUnreachable, UsageError
+from fieldproof.client.recording import ApiClient, _proxy_for
+from fieldproof.errors import BrokenResponse, DeadlineReached, TargetUnreachable, UsageError
 from fieldproof.exchange import Exchange
 from fieldproof.target import RunRef, Target
 

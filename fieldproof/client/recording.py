@@ -26,7 +26,7 @@ from fieldproof import __version__, contract
 from fieldproof.client.codings import CodingError, Decoder, accept_encoding
 from fieldproof.client.limits import Budget, Liveness, Pacer, RestoringBudget
 from fieldproof.client.wire import Wire
-from fieldproof.errors import DeadlineReached, TargetUnreachable, UsageError
+from fieldproof.errors import BrokenResponse, DeadlineReached, TargetUnreachable, UsageError
 from fieldproof.exchange import Exchange, Framing, Snapshot, redact_headers
 from fieldproof.facts import (
     Auth,
@@ -121,10 +121,6 @@ class Credentials:
 class _TooSlow(Exception):
     """The answer did not arrive whole within timeout_s."""
 
-
-class BrokenResponse(Exception):
-    """The target's answer could not be read as HTTP (recorded as a finding of
-    http_message_well_formed); the test that sent it cannot go on from it."""
 
 
 @dataclass

@@ -72,8 +72,6 @@ from fieldproof.rules.sequence import (
     observation_of,
 )
 
-# transitional, for plugin.py until the pytest-seam work is merged (it then imports SequenceJudge)
-SequenceCheck = SequenceJudge
 
 __all__ = [
     "END_DATE_MARGIN",
@@ -90,7 +88,6 @@ __all__ = [
     "OneWinner",
     "Result",
     "Rule",
-    "SequenceCheck",
     "SequenceJudge",
     "Severity",
     "Signature",

@@ -13,8 +13,7 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import WorkerRunner
 
-from fieldproof.client.recording import BrokenResponse
-from fieldproof.errors import TargetUnreachable
+from fieldproof.errors import BrokenResponse, TargetUnreachable
 from fieldproof.facts import IfMatch
 from fieldproof.swarm.config import SwarmSetup
 from fieldproof.swarm.node import STOPPING, WAIT_S, Node
