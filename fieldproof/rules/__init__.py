@@ -72,7 +72,6 @@ from fieldproof.rules.sequence import (
     observation_of,
 )
 
-
 __all__ = [
     "END_DATE_MARGIN",
     "EXCHANGE_RULES",
