@@ -26,7 +26,7 @@ OPERATIONS = tuple(contract.OPERATIONS)
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What a GET showed of a run: status, version and the ETag."""
+    """What a GET showed of a run: its run status, version and ETag."""
 
     status_code: int
     etag: str | None
@@ -43,11 +43,11 @@ class Snapshot:
         """The fields a refused request must leave as they were."""
         if self.status_code != 200 or self.body is None:
             return None
-        status = self.status
+        status = self.run_status
         return (self.etag, *(status if key == "status" else self.body.get(key) for key in contract.UNCHANGED_FIELDS))
 
     @property
-    def status(self) -> str | None:
+    def run_status(self) -> str | None:
         status = (self.body or {}).get("status")
         return status.lower() if isinstance(status, str) else None  # casing differs between versions
 
@@ -152,7 +152,7 @@ class Exchange:
             },
             "curl": self.curl(),
             # the run as the GET just before showed it: what a reproduction must re-create
-            "before": None if self.before is None else {"status": self.before.status, "etag": self.before.etag},
+            "before": None if self.before is None else {"status": self.before.run_status, "etag": self.before.etag},
             **({"framing": {"problem": self.framing.problem, "detail": self.framing.detail,
                             "received": self.framing.received.decode("latin-1")[:2000]}} if self.framing else {}),  # fmt: skip
             "secret_env": self.secret_env,

@@ -41,20 +41,20 @@ def restore_run(client: ApiClient, run: RunRef, seen: Snapshot | None = None) ->
     snapshot = seen if seen is not None else client.snapshot(run)
     role = contract.ROLES[run.role]
     want = role.status
-    if role.may_complete and snapshot.status == "completed":
+    if role.may_complete and snapshot.run_status == "completed":
         return Restoration(False, f"{run.fielding_run_id} ({run.role}) is completed, as its role lets a session do: "
                                   f"list a new live run with role = {run.role!r} for the next race of complete",
                            used_up=True)  # fmt: skip
     if snapshot.status_code == 404:
         return Restoration(False, f"{run.fielding_run_id} ({run.role}) is not found (GET answered 404)", file_is_wrong=True)
-    if snapshot.status is None:
+    if snapshot.run_status is None:
         shown = "without the run in its body" if snapshot.status_code == 200 else ""
         return Restoration(False, f"{run.fielding_run_id} could not be read (GET answered {snapshot.status_code}{shown and ' '}{shown})")
-    if snapshot.status == want:
+    if snapshot.run_status == want:
         return Restoration(True)
-    action = {("live", "paused"): "pause", ("paused", "live"): "resume"}.get((snapshot.status, want))
+    action = {("live", "paused"): "pause", ("paused", "live"): "resume"}.get((snapshot.run_status, want))
     if action is None:
-        return Restoration(False, f"{run.fielding_run_id} is {snapshot.status} and cannot be put back to {want}", file_is_wrong=True)
+        return Restoration(False, f"{run.fielding_run_id} is {snapshot.run_status} and cannot be put back to {want}", file_is_wrong=True)
     # the look it was sent on goes with it, so that the rules judge a refusal of a write the
     # run's state allows (current_tag_wins)
     exchange = client.write(action, run, snapshot.etag, observe=False, before=snapshot)
@@ -63,9 +63,9 @@ def restore_run(client: ApiClient, run: RunRef, seen: Snapshot | None = None) ->
                                   f"{snapshot.body.get('end_fielding_at') if snapshot.body else '?'}): it cannot be resumed",
                            file_is_wrong=True)  # fmt: skip
     if exchange.status != 204:
-        return Restoration(False, f"the target refused to {action} {run.fielding_run_id} ({snapshot.status}) with its "
+        return Restoration(False, f"the target refused to {action} {run.fielding_run_id} ({snapshot.run_status}) with its "
                                   f"current ETag (answered {exchange.status})")  # fmt: skip
-    return Restoration(True, f"{run.fielding_run_id} was {snapshot.status}: {action}d back to {want}")
+    return Restoration(True, f"{run.fielding_run_id} was {snapshot.run_status}: {action}d back to {want}")
 
 
 def ready_or_raise(ready: Restoration, doing: str) -> None:

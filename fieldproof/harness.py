@@ -309,7 +309,7 @@ class Harness:
 
     def require_state(self, snapshot: Snapshot, doing: str) -> Snapshot:
         """A GET that must show the run (200, a status and an ETag) before a test can go on."""
-        if snapshot.status_code != 200 or snapshot.status is None or snapshot.etag is None:
+        if snapshot.status_code != 200 or snapshot.run_status is None or snapshot.etag is None:
             answered = f"{doing}: GET answered {snapshot.status_code} without a run's status and ETag"
             if snapshot.status_code == 200 or snapshot.status_code >= 500:  # a finding of its own (run_body_documented, ...)
                 raise TargetFault(f"the target did not show the run ({answered})")

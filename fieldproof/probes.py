@@ -132,10 +132,10 @@ def race_rounds(fp: Harness, kinds: tuple[str, ...], role: str, starts_from: fro
         last: Snapshot | None = None  # the look after the last round: the next one's before
         for _ in range(fp.rounds if rounds is None else rounds):
             before = last if last is not None else fp.client.snapshot(run)
-            if before.status == "completed":  # only a race with complete gets here, on the sandbox
+            if before.run_status == "completed":  # only a race with complete gets here, on the sandbox
                 run = fp.fresh(run)
                 before = fp.client.snapshot(run)
-            if before.status is not None and before.status not in starts_from:
+            if before.run_status is not None and before.run_status not in starts_from:
                 set_up = fp.client.write(set_up_by, run, before.etag, observe=False, before=before)
                 # a round from the wrong state would judge a correct server wrongly: stop instead
                 fp.require(set_up, 204, f"{set_up.operation} to set the run up for a {'/'.join(kinds)} race")
@@ -211,7 +211,7 @@ def every_tag_of_a_long_life_is_stale(fp: Harness) -> None:
         tags = [look.etag]
         chain = fp.judge(rules.NewTagAccepted())
         for _ in range(fp.profile.life_writes):
-            written = fp.client.write(_allowed(look.status), run, tags[-1], before=look)
+            written = fp.client.write(_allowed(look.run_status), run, tags[-1], before=look)
             chain.observe(fp.require(written, 204, f"walking the run: {written.operation} with the last 204's tag"))
             assert written.after is not None
             look = fp.require_state(written.after, "walking the run")
@@ -219,8 +219,8 @@ def every_tag_of_a_long_life_is_stale(fp: Harness) -> None:
         old = list(dict.fromkeys(tag for tag in tags[:-1] if tag))  # oldest first, each once
         for action in ("resume", "pause"):
             for tag in old:
-                if look.status not in contract.TRANSITIONS[action].sources:  # set up (again, if a stale tag won)
-                    set_up = fp.client.write(_allowed(look.status), run, look.etag, before=look)
+                if look.run_status not in contract.TRANSITIONS[action].sources:  # set up (again, if a stale tag won)
+                    set_up = fp.client.write(_allowed(look.run_status), run, look.etag, before=look)
                     assert set_up.after is not None
                     look = fp.require_state(set_up.after, f"setting the run up for a {action} with an old tag")
                 attempt = fp.client.write(action, run, tag, tag=IfMatch.STALE, before=look)
@@ -258,8 +258,8 @@ def clients_follow_the_model(fp: Harness) -> None:
                 self.run = self._context.__enter__()
                 first = fp.client.snapshot(self.run)
                 fp.require_state(first, "the run's first GET")
-                assert first.etag is not None and first.status is not None
-                self.model = fp.judge(rules.LifecycleModel(RunState(first.status, first.etag)))
+                assert first.etag is not None and first.run_status is not None
+                self.model = fp.judge(rules.LifecycleModel(RunState(first.run_status, first.etag)))
                 for client in MODEL_CLIENTS:
                     self.seen[client].append(first.etag)
 
@@ -337,7 +337,7 @@ def a_concurrent_history_is_linearizable(fp: Harness) -> None:
     with fp.run("resumable") as run:
         first = fp.client.snapshot(run)
         fp.require_state(first, "the run's first GET")
-        assert first.etag is not None and first.status is not None
+        assert first.etag is not None and first.run_status is not None
         clients = [fp.client.fork() for _ in range(HISTORY_CLIENTS)]
         start = threading.Barrier(HISTORY_CLIENTS)
         deadline = time.monotonic() + HISTORY_SECONDS
@@ -351,7 +351,7 @@ def a_concurrent_history_is_linearizable(fp: Harness) -> None:
             for client in clients:
                 client.close()
         # every exchange was judged by the rules as it was recorded; now the history as a whole
-        check = fp.judge(rules.LinearizableHistory(RunState(first.status, first.etag)))
+        check = fp.judge(rules.LinearizableHistory(RunState(first.run_status, first.etag)))
         for operation in history:
             check.observe(operation)
         check.finish()

@@ -210,7 +210,7 @@ def _set_up(client: ApiClient, run: RunRef, status: str | None) -> Snapshot:
     """The run brought to `status` (paused or live; any other is left as it is), looked at."""
     look = client.snapshot(run)
     action = _SET_UP.get(status or "")
-    if action is not None and look.status in _SET_UP and look.status != status:
+    if action is not None and look.run_status in _SET_UP and look.run_status != status:
         set_up = client.write(action, run, look.etag, observe=False, before=look)
         if set_up.status != 204:
             raise FieldproofError(f"could not {action} {run.fielding_run_id} to re-create the finding's precondition "
@@ -224,7 +224,7 @@ def _made_stale(client: ApiClient, run: RunRef, look: Snapshot) -> tuple[str | N
     brought to the other status first, then back with one write (the previous version's tag is
     the stalest a server may still mistake for current). (None, look): the run's status cannot
     be changed there and back."""
-    status = look.status or ""
+    status = look.run_status or ""
     other = {"paused": "live", "live": "paused"}.get(status)
     if other is None:
         return None, look
@@ -315,7 +315,7 @@ def _replay_race(client: ApiClient, runs: SandboxRuns | FileRuns, example: Mappi
                         check.observe(exchange)
                     check.observe(client.get(run))
                     found = check.finish() or []
-                print(f"  round {n}: {len(answers)} writes with If-Match {before.etag} on a {before.status} run answered "
+                print(f"  round {n}: {len(answers)} writes with If-Match {before.etag} on a {before.run_status} run answered "
                       f"{[e.status for e in answers]}{': ' + found[0].problem if found else ''}", file=out, flush=True)  # fmt: skip
                 if found:
                     replayed.findings += found

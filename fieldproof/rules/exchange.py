@@ -56,9 +56,9 @@ def state_answers(exchange: Exchange) -> frozenset[int] | None:
     it may change (or be a no-op), 422 where it may be refused; None when the harness cannot
     tell (no look at the run, or a role the target file does not say)."""
     before = exchange.before
-    if exchange.operation not in contract.WRITES or before is None or before.status is None:
+    if exchange.operation not in contract.WRITES or before is None or before.run_status is None:
         return None
-    effects = contract.write_effects(exchange.operation, before.status)
+    effects = contract.write_effects(exchange.operation, before.run_status)
     if exchange.operation == "resume" and Effect.CHANGE in effects:
         role = contract.ROLES.get(exchange.facts.role or "")
         if role is None:
@@ -358,14 +358,14 @@ def success_changes_the_run(exchange: Exchange) -> Result:
     before, after = exchange.before, exchange.after
     if exchange.status != 204 or exchange.operation not in contract.WRITES or before is None or after is None:
         return None
-    if before.status is None or after.status is None:
+    if before.run_status is None or after.run_status is None:
         return None
-    if Effect.CHANGE not in contract.write_effects(exchange.operation, before.status):
+    if Effect.CHANGE not in contract.write_effects(exchange.operation, before.run_status):
         return None  # a no-op (resume of a live run): an open question, judged by the model
     target = contract.TRANSITIONS[exchange.operation].target
     problems = []
-    if after.status != target:
-        problems.append(f"status is {after.status}, not {target}")
+    if after.run_status != target:
+        problems.append(f"status is {after.run_status}, not {target}")
     versions = before.version, after.version
     if not all(isinstance(v, int) for v in versions) or versions[1] <= versions[0]:
         problems.append(f"version went from {versions[0]} to {versions[1]}")
@@ -527,8 +527,8 @@ def business_rules_refuse(exchange: Exchange) -> Result:
     before = exchange.before
     assert before is not None
     role = contract.ROLES.get(facts.role or "")
-    why = (role.blocked_by if before.status == "paused" and role and role.blocked_by
-           else f"the run is {before.status}")  # fmt: skip
+    why = (role.blocked_by if before.run_status == "paused" and role and role.blocked_by
+           else f"the run is {before.run_status}")  # fmt: skip
     if answers == {204, 422}:
         why += " (422 or a 204 no-op is an open question)"
     return _expect(business_rules_refuse, exchange, answers, why)

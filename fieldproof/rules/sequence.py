@@ -107,15 +107,15 @@ class OneWinner(SequenceJudge):
         from fieldproof.linearizability import Entry
 
         before, after = self.before, self.after
-        if before.status is None:
+        if before.run_status is None:
             return None
-        initial = RunState(before.status, before.etag, self.resumable)
+        initial = RunState(before.run_status, before.etag, self.resumable)
         seen = [(e, Observation(e.operation, e.request_header("if-match"), e.status, e.header("etag"))) for e in settled]
         # all called together, all answered before the GET was sent: no order among them is known
         writes = [Entry(f"racer {n}", 0.0, 1.0, observation) for n, (_, observation) in enumerate(seen)]
         look = None
         if after is not None and after.status_code == 200:
-            look = Entry("get", 2.0, 3.0, Observation("get", None, 200, after.etag, after.status))
+            look = Entry("get", 2.0, 3.0, Observation("get", None, 200, after.etag, after.run_status))
         verdict = linearizability.analyse([*writes, *([look] if look else [])], initial)
         # the write blamed (and so the finding's group) must not depend on which racer came first
         ranked = sorted(seen, key=lambda pair: (pair[0].operation, pair[0].status))
@@ -124,7 +124,7 @@ class OneWinner(SequenceJudge):
             return None
         if verdict.ok:
             # the model allows at most one change from one tag: the run moved on only if one won
-            moved = after is not None and (after.status, after.etag) != (before.status, before.etag)
+            moved = after is not None and (after.run_status, after.etag) != (before.run_status, before.etag)
             return self._stepped(changes[0], changes[0].header("etag")) if moved and changes else []
         alone = linearizability.analyse(writes, initial) if look else verdict  # the answers, without the GET's
         culprit, problem, reason = self._why_no_order(ranked, initial, changes, alone)
@@ -132,7 +132,7 @@ class OneWinner(SequenceJudge):
         kinds = ", ".join(e.operation for e in settled)
         answered = ", ".join(str(e.status) for e in settled)
         return finding(self.rule, culprit, problem,
-                        f"{len(settled)} concurrent writes ({kinds}) with If-Match {tag} on a {before.status} run were "
+                        f"{len(settled)} concurrent writes ({kinds}) with If-Match {tag} on a {before.run_status} run were "
                         f"answered [{answered}]; no order of them is one a correct server gives: {reason}")  # fmt: skip
 
     def _why_no_order(self, seen: list[tuple[Exchange, Observation]], initial: RunState, changes: list[Exchange],
@@ -151,7 +151,7 @@ class OneWinner(SequenceJudge):
         if alone.ok is not False and after is not None:  # the writes fit an order: the GET after them does not
             blamed = changes[0] if changes else seen[0][0]
             return (blamed, "the run after the race is not where the answers leave it",
-                    f"the GET after them shows the run {after.status} with ETag {after.etag}, where no order of the answers "
+                    f"the GET after them shows the run {after.run_status} with ETag {after.etag}, where no order of the answers "
                     "leaves it")
         # each answer alone: possible on the run before, or after the one write that may have changed it?
         movers = [(e, moved) for e, o in seen for moved in step(initial, o) if moved != initial]
@@ -169,7 +169,7 @@ class OneWinner(SequenceJudge):
         if not self.writes:
             return None
         mixed = self.mixed
-        return {"if_match": self.writes[0].request_header("if-match"), "run_status": self.before.status,
+        return {"if_match": self.writes[0].request_header("if-match"), "run_status": self.before.run_status,
                 "violated": self.violated,
                 "requests": [[w.sent_at, w.sent_at + w.elapsed_s, w.status,
                               f"{w.sender or f'racer {n}'}{f' {w.operation}' if mixed else ''}"]

@@ -42,7 +42,7 @@ def _every_write_raced_once(fp: Harness) -> None:
                 probes.race_mixed_writes(fp, start, racers)
         # the sandbox's mixed rounds race complete already; a completable run an earlier session
         # completed is used up (the set-up's note says so)
-        if not fp.is_sandbox and any(fp.client.snapshot(run).status != "completed" for run in fp.target.runs_of("completable")):
+        if not fp.is_sandbox and any(fp.client.snapshot(run).run_status != "completed" for run in fp.target.runs_of("completable")):
             probes.race_complete_on_a_completable_run(fp, racers)
 
 

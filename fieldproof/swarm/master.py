@@ -117,8 +117,8 @@ class Master:
         assert self.node.client is not None
         for run in self.setup.resumable:  # where every history starts
             seen = self.node.client.snapshot(run)
-            if seen.status is not None and seen.etag is not None:
-                self.initial[run.fielding_run_id] = RunState(seen.status, seen.etag)
+            if seen.run_status is not None and seen.etag is not None:
+                self.initial[run.fielding_run_id] = RunState(seen.run_status, seen.etag)
         if self.setup.race_run is not None and workers:
             self.greenlets.append(gevent.spawn(self.race_rounds, runner, workers))
 
@@ -129,7 +129,7 @@ class Master:
         try:
             while not self.stopping:
                 before = self._snapshot(http, race_run)
-                if before.status != "paused" or before.etag is None:
+                if before.run_status != "paused" or before.etag is None:
                     self._pause_back(http, before)
                     gevent.sleep(ROUND_PAUSE_S)
                     continue
@@ -169,7 +169,7 @@ class Master:
     def _pause_back(self, http: ApiClient, seen: Snapshot) -> None:
         race_run = self.setup.race_run
         assert race_run is not None
-        if seen.status == "live" and seen.etag is not None:
+        if seen.run_status == "live" and seen.etag is not None:
             call = time.time()
             exchange = http.write("pause", race_run, seen.etag, observe=False)
             self.node.log(race_run, "master", call, time.time(), exchange, "pause", seen.etag)
