@@ -16,7 +16,7 @@ from fieldproof.contract import TRANSITIONS, Effect, write_effects
 
 @dataclass(frozen=True)
 class RunState:
-    status: str  # lower case
+    run_status: str  # lower case
     etag: str | None  # None: not known (a write whose answer was lost may have changed it)
     resumable: bool = True  # the completes goal and end date allow a resume (not a run field)
 
@@ -53,13 +53,13 @@ def step(state: RunState, seen: Observation) -> list[RunState]:
     if seen.operation == "get":
         if seen.status != 200:
             return []
-        status_ok = seen.run_status is None or seen.run_status == state.status
+        status_ok = seen.run_status is None or seen.run_status == state.run_status
         if not status_ok:
             return []
         if state.etag is None:  # the unknown tag is learnt here
-            return [RunState(state.status, seen.etag, state.resumable)]
+            return [RunState(state.run_status, seen.etag, state.resumable)]
         return [state] if seen.etag == state.etag else []
-    effects = write_effects(seen.operation, state.status)
+    effects = write_effects(seen.operation, state.run_status)
     if seen.operation == "resume" and not state.resumable and Effect.CHANGE in effects:
         effects = (effects - {Effect.CHANGE}) | {Effect.REFUSE}  # the completes goal or end date forbids it
     target = TRANSITIONS[seen.operation].target
@@ -72,7 +72,7 @@ def step(state: RunState, seen: Observation) -> list[RunState]:
         # a 204 no-op (resume of a live run, an open question): nothing changes, same tag
         if matches is not False and Effect.NO_OP in effects:
             if seen.etag is None or state.etag is None or seen.etag == state.etag:
-                outcomes.append(RunState(state.status, state.etag or seen.etag, state.resumable))
+                outcomes.append(RunState(state.run_status, state.etag or seen.etag, state.resumable))
     elif seen.status == 412:
         if matches is not True:
             outcomes.append(state)

@@ -73,7 +73,7 @@ class FieldingRunModel:
 
     def describe_state(self, state: RunState) -> str:
         tag = state.etag if state.etag is not None else "unknown"
-        return f"{state.status} with ETag {tag}" + ("" if state.resumable else " (not resumable)")
+        return f"{state.run_status} with ETag {tag}" + ("" if state.resumable else " (not resumable)")
 
     def describe_op(self, op: Observation) -> str:
         """`op If-Match -> status ETag`, e.g. `resume If-Match W/"3" -> 204 W/"4"`."""

@@ -160,7 +160,7 @@ class OneWinner(SequenceJudge):
                 answer = f"204 (ETag {observation.etag})" if observation.status == 204 else str(observation.status)
                 won = f", nor after the {movers[0][0].operation} that won" if movers else ", and no write changed it"
                 return (exchange, "an answer no order of the race allows",
-                        f"no correct server answers {exchange.operation} with {answer} to that tag on a {initial.status} run{won}")
+                        f"no correct server answers {exchange.operation} with {answer} to that tag on a {initial.run_status} run{won}")
         return seen[0][0], "no order of the race is possible", alone.explain()
 
     def evidence(self) -> dict[str, Any] | None:
@@ -246,7 +246,7 @@ class LifecycleModel(SequenceJudge):
         if after:
             self.states = after
             return []
-        held = " or ".join(sorted({f"{s.status} with ETag {s.etag}" for s in self.states}))
+        held = " or ".join(sorted({f"{s.run_status} with ETag {s.etag}" for s in self.states}))
         steps = "".join(f"\n    {line}" for line in self.script)
         self.states = []
         return finding(self.rule, item, "an answer no correct server gives in the run's state",
