@@ -121,7 +121,7 @@ class Server:
             return 200, self.tag, self.status
         if if_match != self.tag:
             return 412, None, None
-        sources, target = TRANSITIONS[operation].sources, TRANSITIONS[operation].target
+        sources, target = TRANSITIONS[operation].sources, TRANSITIONS[operation].to
         if self.status not in sources or (operation == "resume" and not self.resumable):
             return 422, None, None
         self.status = target
@@ -187,7 +187,7 @@ def simulate(
             if status == 200:
                 me.tag, me.status = etag, run_status
             elif status == 204:
-                me.tag, me.status = etag, TRANSITIONS[operation].target
+                me.tag, me.status = etag, TRANSITIONS[operation].to
             push(t + rng.uniform(0, 0.002), "send", who)
     return history, initial, server
 

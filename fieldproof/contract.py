@@ -110,8 +110,8 @@ class Effect(enum.Enum):
 
 @dataclass(frozen=True)
 class Transition:
-    sources: frozenset[str]  # documented: the write takes the run from these to `target`
-    target: str
+    sources: frozenset[str]  # documented: the write takes the run from these to `to`
+    to: str
     # statuses from which the docs leave the write open: status -> the open question
     open_from: tuple[tuple[str, str], ...] = ()
 

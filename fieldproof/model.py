@@ -62,13 +62,13 @@ def step(state: RunState, seen: Observation) -> list[RunState]:
     effects = write_effects(seen.operation, state.run_status)
     if seen.operation == "resume" and not state.resumable and Effect.CHANGE in effects:
         effects = (effects - {Effect.CHANGE}) | {Effect.REFUSE}  # the completes goal or end date forbids it
-    target = TRANSITIONS[seen.operation].target
+    to = TRANSITIONS[seen.operation].to
     matches = _tag_matches(state, seen.if_match)
     outcomes: list[RunState] = []
     if seen.status == 204:
         if matches is not False and Effect.CHANGE in effects:
             if seen.etag is None or seen.etag != seen.if_match:
-                outcomes.append(RunState(target, seen.etag, state.resumable))
+                outcomes.append(RunState(to, seen.etag, state.resumable))
         # a 204 no-op (resume of a live run, an open question): nothing changes, same tag
         if matches is not False and Effect.NO_OP in effects:
             if seen.etag is None or state.etag is None or seen.etag == state.etag:

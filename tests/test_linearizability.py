@@ -487,7 +487,7 @@ class ToyServer:
     def answer(self, operation: str, if_match: str | None) -> tuple[int, str | None, str | None]:
         if operation == "get":
             return 200, self.tag, self.status
-        sources, target = TRANSITIONS[operation].sources, TRANSITIONS[operation].target
+        sources, target = TRANSITIONS[operation].sources, TRANSITIONS[operation].to
         noop = operation == "resume" and self.status == "live" and self.noop_resume
         allowed = noop or (self.status in sources and (operation != "resume" or self.resumable))
         if self.state_first and not allowed:
@@ -553,7 +553,7 @@ def simulate(
             if status == 200:
                 known[k] = (etag, run_status)
             elif status == 204:
-                known[k] = (etag, TRANSITIONS[operation].target if etag != if_match else known[k][1])
+                known[k] = (etag, TRANSITIONS[operation].to if etag != if_match else known[k][1])
             heapq.heappush(queue, (t + rng.uniform(0, 1), next(counter), "send", k, ()))
     return history, initial, server
 

@@ -362,10 +362,10 @@ def success_changes_the_run(exchange: Exchange) -> Result:
         return None
     if Effect.CHANGE not in contract.write_effects(exchange.operation, before.run_status):
         return None  # a no-op (resume of a live run): an open question, judged by the model
-    target = contract.TRANSITIONS[exchange.operation].target
+    to = contract.TRANSITIONS[exchange.operation].to
     problems = []
-    if after.run_status != target:
-        problems.append(f"status is {after.run_status}, not {target}")
+    if after.run_status != to:
+        problems.append(f"status is {after.run_status}, not {to}")
     versions = before.version, after.version
     if not all(isinstance(v, int) for v in versions) or versions[1] <= versions[0]:
         problems.append(f"version went from {versions[0]} to {versions[1]}")
