@@ -17,7 +17,7 @@ import pytest
 from helpers import fieldproof_run, rules_by_name, staging, summary
 
 from fieldproof.sandbox import store as store_module
-from fieldproof.sandbox.store import Action, Outcome, Policy, Precondition, Store, Verdict, make_run
+from fieldproof.sandbox.store import Action, Outcome, Policy, Precondition, Store, Decision, make_run
 from fieldproof.selfcheck import FAULT_NEEDS, answers
 
 QUICK = ["--profile", "quick"]
@@ -69,7 +69,7 @@ def faulty_store(tmp_path: Path) -> Any:
 def test_lock_per_operation_lets_a_pause_and_a_complete_with_one_tag_both_write(faulty_store: Store) -> None:
     both_decided = threading.Barrier(2)  # the window ends once both writes are inside it: they decided on one snapshot
     outcomes = _race(faulty_store, [Action.PAUSE, Action.COMPLETE], lambda _: both_decided.wait(timeout=10))
-    assert [o.verdict for o in outcomes] == [Verdict.CHANGED, Verdict.CHANGED]
+    assert [o.decision for o in outcomes] == [Decision.CHANGED, Decision.CHANGED]
     assert [o.run.version for o in outcomes if o.run] == [4, 4]  # two changes from one tag, one of them lost
 
 
@@ -114,7 +114,7 @@ def test_lock_per_operation_queues_writes_of_one_kind(faulty_store: Store) -> No
             pass
 
     outcomes = _race(faulty_store, [Action.PAUSE, Action.PAUSE], window)
-    assert sorted(o.verdict.value for o in outcomes) == [Verdict.CHANGED.value, Verdict.PRECONDITION_FAILED.value]
+    assert sorted(o.decision.value for o in outcomes) == [Decision.CHANGED.value, Decision.PRECONDITION_FAILED.value]
     assert len(inside) == 1 and second_held.is_set()  # the other waited at the lock, then decided on the new version
 
 

@@ -32,7 +32,7 @@ from fieldproof.sandbox.store import (
     Precondition,
     Run,
     Store,
-    Verdict,
+    Decision,
     format_time,
     make_run,
     new_ulid,
@@ -118,12 +118,12 @@ def test_every_status_action_pair(store: Store, status: str, action: Action) -> 
     outcome = store.apply(run.id, action, current(run), ACTOR, now=NOW)
     expected_target = EXPECTED_TARGET.get((action, status))
     if expected_target is None:
-        assert outcome.verdict is Verdict.INVALID_STATE
+        assert outcome.decision is Decision.INVALID_STATE
         assert outcome.run == run
         assert outcome.reason
         assert_unchanged(store, run, raw_before)
         return
-    assert outcome.verdict is Verdict.CHANGED
+    assert outcome.decision is Decision.CHANGED
     after = store.get(run.id)
     assert outcome.run == after
     assert after.status == expected_target
@@ -142,7 +142,7 @@ def test_every_status_action_pair(store: Store, status: str, action: Action) -> 
 def test_a_refused_write_leaves_the_other_runs_alone(store: Store) -> None:
     a = seeded(store, status="paused")
     b = seeded(store, status="paused")
-    assert store.apply(a.id, Action.RESUME, current(a), ACTOR, now=NOW).verdict is Verdict.CHANGED
+    assert store.apply(a.id, Action.RESUME, current(a), ACTOR, now=NOW).decision is Decision.CHANGED
     assert store.get(b.id) == b
     assert store.count() == 2
 
@@ -155,31 +155,31 @@ def test_resume_once_the_goal_is_reached_is_invalid_state(store: Store, complete
     run = seeded(store, status="paused", completes=completes, completes_goal=goal)
     raw_before = raw_row(store, run.id)
     outcome = store.apply(run.id, Action.RESUME, current(run), ACTOR, now=NOW)
-    assert outcome.verdict is Verdict.INVALID_STATE
+    assert outcome.decision is Decision.INVALID_STATE
     assert_unchanged(store, run, raw_before)
 
 
 def test_resume_one_short_of_the_goal_is_allowed(store: Store) -> None:
     run = seeded(store, status="paused", completes=99, completes_goal=100)
-    assert store.apply(run.id, Action.RESUME, current(run), ACTOR, now=NOW).verdict is Verdict.CHANGED
+    assert store.apply(run.id, Action.RESUME, current(run), ACTOR, now=NOW).decision is Decision.CHANGED
 
 
 @pytest.mark.parametrize(
-    "end_offset, verdict",
+    "end_offset, decision",
     [
-        (timedelta(0), Verdict.INVALID_STATE),  # the end date itself counts as reached
-        (-timedelta(milliseconds=1), Verdict.INVALID_STATE),
-        (-timedelta(days=3), Verdict.INVALID_STATE),
-        (timedelta(milliseconds=1), Verdict.CHANGED),
-        (timedelta(days=3), Verdict.CHANGED),
+        (timedelta(0), Decision.INVALID_STATE),  # the end date itself counts as reached
+        (-timedelta(milliseconds=1), Decision.INVALID_STATE),
+        (-timedelta(days=3), Decision.INVALID_STATE),
+        (timedelta(milliseconds=1), Decision.CHANGED),
+        (timedelta(days=3), Decision.CHANGED),
     ],
 )
-def test_resume_and_the_end_date(store: Store, end_offset: timedelta, verdict: Verdict) -> None:
+def test_resume_and_the_end_date(store: Store, end_offset: timedelta, decision: Decision) -> None:
     run = seeded(store, status="paused", end_fielding_at=format_time(NOW + end_offset))
     raw_before = raw_row(store, run.id)
     outcome = store.apply(run.id, Action.RESUME, current(run), ACTOR, now=NOW)
-    assert outcome.verdict is verdict
-    if verdict is Verdict.INVALID_STATE:
+    assert outcome.decision is decision
+    if decision is Decision.INVALID_STATE:
         assert_unchanged(store, run, raw_before)
     else:
         assert store.get(run.id).status == "live"
@@ -189,16 +189,16 @@ def test_the_end_date_uses_the_now_parameter(store: Store) -> None:
     end = NOW + timedelta(hours=1)
     run = seeded(store, status="paused", end_fielding_at=format_time(end))
     later = end + timedelta(seconds=1)
-    assert store.apply(run.id, Action.RESUME, current(run), ACTOR, now=later).verdict is Verdict.INVALID_STATE
-    assert store.apply(run.id, Action.RESUME, current(run), ACTOR, now=NOW).verdict is Verdict.CHANGED
+    assert store.apply(run.id, Action.RESUME, current(run), ACTOR, now=later).decision is Decision.INVALID_STATE
+    assert store.apply(run.id, Action.RESUME, current(run), ACTOR, now=NOW).decision is Decision.CHANGED
 
 
 def test_goal_and_end_date_do_not_stop_pause_or_complete(store: Store) -> None:
     past = format_time(NOW - timedelta(days=1))
     run = seeded(store, status="live", completes=100, completes_goal=100, end_fielding_at=past)
-    assert store.apply(run.id, Action.PAUSE, current(run), ACTOR, now=NOW).verdict is Verdict.CHANGED
+    assert store.apply(run.id, Action.PAUSE, current(run), ACTOR, now=NOW).decision is Decision.CHANGED
     other = seeded(store, status="live", completes=100, completes_goal=100, end_fielding_at=past)
-    assert store.apply(other.id, Action.COMPLETE, current(other), ACTOR, now=NOW).verdict is Verdict.CHANGED
+    assert store.apply(other.id, Action.COMPLETE, current(other), ACTOR, now=NOW).decision is Decision.CHANGED
     assert store.get(other.id).status == "completed"
 
 
@@ -207,15 +207,15 @@ def test_complete_of_a_paused_run_is_the_policys_answer(make_store, allowed: boo
     store = make_store(Policy(complete_paused=allowed))
     run = seeded(store, status="paused")
     outcome = store.apply(run.id, Action.COMPLETE, current(run), ACTOR, now=NOW)
-    assert outcome.verdict is (Verdict.CHANGED if allowed else Verdict.INVALID_STATE)
+    assert outcome.decision is (Decision.CHANGED if allowed else Decision.INVALID_STATE)
     assert store.get(run.id).status == ("completed" if allowed else "paused")
 
 
 def test_resume_of_a_scheduled_run_is_invalid_state(store: Store) -> None:
     run = seeded(store, status="scheduled")
     raw_before = raw_row(store, run.id)
-    assert store.apply(run.id, Action.RESUME, current(run), ACTOR, now=NOW).verdict is Verdict.INVALID_STATE
-    assert store.apply(run.id, Action.RESUME, ANY_VERSION, ACTOR, now=NOW).verdict is Verdict.INVALID_STATE
+    assert store.apply(run.id, Action.RESUME, current(run), ACTOR, now=NOW).decision is Decision.INVALID_STATE
+    assert store.apply(run.id, Action.RESUME, ANY_VERSION, ACTOR, now=NOW).decision is Decision.INVALID_STATE
     assert_unchanged(store, run, raw_before)
 
 
@@ -225,13 +225,13 @@ def test_resume_of_a_scheduled_run_is_invalid_state(store: Store) -> None:
 def test_the_current_version_wins(store: Store) -> None:
     run = seeded(store, status="paused", version=3)
     outcome = store.apply(run.id, Action.RESUME, Precondition(frozenset({3})), ACTOR, now=NOW)
-    assert outcome.verdict is Verdict.CHANGED and outcome.run.version == 4
+    assert outcome.decision is Decision.CHANGED and outcome.run.version == 4
 
 
 def test_a_list_naming_the_current_version_wins(store: Store) -> None:
     run = seeded(store, status="paused", version=3)
     outcome = store.apply(run.id, Action.RESUME, Precondition(frozenset({1, 2, 3})), ACTOR, now=NOW)
-    assert outcome.verdict is Verdict.CHANGED
+    assert outcome.decision is Decision.CHANGED
 
 
 @pytest.mark.parametrize("versions", [{2}, {4}, {0}, {1, 2, 4}, set()])
@@ -241,7 +241,7 @@ def test_a_precondition_without_the_current_version_fails_and_changes_nothing(
     run = seeded(store, status="paused", version=3)
     raw_before = raw_row(store, run.id)
     outcome = store.apply(run.id, Action.RESUME, Precondition(frozenset(versions)), ACTOR, now=NOW)
-    assert outcome.verdict is Verdict.PRECONDITION_FAILED
+    assert outcome.decision is Decision.PRECONDITION_FAILED
     assert outcome.run == run
     assert_unchanged(store, run, raw_before)
 
@@ -249,7 +249,7 @@ def test_a_precondition_without_the_current_version_fails_and_changes_nothing(
 def test_any_version_wins(store: Store) -> None:
     run = seeded(store, status="paused", version=9)
     outcome = store.apply(run.id, Action.RESUME, ANY_VERSION, ACTOR, now=NOW)
-    assert outcome.verdict is Verdict.CHANGED
+    assert outcome.decision is Decision.CHANGED
     assert store.get(run.id).version == 10
 
 
@@ -258,7 +258,7 @@ def test_any_version_wins(store: Store) -> None:
 def test_an_unknown_id_is_not_found(store: Store, precondition: Precondition, action: Action) -> None:
     other = seeded(store, status="paused")
     outcome = store.apply("01JUNKNOWN0000000000000000", action, precondition, ACTOR, now=NOW)
-    assert outcome == Outcome(Verdict.NOT_FOUND, None, outcome.reason)
+    assert outcome == Outcome(Decision.NOT_FOUND, None, outcome.reason)
     assert store.get(other.id) == other
     assert store.count() == 1
 
@@ -271,44 +271,44 @@ def test_resume_live_is_noop_policy(make_store) -> None:
     run = seeded(store, status="live", version=4)
     raw_before = raw_row(store, run.id)
     outcome = store.apply(run.id, Action.RESUME, current(run), ACTOR, now=NOW)
-    assert outcome.verdict is Verdict.NO_OP
+    assert outcome.decision is Decision.NO_OP
     assert outcome.run == run
     assert_unchanged(store, run, raw_before)
     stale = store.apply(run.id, Action.RESUME, Precondition(frozenset({3})), ACTOR, now=NOW)
-    assert stale.verdict is Verdict.PRECONDITION_FAILED
+    assert stale.decision is Decision.PRECONDITION_FAILED
     assert_unchanged(store, run, raw_before)
     # the policy is only about resuming a live run
     paused = seeded(store, status="paused")
-    assert store.apply(paused.id, Action.PAUSE, current(paused), ACTOR, now=NOW).verdict is Verdict.INVALID_STATE
+    assert store.apply(paused.id, Action.PAUSE, current(paused), ACTOR, now=NOW).decision is Decision.INVALID_STATE
     completed = seeded(store, status="completed")
-    assert store.apply(completed.id, Action.RESUME, current(completed), ACTOR, now=NOW).verdict is Verdict.INVALID_STATE
+    assert store.apply(completed.id, Action.RESUME, current(completed), ACTOR, now=NOW).decision is Decision.INVALID_STATE
 
 
 def test_without_the_noop_policy_resuming_a_live_run_is_invalid_state(make_store) -> None:
     store = make_store(Policy(resume_live_is_noop=False))
     run = seeded(store, status="live", version=4)
     raw_before = raw_row(store, run.id)
-    assert store.apply(run.id, Action.RESUME, current(run), ACTOR, now=NOW).verdict is Verdict.INVALID_STATE
+    assert store.apply(run.id, Action.RESUME, current(run), ACTOR, now=NOW).decision is Decision.INVALID_STATE
     assert_unchanged(store, run, raw_before)
 
 
 @pytest.mark.parametrize(
-    "precondition_first, verdict",
-    [(False, Verdict.INVALID_STATE), (True, Verdict.PRECONDITION_FAILED)],
+    "precondition_first, decision",
+    [(False, Decision.INVALID_STATE), (True, Decision.PRECONDITION_FAILED)],
 )
 def test_gate_order_for_a_stale_tag_on_a_goal_reached_run(
-    make_store, precondition_first: bool, verdict: Verdict
+    make_store, precondition_first: bool, decision: Decision
 ) -> None:
     store = make_store(Policy(precondition_first=precondition_first))
     run = seeded(store, status="paused", version=2, completes=100, completes_goal=100)
     raw_before = raw_row(store, run.id)
     outcome = store.apply(run.id, Action.RESUME, Precondition(frozenset({1})), ACTOR, now=NOW)
-    assert outcome.verdict is verdict
+    assert outcome.decision is decision
     assert_unchanged(store, run, raw_before)
     # either order: a stale tag on an otherwise allowed write is a 412, a current tag on a refused one a 422
     ok = seeded(store, status="paused", version=2)
-    assert store.apply(ok.id, Action.RESUME, Precondition(frozenset({1})), ACTOR, now=NOW).verdict is Verdict.PRECONDITION_FAILED
-    assert store.apply(run.id, Action.RESUME, current(run), ACTOR, now=NOW).verdict is Verdict.INVALID_STATE
+    assert store.apply(ok.id, Action.RESUME, Precondition(frozenset({1})), ACTOR, now=NOW).decision is Decision.PRECONDITION_FAILED
+    assert store.apply(run.id, Action.RESUME, current(run), ACTOR, now=NOW).decision is Decision.INVALID_STATE
 
 
 # --------------------------------------------------------------------------- the lock
@@ -327,14 +327,14 @@ def test_a_write_that_lost_the_race_on_its_snapshot_is_refused(make_store, monke
         result = original(*args, **kwargs)
         if not fired:
             fired.append(True)
-            assert b.apply(run.id, Action.RESUME, Precondition(frozenset({1})), "b", now=NOW).verdict is Verdict.CHANGED
-            assert b.apply(run.id, Action.PAUSE, Precondition(frozenset({2})), "b", now=NOW).verdict is Verdict.CHANGED
+            assert b.apply(run.id, Action.RESUME, Precondition(frozenset({1})), "b", now=NOW).decision is Decision.CHANGED
+            assert b.apply(run.id, Action.PAUSE, Precondition(frozenset({2})), "b", now=NOW).decision is Decision.CHANGED
         return result
 
     monkeypatch.setattr(a, "_refusal", interleaved)
     outcome = a.apply(run.id, Action.RESUME, Precondition(frozenset({1})), "a", now=NOW)
     assert fired
-    assert outcome.verdict is Verdict.PRECONDITION_FAILED
+    assert outcome.decision is Decision.PRECONDITION_FAILED
     final = b.get(run.id)
     assert (final.status, final.version, final.last_changed_by) == ("paused", 3, "b")
     assert outcome.run == final
@@ -356,7 +356,7 @@ def test_if_match_star_that_lost_the_race_retries_on_the_new_state(make_store, m
 
     monkeypatch.setattr(a, "_refusal", interleaved)
     outcome = a.apply(run.id, Action.RESUME, ANY_VERSION, "a", now=NOW)
-    assert outcome.verdict is Verdict.CHANGED
+    assert outcome.decision is Decision.CHANGED
     final = a.get(run.id)
     assert (final.status, final.version, final.last_changed_by) == ("live", 4, "a")
     assert outcome.run == final
@@ -405,9 +405,9 @@ def sixteen_stores(tmp_path: Path):
 
 def test_concurrent_resumes_with_the_same_tag_have_exactly_one_winner(sixteen_stores) -> None:
     for version, results, final in race(sixteen_stores, lambda v: Precondition(frozenset({v}))):
-        verdicts = Counter(r.verdict for r in results)
-        assert verdicts == {Verdict.CHANGED: 1, Verdict.PRECONDITION_FAILED: THREADS - 1}, (version, verdicts)
-        winner = next(i for i, r in enumerate(results) if r.verdict is Verdict.CHANGED)
+        decisions = Counter(r.decision for r in results)
+        assert decisions == {Decision.CHANGED: 1, Decision.PRECONDITION_FAILED: THREADS - 1}, (version, decisions)
+        winner = next(i for i, r in enumerate(results) if r.decision is Decision.CHANGED)
         assert final.version == version + 1
         assert final.status == "live"
         assert final.last_changed_by == f"t{winner}"
@@ -416,9 +416,9 @@ def test_concurrent_resumes_with_the_same_tag_have_exactly_one_winner(sixteen_st
 
 def test_concurrent_resumes_with_if_match_star_have_exactly_one_winner(sixteen_stores) -> None:
     for version, results, final in race(sixteen_stores, lambda v: ANY_VERSION, rounds=5):
-        verdicts = Counter(r.verdict for r in results)
+        decisions = Counter(r.decision for r in results)
         # the losers retry, find the run live, and are refused
-        assert verdicts == {Verdict.CHANGED: 1, Verdict.INVALID_STATE: THREADS - 1}, (version, verdicts)
+        assert decisions == {Decision.CHANGED: 1, Decision.INVALID_STATE: THREADS - 1}, (version, decisions)
         assert final.version == version + 1
 
 
@@ -434,15 +434,15 @@ def model_step(status: str, version: int, action: Action, versions, policy: Poli
     invalid = (target is None and not noop) or (
         action is Action.RESUME and target is not None and (goal or ended)
     )
-    gates = [(stale, Verdict.PRECONDITION_FAILED), (invalid, Verdict.INVALID_STATE)]
+    gates = [(stale, Decision.PRECONDITION_FAILED), (invalid, Decision.INVALID_STATE)]
     if not policy.precondition_first:
         gates.reverse()
     for failed, verdict in gates:
         if failed:
             return verdict, status, version
     if noop:
-        return Verdict.NO_OP, status, version
-    return Verdict.CHANGED, target, version + 1
+        return Decision.NO_OP, status, version
+    return Decision.CHANGED, target, version + 1
 
 
 # Weighted towards live/paused runs and current tags, so that sequences do not all end in the
@@ -493,11 +493,11 @@ def test_random_sequences_match_the_model(store_per_policy, status, version, ste
             verdict, m_status, new_version = model_step(
                 m_status, m_version, action, precondition.versions, policy, goal, ended
             )
-            assert outcome.verdict is verdict, (policy, goal, ended, i, action, offset, before)
+            assert outcome.decision is decision, (policy, goal, ended, i, action, offset, before)
             after = store.get(run.id)
             assert (after.status, after.version) == (m_status, new_version)
             assert outcome.run == after
-            if verdict is Verdict.CHANGED:
+            if decision is Decision.CHANGED:
                 assert after.version == before.version + 1
                 assert after.last_changed_by == f"actor{i}"
             else:
@@ -587,23 +587,23 @@ def faulty(tmp_path: Path, fault: str) -> Store:
 def test_if_match_higher_version_accepted_takes_any_version_not_lower(tmp_path: Path) -> None:
     store = faulty(tmp_path, "if_match_higher_version_accepted")
     run = seeded(store, version=7)
-    assert store.apply(run.id, Action.RESUME, Precondition(frozenset({6})), ACTOR, NOW).verdict is Verdict.PRECONDITION_FAILED
-    assert store.apply(run.id, Action.RESUME, Precondition(frozenset({8})), ACTOR, NOW).verdict is Verdict.CHANGED
+    assert store.apply(run.id, Action.RESUME, Precondition(frozenset({6})), ACTOR, NOW).decision is Decision.PRECONDITION_FAILED
+    assert store.apply(run.id, Action.RESUME, Precondition(frozenset({8})), ACTOR, NOW).decision is Decision.CHANGED
 
 
 def test_if_match_other_runs_tag_takes_the_version_any_run_holds(tmp_path: Path) -> None:
     store = faulty(tmp_path, "if_match_other_runs_tag")
     run, _ = seeded(store, version=3), seeded(store, version=9, status="live")
-    assert store.apply(run.id, Action.RESUME, Precondition(frozenset({5})), ACTOR, NOW).verdict is Verdict.PRECONDITION_FAILED
-    assert store.apply(run.id, Action.RESUME, Precondition(frozenset({9})), ACTOR, NOW).verdict is Verdict.CHANGED
+    assert store.apply(run.id, Action.RESUME, Precondition(frozenset({5})), ACTOR, NOW).decision is Decision.PRECONDITION_FAILED
+    assert store.apply(run.id, Action.RESUME, Precondition(frozenset({9})), ACTOR, NOW).decision is Decision.CHANGED
 
 
 def test_if_match_star_forces_past_the_state_rules(tmp_path: Path) -> None:
     store = faulty(tmp_path, "if_match_star_forces")
     run = seeded(store, completes=100, completes_goal=100)
-    assert store.apply(run.id, Action.RESUME, Precondition(frozenset({run.version})), ACTOR, NOW).verdict is Verdict.INVALID_STATE
+    assert store.apply(run.id, Action.RESUME, Precondition(frozenset({run.version})), ACTOR, NOW).decision is Decision.INVALID_STATE
     outcome = store.apply(run.id, Action.RESUME, Precondition(None, force=True), ACTOR, NOW)
-    assert outcome.verdict is Verdict.CHANGED and store.get(run.id).status == "live"
+    assert outcome.decision is Decision.CHANGED and store.get(run.id).status == "live"
 
 
 def test_version_wraps_at_8_gives_0_after_7(tmp_path: Path) -> None:
@@ -616,37 +616,37 @@ def test_pause_ignores_if_match_but_resume_does_not(tmp_path: Path) -> None:
     store = faulty(tmp_path, "pause_ignores_if_match")
     live, paused = seeded(store, status="live", version=4), seeded(store, version=4)
     never = Precondition(frozenset({99}))
-    assert store.apply(live.id, Action.PAUSE, never, ACTOR, NOW).verdict is Verdict.CHANGED
-    assert store.apply(paused.id, Action.RESUME, never, ACTOR, NOW).verdict is Verdict.PRECONDITION_FAILED
+    assert store.apply(live.id, Action.PAUSE, never, ACTOR, NOW).decision is Decision.CHANGED
+    assert store.apply(paused.id, Action.RESUME, never, ACTOR, NOW).decision is Decision.PRECONDITION_FAILED
 
 
 def test_refused_write_applied_answers_412_and_writes_anyway(tmp_path: Path) -> None:
     store = faulty(tmp_path, "refused_write_applied")
     run = seeded(store, version=4)
-    assert store.apply(run.id, Action.RESUME, Precondition(frozenset({3})), ACTOR, NOW).verdict is Verdict.PRECONDITION_FAILED
+    assert store.apply(run.id, Action.RESUME, Precondition(frozenset({3})), ACTOR, NOW).decision is Decision.PRECONDITION_FAILED
     assert (store.get(run.id).status, store.get(run.id).version) == ("live", 5)
 
 
 def test_complete_no_version_bump_changes_the_status_only(tmp_path: Path) -> None:
     store = faulty(tmp_path, "complete_no_version_bump")
     run = seeded(store, status="live", version=4)
-    assert store.apply(run.id, Action.COMPLETE, current(run), ACTOR, NOW).verdict is Verdict.CHANGED
+    assert store.apply(run.id, Action.COMPLETE, current(run), ACTOR, NOW).decision is Decision.CHANGED
     assert store.get(run.id) == dataclasses.replace(run, status="completed")
 
 
 def test_goal_reached_resumable_lets_equal_completes_through(tmp_path: Path) -> None:
     store = faulty(tmp_path, "goal_reached_resumable")
     at_goal, past_goal = seeded(store, completes=100), seeded(store, completes=101)
-    assert store.apply(at_goal.id, Action.RESUME, current(at_goal), ACTOR, NOW).verdict is Verdict.CHANGED
-    assert store.apply(past_goal.id, Action.RESUME, current(past_goal), ACTOR, NOW).verdict is Verdict.INVALID_STATE
+    assert store.apply(at_goal.id, Action.RESUME, current(at_goal), ACTOR, NOW).decision is Decision.CHANGED
+    assert store.apply(past_goal.id, Action.RESUME, current(past_goal), ACTOR, NOW).decision is Decision.INVALID_STATE
 
 
 def test_end_date_calendar_day_resumes_a_run_that_ended_earlier_today(tmp_path: Path) -> None:
     store = faulty(tmp_path, "end_date_calendar_day")
     today = seeded(store, end_fielding_at=format_time(NOW - timedelta(hours=1)))
     yesterday = seeded(store, end_fielding_at=format_time(NOW - timedelta(days=1)))
-    assert store.apply(today.id, Action.RESUME, current(today), ACTOR, NOW).verdict is Verdict.CHANGED
-    assert store.apply(yesterday.id, Action.RESUME, current(yesterday), ACTOR, NOW).verdict is Verdict.INVALID_STATE
+    assert store.apply(today.id, Action.RESUME, current(today), ACTOR, NOW).decision is Decision.CHANGED
+    assert store.apply(yesterday.id, Action.RESUME, current(yesterday), ACTOR, NOW).decision is Decision.INVALID_STATE
 
 
 @pytest.mark.parametrize("now, ended", [

@@ -1,7 +1,7 @@
 """The sandbox's HTTP layer: thin Starlette routes over the store.
 
 Each request passes the gates in `_authorize` (faults, token, rate limit, API version, path
-ids, account), then the route turns the store's verdict into the documented status. The state
+ids, account), then the route turns the store's decision into the documented status. The state
 machine and the optimistic lock live in `store.py`, never here.
 """
 
@@ -43,7 +43,7 @@ from fieldproof.sandbox.store import (
     Precondition,
     Run,
     Store,
-    Verdict,
+    Decision,
 )
 from fieldproof.sandbox.trace import TraceContext
 
@@ -272,15 +272,15 @@ class Sandbox:
             outcome = await run_in_threadpool(self.store.apply, run.id, action, precondition, principal.user_id)
         else:
             outcome = self.store.apply(run.id, action, precondition, actor=principal.user_id)
-        if outcome.verdict in (Verdict.CHANGED, Verdict.NO_OP):
+        if outcome.decision in (Decision.CHANGED, Decision.NO_OP):
             assert outcome.run is not None
-            if outcome.verdict is Verdict.CHANGED and "etag_missing_after_write" in self.settings.faults:
+            if outcome.decision is Decision.CHANGED and "etag_missing_after_write" in self.settings.faults:
                 self.written.add(run.id)
             answered = run if "write_etag_pre_bump" in self.settings.faults else outcome.run
             return Response(status_code=204, headers={"ETag": etag_for(answered)})
-        if outcome.verdict is Verdict.NOT_FOUND:
+        if outcome.decision is Decision.NOT_FOUND:
             raise ProblemAnswer(404, "not_found_error", "no such fielding run")
-        if outcome.verdict is Verdict.PRECONDITION_FAILED:
+        if outcome.decision is Decision.PRECONDITION_FAILED:
             raise ProblemAnswer(412, "precondition_failed_error", outcome.reason)
         raise ProblemAnswer(422, "invalid_state_error", outcome.reason)
 

@@ -86,7 +86,9 @@ TRANSITIONS: dict[Action, tuple[frozenset[str], str]] = {
 }
 
 
-class Verdict(enum.Enum):
+class Decision(enum.Enum):
+    """What the store decided about one write."""
+
     CHANGED = "changed"
     NO_OP = "no_op"  # accepted, nothing to change (resume of a live run, when so configured)
     NOT_FOUND = "not_found"
@@ -96,7 +98,7 @@ class Verdict(enum.Enum):
 
 @dataclass(frozen=True)
 class Outcome:
-    verdict: Verdict
+    decision: Decision
     run: Run | None
     reason: str = ""
 
@@ -242,32 +244,32 @@ class Store:
         for _ in range(16):
             run = self.get(run_id)
             if run is None:
-                return Outcome(Verdict.NOT_FOUND, None, "no fielding run with this id")
+                return Outcome(Decision.NOT_FOUND, None, "no fielding run with this id")
             _, target = TRANSITIONS[action]
             if precondition.force:  # the if_match_star_forces bug: no tag, no state rule
                 if run.status == target:
-                    return Outcome(Verdict.NO_OP, run, f"run is already {run.status}")
-                return Outcome(Verdict.CHANGED, self._write(run, target, actor, now, action, unconditional=True))
+                    return Outcome(Decision.NO_OP, run, f"run is already {run.status}")
+                return Outcome(Decision.CHANGED, self._write(run, target, actor, now, action, unconditional=True))
             refusal = self._refusal(run, action, precondition, now)
             if refusal is not None:
                 if "refusal_changes_run" in faults:
                     self._db.execute(
                         "UPDATE runs SET last_changed_at = ? WHERE id = ?", (format_time(now), run.id)
                     )
-                if ("refused_write_applied" in faults and refusal.verdict is Verdict.PRECONDITION_FAILED
+                if ("refused_write_applied" in faults and refusal.decision is Decision.PRECONDITION_FAILED
                         and run.status in self.policy.sources(action) and not self._invalid_state_reason(run, action, now)):
                     self._write(run, target, actor, now, action)  # the bug: applied, then refused
                 return refusal
             if run.status not in self.policy.sources(action):  # only the configured no-op gets here
-                return Outcome(Verdict.NO_OP, run, f"run is already {run.status}")
+                return Outcome(Decision.NO_OP, run, f"run is already {run.status}")
             changed = self._write(run, target, actor, now, action)
             if changed is not None:
-                return Outcome(Verdict.CHANGED, changed)
+                return Outcome(Decision.CHANGED, changed)
             if precondition.versions is not None:
                 return Outcome(
-                    Verdict.PRECONDITION_FAILED, self.get(run_id), "another write came first"
+                    Decision.PRECONDITION_FAILED, self.get(run_id), "another write came first"
                 )
-        return Outcome(Verdict.PRECONDITION_FAILED, self.get(run_id), "run kept changing")
+        return Outcome(Decision.PRECONDITION_FAILED, self.get(run_id), "run kept changing")
 
     def _refusal(
         self, run: Run, action: Action, precondition: Precondition, now: datetime
@@ -275,10 +277,10 @@ class Store:
         stale = None
         if not self._holds(run, precondition):
             stale = Outcome(
-                Verdict.PRECONDITION_FAILED, run, "If-Match does not name the current version"
+                Decision.PRECONDITION_FAILED, run, "If-Match does not name the current version"
             )
         invalid_reason = self._invalid_state_reason(run, action, now)
-        invalid = Outcome(Verdict.INVALID_STATE, run, invalid_reason) if invalid_reason else None
+        invalid = Outcome(Decision.INVALID_STATE, run, invalid_reason) if invalid_reason else None
         first, second = (stale, invalid) if self.policy.precondition_first else (invalid, stale)
         return first or second
 
