@@ -426,7 +426,7 @@ def test_concurrent_resumes_with_if_match_star_have_exactly_one_winner(sixteen_s
 
 
 def model_step(status: str, version: int, action: Action, versions, policy: Policy, goal: bool, ended: bool):
-    """(verdict, status, version) after one call, per the API doc and the Policy settings."""
+    """(decision, status, version) after one call, per the API doc and the Policy settings."""
     stale = versions is not None and version not in versions
     noop = (action is Action.RESUME and status == "live" and policy.resume_live_is_noop
             or action is Action.PAUSE and status == "paused" and policy.pause_paused_is_noop)  # fmt: skip
@@ -437,9 +437,9 @@ def model_step(status: str, version: int, action: Action, versions, policy: Poli
     gates = [(stale, Decision.PRECONDITION_FAILED), (invalid, Decision.INVALID_STATE)]
     if not policy.precondition_first:
         gates.reverse()
-    for failed, verdict in gates:
+    for failed, decision in gates:
         if failed:
-            return verdict, status, version
+            return decision, status, version
     if noop:
         return Decision.NO_OP, status, version
     return Decision.CHANGED, target, version + 1
@@ -490,7 +490,7 @@ def test_random_sequences_match_the_model(store_per_policy, status, version, ste
             before = store.get(run.id)
             precondition = precondition_for(m_version, offset)
             outcome = store.apply(run.id, action, precondition, f"actor{i}", now=NOW)
-            verdict, m_status, new_version = model_step(
+            decision, m_status, new_version = model_step(
                 m_status, m_version, action, precondition.versions, policy, goal, ended
             )
             assert outcome.decision is decision, (policy, goal, ended, i, action, offset, before)
