@@ -60,7 +60,7 @@ class Snapshot:
 class Framing:
     """How a response broke HTTP/1.1 framing or its content coding."""
 
-    problem: str  # what was wrong, as findings group it (no counts, no bytes)
+    defect: str  # what was wrong, as findings group it (no counts, no bytes)
     detail: str  # the particulars of this one
     received: bytes = field(repr=False)  # the bytes as they arrived (the first of them)
     readable: bool  # the message itself could still be read (bytes were left after its end)
@@ -153,7 +153,7 @@ class Exchange:
             "curl": self.curl(),
             # the run as the GET just before showed it: what a reproduction must re-create
             "before": None if self.before is None else {"status": self.before.run_status, "etag": self.before.etag},
-            **({"framing": {"problem": self.framing.problem, "detail": self.framing.detail,
+            **({"framing": {"problem": self.framing.defect, "detail": self.framing.detail,
                             "received": self.framing.received.decode("latin-1")[:2000]}} if self.framing else {}),  # fmt: skip
             "secret_env": self.secret_env,
             "sender": self.sender,

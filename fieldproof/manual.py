@@ -233,7 +233,7 @@ def rules_page() -> str:
     for rule in every:
         kind = "each exchange" if rule.name in rules.EXCHANGE_RULES else "a sequence of exchanges"
         finding = example_finding(rule.name)
-        signature = getattr(finding, "signature", finding.problem)
+        signature = getattr(finding, "signature", finding.defect)
         lines += ["", f"## `{rule.name}` {{#{_anchor(rule.name)}}}", "",
                   f"**Severity:** {severity_name(rule)} · **judges:** {kind}", "",
                   f"**Asserts:** {rule.summary}.", "", "**Documented facts:**", ""]  # fmt: skip

@@ -44,7 +44,7 @@ class FindingGroup:
 
     def record(self, test: str) -> FindingsRecord:
         return FindingsRecord(test, self.rule, self.signature, self.identity.operation, self.identity.status,
-                              self.identity.problem, self.severity.value, self.count, self.first_at,
+                              self.identity.defect, self.severity.value, self.count, self.first_at,
                               tuple(f.to_dict() for f in self.examples))  # fmt: skip
 
     def add(self, finding: Finding, at: float) -> None:
@@ -151,7 +151,7 @@ class Recorder:
         with self._lock:
             self.checks[source] += 1
             for failure in failures:
-                if any(found.problem.startswith(begins) for rule, begins in failure.restated_by
+                if any(found.defect.startswith(begins) for rule, begins in failure.restated_by
                        for found in verdicts.get(rule) or []):  # fmt: skip
                     continue
                 name = f"{source}.{failure.check}"

@@ -62,7 +62,7 @@ class FindingsRecord:
     signature: str  # rules.Signature.text
     operation: str | None
     status: int | None
-    problem: str
+    defect: str
     severity: str  # rules.Severity's value
     count: int
     at: float  # epoch seconds of the first one

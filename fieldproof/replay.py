@@ -179,7 +179,7 @@ def _replay_group(target: Target, control: SandboxControl | None, group: GroupRo
             found = rules.EXCHANGE_RULES[group.rule].judge(exchange) or []
             tag = exchange.request_header("if-match")
             print(f"  {exchange.method} {exchange.operation}{f' If-Match {tag}' if tag is not None else ''} -> {exchange.status}"
-                  f"{': ' + found[0].problem if found else ''}", file=out, flush=True)  # fmt: skip
+                  f"{': ' + found[0].defect if found else ''}", file=out, flush=True)  # fmt: skip
             replayed.findings += found
             if found:
                 break
@@ -316,7 +316,7 @@ def _replay_race(client: ApiClient, runs: SandboxRuns | FileRuns, example: Mappi
                     check.observe(client.get(run))
                     found = check.finish() or []
                 print(f"  round {n}: {len(answers)} writes with If-Match {before.etag} on a {before.run_status} run answered "
-                      f"{[e.status for e in answers]}{': ' + found[0].problem if found else ''}", file=out, flush=True)  # fmt: skip
+                      f"{[e.status for e in answers]}{': ' + found[0].defect if found else ''}", file=out, flush=True)  # fmt: skip
                 if found:
                     replayed.findings += found
                     break

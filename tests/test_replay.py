@@ -49,7 +49,7 @@ def group(rule: str, signature: str, count: int = 1, examples: list[dict[str, An
     operation, _, rest = signature.partition(" ")
     status, _, problem = rest.partition(": ")
     return GroupRow(rule, signature, count, 0.0, examples or [], ["test_x.py::test_y"], accepted,
-                    severity=rules.severity_of(rule).value, operation=operation, status=int(status), problem=problem)  # fmt: skip
+                    severity=rules.severity_of(rule).value, operation=operation, status=int(status), defect=problem)  # fmt: skip
 
 
 def write_summary(reports: Path, groups: list[GroupRow], target: dict[str, Any]) -> Path:

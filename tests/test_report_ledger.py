@@ -44,7 +44,7 @@ def _group(rule: str, signature: str, count: int = 3, accepted: str | None = Non
     named = bool(colon) and status.isdigit()  # "<operation> <status>: <problem>", as rules.Signature writes it
     return GroupRow(rule, signature, count, 0.0, [{"message": signature}], ["t"], accepted=accepted,
                     operation=operation if named else None, status=int(status) if named else None,
-                    problem=problem if named else signature)  # fmt: skip
+                    defect=problem if named else signature)  # fmt: skip
 
 
 def _rules(groups: Sequence[GroupRow] = (), idle: tuple[str, ...] = ("retry_after_on_429",)) -> list[RuleRow]:

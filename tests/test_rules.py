@@ -1097,7 +1097,7 @@ def test_a_round_of_one_kind_keeps_its_judgement_and_its_words(sim: Sim) -> None
     force("resume", None, 204, None)(sim.fake)
     results, before, after = race(sim)
     (finding,) = judge_race(results, before, after)
-    assert finding.problem == "more than one winner" and finding.exchange is results[1]
+    assert finding.defect == "more than one winner" and finding.exchange is results[1]
     assert finding.message == ('3 concurrent writes with If-Match W/"7" were answered [204, 204, 412]; '
                                "expected one 204 and 2 x 412 (or 422)")
 
@@ -1190,7 +1190,7 @@ def test_a_round_of_several_kinds_no_order_explains_is_a_finding(name: str) -> N
     signatures = set()
     for order in itertools.permutations(writes):
         found = judge_mixed(start, list(order), after)
-        assert found and {(f.rule, f.problem) for f in found} == {("one_winner_among_concurrent_writes", problem)}, order
+        assert found and {(f.rule, f.defect) for f in found} == {("one_winner_among_concurrent_writes", problem)}, order
         signatures |= {f.signature for f in found}
     assert len(signatures) == 1  # one group, whichever racer came first
 
@@ -1213,7 +1213,7 @@ def test_a_mixed_finding_says_what_was_sent_and_answered() -> None:
 def test_a_mixed_round_is_judged_without_the_look_after_it_and_not_from_an_unknown_run() -> None:
     assert judge_mixed("live", [("pause", 204, NEW), ("resume", 422, None)], None) == []
     found = judge_mixed("live", [("pause", 204, NEW), ("complete", 204, NEW)], None)
-    assert found and found[0].problem == "more than one write changed the run"
+    assert found and found[0].defect == "more than one write changed the run"
     unknown = rules.OneWinner(Snapshot(500, None, None))
     for operation, status, etag in [("pause", 204, NEW), ("complete", 204, NEW)]:
         unknown.observe(_raced(operation, status, etag))
@@ -1405,7 +1405,7 @@ def test_the_model_allows_what_a_correct_server_answers(states, exchange) -> Non
 )
 def test_the_model_refuses_what_no_correct_server_answers(states, exchange, says: str) -> None:
     judge = rules.LifecycleModel(states[0])
-    judge.observe(_model_exchange("get", 200, etag=states[0].etag, run_status=states[0].status))
+    judge.observe(_model_exchange("get", 200, etag=states[0].etag, run_status=states[0].run_status))
     (finding,) = judge.observe(exchange)
     assert finding.rule == "lifecycle_model_allows" and says in finding.message
     assert "GET get -> 200" in finding.message  # the script of requests so far

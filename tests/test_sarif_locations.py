@@ -22,9 +22,9 @@ VENDOR = Path(__file__).resolve().parents[1] / "fixtures"
 
 def _summary(target_source: str, contract: dict[str, Any] | None) -> Summary:
     groups = [GroupRow(rule="etag_on_success", signature="pause 204: no ETag", count=2, first_at=0.0, examples=[], tests=[],
-                       operation="pause", status=204, problem="no ETag"),
+                       operation="pause", status=204, defect="no ETag"),
               GroupRow(rule="etag_on_success", signature="get 200: no ETag", count=1, first_at=0.0, examples=[], tests=[],
-                       operation="get", status=200, problem="no ETag")]  # fmt: skip
+                       operation="get", status=200, defect="no ETag")]  # fmt: skip
     rule = RuleRow(name="etag_on_success", kind="exchange", summary="a success carries an ETag", checks=3, groups=groups,
                    unexercised="")  # fmt: skip
     return Summary(verdict="violation", target={"base_url": "https://staging.example.test/v1", "source": target_source},

@@ -145,7 +145,7 @@ def test_a_body_on_a_204_is_a_finding_and_the_connection_is_not_used_again(json_
         after = api.get(RUN)
     assert write.status == 204 and write.readable  # the write itself was answered
     (finding,) = rules.http_message_well_formed(write) or []
-    assert finding.problem == "a body on a response that has none (204, 304 or HEAD)"
+    assert finding.defect == "a body on a response that has none (204, 304 or HEAD)"
     assert "4 bytes after the end of the message" in finding.message
     assert "null" in finding.message and "HTTP/1.1 204" in finding.message
     assert after.status == 200 and after.json() == BODY and server.connections == 2
@@ -168,7 +168,7 @@ def test_bytes_left_after_a_204_that_arrive_late_are_the_204s_defect_not_the_nex
             api.get(RUN)
         assert api.get(RUN).json() == BODY
     framing = recorded[1].framing
-    assert framing is not None and framing.problem == "a body on a response that has none (204, 304 or HEAD)"
+    assert framing is not None and framing.defect == "a body on a response that has none (204, 304 or HEAD)"
     assert framing.detail == ("4 bytes before this answer's status line, left on the connection by the answer before it "
                               "(204 to POST resume)")  # fmt: skip
 
@@ -178,7 +178,7 @@ def test_more_body_than_its_content_length_is_a_finding(json_body: bytes) -> Non
     with raw_server(head + json_body + b"{}", response(200, [JSON, ETAG], json_body)) as server:
         api = client(server)[0]
         first, second = api.get(RUN), api.get(RUN)
-    assert first.framing is not None and first.framing.problem == "more body than its Content-Length"
+    assert first.framing is not None and first.framing.defect == "more body than its Content-Length"
     assert first.framing.detail == "2 bytes after the end of the message" and first.readable
     assert second.framing is None and second.json() == BODY and server.connections == 2
 
@@ -199,7 +199,7 @@ def test_an_answer_that_is_no_http_message_is_a_finding_never_unreachable(answer
         with pytest.raises(BrokenResponse):
             api.get(RUN)
         (exchange,) = recorded
-        assert not exchange.readable and exchange.framing is not None and exchange.framing.problem == problem
+        assert not exchange.readable and exchange.framing is not None and exchange.framing.defect == problem
         assert exchange.framing.received.startswith(answer[:4])  # the bytes, as evidence
         verdicts = rules.judge_exchange(exchange)
         assert [f.rule for f in verdicts["http_message_well_formed"] or []] == ["http_message_well_formed"]

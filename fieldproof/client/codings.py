@@ -19,11 +19,11 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 class CodingError(Exception):
     """A body that its Content-Encoding does not describe (corrupt, cut short, or a coding the
-    client did not ask for): `problem` as findings group it, `detail` the particulars."""
+    client did not ask for): `defect` as findings group it, `detail` the particulars."""
 
-    def __init__(self, problem: str, detail: str = "") -> None:
-        super().__init__(f"{problem} ({detail})" if detail else problem)
-        self.problem, self.detail = problem, detail
+    def __init__(self, defect: str, detail: str = "") -> None:
+        super().__init__(f"{defect} ({detail})" if detail else defect)
+        self.defect, self.detail = defect, detail
 
 
 def accept_encoding() -> str:

@@ -346,7 +346,7 @@ class ApiClient:
             broken = recorded_as(url=url, status=malformed.status, response_headers=malformed.headers, body=b"",
                               elapsed_s=time.perf_counter() - started, framing=malformed.framing)  # fmt: skip
             self._shared.on_exchange(broken)
-            raise BrokenResponse(f"{method} {url}: {malformed.framing.problem}") from None
+            raise BrokenResponse(f"{method} {url}: {malformed.framing.defect}") from None
         except (httpx.TransportError, _TooSlow) as exc:
             liveness.answered(False)
             raise TargetUnreachable(f"{method} {url}: {type(exc).__name__}: {exc}") from None
@@ -423,7 +423,7 @@ class ApiClient:
         if stream is not None:
             framing = stream.malformed(error, status)
         elif isinstance(error, CodingError):
-            framing = Framing(error.problem, error.detail, b"", False)
+            framing = Framing(error.defect, error.detail, b"", False)
         else:
             framing = Framing("no HTTP/1.1 message", str(error), b"", False)
         return _Malformed(framing, status, {k.lower(): v for k, v in headers.items()})

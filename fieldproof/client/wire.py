@@ -151,7 +151,7 @@ class WireStream(httpcore.NetworkStream):
         self.unusable = True
         data = bytes(self.received)
         if isinstance(error, CodingError):
-            return Framing(error.problem, error.detail or f"the {status} answer's body", data, False)
+            return Framing(error.defect, error.detail or f"the {status} answer's body", data, False)
         start = data.find(b"HTTP/1.")
         previous = self.last_answer
         if start > 0 and previous is not None:

@@ -136,7 +136,7 @@ class GroupRow:
     """Every finding of one rule with one signature, merged over tests and workers: one defect."""
 
     rule: str
-    signature: str  # rules.Signature.text: "<operation> <status>: <problem>", or the problem alone
+    signature: str  # rules.Signature.text: "<operation> <status>: <defect>", or the defect alone
     count: int
     first_at: float
     examples: list[dict[str, Any]]  # Finding.to_dict(), a few distinct ones
@@ -146,7 +146,7 @@ class GroupRow:
     severity: str = Severity.MAJOR.value
     operation: str | None = None  # of the exchange it was found on (None: a sequence's finding without one)
     status: int | None = None
-    problem: str = ""
+    defect: str = ""
     reproduction: Reproduction | None = None  # how to see it again: a curl line or a short script
 
     @property
@@ -172,7 +172,7 @@ class GroupRow:
     def from_dict(cls, data: dict[str, Any]) -> GroupRow:
         return cls(data["rule"], data["signature"], data["count"], data["first_at"], data["examples"], data["tests"],
                    data.get("accepted"), data.get("expired"), data.get("severity", Severity.MAJOR.value),
-                   data.get("operation"), data.get("status"), data.get("problem", ""),
+                   data.get("operation"), data.get("status"), data.get("defect", data.get("problem", "")),
                    Reproduction.from_dict(data["reproduction"]) if data.get("reproduction") else None)  # fmt: skip
 
 
@@ -533,7 +533,7 @@ def _merge(found: list[FindingsRecord]) -> list[GroupRow]:
         if row is None:
             row = merged[key] = GroupRow(record.rule, record.signature, 0, record.at or 0.0, [], [],
                                          severity=record.severity, operation=record.operation, status=record.status,
-                                         problem=record.problem)  # fmt: skip
+                                         defect=record.defect)  # fmt: skip
         row.count += record.count
         row.first_at = min(row.first_at, record.at or row.first_at) or row.first_at
         if record.test not in row.tests:

@@ -41,10 +41,10 @@ def _expect(rule: Callable[..., Any], exchange: Exchange, allowed: Iterable[int]
     allowed = set(allowed)
     if exchange.status in allowed:
         return []
-    problem = f"expected {_statuses(allowed)}: {why}"
+    defect = f"expected {_statuses(allowed)}: {why}"
     registered = EXCHANGE_RULES[rule.__name__]
     served = 200 <= exchange.status < 300 and registered.severity_if_served is not None
-    return finding(rule, exchange, problem, f"{what_happened(exchange)}; {problem}{detail}",
+    return finding(rule, exchange, defect, f"{what_happened(exchange)}; {defect}{detail}",
                     registered.severity_if_served if served else None)  # fmt: skip
 
 
@@ -169,8 +169,8 @@ def tracestate_well_formed(exchange: Exchange) -> Result:
     value = exchange.header("tracestate")
     if value is None:
         return None
-    return [Finding("tracestate_well_formed", "a malformed tracestate", f"{what_happened(exchange)}: {problem}", exchange)
-            for problem in tracestate_errors(value)]  # fmt: skip
+    return [Finding("tracestate_well_formed", "a malformed tracestate", f"{what_happened(exchange)}: {defect}", exchange)
+            for defect in tracestate_errors(value)]  # fmt: skip
 
 
 @exchange_rule("200 and 204 carry an ETag that is a quoted entity tag", "no request succeeded", only_ours=True)
@@ -289,21 +289,21 @@ def error_body_documented(exchange: Exchange) -> Result:
         required = {"object": "too_many_requests_problem_details", "details": None}
     else:
         required = {"object": None, "detail": None}
-    problems = [f"{key!r} must be {repr(value) if value else 'a string'}"
+    defects = [f"{key!r} must be {repr(value) if value else 'a string'}"
                 for key, value in required.items()
                 if not isinstance(body.get(key), str) or (value is not None and body[key] != value)]  # fmt: skip
-    problems += _error_object_problems(exchange, body.get("object"))
+    defects += _error_object_problems(exchange, body.get("object"))
     if exchange.status != 429 and "id" in body and _kind_errors(body["id"], "uuid"):
-        problems.append("'id' must be a UUID")
+        defects.append("'id' must be a UUID")
     params = body.get("invalid_params")  # optional, and nullable in the vendor's spec
     if exchange.status != 429 and params is not None and not (
         isinstance(params, list)
         and all(isinstance(p, dict) and isinstance(p.get("name"), str) and isinstance(p.get("reason"), str) for p in params)
     ):
-        problems.append("'invalid_params' must be null or a list of {name, reason}")
-    if problems:
-        problem = "an error body whose " + "; ".join(problems)
-        return finding(error_body_documented, exchange, problem, f"{what_happened(exchange)} with {problem}")
+        defects.append("'invalid_params' must be null or a list of {name, reason}")
+    if defects:
+        defect = "an error body whose " + "; ".join(defects)
+        return finding(error_body_documented, exchange, defect, f"{what_happened(exchange)} with {defect}")
     return []
 
 
@@ -363,23 +363,23 @@ def success_changes_the_run(exchange: Exchange) -> Result:
     if Effect.CHANGE not in contract.write_effects(exchange.operation, before.run_status):
         return None  # a no-op (resume of a live run): an open question, judged by the model
     to = contract.TRANSITIONS[exchange.operation].to
-    problems = []
+    defects = []
     if after.run_status != to:
-        problems.append(f"status is {after.run_status}, not {to}")
+        defects.append(f"status is {after.run_status}, not {to}")
     versions = before.version, after.version
     if not all(isinstance(v, int) for v in versions) or versions[1] <= versions[0]:
-        problems.append(f"version went from {versions[0]} to {versions[1]}")
+        defects.append(f"version went from {versions[0]} to {versions[1]}")
     moved = _last_change_problem(exchange, before, after)
     if moved is not None:
-        problems.append(moved)
+        defects.append(moved)
     etag = exchange.header("etag")
     if etag is not None and etag == exchange.request_header("if-match"):
-        problems.append(f"the 204's ETag {etag} is the If-Match it was sent")
+        defects.append(f"the 204's ETag {etag} is the If-Match it was sent")
     if etag is not None and after.etag is not None and etag != after.etag:
-        problems.append(f"the 204's ETag {etag} is not the run's current ETag {after.etag}")
-    if problems:
+        defects.append(f"the 204's ETag {etag} is not the run's current ETag {after.etag}")
+    if defects:
         return finding(success_changes_the_run, exchange, "the write did not take effect as answered",
-                        f"{what_happened(exchange)} but {'; '.join(problems)}")  # fmt: skip
+                        f"{what_happened(exchange)} but {'; '.join(defects)}")  # fmt: skip
     return []
 
 
@@ -432,8 +432,8 @@ def http_message_well_formed(exchange: Exchange) -> Result:
                             "§8.6: a server must not send one on a 204", Severity.MINOR)  # header form: clients ignore it  # fmt: skip
         return []
     what = f"{exchange.method} {exchange.operation}" + (f" answered {exchange.status}" if exchange.status else "")
-    return finding(http_message_well_formed, exchange, framing.problem,
-                    f"{what}: {framing.problem} ({framing.detail}); the bytes as they arrived: {_shown(framing.received)}")  # fmt: skip
+    return finding(http_message_well_formed, exchange, framing.defect,
+                    f"{what}: {framing.defect} ({framing.detail}); the bytes as they arrived: {_shown(framing.received)}")  # fmt: skip
 
 
 def _shown(data: bytes, limit: int = 300) -> str:

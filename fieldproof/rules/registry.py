@@ -44,32 +44,32 @@ class Signature:
 
     operation: str | None
     status: int | None
-    problem: str
+    defect: str
 
     @property
     def text(self) -> str:
         """As every report prints it and a baseline entry names it: `get 404: no traceparent header`."""
-        return self.problem if self.operation is None else f"{self.operation} {self.status}: {self.problem}"
+        return self.defect if self.operation is None else f"{self.operation} {self.status}: {self.defect}"
 
 
-def signature_of(exchange: Exchange | None, problem: str) -> Signature:
+def signature_of(exchange: Exchange | None, defect: str) -> Signature:
     """The one place a signature is made."""
     if exchange is None:
-        return Signature(None, None, problem)
-    return Signature(exchange.operation, exchange.status, problem)
+        return Signature(None, None, defect)
+    return Signature(exchange.operation, exchange.status, defect)
 
 
 @dataclass(frozen=True)
 class Finding:
     rule: str
-    problem: str  # what was wrong, without the particulars of the request: how findings group
+    defect: str  # what was wrong, without the particulars of the request: how findings group
     message: str  # the whole story of this one
     exchange: Exchange | None = None
     severity: Severity = Severity.MAJOR
 
     @property
     def identity(self) -> Signature:
-        return signature_of(self.exchange, self.problem)
+        return signature_of(self.exchange, self.defect)
 
     @property
     def signature(self) -> str:
@@ -96,7 +96,7 @@ class ExternalFailure:
     check: str  # a name that says what it checks: response_schema_conformance
     title: str
     detail: str
-    restated_by: tuple[tuple[str, str], ...] = ()  # (rule, how its finding's problem begins) that say the same
+    restated_by: tuple[tuple[str, str], ...] = ()  # (rule, how its finding's defect begins) that say the same
 
 
 def rate_limited(exchange: Exchange) -> bool:
@@ -231,14 +231,14 @@ def severity_of(name: str) -> Severity:
     return rule.severity if rule is not None else Severity.MINOR
 
 
-def finding(rule: Callable[..., Any] | str, exchange: Exchange | None, problem: str, message: str | None = None,
+def finding(rule: Callable[..., Any] | str, exchange: Exchange | None, defect: str, message: str | None = None,
             severity: Severity | None = None) -> list[Finding]:  # fmt: skip
-    """`problem` is the finding's identity: fixed words, never a value the request or answer
+    """`defect` is the finding's identity: fixed words, never a value the request or answer
     carried (those go in `message`). `severity`: the rule's own unless given."""
     name = rule if isinstance(rule, str) else rule.__name__
     if message is None:
-        message = f"{what_happened(exchange)}: {problem}" if exchange is not None else problem
-    return [Finding(name, problem, message, exchange, severity or severity_of(name))]
+        message = f"{what_happened(exchange)}: {defect}" if exchange is not None else defect
+    return [Finding(name, defect, message, exchange, severity or severity_of(name))]
 
 
 def what_happened(exchange: Exchange) -> str:

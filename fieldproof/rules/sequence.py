@@ -72,13 +72,13 @@ class OneWinner(SequenceJudge):
         losers_may = OPEN_QUESTIONS["gate_order"].refusals
         findings: list[Finding] = []
         if len(winners) != 1 or any(e.status not in losers_may for e in settled if e.status != 204):
-            problem = "more than one winner" if len(winners) > 1 else ("no winner" if not winners else "a loser not refused with 412")
+            defect = "more than one winner" if len(winners) > 1 else ("no winner" if not winners else "a loser not refused with 412")
             by = [w.sender for w in winners if w.sender]
             won_by = f"; the 204s went to {', '.join(by)}" if len(by) > 1 else ""
             # the write blamed (and so the group) must not depend on which racer answered first
             odd = sorted((e for e in settled if e.status != 204 and e.status not in losers_may), key=lambda e: e.status)
             blamed = winners[1] if len(winners) > 1 else (odd or sorted(settled, key=lambda e: e.status))[0]
-            findings += finding(self.rule, blamed, problem,
+            findings += finding(self.rule, blamed, defect,
                                  f"{len(settled)} concurrent writes with If-Match {settled[0].request_header('if-match')} "
                                  f"were answered {statuses}; expected one 204 and {len(settled) - 1} x 412 (or 422)"
                                  f"{won_by}")  # fmt: skip
@@ -127,17 +127,17 @@ class OneWinner(SequenceJudge):
             moved = after is not None and (after.run_status, after.etag) != (before.run_status, before.etag)
             return self._stepped(changes[0], changes[0].header("etag")) if moved and changes else []
         alone = linearizability.analyse(writes, initial) if look else verdict  # the answers, without the GET's
-        culprit, problem, reason = self._why_no_order(ranked, initial, changes, alone)
+        culprit, defect, reason = self._why_no_order(ranked, initial, changes, alone)
         tag = settled[0].request_header("if-match")
         kinds = ", ".join(e.operation for e in settled)
         answered = ", ".join(str(e.status) for e in settled)
-        return finding(self.rule, culprit, problem,
+        return finding(self.rule, culprit, defect,
                         f"{len(settled)} concurrent writes ({kinds}) with If-Match {tag} on a {before.run_status} run were "
                         f"answered [{answered}]; no order of them is one a correct server gives: {reason}")  # fmt: skip
 
     def _why_no_order(self, seen: list[tuple[Exchange, Observation]], initial: RunState, changes: list[Exchange],
                       alone: Analysis) -> tuple[Exchange, str, str]:  # fmt: skip
-        """(the write to blame, the problem, the reason in words) for a round no order explains;
+        """(the write to blame, the defect, the reason in words) for a round no order explains;
         `alone`: the verdict on the writes without the GET after them."""
         odd = [e for e, _ in seen if e.status not in RACE_ANSWERS]
         if odd:

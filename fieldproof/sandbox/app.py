@@ -39,11 +39,11 @@ from fieldproof.sandbox.settings import KNOWN_API_VERSIONS, SandboxSettings
 from fieldproof.sandbox.store import (
     ANY_VERSION,
     Action,
+    Decision,
     Policy,
     Precondition,
     Run,
     Store,
-    Decision,
 )
 from fieldproof.sandbox.trace import TraceContext
 
