@@ -241,7 +241,7 @@ _HEADER_FORM: Restating = (("traceparent_on_every_response", "an invalid tracepa
                            ("etag_on_success", "an ETag that is not a quoted entity tag"),
                            ("retry_after_on_429", "a Retry-After that is not a count of seconds"),
                            ("tracestate_well_formed", ""))  # fmt: skip
-_EXPECTED = "expected "  # how every expectation rule's finding begins (rules._expect)
+_EXPECTED = "expected "  # how every expectation rule's finding begins (rules/exchange.py, _expect)
 _RESTATED: dict[str, tuple[str, Restating]] = {
     "UndefinedStatusCode": ("status_code_conformance", (("documented_status", "a status the contract does not document"),)),
     "JsonSchemaError": ("response_schema_conformance", _BODY),

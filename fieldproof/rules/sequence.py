@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from fieldproof import contract
 from fieldproof.contract import OPEN_QUESTIONS
-from fieldproof.exchange import OPERATIONS, Exchange, Snapshot
+from fieldproof.exchange import Exchange, Snapshot
 from fieldproof.model import Observation, RunState, step
-from fieldproof.rules.registry import Finding, Result, SequenceJudge, Severity, finding, rate_limited, sequence_rule, what_happened
+from fieldproof.rules.registry import Finding, Result, SequenceJudge, Severity, finding, ours, rate_limited, sequence_rule, what_happened
 
 if TYPE_CHECKING:
     from fieldproof.linearizability import Analysis, Entry
@@ -235,7 +235,7 @@ class LifecycleModel(SequenceJudge):
                            f"{' If-Match ' + str(item.request_header('if-match')) if item.method == 'POST' else ''}"
                            f" -> {item.status} {item.header('etag') or ''}".rstrip())  # fmt: skip
         observed = observation_of(item)
-        if item.operation not in OPERATIONS:
+        if not ours(item):
             return None
         if not self.states:  # lost after a violation: a GET shows the run again
             if item.operation == "get" and item.status == 200 and observed.run_status:
