@@ -272,7 +272,7 @@ def clients_follow_the_model(fp: Harness) -> None:
             tag = exchange.header("etag")
             if exchange.status in (200, 204) and tag:
                 self.seen[client].append(tag)
-            if self.model.check.lost:  # after a finding: a GET shows the model the run again
+            if self.model.judge.lost:  # after a finding: a GET shows the model the run again
                 assert self.run is not None
                 self.model.observe(fp.client.get(self.run))
 

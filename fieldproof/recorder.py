@@ -73,17 +73,11 @@ def format_groups(groups: Iterable[FindingGroup]) -> str:
 
 
 class Judged:
-    """A sequence judge whose verdicts the recorder counts and keeps."""
+    """A sequence judge whose findings the recorder counts and keeps."""
 
     def __init__(self, recorder: Recorder, judge: SequenceJudge) -> None:
         self.recorder = recorder
         self.judge = judge
-
-    @property
-    def check(self) -> SequenceJudge:
-        """Transitional, for suites/test_lifecycle_model.py until the pytest-seam work is merged
-        (it then reads `judge`)."""
-        return self.judge
 
     def observe(self, item: Any) -> Result:
         return self.recorder.count_sequence(self.judge.rule, self.judge.observe(item))
