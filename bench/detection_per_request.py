@@ -113,7 +113,7 @@ def one_run(name: str, expected: str, flags: list[str], profile: str, cap: str, 
             return Run(name, expected, profile, cap, done.returncode, 0, 0, wall, 0.0, [])
         limited = sum(cell.observed for cell in summary.coverage if cell.status == 429)
         floor = max(0, summary.requests - burst) / rate
-        rules = [rule.name for rule in summary.rules if rule.violations]
+        rules = [rule.name for rule in summary.rules if rule.failing]
         return Run(name, expected, profile, cap, done.returncode, summary.requests, limited, wall, floor, rules)
 
 

@@ -42,7 +42,7 @@ def one_run(fault: str, window_ms: float, profile: str, reports: Path) -> tuple[
     )  # fmt: skip
     seconds = time.monotonic() - started
     summary = load_summary(reports / "summary.json")
-    return summary.verdict == VIOLATION, seconds, [rule.name for rule in summary.rules if rule.violations]
+    return summary.verdict == VIOLATION, seconds, [rule.name for rule in summary.rules if rule.failing]
 
 
 def wilson_low(hits: int, n: int, z: float = 1.96) -> float:

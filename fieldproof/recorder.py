@@ -92,7 +92,7 @@ class Recorder:
     def __init__(self, secrets: tuple[str, ...] = ()) -> None:
         self.secrets = secrets
         self.checks: Counter[str] = Counter()
-        self.violations: Counter[str] = Counter()  # findings per rule
+        self.found: Counter[str] = Counter()  # findings per rule
         self.severities: Counter[str] = Counter()  # findings per severity (each finding's own: served refusals are critical)
         self.observed: Counter[tuple[str, int]] = Counter()
         self.asserted: Counter[tuple[str, int]] = Counter()
@@ -155,7 +155,7 @@ class Recorder:
     def _keep(self, findings: list[Finding]) -> None:
         now = time.time()
         for finding in findings:
-            self.violations[finding.rule] += 1
+            self.found[finding.rule] += 1
             self.severities[finding.severity.value] += 1
             key = (finding.rule, finding.signature)
             group = self._groups.get(key)
@@ -203,7 +203,7 @@ class Recorder:
                 waited_429_s=round(waited_429_s, 3),
                 paced_rps=None if paced_rps is None else round(paced_rps, 2),
                 checks=dict(self.checks),
-                violations=dict(self.violations),
+                found=dict(self.found),
                 observed=[(op, status, n) for (op, status), n in self.observed.items()],
                 asserted=[(op, status, n) for (op, status), n in self.asserted.items()],
                 latencies=[(op, status, self.observed[(op, status)], [round(s, 5) for s in kept])

@@ -81,7 +81,7 @@ class TotalsRecord:
     waited_429_s: float  # spent waiting out 429s
     paced_rps: float | None  # the rate learned from them
     checks: dict[str, int]  # verdicts per rule
-    violations: dict[str, int]  # findings per rule
+    found: dict[str, int]  # findings per rule
     observed: list[tuple[str, int, int]]  # (operation, status, answers)
     asserted: list[tuple[str, int, int]]  # (operation, status, answers a rule expected)
     latencies: list[tuple[str, int, int, list[float]]]  # (operation, status, answers, a uniform sample of seconds)

@@ -86,7 +86,7 @@ def _run_one(name: str, env: dict[str, str], profile: str, reports: Path, fail_f
     except (OSError, ValueError):
         tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
         return Outcome(name, expected, "error", result.returncode, seconds, problem=tail[0])
-    violated = [rule for rule in summary.rules if rule.violations]
+    violated = [rule for rule in summary.rules if rule.failing]
     times = [group.first_at for rule in violated for group in rule.groups if group.first_at]
     return Outcome(
         target=name,
@@ -95,7 +95,7 @@ def _run_one(name: str, env: dict[str, str], profile: str, reports: Path, fail_f
         exit_code=result.returncode,
         seconds=seconds,
         rules=[rule.name for rule in violated],
-        findings=sum(rule.violations for rule in violated),
+        findings=sum(rule.failing for rule in violated),
         seconds_to_detection=round(min(times) - summary.started_at, 2) if times and summary.started_at else None,
         problem=summary.problems[0].message if summary.problems else None,
     )

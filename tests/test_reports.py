@@ -230,7 +230,7 @@ def test_a_summary_json_reads_back_into_the_rows_the_renderers_use(raced: Path) 
     again = loaded.to_dict()
     again["baseline"], data["baseline"] = None, None  # the baseline's entries are not read back
     assert again == data
-    assert loaded.verdict == "violation" and any(rule.violations for rule in loaded.rules)
+    assert loaded.verdict == "violation" and any(rule.failing for rule in loaded.rules)
 
 
 def test_a_file_that_is_not_a_summary_is_a_value_error(tmp_path: Path) -> None:

@@ -1278,7 +1278,7 @@ def test_new_etag_accepted_fails_a_refused_tag(sim: Sim, name: str) -> None:
     judged = sim.recorder.judge(rules.NewTagAccepted())
     judged.observe(first)
     assert [f.message for f in judged.observe(second) or []] == [f.message for f in found]
-    assert sim.recorder.violations["new_etag_accepted_by_next_write"] == 1
+    assert sim.recorder.found["new_etag_accepted_by_next_write"] == 1
 
 
 def test_new_etag_accepted_does_not_apply_elsewhere(sim: Sim) -> None:
@@ -1510,7 +1510,7 @@ def test_findings_are_grouped_by_signature_counted_and_never_raised(sim: Sim) ->
     assert get_200.count == 8 and len(get_200.examples) == 1  # 6 GETs + the write's 2 snapshots, one kind
     assert groups[("traceparent_on_every_response", "get 401: no traceparent header")].count == 1
     assert groups[("traceparent_on_every_response", "resume 412: no traceparent header")].count == 1
-    assert sim.recorder.violations["traceparent_on_every_response"] == 10
+    assert sim.recorder.found["traceparent_on_every_response"] == 10
     assert sim.recorder.take_groups() == []  # taken once, by the test they belong to
 
 

@@ -74,7 +74,7 @@ def publish(reports: Path, exit_code: int, environ: dict[str, str]) -> None:
         summary: Summary | None = load_summary(reports / "summary.json")
     except (OSError, ValueError):  # no summary (a usage error): the exit code says what happened
         summary = None
-    findings = sum(rule.violations for rule in summary.rules) if summary else 0
+    findings = sum(rule.failing for rule in summary.rules) if summary else 0
     verdict = summary.verdict if summary else "error"
     if summary is not None and environ.get("GITHUB_STEP_SUMMARY"):
         with open(environ["GITHUB_STEP_SUMMARY"], "a") as out:

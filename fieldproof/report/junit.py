@@ -22,7 +22,7 @@ def _groups_text(rule_groups: list[GroupRow], accepted: bool) -> str:
 def _rule_order(rule: RuleRow) -> tuple[int, int, int]:
     """Violated rules first, by their most severe group, then by how much it found; then the rest
     as the registry lists them."""
-    if not rule.violations:
+    if not rule.failing:
         return (1, 0, 0)
     worst = rule.severity  # its worst failing group's
     return (0, Severity(worst).rank, -sum(g.count for g in rule.groups if g.accepted is None and g.severity == worst))

@@ -54,7 +54,7 @@ def coverage_rows(summary: Summary) -> tuple[list[int], list[list[str]]]:
 
 def _rule_rows(summary: Summary) -> Iterable[list[str]]:
     for rule in summary.rules:
-        found = str(rule.violations) if rule.state != NOT_EXERCISED else "-"
+        found = str(rule.failing) if rule.state != NOT_EXERCISED else "-"
         if rule.accepted:
             found += f" (+{rule.accepted} accepted)"
         yield [rule.name, rule.severity, rule.state.upper() if rule.state == VIOLATED else rule.state, str(rule.checks), found]
@@ -416,7 +416,7 @@ def render_html(summary: Summary) -> str:
     e = html.escape
     cards = []
     for rule in summary.rules:
-        count = rule.violations if rule.state == VIOLATED else (rule.accepted if rule.accepted else rule.checks)
+        count = rule.failing if rule.state == VIOLATED else (rule.accepted if rule.accepted else rule.checks)
         unit = "findings" if rule.state == VIOLATED else ("accepted" if rule.accepted else "checks")
         why = f"<p>{e(rule.unexercised)}</p>" if rule.state == NOT_EXERCISED else ""
         cards.append(f"<div class='card {_STATE_CLASS.get(rule.state, '')}'><h3>{e(rule.name)}</h3>"

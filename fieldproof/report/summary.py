@@ -193,8 +193,8 @@ class RuleRow:
         return min(failing, key=lambda s: s.rank).value if failing else rules.severity_of(self.name).value
 
     @property
-    def violations(self) -> int:
-        """Findings that fail the run (not accepted by the baseline)."""
+    def failing(self) -> int:
+        """Findings that fail the session (not accepted by the baseline); summary.json's "violations"."""
         return sum(g.count for g in self.groups if g.accepted is None)
 
     @property
@@ -203,7 +203,7 @@ class RuleRow:
 
     @property
     def state(self) -> str:
-        if self.violations:
+        if self.failing:
             return VIOLATED
         if self.accepted:
             return ACCEPTED
@@ -211,7 +211,7 @@ class RuleRow:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "summary": self.summary, "state": self.state,
-                "checks": self.checks, "violations": self.violations, "accepted": self.accepted,
+                "checks": self.checks, "violations": self.failing, "accepted": self.accepted,
                 "unexercised": self.unexercised if self.state == NOT_EXERCISED else None,
                 "groups": [g.to_dict() for g in self.groups]}  # fmt: skip
 
@@ -648,7 +648,7 @@ def build_summary(
     folder the reports go to (a reproduction names it for `fieldproof replay`)."""
     records = read_records(work_dir)
     checks: Counter[str] = Counter()
-    violations: Counter[str] = Counter()
+    per_rule: Counter[str] = Counter()  # findings per rule, as the processes counted them
     observed: Counter[tuple[str, int]] = Counter()
     asserted: Counter[tuple[str, int]] = Counter()
     found: list[FindingsRecord] = []
@@ -666,7 +666,7 @@ def build_summary(
             if record.paced_rps:
                 paced[record.process] = max(paced.get(record.process, (0.0, 0.0)), (record.at, record.paced_rps))
             checks.update(record.checks)
-            violations.update(record.violations)
+            per_rule.update(record.found)
             observed.update({(op, status): n for op, status, n in record.observed})
             asserted.update({(op, status): n for op, status, n in record.asserted})
             for op, status, count, sample in record.latencies:
@@ -716,7 +716,7 @@ def build_summary(
             rule_rows.append(RuleRow(group.rule, "external", group.rule, checks[group.rule], [group], ""))
             listed.add(group.rule)
     for row in rule_rows:  # counts lost with a test's lines still show
-        lost = violations[row.name] - sum(g.count for g in row.groups)
+        lost = per_rule[row.name] - sum(g.count for g in row.groups)
         if row.kind != "external" and lost > 0:
             row.groups.append(GroupRow(row.name, "(findings whose details were lost)", lost, 0.0, [], []))
     statuses = documented or {name: op.statuses for name, op in contract.OPERATIONS.items()}
@@ -733,7 +733,7 @@ def build_summary(
     explained = {test for g in groups for test in g.tests} | {p.test for p in problems} | budget_tests
     problems += [Problem(ProblemKind.INCONCLUSIVE, "the test failed without a finding", test)
                  for test in tests.failures if test not in explained]  # fmt: skip
-    failing = any(row.violations for row in rule_rows)
+    failing = any(row.failing for row in rule_rows)
     ran = tests.passed + tests.failed
     verdict = VIOLATION if failing else (INTERRUPTED if interrupted else INCONCLUSIVE if problems or not ran else PASS)
     report = None
