@@ -3,8 +3,9 @@ round, a 16-operation history), before any suite explores. It runs first, so tha
 `max_requests` every rule is exercised before the budget goes to exploring; the suites then
 run at the profile's size with what is left, schemathesis last.
 
-Each step calls a suite's own probe (fieldproof.probes; nothing here re-implements one) and says which rules it
-exercises; a step that is skipped (the target lists no run of a role it needs, a probe that is
+Each step calls a suite's own probe (fieldproof.probes), or the suite tests marked
+`@pytest.mark.first_pass(step)` as they are (nothing here re-implements one), and says which
+rules it exercises; a step that is skipped (the target lists no run of a role it needs, a probe that is
 opt-in) takes its rules out of what the session must exercise. The summary reads these lines:
 when the budget ends the session, it exits 2 only if a rule of a step that ran was never
 exercised."""
