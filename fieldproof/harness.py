@@ -133,7 +133,7 @@ class Limits:
         deadline passed, the budget is spent), so that a later part need not start; None if
         something can."""
         try:
-            self.liveness.check()
+            self.liveness.raise_if_stopped()
         except (DeadlineReached, TargetStoppedAnswering) as exc:
             return str(exc)
         return self.budget.spent_message if self.budget.is_spent() else None

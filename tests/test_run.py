@@ -307,11 +307,11 @@ def test_the_pytest_sessions_of_one_run_share_its_budget_its_learned_rate_and_it
         assert second.client.budget is first.client.budget and second.client.budget.spent == 1
         assert second.client.pacer is first.client.pacer
         with pytest.raises(TargetStoppedAnswering):  # the second sends nothing more to it
-            second.client.liveness.check()
+            second.client.liveness.raise_if_stopped()
         # ... and reports only its own: the first already reported its unanswered and its wait
         assert (first.unanswered, first.waited_429_s) == (5, 1.5) and (second.unanswered, second.waited_429_s) == (0, 0.0)
         assert other.client.budget is not first.client.budget and other.client.pacer is not first.client.pacer
-        other.client.liveness.check()
+        other.client.liveness.raise_if_stopped()
         assert second.recorder is not first.recorder  # each pytest session reports its own requests
     finally:
         for harness in (first, second, other):

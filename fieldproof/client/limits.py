@@ -170,7 +170,8 @@ class Liveness:
         self._in_a_row = 0
         self._lock = threading.Lock()
 
-    def check(self) -> None:
+    def raise_if_stopped(self) -> None:
+        """Raise why no request may be sent any more: the deadline passed, or the target stopped answering."""
         if self.deadline is not None and time.time() > self.deadline:
             raise DeadlineReached("max_duration_s has passed; raise it in the target file or choose a smaller --profile")
         if self._in_a_row >= STOP_AFTER_UNANSWERED:

@@ -328,7 +328,7 @@ class ApiClient:
 
     def _send_once(self, operation: str, method: str, url: str, headers: dict[str, str], facts: RequestFacts) -> Exchange:
         liveness = self._shared.liveness
-        liveness.check()
+        liveness.raise_if_stopped()
         self.budget.spend()
         self._shared.pacer.wait(liveness.deadline)
         sent_at, started = time.time(), time.perf_counter()
