@@ -58,12 +58,12 @@ def _at_most(maximum: int) -> Callable[[str], int]:
 def _given(what: str) -> Callable[[str], str]:
     """A file or folder flag: an empty value would quietly mean the working folder."""
 
-    def check(text: str) -> str:
+    def validated(text: str) -> str:
         if not text.strip():
             raise argparse.ArgumentTypeError(f"is empty; give {what}")
         return text
 
-    return check
+    return validated
 
 
 _FILE, _FOLDER = _given("a file's path"), _given("a folder")

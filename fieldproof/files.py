@@ -51,7 +51,7 @@ def write_file(path: Path, text: str) -> None:
         raise
 
 
-def check_reports_folder(folder: Path, flag: str = "--reports") -> None:
+def validate_reports_folder(folder: Path, flag: str = "--reports") -> None:
     """The reports folder exists (or is made), is a folder, takes a new file and has room for the
     reports: UsageError, one line naming `flag` and the fix, otherwise. Called before the first
     request, so that a session never ends with reports it cannot write."""

@@ -62,7 +62,7 @@ def _holder(path: Path) -> str:
         return "a session that has not said who it is"
 
 
-def check_wait(wait_s: float) -> float:
+def validate_wait(wait_s: float) -> float:
     """`wait_s` if it is a wait --wait-for-lock may ask for, else the one line that says why not."""
     if not (math.isfinite(wait_s) and 0 <= wait_s <= MAX_WAIT_S):
         raise UsageError(f"--wait-for-lock must be a number of seconds from 0 to {MAX_WAIT_S}, got {wait_s:g}")
@@ -74,7 +74,7 @@ def held(lock_path: Path, what: str, wait_s: float = 0.0, deadline: float | None
     """Hold the lock at `lock_path` (`what` names it in messages) for the body; LockHeld if
     another session holds it after `wait_s` seconds (or at `deadline`, a time.monotonic(), when
     several locks share one wait)."""
-    check_wait(wait_s)
+    validate_wait(wait_s)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     info = lock_path.with_suffix(".holder.json")
     lock = FileLock(str(lock_path))
@@ -107,7 +107,7 @@ def target_lock(target: Target, wait_s: float = 0.0) -> AbstractContextManager[N
 
 @contextmanager
 def _all_held(paths: Sequence[Path], what: str, wait_s: float) -> Iterator[None]:
-    deadline = time.monotonic() + check_wait(wait_s)
+    deadline = time.monotonic() + validate_wait(wait_s)
     with ExitStack() as stack:
         for path in paths:  # always in one order: no two sessions can each hold what the other waits for
             stack.enter_context(held(path, what, wait_s, deadline))

@@ -50,10 +50,10 @@ from fieldproof.errors import (
 )
 from fieldproof.exchange import Snapshot, redact_text
 from fieldproof.fielding_runs import restore_run
-from fieldproof.files import check_reports_folder, write_file
+from fieldproof.files import validate_reports_folder, write_file
 from fieldproof.harness import PART_ENV, Limits, PartSettings, build_state
 from fieldproof.interrupts import Interrupts, RestoreAborted
-from fieldproof.locks import check_wait, reports_lock, target_lock
+from fieldproof.locks import reports_lock, target_lock, validate_wait
 from fieldproof.plugin import GivenState
 from fieldproof.profiles import PROFILES
 from fieldproof.progress import Progress
@@ -219,7 +219,7 @@ def _read_env_file(path: Path) -> dict[str, str]:
 
 
 def run_session(options: SessionOptions, out: TextIO = sys.stdout) -> int:
-    workers, document, baseline = _check_options(options)  # every flag and file, before any request
+    workers, document, baseline = _validate_options(options)  # every flag and file, before any request
     with Interrupts() as interrupts, ExitStack() as stack:
         try:
             session = set_up(options, workers, document, baseline, stack, out)
@@ -231,11 +231,11 @@ def run_session(options: SessionOptions, out: TextIO = sys.stdout) -> int:
     return exit_code(summary, interrupts.exit_code)
 
 
-def _check_options(options: SessionOptions) -> tuple[int, ContractDocument, Baseline | None]:
+def _validate_options(options: SessionOptions) -> tuple[int, ContractDocument, Baseline | None]:
     if options.profile not in PROFILES:
         raise UsageError(f"--profile must be one of {', '.join(PROFILES)}, got {options.profile!r}")
     _suite_paths(options.suites)  # a misspelt suite fails before anything starts
-    check_wait(options.wait_for_lock_s)
+    validate_wait(options.wait_for_lock_s)
     workers = _worker_count(options.workers)
     document = ContractDocument.load(options.contract)
     baseline = load_baseline(options.baseline) if options.baseline else None
@@ -245,7 +245,7 @@ def _check_options(options: SessionOptions) -> tuple[int, ContractDocument, Base
 def set_up(options: SessionOptions, workers: int, document: ContractDocument, baseline: Baseline | None,
             stack: ExitStack, out: TextIO, sandbox_args: tuple[str, ...] = ()) -> Session:  # fmt: skip
     reports = Path(options.reports)
-    check_reports_folder(reports)
+    validate_reports_folder(reports)
     stack.enter_context(reports_lock(reports.resolve(), options.wait_for_lock_s))
     work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fieldproof-session-")))
     control_url = None
@@ -268,12 +268,12 @@ def set_up(options: SessionOptions, workers: int, document: ContractDocument, ba
     if not session.is_sandbox and target.max_requests < session.restore_cost * 2 + 20:
         raise TargetError(f"max_requests = {target.max_requests} in {target.source} is too small for "
                           f"{len(target.runs)} runs; allow at least {session.restore_cost * 2 + 100}")  # fmt: skip
-    _check_time(session, out)
-    _check_and_repair(session, out)
+    _validate_time(session, out)
+    _ready_the_runs(session, out)
     return session
 
 
-def _check_time(session: Session, out: TextIO) -> None:
+def _validate_time(session: Session, out: TextIO) -> None:
     """Before the first request: does max_duration_s leave the suites time, once the restore's
     reserve is kept, and at max_rps enough of it for the first pass over every rule? Says what
     the time is split into, so that a session that ends at its deadline surprises no one."""
@@ -299,7 +299,7 @@ def _check_time(session: Session, out: TextIO) -> None:
     print(f"fieldproof: {line}", file=out)
 
 
-def _check_and_repair(session: Session, out: TextIO) -> None:
+def _ready_the_runs(session: Session, out: TextIO) -> None:
     """Is the target there, does it take the main token, and is every listed run as its role
     says? A run an earlier session left changed is put back first, and the report says so."""
     target = session.target

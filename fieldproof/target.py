@@ -123,7 +123,7 @@ def normalized_host(host: str) -> str:
     return name
 
 
-def _check_base_url(url: Any, allow_production: bool, allow_insecure_http: bool) -> str:
+def _validate_base_url(url: Any, allow_production: bool, allow_insecure_http: bool) -> str:
     example = "such as \"https://staging.example.com/v1\""
     if not isinstance(url, str) or not url:
         raise TargetError(f"base_url must be a URL {example}")
@@ -137,13 +137,13 @@ def _check_base_url(url: Any, allow_production: bool, allow_insecure_http: bool)
         parts = urlsplit(url)
     except ValueError as exc:  # a bracketed host that is no IP address, among others
         if "[" in url:
-            _check_brackets(url.split("://", 1)[-1].split("/", 1)[0].rpartition("@")[2])
+            _validate_brackets(url.split("://", 1)[-1].split("/", 1)[0].rpartition("@")[2])
         raise TargetError(f"base_url is no valid URL ({exc}); give one {example}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise TargetError(f"base_url must be an http(s) URL with a host, got {shown(url)}")
     if parts.username is not None or parts.password is not None:
         raise TargetError("base_url must not hold a user name or password; tokens come from token_env")
-    _check_brackets(parts.netloc.rpartition("@")[2])
+    _validate_brackets(parts.netloc.rpartition("@")[2])
     try:
         port = parts.port
     except ValueError:
@@ -166,7 +166,7 @@ def _check_base_url(url: Any, allow_production: bool, allow_insecure_http: bool)
     return parts._replace(netloc=netloc + (f":{port}" if port is not None else "")).geturl().rstrip("/")
 
 
-def _check_brackets(netloc: str) -> None:
+def _validate_brackets(netloc: str) -> None:
     """Brackets hold an IPv6 address and nothing else: urlsplit also takes "[v1.fe]" (an
     IPvFuture literal) and "[::1]junk", which the client would reach under another name."""
     if "[" not in netloc and "]" not in netloc:
@@ -226,11 +226,11 @@ def _token(env: Mapping[str, str], key: str, name: Any, account: str, required: 
                 f"account than {account}, or remove {key}"
             )
         raise TargetError(f"{name} is not set; set it to a bearer token of account {account} ({key})")
-    _check_token(value, name, key)
+    _validate_token(value, name, key)
     return value
 
 
-def _check_token(value: str, name: str, key: str) -> None:
+def _validate_token(value: str, name: str, key: str) -> None:
     """A bearer token is visible ASCII (RFC 6750's token68 and more): anything else would break
     the request, or put a line of the user's choosing into it. The message names where and what
     kind of character is wrong, never the character or the token."""
@@ -285,7 +285,7 @@ def parse_target(data: Mapping[str, Any], env: Mapping[str, str], source: str = 
             raise TargetError(f"{key} is missing")
     allow_production = _typed(data, "allow_production", bool, False)
     allow_insecure_http = _typed(data, "allow_insecure_http", bool, False)
-    base_url = _check_base_url(data["base_url"], allow_production, allow_insecure_http)
+    base_url = _validate_base_url(data["base_url"], allow_production, allow_insecure_http)
     api_version = data["api_version"]
     if not isinstance(api_version, str) or not contract.API_VERSION_FORMAT.fullmatch(api_version):
         raise TargetError(f"api_version must look like \"2025-12-18\", got {shown(api_version)}")

@@ -36,10 +36,10 @@ def read_user_text(path: Path, what: str, max_bytes: int, error: type[Fieldproof
     """
     hint = f"; {give}" if give else ""
     try:
-        _check_kind(path, os.stat(path).st_mode, what, error)
+        _validate_kind(path, os.stat(path).st_mode, what, error)
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)  # a FIFO swapped in does not block
         with os.fdopen(fd, "rb") as file:
-            _check_kind(path, os.fstat(fd).st_mode, what, error)
+            _validate_kind(path, os.fstat(fd).st_mode, what, error)
             data = file.read(max_bytes + 1)
     except FileNotFoundError:
         raise error(f"{what} {path} does not exist{hint}") from None
@@ -55,7 +55,7 @@ def read_user_text(path: Path, what: str, max_bytes: int, error: type[Fieldproof
         raise error(f"{what} {path} cannot be read as text: byte {exc.start} is not UTF-8; save it as UTF-8") from None
 
 
-def _check_kind(path: Path, mode: int, what: str, error: type[FieldproofError]) -> None:
+def _validate_kind(path: Path, mode: int, what: str, error: type[FieldproofError]) -> None:
     if stat.S_ISDIR(mode):
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     if not stat.S_ISREG(mode):

@@ -19,7 +19,7 @@ import pytest
 from helpers import fieldproof_run, staging
 
 from fieldproof.errors import ExitCode, LockHeld, UsageError
-from fieldproof.locks import check_wait, target_keys, target_lock
+from fieldproof.locks import validate_wait, target_keys, target_lock
 from fieldproof.target import Target, load_target, parse_target
 
 RUN = {"role": "resumable", "project_id": "0" * 26, "target_group_id": "1" * 26, "fielding_run_id": "R1"}
@@ -159,8 +159,8 @@ def test_every_lock_is_released_at_the_end(state: Path, monkeypatch: pytest.Monk
 @pytest.mark.parametrize("wait_s", [float("nan"), float("inf"), -1.0, 86_401.0])
 def test_a_wait_for_a_lock_is_a_finite_number_of_seconds_up_to_a_day(wait_s: float) -> None:
     with pytest.raises(UsageError, match=r"^--wait-for-lock must be a number of seconds from 0 to 86400, got "):
-        check_wait(wait_s)
-    assert check_wait(0.0) == 0.0 and check_wait(86_400.0) == 86_400.0
+        validate_wait(wait_s)
+    assert validate_wait(0.0) == 0.0 and validate_wait(86_400.0) == 86_400.0
 
 
 @pytest.fixture

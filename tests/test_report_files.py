@@ -18,7 +18,7 @@ from helpers import fieldproof_run, run_statuses, staging
 from fieldproof import files
 from fieldproof.records import ProblemKind
 from fieldproof.errors import ExitCode, UsageError
-from fieldproof.files import check_reports_folder, write_file
+from fieldproof.files import validate_reports_folder, write_file
 from fieldproof.report.summary import Problem, Summary, TestOutcomes
 from fieldproof.session import REPORT_FILES, _write_reports
 
@@ -97,7 +97,7 @@ def test_every_report_is_redacted_as_it_is_rendered(tmp_path: Path) -> None:
 
 
 def test_a_reports_folder_that_is_missing_is_made(tmp_path: Path) -> None:
-    check_reports_folder(tmp_path / "a" / "b")
+    validate_reports_folder(tmp_path / "a" / "b")
     assert (tmp_path / "a" / "b").is_dir() and list((tmp_path / "a" / "b").iterdir()) == []  # the check left nothing
 
 
@@ -130,7 +130,7 @@ def _a_symlink_loop(tmp_path: Path) -> Path:
 def test_a_reports_folder_that_cannot_take_the_reports_is_one_line(tmp_path: Path, folder, says: str) -> None:
     path = folder(tmp_path)
     with pytest.raises(UsageError) as raised:
-        check_reports_folder(path)
+        validate_reports_folder(path)
     assert str(raised.value).startswith(says.format(path)) and "\n" not in str(raised.value)
     assert raised.value.exit_code == ExitCode.USAGE
 
@@ -139,7 +139,7 @@ def test_a_reports_folder_on_a_nearly_full_disk_is_refused(tmp_path: Path, monke
     usage = shutil.disk_usage(tmp_path)
     monkeypatch.setattr(files.shutil, "disk_usage", lambda path: usage._replace(free=files.MIN_FREE_BYTES - 1))
     with pytest.raises(UsageError, match=r"has \d+ KiB free, less than the 10 MiB the reports may need; free some space"):
-        check_reports_folder(tmp_path)
+        validate_reports_folder(tmp_path)
 
 
 def test_a_reports_folder_that_takes_no_file_is_refused_before_the_first_request(tmp_path: Path) -> None:

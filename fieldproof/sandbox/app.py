@@ -147,14 +147,14 @@ class Sandbox:
             raise ProblemAnswer(403 if tokenless and "missing_token_403" in faults else 401, "authorization_error", str(exc)) from None
         except TokenExpired as exc:
             raise ProblemAnswer(403, "authorization_error", str(exc)) from None
-        self._check_api_version(request.headers.get("cint-api-version"))
-        self._check_path_ids(request.path_params)
+        self._validate_api_version(request.headers.get("cint-api-version"))
+        self._validate_path_ids(request.path_params)
         served_anyway = "foreign_account_served" in faults or reading and "get_foreign_token_served" in faults
         if not _same_account(request.path_params["account_id"], principal.account_id) and not served_anyway:
             raise self._foreign()
         return principal
 
-    def _check_api_version(self, value: str | None) -> None:
+    def _validate_api_version(self, value: str | None) -> None:
         if value is None and "version_header_missing_400" in self.settings.faults:
             raise ProblemAnswer(400, "bad_request_error", "the Cint-API-Version header is required")
         if value is None:
@@ -172,7 +172,7 @@ class Sandbox:
             [{"name": "Cint-API-Version", "reason": "unsupported version"}],
         )
 
-    def _check_path_ids(self, params: dict[str, str]) -> None:
+    def _validate_path_ids(self, params: dict[str, str]) -> None:
         answer = self.settings.malformed_id
         invalid = []
         if not ACCOUNT_ID.fullmatch(params["account_id"]):

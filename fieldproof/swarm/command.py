@@ -62,7 +62,7 @@ def seconds(duration: str) -> int:
     return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, None: 1}[match.group(2)]
 
 
-def _check(options: SwarmOptions) -> None:
+def _validate(options: SwarmOptions) -> None:
     if options.master and options.worker:
         raise SwarmError("--master and --worker contradict each other; give one")
     if options.worker and not options.master_host:
@@ -86,7 +86,7 @@ def _free_port() -> int:
         return port
 
 
-def _check_locust() -> None:
+def _require_locust() -> None:
     """Locust is an extra: without it nothing of the swarm can run, so nothing is started."""
     try:
         found = importlib.util.find_spec("locust") is not None
@@ -97,8 +97,8 @@ def _check_locust() -> None:
 
 
 def swarm(options: SwarmOptions, out: TextIO = sys.stdout) -> int:
-    _check_locust()
-    _check(options)
+    _require_locust()
+    _validate(options)
     if options.worker:
         return _worker(options)
     document = ContractDocument.load(options.contract)
