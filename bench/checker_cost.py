@@ -265,7 +265,7 @@ def load_revision(rev: str) -> Checker:
     listed = git("ls-tree", "--name-only", sha, "fieldproof/linearizability.py", "fieldproof/linearizability/").split()
     if "fieldproof/linearizability.py" in listed:
         return Checker(sha, _load(name, f"git show {sha}:fieldproof/linearizability.py",
-                                  git("show", f"{sha}:fieldproof/linearizability.py")))  # fmt: skip
+                                  git("show", f"{sha}:fieldproof/linearizability.py")))
     package = types.ModuleType(name)
     package.__path__ = []
     sys.modules[name] = package
@@ -335,7 +335,7 @@ def measure(
         raise BenchmarkInvalid(f"{variant} history of {size} operations: verdict {verdict.ok}\n" + verdict.explain())
     ce = len(verdict.counterexample) if verdict.counterexample is not None else None
     m = Measurement(size, variant, len(history), _label(verdict.ok), times[NEW.label], verdict.states_explored,
-                    verdict.checks, ce)  # fmt: skip
+                    verdict.checks, ce)
     if against is not None:
         old = verdicts[against.label]
         if _summary(old) != _summary(verdict):
@@ -345,7 +345,7 @@ def measure(
             )
         old_ce = len(old.counterexample) if old.counterexample is not None else None
         m.baseline = Measurement(size, variant, len(history), _label(old.ok), times[against.label],
-                                 old.states_explored, old.checks, old_ce)  # fmt: skip
+                                 old.states_explored, old.checks, old_ce)
     if memory and time.monotonic() < deadline:
         tracemalloc.start()
         analyse(history, initial)
@@ -371,7 +371,7 @@ def report(results: list[Measurement], args: argparse.Namespace) -> dict[str, An
         f"up to {args.repeats} repeats per measurement, {args.clock} clock\n"
     )
     print(f"  {'variant':<10}{'entries':>9}{'result':>18}{'best ms':>10}{'median ms':>10}{'reps':>5}"
-          f"{'states':>10}{'searches':>9}{'c.ex.':>6}{'peak MiB':>9}{'x time':>8}{'exponent':>9}")  # fmt: skip
+          f"{'states':>10}{'searches':>9}{'c.ex.':>6}{'peak MiB':>9}{'x time':>8}{'exponent':>9}")
     rows: list[dict[str, Any]] = []
     by_variant: dict[str, Measurement] = {}
     for m in results:
@@ -391,7 +391,7 @@ def report(results: list[Measurement], args: argparse.Namespace) -> dict[str, An
             "searches": m.checks, "counterexample_ops": m.counterexample, "peak_mib": m.peak_mib,
             "time_ratio": None if growth is None else growth[0],
             "exponent": None if growth is None else growth[1],
-        })  # fmt: skip
+        })
     print("  (states: configurations explored by all searches of one analyse(); searches: 1 + the re-checks of")
     print("   the counterexample search; c.ex.: entries in the counterexample; x time: the time over the size")
     print("   before's; exponent: log(t2/t1) / log(n2/n1) from the size before, 1.0 = linear, 2.0 = quadratic)\n")
@@ -404,7 +404,7 @@ def report(results: list[Measurement], args: argparse.Namespace) -> dict[str, An
             continue
         met = m.best_s <= GOAL_S and m.verdict != "inconclusive"
         print(f"goal ({variant}): {GOAL_OPS:,} entries from {CLIENTS} clients in at most {GOAL_S:.0f} s, conclusive: "
-              f"{m.best_s:.2f} s, {m.verdict}: {'met' if met else 'missed'}")  # fmt: skip
+              f"{m.best_s:.2f} s, {m.verdict}: {'met' if met else 'missed'}")
         goals[variant] = {"best_s": m.best_s, "result": m.verdict, "met": met}
     return {
         "python": platform.python_version(),
@@ -427,20 +427,20 @@ def compare(results: list[Measurement], args: argparse.Namespace) -> dict[str, A
         return None
     label = args.against_label
     print(f"before/after in this run, interleaved: old = the checker of {label}, new = the working tree "
-          f"(sizes above {args.before_max:,}: new only)")  # fmt: skip
+          f"(sizes above {args.before_max:,}: new only)")
     print(f"  {'variant':<10}{'entries':>9}{'reps':>5}{'old best ms':>13}{'new best ms':>13}{'new/old':>9}"
-          f"{'old median':>12}{'new median':>12}{'new/old':>9}{'old states':>12}{'new states':>12}")  # fmt: skip
+          f"{'old median':>12}{'new median':>12}{'new/old':>9}{'old states':>12}{'new states':>12}")
     rows = []
     for new, old in pairs:
         best, median = new.best_s / old.best_s, new.median_s / old.median_s
         print(f"  {new.variant:<10}{new.operations:>9}{len(new.times_s):>5}{1000 * old.best_s:>13.1f}"
               f"{1000 * new.best_s:>13.1f}{best:>9.3f}{1000 * old.median_s:>12.1f}{1000 * new.median_s:>12.1f}"
-              f"{median:>9.3f}{old.explored:>12}{new.explored:>12}")  # fmt: skip
+              f"{median:>9.3f}{old.explored:>12}{new.explored:>12}")
         rows.append({
             "size": new.size, "variant": new.variant, "operations": new.operations,
             "old_times_s": old.times_s, "new_times_s": new.times_s, "ratio_best": best, "ratio_median": median,
             "old_states_explored": old.explored, "new_states_explored": new.explored,
-        })  # fmt: skip
+        })
     print("  (new/old < 1: the working tree is faster; the verdicts and counterexamples agree)\n")
     return {"revision": label, "results": rows}
 
@@ -449,21 +449,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="analyse() runs per measurement (default 3, at most 30)")
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)),
-                        help=f"entries per history, comma-separated (default {','.join(map(str, SIZES))})")  # fmt: skip
+                        help=f"entries per history, comma-separated (default {','.join(map(str, SIZES))})")
     parser.add_argument("--clients", type=int, default=CLIENTS, help=f"simulated concurrent clients (default {CLIENTS})")
     parser.add_argument("--before-max", type=int, default=BEFORE_MAX,
-                        help=f"--against: larger sizes are timed with the working tree only (default {BEFORE_MAX:,})")  # fmt: skip
+                        help=f"--against: larger sizes are timed with the working tree only (default {BEFORE_MAX:,})")
     parser.add_argument("--budget", type=float, default=SCRIPT_BUDGET_S,
-                        help=f"seconds after which no measurement starts (default {SCRIPT_BUDGET_S:g})")  # fmt: skip
+                        help=f"seconds after which no measurement starts (default {SCRIPT_BUDGET_S:g})")
     parser.add_argument("--no-memory", action="store_true", help="skip the traced run that measures peak memory")
     parser.add_argument("--seed", type=int, default=7, help="the simulation's seed (default 7)")
     parser.add_argument("--timeouts", type=float, default=P_TIMEOUT * 100,
-                        help=f"percent of requests without an answer (default {P_TIMEOUT * 100:g})")  # fmt: skip
+                        help=f"percent of requests without an answer (default {P_TIMEOUT * 100:g})")
     parser.add_argument("--json", metavar="PATH", help="also write the numbers to this JSON file")
     parser.add_argument("--against", metavar="REV",
-                        help="also time the checker of this git revision, interleaved")  # fmt: skip
+                        help="also time the checker of this git revision, interleaved")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
-                        help="wall: time.perf_counter (default); cpu: time.process_time of this process")  # fmt: skip
+                        help="wall: time.perf_counter (default); cpu: time.process_time of this process")
     args = parser.parse_args(argv)
     if not 1 <= args.repeats <= 30:
         parser.error("--repeats must be 1-30")
@@ -496,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 baseline = against if size <= args.before_max else None
                 m = measure(size, variant, args.seed, args.repeats, deadline, args.timeouts / 100, baseline, CLOCKS[args.clock],
-                            args.clients, not args.no_memory)  # fmt: skip
+                            args.clients, not args.no_memory)
                 old = f" (old {m.baseline.best_s:.3f} s)" if m.baseline else ""
                 print(f"  {variant} {size}: best {m.best_s:.3f} s{old}", file=sys.stderr, flush=True)
                 results.append(m)

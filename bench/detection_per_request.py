@@ -53,7 +53,7 @@ GOAL_CAP, GOAL_FLOOR_RATIO, GOAL_WALL_S = 300, 1.10, 20.0
 def _flags(env: dict[str, str]) -> list[str]:
     """FIELDPROOF_SANDBOX_X_Y=v settings as `--x-y v` flags (each child gets its own)."""
     return [part for key, value in env.items()
-            for part in ("--" + key.removeprefix("FIELDPROOF_SANDBOX_").lower().replace("_", "-"), value)]  # fmt: skip
+            for part in ("--" + key.removeprefix("FIELDPROOF_SANDBOX_").lower().replace("_", "-"), value)]
 
 
 def targets(modes: list[str]) -> dict[str, tuple[str, list[str]]]:
@@ -105,7 +105,7 @@ def one_run(name: str, expected: str, flags: list[str], profile: str, cap: str, 
                 [sys.executable, "-m", "fieldproof", "run", "--target", str(target), "--profile", profile,
                  "--quiet", "--reports", str(tmp / "reports")],
                 env=env, cwd=tmp, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
-            )  # fmt: skip
+            )
             wall = time.monotonic() - started
         try:
             summary = load_summary(tmp / "reports" / "summary.json")
@@ -127,7 +127,7 @@ def _cap_line(cap: str, runs: list[Run]) -> str:
     walls = [r.wall_s for r in runs]
     return (f"{cap:>8}  {found:>3}/{len(faults):<3} {100 * found / max(1, len(faults)):5.1f} %  "
             f"{alarms:>2}/{len(clean):<2} {unexercised:>6}  {requests:8.0f}  {statistics.mean(r.rate_limited for r in runs):6.1f}  "
-            f"{statistics.median(walls):7.1f}  {statistics.mean(r.floor_s for r in runs):7.1f}")  # fmt: skip
+            f"{statistics.median(walls):7.1f}  {statistics.mean(r.floor_s for r in runs):7.1f}")
 
 
 def main() -> int:
@@ -161,7 +161,7 @@ def main() -> int:
             print(_cap_line(cap, at_cap))
             missed = [r.target for r in at_cap if r.expected == "fault" and not r.caught]
             alarms = [f"{r.target} (exit {r.exit_code}: {', '.join(r.rules) or 'no rule'})"
-                      for r in at_cap if r.expected == "clean" and r.exit_code != 0]  # fmt: skip
+                      for r in at_cap if r.expected == "clean" and r.exit_code != 0]
             if missed:
                 print(f"          missed: {', '.join(missed)}")
             if alarms:
@@ -170,13 +170,13 @@ def main() -> int:
     at_goal = [r for r in runs if r.cap == str(GOAL_CAP)]
     print(f"\ndefault profile alone, clean: {alone.requests} requests, {alone.rate_limited} 429s, wall {alone.wall_s:.1f} s, "
           f"floor {alone.floor_s:.1f} s: wall/floor {alone.wall_s / max(alone.floor_s, 1e-9):.2f} "
-          f"(goal <= {GOAL_FLOOR_RATIO:.2f}, wall < {GOAL_WALL_S:g} s)")  # fmt: skip
+          f"(goal <= {GOAL_FLOOR_RATIO:.2f}, wall < {GOAL_WALL_S:g} s)")
     if at_goal:
         found = sum(r.caught for r in at_goal if r.expected == "fault")
         faults = sum(r.expected == "fault" for r in at_goal)
         alarms = sum(r.exit_code != 0 for r in at_goal if r.expected == "clean")
         print(f"max_requests = {GOAL_CAP}: {found}/{faults} fault modes found, {alarms} clean targets not passing "
-              f"(goal: all found, none)")  # fmt: skip
+              f"(goal: all found, none)")
     print(f"bench wall time {time.monotonic() - began:.0f} s")
     if args.json:
         Path(args.json).write_text(json.dumps({"runs": [asdict(r) for r in runs], "alone": asdict(alone)}, indent=1))

@@ -219,7 +219,7 @@ def run_harness(workers: int, reports: Path, timeout_s: float) -> HarnessRound:
     command = [
         sys.executable, "-m", "fieldproof", "run",
         "--profile", PROFILE, "--reports", str(reports), "--workers", str(workers),
-    ]  # fmt: skip
+    ]
     log_path = reports.with_suffix(".log")
     cpu0 = _children_cpu_s()
     with log_path.open("w") as log:
@@ -400,7 +400,7 @@ def report(results: Results, args: argparse.Namespace) -> dict[str, Any]:
         "bare_seconds": args.bare_seconds,
         "bare": {
             kind: {"best_per_s": bare_rates[kind][0], "median_per_s": bare_rates[kind][1],
-                   "rounds": [{**asdict(m), "per_s": m.per_s} for m in rounds]}  # fmt: skip
+                   "rounds": [{**asdict(m), "per_s": m.per_s} for m in rounds]}
             for kind, rounds in results.bare.items()
         },
         "harness": {
@@ -417,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=2,
         help="harness runs per worker count, interleaved with the bare loops (default 2)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--bare-seconds", type=float, default=3.0, help="length of one bare loop measurement (default 3)"
     )

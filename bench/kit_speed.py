@@ -229,7 +229,7 @@ class Sides:
                 raise BadAnswer(f"control API: creating a run answered {response.status_code}: {response.text[:200]}")
             run = response.json()
         path = RUN_PATH.format(account_id=run["account_id"], project_id=run["project_id"],
-                               target_group_id=run["target_group_id"], fielding_run_id=run["id"])  # fmt: skip
+                               target_group_id=run["target_group_id"], fielding_run_id=run["id"])
         self.sandbox_url = self.sandbox.base_url + path
         # the floor and client-only sides answer at a kit-like URL (same length, same parsing)
         self.fixed_url = KIT_BASE_URL + path
@@ -402,7 +402,7 @@ def _alone(client: httpx.Client, body: bytes) -> dict[str, float]:
             ("kit_handler_using_httpx", lambda: get_etag(client, run.url), lambda: mounted(api.handle, "httpx"),
              ALONE_CALLS),
             ("urlparse", lambda: httpx.URL(run.url), nullcontext, 5 * ALONE_CALLS),
-        ]  # fmt: skip
+        ]
         api._app = capture
         try:
             drive_directly(api._serve(request))
@@ -590,7 +590,7 @@ def report(results: Results, args: argparse.Namespace) -> dict[str, Any]:
             "floor_httpx_ratio": floor_httpx[0], "floor_httpx_ratio_median": floor_httpx[1],
             "floor_httpx_reaches_goal": floor_httpx[0] >= GOAL,
             "client_only_ratio": client[0], "client_only_ratio_median": client[1],
-        }  # fmt: skip
+        }
         kit_cell = f"{kit[0]:.2f}x ({kit[1]:.2f}x) {_verdict(kit[0] >= GOAL)}"
         print(
             f"  {mix:<7}{kit_cell:<26}{f'{floor[0]:.2f}x ({floor[1]:.2f}x)':<19}"
@@ -709,7 +709,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile-top", type=int, default=0, metavar="N",
         help="also print the kit GET profile's top N functions by cumulative time",
-    )  # fmt: skip
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the numbers to this JSON file")
     args = parser.parse_args(argv)
     if not (1 <= args.rounds <= 8) or not (0.2 <= args.seconds <= 3) or not (0 <= args.profile_top <= 200):

@@ -39,7 +39,7 @@ def one_run(fault: str, window_ms: float, profile: str, reports: Path) -> tuple[
     subprocess.run(
         [sys.executable, "-m", "fieldproof", "run", "--profile", profile, "--fail-fast", "--reports", str(reports)],
         env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    )
     seconds = time.monotonic() - started
     summary = load_summary(reports / "summary.json")
     return summary.verdict == VIOLATION, seconds, [rule.name for rule in summary.rules if rule.failing]
@@ -70,7 +70,7 @@ def main() -> int:
         parser.error(f"--faults: {unknown[0]!r} is no timing-bound fault mode; choose from {', '.join(RACE_FAULTS)}")
     results: dict[str, dict[float, dict]] = {}
     print(f"{args.runs} `fieldproof run --profile {args.profile} --fail-fast` per window and fault, "
-          f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}")  # fmt: skip
+          f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory() as temp:
         for fault in faults:
             results[fault] = {}
@@ -84,17 +84,17 @@ def main() -> int:
                 r = results[fault][window] = {
                     "runs": args.runs, "caught": hits, "rate": hits / args.runs, "rate_low_95": wilson_low(hits, args.runs),
                     "median_run_s": sorted(times)[len(times) // 2], "rules": dict(by),
-                }  # fmt: skip
+                }
                 print(f"{fault} window {window:>4} ms: caught {hits}/{args.runs} ({r['rate']:.0%}, at least "
                       f"{r['rate_low_95']:.0%} at 95 %), median run {r['median_run_s']:.1f} s, by {dict(by.most_common(3))}",
-                      flush=True)  # fmt: skip
+                      flush=True)
     for fault, by_window in results.items():
         goal = by_window.get(GOAL_WINDOW_MS)
         if goal:
             state = "met" if goal["rate"] >= GOAL_RATE else "below"
             print(f"goal for {fault}: >= {GOAL_RATE:.0%} of default runs catch the race at {GOAL_WINDOW_MS} ms: "
                   f"{goal['rate']:.0%} ({state}; {args.runs} runs can only show a rate of at least "
-                  f"{goal['rate_low_95']:.0%} with 95 % confidence)")  # fmt: skip
+                  f"{goal['rate_low_95']:.0%} with 95 % confidence)")
     if args.json:
         Path(args.json).write_text(json.dumps({f: {str(k): v for k, v in w.items()} for f, w in results.items()}, indent=2))
     return 0

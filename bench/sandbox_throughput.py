@@ -161,7 +161,7 @@ def bare_process(
     command = [
         sys.executable, str(Path(__file__).resolve()),
         "--serve-bare", "--workers", str(workers), "--bare-socket", socket_kind,
-    ]  # fmt: skip
+    ]
     with announced_child(command, re.compile(r"^bare starlette: (\S+)"), BARE_PATH, timeout_s) as (url, process, _):
         yield url, process
 

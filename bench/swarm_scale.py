@@ -45,7 +45,7 @@ def swarm_rate(target: Path, env: dict[str, str], processes: int, users: int, se
     result = subprocess.run([sys.executable, "-m", "fieldproof", "swarm", "--target", str(target), "--processes", str(processes),
                              "--users", str(users), "--spawn-rate", str(users), "--duration", f"{seconds}s",
                              "--reports", str(reports)], env={**os.environ, **env, "FIELDPROOF_STATE_DIR": str(work / "state")},
-                            capture_output=True, text=True, timeout=seconds + 300)  # fmt: skip
+                            capture_output=True, text=True, timeout=seconds + 300)
     if result.returncode not in (0,):
         raise SystemExit(f"swarm x{processes} exited {result.returncode}: {result.stdout[-1500:]}")
     swarm = json.loads((reports / "summary.json").read_text())["swarm"]
@@ -58,7 +58,7 @@ def plain_rate(target: Path, env: dict[str, str], processes: int, users: int, se
                              "-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--processes", str(processes),
                              "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0"],
                             env={**os.environ, **env, "FIELDPROOF_BENCH_TARGET": str(target)}, capture_output=True, text=True,
-                            timeout=seconds + 120)  # fmt: skip
+                            timeout=seconds + 120)
     if result.returncode != 0:
         raise SystemExit(f"plain x{processes} exited {result.returncode}: {result.stderr[-1500:]}")
     with open(f"{prefix}_stats.csv") as rows:

@@ -50,7 +50,7 @@ class Acceptance:
 
     def to_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "signature": self.signature, "reason": self.reason,
-                "expires": self.expires.isoformat() if self.expires else None}  # fmt: skip
+                "expires": self.expires.isoformat() if self.expires else None}
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def write_baseline(path: str | Path, groups: Iterable[tuple[str, str]], old: Bas
         if entry not in kept:
             kept.append(entry)
     lines = ["# fieldproof baseline: findings accepted for now (fieldproof run --baseline FILE).",
-             "# Each entry needs a reason; an entry past its expires date fails the run again.", ""]  # fmt: skip
+             "# Each entry needs a reason; an entry past its expires date fails the run again.", ""]
     for entry in kept:
         lines.append("[[accept]]")
         lines.append(f"rule = {json.dumps(entry.rule)}")

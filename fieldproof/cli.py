@@ -78,7 +78,7 @@ def _names(what: str, choices: Callable[[], Sequence[str]]) -> Callable[[str], t
         names = tuple(name.strip() for name in text.split(",") if name.strip())
         if not names:
             raise argparse.ArgumentTypeError(f"names no {what}; give one or more of {', '.join(choices())}, "
-                                             "separated by commas, or leave the flag out for all")  # fmt: skip
+                                             "separated by commas, or leave the flag out for all")
         return names
 
     return split
@@ -125,30 +125,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--target", metavar="FILE", type=_TARGET, help="target file (TOML); default: start the built-in sandbox")
     run.add_argument("--profile", default="default", choices=["quick", "default", "thorough"],
-                     help="how hard to try (default: default)")  # fmt: skip
+                     help="how hard to try (default: default)")
     run.add_argument("--workers", default="1", metavar="N|auto",
-                     help="pytest-xdist workers; auto: one per CPU (default: 1)")  # fmt: skip
+                     help="pytest-xdist workers; auto: one per CPU (default: 1)")
     run.add_argument("--reports", default="reports", metavar="DIR", type=_FOLDER, help="where reports go (default: reports)")
     run.add_argument("--seed", type=int, default=None, metavar="N", help="hypothesis seed, to vary or reproduce a session")
     run.add_argument("--suites", default=None, metavar="NAME,…", type=_names("suite", suites.names),
-                     help=f"run only these suites ({', '.join(suites.names())}); default: all")  # fmt: skip
+                     help=f"run only these suites ({', '.join(suites.names())}); default: all")
     run.add_argument("--contract", metavar="FILE", type=_FILE,
                      help="judge by this OpenAPI document (e.g. the vendor's whole Demand API); the four fielding-run "
-                          "operations are found by method and path, and no other operation is ever sent")  # fmt: skip
+                          "operations are found by method and path, and no other operation is ever sent")
     run.add_argument("--fault", metavar="NAME,…", type=_names("fault mode", _fault_names),
                      help="run the built-in sandbox with these fault modes, deliberate bugs the suites must find "
-                          "(`fieldproof sandbox --fault list` says what each does): " + ", ".join(_fault_names()))  # fmt: skip
+                          "(`fieldproof sandbox --fault list` says what each does): " + ", ".join(_fault_names()))
     run.add_argument("--baseline", metavar="FILE", type=_FILE, help="accepted findings (TOML [[accept]] entries): reported, not failing")
     run.add_argument("--baseline-update", metavar="FILE", type=_FILE, help="write a baseline accepting this session's findings")
 
     run.add_argument("--wait-for-lock", type=_finite, default=0.0, metavar="SECONDS",
-                     help="wait this long for another session on the same target to end (default: refuse at once)")  # fmt: skip
+                     help="wait this long for another session on the same target to end (default: refuse at once)")
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failing test")
     run.add_argument("--quiet", action="store_true",
-                     help="no progress line (on a terminal a live one; without one, a line every 10 s)")  # fmt: skip
+                     help="no progress line (on a terminal a live one; without one, a line every 10 s)")
     run.add_argument("--history-size", type=int, default=None, metavar="N",
                      help="operations in the concurrent history checked for linearizability "
-                          "(default: 1000 with the default profile on the sandbox; off on a target file)")  # fmt: skip
+                          "(default: 1000 with the default profile on the sandbox; off on a target file)")
 
     selfcheck = commands.add_parser(
         "selfcheck",
@@ -161,9 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     selfcheck.add_argument("--profile", default="default", choices=["quick", "default", "thorough"])
     selfcheck.add_argument("--reports", default="reports", metavar="DIR", type=_FOLDER, help="selfcheck.json goes here")
     selfcheck.add_argument("--faults", default=None, metavar="NAME,…", type=_names("fault mode", _fault_names),
-                           help="only these fault modes (default: all)")  # fmt: skip
+                           help="only these fault modes (default: all)")
     selfcheck.add_argument("--jobs", type=_at_most(16), default=1, metavar="N",
-                           help="sessions at a time, each with its own sandbox (default 1)")  # fmt: skip
+                           help="sessions at a time, each with its own sandbox (default 1)")
 
     swarm = commands.add_parser(
         "swarm",
@@ -178,16 +178,16 @@ def build_parser() -> argparse.ArgumentParser:
     swarm.add_argument("--processes", type=_at_most(64), default=2, metavar="P", help="worker processes on this host (default 2)")
     swarm.add_argument("--reports", default="reports", metavar="DIR", type=_FOLDER, help="where reports go (default: reports)")
     swarm.add_argument("--sandbox-workers", type=_at_most(16), default=2, metavar="N",
-                       help="the built-in sandbox's server processes, so that writes race across them too (default 2)")  # fmt: skip
+                       help="the built-in sandbox's server processes, so that writes race across them too (default 2)")
     swarm.add_argument("--master", action="store_true", help="run the master only; workers join from other hosts")
     swarm.add_argument("--expect-workers", type=int, default=1, metavar="K", help="with --master: workers to wait for")
     swarm.add_argument("--worker", action="store_true", help="run workers for a master on another host")
     swarm.add_argument("--master-host", metavar="HOST", help="with --worker: the host running `fieldproof swarm --master`")
     swarm.add_argument("--master-port", type=int, default=5557, metavar="PORT", help="the master's port (default 5557)")
     swarm.add_argument("--bind-host", default="127.0.0.1", metavar="HOST",
-                       help="with --master: where to listen for workers (another host's workers: 0.0.0.0; default 127.0.0.1)")  # fmt: skip
+                       help="with --master: where to listen for workers (another host's workers: 0.0.0.0; default 127.0.0.1)")
     swarm.add_argument("--wait-for-lock", type=_finite, default=0.0, metavar="SECONDS",
-                       help="wait this long for another session on the same target to end")  # fmt: skip
+                       help="wait this long for another session on the same target to end")
     swarm.add_argument("--contract", metavar="FILE", type=_FILE, help="judge by this OpenAPI document")
 
     replay = commands.add_parser(
@@ -199,9 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("reports", metavar="REPORTS_DIR", type=_FOLDER, help="the reports folder of a `fieldproof run`")
     replay.add_argument("group", metavar="GROUP", nargs="?", default=None,
                         help="the group's id, its signature, or its place in the list from 1 (default: the first, "
-                             "the most severe)")  # fmt: skip
+                             "the most severe)")
     replay.add_argument("--target", metavar="FILE", type=_TARGET,
-                        help="target file (TOML); default: a built-in sandbox like the session's, or its target file")  # fmt: skip
+                        help="target file (TOML); default: a built-in sandbox like the session's, or its target file")
 
     sandbox = commands.add_parser(
         "sandbox",
@@ -278,7 +278,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--fault makes the built-in sandbox faulty and --target names another server; give one")
     options = SessionOptions(args.target, args.profile, args.workers, args.reports, args.seed, suites, args.fail_fast,
                          args.history_size, args.contract, args.baseline, args.baseline_update,
-                         args.wait_for_lock, args.quiet, _fault_environment(args.fault) if args.fault else {})  # fmt: skip
+                         args.wait_for_lock, args.quiet, _fault_environment(args.fault) if args.fault else {})
     return run_session(options)
 
 
@@ -287,7 +287,7 @@ def _swarm(args: argparse.Namespace) -> int:
 
     return swarm(SwarmOptions(args.target, args.users, args.spawn_rate, args.duration, args.processes, args.reports,
                               args.sandbox_workers, args.master, args.expect_workers, args.worker, args.master_host,
-                              args.master_port, args.bind_host, args.wait_for_lock, args.contract))  # fmt: skip
+                              args.master_port, args.bind_host, args.wait_for_lock, args.contract))
 
 
 def _selfcheck(args: argparse.Namespace) -> int:

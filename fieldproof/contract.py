@@ -45,7 +45,7 @@ def path_ids(path: str) -> dict[str, str] | None:
 
 def run_path(account_id: str, project_id: str, target_group_id: str, fielding_run_id: str, action: str | None = None) -> str:
     path = RUN_PATH.format(account_id=account_id, project_id=project_id,
-                           target_group_id=target_group_id, fielding_run_id=fielding_run_id)  # fmt: skip
+                           target_group_id=target_group_id, fielding_run_id=fielding_run_id)
     return f"{path}/{action}" if action else path
 
 
@@ -92,12 +92,12 @@ STATUSES = ("scheduled", "live", "paused", "completed")  # lower case since 2025
 ERROR_OBJECTS = {400: frozenset({"bad_request_error", "required_header_missing"}), 401: frozenset({"authorization_error"}),
                  403: frozenset({"authorization_error", "required_header_missing"}), 404: frozenset({"not_found_error"}),
                  412: frozenset({"precondition_failed_error"}), 422: frozenset({"invalid_state_error"}),
-                 500: frozenset({"unexpected_internal_error"})}  # fmt: skip
+                 500: frozenset({"unexpected_internal_error"})}
 ERROR_OBJECT_FORMAT = re.compile(r"([a-z]*_)*([a-z]*)")
 # The run as a GET's 200 shows it: every field documented and required (the docs, and the
 # vendor's FieldingRunItem), by the kind of value it holds; other fields are tolerated.
 RUN_BODY = {"id": "string", "status": "status", "version": "integer", "start_fielding_at": "date-time",
-            "end_fielding_at": "date-time", "last_changed_at": "date-time", "last_changed_by": "uuid"}  # fmt: skip
+            "end_fielding_at": "date-time", "last_changed_at": "date-time", "last_changed_by": "uuid"}
 # The fields a refused request must leave as they were (the ETag too).
 UNCHANGED_FIELDS = ("status", "version", "last_changed_at", "last_changed_by", "end_fielding_at")
 
@@ -183,33 +183,33 @@ OPEN_QUESTIONS: dict[str, OpenQuestion] = {
     for q in [
         OpenQuestion("malformed_id", "a malformed or overlong id in any path segment (400: every segment checked; "
                      "400-ulid-run-ids: a run id that is no ULID is malformed too; 404: nothing found)",
-                     ("400", "400-ulid-run-ids", "404"), frozenset({400, 404})),  # fmt: skip
+                     ("400", "400-ulid-run-ids", "404"), frozenset({400, 404})),
         OpenQuestion("undeclared_method", "a method the contract does not declare on a path (judged only as "
-                     "not a success, and nothing changed)", ("405", "501", "404"), frozenset({404, 405, 501})),  # fmt: skip
+                     "not a success, and nothing changed)", ("405", "501", "404"), frozenset({404, 405, 501})),
         OpenQuestion("missing_if_match", "a write without If-Match", ("400", "412", "428"), frozenset({400, 412, 428})),
         OpenQuestion("malformed_if_match", "an If-Match that is no list of entity tags (it matches nothing)",
-                     ("400", "412"), frozenset({400, 412})),  # fmt: skip
+                     ("400", "412"), frozenset({400, 412})),
         OpenQuestion("if_match_star", "If-Match: * (RFC 9110: true when the run exists)",
-                     ("match", "412", "400"), frozenset({400, 412}), may_serve=True),  # fmt: skip
+                     ("match", "412", "400"), frozenset({400, 412}), may_serve=True),
         OpenQuestion("if_match_list", "an If-Match list of several tags (RFC 9110: true when any matches)",
-                     ("match", "400"), frozenset({400, 412}), may_serve=True),  # fmt: skip
+                     ("match", "400"), frozenset({400, 412}), may_serve=True),
         OpenQuestion("if_match_comparison", "the strong spelling \"7\" of the current weak tag W/\"7\"",
-                     ("weak", "exact"), frozenset({412}), may_serve=True),  # fmt: skip
+                     ("weak", "exact"), frozenset({412}), may_serve=True),
         OpenQuestion("resume_live", "resuming a run that is already live (the batch resume calls it a success)",
-                     ("422", "204"), frozenset({422}), effects=frozenset({Effect.REFUSE, Effect.NO_OP})),  # fmt: skip
+                     ("422", "204"), frozenset({422}), effects=frozenset({Effect.REFUSE, Effect.NO_OP})),
         OpenQuestion("pause_paused", "pausing a run that is already paused (undocumented; the mirror of resume_live)",
-                     ("422", "204"), frozenset({422}), effects=frozenset({Effect.REFUSE, Effect.NO_OP})),  # fmt: skip
+                     ("422", "204"), frozenset({422}), effects=frozenset({Effect.REFUSE, Effect.NO_OP})),
         OpenQuestion("complete_paused", "completing a paused run (documented: a live or scheduled one)",
-                     ("422", "204"), frozenset({422}), effects=frozenset({Effect.REFUSE, Effect.CHANGE})),  # fmt: skip
+                     ("422", "204"), frozenset({422}), effects=frozenset({Effect.REFUSE, Effect.CHANGE})),
         OpenQuestion("foreign_account", "another account's run or path", ("403", "404"), frozenset({403, 404})),
         OpenQuestion("other_scope", "a run's own id under another project or target group (documented: not that run, "
-                     "refused, never served or written; 404 most likely)", ("404", "400", "403"), frozenset({400, 403, 404})),  # fmt: skip
+                     "refused, never served or written; 404 most likely)", ("404", "400", "403"), frozenset({400, 403, 404})),
         OpenQuestion("gate_order", "a stale tag on a run whose state also forbids the write",
-                     ("412-first", "422-first"), frozenset({412, 422})),  # fmt: skip
+                     ("412-first", "422-first"), frozenset({412, 422})),
         OpenQuestion("unknown_api_version", "a well-formed Cint-API-Version that is no known version",
-                     ("400", "403", "accept"), frozenset({400, 403}), may_serve=True),  # fmt: skip
+                     ("400", "403", "accept"), frozenset({400, 403}), may_serve=True),
         OpenQuestion("status_case", "the casing of status values (Title case in older versions; compared "
-                     "case-insensitively)", ("lower", "title")),  # fmt: skip
+                     "case-insensitively)", ("lower", "title")),
     ]
 }
 # An unknown path id (a well-formed ULID no run has) is documented: 404, whatever the questions.

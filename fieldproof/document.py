@@ -25,12 +25,12 @@ from fieldproof.errors import ContractError
 from fieldproof.userfiles import MAX_DOCUMENT_BYTES, read_user_text
 
 OPERATION_IDS = {"get": "getFieldingRun", "pause": "pauseFieldingRun", "resume": "resumeFieldingRun",
-                 "complete": "completeFieldingRun"}  # fmt: skip
+                 "complete": "completeFieldingRun"}
 _HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace", "query")
 # the links the harness adds: after a GET's 200 or a write's 204, which operations may follow
 _LINK_NAMES = {"get": "GetRun", "pause": "PauseWithEtag", "resume": "ResumeWithEtag", "complete": "CompleteWithEtag"}
 _FOLLOWERS = {"get": ("pause", "resume", "complete"), "pause": ("resume", "get"), "resume": ("pause", "get"),
-              "complete": ("get",)}  # fmt: skip
+              "complete": ("get",)}
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
-                                                        "found a key that is not a plain value", key_node.start_mark)  # fmt: skip
+                                                        "found a key that is not a plain value", key_node.start_mark)
             key = self.construct_object(key_node, deep) if key_node.tag == "tag:yaml.org,2002:str" else key_node.value
             mapping[key] = self.construct_object(value_node, deep)
         return mapping
@@ -109,7 +109,7 @@ def _read(path: Path) -> tuple[dict[str, Any], str]:
         data = _parse(text, path.suffix.lower())
     except (ValueError, yaml.YAMLError) as exc:
         raise ContractError(f"contract document {path} is not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: "
-                            f"{str(exc).splitlines()[0]}") from None  # fmt: skip
+                            f"{str(exc).splitlines()[0]}") from None
     except RecursionError:  # libyaml stops deep nesting itself; json does not
         raise ContractError(f"contract document {path} is nested too deeply to be an OpenAPI document") from None
     if not isinstance(data, dict) or not isinstance(data.get("paths"), dict) or "openapi" not in data:
@@ -229,7 +229,7 @@ class ContractDocument:
         missing = [name for name in contract.OPERATIONS if name not in self.found]
         if missing:
             wanted = ", ".join(f"{op.method} {contract.RUN_PATH}{'/' + op.action if op.action else ''}"
-                               for name, op in contract.OPERATIONS.items() if name in missing)  # fmt: skip
+                               for name, op in contract.OPERATIONS.items() if name in missing)
             raise ContractError(f"contract document {path} has no {wanted}; fieldproof needs the four fielding-run operations")
         self.statuses: dict[str, frozenset[int]] = {}
         for name, found in self.found.items():
@@ -322,7 +322,7 @@ class ContractDocument:
             for ref in _references(pending.pop()):
                 if not ref.startswith("#"):
                     raise ContractError(f"contract document {self.path}: the fielding-run operations refer to {ref!r}, outside the "
-                                        "document; fieldproof reads nothing else: bundle the document into one file")  # fmt: skip
+                                        "document; fieldproof reads nothing else: bundle the document into one file")
                 parts = [part.replace("~1", "/").replace("~0", "~") for part in ref[2:].split("/")]
                 if len(parts) < 3 or parts[0] != "components" or parts[2] in used.setdefault(parts[1], set()):
                     continue

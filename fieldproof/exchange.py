@@ -129,7 +129,7 @@ class Exchange:
         return cls(data["operation"], data["method"], data["url"], dict(data["request_headers"]), data["status"],
                    dict(data["response_headers"]), str(data["body"]).encode(), data["elapsed_s"],
                    secret_env=dict(data.get("secret_env") or {}), sender=data.get("sender"),
-                   sent_at=data.get("sent_at", 0.0))  # fmt: skip
+                   sent_at=data.get("sent_at", 0.0))
 
     def to_dict(self) -> dict[str, Any]:
         body = self.body.decode("utf-8", "replace")
@@ -154,7 +154,7 @@ class Exchange:
             # the run as the GET just before showed it: what a reproduction must re-create
             "before": None if self.before is None else {"status": self.before.run_status, "etag": self.before.etag},
             **({"framing": {"problem": self.framing.defect, "detail": self.framing.detail,
-                            "received": self.framing.received.decode("latin-1")[:2000]}} if self.framing else {}),  # fmt: skip
+                            "received": self.framing.received.decode("latin-1")[:2000]}} if self.framing else {}),
             "secret_env": self.secret_env,
             "sender": self.sender,
         }
@@ -236,7 +236,7 @@ def _literal_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
 _ESCAPED = {
     " ": ("+",), '"': ('\\"', "&quot;", "&#34;", "&#x22;"), "'": ("&#39;", "&#x27;", "&apos;"), "&": ("&amp;",),
     "<": ("&lt;",), ">": ("&gt;",), "\\": ("\\\\",), "/": ("\\/",),
-}  # fmt: skip
+}
 # A derived spelling (a base64 form) shorter than this is left alone: it would match unrelated
 # text, and a secret that short spells out little.
 _MIN_DERIVED = 8

@@ -149,7 +149,7 @@ def path_kinds(sent: dict[str, str], run: dict[str, str]) -> frozenset[PathKind]
         kinds.add(PathKind.UNKNOWN_ACCOUNT_ID if digits else PathKind.MALFORMED_ACCOUNT_ID)
     same_run = sent["fielding_run_id"] == run["fielding_run_id"]
     for name, malformed in (("project_id", PathKind.MALFORMED_PROJECT_ID),
-                            ("target_group_id", PathKind.MALFORMED_TARGET_GROUP_ID)):  # fmt: skip
+                            ("target_group_id", PathKind.MALFORMED_TARGET_GROUP_ID)):
         if sent[name] != run[name]:
             well_formed = PathKind.OTHER_SCOPE if same_run else PathKind.UNKNOWN_RUN
             kinds.add(well_formed if contract.ULID.fullmatch(sent[name]) else malformed)

@@ -44,7 +44,7 @@ def restore_run(client: ApiClient, run: RunRef, seen: Snapshot | None = None) ->
     if role.may_complete and snapshot.run_status == "completed":
         return Restoration(False, f"{run.fielding_run_id} ({run.role}) is completed, as its role lets a session do: "
                                   f"list a new live run with role = {run.role!r} for the next race of complete",
-                           used_up=True)  # fmt: skip
+                           used_up=True)
     if snapshot.status_code == 404:
         return Restoration(False, f"{run.fielding_run_id} ({run.role}) is not found (GET answered 404)", file_is_wrong=True)
     if snapshot.run_status is None:
@@ -61,10 +61,10 @@ def restore_run(client: ApiClient, run: RunRef, seen: Snapshot | None = None) ->
     if exchange.status == 422 and action == "resume" and end_date_passed(exchange):
         return Restoration(False, f"{run.fielding_run_id} ({run.role}) has passed its end date (end_fielding_at "
                                   f"{snapshot.body.get('end_fielding_at') if snapshot.body else '?'}): it cannot be resumed",
-                           file_is_wrong=True)  # fmt: skip
+                           file_is_wrong=True)
     if exchange.status != 204:
         return Restoration(False, f"the target refused to {action} {run.fielding_run_id} ({snapshot.run_status}) with its "
-                                  f"current ETag (answered {exchange.status})")  # fmt: skip
+                                  f"current ETag (answered {exchange.status})")
     return Restoration(True, f"{run.fielding_run_id} was {snapshot.run_status}: {action}d back to {want}")
 
 

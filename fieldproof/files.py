@@ -67,8 +67,8 @@ def validate_reports_folder(folder: Path, flag: str = "--reports") -> None:
         temporary.unlink()
     except OSError as exc:
         raise UsageError(f"cannot write in the {flag} folder {folder}: {exc.strerror}; "
-                         f"make it writable or choose another {flag}") from None  # fmt: skip
+                         f"make it writable or choose another {flag}") from None
     free = shutil.disk_usage(folder).free
     if free < MIN_FREE_BYTES:
         raise UsageError(f"the {flag} folder {folder} has {free // 1024} KiB free, less than the {MIN_FREE_BYTES // 2**20} MiB "
-                         f"the reports may need; free some space or choose another {flag}")  # fmt: skip
+                         f"the reports may need; free some space or choose another {flag}")

@@ -42,20 +42,20 @@ OPERATION_OF = {operation_id: name for name, operation_id in OPERATION_IDS.items
 # after a 5xx (documented_status judges every 5xx already). And checks that need resources
 # this API does not have (created ones, deleted ones).
 EXCLUDED_BUILTIN_CHECKS = ("ignored_auth", "object_level_authorization", "not_a_server_error", "use_after_free",
-                           "ensure_resource_availability")  # fmt: skip
+                           "ensure_resource_availability")
 
 _Q = OPEN_QUESTIONS
 # What schema-valid data may be answered: a generated tag is stale (412), generated ids are
 # unknown (404) or odd (400: a run id that is no ULID), another account's (403), a listed run's
 # state may forbid the write (422), rate limits (429).
 POSITIVE_STATUSES = ["2xx", *map(str, sorted(_Q["malformed_id"].refusals | _Q["foreign_account"].refusals
-                                             | {401, 412, 422, 429}))]  # fmt: skip
+                                             | {401, 412, 422, 429}))]
 # A required header left out: If-Match (an open question), Cint-API-Version (403).
 MISSING_HEADER_STATUSES = [*map(str, sorted(_Q["missing_if_match"].refusals | {401, 403}))]
 # Schema-violating data: ids, If-Match and the API version each have open answers.
 NEGATIVE_STATUSES = [*map(str, sorted(_Q["malformed_id"].refusals | _Q["malformed_if_match"].refusals
                                       | _Q["unknown_api_version"].refusals | _Q["missing_if_match"].refusals
-                                      | {401, 403, 405, 422, 429}))]  # fmt: skip
+                                      | {401, 403, 405, 422, 429}))]
 
 _registered: dict[str, Callable[..., Any]] = {}
 
@@ -106,7 +106,7 @@ def load_schema(document: ContractDocument, *, base_url: str, max_examples: int,
     """The document's four operations as a schemathesis schema, for a run against one target."""
     register_checks()
     schema: BaseSchema = _without_users_setup(lambda: schemathesis.openapi.from_dict(document.for_schemathesis(),
-                                                                                    config=SchemathesisConfig()))  # fmt: skip
+                                                                                    config=SchemathesisConfig()))
     # cases are sent by our client, but schemathesis still wants to know where they would go
     schema.config.update(base_url=base_url)
     schema.config.generation.update(
@@ -185,7 +185,7 @@ def send_case(client: ApiClient, case: Any, run: RunRef, current: str | None = N
     defaults: dict[str, str | None] = {"Authorization": None, "Cint-API-Version": None, "traceparent": None}
     before = client.snapshot(run) if operation == contract.OTHER else None
     exchange = client.send(operation, case.method.upper(), url, run=run, ids=ids,
-                           headers={**defaults, **headers}, current=current, record=before is None)  # fmt: skip
+                           headers={**defaults, **headers}, current=current, record=before is None)
     if before is not None:
         exchange.before = before
         try:
@@ -235,12 +235,12 @@ def explained(exchange: Exchange, failure: BaseException, case: Any = None) -> b
 # only, so its finding is the one thing negative or positive data can be about there.
 Restating = tuple[tuple[str, str], ...]
 _BODY: Restating = (("run_body_documented", "no run in the body"), ("run_body_documented", "the run lacks"),
-                    ("run_body_documented", "the run's "), ("error_body_documented", ""))  # fmt: skip
+                    ("run_body_documented", "the run's "), ("error_body_documented", ""))
 _MEDIA: Restating = (("run_body_documented", "no run in the body"), ("error_body_documented", "no JSON object body"))
 _HEADER_FORM: Restating = (("traceparent_on_every_response", "an invalid traceparent"),
                            ("etag_on_success", "an ETag that is not a quoted entity tag"),
                            ("retry_after_on_429", "a Retry-After that is not a count of seconds"),
-                           ("tracestate_well_formed", ""))  # fmt: skip
+                           ("tracestate_well_formed", ""))
 _EXPECTED = "expected "  # how every expectation rule's finding begins (rules/exchange.py, _expect)
 _RESTATED: dict[str, tuple[str, Restating]] = {
     "UndefinedStatusCode": ("status_code_conformance", (("documented_status", "a status the contract does not document"),)),
@@ -259,11 +259,11 @@ _RESTATED: dict[str, tuple[str, Restating]] = {
                                                           ("documented_status", "a server error"))),
     "UnsupportedMethodResponse": ("unsupported_method", (("undeclared_method_refused", ""),)),
     "AllowHeaderMismatch": ("unsupported_method", (("undeclared_method_refused", ""),)),
-}  # fmt: skip
+}
 # a missing header, by its name: the rule that requires it, and how that rule says it is missing
 _MISSING: dict[str, tuple[str, str]] = {"traceparent": ("traceparent_on_every_response", "no traceparent header"),
                                         "etag": ("etag_on_success", "no ETag"),
-                                        "retry-after": ("retry_after_on_429", "no Retry-After")}  # fmt: skip
+                                        "retry-after": ("retry_after_on_429", "no Retry-After")}
 HEADER_SCHEMA_TITLE = "Response header does not conform to the schema"  # schemathesis' title for a header's value
 
 
@@ -281,5 +281,5 @@ def external_failures(failure: BaseException) -> list[rules.ExternalFailure]:
     if kind == "MissingHeaders" and isinstance(missing, list) and missing:
         by_header = [(header, _MISSING.get(str(header).lower())) for header in missing]
         return [rules.ExternalFailure("response_headers_conformance", f"Missing header {header}", detail, (rule,) if rule else ())
-                for header, rule in by_header]  # fmt: skip
+                for header, rule in by_header]
     return [rules.ExternalFailure(check, title, detail, restating)]

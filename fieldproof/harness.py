@@ -369,4 +369,4 @@ def _breaks_a_rule(exchange: Exchange) -> bool:
     expectation rule, or documented_status. What it said of itself (a missing header) does not
     make a status the harness did not expect the target's fault."""
     return any(found and (EXCHANGE_RULES[name].expectation or name == "documented_status")
-               for name, found in judge_exchange(exchange).items())  # fmt: skip
+               for name, found in judge_exchange(exchange).items())

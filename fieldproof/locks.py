@@ -49,7 +49,7 @@ def state_dir() -> Path:
     folder = fieldproof_folder("XDG_STATE_HOME", ".local/state")
     if folder is None:
         raise UsageError("there is no home directory to keep the target locks in; "
-                         "set FIELDPROOF_STATE_DIR (or XDG_STATE_HOME) to a folder")  # fmt: skip
+                         "set FIELDPROOF_STATE_DIR (or XDG_STATE_HOME) to a folder")
     return folder
 
 

@@ -29,7 +29,7 @@ from fieldproof.model import Observation, RunState
 
 _BASE_URL = "https://staging.example.com/v1"
 _RUN = {"account_id": "101", "project_id": "01JD2Z6Q8W3N5P7R9T1V3X5Z7B", "target_group_id": "01JD2Z6Q8W3N5P7R9T1V3X5Z7C",
-        "fielding_run_id": "01JD2Z6Q8W3N5P7R9T1V3X5Z7D"}  # fmt: skip
+        "fielding_run_id": "01JD2Z6Q8W3N5P7R9T1V3X5Z7D"}
 _CALLER_TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 _ANSWER_TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-b7ad6b7169203331-01"  # the caller's trace continued
 _AUTHOR = "9b2c4f0e-5d1a-4c3e-8f7a-2b6d9e0c1a54"
@@ -38,7 +38,7 @@ _AUTHOR = "9b2c4f0e-5d1a-4c3e-8f7a-2b6d9e0c1a54"
 def _run_body(status: str = "paused", version: int = 7, changed: str = "2026-11-02T09:30:00Z") -> dict[str, Any]:
     return {"id": _RUN["fielding_run_id"], "status": status, "version": version,
             "start_fielding_at": "2026-10-01T00:00:00Z", "end_fielding_at": "2099-12-31T00:00:00Z",
-            "last_changed_at": changed, "last_changed_by": _AUTHOR}  # fmt: skip
+            "last_changed_at": changed, "last_changed_by": _AUTHOR}
 
 
 def _look(status: str = "paused", version: int = 7, changed: str = "2026-11-02T09:30:00Z") -> Snapshot:
@@ -55,12 +55,12 @@ def _error_body(status: int) -> dict[str, Any]:
 
 def _exchange(operation: str, status: int, *, if_match: str | None = None, facts: RequestFacts | None = None,
               method: str | None = None, url: str | None = None, request: dict[str, str | None] | None = None,
-              response: dict[str, str | None] | None = None, body: Any = None, **fields: Any) -> Exchange:  # fmt: skip
+              response: dict[str, str | None] | None = None, body: Any = None, **fields: Any) -> Exchange:
     """An exchange as the client records it: the documented answer to `operation`, with the
     request and response headers given in `request` / `response` added, replaced or (None) removed."""
     action = operation if operation in contract.WRITES else None
     sent = {"Authorization": f"Bearer {REDACTED}", "Cint-API-Version": contract.DEFAULT_API_VERSION,
-            "traceparent": _CALLER_TRACE, **({"If-Match": if_match} if if_match is not None else {})}  # fmt: skip
+            "traceparent": _CALLER_TRACE, **({"If-Match": if_match} if if_match is not None else {})}
     if body is None:
         body = _run_body() if status == 200 else (b"" if status == 204 else _error_body(status))
     got: dict[str, str | None] = {"traceparent": _ANSWER_TRACE, "tracestate": "cint=7a2f"}
@@ -85,7 +85,7 @@ def _exchange(operation: str, status: int, *, if_match: str | None = None, facts
         status=status, response_headers={k: v for k, v in got.items() if v is not None}, body=content, elapsed_s=0.012,
         facts=facts or RequestFacts(if_match=IfMatch.CURRENT if action else IfMatch.NOT_A_WRITE, role="resumable"),
         secret_env={"Authorization": "FIELDPROOF_TOKEN"}, **fields,
-    )  # fmt: skip
+    )
 
 
 def _judge(name: str, exchange: Exchange) -> rules.Result:
@@ -107,26 +107,26 @@ def _one_winner() -> rules.Result:
     round_ = rules.OneWinner(before=_look("paused", 1))
     writes = [_exchange("resume", status, if_match='W/"1"', response={"etag": etag} if etag else None,
                         facts=_facts(if_match=IfMatch.RACE), sender=f"racer {n}")
-              for n, (status, etag) in enumerate([(204, 'W/"2"'), (412, None), (204, 'W/"3"'), (412, None)])]  # fmt: skip
+              for n, (status, etag) in enumerate([(204, 'W/"2"'), (412, None), (204, 'W/"3"'), (412, None)])]
     after = _exchange("get", 200, body=_run_body("live", 3), response={"etag": 'W/"3"'})
     return _sequence(round_, [*writes, after])
 
 
 def _new_tag_accepted() -> rules.Result:
     return _sequence(rules.NewTagAccepted(), [_exchange("resume", 204, if_match='W/"7"'),
-                                             _exchange("pause", 412, if_match='W/"8"')])  # fmt: skip
+                                             _exchange("pause", 412, if_match='W/"8"')])
 
 
 def _lifecycle_model() -> rules.Result:
     model = rules.LifecycleModel(first=RunState("paused", 'W/"1"'))
     return _sequence(model, [_exchange("resume", 204, if_match='W/"1"', response={"etag": 'W/"2"'}),
                              _exchange("pause", 204, if_match='W/"2"', response={"etag": 'W/"3"'}),
-                             _exchange("resume", 204, if_match='W/"2"', response={"etag": 'W/"4"'})])  # fmt: skip
+                             _exchange("resume", 204, if_match='W/"2"', response={"etag": 'W/"4"'})])
 
 
 def _linearizable() -> rules.Result:
     history = rules.LinearizableHistory(initial=RunState("paused", 'W/"1"'),
-                                        example=_exchange("resume", 204, if_match='W/"1"', response={"etag": 'W/"3"'}))  # fmt: skip
+                                        example=_exchange("resume", 204, if_match='W/"1"', response={"etag": 'W/"3"'}))
     history.observe(Entry("c1", 0.000, 0.004, Observation("resume", 'W/"1"', 204, 'W/"2"')))
     history.observe(Entry("c2", 0.005, 0.009, Observation("resume", 'W/"1"', 204, 'W/"3"')))
     return history.finish()
@@ -180,7 +180,7 @@ EXAMPLES: dict[str, Callable[[], rules.Result]] = {
     "new_etag_accepted_by_next_write": _new_tag_accepted,
     "lifecycle_model_allows": _lifecycle_model,
     "history_linearizable": _linearizable,
-}  # fmt: skip
+}
 
 
 class ManualError(Exception):
@@ -196,7 +196,7 @@ def example_finding(name: str) -> rules.Finding:
     mine = [finding for finding in found if finding.rule == name]
     if not mine:
         raise ManualError(f"rule {name} found nothing on its example in fieldproof/manual.py EXAMPLES; "
-                          "make the example break what the rule asserts")  # fmt: skip
+                          "make the example break what the rule asserts")
     return mine[0]
 
 
@@ -236,11 +236,11 @@ def rules_page() -> str:
         signature = getattr(finding, "signature", finding.defect)
         lines += ["", f"## `{rule.name}` {{#{_anchor(rule.name)}}}", "",
                   f"**Severity:** {severity_name(rule)} · **judges:** {kind}", "",
-                  f"**Asserts:** {rule.summary}.", "", "**Documented facts:**", ""]  # fmt: skip
+                  f"**Asserts:** {rule.summary}.", "", "**Documented facts:**", ""]
         facts = ledger.facts_of(rule.name)
         lines += [f"- `{fact.name}`: {fact.says} ({fact.source})" for fact in facts] or ["- none in the ledger"]
         lines += ["", f"**Not exercised when:** {rule.unexercised}.", "", "**Example finding:**", "", "```text",
-                  f"[{rule.name}] {signature}", *finding.message.splitlines(), "```"]  # fmt: skip
+                  f"[{rule.name}] {signature}", *finding.message.splitlines(), "```"]
     return "\n".join(lines) + "\n"
 
 
@@ -281,7 +281,7 @@ def faults_page() -> str:
 def open_questions_page() -> str:
     """The questions the API docs leave open (contract.OPEN_QUESTIONS), each a sandbox setting."""
     lines = ["| setting | answers (the default first) | the open question | a correct server may refuse with |",
-             "|---|---|---|---|"]  # fmt: skip
+             "|---|---|---|---|"]
     for question in contract.OPEN_QUESTIONS.values():
         flag = "--" + question.name.replace("_", "-")
         refusals = ", ".join(str(status) for status in sorted(question.refusals)) or "-"
@@ -290,7 +290,7 @@ def open_questions_page() -> str:
 
 
 PAGES: dict[str, Callable[[], str]] = {"rules": rules_page, "exit-codes": exit_codes_page, "faults": faults_page,
-                                       "open-questions": open_questions_page}  # fmt: skip
+                                       "open-questions": open_questions_page}
 MARKER = re.compile(r"<!-- generated: ([a-z-]+) -->")
 
 

@@ -83,7 +83,7 @@ def _progress(state: ProcessState) -> WorkerStatus:
     if harness is None:
         return WorkerStatus(cases=cases_counted())
     return WorkerStatus(requests=harness.recorder.requests + harness.unanswered, findings=dict(harness.recorder.severities),
-                        waiting_until=harness.client.liveness.waiting_until, cases=cases_counted())  # fmt: skip
+                        waiting_until=harness.client.liveness.waiting_until, cases=cases_counted())
 
 
 def _suite(item: pytest.Item) -> str:

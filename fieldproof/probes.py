@@ -117,7 +117,7 @@ def race_complete_on_a_completable_run(fp: Harness, racers: Racers | None = None
 
 
 def race_rounds(fp: Harness, kinds: tuple[str, ...], role: str, starts_from: frozenset[str], set_up_by: str,
-                racers: Racers | None = None, rounds: int | None = None) -> None:  # fmt: skip
+                racers: Racers | None = None, rounds: int | None = None) -> None:
     """fp.rounds rounds: a run of `role` brought to a status in `starts_from` (by `set_up_by`; a
     new run on the sandbox once one is completed), then one write per racer, of the `kinds` in
     turn, with the same ETag, released together, then a GET; each round judged by OneWinner.
@@ -293,7 +293,7 @@ def clients_follow_the_model(fp: Harness) -> None:
     run_state_machine_as_test(
         Lifecycle,
         settings=settings(max_examples=max(1, fp.profile.examples // 2), stateful_step_count=12, deadline=None,
-                          database=None, phases=fp.phases),  # fmt: skip
+                          database=None, phases=fp.phases),
     )
 
 
@@ -304,7 +304,7 @@ HISTORY_SECONDS = 60  # a bound on recording, whatever the size asked for
 
 
 def _client_ops(client: ApiClient, name: str, run: RunRef, first_tag: str, count: int, seed: int,
-                deadline: float, start: threading.Barrier) -> list[linearizability.Entry]:  # fmt: skip
+                deadline: float, start: threading.Barrier) -> list[linearizability.Entry]:
     rng = random.Random(seed)
     tag, ops = first_tag, []
     start.wait(timeout=30)
@@ -345,7 +345,7 @@ def a_concurrent_history_is_linearizable(fp: Harness) -> None:
         try:
             with ThreadPoolExecutor(max_workers=HISTORY_CLIENTS) as pool:
                 futures = [pool.submit(_client_ops, c, f"c{n}", run, first.etag, per_client, n, deadline, start)
-                           for n, c in enumerate(clients)]  # fmt: skip
+                           for n, c in enumerate(clients)]
                 history = [op for future in futures for op in future.result(timeout=HISTORY_SECONDS + 60)]
         finally:
             for client in clients:

@@ -26,7 +26,7 @@ class Profile:
             return max(1, round(examples * LIVE_SHARE))
 
         return replace(self, examples=share(self.examples), fuzz_examples=share(self.fuzz_examples),
-                       stateful_examples=share(self.stateful_examples))  # fmt: skip
+                       stateful_examples=share(self.stateful_examples))
 
 
 LIVE_SHARE = 0.3  # measured by bench/detection_per_request.py: every fault mode is still found

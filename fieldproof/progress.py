@@ -112,7 +112,7 @@ def render(moment: Moment) -> Text:
             line.append(f" ({moment.detail})", style="cyan")
     else:
         line.append("done" if moment.finished else "starting" if not moment.done
-                    else "finishing" if moment.done >= moment.total and not moment.later else "collecting")  # fmt: skip
+                    else "finishing" if moment.done >= moment.total and not moment.later else "collecting")
     if moment.counts_tests:
         line.append(f" · tests {moment.done}/{moment.total or '?'}")
     if moment.later:
@@ -161,7 +161,7 @@ class Progress:
     pytest plugin of the controller's pytest sessions: a suite's first test shows the line."""
 
     def __init__(self, work: Path, tests: Callable[[], tuple[int, int]], budget: int | None, out: TextIO,
-                 live: bool | None = None) -> None:  # fmt: skip
+                 live: bool | None = None) -> None:
         self.work = work
         self.tests = tests  # (done, collected so far)
         self.budget = budget
@@ -204,7 +204,7 @@ class Progress:
                       later=() if self.finished else self.later, cases=sum(w.cases for w in workers),
                       requests=sum(w.requests for w in workers), budget=self.budget,
                       findings=by_severity(found), wait_left_s=wait_left, wait_s=wait_s or None,
-                      finished=self.finished)  # fmt: skip
+                      finished=self.finished)
 
     def line(self) -> str:
         return render(self.moment()).plain
@@ -311,7 +311,7 @@ class SwarmProgress:
     def line(self) -> Text:
         status = read_status(self.work / SWARM_PROGRESS) or WorkerStatus()
         moment = Moment(elapsed_s=time.monotonic() - self.started, running=("swarm",), requests=status.requests,
-                        budget=self.budget, findings=by_severity(status.findings), counts_tests=False)  # fmt: skip
+                        budget=self.budget, findings=by_severity(status.findings), counts_tests=False)
         return render(moment)
 
     def _relay(self) -> None:

@@ -45,7 +45,7 @@ class FindingGroup:
     def record(self, test: str) -> FindingsRecord:
         return FindingsRecord(test, self.rule, self.signature, self.identity.operation, self.identity.status,
                               self.identity.defect, self.severity.value, self.count, self.first_at,
-                              tuple(f.to_dict() for f in self.examples))  # fmt: skip
+                              tuple(f.to_dict() for f in self.examples))
 
     def add(self, finding: Finding, at: float) -> None:
         self.count += 1
@@ -146,7 +146,7 @@ class Recorder:
             self.checks[source] += 1
             for failure in failures:
                 if any(found.defect.startswith(begins) for rule, begins in failure.restated_by
-                       for found in verdicts.get(rule) or []):  # fmt: skip
+                       for found in verdicts.get(rule) or []):
                     continue
                 name = f"{source}.{failure.check}"
                 message = f"{what_happened(exchange)}: {failure.title}: {failure.detail}"[:2000]
@@ -209,4 +209,4 @@ class Recorder:
                 latencies=[(op, status, self.observed[(op, status)], [round(s, 5) for s in kept])
                            for (op, status), kept in self.latencies.items()],
                 severities=dict(self.severities),
-            )  # fmt: skip
+            )

@@ -130,7 +130,7 @@ class NoteRecord:
 
 Record = FindingsRecord | TotalsRecord | EvidenceRecord | FirstPassRecord | ProblemRecord | NoteRecord
 _TYPES: dict[str, type[Any]] = {cls.type: cls for cls in (FindingsRecord, TotalsRecord, EvidenceRecord, FirstPassRecord,
-                                                          ProblemRecord, NoteRecord)}  # fmt: skip
+                                                          ProblemRecord, NoteRecord)}
 
 
 def problem_of(error: BaseException, test: str = "") -> ProblemRecord:
@@ -217,7 +217,7 @@ class WorkerStatus:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> WorkerStatus:
         return cls(requests=int(data.get("requests", 0)), findings=dict(data.get("findings") or {}),
-                   waiting_until=data.get("waiting_until"), cases=int(data.get("cases", 0)), at=float(data.get("at", 0.0)))  # fmt: skip
+                   waiting_until=data.get("waiting_until"), cases=int(data.get("cases", 0)), at=float(data.get("at", 0.0)))
 
 
 def write_status(path: Path, status: WorkerStatus) -> None:

@@ -65,13 +65,13 @@ def replay(reports: str, wanted: str | None, target_file: str | None, out: TextI
     group = pick(summary, wanted, Path(reports))
     if not replayable(group.rule):
         raise UsageError(f"a {group.rule} group is not replayed (replay re-runs exchange rules and races); its "
-                         f"reproduction is in {Path(reports) / 'summary.md'}")  # fmt: skip
+                         f"reproduction is in {Path(reports) / 'summary.md'}")
     examples = [e for e in group.examples if e.get("exchange")]
     if not examples:
         raise UsageError(f"group {group_id(group.rule, group.signature)} keeps no request to replay")
     with _replay_target(summary, target_file) as (target, control, described):
         print(f"replaying [{group.rule}] {group.signature} (group {group_id(group.rule, group.signature)}) on {described}",
-              file=out, flush=True)  # fmt: skip
+              file=out, flush=True)
         replayed = _replay_group(target, control, group, examples, summary.evidence, out)
     if not replayed.findings:
         print("not reproduced: the rule held on every request above", file=out)
@@ -143,7 +143,7 @@ def _replay_target(summary: Summary, target_file: str | None) -> Iterator[tuple[
             control = SandboxControl(sandbox.root_url)
             shown = " ".join(f"--{name.replace('_', '-')} {value}" for name, value in (recorded or {}).items())
             described = (f"a built-in sandbox like the session's ({shown or 'clean'})" if recorded is not None else
-                         "a clean built-in sandbox (this summary does not record the session's sandbox settings)")  # fmt: skip
+                         "a clean built-in sandbox (this summary does not record the session's sandbox settings)")
             try:
                 yield target, control, described
             finally:
@@ -162,12 +162,12 @@ def _sandbox_args(recorded: Mapping[str, str]) -> list[str]:
 
 
 def _replay_group(target: Target, control: SandboxControl | None, group: GroupRow, examples: Sequence[Mapping[str, Any]],
-                  evidence: Sequence[Mapping[str, Any]], out: TextIO) -> Replayed:  # fmt: skip
+                  evidence: Sequence[Mapping[str, Any]], out: TextIO) -> Replayed:
     credentials = Credentials(target.token, target.foreign_token, _expired_token(examples))
     budget = Budget(REPLAY_REQUESTS, spent_message=f"the replay's {REPLAY_REQUESTS} requests are spent")
     liveness = Liveness(time.time() + REPLAY_SECONDS)
     with ApiClient(target, budget=budget, credentials=credentials, liveness=liveness) as client, \
-            tempfile.TemporaryDirectory(prefix="fieldproof-replay-") as locks:  # fmt: skip
+            tempfile.TemporaryDirectory(prefix="fieldproof-replay-") as locks:
         runs = SandboxRuns(control, target.account_id) if control is not None else FileRuns(target, client, Path(locks))
         if group.rule == RACE_RULE:
             mine = [e for e in evidence if e.get("rule") == RACE_RULE and e.get("test") in group.tests]
@@ -179,7 +179,7 @@ def _replay_group(target: Target, control: SandboxControl | None, group: GroupRo
             found = rules.EXCHANGE_RULES[group.rule].judge(exchange) or []
             tag = exchange.request_header("if-match")
             print(f"  {exchange.method} {exchange.operation}{f' If-Match {tag}' if tag is not None else ''} -> {exchange.status}"
-                  f"{': ' + found[0].defect if found else ''}", file=out, flush=True)  # fmt: skip
+                  f"{': ' + found[0].defect if found else ''}", file=out, flush=True)
             replayed.findings += found
             if found:
                 break
@@ -214,7 +214,7 @@ def _set_up(client: ApiClient, run: RunRef, status: str | None) -> Snapshot:
         set_up = client.write(action, run, look.etag, observe=False, before=look)
         if set_up.status != 204:
             raise FieldproofError(f"could not {action} {run.fielding_run_id} to re-create the finding's precondition "
-                                  f"(answered {set_up.status}); no verdict", ExitCode.INCONCLUSIVE)  # fmt: skip
+                                  f"(answered {set_up.status}); no verdict", ExitCode.INCONCLUSIVE)
         look = client.snapshot(run)
     return look
 
@@ -259,7 +259,7 @@ def _resend(client: ApiClient, run: RunRef, recorded: Mapping[str, Any]) -> Exch
     exchange = client.send(operation, method, client.url(run, action, **ids) + question + query,
                            run=run, ids=ids, auth=Auth.NONE, headers=headers,
                            provenance=kind if kind in PROVENANCES else None,
-                           current=look.etag if look is not None else None, record=False)  # fmt: skip
+                           current=look.etag if look is not None else None, record=False)
     exchange.before = look
     if look is not None:
         exchange.after = client.snapshot(run)
@@ -267,7 +267,7 @@ def _resend(client: ApiClient, run: RunRef, recorded: Mapping[str, Any]) -> Exch
 
 
 def _tag_now(client: ApiClient, run: RunRef, look: Snapshot, kind: IfMatch | None, sent: str,
-             recorded: Mapping[str, Any]) -> tuple[str, Snapshot]:  # fmt: skip
+             recorded: Mapping[str, Any]) -> tuple[str, Snapshot]:
     """The If-Match to send now, and the run's look before it: the run's current tag where the
     recorded one was current then, a stale one made stale again, any other as it was sent."""
     then = (recorded.get("before") or {}).get("etag")
@@ -287,12 +287,12 @@ def _tag_now(client: ApiClient, run: RunRef, look: Snapshot, kind: IfMatch | Non
 
 
 def _replay_race(client: ApiClient, runs: SandboxRuns | FileRuns, example: Mapping[str, Any],
-                 evidence: Sequence[Mapping[str, Any]], out: TextIO) -> Replayed:  # fmt: skip
+                 evidence: Sequence[Mapping[str, Any]], out: TextIO) -> Replayed:
     """Rounds of the race of `example` until its rule finds it (at most RACE_ROUNDS)."""
     race = race_of(example, evidence)
     if "complete" in race.kinds and isinstance(runs, FileRuns) and race.role != "completable":
         raise UsageError("this race completes a run, which cannot be undone: replay it on the built-in sandbox "
-                         "(leave --target out)")  # fmt: skip
+                         "(leave --target out)")
     replayed = Replayed()
     racers = [client.fork() for _ in race.kinds]
     barrier = threading.Barrier(len(racers))
@@ -316,7 +316,7 @@ def _replay_race(client: ApiClient, runs: SandboxRuns | FileRuns, example: Mappi
                     check.observe(client.get(run))
                     found = check.finish() or []
                 print(f"  round {n}: {len(answers)} writes with If-Match {before.etag} on a {before.run_status} run answered "
-                      f"{[e.status for e in answers]}{': ' + found[0].defect if found else ''}", file=out, flush=True)  # fmt: skip
+                      f"{[e.status for e in answers]}{': ' + found[0].defect if found else ''}", file=out, flush=True)
                 if found:
                     replayed.findings += found
                     break

@@ -190,7 +190,7 @@ def race_script(example: Mapping[str, Any], race: Race, run_url: str, token_env:
     title = f"{len(race.kinds)} concurrent {', '.join(kinds)} with one ETag on a {race.start} run"
     expected = "a correct server: exactly 1" if len(kinds) == 1 else "a correct server: at most 1"
     return _RACE_SCRIPT.format(title=title, run=run_url, kinds=list(race.kinds), start=race.start, set_up=race.set_up,
-                               api_version=api_version, token_env=token_env, expected=expected)  # fmt: skip
+                               api_version=api_version, token_env=token_env, expected=expected)
 
 
 # --- one exchange --------------------------------------------------------------------------
@@ -218,7 +218,7 @@ def exchange_curl(exchange: Mapping[str, Any], run_url: str | None, token_env: s
     lines = []
     if sent is not None and kind in _CURRENT_TAG and run_url is not None:
         lines += ["# the write carried the run's current ETag: take the tag the run has now",
-                  "etag=$(" + _look(exchange, run_url, token_env) + " | sed -n 's/^etag: *//Ip' | tr -d '\\r')"]  # fmt: skip
+                  "etag=$(" + _look(exchange, run_url, token_env) + " | sed -n 's/^etag: *//Ip' | tr -d '\\r')"]
         before = (exchange.get("before") or {}).get("status")
         if before:
             lines.insert(0, f"# the run was {before} when this was found; a run in another state is judged by other rules")
@@ -226,7 +226,7 @@ def exchange_curl(exchange: Mapping[str, Any], run_url: str | None, token_env: s
         return "\n".join(lines)
     if sent is not None and kind in _LITERAL_WHY:
         lines.append(f"# If-Match {headers[sent]} is {_LITERAL_WHY[kind]}, sent as it was: on a run at that version again it "
-                     "would be current")  # fmt: skip
+                     "would be current")
     lines.append(curl_command(exchange["method"], url, headers, secret_env))
     return "\n".join(lines)
 
@@ -252,7 +252,7 @@ def _shell_literal(text: str) -> str:
 def _look(exchange: Mapping[str, Any], run_url: str, token_env: str) -> str:
     """A curl that GETs the run with the main token, printing only the response's headers."""
     headers = {"Cint-API-Version": _header(exchange, "cint-api-version") or contract.DEFAULT_API_VERSION,
-               "Authorization": "Bearer [REDACTED]"}  # fmt: skip
+               "Authorization": "Bearer [REDACTED]"}
     return curl_command("GET", run_url, headers, {"Authorization": token_env}, options="-sS -o /dev/null -D -")
 
 
@@ -260,7 +260,7 @@ def _look(exchange: Mapping[str, Any], run_url: str, token_env: str) -> str:
 
 
 def reproduction(rule: str, examples: Sequence[Mapping[str, Any]], where: Where, *,
-                 evidence: Sequence[Mapping[str, Any]] = (), replay: str | None = None) -> Reproduction | None:  # fmt: skip
+                 evidence: Sequence[Mapping[str, Any]] = (), replay: str | None = None) -> Reproduction | None:
     """A finding group's reproduction, from its rule, its examples (Finding.to_dict(), as
     summary.json holds them; the first with an exchange is reproduced), the concurrency
     evidence of its tests (for a race), where the session ran and the `fieldproof replay`
@@ -276,7 +276,7 @@ def reproduction(rule: str, examples: Sequence[Mapping[str, Any]], where: Where,
         needs.append(f"{where.token_env} holds the target's main token, as for the session")
     for variable in sorted(set((exchange.get("secret_env") or {}).values()) - {where.token_env}):  # another account's token
         needs.append(f"`export {variable}=$(fieldproof sandbox token --account {_seed_foreign_account()})`"
-                     if where.sandbox is not None else f"{variable} holds the token it held for the session")  # fmt: skip
+                     if where.sandbox is not None else f"{variable} holds the token it held for the session")
     if replay:
         needs.append(f"or let fieldproof re-create it and judge it: {replay}")
     run_url = _run_url(exchange)
@@ -329,7 +329,7 @@ def _sandbox_needs(where: Where, url: str) -> str:
     unknown = "" if where.settings_known else " (with the session's fault settings: this summary does not record them)"
     return (f"the session's built-in sandbox is gone: start one like it in another shell, "
             f"`{sandbox_command(where.sandbox or {}, _port(url))}`{unknown}, "
-            f"then `export {where.token_env}=$(fieldproof sandbox token)`")  # fmt: skip
+            f"then `export {where.token_env}=$(fieldproof sandbox token)`")
 
 
 def _port(url: str) -> int | None:
@@ -394,7 +394,7 @@ def _seed_runs() -> dict[str, dict[str, str]]:
     for role, run in _seed().runs:
         if role is not None and role not in runs:
             runs[role] = {"account_id": run.account_id, "project_id": run.project_id,
-                          "target_group_id": run.target_group_id, "fielding_run_id": run.id}  # fmt: skip
+                          "target_group_id": run.target_group_id, "fielding_run_id": run.id}
     return runs
 
 

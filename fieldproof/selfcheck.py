@@ -133,7 +133,7 @@ def selfcheck(profile: str, reports: str | Path, faults: tuple[str, ...] = (), o
         "modes": len(faulty),
         "false_alarms": false_alarms,
         "outcomes": [asdict(o) for o in outcomes],
-    }, indent=2))  # fmt: skip
+    }, indent=2))
     print(f"written: {reports / 'selfcheck.json'}", file=out)
     return 0 if score == 1.0 and false_alarms == 0 and not errors else 1
 
@@ -146,7 +146,7 @@ def _report(outcome: Outcome, out: TextIO) -> Outcome:
     by = ", ".join(outcome.rules[:3]) + (" …" if len(outcome.rules) > 3 else "") if outcome.rules else "-"
     detect = f"{outcome.seconds_to_detection:.1f} s" if outcome.seconds_to_detection is not None else "-"
     print(f"{outcome.target:<{NAME_WIDTH}} {state:<22} by {by:<60} detected after {detect:>7}  ({outcome.seconds:.1f} s run)",
-          file=out, flush=True)  # fmt: skip
+          file=out, flush=True)
     if outcome.problem and outcome.verdict not in ("pass", "violation"):
         print(f"    problem: {outcome.problem[:200]}", file=out)
     return outcome

@@ -197,7 +197,7 @@ class _Outcomes:
         module, _, name = report.nodeid.partition("::")
         classname = "fieldproof.suites." + Path(module).stem
         self.outcomes.cases.append(SuiteTest(classname, name + (" (teardown)" if teardown else ""), outcome,
-                                             report.duration, message, report.nodeid))  # fmt: skip
+                                             report.duration, message, report.nodeid))
 
 
 @contextmanager
@@ -243,7 +243,7 @@ def _validate_options(options: SessionOptions) -> tuple[int, ContractDocument, B
 
 
 def set_up(options: SessionOptions, workers: int, document: ContractDocument, baseline: Baseline | None,
-            stack: ExitStack, out: TextIO, sandbox_args: tuple[str, ...] = ()) -> Session:  # fmt: skip
+            stack: ExitStack, out: TextIO, sandbox_args: tuple[str, ...] = ()) -> Session:
     reports = Path(options.reports)
     validate_reports_folder(reports)
     stack.enter_context(reports_lock(reports.resolve(), options.wait_for_lock_s))
@@ -267,7 +267,7 @@ def set_up(options: SessionOptions, workers: int, document: ContractDocument, ba
     stack.enter_context(target_lock(target, options.wait_for_lock_s))
     if not session.is_sandbox and target.max_requests < session.restore_cost * 2 + 20:
         raise TargetError(f"max_requests = {target.max_requests} in {target.source} is too small for "
-                          f"{len(target.runs)} runs; allow at least {session.restore_cost * 2 + 100}")  # fmt: skip
+                          f"{len(target.runs)} runs; allow at least {session.restore_cost * 2 + 100}")
     _validate_time(session, out)
     _ready_the_runs(session, out)
     return session
@@ -283,7 +283,7 @@ def _validate_time(session: Session, out: TextIO) -> None:
     suites_s = target.max_duration_s - reserve
     runs = f"{len(target.runs)} run{'s' if len(target.runs) != 1 else ''}"
     line = (f"max_duration_s = {target.max_duration_s:g} s: the suites stop after {suites_s:g} s, keeping {reserve:g} s "
-            f"to put {runs} back ({session.restore_cost} requests, each within timeout_s = {target.timeout_s:g} s)")  # fmt: skip
+            f"to put {runs} back ({session.restore_cost} requests, each within timeout_s = {target.timeout_s:g} s)")
     if target.max_rps:
         from fieldproof.suites.test_first_pass import STEPS  # what the first pass costs on a target file
 
@@ -294,7 +294,7 @@ def _validate_time(session: Session, out: TextIO) -> None:
             raise TargetError(f"at max_rps = {target.max_rps:g} the suites can send about {fits} requests in the {suites_s:g} s "
                               f"max_duration_s = {target.max_duration_s:g} leaves them, and the first pass over every rule "
                               f"needs about {first_pass}: raise max_duration_s to at least {enough} or max_rps to at least "
-                              f"{math.ceil(first_pass / suites_s * 100) / 100:g} in {target.source}")  # fmt: skip
+                              f"{math.ceil(first_pass / suites_s * 100) / 100:g} in {target.source}")
         line += f"; at max_rps = {target.max_rps:g}, about {fits} requests fit"
     print(f"fieldproof: {line}", file=out)
 
@@ -310,17 +310,17 @@ def _ready_the_runs(session: Session, out: TextIO) -> None:
                 exchange = client.get(run)
             except TargetUnreachable as exc:
                 hint = ("its TLS certificate is not trusted: name the CA that issued it in ca_file in the target file"
-                        if "CERTIFICATE_VERIFY_FAILED" in str(exc) else "check base_url and the network")  # fmt: skip
+                        if "CERTIFICATE_VERIFY_FAILED" in str(exc) else "check base_url and the network")
                 raise TargetUnreachable(f"cannot reach the target: {exc}; {hint}") from None
             except BrokenResponse as exc:  # the target's fault: the suites meet it again and judge it
                 session.notes.append(f"before the suites: the target's answer broke HTTP ({exc})")
                 continue
             if exchange.status in (401, 403):
                 raise TokenRejected(f"{target.base_url} rejects the token in {target.token_env} "
-                                    f"({exchange.status}); give a valid token of account {target.account_id}")  # fmt: skip
+                                    f"({exchange.status}); give a valid token of account {target.account_id}")
             if exchange.status == 404:
                 raise TargetError(f"{target.base_url} answers 404 for run {run.fielding_run_id} ({run.role}); "
-                                  "check the ids in the target file")  # fmt: skip
+                                  "check the ids in the target file")
             if session.is_sandbox:
                 continue
             try:
@@ -350,7 +350,7 @@ def _run_suites(session: Session, interrupts: Interrupts) -> _Outcomes:
         budget=total,
         budget_note=(f"the request budget is spent: max_requests = {target.max_requests} in {target.source}, of which "
                      f"{total} for the suites ({split}) and {target.max_requests - total} for checking and putting the "
-                     "runs back"),  # fmt: skip
+                     "runs back"),
         workers=session.workers,
         rate_limit_probe=target.rate_limit_probe or (session.is_sandbox and _sandbox_rate_limited()),
         history_ops=options.history_size,
@@ -422,7 +422,7 @@ def _pytest_args(session: Session, names: tuple[str, ...]) -> list[str]:
     args = [
         *_collected_paths(names), "-c", str(suites.FOLDER / "pytest.ini"), "--rootdir", str(suites.FOLDER),
         "-p", "fieldproof.plugin", "-W", "ignore::pytest.PytestAssertRewriteWarning",
-    ]  # fmt: skip
+    ]
     # Load only the plugins the suites use: autoloading every installed one costs each process
     # (each xdist worker too) time before its first request, and a user's plugins stay out.
     args += ["-p", "_hypothesis_pytestplugin"]
@@ -501,7 +501,7 @@ def finish(session: Session, tests: TestOutcomes, interrupts: Interrupts, out: T
     if session.options.baseline_update:
         try:
             count = write_baseline(session.options.baseline_update, [(g.rule, g.signature) for g in summary.groups],
-                                   session.baseline, date.today())  # fmt: skip
+                                   session.baseline, date.today())
             print(f"baseline written: {session.options.baseline_update} ({count} entries; give each a reason)", file=out)
         except BaselineError as exc:
             failed.append(str(exc))
@@ -552,7 +552,7 @@ def _restore(session: Session) -> list[str]:
     except RestoreAborted:
         left = [run.fielding_run_id for run in target.runs if run.fielding_run_id not in done]
         notes.append(f"putting the runs back was aborted by a third signal; these may be left changed: {', '.join(left)} "
-                     "(the next session puts them back first)")  # fmt: skip
+                     "(the next session puts them back first)")
     session.requests_outside += budget.spent
     return notes
 
@@ -599,5 +599,5 @@ def _worker_count(value: str) -> int:
         return max(1, min(os.cpu_count() or 1, 4))
     if not (value.isascii() and value.isdigit() and len(value) < 6) or not 1 <= int(value) <= MAX_WORKERS:
         raise UsageError(f"--workers must be a whole number from 1 to {MAX_WORKERS}, or 'auto' (one per CPU, "
-                         f"at most 4), got {value[:20]!r}")  # fmt: skip
+                         f"at most 4), got {value[:20]!r}")
     return int(value)

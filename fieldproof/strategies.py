@@ -41,7 +41,7 @@ class IfMatchChoice:
 IF_MATCH_KINDS = (
     IfMatch.CURRENT, IfMatch.STALE, IfMatch.OTHER_RUN, IfMatch.NEVER_ISSUED, IfMatch.MISSING, IfMatch.STAR,
     IfMatch.MALFORMED, IfMatch.LIST_WITH_CURRENT, IfMatch.LIST_WITHOUT_CURRENT, IfMatch.STRONG_SPELLING_OF_CURRENT,
-)  # fmt: skip
+)
 # (no leading or trailing white space: HTTP strips it, so it would not reach the server as sent;
 # the long one stays well below the 8 KiB a server may allow a header before answering 431)
 _MALFORMED = ("{opaque}", "W/{opaque}", "", "W/", '"', '"{opaque}', "W/'x'", "x" * 2000, '"a" "b"')

@@ -33,7 +33,7 @@ _KEYS = {
     "base_url", "api_version", "account_id", "token_env", "foreign_token_env", "max_requests",
     "max_rps", "timeout_s", "rate_limit_probe", "allow_production", "allow_insecure_http", "runs",
     "max_body_bytes", "max_duration_s", "ca_file",
-}  # fmt: skip
+}
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_MAX_DURATION_S = 1800.0
 # The largest number each limit accepts, and its unit: beyond these a value is a slip of the
@@ -119,7 +119,7 @@ def normalized_host(host: str) -> str:
                 idna.decode(label)
             except (idna.IDNAError, UnicodeError) as exc:
                 raise TargetError(f"base_url's host {shown(host)} has the label {label!r}, which is no valid IDNA "
-                                  f"encoding ({exc}); write the host as its certificate names it") from None  # fmt: skip
+                                  f"encoding ({exc}); write the host as its certificate names it") from None
     return name
 
 
@@ -132,7 +132,7 @@ def _validate_base_url(url: Any, allow_production: bool, allow_insecure_http: bo
         raise TargetError(f"base_url holds a space or control character at character {odd}; remove it")
     if "?" in url or "#" in url:
         raise TargetError(f"base_url must not hold a query ('?') or a fragment ('#'): the run paths are appended to it; "
-                          f"give the API's root, {example}")  # fmt: skip
+                          f"give the API's root, {example}")
     try:
         parts = urlsplit(url)
     except ValueError as exc:  # a bracketed host that is no IP address, among others
@@ -178,7 +178,7 @@ def _validate_brackets(netloc: str) -> None:
         address = None
     if address is None:
         raise TargetError(f"base_url's host {shown(netloc)} is no IPv6 address in brackets; write an IPv6 address "
-                          "as [2001:db8::1] (without a zone), a host name or IPv4 address without brackets")  # fmt: skip
+                          "as [2001:db8::1] (without a zone), a host name or IPv4 address without brackets")
 
 
 def is_loopback(host: str) -> bool:
@@ -209,7 +209,7 @@ def _typed(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], def
         raise TargetError(f"{key} must be at most {cap} ({unit}), got {shown(value)}; give a smaller {key}")
     if key == "max_rps" and number < MIN_RPS:
         raise TargetError(f"max_rps must be at least {MIN_RPS:g} (one request every {1 / MIN_RPS:g} s), got "
-                          f"{shown(value)}; at that rate the session would never get anywhere")  # fmt: skip
+                          f"{shown(value)}; at that rate the session would never get anywhere")
     return value
 
 
@@ -236,7 +236,7 @@ def _validate_token(value: str, name: str, key: str) -> None:
     kind of character is wrong, never the character or the token."""
     if len(value) > MAX_TOKEN_CHARS:
         raise TargetError(f"{name} ({key}) holds {len(value)} characters, more than any bearer token "
-                          f"({MAX_TOKEN_CHARS}); set it to the token alone")  # fmt: skip
+                          f"({MAX_TOKEN_CHARS}); set it to the token alone")
     for position, char in enumerate(value, 1):
         if "\x21" <= char <= "\x7e":
             continue
@@ -249,7 +249,7 @@ def _validate_token(value: str, name: str, key: str) -> None:
         else:
             kind = "a non-ASCII character"
         raise TargetError(f"{name} ({key}) holds {kind} at character {position} of the token; a bearer token is "
-                          f"visible ASCII only (letters, digits, punctuation): set {name} to the token alone")  # fmt: skip
+                          f"visible ASCII only (letters, digits, punctuation): set {name} to the token alone")
 
 
 def _ca_file(raw: Any, base_dir: Path) -> str | None:
@@ -259,7 +259,7 @@ def _ca_file(raw: Any, base_dir: Path) -> str | None:
         return None
     if not isinstance(raw, str) or not raw.strip():
         raise TargetError(f"ca_file must name a PEM file of CA certificates, such as \"ca.pem\" (relative to the "
-                          f"target file's folder), got {shown(raw)}")  # fmt: skip
+                          f"target file's folder), got {shown(raw)}")
     path = Path(os.path.abspath(base_dir / raw))
     give = "give the PEM file of the CA that signed the target's certificate"
     text = read_user_text(path, "ca_file", MAX_CA_FILE_BYTES, TargetError, give=give)
@@ -274,7 +274,7 @@ def _ca_file(raw: Any, base_dir: Path) -> str | None:
 
 
 def parse_target(data: Mapping[str, Any], env: Mapping[str, str], source: str = "target file",
-                 base_dir: Path | None = None) -> Target:  # fmt: skip
+                 base_dir: Path | None = None) -> Target:
     """The target `data` (a target file's table) describes; `base_dir` is the folder a relative
     ca_file is read from (the target file's; default: the working folder)."""
     unknown = sorted(set(data) - _KEYS)

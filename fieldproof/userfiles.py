@@ -21,7 +21,7 @@ _SHOWN = reprlib.Repr()
 _SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlevel = 60, 60, 2
 
 _KINDS = {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFIFO: "a FIFO (named pipe)",
-          stat.S_IFSOCK: "a socket"}  # fmt: skip
+          stat.S_IFSOCK: "a socket"}
 # A contract document's bound: many times the vendor's whole Demand API document, and far below
 # what would hold up a session.
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024

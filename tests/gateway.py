@@ -89,7 +89,7 @@ def local_ca(folder: Path, search_path: str | None = None) -> LocalCA:
         [openssl, "req", "-new", *new_key, "-keyout", key, "-out", request, "-subj", "/CN=localhost"],
         [openssl, "x509", "-req", "-in", request, "-CA", ca_file, "-CAkey", ca_key, "-set_serial", str(time.time_ns()),
          "-days", "2", "-extfile", extensions, "-out", certificate],
-    ]  # fmt: skip
+    ]
     for step in steps:
         done = subprocess.run([str(arg) for arg in step], capture_output=True, text=True, timeout=30)
         if done.returncode != 0:
@@ -215,7 +215,7 @@ def _start(folder: Path, nginx: str, ca: LocalCA, upstream_port: int, timeout_s:
     conf.write_text(config(folder, port, upstream_port, ca))
     (folder / "error.log").write_text("")
     process = subprocess.Popen([nginx, "-p", str(folder), "-c", str(conf), "-e", str(folder / "error.log")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     gateway = Gateway(folder, port, upstream_port, ca, process)
     deadline = time.monotonic() + timeout_s
     with httpx.Client(verify=ca.client_context(), timeout=1.0) as client:

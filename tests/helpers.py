@@ -21,21 +21,21 @@ _DOCS_BANNER = re.compile(r"^docs-server: (http://\S+?)/v1\s")
 
 
 def fieldproof_run(tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300,
-                   reports: str = "reports") -> subprocess.CompletedProcess[str]:  # fmt: skip
+                   reports: str = "reports") -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDPROOF_")}
     full_env["FIELDPROOF_STATE_DIR"] = str(tmp_path / "state")  # the target locks: never the user's own
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "fieldproof", "run", "--reports", str(tmp_path / reports), *args],
         capture_output=True, text=True, timeout=timeout, env=full_env, cwd=tmp_path,
-    )  # fmt: skip
+    )
 
 
 def one_run_target(path: Path, base_url: str) -> Path:
     """A target file with one resumable run and FIELDPROOF_TOKEN as its token's variable."""
     run = 'role = "resumable"\nproject_id = "' + "0" * 26 + '"\ntarget_group_id = "' + "1" * 26 + '"\nfielding_run_id = "R1"\n'
     path.write_text(f'base_url = "{base_url}"\napi_version = "2025-12-18"\naccount_id = "101"\n'
-                    f'token_env = "FIELDPROOF_TOKEN"\n\n[[runs]]\n{run}', encoding="utf-8")  # fmt: skip
+                    f'token_env = "FIELDPROOF_TOKEN"\n\n[[runs]]\n{run}', encoding="utf-8")
     return path
 
 
@@ -79,7 +79,7 @@ _PROXY_BANNER = re.compile(r"^faulty-proxy: (http://\S+)\s")
 
 @contextmanager
 def faulty_target(tmp_path: Path, staged: tuple[RunningSandbox, Path, dict[str, str]], *proxy: str,
-                  **keys: Any) -> Iterator[tuple[Path, str]]:  # fmt: skip
+                  **keys: Any) -> Iterator[tuple[Path, str]]:
     """A target file for the staging sandbox behind tests/servers/faulty_proxy.py (with the
     proxy's fault flags), plus target-file keys: (target file, the proxy's root URL)."""
     sandbox, target, _ = staged

@@ -29,7 +29,7 @@ from fieldproof.strategies import PLAUSIBLE_KINDS, IfMatchChoice, every_if_match
     ],
 )
 def test_a_fault_written_by_someone_else_is_caught_by_the_rule_it_breaks(tmp_path: Path, fault: str, answers: str,
-                                                                          rule: str) -> None:  # fmt: skip
+                                                                          rule: str) -> None:
     with docs_server(tmp_path, "--fault", fault, "--answers", answers) as (target, env):
         result = fieldproof_run(tmp_path, "--target", str(target), "--profile", "quick", env=env)
     rows = rules_by_name(summary(tmp_path))
@@ -38,7 +38,7 @@ def test_a_fault_written_by_someone_else_is_caught_by_the_rule_it_breaks(tmp_pat
 
 
 def _render(kind: IfMatch, index: int, current: str = 'W/"7"', stale: tuple[str, ...] = ('W/"5"', 'W/"6"'),
-            version: int | None = 7) -> tuple[IfMatch, str | None]:  # fmt: skip
+            version: int | None = 7) -> tuple[IfMatch, str | None]:
     return render_if_match(IfMatchChoice(kind, "rnd", True, index), current, list(stale), None, version)
 
 

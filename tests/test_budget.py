@@ -231,8 +231,8 @@ def test_what_the_first_pass_sends_as_it_is_its_suite_does_not_send_again(tmp_pa
              "test_requests_without_valid_credentials_are_refused[get-none]",
              "test_requests_without_valid_credentials_are_refused[resume-malformed]",
              "test_requests_without_valid_credentials_are_refused[get-foreign]",  # the sandbox has both tokens
-             "test_a_missing_or_unknown_api_version_is_answered[get-missing]"}  # fmt: skip
+             "test_a_missing_or_unknown_api_version_is_answered[get-missing]"}
     assert twice <= alone and not twice & with_first_pass
     # what the first pass does not send as it is still runs in its suite
     assert {"test_resume_is_refused_by_the_runs_state[live]", "test_requests_without_valid_credentials_are_refused[resume-none]"
-            } <= with_first_pass  # fmt: skip
+            } <= with_first_pass

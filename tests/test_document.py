@@ -39,7 +39,7 @@ def test_operations_are_found_by_method_and_path_whatever_their_names(tmp_path: 
         FR + "/complete": {"post": _op("204")},
         FR + "/launch": {"post": _op("204", operationId="launch_it")},
         "/elsewhere": {"get": _op("200")},
-    })  # fmt: skip
+    })
     document = ContractDocument.load(path)
     assert document.statuses["get"] == frozenset({200, *range(400, 500)})  # a range counts whole
     assert document.statuses["pause"] == frozenset(range(100, 600))  # "default" documents anything
@@ -57,7 +57,7 @@ def test_operations_are_found_by_method_and_path_whatever_their_names(tmp_path: 
 def test_path_parameters_are_renamed_to_ours(tmp_path: Path) -> None:
     param = {"name": "r", "in": "path", "required": True, "schema": {"type": "string"}}
     path = _write(tmp_path, {FR: {"parameters": [param], "get": _op("200")}, **{FR + f"/{a}": {"post": _op("204")}
-                             for a in contract.WRITES}})  # fmt: skip
+                             for a in contract.WRITES}})
     reduced = ContractDocument.load(path).for_schemathesis()
     assert reduced["paths"][contract.RUN_PATH]["parameters"][0]["name"] == "fielding_run_id"
     # a write without an If-Match parameter (older documents) gets an optional one for the links
@@ -169,7 +169,7 @@ def _holds_the_vendors_shapes(document: ContractDocument) -> None:
     assert document_module._resolve(reduced, version)["schema"]["example"] == "2025-12-18"  # a date to YAML 1.1
     # the three writes share one 204 (an alias): each gets the links of its own followers
     links = {name: set(reduced["paths"][f"{contract.RUN_PATH}/{name}"]["post"]["responses"]["204"]["links"])
-             for name in contract.WRITES}  # fmt: skip
+             for name in contract.WRITES}
     assert links == {"pause": {"ResumeWithEtag", "GetRun"}, "resume": {"PauseWithEtag", "GetRun"}, "complete": {"GetRun"}}
     assert _generates_a_case_for_each_operation(document) == set(OPERATION_IDS.values())
 
@@ -201,7 +201,7 @@ def test_a_reference_outside_the_document_is_refused_at_load(tmp_path: Path) -> 
     """schemathesis would fetch it with its own HTTP client: a request outside fieldproof's,
     to a host nobody named as the target. Refused before any request, in one line."""
     text = vendor_like_text().replace("    FieldingRunID:\n      type: string\n",
-                                      "    FieldingRunID:\n      $ref: 'https://schemas.example.invalid/id.json'\n")  # fmt: skip
+                                      "    FieldingRunID:\n      $ref: 'https://schemas.example.invalid/id.json'\n")
     path = tmp_path / "remote.yml"
     path.write_text(text)
     with pytest.raises(ContractError, match=r"refer to 'https://schemas.example.invalid/id.json', outside the document") as raised:
@@ -215,9 +215,9 @@ def test_components_the_operations_do_not_use_are_left_out(tmp_path: Path) -> No
     text = vendor_like_text().replace("  schemas:\n", "  schemas:\n    Elsewhere:\n      $ref: 'https://schemas.example.invalid/x.json'\n"
                                       "    Mapped:\n      type: object\n"
                                       "    Poly:\n      oneOf: [{$ref: '#/components/schemas/Mapped'}]\n"
-                                      "      discriminator: {propertyName: kind, mapping: {m: Mapped}}\n", 1)  # fmt: skip
+                                      "      discriminator: {propertyName: kind, mapping: {m: Mapped}}\n", 1)
     text = text.replace("        version:\n          type: integer\n", "        version:\n          type: integer\n"
-                        "        extra:\n          $ref: '#/components/schemas/Poly'\n", 1)  # fmt: skip
+                        "        extra:\n          $ref: '#/components/schemas/Poly'\n", 1)
     path = tmp_path / "elsewhere.yml"
     path.write_text(text)
     schemas = ContractDocument.load(path).for_schemathesis()["components"]["schemas"]
@@ -233,7 +233,7 @@ def test_examples_given_only_by_url_and_the_providers_links_are_left_out(tmp_pat
         "        inline: {value: '2025-12-18'}\n",
         1,
     ).replace("      description: Too many requests.\n",
-              "      description: Too many requests.\n      links:\n        Update: {operationId: update_fielding_run}\n", 1)  # fmt: skip
+              "      description: Too many requests.\n      links:\n        Update: {operationId: update_fielding_run}\n", 1)
     path = tmp_path / "external.yml"
     path.write_text(text)
     reduced = ContractDocument.load(path).for_schemathesis()
@@ -241,7 +241,7 @@ def test_examples_given_only_by_url_and_the_providers_links_are_left_out(tmp_pat
     assert reduced["components"]["parameters"]["CintAPIVersion-2025-12-18"]["examples"] == {"inline": {"value": "2025-12-18"}}
     links = {(template, status): set(response.get("links", ())) for template, item in reduced["paths"].items()
              for operation in item.values() if isinstance(operation, dict) and "responses" in operation
-             for status, response in operation["responses"].items()}  # fmt: skip
+             for status, response in operation["responses"].items()}
     assert links[(contract.RUN_PATH, "429")] == set()  # the provider's, to an operation that is not here
     assert links[(contract.RUN_PATH, "200")] == {"PauseWithEtag", "ResumeWithEtag", "CompleteWithEtag"}  # ours
 

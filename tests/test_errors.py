@@ -18,7 +18,7 @@ PACKAGE = Path(errors.__file__).resolve().parent
 
 def _error_classes() -> list[type[BaseException]]:
     return [c for _, c in inspect.getmembers(errors, inspect.isclass)
-            if issubclass(c, BaseException) and c.__module__ == errors.__name__]  # fmt: skip
+            if issubclass(c, BaseException) and c.__module__ == errors.__name__]
 
 
 def test_every_error_in_the_errors_module_is_a_fieldproof_error_with_an_exit_code() -> None:

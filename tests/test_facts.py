@@ -12,7 +12,7 @@ from fieldproof.facts import (
     api_version_kind,
     if_match_kind,
     path_kinds,
-)  # fmt: skip
+)
 
 RUN = {"account_id": "101", "project_id": "0" * 26, "target_group_id": "1" * 26, "fielding_run_id": "2" * 26}
 
@@ -45,7 +45,7 @@ def test_the_if_match_sent_is_classified_by_what_it_is(sent, current, provenance
     "sent, kind",
     [(None, ApiVersion.MISSING), ("2025-12-18", ApiVersion.SENT), ("2025-05-27", ApiVersion.OTHER_KNOWN),
      ("1999-01-01", ApiVersion.UNKNOWN), ("yesterday", ApiVersion.MALFORMED), ("", ApiVersion.MALFORMED)],
-)  # fmt: skip
+)
 def test_the_api_version_sent_is_classified_against_the_targets(sent, kind) -> None:
     assert api_version_kind(sent, "2025-12-18") is kind
 

@@ -48,7 +48,7 @@ def test_a_fault_gets_what_it_needs_to_show_unless_the_environment_says_otherwis
 def test_a_sandbox_record_holds_its_faults_and_changed_behaviour_but_never_its_key() -> None:
     assert load_settings(env={}).record() == {}
     faulty = load_settings(env={ENV_PREFIX + "FAULT": "no_etag_on_204,check_then_act_race", ENV_PREFIX + "RACE_WINDOW_MS": "25",
-                                ENV_PREFIX + "JWT_SECRET": "a-key-of-their-own", ENV_PREFIX + "PORT": "0"})  # fmt: skip
+                                ENV_PREFIX + "JWT_SECRET": "a-key-of-their-own", ENV_PREFIX + "PORT": "0"})
     assert faulty.record() == {"fault": "no_etag_on_204,check_then_act_race", "race_window_ms": "25.0"}
 
 

@@ -22,7 +22,7 @@ def test_every_rule_that_needs_no_suite_facts_is_a_registered_check() -> None:
     checks = fuzz.register_checks()
     expected = {name for name, rule in rules.EXCHANGE_RULES.items() if not rule.expectation} - {
         "refusal_changes_nothing", "success_changes_the_run",  # need GETs around the request
-    }  # fmt: skip
+    }
     assert set(checks) == expected
     assert all(check.__name__ == name for name, check in checks.items())
     assert fuzz.register_checks() is checks  # idempotent: no second registration
@@ -92,7 +92,7 @@ def test_valid_headers_tells_generated_valid_headers_from_negative_ones(tmp_path
 
     document = ContractDocument.load(write_vendor_like(tmp_path / "vendor-like.yml"))
     operation = fuzz.load_schema(document, base_url="http://127.0.0.1:9/v1", max_examples=1, with_complete=True)[
-        contract.RUN_PATH + "/resume"]["POST"]  # fmt: skip
+        contract.RUN_PATH + "/resume"]["POST"]
     seen: dict[GenerationMode, set[bool]] = {GenerationMode.POSITIVE: set(), GenerationMode.NEGATIVE: set()}
     for mode in seen:
 

@@ -59,7 +59,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 
 @pytest.mark.parametrize("env, outcome", [({"CI": "true"}, pytest.fail.Exception), ({}, pytest.skip.Exception)], ids=["ci", "not-ci"])
 def test_without_nginx_the_lane_fails_under_ci_and_elsewhere_says_how_to_install_it(tmp_path: Path, env: dict[str, str],
-                                                                                     outcome: type[BaseException]) -> None:  # fmt: skip
+                                                                                     outcome: type[BaseException]) -> None:
     with pytest.raises((pytest.fail.Exception, pytest.skip.Exception)) as raised:  # both, so that a skip cannot skip this test
         with gateway_for_lane(tmp_path / "gateway", env, search_path=str(tmp_path)):  # a PATH without nginx
             pass
@@ -85,18 +85,18 @@ def _run_url(target: Path) -> str:
     config = tomllib.loads(target.read_text())
     run = config["runs"][0]
     return (f"{config['base_url']}/demand/accounts/{config['account_id']}/projects/{run['project_id']}"
-            f"/target-groups/{run['target_group_id']}/fielding-runs/{run['fielding_run_id']}")  # fmt: skip
+            f"/target-groups/{run['target_group_id']}/fielding-runs/{run['fielding_run_id']}")
 
 
 def test_the_gateway_speaks_tls_from_the_local_ca_compresses_json_and_passes_the_trace_headers(gateway: Gateway,
-                                                                                                tmp_path: Path) -> None:  # fmt: skip
+                                                                                                tmp_path: Path) -> None:
     with sandbox_behind(gateway, tmp_path, host="localhost") as (target, env):
         url = _run_url(target)
         with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):  # the system's CAs do not know it
             httpx.get(url)
         traceparent = "00-" + "4bf92f3577b34da6a3ce929d0e0e4736" + "-" + "00f067aa0ba902b7" + "-01"
         headers = {"Authorization": f"Bearer {env['FIELDPROOF_TOKEN']}", "Cint-API-Version": "2025-12-18",
-                   "Accept-Encoding": "gzip", "traceparent": traceparent, "tracestate": "fieldproof=gateway"}  # fmt: skip
+                   "Accept-Encoding": "gzip", "traceparent": traceparent, "tracestate": "fieldproof=gateway"}
         gateway.clear_access_log()
         with httpx.Client(verify=gateway.ca.client_context(), timeout=10) as client:
             answers = [client.get(url, headers=headers) for _ in range(6)]
@@ -142,7 +142,7 @@ def test_the_contract_holds_through_the_gateway(gateway: Gateway, tmp_path: Path
     ids=["headers", "locking", "race", "business-rules"],
 )
 def test_a_faulty_sandbox_behind_the_gateway_fails_by_its_rule(gateway: Gateway, tmp_path: Path, sandbox_args: list[str],
-                                                               suite: str, rule: str) -> None:  # fmt: skip
+                                                               suite: str, rule: str) -> None:
     with sandbox_behind(gateway, tmp_path, *sandbox_args) as (target, env):
         result = fieldproof_run(tmp_path, "--target", str(target), *QUICK, "--suites", suite, env=env)
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]

@@ -48,7 +48,7 @@ fRM+XSp/PWWilE1JtaYShEgcFsroGg==
 def data(**changes: Any) -> dict[str, Any]:
     """A valid target file's table, with `changes` (None: the key left out)."""
     table: dict[str, Any] = {"base_url": "https://staging.example.com/v1", "api_version": "2025-12-18", "account_id": "101",
-                             "token_env": "FIELDPROOF_TOKEN", "runs": [dict(RUN)]}  # fmt: skip
+                             "token_env": "FIELDPROOF_TOKEN", "runs": [dict(RUN)]}
     table.update(changes)
     return {key: value for key, value in table.items() if value is not None}
 
@@ -152,7 +152,7 @@ def test_read_user_text_reads_no_more_than_its_bound(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("text", ["a = " + "[" * 5000 + "]" * 5000, "a = " + "{b = " * 5000 + "1" + "}" * 5000],
-                         ids=["arrays", "inline-tables"])  # fmt: skip
+                         ids=["arrays", "inline-tables"])
 def test_toml_nested_too_deeply_is_one_line(tmp_path: Path, text: str) -> None:
     from fieldproof.target import load_target
 
@@ -204,7 +204,7 @@ def test_numbers_beyond_a_sane_cap_are_refused_saying_the_cap(key: str, value: f
 
 def test_the_caps_themselves_are_accepted_and_a_slow_paced_session_is_for_the_session_to_judge() -> None:
     target = parse_target(data(timeout_s=600, max_duration_s=86400, max_requests=1_000_000, max_body_bytes=64 * 1024 * 1024,
-                               max_rps=10_000), {"FIELDPROOF_TOKEN": TOKEN})  # fmt: skip
+                               max_rps=10_000), {"FIELDPROOF_TOKEN": TOKEN})
     assert (target.timeout_s, target.max_requests) == (600.0, 1_000_000)
     slow = parse_target(data(max_rps=0.05, max_duration_s=15), {"FIELDPROOF_TOKEN": TOKEN})
     assert (slow.max_rps, slow.max_duration_s) == (0.05, 15.0)
@@ -304,11 +304,11 @@ def test_an_empty_value_of_any_string_key_is_refused(changes: dict[str, Any], sa
 )
 @pytest.mark.parametrize("key, env_name", [("token_env", "FIELDPROOF_TOKEN"), ("foreign_token_env", "FOREIGN")])
 def test_a_token_that_is_not_visible_ascii_is_refused_without_echoing_it(token: str, kind: str, position: int, key: str,
-                                                                        env_name: str) -> None:  # fmt: skip
+                                                                        env_name: str) -> None:
     env = {"FIELDPROOF_TOKEN": TOKEN, "FOREIGN": FOREIGN, env_name: token}
     message = refused(data(foreign_token_env="FOREIGN"), env)
     assert message == (f"{env_name} ({key}) holds {kind} at character {position} of the token; a bearer token is visible "
-                       f"ASCII only (letters, digits, punctuation): set {env_name} to the token alone")  # fmt: skip
+                       f"ASCII only (letters, digits, punctuation): set {env_name} to the token alone")
     odd = token[position - 1]
     assert token not in message and (odd.isascii() or odd not in message)
     assert all(part not in message for part in token.split(odd) if len(part) > 2)
@@ -415,7 +415,7 @@ def unreachable_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ],
 )
 def test_a_bad_run_flag_is_one_line_and_exit_2(unreachable_target: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
-                                               says: str) -> None:  # fmt: skip
+                                               says: str) -> None:
     code = _main(["run", "--target", str(unreachable_target), "--profile", "quick", *argv])
     err = capsys.readouterr().err
     assert code == ExitCode.USAGE, err
@@ -435,7 +435,7 @@ def test_a_bad_run_flag_is_one_line_and_exit_2(unreachable_target: Path, capsys:
     ],
 )
 def test_a_bad_flag_of_any_command_is_one_line_and_exit_2(unreachable_target: Path, capsys: pytest.CaptureFixture[str],
-                                                          argv: list[str], says: str) -> None:  # fmt: skip
+                                                          argv: list[str], says: str) -> None:
     assert _main(argv) == ExitCode.USAGE
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and says in err, err
@@ -453,7 +453,7 @@ def test_a_bad_flag_of_any_command_is_one_line_and_exit_2(unreachable_target: Pa
     ],
 )
 def test_swarm_counts_that_start_processes_or_users_are_capped(capsys: pytest.CaptureFixture[str], argv: list[str],
-                                                               says: str) -> None:  # fmt: skip
+                                                               says: str) -> None:
     # --worker without --master-host: were the count let through, the swarm would still refuse to start
     assert _main(["swarm", "--worker", *argv]) == ExitCode.USAGE
     err = capsys.readouterr().err
@@ -461,7 +461,7 @@ def test_swarm_counts_that_start_processes_or_users_are_capped(capsys: pytest.Ca
 
 
 @pytest.mark.parametrize("name, raw", [("latency_ms", "nan"), ("jitter_ms", "inf"), ("error_rate", "nan"),
-                                       ("rate_limit_refill", "inf"), ("race_window_ms", math.nan)])  # fmt: skip
+                                       ("rate_limit_refill", "inf"), ("race_window_ms", math.nan)])
 def test_a_sandbox_setting_is_a_finite_number(name: str, raw: Any) -> None:
     from fieldproof.errors import SettingsError
     from fieldproof.sandbox.settings import load_settings
@@ -512,7 +512,7 @@ def test_through_the_command_toml_nested_5000_deep_is_one_line(tmp_path: Path) -
 
 
 @pytest.mark.parametrize("jobs, says", [("0", "must be from 1 to 16, got 0"), ("17", "must be from 1 to 16, got 17"),
-                                        ("two", "must be a whole number")])  # fmt: skip
+                                        ("two", "must be a whole number")])
 def test_selfcheck_jobs_are_a_count_from_1_to_16(capsys: pytest.CaptureFixture[str], jobs: str, says: str) -> None:
     assert _main(["selfcheck", "--jobs", jobs]) == ExitCode.USAGE
     err = capsys.readouterr().err

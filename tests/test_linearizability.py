@@ -28,7 +28,7 @@ def T(n: int | str) -> str:
 
 
 def op(client: str, call: float, ret: float | None, operation: str, if_match: str | None = None,
-       status: int | None = 200, etag: str | None = None, run_status: str | None = None) -> Entry:  # fmt: skip
+       status: int | None = 200, etag: str | None = None, run_status: str | None = None) -> Entry:
     return Entry(client, call, ret, Observation(operation, if_match, status, etag, run_status))
 
 
@@ -37,7 +37,7 @@ def get(client: str, call: float, ret: float, etag: str, run_status: str | None 
 
 
 def write(client: str, call: float, ret: float | None, operation: str, if_match: str | None,
-          status: int | None, etag: str | None = None) -> Entry:  # fmt: skip
+          status: int | None, etag: str | None = None) -> Entry:
     return op(client, call, ret, operation, if_match, status, etag)
 
 
@@ -266,7 +266,7 @@ def test_a_timed_out_write_sent_after_a_get_returned_cannot_explain_it() -> None
 def test_two_timed_out_writes_in_a_row() -> None:
     # once one took effect the model no longer knows the tag: the second may match it
     history = [write("a", 0, None, "resume", T(1), None), write("b", 1, None, "pause", T(2), None),
-               get("c", 5, 6, T(3), "paused")]  # fmt: skip
+               get("c", 5, 6, T(3), "paused")]
     verdict = analyse(history, PAUSED)
     assert_valid_linearization(history, verdict, PAUSED)
     assert len(verdict.linearization) == 3
@@ -302,7 +302,7 @@ def test_timed_out_writes_are_not_interchangeable_when_their_tag_comes_back() ->
     keep = write("a", 0, None, "pause", T(5), None)
     spare = write("b", 0.1, None, "pause", T(9), None)
     history = [keep, spare, get("c", 1, 2, T(3), "paused"), write("c", 3, 4, "resume", T(3), 204, T(5)),
-               get("c", 6, 7, T(7), "paused")]  # fmt: skip
+               get("c", 6, 7, T(7), "paused")]
     verdict = analyse(history, vague)
     assert_valid_linearization(history, verdict, vague)
     assert verdict.linearization.index(spare) < verdict.linearization.index(keep)
@@ -341,7 +341,7 @@ def test_timed_out_writes_naming_a_tag_learnt_later() -> None:
 
 def test_a_history_may_end_with_writes_that_never_took_effect() -> None:
     history = [write("a", 0, 1, "resume", T(1), 204, T(2)), write("b", 2, None, "pause", T(9), None),
-               write("c", 3, None, "pause", T(2), None)]  # fmt: skip
+               write("c", 3, None, "pause", T(2), None)]
     verdict = analyse(history, PAUSED)
     assert_valid_linearization(history, verdict, PAUSED)
 
@@ -369,7 +369,7 @@ def test_the_counterexample_of_a_long_history_is_small_and_holds_the_bad_operati
     middle = ordered[15:35]
     # flip a 412 whose tag another write won with into a second 204 for that tag
     winners = {o.observation.if_match for o in ordered if o.observation.status == 204
-               and o.observation.etag != o.observation.if_match}  # fmt: skip
+               and o.observation.etag != o.observation.if_match}
     loser = next(o for o in middle if o.observation.status == 412 and o.observation.if_match in winners)
     bad = replace(loser, observation=replace(loser.observation, status=204, etag=T("bad")))
     mutated = [bad if o is loser else o for o in history]
@@ -473,7 +473,7 @@ class ToyServer:
     `noop_resume`: resuming a live run is a 204 that changes nothing (else 422)."""
 
     def __init__(self, status: str = "paused", resumable: bool = True, state_first: bool = False,
-                 noop_resume: bool = False) -> None:  # fmt: skip
+                 noop_resume: bool = False) -> None:
         self.status, self.version, self.resumable = status, 1, resumable
         self.state_first, self.noop_resume = state_first, noop_resume
 
@@ -584,7 +584,7 @@ servers = st.fixed_dictionaries({
     "resumable": st.booleans(),
     "state_first": st.booleans(),
     "noop_resume": st.booleans(),
-})  # fmt: skip
+})
 
 
 def sequential_then_jittered(plan: list[Step], options: dict, lost: bool = True) -> tuple[list[Entry], RunState]:
@@ -596,7 +596,7 @@ def sequential_then_jittered(plan: list[Step], options: dict, lost: bool = True)
     for k, s in enumerate(plan):
         fate = s.fate if lost else ("answered" if s.fate.startswith("lost") else s.fate)
         if_match = {"current": server.tag, "previous": T(max(1, server.version - 1)), "next": T(server.version + 1),
-                    "garbage": T("x"), "none": None}[s.tag] if s.operation != "get" else None  # fmt: skip
+                    "garbage": T("x"), "none": None}[s.tag] if s.operation != "get" else None
         effect = float(k)
         if fate == "throttled":
             seen = Observation(s.operation, if_match, 429)
@@ -676,9 +676,9 @@ tiny_ops = st.builds(
     call=st.integers(0, 8),
     length=st.integers(0, 4),
     answered=st.sampled_from([True, True, False]),
-)  # fmt: skip
+)
 tiny_initial = st.builds(RunState, st.sampled_from(["live", "paused", "completed"]),
-                         st.sampled_from([T(1), T(2), None]), st.booleans())  # fmt: skip
+                         st.sampled_from([T(1), T(2), None]), st.booleans())
 
 
 def brute_force(history: list[Entry], initial: RunState) -> bool:
@@ -752,7 +752,7 @@ def test_the_checker_agrees_with_an_exhaustive_search(plan: list[Step], options:
         o = history[k]
         seen = {"status": replace(o.observation, status=status), "etag": replace(o.observation, etag=tag),
                 "if_match": replace(o.observation, if_match=tag),
-                "run_status": replace(o.observation, run_status=run_status)}.get(what, o.observation)  # fmt: skip
+                "run_status": replace(o.observation, run_status=run_status)}.get(what, o.observation)
         o = replace(o, observation=seen)
         if what == "ret" and o.ret is not None:
             o = replace(o, ret=o.call + fraction)
@@ -770,11 +770,11 @@ def test_the_checker_agrees_with_an_exhaustive_search(plan: list[Step], options:
 
 vague_histories = st.tuples(
     st.lists(st.tuples(st.sampled_from(["pause", "resume", "complete"]), st.sampled_from([T(1), T(2), T(90), T(91)]),
-                       st.integers(0, 6)), min_size=1, max_size=6),  # fmt: skip
+                       st.integers(0, 6)), min_size=1, max_size=6),
     st.lists(st.tuples(st.sampled_from(["get", "get", "pause", "resume"]), st.sampled_from([T(1), T(2), T(3)]),
                        st.sampled_from([204, 412]), st.sampled_from([None, None, T(1), T(2)]),
                        st.sampled_from(["live", "paused"]), st.integers(0, 12), st.integers(0, 6)),
-             min_size=1, max_size=6),  # fmt: skip
+             min_size=1, max_size=6),
     st.sampled_from(["live", "paused"]),
     st.sampled_from([None, T(1)]),
 )

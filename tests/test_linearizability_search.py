@@ -224,7 +224,7 @@ def replays(model: Model[Any, Any], initial: Any, ops: Sequence[Any]) -> bool:
 
 
 def brute_force(model: Model[Any, Any], initial: Any, required: Sequence[Required],
-                optional: Sequence[Optional_] = ()) -> bool:  # fmt: skip
+                optional: Sequence[Optional_] = ()) -> bool:
     answered = [(call, ret, op) for call, ret, op in required]
     for r in range(len(optional) + 1):
         for chosen in itertools.combinations(optional, r):
@@ -236,10 +236,10 @@ def brute_force(model: Model[Any, Any], initial: Any, required: Sequence[Require
 
 
 def assert_valid_order(model: Model[Any, Any], initial: Any, required: Sequence[Required],
-                       optional: Sequence[Optional_], result: SearchResult[Any]) -> None:  # fmt: skip
+                       optional: Sequence[Optional_], result: SearchResult[Any]) -> None:
     assert result.ok is True and result.order is not None
     placed = [(required[i][0], required[i][1], required[i][2]) if r else (optional[i][0], None, optional[i][1])
-              for r, i in result.order]  # fmt: skip
+              for r, i in result.order]
     assert sorted(i for r, i in result.order if r) == list(range(len(required)))  # each required op once
     assert len({i for r, i in result.order if not r}) == sum(1 for r, _ in result.order if not r)
     assert respects_real_time([(c, t) for c, t, _ in placed])
@@ -263,7 +263,7 @@ def test_the_entry_list_sorts_calls_and_returns_by_time_a_call_first_at_a_tie() 
     # op 0: [0, 5]; op 1: [5, 7] (called at the moment op 0 returns: they overlap); op 2: no return
     entries = EntryList([0, 5, 1], [5, 7, None])
     assert walk(entries) == [(0, True, 0), (1, True, 2), (5, True, 1), (5, False, 0), (7, False, 1),
-                             (math.inf, False, 2)]  # fmt: skip
+                             (math.inf, False, 2)]
     assert [entries.time[entries.call_entry[i]] for i in range(3)] == [0, 5, 1]
     assert [entries.time[entries.return_entry[i]] for i in range(3)] == [5, 7, math.inf]
 
@@ -289,13 +289,13 @@ def test_an_op_without_a_return_never_bounds_the_window() -> None:
 intervals = st.lists(
     st.tuples(st.integers(0, 6), st.none() | st.integers(0, 4)).map(lambda t: (t[0], None if t[1] is None else t[0] + t[1])),
     min_size=1, max_size=8,
-)  # fmt: skip
+)
 
 
 @settings(max_examples=200, deadline=None)
 @given(intervals=intervals, data=st.data())
 def test_lift_then_unlift_in_reverse_order_puts_the_list_back(intervals: list[tuple[int, int | None]],
-                                                               data: st.DataObject) -> None:  # fmt: skip
+                                                               data: st.DataObject) -> None:
     entries = EntryList([c for c, _ in intervals], [r for _, r in intervals])
     full = walk(entries)
     assert full == sorted(full, key=lambda x: (x[0], not x[1], x[2]))
@@ -388,7 +388,7 @@ def test_an_op_is_dead_once_nothing_left_can_make_its_guard_key() -> None:
 def test_where_the_key_is_unknown_one_dead_op_of_each_kind_is_tried() -> None:
     optional = [(0, Bump(7, 1, answered=False)), (1, Bump(8, 1, answered=False)),  # dead, one kind
                 (2, Bump(9, 2, answered=False)),  # dead, another kind
-                (3, Bump(1, 1, answered=False))]  # guarded by a key an op makes: alive  # fmt: skip
+                (3, Bump(1, 1, answered=False))]  # guarded by a key an op makes: alive
     index = OptionalIndex(VERSIONED, optional, [])
     moves: list[tuple[bool, int, int | None]] = []
     index.moves(None, None, math.inf, moves)
@@ -516,7 +516,7 @@ reads_writes = st.one_of(st.builds(Read, st.integers(0, 2)), st.builds(Write, st
 cas_ops = st.one_of(reads_writes, st.builds(Cas, st.integers(0, 2), st.integers(0, 2), st.sampled_from([True, False])))
 counter_ops = st.one_of(st.builds(Read, st.integers(0, 3)), st.just(Inc()), st.builds(FetchInc, st.integers(0, 2)))
 versioned_ops = st.one_of(st.builds(Read, st.integers(1, 3)),
-                          st.builds(Bump, st.none() | st.integers(1, 3), st.none() | st.integers(1, 3)))  # fmt: skip
+                          st.builds(Bump, st.none() | st.integers(1, 3), st.none() | st.integers(1, 3)))
 lost_ops: dict[str, st.SearchStrategy[Any]] = {
     "register": st.builds(Write, st.integers(0, 2)),
     "cas": st.builds(Cas, st.integers(0, 2), st.integers(0, 2), st.just(None)),
@@ -533,7 +533,7 @@ toys: dict[str, tuple[Model[Any, Any], st.SearchStrategy[Any], st.SearchStrategy
 
 def timed(ops: st.SearchStrategy[Any]) -> st.SearchStrategy[Required]:
     return st.builds(lambda call, length, op: (float(call), float(call + length), op),
-                     st.integers(0, 6), st.integers(0, 3), ops)  # fmt: skip
+                     st.integers(0, 6), st.integers(0, 3), ops)
 
 
 @settings(max_examples=400, deadline=None)
@@ -555,7 +555,7 @@ def overlapping(ops: st.SearchStrategy[Any]) -> st.SearchStrategy[Required]:
     """Long intervals over a short time: most ops overlap several others, there is rarely a moment
     when none is pending."""
     return st.builds(lambda call, length, op: (float(call), float(call + length), op),
-                     st.integers(0, 4), st.integers(2, 6), ops)  # fmt: skip
+                     st.integers(0, 4), st.integers(2, 6), ops)
 
 
 @settings(max_examples=200, deadline=None)
@@ -589,10 +589,10 @@ def _globals_read(code: types.CodeType) -> set[str]:
 
 
 @pytest.mark.parametrize("part", [checker.EntryList, checker.OptionalIndex, checker.Search,
-                                  checker.search, checker._covered, checker._distinct])  # fmt: skip
+                                  checker.search, checker._covered, checker._distinct])
 def test_the_generic_search_does_not_use_the_fielding_run_model(part: Callable[..., Any]) -> None:
     codes = [v.__code__ for v in vars(part).values() if isinstance(v, types.FunctionType)] if isinstance(part, type) \
-        else [part.__code__]  # fmt: skip
+        else [part.__code__]
     assert codes
     for code in codes:
         assert not _globals_read(code) & FIELDING_NAMES, code.co_name

@@ -25,12 +25,12 @@ from fieldproof.target import Target, load_target, parse_target
 RUN = {"role": "resumable", "project_id": "0" * 26, "target_group_id": "1" * 26, "fielding_run_id": "R1"}
 HOSTS = {"localhost": ["127.0.0.1", "::1", "127.0.0.1"], "127.0.0.1": ["127.0.0.1"], "::1": ["::1"],
          "staging.example.com": ["203.0.113.7", "2001:db8::7"], "other.example.com": ["203.0.113.7"],
-         "mapped.example.com": ["::ffff:203.0.113.7"]}  # fmt: skip
+         "mapped.example.com": ["::ffff:203.0.113.7"]}
 
 
 def target(base_url: str, account_id: str = "101") -> Target:
     return parse_target({"base_url": base_url, "api_version": "2025-12-18", "account_id": account_id, "token_env": "T",
-                         "runs": [RUN]}, {"T": "tok"})  # fmt: skip
+                         "runs": [RUN]}, {"T": "tok"})
 
 
 def resolve(host: str, port: int) -> Sequence[str]:
@@ -130,7 +130,7 @@ def test_a_target_is_held_by_any_spelling_that_shares_an_address(state: Path, mo
     _fixed(monkeypatch)
     with target_lock(target("http://[::1]:8080/v1")):
         with pytest.raises(LockHeld, match=rf"^another fieldproof session holds the target http://localhost:8080/v1 "
-                                           rf"\(account 101\) \(host .*, pid {os.getpid()}, since .*\); wait for it to end"):  # fmt: skip
+                                           rf"\(account 101\) \(host .*, pid {os.getpid()}, since .*\); wait for it to end"):
             with target_lock(target("http://localhost:8080/v1")):
                 pass
         with target_lock(target("http://127.0.0.1:8080/v1")):  # no address in common with [::1]

@@ -32,7 +32,7 @@ SECOND_ANSWERS = answers(1)
 def _flags(env: dict[str, str]) -> list[str]:
     """FIELDPROOF_SANDBOX_X_Y=v as the sandbox's `--x-y v` flags."""
     return [part for key, value in env.items()
-            for part in ("--" + key.removeprefix("FIELDPROOF_SANDBOX_").lower().replace("_", "-"), value)]  # fmt: skip
+            for part in ("--" + key.removeprefix("FIELDPROOF_SANDBOX_").lower().replace("_", "-"), value)]
 
 
 # --- the fault, in the store ----------------------------------------------------------------
@@ -143,7 +143,7 @@ def test_a_lock_per_operation_is_caught_by_rounds_of_several_kinds_and_only_by_t
     assert {row["name"] for row in data["rules"] if row["violations"]} == {RULE}
     assert any(re.fullmatch(r"\d+ concurrent writes \(.*\) with If-Match W/\"\d+\" on a live run were answered \[.*\]; "
                             r"no order of them is one a correct server gives: two changes from one tag \(.*\)", m)
-               for m in _findings(data)), _findings(data)  # fmt: skip
+               for m in _findings(data)), _findings(data)
     failed = {case["name"] for case in data["tests"]["cases"] if case["outcome"] == "failed"}
     assert f"{MIXED_TEST}[live]" in failed and "test_every_rule_once[concurrency]" in failed
     # the rounds of one kind still have one winner each: they alone would miss it
@@ -203,7 +203,7 @@ def test_a_completable_run_an_earlier_session_completed_is_a_note_not_an_error(t
     with staging(tmp_path) as (sandbox, target, env):
         run = next(r for r in httpx.get(sandbox.root_url + "/_control/runs").json() if r["id"].endswith("CM01"))
         url = (f"{sandbox.base_url}/demand/accounts/{run['account_id']}/projects/{run['project_id']}"
-               f"/target-groups/{run['target_group_id']}/fielding-runs/{run['id']}")  # fmt: skip
+               f"/target-groups/{run['target_group_id']}/fielding-runs/{run['id']}")
         headers = {"Authorization": f"Bearer {env['FIELDPROOF_TOKEN']}", "Cint-API-Version": "2025-12-18"}
         etag = httpx.get(url, headers=headers).headers["etag"]
         assert httpx.post(url + "/complete", headers={**headers, "If-Match": etag}).status_code == 204

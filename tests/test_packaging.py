@@ -14,7 +14,7 @@ def test_the_wheel_carries_the_contract_the_seed_and_the_suites(tmp_path: Path) 
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
         check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
+    )
     (wheel,) = tmp_path.glob("fieldproof-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in [

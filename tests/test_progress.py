@@ -27,7 +27,7 @@ LINE = re.compile(r"fieldproof: \[\d+ s\] [^\r\n]*")
 
 
 def _progress(tmp_path: Path, out: io.TextIOBase | None = None, budget: int | None = None,
-              tests: tuple[int, int] = (0, 0)) -> Progress:  # fmt: skip
+              tests: tuple[int, int] = (0, 0)) -> Progress:
     return Progress(tmp_path, lambda: tests, budget, out or io.StringIO(), live=False)  # type: ignore[arg-type]
 
 
@@ -49,9 +49,9 @@ def test_findings_are_counted_by_severity_most_severe_first() -> None:
 
 def test_the_line_says_suite_operation_tests_cases_requests_budget_findings_and_the_429_wait() -> None:
     moment = Moment(elapsed_s=12.2, running=("schemathesis",), detail="POST …/pause", done=36, total=40, cases=143,
-                    requests=1387, budget=5000, findings={"critical": 1, "minor": 12}, wait_left_s=6.6, wait_s=8.0)  # fmt: skip
+                    requests=1387, budget=5000, findings={"critical": 1, "minor": 12}, wait_left_s=6.6, wait_s=8.0)
     assert render(moment).plain == ("fieldproof: [12 s] schemathesis (POST …/pause) · tests 36/40 · cases 143 · requests 1387/5000"
-                                    " · findings 1 critical, 12 minor · waiting out a 429: 7 s left of 8 s")  # fmt: skip
+                                    " · findings 1 critical, 12 minor · waiting out a 429: 7 s left of 8 s")
 
 
 def test_while_a_later_pytest_session_is_not_collected_the_line_names_what_is_still_to_come(tmp_path: Path) -> None:
@@ -74,7 +74,7 @@ def test_the_line_adds_up_what_every_pytest_process_wrote(tmp_path: Path) -> Non
     now = time.time()
     write_status(tmp_path / "main.progress.json", WorkerStatus(requests=900, findings={severity: 2}))
     write_status(tmp_path / "schemathesis-main.progress.json",
-                 WorkerStatus(requests=100, findings={severity: 1}, cases=57, at=now - 0.3, waiting_until=now + 100.4))  # fmt: skip
+                 WorkerStatus(requests=100, findings={severity: 1}, cases=57, at=now - 0.3, waiting_until=now + 100.4))
     progress = _progress(tmp_path, budget=5000, tests=(35, 40))
     progress.pytest_runtest_logstart("test_schemathesis.py::test_the_contract_document_holds[GET /a/{b}/runs/{run_id}]", None)
     line = progress.line()
@@ -118,11 +118,11 @@ def _on_a_terminal(tmp_path: Path, env: dict[str, str]) -> str:
             f"work = Path({str(tmp_path)!r})\n"
             "write_status(work / 'main.progress.json', WorkerStatus(requests=7, findings={sys.argv[1]: 2}))\n"
             "progress = Progress(work, lambda: (1, 2), None, sys.stdout)\n"
-            "progress.start(); progress.pytest_runtest_logstart('test_schemathesis.py::test_x', None); progress.stop()\n")  # fmt: skip
+            "progress.start(); progress.pytest_runtest_logstart('test_schemathesis.py::test_x', None); progress.stop()\n")
     rule = next(iter(_a_rule_of_each_severity()))  # a severity's name
     leader, follower = pty.openpty()
     process = subprocess.Popen([sys.executable, "-c", code, rule], stdout=follower, stderr=follower,
-                               env={**os.environ, "TERM": "xterm", "COLUMNS": "200", **env})  # fmt: skip
+                               env={**os.environ, "TERM": "xterm", "COLUMNS": "200", **env})
     os.close(follower)
     output = _read_all(leader)
     assert process.wait(timeout=60) == 0, output
@@ -180,7 +180,7 @@ def _in_schemathesis_with_cases(frames: list[str]) -> bool:
 
 def test_piped_the_lines_come_while_the_suites_run_schemathesis_included(tmp_path: Path) -> None:
     result = fieldproof_run(tmp_path, "--profile", "quick", "--suites", "lifecycle,schemathesis",
-                            env={"FIELDPROOF_PROGRESS_INTERVAL_S": "0.1", **FAULT})  # fmt: skip
+                            env={"FIELDPROOF_PROGRESS_INTERVAL_S": "0.1", **FAULT})
     assert result.returncode == 1, result.stdout[-2000:]
     lines = [line for line in result.stdout.splitlines() if line.startswith("fieldproof: [")]
     assert "\x1b[" not in result.stdout
@@ -198,7 +198,7 @@ def test_on_a_terminal_the_live_line_follows_schemathesis_and_counts_findings_by
     env.update({"FIELDPROOF_STATE_DIR": str(tmp_path / "state"), "TERM": "xterm", "COLUMNS": "250", **FAULT})
     leader, follower = pty.openpty()
     process = subprocess.Popen([sys.executable, "-m", "fieldproof", "run", "--profile", "quick", "--suites", "lifecycle,schemathesis",
-                                "--reports", str(tmp_path / "reports")], stdout=follower, stderr=follower, env=env)  # fmt: skip
+                                "--reports", str(tmp_path / "reports")], stdout=follower, stderr=follower, env=env)
     os.close(follower)
     output = _read_all(leader)
     assert process.wait(timeout=300) == 1, output[-2000:]
@@ -223,7 +223,7 @@ def test_a_worker_status_reads_back_as_written(tmp_path: Path, data: dict[str, o
 def _locust_table(requests: int) -> list[str]:
     return ["Type     Name          # reqs      # fails |    Avg", "--------|-------------|-------|-------------|-------",
             f"GET      get 200       {requests}     0(0.00%) |    101", f"         Aggregated    {requests}     0(0.00%) |    101",
-            ""]  # fmt: skip
+            ""]
 
 
 def test_the_swarm_passes_on_locusts_statistics_each_with_the_findings_so_far(tmp_path: Path) -> None:
@@ -246,7 +246,7 @@ def test_a_swarm_shows_locusts_statistics_and_the_findings_while_it_runs(tmp_pat
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDPROOF_")}
     env.update({"FIELDPROOF_STATE_DIR": str(tmp_path / "state"), "FIELDPROOF_PROGRESS_INTERVAL_S": "0.1", **FAULT})
     result = subprocess.run([sys.executable, "-m", "fieldproof", "swarm", "--reports", str(tmp_path / "reports"), "--duration", "6s",
-                             "--users", "10", "--spawn-rate", "10"], capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
+                             "--users", "10", "--spawn-rate", "10"], capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
     before_the_report = result.stdout.partition("\nrule ")[0].splitlines()
     tables = [n for n, line in enumerate(before_the_report) if line.startswith("Type ") and "# reqs" in line]

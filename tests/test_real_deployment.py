@@ -42,7 +42,7 @@ def test_a_gzip_bomb_is_cut_not_inflated_and_is_a_finding(tmp_path: Path) -> Non
 def test_headers_that_drip_are_cut_off_by_timeout_s(tmp_path: Path) -> None:
     # every GET's head arrives one byte a second: each read is quick, the head never ends
     with staging(tmp_path) as staged, faulty_target(tmp_path, staged, "--drip-headers-ms", "1000", timeout_s=3,
-                                                    max_duration_s=20) as (target, _):  # fmt: skip
+                                                    max_duration_s=20) as (target, _):
         result = fieldproof_run(tmp_path, "--target", str(target), *QUICK, env=staged[2], timeout=120)
     assert result.returncode == ExitCode.UNREACHABLE, result.stdout[-2000:] + result.stderr
     assert result.stderr.count("\n") == 1 and "no whole answer within timeout_s = 3 s" in result.stderr
@@ -63,7 +63,7 @@ def test_the_time_kept_for_putting_the_runs_back_is_said_up_front(tmp_path: Path
     assert result.returncode == ExitCode.OK, result.stdout[-2000:] + result.stderr
     runs = target.read_text().count("[[runs]]")
     assert (f"max_duration_s = 600 s: the suites stop after {600 - 2 * runs * 2:g} s, keeping {2 * runs * 2:g} s to put "
-            f"{runs} runs back ({2 * runs} requests, each within timeout_s = 2 s)") in result.stdout  # fmt: skip
+            f"{runs} runs back ({2 * runs} requests, each within timeout_s = 2 s)") in result.stdout
 
 
 def test_the_time_kept_for_putting_the_runs_back_is_at_most_a_quarter_of_max_duration_s(tmp_path: Path) -> None:
@@ -116,7 +116,7 @@ def test_a_run_in_a_state_its_role_cannot_be_put_back_to_is_the_target_files_fau
         resumable = next(run for run in runs if run["id"].endswith("R01"))
         headers = {"Authorization": f"Bearer {env['FIELDPROOF_TOKEN']}", "Cint-API-Version": "2025-12-18"}
         url = (f"{sandbox.base_url}/demand/accounts/{resumable['account_id']}/projects/{resumable['project_id']}"
-               f"/target-groups/{resumable['target_group_id']}/fielding-runs/{resumable['id']}")  # fmt: skip
+               f"/target-groups/{resumable['target_group_id']}/fielding-runs/{resumable['id']}")
         for action in ("resume", "complete"):  # complete is documented from live
             etag = httpx.get(url, headers=headers).headers["etag"]
             assert httpx.post(f"{url}/{action}", headers={**headers, "If-Match": etag}).status_code == 204

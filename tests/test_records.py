@@ -49,7 +49,7 @@ RECORDS: list[Record] = [
     *(ProblemRecord(kind, f"because {kind.value}", "t") for kind in ProblemKind),
     NoteRecord("a note", "t"),
     NoteRecord("a session's note"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("record", RECORDS, ids=lambda r: f"{type(r).__name__}")
@@ -105,5 +105,5 @@ def test_a_session_with_a_problem_ends_with_its_kinds_exit_code(tmp_path: Path, 
 
     write_records(process_file(tmp_path, "main"), [ProblemRecord(kind, "x", "t")])
     summary = build_summary(tmp_path, target={"base_url": "x"}, profile="quick", duration_s=1.0,
-                            tests=TestOutcomes(passed=1, failed=1, failures=["t"]))  # fmt: skip
+                            tests=TestOutcomes(passed=1, failed=1, failures=["t"]))
     assert exit_code(summary) == kind.exit_code

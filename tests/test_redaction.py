@@ -51,7 +51,7 @@ SPELLINGS: dict[str, Callable[[str], str]] = {
     "html": lambda t: html.escape(t),
     **{f"{name}{' padded' if pad else ''}({what})": _base64(encode, prefix, pad)
        for name, encode in (("base64", b64), ("base64url", b64url)) for pad in (True, False)
-       for what, prefix in (("token", ""), ("Bearer token", "Bearer "))},  # fmt: skip
+       for what, prefix in (("token", ""), ("Bearer token", "Bearer "))},
     "base64-then-quoted": lambda t: quote(b64(t.encode()).decode(), safe=""),
 }
 
@@ -69,7 +69,7 @@ def test_each_spelling_of_a_token_is_redacted(token: str, spelling: str) -> None
 @pytest.mark.parametrize("encode", [b64, b64url], ids=["base64", "base64url"])
 @pytest.mark.parametrize("prefix", ["", "B", "Be", "Bearer ", '{"auth": "Bearer ', "x" * 10])
 def test_a_token_inside_a_longer_base64_text_is_redacted_at_every_alignment(token: str, encode: Callable[[bytes], bytes],
-                                                                            prefix: str) -> None:  # fmt: skip
+                                                                            prefix: str) -> None:
     data = (prefix + token + '", "more": true}').encode()
     text = encode(data).decode()
     redacted = redact_text(text, (token,))
@@ -141,11 +141,11 @@ def test_a_token_the_target_echoes_in_base64_is_in_no_output(tmp_path: Path) -> 
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr
     tokens = {"main": staged[2]["FIELDPROOF_TOKEN"], "foreign": staged[2]["FIELDPROOF_FOREIGN_TOKEN"]}
     leaks = [(f"{spelling} of the {which} token", SPELLINGS[spelling](token)) for which, token in tokens.items()
-             for spelling in ("raw", "base64(token)", "base64(Bearer token)", "base64url(Bearer token)")]  # fmt: skip
+             for spelling in ("raw", "base64(token)", "base64(Bearer token)", "base64url(Bearer token)")]
     outputs = {"stdout": result.stdout, "stderr": result.stderr,
-               **{p.name: p.read_text(errors="replace") for p in (tmp_path / "reports").rglob("*") if p.is_file()}}  # fmt: skip
+               **{p.name: p.read_text(errors="replace") for p in (tmp_path / "reports").rglob("*") if p.is_file()}}
     assert [(name, what) for name, text in outputs.items() for what, leak in leaks if leak in text] == []
     echoed = {example["exchange"]["secret_env"].get("Authorization") for rule in summary(tmp_path)["rules"]
               for group in rule["groups"] for example in group["examples"]
-              if f'"echo": "{REDACTED}"' in (example.get("exchange") or {}).get("body", "")}  # fmt: skip
+              if f'"echo": "{REDACTED}"' in (example.get("exchange") or {}).get("body", "")}
     assert echoed == {"FIELDPROOF_TOKEN", "FIELDPROOF_FOREIGN_TOKEN"}  # both tokens' echoes were recorded, redacted

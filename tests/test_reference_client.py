@@ -113,6 +113,6 @@ def test_the_client_assumptions_example_runs_green() -> None:
 
     example = Path(__file__).resolve().parents[1] / "examples" / "client-assumptions"
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(example)],
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-2000:]
     assert "9 passed" in result.stdout

@@ -24,7 +24,7 @@ from fieldproof.rules import Finding
 RACE = {"FIELDPROOF_SANDBOX_FAULT": "check_then_act_race", "FIELDPROOF_SANDBOX_RACE_WINDOW_MS": "25"}
 # a run the session created (gone with its sandbox): the replay takes a run of the same role
 GONE_RUN = ("http://127.0.0.1:40001/v1/demand/accounts/101/projects/01M9855RYWSSBMARJ5G59K6JR6/target-groups/"
-            "01M9855RYWJZ9H98PRY3VTBQZA/fielding-runs/01M9855RYWJ3TT1F001C5RR8B1")  # fmt: skip
+            "01M9855RYWJZ9H98PRY3VTBQZA/fielding-runs/01M9855RYWJ3TT1F001C5RR8B1")
 
 
 @pytest.fixture(autouse=True)
@@ -40,16 +40,16 @@ def stale_write(status: int = 204) -> dict[str, Any]:
     headers = {"Cint-API-Version": "2025-12-18", "Authorization": "Bearer [REDACTED]", "If-Match": 'W/"2"'}
     exchange = Exchange("resume", "POST", GONE_RUN + "/resume", headers, status, {}, b"", 0.01,
                         facts=RequestFacts(if_match=IfMatch.STALE, role="resumable"),
-                        before=Snapshot(200, 'W/"3"', {"status": "paused"}), secret_env={"Authorization": "FIELDPROOF_TOKEN"})  # fmt: skip
+                        before=Snapshot(200, 'W/"3"', {"status": "paused"}), secret_env={"Authorization": "FIELDPROOF_TOKEN"})
     return Finding("stale_tag_refused", "expected 412: If-Match held a stale tag", "a message", exchange).to_dict()
 
 
 def group(rule: str, signature: str, count: int = 1, examples: list[dict[str, Any]] | None = None,
-          accepted: str | None = None) -> GroupRow:  # fmt: skip
+          accepted: str | None = None) -> GroupRow:
     operation, _, rest = signature.partition(" ")
     status, _, problem = rest.partition(": ")
     return GroupRow(rule, signature, count, 0.0, examples or [], ["test_x.py::test_y"], accepted,
-                    severity=rules.severity_of(rule).value, operation=operation, status=int(status), defect=problem)  # fmt: skip
+                    severity=rules.severity_of(rule).value, operation=operation, status=int(status), defect=problem)
 
 
 def write_summary(reports: Path, groups: list[GroupRow], target: dict[str, Any]) -> Path:
@@ -62,7 +62,7 @@ def write_summary(reports: Path, groups: list[GroupRow], target: dict[str, Any])
 
 def sandbox_target(**flags: str) -> dict[str, Any]:
     return {"base_url": "http://127.0.0.1:40001/v1", "source": SANDBOX_SOURCE, "max_requests": None,
-            "token_env": "FIELDPROOF_TOKEN", "sandbox": flags}  # fmt: skip
+            "token_env": "FIELDPROOF_TOKEN", "sandbox": flags}
 
 
 STALE = "resume 204: expected 412: If-Match held a stale tag"
@@ -73,7 +73,7 @@ Capsys = pytest.CaptureFixture[str]
 
 def test_an_exchange_rules_group_is_reproduced_on_its_fault_and_not_on_a_clean_sandbox(tmp_path: Path, capsys: Capsys) -> None:
     faulty = write_summary(tmp_path / "faulty", [group("stale_tag_refused", STALE, examples=[stale_write()])],
-                           sandbox_target(fault="accept_stale_tags"))  # fmt: skip
+                           sandbox_target(fault="accept_stale_tags"))
     assert cli.main(["replay", str(faulty)]) == ExitCode.FINDING
     out = capsys.readouterr().out
     assert "a built-in sandbox like the session's (--fault accept_stale_tags)" in out
@@ -110,7 +110,7 @@ def test_groups_are_numbered_failing_and_most_severe_first() -> None:
         RuleRow("r", "exchange", "", 1, [group("traceparent_on_every_response", "get 404: no traceparent", count=40),
                                          group("stale_tag_refused", STALE, count=2),
                                          group("documented_status", "get 500: undocumented", count=90, accepted="known")], ""),
-    ], [], TestOutcomes(), [])  # fmt: skip
+    ], [], TestOutcomes(), [])
     assert [g.rule for g in ordered(summary)] == ["stale_tag_refused", "traceparent_on_every_response", "documented_status"]
     reports = Path("reports")
     assert pick(summary, None, reports).rule == "stale_tag_refused"
@@ -148,7 +148,7 @@ def test_a_session_without_findings_has_nothing_to_replay(tmp_path: Path, capsys
 
 def test_a_group_replay_cannot_rerun_says_where_its_reproduction_is(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     reports = write_summary(tmp_path, [group("lifecycle_model_allows", "resume 204: an answer no correct server gives",
-                                             examples=[stale_write()])], sandbox_target())  # fmt: skip
+                                             examples=[stale_write()])], sandbox_target())
     assert cli.main(["replay", str(reports)]) == ExitCode.USAGE
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "a lifecycle_model_allows group is not replayed" in err

@@ -163,7 +163,7 @@ def test_a_report_that_cannot_be_written_after_the_suites_is_one_line_and_the_ve
     with staging(tmp_path, "--fault", "no_traceparent_on_404") as (sandbox, target, env):
         before = _runs(sandbox)
         result = fieldproof_run(tmp_path, "--target", str(target), "--profile", "quick", "--suites", "paths,business_rules",
-                                "--baseline-update", str(tmp_path / "baseline.toml"), env=env)  # fmt: skip
+                                "--baseline-update", str(tmp_path / "baseline.toml"), env=env)
         assert _runs(sandbox) == before  # the runs were put back
     assert result.returncode == ExitCode.FINDING, result.stdout[-2000:] + result.stderr  # not 4, as a traceback made it
     assert "Traceback" not in result.stderr and result.stderr.splitlines() == [
@@ -171,7 +171,7 @@ def test_a_report_that_cannot_be_written_after_the_suites_is_one_line_and_the_ve
         "the verdict stands: FAIL (exit 1)",
         f"fieldproof: error: cannot write baseline file {tmp_path / 'baseline.toml'}: Is a directory; choose another path; "
         "the verdict stands: FAIL (exit 1)",
-    ], result.stderr  # fmt: skip
+    ], result.stderr
     assert "FAIL: the target violates the contract" in result.stdout
     assert f"reports: {tmp_path / 'reports'}/ (fieldproof.sarif, report.html, summary.json, summary.md)" in result.stdout
     assert json.loads((tmp_path / "reports" / "summary.json").read_text())["exit_code"] == ExitCode.FINDING

@@ -32,7 +32,7 @@ from fieldproof.report.summary import (
     TestOutcomes,
     fact_rows,
     load_summary,
-)  # fmt: skip
+)
 
 # every documented status of every operation answered, as a full session sees them (no 429, no 500)
 EVERY_ANSWER = {(op, s): 5 for op, o in contract.OPERATIONS.items() for s in o.statuses if s not in (429, 500)}
@@ -44,19 +44,19 @@ def _group(rule: str, signature: str, count: int = 3, accepted: str | None = Non
     named = bool(colon) and status.isdigit()  # "<operation> <status>: <problem>", as rules.Signature writes it
     return GroupRow(rule, signature, count, 0.0, [{"message": signature}], ["t"], accepted=accepted,
                     operation=operation if named else None, status=int(status) if named else None,
-                    defect=problem if named else signature)  # fmt: skip
+                    defect=problem if named else signature)
 
 
 def _rules(groups: Sequence[GroupRow] = (), idle: tuple[str, ...] = ("retry_after_on_429",)) -> list[RuleRow]:
     """A row per rule of the harness, each with 10 checks but those `idle`, and the groups given."""
     return [RuleRow(name, "exchange", rule.summary, 0 if name in idle else 10, [g for g in groups if g.rule == name], rule.unexercised)
-            for name, rule in rules.all_rules().items()]  # fmt: skip
+            for name, rule in rules.all_rules().items()]
 
 
 def _coverage(observed: Mapping[tuple[str, int], int] = EVERY_ANSWER) -> list[CoverageCell]:
     documented = {op: operation.statuses for op, operation in contract.OPERATIONS.items()}
     return [CoverageCell(op, s, s in documented[op], observed.get((op, s), 0), 0)
-            for op in contract.OPERATIONS for s in sorted(documented[op] | {s for o, s in observed if o == op})]  # fmt: skip
+            for op in contract.OPERATIONS for s in sorted(documented[op] | {s for o, s in observed if o == op})]
 
 
 def _states(rows: list[FactRow]) -> dict[str, str]:
@@ -86,7 +86,7 @@ def test_a_rule_shared_by_several_facts_breaks_only_those_its_groups_are_about()
     rows = _by_name(fact_rows(_rules(groups), _coverage()))
     assert rows["write_204_etag"].state == VIOLATED
     assert [(f.rule, f.signature, f.count) for f in rows["write_204_etag"].findings] == [
-        ("etag_on_success", "resume 204: no ETag", 42), ("etag_on_success", "complete 204: no ETag", 6)]  # fmt: skip
+        ("etag_on_success", "resume 204: no ETag", 42), ("etag_on_success", "complete 204: no ETag", 6)]
     assert rows["get_200_etag"].state == VERIFIED and rows["get_200_etag"].findings == []  # the same rule, GET's 200s held
 
 
@@ -181,18 +181,18 @@ def _summary(groups: list[GroupRow], observed: Mapping[tuple[str, int], int] = E
     rule_rows, coverage = [*_rules(groups), RuleRow("schemathesis", "external", "", 10, external, "")], _coverage(observed)
     verdict = "violation" if any(g.accepted is None for g in groups) else "pass"
     return Summary(verdict, {"base_url": "http://127.0.0.1:9/v1"}, "quick", 1.0, 10, rule_rows, coverage, TestOutcomes(passed=1), [],
-                   facts=fact_rows(rule_rows, coverage))  # fmt: skip
+                   facts=fact_rows(rule_rows, coverage))
 
 
 FAILING = [_group("etag_on_success", "resume 204: no ETag", 42), _group("etag_on_success", "get 200: no ETag", 2, accepted="known"),
-           _group("schemathesis.MissingHeaders", "resume 204: Missing required response headers", 5)]  # fmt: skip
+           _group("schemathesis.MissingHeaders", "resume 204: Missing required response headers", 5)]
 
 
 def test_summary_json_has_the_rows_and_counts_per_state_and_reads_back() -> None:
     data = _summary(FAILING)
     written = json.loads(json.dumps(data.to_dict()))
     assert written["fact_counts"] == {"violated": 1, "accepted": 1, "not exercised": 1, "verified": len(ledger.FACTS) - 3,
-                                      "documented": len(ledger.FACTS)}  # fmt: skip
+                                      "documented": len(ledger.FACTS)}
     row = next(r for r in written["facts"] if r["name"] == "write_204_etag")
     assert row["state"] == "violated" and row["source"] and row["says"] == ledger.by_name()["write_204_etag"].says
     assert row["findings"] == [{"rule": "etag_on_success", "signature": "resume 204: no ETag", "count": 42, "accepted": None}]
@@ -230,7 +230,7 @@ def test_report_html_has_the_ledger_violated_first_and_the_coverage_under_it() -
     states = re.findall(r"<tr class='([a-z-]+)' id='fact-([a-z0-9_]+)'><td>([a-z ]+)</td>", section)
     assert len(states) == len(ledger.FACTS)
     assert [(c, name, s) for c, name, s in states[:3]] == [("bad", "write_204_etag", "violated"), ("ok-ish", "get_200_etag", "accepted"),
-                                                           ("idle", "retry_after_on_429", "not exercised")]  # fmt: skip
+                                                           ("idle", "retry_after_on_429", "not exercised")]
     assert {s for _, _, s in states[3:]} == {"verified"}
     assert "<span class='bad'>1 violated</span>" in section and f"of {len(ledger.FACTS)} documented" in section
     assert "<li><code>etag_on_success</code> resume 204: no ETag: 42 findings</li>" in section
@@ -293,7 +293,7 @@ def _shown(reports: Path, name: str) -> tuple[str, str]:
 def _line(counts: Mapping[str, int]) -> str:
     accepted = f", {counts['accepted']} accepted" if counts["accepted"] else ""
     return (f"facts: {counts['verified']} verified, {counts['violated']} violated{accepted}, "
-            f"{counts['not exercised']} not exercised (of {counts['documented']} documented)")  # fmt: skip
+            f"{counts['not exercised']} not exercised (of {counts['documented']} documented)")
 
 
 def test_a_passing_session_shows_what_it_verified_and_what_its_suites_left_unexercised(passing: Session) -> None:
@@ -368,7 +368,7 @@ def test_the_probes_that_ran_are_named_as_the_ledger_names_them() -> None:
              SuiteTest("fieldproof.suites.test_paths", "test_a_run_is_named_by_its_whole_path", "failed"),
              SuiteTest("fieldproof.suites.test_auth", "test_the_auth_scheme_is_case_insensitive", "skipped"),
              SuiteTest("fieldproof.suites.test_concurrency", "test_concurrent_writes_of_different_kinds_with_one_etag_have_one_winner[live]",
-                       "passed")]  # fmt: skip
+                       "passed")]
     assert probes_that_ran(cases) == {"first_pass[trace_context]", "paths::test_a_run_is_named_by_its_whole_path",
                                       "concurrency::test_concurrent_writes_of_different_kinds_with_one_etag_have_one_winner"}
     assert probes_that_ran(cases) <= {probe for fact in ledger.FACTS for probe in fact.probes} | {"first_pass[trace_context]"}

@@ -84,7 +84,7 @@ def test_sarif_is_valid_2_1_0_with_a_result_per_finding_group(raced: Path) -> No
 
 def test_sarif_tools_can_read_it(raced: Path) -> None:
     result = subprocess.run([str(Path(sys.executable).parent / "sarif"), "summary", str(raced / "fieldproof.sarif")],
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
+                            capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "one_winner_among_concurrent_writes" in result.stdout and "error:" in result.stdout
 
@@ -95,7 +95,7 @@ def test_sarif_tools_can_read_it(raced: Path) -> None:
 def test_the_html_report_has_its_sections_and_pictures_and_needs_no_network(raced: Path) -> None:
     page = (raced / "report.html").read_text()
     for section in ("<h2 id='facts'>Documented facts</h2>", "<h3 id='coverage'>Coverage: operation x status</h3>", "<h2>Rules</h2>",
-                    "<h2>Most serious</h2>", "<h2>Other findings</h2>", "<h2>Pictures</h2>", "<h2>Not exercised</h2>"):  # fmt: skip
+                    "<h2>Most serious</h2>", "<h2>Other findings</h2>", "<h2>Pictures</h2>", "<h2>Not exercised</h2>"):
         assert section in page, section
     assert page.count("class='card ") == len(summary(raced.parent)["rules"])  # a card per rule
     assert "class='card bad'" in page
@@ -115,7 +115,7 @@ def test_the_html_report_has_its_sections_and_pictures_and_needs_no_network(race
 
 def test_without_a_terminal_the_progress_is_a_plain_line_every_interval(tmp_path: Path) -> None:
     result = fieldproof_run(tmp_path, "--profile", "quick", "--suites", "lifecycle,business_rules",
-                            env={"FIELDPROOF_PROGRESS_INTERVAL_S": "0.2"})  # fmt: skip
+                            env={"FIELDPROOF_PROGRESS_INTERVAL_S": "0.2"})
     assert result.returncode == 0, result.stdout[-2000:]
     lines = [line for line in result.stdout.splitlines() if line.startswith("fieldproof: [")]
     assert len(lines) >= 2 and "\x1b[" not in result.stdout  # plain lines, no cursor control
@@ -128,7 +128,7 @@ def test_on_a_terminal_the_progress_is_one_live_line(tmp_path: Path) -> None:
     env.update({"FIELDPROOF_STATE_DIR": str(tmp_path / "state"), "TERM": "xterm", "COLUMNS": "200"})
     leader, follower = pty.openpty()
     process = subprocess.Popen([sys.executable, "-m", "fieldproof", "run", "--profile", "quick", "--suites", "lifecycle",
-                                "--reports", str(tmp_path / "reports")], stdout=follower, stderr=follower, env=env)  # fmt: skip
+                                "--reports", str(tmp_path / "reports")], stdout=follower, stderr=follower, env=env)
     os.close(follower)
     output = b""
     while True:
@@ -161,9 +161,9 @@ def test_the_action_runs_fieldproof_publishes_and_keeps_its_exit_code(tmp_path: 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FIELDPROOF_", "INPUT_", "GITHUB_"))}
     env.update({"GITHUB_STEP_SUMMARY": str(step_summary), "GITHUB_OUTPUT": str(output), "INPUT_PROFILE": "quick",
                 "INPUT_REPORTS": str(tmp_path / "out"), "INPUT_ARGS": "--suites concurrency,paths --quiet",
-                "FIELDPROOF_STATE_DIR": str(tmp_path / "state"), **RACE})  # fmt: skip
+                "FIELDPROOF_STATE_DIR": str(tmp_path / "state"), **RACE})
     result = subprocess.run([sys.executable, "-m", "fieldproof.ci.github"], capture_output=True, text=True, env=env,
-                            cwd=tmp_path, timeout=300)  # fmt: skip
+                            cwd=tmp_path, timeout=300)
     assert result.returncode == ExitCode.FINDING, result.stdout[-3000:] + result.stderr[-2000:]
     outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
     assert outputs["verdict"] == "violation" and outputs["exit-code"] == "1" and int(outputs["findings"]) > 0
@@ -189,15 +189,15 @@ def test_annotations_are_at_most_ten_most_severe_first_and_escaped() -> None:
     from fieldproof.report.summary import GroupRow, RuleRow, Summary, TestOutcomes
 
     groups = [GroupRow("traceparent_on_every_response", f"get 404: {n}", n, 0.0, [{"message": "50% of a\nc"}], [],
-                       severity="minor", operation="get", status=404) for n in range(8)]  # fmt: skip
+                       severity="minor", operation="get", status=404) for n in range(8)]
     stale = replace(groups[0], rule="stale_tag_refused", signature="resume 204: x", count=1, severity="critical", operation="resume",
-                    status=204)  # fmt: skip
+                    status=204)
     rules = [RuleRow("traceparent_on_every_response", "exchange", "", 8, groups, ""),
              RuleRow("stale_tag_refused", "exchange", "", 1, [stale], ""),
              RuleRow("documented_status", "exchange", "", 8, [replace(g, rule="documented_status", count=g.count + 100,
-                                                                      severity="major") for g in groups], "")]  # fmt: skip
+                                                                      severity="major") for g in groups], "")]
     data = Summary("violation", {}, "quick", 1.0, 10, rules, [], TestOutcomes(), [],
-                   contract={"path": "api/openapi.yaml", "lines": {"get": 37, "resume": 107}})  # the user's own contract  # fmt: skip
+                   contract={"path": "api/openapi.yaml", "lines": {"get": 37, "resume": 107}})  # the user's own contract
     lines = github.annotation_lines(data)
     assert len(lines) == 10
     assert [line.split("::", 2)[1].split(" ", 1)[0] for line in lines] == ["error"] * 9 + ["warning"]  # by severity
@@ -254,13 +254,13 @@ def _hostile_summary():
     curl = f"curl -i -X POST -d '{HOSTILE}\n```\n<iframe src=https://evil.example>' http://127.0.0.1:9/v1/x"
     example = {"message": f"GET get answered 500: the body was {HOSTILE}", "exchange": {"curl": curl}}
     groups = [GroupRow("documented_status", f"get 500: <b>{HOSTILE}</b>", 2, 0.0, [example], ["t"], accepted=None,
-                       reproduction=Reproduction("curl", curl, ("the session's built-in sandbox is gone",)))]  # fmt: skip
+                       reproduction=Reproduction("curl", curl, ("the session's built-in sandbox is gone",)))]
     rules = [RuleRow("documented_status", "exchange", "statuses are documented", 2, groups, "")]
     tests = TestOutcomes(passed=1, failed=1, skips=[Skip("t::x", f"# the target said {HOSTILE}")])
     problems = [Problem(ProblemKind.INCONCLUSIVE, f"SetUpFailed: resume answered {HOSTILE}", "t")]
     coverage = [CoverageCell("get", 200, True, 1, 1)]
     return Summary("violation", {"base_url": "http://127.0.0.1:9/v1"}, "quick", 1.0, 3, rules, coverage, tests, problems,
-                   notes=[f"1. before the suites: {HOSTILE}\n- a second line"], facts=fact_rows(rules, coverage))  # fmt: skip
+                   notes=[f"1. before the suites: {HOSTILE}\n- a second line"], facts=fact_rows(rules, coverage))
 
 
 def test_text_a_target_sent_is_escaped_in_summary_md_as_in_the_html() -> None:

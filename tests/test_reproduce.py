@@ -28,12 +28,12 @@ TOKEN = "eyJ-not-a-real-token-but-a-secret"
 
 def example(url: str, *, rule: str = "current_tag_wins", operation: str = "resume", if_match: str | None = 'W/"7"',
             kind: IfMatch = IfMatch.CURRENT, before: tuple[str, str] | None = ("paused", 'W/"7"'), status: int = 412,
-            role: str = "resumable") -> dict[str, Any]:  # fmt: skip
+            role: str = "resumable") -> dict[str, Any]:
     """A finding's dict as summary.json holds it, for a write of `operation` to `url`."""
     headers = {"Cint-API-Version": "2025-12-18", "Authorization": "Bearer [REDACTED]", **({"If-Match": if_match} if if_match else {})}
     snapshot = Snapshot(200, before[1], {"status": before[0]}) if before else None
     exchange = Exchange(operation, "POST", url, headers, status, {}, b"", 0.01, facts=RequestFacts(if_match=kind, role=role),
-                        before=snapshot, secret_env={"Authorization": "FIELDPROOF_TOKEN"})  # fmt: skip
+                        before=snapshot, secret_env={"Authorization": "FIELDPROOF_TOKEN"})
     return Finding(rule, "a problem", "a message", exchange).to_dict()
 
 
@@ -54,7 +54,7 @@ def test_a_write_with_the_current_tag_takes_the_runs_tag_first() -> None:
 
 def test_a_stale_tag_is_sent_as_it_was_and_says_so() -> None:
     made = reproduction("stale_tag_refused", [example(BASE + SESSION_RUN + "/resume", if_match='W/"2"', kind=IfMatch.STALE)],
-                        FILE_TARGET)  # fmt: skip
+                        FILE_TARGET)
     assert made is not None
     assert "etag=$(" not in made.text
     assert "If-Match W/\"2\" is a tag the run had before it changed (stale)" in made.text
@@ -63,7 +63,7 @@ def test_a_stale_tag_is_sent_as_it_was_and_says_so() -> None:
 
 def test_the_strong_spelling_of_the_current_tag_stays_strong() -> None:
     made = reproduction("if_match_variant_answered", [example(BASE + SESSION_RUN + "/resume", if_match='"7"',
-                                                              kind=IfMatch.STRONG_SPELLING_OF_CURRENT)], FILE_TARGET)  # fmt: skip
+                                                              kind=IfMatch.STRONG_SPELLING_OF_CURRENT)], FILE_TARGET)
     assert made is not None and '-H "If-Match: ${etag#W/}"' in made.text
 
 
@@ -76,7 +76,7 @@ def test_no_secret_in_a_reproduction_the_token_is_read_from_its_variable() -> No
 
 def test_on_the_sandbox_it_says_how_to_start_one_like_it_and_names_a_seeded_run() -> None:
     made = reproduction("current_tag_wins", [example(BASE + SESSION_RUN + "/resume")], SANDBOX,
-                        replay="fieldproof replay reports abcd1234")  # fmt: skip
+                        replay="fieldproof replay reports abcd1234")
     assert made is not None
     assert "`fieldproof sandbox --port 40001 --fault accept_stale_tags`" in made.needs[0]
     assert "export FIELDPROOF_TOKEN=$(fieldproof sandbox token)" in made.needs[0]
@@ -93,9 +93,9 @@ def test_a_target_files_run_is_kept() -> None:
 
 def test_a_race_is_a_script_with_the_rounds_kinds_and_racers() -> None:
     finding = example(BASE + SESSION_RUN + "/complete", rule="one_winner_among_concurrent_writes", operation="complete",
-                      kind=IfMatch.RACE, before=None, status=204, role="live")  # fmt: skip
+                      kind=IfMatch.RACE, before=None, status=204, role="live")
     evidence = [{"rule": "one_winner_among_concurrent_writes", "run_status": "live", "violated": True,
-                 "requests": [[0, 1, 204, f"racer {n} {kind}"] for n, kind in enumerate(["pause", "resume", "complete"] * 2)]}]  # fmt: skip
+                 "requests": [[0, 1, 204, f"racer {n} {kind}"] for n, kind in enumerate(["pause", "resume", "complete"] * 2)]}]
     assert race_of(finding, evidence) == Race(("pause", "resume", "complete") * 2, "live", "live")
     made = reproduction("one_winner_among_concurrent_writes", [finding], FILE_TARGET, evidence=evidence)
     assert made is not None and made.kind == RACE_SCRIPT
@@ -169,7 +169,7 @@ def test_a_race_script_run_against_a_correct_server_sees_one_change(tmp_path: Pa
 def _path_example(url: str, kinds: tuple[PathKind, ...], auth_env: str = "FIELDPROOF_TOKEN") -> dict[str, Any]:
     headers = {"Cint-API-Version": "2025-12-18", "Authorization": "Bearer [REDACTED]"}
     exchange = Exchange("get", "GET", url, headers, 200, {}, b"", 0.01, facts=RequestFacts(path=frozenset(kinds), role="resumable"),
-                        secret_env={"Authorization": auth_env})  # fmt: skip
+                        secret_env={"Authorization": auth_env})
     return Finding("unknown_path_refused", "a problem", "a message", exchange).to_dict()
 
 

@@ -53,7 +53,7 @@ def exchange(operation: str, status: int, facts: RequestFacts | None = None, met
     known = contract.OPERATIONS.get(operation)
     return Exchange(operation=operation, method=method or (known.method if known else "PATCH"), url=URL,
                     request_headers={}, status=status, response_headers={}, body=b"", elapsed_s=0.01,
-                    facts=facts or RequestFacts(role="resumable"))  # fmt: skip
+                    facts=facts or RequestFacts(role="resumable"))
 
 
 def body(name: str) -> Callable[[Exchange], rules.Result]:
@@ -74,10 +74,10 @@ def test_no_exchange_rule_tests_a_guard_itself() -> None:
     tree = ast.parse(source.read_text())
     guards = {"ours", "_ours", "rate_limited", "_rate_limited", "ordinary"}
     calls = [(node.lineno, ast.unparse(node.func)) for node in ast.walk(tree) if isinstance(node, ast.Call)
-             and (node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)) in guards]  # fmt: skip
+             and (node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)) in guards]
     assert calls == []
     declared = [node.name for node in tree.body if isinstance(node, ast.FunctionDef) and any(
-        ast.unparse(d.func if isinstance(d, ast.Call) else d) == "exchange_rule" for d in node.decorator_list)]  # fmt: skip
+        ast.unparse(d.func if isinstance(d, ast.Call) else d) == "exchange_rule" for d in node.decorator_list)]
     assert declared == list(EXCHANGE_RULES), "every exchange rule is written in rules/exchange.py, in registry order"
 
 

@@ -56,7 +56,7 @@ ERROR_OBJECTS = {
     400: "bad_request_error", 401: "authorization_error", 403: "authorization_error",
     404: "not_found_error", 409: "conflict_error", 412: "precondition_failed_error",
     422: "invalid_state_error", 500: "unexpected_internal_error",
-}  # fmt: skip
+}
 REFUSALS = {400, 401, 403, 404, 412, 422, 429}
 EXPECTATION_RULES = sorted(name for name, rule in EXCHANGE_RULES.items() if rule.expectation)
 
@@ -127,13 +127,13 @@ def correct_reply(
         return Reply(status, {**headers, "etag": etag or 'W/"1"'})
     if status < 300:
         return Reply(status, {**headers, "etag": etag or 'W/"1"', "content-type": "application/json"},
-                     json.dumps(run or {}).encode())  # fmt: skip
+                     json.dumps(run or {}).encode())
     if status == 429:
         body = {"object": "too_many_requests_problem_details", "details": "Too many requests; retry later."}
         headers["retry-after"] = "5"
     else:
         body = {"id": str(uuid.uuid4()), "object": error_object or ERROR_OBJECTS.get(status, "error"),
-                "detail": f"simulated {status}"}  # fmt: skip
+                "detail": f"simulated {status}"}
     return Reply(status, {**headers, "content-type": "application/json"}, json.dumps(body).encode())
 
 
@@ -171,7 +171,7 @@ class FakeApi:
             "start_fielding_at": "2025-06-01T08:00:00.000Z", "end_fielding_at": "2099-06-01T08:00:00.000Z",
             "last_changed_at": f"2025-06-02T08:00:{self.version:02d}.000Z", "last_changed_by": self.changed_by,
             "extra_field": "tolerated",
-        }  # fmt: skip
+        }
 
     def allows(self, op: str) -> bool:
         if op == "resume":
@@ -241,9 +241,9 @@ class Sim:
         self.recorded: list[Exchange] = []
         self.recorder = Recorder(secrets=(MAIN, FOREIGN, EXPIRED))
         target = Target(base_url=BASE_URL, api_version=API_VERSION, account_id=ACCOUNT, token=MAIN,
-                        foreign_token=FOREIGN, runs=(fake.run,))  # fmt: skip
+                        foreign_token=FOREIGN, runs=(fake.run,))
         self.client = ApiClient(target, budget=Budget(100), on_exchange=self._record,
-                                credentials=Credentials(MAIN, FOREIGN, EXPIRED), max_429_wait_s=0.5)  # fmt: skip
+                                credentials=Credentials(MAIN, FOREIGN, EXPIRED), max_429_wait_s=0.5)
 
     def _record(self, exchange: Exchange) -> None:
         self.recorded.append(exchange)
@@ -574,11 +574,11 @@ PASSES = [
     Case("unknown_path_refused", "unknown-run-resume", path("unknown_run", "resume", fielding_run_id=UNKNOWN_RUN)),
     Case("unknown_path_refused", "malformed-project-400", path("malformed_project_id", project_id="not-a-ulid")),
     Case("unknown_path_refused", "malformed-target-group-404", path("malformed_target_group_id", "resume",
-         target_group_id="01jd"), force("resume", 404)),  # fmt: skip
+         target_group_id="01jd"), force("resume", 404)),
     Case("unknown_path_refused", "malformed-account-400", path("malformed_account_id", account_id="-1")),
     Case("unknown_path_refused", "odd-run-id-404", path("odd_run_id", fielding_run_id="X" * 300)),
     Case("unknown_path_refused", "odd-run-id-400", path("odd_run_id", "resume", fielding_run_id="x" * 300),
-         force("resume", 400)),  # a run id that is no ULID may be called malformed  # fmt: skip
+         force("resume", 400)),  # a run id that is no ULID may be called malformed
     Case("unknown_path_refused", "another-account-403", path("unknown_account_id", account_id="202"), force("get", 403)),
     Case("api_version_required", "get", no_version()),
     Case("api_version_required", "resume", no_version("resume")),
@@ -795,7 +795,7 @@ BREAKS = [
          force("get", 500), also=A_500),
     Case("unknown_path_refused", "odd-run-id-200", path("odd_run_id", fielding_run_id="x" * 300), force("get", 200)),
     Case("unknown_path_refused", "odd-run-id-412", path("odd_run_id", "resume", fielding_run_id="x" * 300),
-         force("resume", 412)),  # fmt: skip
+         force("resume", 412)),
     Case("api_version_required", "wrong-object", no_version(), force("get", 403)),
     Case("api_version_required", "no-json-body", no_version("resume"),
          body("resume", b"Forbidden", "text/plain"), also=frozenset({"error_body_documented"})),
@@ -1000,7 +1000,7 @@ def test_a_429_beyond_max_wait_is_given_up_and_not_slept(sim: Sim, monkeypatch) 
 
 
 @pytest.mark.parametrize("auth, token, env", [("main", MAIN, "FIELDPROOF_TOKEN"),
-                                              ("foreign", FOREIGN, "FIELDPROOF_FOREIGN_TOKEN")])  # fmt: skip
+                                              ("foreign", FOREIGN, "FIELDPROOF_FOREIGN_TOKEN")])
 def test_tokens_never_leave_redacted(sim: Sim, auth: str, token: str, env: str) -> None:
     exchange = sim.write("resume", auth=Auth(auth))
     assert exchange.request_header("authorization") == f"Bearer {REDACTED}"
@@ -1023,13 +1023,13 @@ def test_a_token_that_is_no_secret_is_reproduced_as_sent(sim: Sim, auth: str, se
 
 def test_the_target_files_own_env_var_names_are_in_the_curl_line(sim: Sim) -> None:
     target = Target(base_url=BASE_URL, api_version=API_VERSION, account_id=ACCOUNT, token=MAIN, foreign_token=FOREIGN,
-                    token_env="STAGING_TOKEN", foreign_token_env="STAGING_OTHER", runs=(sim.fake.run,))  # fmt: skip
+                    token_env="STAGING_TOKEN", foreign_token_env="STAGING_OTHER", runs=(sim.fake.run,))
     client = ApiClient(target, budget=Budget(10), credentials=Credentials(MAIN, FOREIGN))
     assert "${STAGING_TOKEN}" in client.get(sim.fake.run).curl()
     assert "${STAGING_OTHER}" in client.get(sim.fake.run, auth=Auth.FOREIGN).curl()
     # as schemathesis' cases are sent: their own Authorization header, the token named all the same
     as_case = client.send("get", "GET", client.url(sim.fake.run), run=sim.fake.run, auth=Auth.NONE,
-                          headers={"Authorization": f"Bearer {MAIN}"})  # fmt: skip
+                          headers={"Authorization": f"Bearer {MAIN}"})
     assert "${STAGING_TOKEN}" in as_case.curl() and MAIN not in as_case.curl() and as_case.facts.auth is Auth.MAIN
     client.close()
 
@@ -1312,7 +1312,7 @@ def test_every_rule_is_covered() -> None:
 
 def _exchange(status: int, operation: str = "resume", **kwargs: Any) -> Exchange:
     return Exchange(operation, "POST", "https://x.test/v1/r/resume", kwargs.pop("request_headers", {}), status,
-                    kwargs.pop("response_headers", {}), kwargs.pop("body", b""), 0.0, **kwargs)  # fmt: skip
+                    kwargs.pop("response_headers", {}), kwargs.pop("body", b""), 0.0, **kwargs)
 
 
 def test_new_etag_refused_as_malformed_by_the_next_write_is_a_finding() -> None:
@@ -1333,7 +1333,7 @@ def test_retry_after_zero_is_retried_a_bounded_number_of_times() -> None:
     from fieldproof.client.recording import MAX_ATTEMPTS
 
     target = Target(base_url="https://bounded.example.test/v1", api_version="2025-12-18", account_id="101",
-                    token="tok-main", runs=(RunRef("resumable", "101", "0" * 26, "1" * 26, "R1"),))  # fmt: skip
+                    token="tok-main", runs=(RunRef("resumable", "101", "0" * 26, "1" * 26, "R1"),))
     recorded: list[Exchange] = []
     with respx.mock(base_url=target.base_url, assert_all_called=False) as mock:
         route = mock.route().mock(return_value=httpx.Response(429, headers={"Retry-After": "0"}))
@@ -1347,14 +1347,14 @@ def test_retry_after_zero_is_retried_a_bounded_number_of_times() -> None:
 
 
 def _model_exchange(operation: str, status: int, if_match: str | None = None, etag: str | None = None,
-                    run_status: str | None = None) -> Exchange:  # fmt: skip
+                    run_status: str | None = None) -> Exchange:
     body = json.dumps({"status": run_status, "version": 1}).encode() if run_status else b""
     headers = {"content-type": "application/json"} if run_status else {}
     if etag:
         headers["etag"] = etag
     method = "GET" if operation == "get" else "POST"
     return Exchange(operation, method, "https://x.test/v1/r", {"If-Match": if_match} if if_match else {}, status,
-                    headers, body, 0.0)  # fmt: skip
+                    headers, body, 0.0)
 
 
 PAUSED = RunState("paused", 'W/"1"')
@@ -1382,7 +1382,7 @@ def model(states: list[RunState], exchange: Exchange) -> rules.Result:
         ([PAUSED], _model_exchange("pause", 204, 'W/"1"', 'W/"1"')),  # ... or a 204 no-op (open)
     ],
     ids=["current-wins", "stale-412", "get", "live-422", "live-noop", "live-stale", "429", "goal-reached",
-         "complete-paused-422", "complete-paused-204", "pause-paused-422", "pause-paused-noop"],  # fmt: skip
+         "complete-paused-422", "complete-paused-204", "pause-paused-422", "pause-paused-noop"],
 )
 def test_the_model_allows_what_a_correct_server_answers(states, exchange) -> None:
     assert model(states, exchange) == []
@@ -1401,7 +1401,7 @@ def test_the_model_allows_what_a_correct_server_answers(states, exchange) -> Non
         ([RunState("scheduled", 'W/"1"')], _model_exchange("complete", 422, 'W/"1"'), "422"),  # ... a scheduled one too
     ],
     ids=["stale-wins", "current-refused", "stale-read", "wrong-status", "tag-not-new", "goal-ignored",
-         "complete-live-refused", "complete-scheduled-refused"],  # fmt: skip
+         "complete-live-refused", "complete-scheduled-refused"],
 )
 def test_the_model_refuses_what_no_correct_server_answers(states, exchange, says: str) -> None:
     judge = rules.LifecycleModel(states[0])
@@ -1451,7 +1451,7 @@ def test_two_winners_with_one_tag_is_a_finding_with_a_timeline() -> None:
 def test_an_inconclusive_check_is_no_verdict() -> None:
     """A checker that gave up says nothing either way: no finding, and no check counted."""
     history = _history(*[(f"c{n}", 0.0, 1.0, "resume", None, None) for n in range(6)],
-                       ("a", 0.0, 1.0, "resume", 204, 'W/"2"'), ("b", 0.5, 1.5, "resume", 204, 'W/"3"'))  # fmt: skip
+                       ("a", 0.0, 1.0, "resume", 204, 'W/"2"'), ("b", 0.5, 1.5, "resume", 204, 'W/"3"'))
     assert linearizable(history, max_states=1) is None
 
 
@@ -1466,7 +1466,7 @@ def test_a_sequence_judge_keeps_all_its_state_in_its_declared_fields() -> None:
         "lifecycle_model_allows": (rules.LifecycleModel(PAUSED), [_model_exchange("resume", 412, 'W/"1"')]),
         "history_linearizable": (rules.LinearizableHistory(PAUSED),
                                  _history(("a", 0.0, 1.0, "resume", 204, 'W/"2"'), ("b", 0.5, 1.5, "resume", 204, 'W/"3"'))),
-    }  # fmt: skip
+    }
     assert set(fed) == set(SEQUENCE_RULES)
     for name, (judge, items) in fed.items():
         assert type(judge) is SEQUENCE_RULES[name].judge and isinstance(judge, rules.SequenceJudge)
@@ -1478,7 +1478,7 @@ def test_a_sequence_judge_keeps_all_its_state_in_its_declared_fields() -> None:
 
 def test_max_rps_spaces_request_starts() -> None:
     target = Target(base_url="https://paced.example.test/v1", api_version="2025-12-18", account_id="101",
-                    token="tok-main", runs=(RunRef("resumable", "101", "0" * 26, "1" * 26, "R1"),), max_rps=20)  # fmt: skip
+                    token="tok-main", runs=(RunRef("resumable", "101", "0" * 26, "1" * 26, "R1"),), max_rps=20)
     starts: list[float] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -1565,7 +1565,7 @@ def test_a_defect_found_twice_has_one_signature(case: Case) -> None:
 def test_an_unknown_api_version_is_one_defect_whatever_its_spelling() -> None:
     spellings = ["1999-01-01", "2001-12-31", "abc", "v2"]
     signatures = set().union(*(_signatures_of(Case("unknown_api_version_answered", f"get-400-{v}", no_version("get", v),
-                                                   force("get", 422))) for v in spellings))  # fmt: skip
+                                                   force("get", 422))) for v in spellings))
     assert len(signatures) == 1, signatures
     (rule, signature), = signatures
     assert not any(v in signature for v in spellings)
@@ -1611,10 +1611,10 @@ def _get_200(shown_id: str = "01JD0000000000000000000R01", **headers: str) -> Ex
     """A GET of run R01 answered 200 with a documented run (the one `shown_id` names)."""
     run = {"id": shown_id, "status": "paused", "version": 1, "start_fielding_at": "2026-01-01T00:00:00Z",
            "end_fielding_at": "2027-01-01T00:00:00Z", "last_changed_at": "2026-01-02T00:00:00Z",
-           "last_changed_by": str(uuid.uuid4())}  # fmt: skip
+           "last_changed_by": str(uuid.uuid4())}
     url = "https://x.test/v1" + contract.run_path(**RUN_PATH_IDS, fielding_run_id="01JD0000000000000000000R01")
     return Exchange("get", "GET", url, {}, 200, {"etag": 'W/"1"', "content-type": "application/json", **headers},
-                    json.dumps(run).encode(), 0.0)  # fmt: skip
+                    json.dumps(run).encode(), 0.0)
 
 
 def test_a_header_value_schemathesis_finds_wrong_is_the_header_rules_finding_counted_once() -> None:

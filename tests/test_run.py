@@ -87,7 +87,7 @@ def test_a_faulty_sandbox_fails_with_exit_1_naming_the_rule(tmp_path: Path, faul
 
 def _write_target(path: Path, base_url: str, runs: list[dict], **extra: object) -> Path:
     lines = [f'base_url = "{base_url}"', 'api_version = "2025-12-18"', 'account_id = "101"',
-             'token_env = "FIELDPROOF_TOKEN"', 'foreign_token_env = "FIELDPROOF_FOREIGN_TOKEN"']  # fmt: skip
+             'token_env = "FIELDPROOF_TOKEN"', 'foreign_token_env = "FIELDPROOF_FOREIGN_TOKEN"']
     lines += [f"{key} = {json.dumps(value)}" for key, value in extra.items()]
     for run in runs:
         lines += ["", "[[runs]]"] + [f'{k} = "{v}"' for k, v in run.items()]
@@ -156,7 +156,7 @@ def _statuses(sandbox: RunningSandbox, target: Path, env: dict[str, str]) -> dic
     result = {}
     for run in (r for r in config["runs"] if r["role"] != "completable"):  # a session may complete those
         url = (f"{config['base_url']}/demand/accounts/101/projects/{run['project_id']}"
-               f"/target-groups/{run['target_group_id']}/fielding-runs/{run['fielding_run_id']}")  # fmt: skip
+               f"/target-groups/{run['target_group_id']}/fielding-runs/{run['fielding_run_id']}")
         result[run["fielding_run_id"]] = httpx.get(url, headers=headers).json()["status"]
     return result
 
@@ -238,7 +238,7 @@ def test_the_schemathesis_suite_fails_on_a_faulty_sandbox(tmp_path: Path, env: d
 
 
 def test_hypothesis_keeps_its_tables_in_the_users_cache_or_without_a_home_in_the_session(monkeypatch: pytest.MonkeyPatch,
-                                                                                          tmp_path: Path) -> None:  # fmt: skip
+                                                                                          tmp_path: Path) -> None:
     from fieldproof.session import hypothesis_cache_dir
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
@@ -254,7 +254,7 @@ def test_hypothesis_keeps_its_tables_in_the_users_cache_or_without_a_home_in_the
 
 
 def test_without_a_home_the_target_locks_ask_for_a_folder_in_one_line(monkeypatch: pytest.MonkeyPatch,
-                                                                       tmp_path: Path) -> None:  # fmt: skip
+                                                                       tmp_path: Path) -> None:
     from fieldproof.errors import UsageError
     from fieldproof.locks import state_dir
 
@@ -285,7 +285,7 @@ def test_schemathesis_runs_in_a_pytest_session_of_its_own_after_the_other_suites
 
 
 def test_the_pytest_sessions_of_one_run_share_its_budget_its_learned_rate_and_its_liveness(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from fieldproof.errors import TargetStoppedAnswering
     from fieldproof.harness import Harness, PartSettings, build_state
 
@@ -352,7 +352,7 @@ def test_the_command_waits_for_a_thread_still_working_before_it_exits(tmp_path: 
     done = tmp_path / "done"
     code = ("import sys, threading, time\nfrom fieldproof import cli\n"
             f"threading.Thread(target=lambda: (time.sleep(1), open({str(done)!r}, 'w').close())).start()\n"
-            "sys.argv = ['fieldproof', 'sandbox', '--fault', 'list']\ncli.entry()\n")  # fmt: skip
+            "sys.argv = ['fieldproof', 'sandbox', '--fault', 'list']\ncli.entry()\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "check_then_act_race" in result.stdout and done.exists()

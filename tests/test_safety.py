@@ -35,7 +35,7 @@ QUICK = ["--profile", "quick"]
     ["https://api。cint。com/v1", "https://api．cint．com/v1", "https://api｡cint｡com/v1", "https://ＡＰＩ.cint.com/v1",
      "https://API.Cint.COM/v1", "https://api.cint.com./v1", "https://api.cint.com:443/v1"],
     ids=["ideographic-dots", "fullwidth-dots", "halfwidth-dots", "fullwidth-letters", "case", "trailing-dot", "port"],
-)  # fmt: skip
+)
 def test_production_is_refused_however_its_host_is_spelt(tmp_path: Path, base_url: str) -> None:
     result = fieldproof_run(tmp_path, "--target", str(one_run_target(tmp_path / "t.toml", base_url)), env={"FIELDPROOF_TOKEN": "t"})
     assert result.returncode == ExitCode.USAGE, result.stderr
@@ -88,11 +88,11 @@ def _wait_until(predicate: Callable[[], bool], process: subprocess.Popen[str], w
 
 def _start(tmp_path: Path, target: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     full_env = {**{k: v for k, v in os.environ.items() if not k.startswith("FIELDPROOF_")}, **env,
-                "FIELDPROOF_STATE_DIR": str(tmp_path / "state")}  # fmt: skip
+                "FIELDPROOF_STATE_DIR": str(tmp_path / "state")}
     return subprocess.Popen(
         [sys.executable, "-m", "fieldproof", "run", "--target", str(target), "--reports", str(tmp_path / "r"), *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env,
-    )  # fmt: skip
+    )
 
 
 SIGNALS = [(signal.SIGINT, ExitCode.INTERRUPTED), (signal.SIGTERM, ExitCode.TERMINATED), (signal.SIGHUP, ExitCode.HANGUP)]
@@ -186,7 +186,7 @@ def test_a_run_left_changed_is_put_back_first_and_the_report_says_so(tmp_path: P
         run = sorted(_resumable(target))[0]
         row = httpx.get(f"{sandbox.root_url}/_control/runs/{run}").json()
         url = (f"{sandbox.base_url}/demand/accounts/{row['account_id']}/projects/{row['project_id']}"
-               f"/target-groups/{row['target_group_id']}/fielding-runs/{run}/resume")  # fmt: skip
+               f"/target-groups/{row['target_group_id']}/fielding-runs/{run}/resume")
         headers = {"Authorization": f"Bearer {env['FIELDPROOF_TOKEN']}", "Cint-API-Version": "2025-12-18"}
         assert httpx.post(url, headers={**headers, "If-Match": f'W/"{row["version"]}"'}).status_code == 204
         result = fieldproof_run(tmp_path, "--target", str(target), *QUICK, "--suites", "business_rules", env=env)
@@ -336,7 +336,7 @@ def test_the_budget_message_names_max_requests_and_how_it_was_split(tmp_path: Pa
 
 
 @pytest.mark.parametrize("args", [["--workers", "abc"], ["--wait-for-lock", "-1"], ["--suites", "nosuch"],
-                                  ["--profile", "huge"], ["--baseline", "missing.toml"], ["--contract", "missing.yaml"]])  # fmt: skip
+                                  ["--profile", "huge"], ["--baseline", "missing.toml"], ["--contract", "missing.yaml"]])
 def test_every_flag_is_checked_before_the_first_request(tmp_path: Path, args: list[str]) -> None:
     with staging(tmp_path) as (sandbox, target, env):
         result = fieldproof_run(tmp_path, "--target", str(target), *args, env=env)
@@ -355,11 +355,11 @@ def test_ctrl_c_three_times_under_workers_puts_the_runs_back_without_a_traceback
     with staging(tmp_path, "--latency-ms", "5") as (sandbox, target, env):
         before = _rows(sandbox)
         full_env = {**{k: v for k, v in os.environ.items() if not k.startswith("FIELDPROOF_")}, **env,
-                    "FIELDPROOF_STATE_DIR": str(tmp_path / "state")}  # fmt: skip
+                    "FIELDPROOF_STATE_DIR": str(tmp_path / "state")}
         process = subprocess.Popen(
             [sys.executable, "-m", "fieldproof", "run", "--target", str(target), "--reports", str(tmp_path / "r"), "--workers", "2"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env, start_new_session=True,
-        )  # fmt: skip
+        )
         try:
             _wait_until(_written_to(sandbox, target), process, "a write to a listed run")
             for _ in range(3):

@@ -119,7 +119,7 @@ def test_default_seed_gives_every_status_of_the_resume_contract(tmp_path: Path) 
         assert config["token_env"] == "FIELDPROOF_TOKEN" and config["api_version"] == API_VERSION
         assert Counter(run["role"] for run in config["runs"]) == {
             "resumable": 4, "live": 1, "goal_reached": 1, "end_date_passed": 1, "completed": 1, "completable": 1,
-        }  # fmt: skip
+        }
 
         def resume(run: dict, token_env: str = "FIELDPROOF_TOKEN", if_match: str = 'W/"1"') -> int:
             url = (
@@ -177,7 +177,7 @@ def test_concurrent_resumes_across_two_workers_have_exactly_one_winner() -> None
                     version = round_no + 1
                     api.new_run(role="resumable", fielding_run_id=run["id"],
                                 project_id=run["project_id"], target_group_id=run["target_group_id"],
-                                version=version)  # fmt: skip
+                                version=version)
                     statuses: list[int] = []
                     headers = api.headers(If_Match=f'W/"{version}"')
 

@@ -44,7 +44,7 @@ def test_an_if_match_list_can_be_refused(sandbox_with) -> None:
     ("400-ulid-run-ids", 404, {"fielding_run_id": "0" * 26}),  # a ULID no run has
     ("404", 404, {"project_id": "not-a-ulid"}),
     ("404", 404, {"account_id": "abc"}),
-])  # fmt: skip
+])
 def test_a_malformed_id_is_answered_as_the_setting_says(sandbox_with, answer: str, status: int, route: dict) -> None:
     api = sandbox_with(malformed_id=answer)
     run = api.new_run(role="resumable")

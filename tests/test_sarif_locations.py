@@ -24,12 +24,12 @@ def _summary(target_source: str, contract: dict[str, Any] | None) -> Summary:
     groups = [GroupRow(rule="etag_on_success", signature="pause 204: no ETag", count=2, first_at=0.0, examples=[], tests=[],
                        operation="pause", status=204, defect="no ETag"),
               GroupRow(rule="etag_on_success", signature="get 200: no ETag", count=1, first_at=0.0, examples=[], tests=[],
-                       operation="get", status=200, defect="no ETag")]  # fmt: skip
+                       operation="get", status=200, defect="no ETag")]
     rule = RuleRow(name="etag_on_success", kind="exchange", summary="a success carries an ETag", checks=3, groups=groups,
-                   unexercised="")  # fmt: skip
+                   unexercised="")
     return Summary(verdict="violation", target={"base_url": "https://staging.example.test/v1", "source": target_source},
                    profile="quick", duration_s=1.0, requests=3, rules=[rule], coverage=[], tests=TestOutcomes(), problems=[],
-                   contract=contract)  # fmt: skip
+                   contract=contract)
 
 
 def _results(summary: Summary) -> list[dict[str, Any]]:
@@ -49,7 +49,7 @@ def _users_contract(repository: Path) -> dict[str, Any]:
 
 
 def test_locations_are_in_the_users_contract_relative_to_the_repository_at_each_operations_line(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     where = _users_contract(tmp_path)
     monkeypatch.chdir(tmp_path)  # the Action runs in the repository's root
     results = _results(_summary("staging.toml", where))

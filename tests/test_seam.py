@@ -76,12 +76,12 @@ def test_a_part_run_in_the_sessions_process_uses_the_state_it_is_handed(tmp_path
         "def test_seen(fp, request):\n"
         "    assert request.config.stash[STATE].harness is fp\n"
         "    assert fp.client.budget.spent == 1\n"
-    )  # fmt: skip
+    )
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     profile = settings.get_current_profile_name()
     try:
         code = pytest.main([str(tmp_path / "test_seen.py"), "-c", str(tmp_path / "pytest.ini"), "-p", "fieldproof.plugin",
-                            "-p", "no:cacheprovider", "-q", "-p", "no:xdist"], plugins=[plugin.GivenState(state)])  # fmt: skip
+                            "-p", "no:cacheprovider", "-q", "-p", "no:xdist"], plugins=[plugin.GivenState(state)])
     finally:
         settings.load_profile(profile)  # the part loads its own hypothesis profile
     assert code == 0

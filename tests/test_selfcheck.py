@@ -12,7 +12,7 @@ def selfcheck(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "fieldproof", "selfcheck", "--reports", str(tmp_path), *args],
         capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+    )
 
 
 def test_selected_fault_modes_are_caught_and_the_clean_sandbox_is_quiet(tmp_path: Path) -> None:

@@ -429,7 +429,7 @@ def model_step(status: str, version: int, action: Action, versions, policy: Poli
     """(decision, status, version) after one call, per the API doc and the Policy settings."""
     stale = versions is not None and version not in versions
     noop = (action is Action.RESUME and status == "live" and policy.resume_live_is_noop
-            or action is Action.PAUSE and status == "paused" and policy.pause_paused_is_noop)  # fmt: skip
+            or action is Action.PAUSE and status == "paused" and policy.pause_paused_is_noop)
     target = EXPECTED_TARGET.get((action, status)) or (OPEN_TARGET.get((action, status)) if policy.complete_paused else None)
     invalid = (target is None and not noop) or (
         action is Action.RESUME and target is not None and (goal or ended)
@@ -451,7 +451,7 @@ offsets = st.sampled_from([0, "any", 0, -1, 0, "with-current", 1, 0, "empty", -2
 actions = st.sampled_from([Action.RESUME, Action.PAUSE, Action.RESUME, Action.PAUSE, Action.COMPLETE])
 steps = st.lists(st.tuples(actions, offsets), min_size=1, max_size=25)
 POLICIES = [Policy(resume_live_is_noop=other, pause_paused_is_noop=other, complete_paused=other, precondition_first=first)
-            for other in (False, True) for first in (False, True)]  # fmt: skip
+            for other in (False, True) for first in (False, True)]
 
 
 def precondition_for(version: int, offset) -> Precondition:
@@ -653,7 +653,7 @@ def test_end_date_calendar_day_resumes_a_run_that_ended_earlier_today(tmp_path: 
     (datetime(2026, 3, 1, 12, 0, tzinfo=UTC), datetime(2026, 3, 1, 11, 0, tzinfo=UTC)),
     (datetime(2026, 3, 1, 0, 20, tzinfo=UTC), datetime(2026, 3, 1, 0, 0, tzinfo=UTC)),  # not yesterday
     (datetime(2026, 3, 1, 0, 0, tzinfo=UTC), datetime(2026, 3, 1, 0, 0, tzinfo=UTC)),
-])  # fmt: skip
+])
 def test_the_seeded_end_date_run_ended_earlier_today(now: datetime, ended: datetime) -> None:
     run = run_from_spec({"role": "end_date_passed"}, {"main": "101"}, now=now)
     assert parse_time(run.end_fielding_at) == ended

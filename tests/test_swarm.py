@@ -23,12 +23,12 @@ SHORT = ["--duration", "6s", "--users", "10", "--spawn-rate", "10"]
 
 
 def fieldproof_swarm(tmp_path: Path, *args: str, env: dict[str, str] | None = None, reports: str = "reports",
-                     timeout: float = 300) -> subprocess.CompletedProcess[str]:  # fmt: skip
+                     timeout: float = 300) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDPROOF_")}
     full_env["FIELDPROOF_STATE_DIR"] = str(tmp_path / "state")
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "fieldproof", "swarm", "--reports", str(tmp_path / reports), *args],
-                          capture_output=True, text=True, timeout=timeout, env=full_env, cwd=tmp_path)  # fmt: skip
+                          capture_output=True, text=True, timeout=timeout, env=full_env, cwd=tmp_path)
 
 
 def test_a_clean_sandbox_under_load_from_two_processes_passes_with_a_merged_history(tmp_path: Path) -> None:
@@ -89,14 +89,14 @@ def test_importing_the_locustfile_reads_nothing(tmp_path: Path) -> None:
     code = "import fieldproof.swarm.locustfile as f, locust; assert issubclass(f.FieldproofUser, locust.User)"
     for swarm_env in ({}, missing.to_env()):
         result = subprocess.run([sys.executable, "-c", code], env={**env, **swarm_env}, capture_output=True, text=True,
-                                timeout=120, cwd=tmp_path)  # fmt: skip
+                                timeout=120, cwd=tmp_path)
         assert result.returncode == 0, result.stderr[-2000:]
 
 
 def test_merging_moves_each_worker_onto_the_masters_clock_and_widens_by_the_bound() -> None:
     paused, t = RunState("paused", 'W/"1"'), 'W/"{}"'.format
     w0 = [to_record("R", Entry("a", 0.0, 1.0, Observation("resume", t(1), 204, t(2)))),
-          to_record("R", Entry("a", 4.0, 5.0, Observation("get", None, 200, t(3), "paused")))]  # fmt: skip
+          to_record("R", Entry("a", 4.0, 5.0, Observation("get", None, 200, t(3), "paused")))]
     # w1's clock runs 5 s ahead: its pause really happened between the resume and the GET
     w1 = [to_record("R", Entry("b", 7.0, 8.0, Observation("pause", t(2), 204, t(3))))]
     right = merge({"w0": w0, "w1": w1}, {"w0": ClockOffset(0.0, 0.001), "w1": ClockOffset(5.0, 0.001)})
@@ -113,13 +113,13 @@ def test_a_master_and_workers_started_apart_judge_one_swarm_on_a_file_target(tmp
         before = run_statuses(sandbox)
         port = str(_free_port())
         full = {**{k: v for k, v in os.environ.items() if not k.startswith("FIELDPROOF_")}, **env,
-                "FIELDPROOF_STATE_DIR": str(tmp_path / "state")}  # fmt: skip
+                "FIELDPROOF_STATE_DIR": str(tmp_path / "state")}
         workers = [subprocess.Popen([sys.executable, "-m", "fieldproof", "swarm", "--worker", "--master-host", "127.0.0.1",
                                      "--master-port", port, "--target", str(target), "--processes", "1"], env=full,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]  # fmt: skip
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
         try:
             result = fieldproof_swarm(tmp_path, "--master", "--expect-workers", "2", "--master-port", port,
-                                      "--target", str(target), *SHORT, env=env)  # fmt: skip
+                                      "--target", str(target), *SHORT, env=env)
         finally:
             for worker in workers:
                 try:
@@ -164,7 +164,7 @@ def test_one_swarm_per_target(tmp_path: Path, monkeypatch) -> None:
     (["--worker", "--master-host", "h"], "--worker needs --target"),
     (["--master", "--worker"], "contradict"),
     (["--users", "0"], "argument --users: must be from 1 to 10000, got 0"),
-])  # fmt: skip
+])
 def test_bad_swarm_flags_are_exit_2_with_one_line(tmp_path: Path, args: list[str], says: str) -> None:
     result = fieldproof_swarm(tmp_path, *args, timeout=60)
     assert result.returncode == ExitCode.USAGE and result.stderr.count("\n") == 1 and says in result.stderr, result.stderr
@@ -208,12 +208,12 @@ def test_swarm_without_locust_says_how_to_install_it_in_one_line(tmp_path: Path)
     result = fieldproof_swarm(tmp_path, *SHORT, env=env, timeout=60)
     assert result.returncode == ExitCode.USAGE
     assert result.stderr.splitlines() == ['fieldproof: error: `fieldproof swarm` runs on Locust, which is not installed: '
-                                          'pip install "fieldproof[swarm]"']  # fmt: skip
+                                          'pip install "fieldproof[swarm]"']
     assert result.stdout == "" and not (tmp_path / "reports").exists()  # no sandbox, no session, no report
 
 
 def test_swarm_without_locust_is_refused_before_its_options_are_read(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-                                                                     tmp_path: Path) -> None:  # fmt: skip
+                                                                     tmp_path: Path) -> None:
     from fieldproof import cli
 
     monkeypatch.setitem(sys.modules, "locust", None)  # as Python marks a module that cannot be imported

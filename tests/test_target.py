@@ -137,7 +137,7 @@ def test_full_file_loads_every_field(tmp_path: Path) -> None:
 
     assert [run.fielding_run_id for run in target.runs] == [
         "run-r1", "run-live", "run-r2", "run-goal", "run-end", "run-done",
-    ]  # fmt: skip
+    ]
     assert all(run.account_id == "101" for run in target.runs)
     assert target.runs[0] == RunRef("resumable", "101", P1, G1, "run-r1")
 
@@ -369,7 +369,7 @@ CASES: list[Any] = [
     pytest.param(
         lambda d: d.update(base_url="https://api.cint.com/v1", allow_production=False),
         ENV, _PROD, id="production-explicitly-false",
-    ),  # fmt: skip
+    ),
     # api_version not YYYY-MM-DD
     *[
         pytest.param(_set("api_version", v), ENV, ["api_version", "2025-12-18"], id=f"api_version-{i}")
@@ -388,7 +388,7 @@ CASES: list[Any] = [
     pytest.param(
         lambda d: d.update(token_env="ACME_TOKEN", account_id="4242"),
         ENV, ["ACME_TOKEN", "not set", "4242"], id="token-unset-custom-name",
-    ),  # fmt: skip
+    ),
     # token_env not a valid env var name
     *[
         pytest.param(_set("token_env", v), ENV, ["token_env", "environment variable"], id=f"token_env-{i}")
@@ -398,22 +398,22 @@ CASES: list[Any] = [
     pytest.param(
         _FOREIGN, _env(FIELDPROOF_FOREIGN_TOKEN=None),
         ["foreign_token_env", "FIELDPROOF_FOREIGN_TOKEN", "not set"], id="foreign-unset",
-    ),  # fmt: skip
+    ),
     pytest.param(
         _FOREIGN, _env(FIELDPROOF_FOREIGN_TOKEN="  "),
         ["foreign_token_env", "FIELDPROOF_FOREIGN_TOKEN", "not set"], id="foreign-blank",
-    ),  # fmt: skip
+    ),
     pytest.param(
         _FOREIGN, _env(FIELDPROOF_FOREIGN_TOKEN=TOKEN), ["foreign_token_env", "same token"], id="foreign-equal",
-    ),  # fmt: skip
+    ),
     pytest.param(
         _FOREIGN, _env(FIELDPROOF_FOREIGN_TOKEN=f" {TOKEN}\n"), ["foreign_token_env", "same token"],
         id="foreign-equal-modulo-whitespace",
-    ),  # fmt: skip
+    ),
     pytest.param(
         _set("foreign_token_env", "FIELDPROOF_TOKEN"), ENV, ["foreign_token_env", "same token"],
         id="foreign-same-variable",
-    ),  # fmt: skip
+    ),
     *[
         pytest.param(_set("foreign_token_env", v), ENV, ["foreign_token_env", "environment variable"], id=f"foreign-name-{i}")
         for i, v in enumerate(["2ND", "FOREIGN-TOKEN", "", 7])
@@ -424,7 +424,7 @@ CASES: list[Any] = [
         for i, (v, words) in enumerate(
             [(0, "greater than 0"), (-1, "greater than 0"), (-2000, "greater than 0"),
              ("2000", "number"), (True, "number"), (False, "number")]
-        )  # fmt: skip
+        )
     ],
     # max_rps / timeout_s non-positive or not numbers
     *[
@@ -433,7 +433,7 @@ CASES: list[Any] = [
         for i, (v, words) in enumerate(
             [(0, "greater than 0"), (0.0, "greater than 0"), (-1, "greater than 0"), (-0.5, "greater than 0"),
              (-math.inf, "greater than 0"), ("5", "number"), (True, "number")]
-        )  # fmt: skip
+        )
     ],
     # booleans
     *[
@@ -464,7 +464,7 @@ CASES: list[Any] = [
         for i, v in enumerate(
             ["01j" + "a" * 23, "01J" + "A" * 22, "01J" + "A" * 24, "01J" + "A" * 22 + "-", "", 12345,
              " 01J" + "A" * 23]
-        )  # fmt: skip
+        )
     ],
     *[
         pytest.param(_run(0, "fielding_run_id", v), ENV, ["[[runs]] entry 1", "fielding_run_id", "non-empty"], id=f"run-id-{i}")
@@ -473,11 +473,11 @@ CASES: list[Any] = [
     pytest.param(
         _append_run(role="live", project_id=P2, target_group_id=G2, fielding_run_id="a/b"),
         ENV, ["[[runs]] entry 2", "fielding_run_id"], id="run-error-names-second-entry",
-    ),  # fmt: skip
+    ),
     pytest.param(
         _append_run(role="live", project_id=P2, target_group_id=G2, fielding_run_id="run-1"),
         ENV, ["fielding_run_id", "run-1", "twice"], id="run-duplicate-id",
-    ),  # fmt: skip
+    ),
 ]
 
 

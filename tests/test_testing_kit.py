@@ -200,7 +200,7 @@ def _replay(steps: list[Step], runs: dict[str, dict[str, str]], base_url: str, t
     for method, key, action, extra in steps:
         ids = runs.get(key, {**runs["paused"], "fielding_run_id": "01JD0000000000000000NOPE00"})
         url = (f"{base_url}/demand/accounts/{ids['account_id']}/projects/{ids['project_id']}/target-groups/"
-               f"{ids['target_group_id']}/fielding-runs/{ids['fielding_run_id']}" + (f"/{action}" if action else ""))  # fmt: skip
+               f"{ids['target_group_id']}/fielding-runs/{ids['fielding_run_id']}" + (f"/{action}" if action else ""))
         headers = {"Authorization": f"Bearer {token}", **VERSION, **extra}
         answers.append(_normalize(send(method, url, {k: v for k, v in headers.items() if v is not None})))
     return answers
@@ -211,7 +211,7 @@ def _fixed_spec(key: str, spec: dict[str, Any]) -> dict[str, Any]:
     return {
         **spec,
         "fielding_run_id": "01JD000000000000000000" + {"paused": "PA01", "live": "LV01", "goal": "GR01",
-                                                        "ended": "ED01", "done": "DN01"}[key],  # fmt: skip
+                                                        "ended": "ED01", "done": "DN01"}[key],
         "project_id": "01JD000000000000000000P101",
         "target_group_id": "01JD000000000000000000T101",
         "start_fielding_at": "2026-01-01T00:00:00.000Z",
@@ -226,16 +226,16 @@ def test_the_kit_and_the_sandbox_answer_alike(case: str, tmp_path) -> None:
         for key, spec in RUN_SPECS.items():
             run = api.add_run(**_fixed_spec(key, spec))
             runs[key] = {"account_id": run.account_id, "project_id": run.project_id,
-                         "target_group_id": run.target_group_id, "fielding_run_id": run.id}  # fmt: skip
+                         "target_group_id": run.target_group_id, "fielding_run_id": run.id}
         kit = _replay(CASES[case], runs, api.base_url, api.token,
-                      lambda m, u, h: client.request(m, u, headers=h))  # fmt: skip
+                      lambda m, u, h: client.request(m, u, headers=h))
     settings = load_settings(env={}, overrides={"db": str(tmp_path / "s.db"), "control": True})
     with sandbox_thread(settings) as sandbox, httpx.Client() as client:
         token = client.post(sandbox.root_url + "/_control/tokens", json={"account_id": "101"}).json()["token"]
         for key, spec in RUN_SPECS.items():
             assert client.post(sandbox.root_url + "/_control/runs", json=_fixed_spec(key, spec)).status_code == 201
         served = _replay(CASES[case], runs, sandbox.base_url, token,
-                         lambda m, u, h: client.request(m, u, headers=h))  # fmt: skip
+                         lambda m, u, h: client.request(m, u, headers=h))
     assert kit == served
 
 

@@ -97,7 +97,7 @@ def test_one_pervasive_defect_leaves_a_full_report_on_everything_else(pervasive)
     assert rows["stale_tag_refused"]["state"] == "violated"  # the second defect is found too
     # the rules the first defect used to stop: every one of them judged its requests
     for name in ("stale_tag_refused", "if_match_variant_answered", "lifecycle_model_allows", "business_rules_refuse",
-                 "auth_refused", "unknown_path_refused", "one_winner_among_concurrent_writes", "current_tag_wins"):  # fmt: skip
+                 "auth_refused", "unknown_path_refused", "one_winner_among_concurrent_writes", "current_tag_wins"):
         assert rows[name]["checks"] > 0, name
 
 
@@ -125,7 +125,7 @@ def test_curl_lines_send_exactly_what_was_sent_and_reproduce_their_finding(tmp_p
         result = fieldproof_run(tmp_path, "--target", str(target), *QUICK, "--suites", "auth,paths,business_rules", env=env)
         assert result.returncode == ExitCode.FINDING, result.stdout[-3000:]
         examples = [example["exchange"] for rule in summary(tmp_path)["rules"] for group in rule["groups"]
-                    for example in group["examples"] if example["exchange"]]  # fmt: skip
+                    for example in group["examples"] if example["exchange"]]
         assert any("Bearer not-a-token" in e["curl"] for e in examples)  # the malformed token, literally
         assert any("${FIELDPROOF_FOREIGN_TOKEN}" in e["curl"] for e in examples)  # the target file's own names
         for exchange in examples[:15]:
@@ -152,7 +152,7 @@ def _baseline(tmp_path: Path, text: str) -> Path:
 def test_accepted_findings_are_reported_and_do_not_fail_the_run(tmp_path: Path) -> None:
     baseline = _baseline(tmp_path, '[[accept]]\nrule = "traceparent_on_every_response"\n'
                                    'reason = "the gateway strips it on 404s; API-123"\nexpires = 2999-12-31\n\n'
-                                   '[[accept]]\nrule = "etag_on_success"\nreason = "an old ticket"\n')  # fmt: skip
+                                   '[[accept]]\nrule = "etag_on_success"\nreason = "an old ticket"\n')
     result = fieldproof_run(tmp_path, *QUICK, "--suites", "paths", "--baseline", str(baseline), env=FAULTY_PATHS)
     assert result.returncode == 0, result.stdout[-3000:]
     data = summary(tmp_path)
@@ -243,7 +243,7 @@ def _summary_of(tmp_path: Path, lines: list[Record], tests: TestOutcomes) -> Any
 
 def _finding_line(rule: str = "documented_status") -> FindingsRecord:
     return FindingsRecord("t", rule, "get 500: x", "get", 500, "x", "major", 2, 1.0,
-                          ({"rule": rule, "signature": "get 500: x", "message": "m", "exchange": None},))  # fmt: skip
+                          ({"rule": rule, "signature": "get 500: x", "message": "m", "exchange": None},))
 
 
 def _problem(kind: str, message: str, test: str = "t") -> ProblemRecord:
@@ -270,10 +270,10 @@ def _problem(kind: str, message: str, test: str = "t") -> ProblemRecord:
         ([_finding_line()], TestOutcomes(passed=1, failed=1), ExitCode.TERMINATED, ExitCode.TERMINATED),
     ],
     ids=["pass", "finding", "inconclusive", "unexplained-failure", "nothing-ran", "budget", "unreachable",
-         "deadline", "finding-beats-inconclusive", "terminated"],  # fmt: skip
+         "deadline", "finding-beats-inconclusive", "terminated"],
 )
 def test_exit_codes_mean_one_thing_each(tmp_path: Path, lines: list[Record], tests: TestOutcomes,
-                                        signalled: ExitCode | None, code: ExitCode) -> None:  # fmt: skip
+                                        signalled: ExitCode | None, code: ExitCode) -> None:
     assert exit_code(_summary_of(tmp_path, lines, tests), signalled) == code
 
 
@@ -286,7 +286,7 @@ def _provider_document(path: Path) -> Path:
     doc = yaml.safe_load(CONTRACT_PATH.read_text())
     text = yaml.safe_dump(doc)
     for ours, theirs in [("account_id", "accountId"), ("project_id", "projectId"), ("target_group_id", "targetGroupId"),
-                         ("fielding_run_id", "fieldingRunId")]:  # fmt: skip
+                         ("fielding_run_id", "fieldingRunId")]:
         text = text.replace("{" + ours + "}", "{" + theirs + "}").replace(f"name: {ours}", f"name: {theirs}")
     doc = yaml.safe_load(text)
     for item in doc["paths"].values():
@@ -319,7 +319,7 @@ def test_a_providers_own_document_is_judged_by_and_none_of_its_other_operations_
     assert rules_by_name(summary(tmp_path))["schemathesis"]["checks"] > 50  # the document was fuzzed
     assert sent["GET run"] and sent["POST run/resume"] and sent["POST run/pause"]
     allowed = {"GET run", "POST run/pause", "POST run/resume", "POST run/complete", "QUERY run",
-               *(f"{m} run/{a}" for m in ("GET", "QUERY") for a in ("pause", "resume", "complete"))}  # fmt: skip
+               *(f"{m} run/{a}" for m in ("GET", "QUERY") for a in ("pause", "resume", "complete"))}
     assert set(sent) <= allowed, sorted(set(sent) - allowed)  # no PUT, DELETE, list, launch, batch
     # complete only to the run the target file lists as completable: every other run as it was
     changed = {run: status for run, status in after.items() if status != seeded[run]}
@@ -368,10 +368,10 @@ _INCONCLUSIVE = _problem("inconclusive", "SetUpFailed: resume answered 429", "t"
         ([], TestOutcomes(passed=1), ExitCode.HANGUP, ExitCode.HANGUP, "INTERRUPTED"),
     ],
     ids=["pass", "finding", "budget", "deadline", "unreachable", "inconclusive", "sigint", "sigint-after-a-finding",
-         "sigterm", "sighup"],  # fmt: skip
+         "sigterm", "sighup"],
 )
 def test_every_output_says_the_verdict_the_exit_code_stands_for(tmp_path: Path, lines: list[Record], tests: TestOutcomes,
-                                                                signalled: ExitCode | None, code: ExitCode, word: str) -> None:  # fmt: skip
+                                                                signalled: ExitCode | None, code: ExitCode, word: str) -> None:
     import importlib.resources
     import json
     import xml.etree.ElementTree as ET
@@ -432,7 +432,7 @@ def test_findings_the_baseline_accepts_pass_in_every_output(tmp_path: Path) -> N
     work = tmp_path / "work"
     write_records(process_file(work, "main"), [_finding_line()])
     tests = TestOutcomes(passed=2, failed=1, failures=["t"], cases=[
-        SuiteTest("fieldproof.suites.test_x", "t", "failed", 0.1, "item = <Function t> @pytest.hookimpl …", "t")])  # fmt: skip
+        SuiteTest("fieldproof.suites.test_x", "t", "failed", 0.1, "item = <Function t> @pytest.hookimpl …", "t")])
     baseline = Baseline("b.toml", (Acceptance("documented_status", "known: API-1"),))
     data = build_summary(work, target={"base_url": "x"}, profile="quick", duration_s=1, tests=tests, baseline=baseline)
     data.decide(exit_code(data))
@@ -460,9 +460,9 @@ def test_a_test_the_budget_ended_after_the_first_pass_is_skipped_not_failed(tmp_
         FirstPassRecord("lifecycle", ("etag_on_success",), "done", 10),
         TotalsRecord(1, 1.0, 10, 0, 0.0, None, {"etag_on_success": 10}, {}, [], [], []),
         _problem("budget_exhausted", "the request budget is spent", "u"),
-    ])  # fmt: skip
+    ])
     tests = TestOutcomes(passed=1, failed=1, failures=["u"], cases=[SuiteTest("fieldproof.suites.test_x", "u", "failed", 0.1,
-                                                                              "BudgetExhausted", "u")])  # fmt: skip
+                                                                              "BudgetExhausted", "u")])
     data = build_summary(work, target={"base_url": "x", "max_requests": 10}, profile="quick", duration_s=1, tests=tests)
     data.decide(exit_code(data))
     assert data.exit_code == ExitCode.OK and data.tests.failed == 0 and data.tests.skipped == 1

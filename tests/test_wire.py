@@ -37,7 +37,7 @@ def client(server: RawServer, **target: Any) -> tuple[ApiClient, list[Exchange]]
     recorded: list[Exchange] = []
     settings = {"timeout_s": 5.0, **target}
     return ApiClient(Target(server.url + "/v1", "2025-12-18", "101", "tok", runs=(RUN,), **settings), budget=Budget(50),
-                     on_exchange=recorded.append), recorded  # fmt: skip
+                     on_exchange=recorded.append), recorded
 
 
 @pytest.fixture
@@ -96,7 +96,7 @@ def test_the_decoder_never_returns_more_than_its_limit() -> None:
     ("gzip", b"\x1f\x8b not gzip at all", "does not decode"),
     ("gzip", gzip.compress(b"x" * 1000, mtime=0)[:-12], "cut short"),
     ("compress", b"abc", "did not ask for"),
-], ids=["corrupt", "cut-short", "unasked-coding"])  # fmt: skip
+], ids=["corrupt", "cut-short", "unasked-coding"])
 def test_a_body_its_coding_does_not_describe_is_a_coding_error(coding: str, data: bytes, problem: str) -> None:
     with pytest.raises(CodingError, match=problem):
         decoder = Decoder(coding, 1 << 20)
@@ -170,7 +170,7 @@ def test_bytes_left_after_a_204_that_arrive_late_are_the_204s_defect_not_the_nex
     framing = recorded[1].framing
     assert framing is not None and framing.defect == "a body on a response that has none (204, 304 or HEAD)"
     assert framing.detail == ("4 bytes before this answer's status line, left on the connection by the answer before it "
-                              "(204 to POST resume)")  # fmt: skip
+                              "(204 to POST resume)")
 
 
 def test_more_body_than_its_content_length_is_a_finding(json_body: bytes) -> None:
@@ -188,7 +188,7 @@ def test_more_body_than_its_content_length_is_a_finding(json_body: bytes) -> Non
     (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", "conflicting or invalid Content-Length"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", "a body shorter than its Content-Length (or its last chunk)"),
     (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 7\r\n\r\nnot gz!", "a gzip body that does not decode"),
-])  # fmt: skip
+])
 def test_an_answer_that_is_no_http_message_is_a_finding_never_unreachable(answer: bytes, problem: str, json_body: bytes) -> None:
     def broken(conn: socket.socket, stopped: threading.Event) -> bool:
         conn.sendall(answer)
@@ -231,7 +231,7 @@ def test_timeout_s_bounds_a_request_whose_headers_drip() -> None:
 def test_the_session_deadline_bounds_a_request_and_says_max_duration_s() -> None:
     with raw_server(_drip_headers) as server:
         api = ApiClient(Target(server.url + "/v1", "2025-12-18", "101", "tok", runs=(RUN,), timeout_s=30.0), budget=Budget(5),
-                        liveness=Liveness(deadline=time.time() + 0.5))  # fmt: skip
+                        liveness=Liveness(deadline=time.time() + 0.5))
         with pytest.raises(DeadlineReached, match="max_duration_s"):
             api.get(RUN)
 
@@ -253,7 +253,7 @@ def test_a_retry_after_beyond_the_deadline_is_not_waited_out(json_body: bytes, m
     too_many = response(429, [JSON, ("Retry-After", "20")], b'{"object": "too_many_requests_problem_details", "details": "x"}')
     with raw_server(too_many) as server:
         api = ApiClient(Target(server.url + "/v1", "2025-12-18", "101", "tok", runs=(RUN,)), budget=Budget(5),
-                        liveness=Liveness(deadline=time.time() + 10))  # fmt: skip
+                        liveness=Liveness(deadline=time.time() + 10))
         exchange = api.get(RUN)
     assert exchange.status == 429 and exchange.gave_up_on_429 and slept == []
 
@@ -287,13 +287,13 @@ def proxies(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     ("http://127.0.0.1:8080/v1", None),
     ("https://localhost:8443/v1", None),
     ("http://[::1]:8080/v1", None),
-])  # fmt: skip
+])
 def test_environment_proxies_are_honoured_for_remote_targets_only(proxies: None, base_url: str, proxy: str | None) -> None:
     assert _proxy_for(base_url) == proxy
 
 
 def test_a_proxy_without_a_scheme_is_an_http_one_and_one_that_cannot_be_used_is_one_line(proxies: None,
-                                                                                          monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+                                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "proxy.example:3128")
     assert _proxy_for("https://staging.example.com/v1") == "http://proxy.example:3128"
     monkeypatch.setenv("HTTPS_PROXY", "socks5://user:s3cret@proxy.example:1080")

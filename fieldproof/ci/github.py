@@ -35,7 +35,7 @@ def _escape(text: str, property_: bool = False) -> str:
 
 def command(inputs: dict[str, str]) -> list[str]:
     args = [sys.executable, "-m", "fieldproof", "run", "--reports", inputs.get("REPORTS") or "fieldproof-reports",
-            "--profile", inputs.get("PROFILE") or "default"]  # fmt: skip
+            "--profile", inputs.get("PROFILE") or "default"]
     if inputs.get("TARGET"):
         args += ["--target", inputs["TARGET"]]
     if inputs.get("BASELINE"):
@@ -49,7 +49,7 @@ def step_summary(markdown: str) -> str:
         return markdown
     kept = encoded[:SUMMARY_LIMIT].decode(errors="ignore").rsplit("\n", 1)[0]
     return (kept + f"\n\n> **Cut here:** {len(kept.encode())} of {len(encoded)} bytes of the summary are shown (GitHub's "
-            "step summary holds at most 1 MiB); the whole of it is `summary.md` in the reports.\n")  # fmt: skip
+            "step summary holds at most 1 MiB); the whole of it is `summary.md` in the reports.\n")
 
 
 def annotation_lines(summary: Summary) -> list[str]:

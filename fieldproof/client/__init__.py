@@ -32,4 +32,4 @@ __all__ = [
     "ApiClient", "ApiError", "BadRequest", "Budget", "BudgetExhausted", "Credentials", "FieldingRun",
     "FieldingRunsClient", "Forbidden", "InvalidState", "Liveness", "NotFound", "Pacer", "PreconditionFailed", "RateLimited",
     "ServerError", "TargetUnreachable", "Unauthorized",
-]  # fmt: skip
+]

@@ -83,7 +83,7 @@ class Pacer:
     MIN_SPAN_S = 0.5  # 429s closer than this (a burst's) measure nothing
 
     def __init__(self, max_rps: float | None, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:  # fmt: skip
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.interval = 1.0 / max_rps if max_rps else 0.0
         self._clock, self._sleep = clock, sleep
         self.learned_rps: float | None = None
@@ -110,7 +110,7 @@ class Pacer:
             if deadline is not None and start > now and time.time() + (start - now) > deadline:
                 raise DeadlineReached("max_duration_s would pass before the next request may start (max_rps, or the "
                                       "target's rate limit); raise max_duration_s in the target file or choose a smaller "
-                                      "--profile")  # fmt: skip
+                                      "--profile")
             if self._first_sent is None:
                 self._first_sent = now
             if self.interval:

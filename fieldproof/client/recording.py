@@ -70,7 +70,7 @@ def _proxy_for(base_url: str) -> str | None:
     if scheme not in ("http", "https"):  # the URL is never shown: it may hold a user's password
         raise UsageError(f"the environment names a {scheme!r} proxy for {parts.scheme} targets ({parts.scheme.upper()}_PROXY or "
                          "ALL_PROXY); fieldproof reaches a target directly or through an http(s) proxy: give one, or add "
-                         "the target's host to NO_PROXY")  # fmt: skip
+                         "the target's host to NO_PROXY")
     return proxy
 
 
@@ -92,7 +92,7 @@ def _http_client(target: Target, transport: httpx.BaseTransport | None) -> tuple
     if transport is None:
         wire = Wire()
         transport = httpx.HTTPTransport(verify=_ssl_context(target.ca_file), trust_env=False, proxy=_proxy_for(target.base_url),
-                                        limits=httpx.Limits(max_keepalive_connections=4))  # fmt: skip
+                                        limits=httpx.Limits(max_keepalive_connections=4))
         # httpcore's pool takes a network backend; httpx's transport does not pass one through
         transport._pool._network_backend = wire
     client = httpx.Client(
@@ -263,7 +263,7 @@ class ApiClient:
         return headers
 
     def _facts(self, operation: str, headers: Mapping[str, str], run: RunRef | None, ids: Mapping[str, str],
-               provenance: IfMatch | None, current: str | None) -> RequestFacts:  # fmt: skip
+               provenance: IfMatch | None, current: str | None) -> RequestFacts:
         lowered = {k.lower(): v for k, v in headers.items()}
         writes = operation in contract.WRITES
         return RequestFacts(
@@ -336,7 +336,7 @@ class ApiClient:
         documented = self._shared.documented
         recorded_as = functools.partial(Exchange, operation=operation, method=method, request_headers=recorded, facts=facts,
                                      secret_env=secret_env, documented=documented.get(operation) if documented is not None else None,
-                                     sent_at=sent_at)  # fmt: skip
+                                     sent_at=sent_at)
         try:
             response, sent_headers, body, cut = self._exchange_bytes(method, url, headers)
         except httpx.LocalProtocolError as exc:  # our request cannot be put on the wire: a harness bug
@@ -344,7 +344,7 @@ class ApiClient:
         except _Malformed as malformed:  # an answer, but not one HTTP can read: a finding, not an outage
             liveness.answered(True)
             broken = recorded_as(url=url, status=malformed.status, response_headers=malformed.headers, body=b"",
-                              elapsed_s=time.perf_counter() - started, framing=malformed.framing)  # fmt: skip
+                              elapsed_s=time.perf_counter() - started, framing=malformed.framing)
             self._shared.on_exchange(broken)
             raise BrokenResponse(f"{method} {url}: {malformed.framing.defect}") from None
         except (httpx.TransportError, _TooSlow) as exc:
@@ -413,7 +413,7 @@ class ApiClient:
         # a response as if read whole, of the decoded bytes kept (schemathesis validates it)
         decoded = httpx.Headers([(k, v) for k, v in streamed.headers.multi_items() if k.lower() != "content-encoding"])
         response = httpx.Response(streamed.status_code, headers=decoded, content=bytes(body),
-                                  request=streamed.request, extensions=streamed.extensions)  # fmt: skip
+                                  request=streamed.request, extensions=streamed.extensions)
         response.elapsed = datetime.timedelta(seconds=time.monotonic() - started)
         return response, streamed.headers, bytes(body), cut
 
@@ -431,7 +431,7 @@ class ApiClient:
     # the operations
 
     def get(self, run: RunRef, *, auth: Auth = Auth.MAIN, headers: Mapping[str, str | None] | None = None,
-            **path: str) -> Exchange:  # fmt: skip
+            **path: str) -> Exchange:
         return self.send("get", "GET", self.url(run, **path), run=run, ids=path, auth=auth, headers=headers)
 
     def snapshot(self, run: RunRef) -> Snapshot:
@@ -467,7 +467,7 @@ class ApiClient:
             sent["If-Match"] = if_match
         exchange = self.send(action, "POST", self.url(run, action, **path), run=run, ids=path, auth=auth,
                              headers=sent, provenance=tag,
-                             current=before.etag if before is not None else None, record=False)  # fmt: skip
+                             current=before.etag if before is not None else None, record=False)
         exchange.before = before
         try:
             if observe:

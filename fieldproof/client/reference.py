@@ -82,7 +82,7 @@ class ServerError(ApiError): ...
 _ERRORS: dict[int, type[ApiError]] = {
     400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound,
     412: PreconditionFailed, 422: InvalidState, 429: RateLimited,
-}  # fmt: skip
+}
 
 
 def _error(response: httpx.Response) -> ApiError:

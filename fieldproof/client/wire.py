@@ -78,12 +78,12 @@ class Wire(httpcore.NetworkBackend):
         return left if timeout is None else min(timeout, left)
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: typing.Iterable[typing.Any] | None = None) -> httpcore.NetworkStream:  # fmt: skip
+                    socket_options: typing.Iterable[typing.Any] | None = None) -> httpcore.NetworkStream:
         stream = self.inner.connect_tcp(host, port, self.bounded(timeout, httpcore.ConnectTimeout), local_address, socket_options)
         return WireStream(stream, self)
 
     def connect_unix_socket(self, path: str, timeout: float | None = None,
-                            socket_options: typing.Iterable[typing.Any] | None = None) -> httpcore.NetworkStream:  # fmt: skip
+                            socket_options: typing.Iterable[typing.Any] | None = None) -> httpcore.NetworkStream:
         stream = self.inner.connect_unix_socket(path, self.bounded(timeout, httpcore.ConnectTimeout), socket_options)
         return WireStream(stream, self)
 
@@ -120,7 +120,7 @@ class WireStream(httpcore.NetworkStream):
         self.inner.close()
 
     def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:  # fmt: skip
+                  timeout: float | None = None) -> httpcore.NetworkStream:
         stream = self.inner.start_tls(ssl_context, server_hostname, self.wire.bounded(timeout, httpcore.ConnectTimeout))
         return WireStream(stream, self.wire)
 
@@ -156,7 +156,7 @@ class WireStream(httpcore.NetworkStream):
         previous = self.last_answer
         if start > 0 and previous is not None:
             detail = (f"{start} bytes before this answer's status line, left on the connection by the answer before it "
-                      f"({previous.status} to {previous.method} {previous.operation})")  # fmt: skip
+                      f"({previous.status} to {previous.method} {previous.operation})")
             return Framing(previous.left_behind(), detail, data, False)
         text = str(error)
         problem = next((problem for cue, problem in _MALFORMATIONS if cue in text.lower()), "no HTTP/1.1 message")

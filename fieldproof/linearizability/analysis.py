@@ -148,7 +148,7 @@ def _analyse(history: Sequence[Entry], initial: RunState, max_states: int) -> An
     real = [ops[k] for k in real_pos]
     result = search_entries(real, unknown, initial, max_states)
     base = Analysis(None, initial=initial, history_size=len(ops), unanswered=len(ops) - len(real_pos), checks=1,
-                   states_explored=result.explored)  # fmt: skip
+                   states_explored=result.explored)
     if result.ok:
         assert result.order is not None
         return replace(base, ok=True, linearization=[(real if answered else unknown)[i] for answered, i in result.order])
@@ -175,4 +175,4 @@ def _analyse(history: Sequence[Entry], initial: RunState, max_states: int) -> An
         base, ok=False, counterexample=counterexample, prefix_size=prefix_size,
         states_explored=result.explored + mini.explored + final.explored, checks=1 + mini.checks + 1,
         _deepest=deepest,
-    )  # fmt: skip
+    )

@@ -389,7 +389,7 @@ class Search(Generic[S, Op]):
         self._expand_with = (
             entries.next, entries.prev, entries.head, entries.is_call, entries.time, entries.op, self.ops, self.never_changes,
             model.step, self.optional, len(self.optional) > 0, self.optional.by_key, bool(self.optional.unguarded),
-        )  # fmt: skip
+        )
 
     def expand(self, state: S, key: Hashable | None) -> list[Move[S]]:
         """The moves from `state`: (kind, index, outcome), in the order they are tried: kind
@@ -401,7 +401,7 @@ class Search(Generic[S, Op]):
         so they are placed in one move, FORCED, and only its end is a configuration of the memo:
         the configurations on the way have that one move and nothing else."""
         (nxt, prv, head, is_call, entry_time, entry_op, ops, never_changes, step,
-         optional, has_optional, by_key, unguarded) = self._expand_with  # fmt: skip
+         optional, has_optional, by_key, unguarded) = self._expand_with
         work = 0
         # a move that changes nothing leaves the very same state, and the next expansion reads the
         # same pending ops in it again: their outcomes are kept until the state changes

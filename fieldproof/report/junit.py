@@ -36,7 +36,7 @@ def _session_suite(root: ET.Element, summary: Summary) -> None:
     case = ET.SubElement(suite, "testcase", classname="fieldproof.session", name=outcome.key, time=f"{summary.duration_s:.3f}")
     error = ET.SubElement(case, "error", message=outcome.line, type=outcome.word)
     error.text = "\n".join([f"{p.kind}: {p.message}" + (f" [{p.test}]" if p.test else "") for p in summary.problems]
-                           + [f"note: {note}" for note in summary.notes]) or outcome.line  # fmt: skip
+                           + [f"note: {note}" for note in summary.notes]) or outcome.line
 
 
 def render_junit(summary: Summary) -> str:

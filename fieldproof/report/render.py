@@ -28,7 +28,7 @@ from fieldproof.report.summary import (
     fact_counts,
     group_head,
     group_text,
-)  # fmt: skip
+)
 from fieldproof.reproduce import RACE_SCRIPT, text_of
 
 
@@ -85,7 +85,7 @@ def facts_line(summary: Summary) -> str:
     counts = fact_counts(summary.facts)
     accepted = f", {counts[ACCEPTED]} accepted" if counts[ACCEPTED] else ""
     return (f"facts: {counts[VERIFIED]} verified, {counts[VIOLATED]} violated{accepted}, "
-            f"{counts[NOT_EXERCISED]} not exercised (of {counts['documented']} documented)")  # fmt: skip
+            f"{counts[NOT_EXERCISED]} not exercised (of {counts['documented']} documented)")
 
 
 def _plural(count: int, word: str) -> str:
@@ -136,7 +136,7 @@ def render_console(summary: Summary) -> str:
         "coverage (operation x status: asserted = a rule expected that status; seen = only observed; - = not observed)",
         _text_table(["operation", *map(str, statuses)], matrix),
         "",
-    ]  # fmt: skip
+    ]
     others = _others(summary)
     if others and summary.most_serious():
         parts.append("the other finding groups, most severe first:")
@@ -167,19 +167,19 @@ def _swarm_lines(summary: Summary) -> list[str]:
     workers = swarm.get("workers") or []
     lines = [f"swarm: {swarm.get('users', 0)} users on {len(workers)} worker{'s' if len(workers) != 1 else ''} "
              f"({', '.join(workers)}) for {swarm.get('duration_s', 0):.1f} s; "
-             f"{sum(rates)} requests recorded, at most {max(rates, default=0)} in a second"]  # fmt: skip
+             f"{sum(rates)} requests recorded, at most {max(rates, default=0)} in a second"]
     table = [[e["name"], e["method"], str(e["requests"]), str(e["failures"]), *(str(e[f"p{p}_ms"]) for p in (50, 95, 99))]
-             for e in swarm.get("latency") or []]  # fmt: skip
+             for e in swarm.get("latency") or []]
     if table:
         lines.append(_text_table(["latency (ms)", "method", "requests", "findings", "p50", "p95", "p99"], table))
     lines.append(f"race rounds: {swarm.get('rounds', 0)}, with exactly one winner: {swarm.get('rounds_won_once', 0)}")
     for run_id, history in sorted((swarm.get("histories") or {}).items()):
         lines.append(f"history of {run_id}: {history['operations']} operations from {', '.join(history['workers'])}: "
-                     f"{history['verdict']}")  # fmt: skip
+                     f"{history['verdict']}")
     clocks = swarm.get("clocks") or {}
     if clocks:
         lines.append("clocks: " + "; ".join(f"{name} {offset * 1000:+.1f} ms ±{bound * 1000:.1f} ms"
-                                            for name, (offset, bound) in sorted(clocks.items())))  # fmt: skip
+                                            for name, (offset, bound) in sorted(clocks.items())))
     lines += [f"worker {name}: its final report never arrived" for name in swarm.get("missing_finals") or []]
     return lines
 
@@ -202,7 +202,7 @@ def _totals(summary: Summary) -> str:
     paced = f", paced at {summary.paced_rps:g} requests/s learned from them" if summary.paced_rps else ""
     return (f"rules: {rules}; suite tests: {tests.passed} passed, {tests.failed} failed, {tests.skipped} skipped; "
             f"{summary.requests} requests in {summary.duration_s:.1f} s{waited}{paced} "
-            f"(profile {summary.profile}, target {summary.target['base_url']})")  # fmt: skip
+            f"(profile {summary.profile}, target {summary.target['base_url']})")
 
 
 # emphasis, links and images, table cells, strikethrough; a _ between two letters or digits
@@ -249,7 +249,7 @@ def _md_fact(row: FactRow) -> str:
     if row.findings:
         said = "<br>".join(f"`{f.rule}` {_md_code(f.signature)}: {_plural(f.count, 'finding')}"
                            + (f" (accepted: {markdown_text(f.accepted)})" if f.accepted is not None else "")
-                           for f in row.findings)  # fmt: skip
+                           for f in row.findings)
     else:
         said = markdown_text(row.reason if row.state == NOT_EXERCISED else _fact_verified_by(row))
     return f"| {state} | {fact} | {markdown_text(row.source)} | {said} |"
@@ -265,7 +265,7 @@ def _md_facts(summary: Summary) -> list[str]:
         outside = _outside_ledger(summary)
         if outside:
             md += ["", "Findings of no documented fact's rule: " + ", ".join(
-                f"**{markdown_text(g.rule)}** {_md_code(g.signature)} ({_plural(g.count, 'finding')})" for g in outside) + "."]  # fmt: skip
+                f"**{markdown_text(g.rule)}** {_md_code(g.signature)} ({_plural(g.count, 'finding')})" for g in outside) + "."]
         md += ["", "#### Coverage: operation x status", ""]
     else:
         md += ["### Coverage: operation x status", ""]
@@ -282,7 +282,7 @@ def _md_group(group: GroupRow, lead: str = "- ", scripts: bool = True) -> list[s
     md = [f"{lead}**{markdown_text(group.severity)}** `{markdown_text(group.rule)}` {_md_code(group.signature)}: "
           f"{_plural(group.count, 'finding')}, id `{group.id}`"
           + (f" (accepted: {markdown_text(group.accepted)})" if group.accepted is not None else "")
-          + (f" (acceptance expired: {markdown_text(group.expired)})" if group.expired is not None else "")]  # fmt: skip
+          + (f" (acceptance expired: {markdown_text(group.expired)})" if group.expired is not None else "")]
     for example in group.examples:
         md.append(f"  - {markdown_text(example['message'].splitlines()[0] if example['message'] else '')}")
     again = group.reproduction
@@ -290,11 +290,11 @@ def _md_group(group: GroupRow, lead: str = "- ", scripts: bool = True) -> list[s
         block = [f"  {line}" for line in _fenced(text_of(again).splitlines())]
         if again.kind == RACE_SCRIPT and not scripts:
             md += ["", "  reproduce (its script: in report.html):", "",
-                   *(f"  {line}" for line in _fenced([f"# needs: {need}" for need in again.needs])), ""]  # fmt: skip
+                   *(f"  {line}" for line in _fenced([f"# needs: {need}" for need in again.needs])), ""]
         elif again.kind == RACE_SCRIPT:  # a script: folded, so that the groups after it stay in sight
             lines = len(again.text.splitlines())
             md += ["", f"  <details><summary>reproduce: a stand-alone Python script ({lines} lines)</summary>", "", *block, "",
-                   "  </details>", ""]  # fmt: skip
+                   "  </details>", ""]
         else:
             md += ["", "  reproduce:", "", *block, ""]
     if group.more:
@@ -385,26 +385,26 @@ def _html_facts(summary: Summary) -> str:
         return ""
     counts = fact_counts(summary.facts)
     tally = "".join(f"<span class='{_STATE_CLASS[state] if counts[state] else 'none'}'>{counts[state]} {e(state)}</span>"
-                    for state in (VIOLATED, ACCEPTED, VERIFIED, NOT_EXERCISED) if counts[state] or state != ACCEPTED)  # fmt: skip
+                    for state in (VIOLATED, ACCEPTED, VERIFIED, NOT_EXERCISED) if counts[state] or state != ACCEPTED)
     rows = []
     for row in _ordered_facts(summary):
         questions = ", ".join(f"<code>{e(q)}</code>" for q in row.questions)
         questions = f"<div class='q'>open questions: {questions}</div>" if questions else ""
         if row.findings:
             said = "<ul>" + "".join(f"<li><code>{e(f.rule)}</code> {e(f.signature)}: {_plural(f.count, 'finding')}"
-                                    f"{e(_finding_note(f.accepted))}</li>" for f in row.findings) + "</ul>"  # fmt: skip
+                                    f"{e(_finding_note(f.accepted))}</li>" for f in row.findings) + "</ul>"
         else:
             said = e(row.reason if row.state == NOT_EXERCISED else _fact_verified_by(row))
         rows.append(f"<tr class='{_STATE_CLASS[row.state]}' id='fact-{e(row.name)}'><td>{e(row.state)}</td>"
                     f"<td><code class='name'>{e(row.name)}</code><br>{e(row.says)}{questions}</td><td>{e(row.source)}</td>"
-                    f"<td>{said}</td></tr>")  # fmt: skip
+                    f"<td>{said}</td></tr>")
     outside = _outside_ledger(summary)
     others = "; ".join(f"<code>{e(g.rule)}</code> {e(g.signature)} ({_plural(g.count, 'finding')})" for g in outside)
     others = f"<p>Findings of no documented fact's rule: {others}.</p>" if others else ""
     return (f"<h2 id='facts'>Documented facts</h2><p class='tally'>{tally}of {counts['documented']} documented</p>"
             f"<p>{e(FACTS_SAY[0].upper() + FACTS_SAY[1:])}; the <a href='#coverage'>coverage</a> below shows which "
             f"answers were seen.</p><table class='facts'><tr><th>state</th><th>fact</th><th>documented in</th>"
-            f"<th>findings, why not exercised, or what verified it</th></tr>{''.join(rows)}</table>{others}")  # fmt: skip
+            f"<th>findings, why not exercised, or what verified it</th></tr>{''.join(rows)}</table>{others}")
 
 
 def render_html(summary: Summary) -> str:
@@ -421,10 +421,10 @@ def render_html(summary: Summary) -> str:
         why = f"<p>{e(rule.unexercised)}</p>" if rule.state == NOT_EXERCISED else ""
         cards.append(f"<div class='card {_STATE_CLASS.get(rule.state, '')}'><h3>{e(rule.name)}</h3>"
                      f"<div class='state'>{e(rule.state)} · <span class='n'>{count} {unit}</span></div>"
-                     f"<p>{e(rule.summary)}</p>{why}</div>")  # fmt: skip
+                     f"<p>{e(rule.summary)}</p>{why}</div>")
     def group_div(group: GroupRow) -> str:
         examples = "".join(f"<pre>{e(x['message'])}</pre>" if "\n" in x["message"] else f"<p>{e(x['message'])}</p>"
-                           for x in group.examples)  # fmt: skip
+                           for x in group.examples)
         again = ""
         if group.reproduction is not None:
             shown = f"<button class='copy'>copy</button><pre>{e(text_of(group.reproduction))}</pre>"
@@ -446,20 +446,20 @@ def render_html(summary: Summary) -> str:
     for ev in rounds[:6]:
         caption = "a round the rule found wrong" if ev.get("violated") else "a round with one winner"
         pictures.append(f"<figure>{svg.round_timeline(ev)}<figcaption>{caption}: each bar a write, from its sending to "
-                        "its answer (green 204, grey 412, orange 422)</figcaption></figure>")  # fmt: skip
+                        "its answer (green 204, grey 412, orange 422)</figcaption></figure>")
     for ev in counterexamples[:3]:
         pictures.append(f"<figure>{svg.counterexample_timeline(ev)}<figcaption>the smallest part of a concurrent history "
-                        "with no order the run's model accepts</figcaption></figure>")  # fmt: skip
+                        "with no order the run's model accepts</figcaption></figure>")
     latency = svg.latency_boxes(summary.latency)
     heat = svg.coverage_heat_map(summary.coverage, list(contract.OPERATIONS))
     statuses, matrix = coverage_rows(summary)
     head = "".join(f"<th>{s}</th>" for s in statuses)
     cov = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in matrix)
     unexercised = "".join(f"<li><code>{e(r.name)}</code>: {e(r.unexercised)}</li>"
-                          for r in summary.rules if r.state == NOT_EXERCISED and r.unexercised)  # fmt: skip
+                          for r in summary.rules if r.state == NOT_EXERCISED and r.unexercised)
     problems = "".join(f"<li>{e(line)}</li>" for line in _baseline_lines(summary)
                        + [f"{p.kind}: {p.message} [{p.test}]" for p in summary.problems]
-                       + [f"note: {note}" for note in summary.notes])  # fmt: skip
+                       + [f"note: {note}" for note in summary.notes])
     skips = "".join(f"<li><code>{e(s.test)}</code>: {e(s.reason)}</li>" for s in summary.tests.skips)
     swarm = f"<h2>Swarm</h2><pre>{e(chr(10).join(_swarm_lines(summary)))}</pre>" if summary.swarm else ""
     coverage_level = "h3" if summary.facts else "h2"  # one view of the facts, under their section

@@ -80,7 +80,7 @@ def _rule(rule: RuleRow) -> dict[str, object]:
         "shortDescription": {"text": rule.summary},
         "fullDescription": {"text": rule.summary},
         "help": {"text": f"{rule.summary}. Exercised by the suites of `fieldproof run`; when it judged nothing: "
-                         f"{rule.unexercised or 'see the report'}."},  # fmt: skip
+                         f"{rule.unexercised or 'see the report'}."},
         "defaultConfiguration": {"level": level},
     }
 
@@ -93,7 +93,7 @@ def _invocation(summary: Summary) -> dict[str, object]:
         invocation["exitCodeDescription"] = MEANINGS[ExitCode(summary.exit_code)]
     if not outcome.completed:
         said = [("error", outcome.line), *(("error", f"{p.kind}: {p.message}") for p in summary.problems),
-                *(("note", note) for note in summary.notes)]  # fmt: skip
+                *(("note", note) for note in summary.notes)]
         invocation["toolExecutionNotifications"] = [{"level": level, "message": {"text": text}} for level, text in said]
     return invocation
 
@@ -124,5 +124,5 @@ def render_sarif(summary: Summary) -> str:
             "invocations": [_invocation(summary)],
             "results": results,
         }],
-    }  # fmt: skip
+    }
     return json.dumps(log, indent=1)

@@ -128,7 +128,7 @@ class TestOutcomes:
     def from_dict(cls, data: dict[str, Any]) -> TestOutcomes:
         return cls(data["passed"], data["failed"], data["skipped"], [Skip(**s) for s in data["skips"]],
                    [Problem.from_dict(e) for e in data["errors"]], list(data["failures"]),
-                   [SuiteTest(**c) for c in data.get("cases", [])])  # fmt: skip
+                   [SuiteTest(**c) for c in data.get("cases", [])])
 
 
 @dataclass
@@ -166,14 +166,14 @@ class GroupRow:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "reproduction": self.reproduction.to_dict() if self.reproduction else None,
-                "id": self.id, "more": self.more}  # fmt: skip
+                "id": self.id, "more": self.more}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GroupRow:
         return cls(data["rule"], data["signature"], data["count"], data["first_at"], data["examples"], data["tests"],
                    data.get("accepted"), data.get("expired"), data.get("severity", Severity.MAJOR.value),
                    data.get("operation"), data.get("status"), data.get("defect", data.get("problem", "")),
-                   Reproduction.from_dict(data["reproduction"]) if data.get("reproduction") else None)  # fmt: skip
+                   Reproduction.from_dict(data["reproduction"]) if data.get("reproduction") else None)
 
 
 @dataclass
@@ -213,12 +213,12 @@ class RuleRow:
         return {"name": self.name, "kind": self.kind, "summary": self.summary, "state": self.state,
                 "checks": self.checks, "violations": self.failing, "accepted": self.accepted,
                 "unexercised": self.unexercised if self.state == NOT_EXERCISED else None,
-                "groups": [g.to_dict() for g in self.groups]}  # fmt: skip
+                "groups": [g.to_dict() for g in self.groups]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RuleRow:
         return cls(data["name"], data["kind"], data["summary"], data["checks"],
-                   [GroupRow.from_dict(g) for g in data["groups"]], data.get("unexercised") or "")  # fmt: skip
+                   [GroupRow.from_dict(g) for g in data["groups"]], data.get("unexercised") or "")
 
 
 @dataclass
@@ -260,7 +260,7 @@ class FactRow:
     def from_dict(cls, data: dict[str, Any]) -> FactRow:
         return cls(data["name"], data["says"], data["source"], data["state"], dict(data["checks"]), data["scope"],
                    data["seen"], [FactFinding(**f) for f in data["findings"]], data["reason"], list(data["probes"]),
-                   list(data["questions"]))  # fmt: skip
+                   list(data["questions"]))
 
 
 def _statuses_text(statuses: frozenset[int]) -> str:
@@ -302,7 +302,7 @@ def probes_that_ran(cases: Sequence[SuiteTest]) -> set[str]:
 
 
 def fact_rows(rule_rows: Sequence[RuleRow], coverage: Sequence[CoverageCell],
-              facts: Sequence[ledger.Fact] = ledger.FACTS, ran: set[str] | None = None) -> list[FactRow]:  # fmt: skip
+              facts: Sequence[ledger.Fact] = ledger.FACTS, ran: set[str] | None = None) -> list[FactRow]:
     """Each documented fact's state, from the rules' checks and finding groups and the coverage:
 
     - violated: a finding group of one of its rules, not accepted by the baseline, concerns it
@@ -334,9 +334,9 @@ def fact_rows(rule_rows: Sequence[RuleRow], coverage: Sequence[CoverageCell],
         checks = {rule: by_name[rule].checks if rule in by_name else 0 for rule in fact.rules}
         scope, unseen = _scope(fact)
         seen = sum(cell.observed for cell in coverage if (not fact.operations or cell.operation in fact.operations)
-                   and (not fact.statuses or cell.status in fact.statuses))  # fmt: skip
+                   and (not fact.statuses or cell.status in fact.statuses))
         idle = [f"{rule}: {by_name[rule].unexercised if rule in by_name else 'not in this session'}"
-                for rule, count in checks.items() if not count]  # fmt: skip
+                for rule, count in checks.items() if not count]
         reason = ""
         if any(f.accepted is None for f in found):
             state = VIOLATED
@@ -351,7 +351,7 @@ def fact_rows(rule_rows: Sequence[RuleRow], coverage: Sequence[CoverageCell],
         else:
             state = VERIFIED
         rows.append(FactRow(fact.name, fact.says, fact.source, state, checks, scope, seen, found, reason,
-                            list(fact.probes), list(fact.questions)))  # fmt: skip
+                            list(fact.probes), list(fact.questions)))
     return rows
 
 
@@ -393,7 +393,7 @@ class LatencyRow:
 
     def to_dict(self) -> dict[str, Any]:
         return {"operation": self.operation, "status": self.status, "count": self.count,
-                **{f"p{p}_ms": ms for p, ms in self.ms.items()}}  # fmt: skip
+                **{f"p{p}_ms": ms for p, ms in self.ms.items()}}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LatencyRow:
@@ -472,7 +472,7 @@ class Summary:
             "contract": self.contract,
             "waited_429_s": round(self.waited_429_s, 2),
             "paced_rps": self.paced_rps,
-        }  # fmt: skip
+        }
 
     @property
     def groups(self) -> list[GroupRow]:
@@ -507,7 +507,7 @@ class Summary:
             latency=[LatencyRow.from_dict(row) for row in data.get("latency", [])], contract=data.get("contract"),
             waited_429_s=data.get("waited_429_s", 0.0), paced_rps=data.get("paced_rps"), exit_code=data.get("exit_code"),
             facts=[FactRow.from_dict(row) for row in data.get("facts", [])],
-        )  # fmt: skip
+        )
 
 
 def load_summary(path: Path) -> Summary:
@@ -533,7 +533,7 @@ def _merge(found: list[FindingsRecord]) -> list[GroupRow]:
         if row is None:
             row = merged[key] = GroupRow(record.rule, record.signature, 0, record.at or 0.0, [], [],
                                          severity=record.severity, operation=record.operation, status=record.status,
-                                         defect=record.defect)  # fmt: skip
+                                         defect=record.defect)
         row.count += record.count
         row.first_at = min(row.first_at, record.at or row.first_at) or row.first_at
         if record.test not in row.tests:
@@ -617,7 +617,7 @@ def _budget_verdict(problems: list[Problem], first_pass: list[FirstPassRecord], 
         counts = ", ".join(f"{rule} {checks[rule]}" for rule in sorted(required))
         budget = f"max_requests = {max_requests}" if max_requests else "the request budget"
         return kept, [f"{budget} ended the exploration after the first pass had exercised every rule "
-                      f"(checks per rule: {counts})"], stopped  # fmt: skip
+                      f"(checks per rule: {counts})"], stopped
     missing = sum(step.cost for step in first_pass if step.outcome == "stopped")
     enough = f"; allow at least max_requests = {max_requests + missing}" if max_requests else ""
     more = f" (the first pass over every rule needs about {missing} more requests{enough})" if missing else ""
@@ -709,7 +709,7 @@ def build_summary(
     for source in sorted(name for name in checks if name not in known):
         # another checker's verdicts (schemathesis): one row, its findings named source.Kind
         rule_rows.append(RuleRow(source, "external", f"{source}'s own checks on the responses it validated", checks[source],
-                                 [g for g in groups if g.rule.startswith(source + ".")], f"the {source} suite did not run"))  # fmt: skip
+                                 [g for g in groups if g.rule.startswith(source + ".")], f"the {source} suite did not run"))
     listed = {g.rule for row in rule_rows for g in row.groups}
     for group in groups:  # a group of no known rule is still reported, never dropped
         if group.rule not in listed:
@@ -725,14 +725,14 @@ def build_summary(
         documented_here = statuses[operation]
         for status in sorted(documented_here | {s for (op, s) in observed if op == operation}):
             coverage.append(CoverageCell(operation, status, status in documented_here, observed[(operation, status)],
-                                         asserted[(operation, status)]))  # fmt: skip
+                                         asserted[(operation, status)]))
     problems, budget_note, budget_tests = _budget_verdict(problems, first_pass, checks, target.get("max_requests"))
     notes = [*(notes or []), *budget_note]
     _settle_tests(tests, groups, problems, budget_tests if budget_note else set())
     problems += tests.errors
     explained = {test for g in groups for test in g.tests} | {p.test for p in problems} | budget_tests
     problems += [Problem(ProblemKind.INCONCLUSIVE, "the test failed without a finding", test)
-                 for test in tests.failures if test not in explained]  # fmt: skip
+                 for test in tests.failures if test not in explained]
     failing = any(row.failing for row in rule_rows)
     ran = tests.passed + tests.failed
     verdict = VIOLATION if failing else (INTERRUPTED if interrupted else INCONCLUSIVE if problems or not ran else PASS)
@@ -745,4 +745,4 @@ def build_summary(
     return Summary(verdict, target, profile, duration_s, requests, rule_rows, coverage, tests, problems, notes or [],
                    suites_s, started_at, report, swarm, evidence, latency, contract_location,
                    waited_429_s=waited_429_s, paced_rps=round(sum(rps for _, rps in paced.values()), 2) if paced else None,
-                   facts=fact_rows(rule_rows, coverage, ran=probes_that_ran(tests.cases) if tests.cases else None))  # fmt: skip
+                   facts=fact_rows(rule_rows, coverage, ran=probes_that_ran(tests.cases) if tests.cases else None))

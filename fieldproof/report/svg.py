@@ -24,7 +24,7 @@ def _colour(status: int | None) -> str:
 def _svg(width: int, height: int, body: list[str], title: str) -> str:
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
             f'role="img" aria-label="{html.escape(title)}" font-family="sans-serif" font-size="11">'
-            f"<title>{html.escape(title)}</title>{''.join(body)}</svg>")  # fmt: skip
+            f"<title>{html.escape(title)}</title>{''.join(body)}</svg>")
 
 
 def _axis(span_ms: float, top: int, height: int) -> list[str]:
@@ -57,7 +57,7 @@ def round_timeline(evidence: dict[str, Any]) -> str:
         body.append(f'<text x="{LEFT - 6}" y="{y + 11}" text-anchor="end">{html.escape(str(sender))}</text>')
         body.append(f'<rect x="{x0:.1f}" y="{y + 2}" width="{max(x1 - x0, 1.5):.1f}" height="{LANE - 6}" rx="2" '
                     f'fill="{_colour(status)}"{outline}>'
-                    f"<title>{html.escape(str(sender))}: {status}, {(answered - sent) * 1000:.1f} ms</title></rect>")  # fmt: skip
+                    f"<title>{html.escape(str(sender))}: {status}, {(answered - sent) * 1000:.1f} ms</title></rect>")
         label = f"{status}{' ★ winner' if winner else ''}"
         body.append(f'<text x="{x1 + 4:.1f}" y="{y + 11}">{label}</text>')
     title = f"concurrency round, If-Match {evidence.get('if_match')}"
@@ -82,7 +82,7 @@ def counterexample_timeline(evidence: dict[str, Any]) -> str:
         dash = ' stroke-dasharray="4 3"' if ret is None else ""
         body.append(f'<text x="{LEFT - 6}" y="{y + 11}" text-anchor="end">{html.escape(client)}</text>')
         body.append(f'<rect x="{x0:.1f}" y="{y + 2}" width="{max(x1 - x0, 1.5):.1f}" height="{LANE - 6}" fill="#1565c0" '
-                    f'fill-opacity="0.25" stroke="#1565c0"{dash}><title>{html.escape(said)}</title></rect>')  # fmt: skip
+                    f'fill-opacity="0.25" stroke="#1565c0"{dash}><title>{html.escape(said)}</title></rect>')
         body.append(f'<text x="{x0 + 3:.1f}" y="{y + 11}">#{lane + 1} {html.escape(said)}</text>')
     title = f"non-linearizable counterexample: {len(operations)} operations of {len(clients)} clients"
     return _svg(WIDTH, top + 8 + LANE * len(operations), body, title)
@@ -109,7 +109,7 @@ def latency_boxes(rows: Sequence[LatencyRow]) -> str:
         body.append(f'<rect x="{q[25]:.1f}" y="{y - 5}" width="{max(q[75] - q[25], 1):.1f}" height="10" '
                     f'fill="{_colour(row.status)}" fill-opacity="0.6" stroke="#333">'
                     f"<title>{row.operation} {row.status}: median {row.ms[50]:.1f} ms, "
-                    f"p95 {row.ms[95]:.1f} ms, {row.count} answers</title></rect>")  # fmt: skip
+                    f"p95 {row.ms[95]:.1f} ms, {row.count} answers</title></rect>")
         body.append(f'<line x1="{q[50]:.1f}" y1="{y - 6}" x2="{q[50]:.1f}" y2="{y + 6}" stroke="#000" stroke-width="2"/>')
     return _svg(WIDTH, top + 8 + LANE * len(rows), body, "latency per operation and status (ms)")
 
@@ -139,7 +139,7 @@ def coverage_heat_map(cells: Sequence[CoverageCell], operations: Sequence[str]) 
             what = f"{operation} {status}: {cell.observed} answers" + (", asserted" if cell.asserted else "")
             what += ", UNDOCUMENTED" if undocumented else ""
             body.append(f'<rect x="{x}" y="{y}" width="{size - 2}" height="{size - 2}" fill="#1565c0" fill-opacity="{shade:.2f}" '
-                        f'stroke="{stroke}" stroke-width="{width}"><title>{what}</title></rect>')  # fmt: skip
+                        f'stroke="{stroke}" stroke-width="{width}"><title>{what}</title></rect>')
             if cell.asserted:
                 body.append(f'<circle cx="{x + size - 8}" cy="{y + 7}" r="3" fill="#000"/>')
     return _svg(left + size * len(statuses) + 10, top + size * len(operations) + 10, body, "coverage: operation x status")

@@ -45,7 +45,7 @@ def _expect(rule: Callable[..., Any], exchange: Exchange, allowed: Iterable[int]
     registered = EXCHANGE_RULES[rule.__name__]
     served = 200 <= exchange.status < 300 and registered.severity_if_served is not None
     return finding(rule, exchange, defect, f"{what_happened(exchange)}; {defect}{detail}",
-                    registered.severity_if_served if served else None)  # fmt: skip
+                    registered.severity_if_served if served else None)
 
 
 REFUSALS = frozenset({400, 401, 403, 404, 412, 422, 428, 429})
@@ -104,7 +104,7 @@ def _served_answers(exchange: Exchange) -> frozenset[int] | None:
 
 
 @exchange_rule("every response has a status the contract documents for its operation; a 500 is always a finding",
-               "no request reached one of the four operations", only_ours=True)  # fmt: skip
+               "no request reached one of the four operations", only_ours=True)
 def documented_status(exchange: Exchange) -> Result:
     if exchange.status >= 500:
         return finding(documented_status, exchange, "a server error is never a pass")
@@ -117,7 +117,7 @@ def documented_status(exchange: Exchange) -> Result:
 
 
 @exchange_rule("every response carries a valid W3C traceparent (the users' contract, beyond the vendor's)",
-               "no request reached one of the four operations", severity=Severity.MINOR, only_ours=True)  # fmt: skip
+               "no request reached one of the four operations", severity=Severity.MINOR, only_ours=True)
 def traceparent_on_every_response(exchange: Exchange) -> Result:
     value = exchange.header("traceparent")
     if value is None:
@@ -132,7 +132,7 @@ def traceparent_on_every_response(exchange: Exchange) -> Result:
 
 @exchange_rule("a response to a request with a valid traceparent continues its trace-id with a new parent-id; "
                "one with an invalid traceparent starts a new trace", "no response carried a traceparent to compare",
-               severity=Severity.MINOR, only_ours=True)  # fmt: skip
+               severity=Severity.MINOR, only_ours=True)
 def trace_continues_callers_trace(exchange: Exchange) -> Result:
     sent, got = exchange.request_header("traceparent"), exchange.header("traceparent")
     if sent is None or got is None:
@@ -149,11 +149,11 @@ def trace_continues_callers_trace(exchange: Exchange) -> Result:
         if claimed is not None and theirs.trace_id == claimed.group(1).lower():
             return finding(trace_continues_callers_trace, exchange, "an invalid traceparent's trace continued",
                             f"{what_happened(exchange)} continuing the trace-id of the invalid traceparent {sent!r} "
-                            "(W3C: an invalid traceparent is ignored and a new trace started)")  # fmt: skip
+                            "(W3C: an invalid traceparent is ignored and a new trace started)")
         return []
     if theirs.trace_id != ours.trace_id:
         return finding(trace_continues_callers_trace, exchange, "a new trace-id, not the caller's",
-                        f"{what_happened(exchange)} with trace-id {theirs.trace_id}, not the caller's {ours.trace_id}")  # fmt: skip
+                        f"{what_happened(exchange)} with trace-id {theirs.trace_id}, not the caller's {ours.trace_id}")
     if theirs.parent_id == ours.parent_id:
         return finding(trace_continues_callers_trace, exchange, "the caller's parent-id echoed instead of its own span")
     return []
@@ -164,13 +164,13 @@ _TRACE_ID_FIELD = re.compile(r"^\s*[0-9a-fA-F]{2}-([0-9a-fA-F]{32})-")  # where 
 
 @exchange_rule("a tracestate header, when present, is a well-formed W3C list",
                "no response carried a tracestate header (it is optional)", severity=Severity.MINOR,
-               only_ours=True)  # fmt: skip
+               only_ours=True)
 def tracestate_well_formed(exchange: Exchange) -> Result:
     value = exchange.header("tracestate")
     if value is None:
         return None
     return [Finding("tracestate_well_formed", "a malformed tracestate", f"{what_happened(exchange)}: {defect}", exchange)
-            for defect in tracestate_errors(value)]  # fmt: skip
+            for defect in tracestate_errors(value)]
 
 
 @exchange_rule("200 and 204 carry an ETag that is a quoted entity tag", "no request succeeded", only_ours=True)
@@ -184,7 +184,7 @@ def etag_on_success(exchange: Exchange) -> Result:
         parse_etag(value)
     except HeaderSyntaxError:
         return finding(etag_on_success, exchange, "an ETag that is not a quoted entity tag",
-                        f"{what_happened(exchange)} with ETag {value!r}, not a quoted entity tag")  # fmt: skip
+                        f"{what_happened(exchange)} with ETag {value!r}, not a quoted entity tag")
     return []
 
 
@@ -220,7 +220,7 @@ def _kind_errors(value: Any, kind: str) -> bool:
 
 @exchange_rule("a GET's 200 carries the run: a JSON object with every documented field of its documented kind "
                "(id, status, version, start_fielding_at, end_fielding_at, last_changed_at, last_changed_by)",
-               "no GET was answered 200")  # fmt: skip
+               "no GET was answered 200")
 def run_body_documented(exchange: Exchange) -> Result:
     if exchange.operation != "get" or exchange.status != 200 or exchange.body_cut_at is not None:
         return None  # a body cut off at max_body_bytes is not whole: response_body_bounded says so
@@ -229,7 +229,7 @@ def run_body_documented(exchange: Exchange) -> Result:
     if media_type != "application/json" or not isinstance(body, dict):
         shown = f"{len(exchange.body)}-byte body, {media_type or 'no content-type'}" if exchange.body else "an empty body"
         return finding(run_body_documented, exchange, "no run in the body: not a JSON object",
-                        f"{what_happened(exchange)} without the run as a JSON object ({shown})")  # fmt: skip
+                        f"{what_happened(exchange)} without the run as a JSON object ({shown})")
     missing = [name for name in contract.RUN_BODY if name not in body]
     wrong = [name for name, kind in contract.RUN_BODY.items() if name in body and _kind_errors(body[name], kind)]
     findings: list[Finding] = []
@@ -238,7 +238,7 @@ def run_body_documented(exchange: Exchange) -> Result:
     if wrong:  # grouped by the fields, not by their values
         shown = "; ".join(f"{name} {body[name]!r} is no {contract.RUN_BODY[name]}" for name in wrong)
         findings += finding(run_body_documented, exchange, f"the run's {', '.join(wrong)} not of the documented kind",
-                             f"{what_happened(exchange)} with {shown}")  # fmt: skip
+                             f"{what_happened(exchange)} with {shown}")
     # a path that is not the run's own (unknown, malformed, another scope) served at all is
     # unknown_path_refused's finding: judged here is what a run's own path shows
     named = (contract.path_ids(urllib.parse.urlsplit(exchange.url).path) or {}) if not exchange.facts.path else {}
@@ -247,7 +247,7 @@ def run_body_documented(exchange: Exchange) -> Result:
     if other:  # the whole path names the run: another run's, or the same under another scope, is not it
         shown = "; ".join(f"{name} {body[name]!r}, the path's {asked[name]!r}" for name in other)
         findings += finding(run_body_documented, exchange, f"the run shown is not the one the path names ({', '.join(other)})",
-                             f"{what_happened(exchange)} with {shown}")  # fmt: skip
+                             f"{what_happened(exchange)} with {shown}")
     return findings
 
 
@@ -262,7 +262,7 @@ def no_body_on_204(exchange: Exchange) -> Result:
 
 @exchange_rule("a 429 carries Retry-After in whole seconds (documented; the users' contract requires it)",
                "no 429 was met; set rate_limit_probe = true in the target file "
-               "(on the sandbox: FIELDPROOF_SANDBOX_RATE_LIMIT_BURST)", severity=Severity.MINOR, only_ours=True)  # fmt: skip
+               "(on the sandbox: FIELDPROOF_SANDBOX_RATE_LIMIT_BURST)", severity=Severity.MINOR, only_ours=True)
 def retry_after_on_429(exchange: Exchange) -> Result:
     if exchange.status != 429:
         return None
@@ -271,7 +271,7 @@ def retry_after_on_429(exchange: Exchange) -> Result:
         return finding(retry_after_on_429, exchange, "no Retry-After: a client cannot know when to retry")
     if not value.strip(" \t").isdigit() or not value.strip(" \t").isascii():
         return finding(retry_after_on_429, exchange, "a Retry-After that is not a count of seconds",
-                        f"429 with Retry-After {value!r}: the docs say a count of seconds")  # fmt: skip
+                        f"429 with Retry-After {value!r}: the docs say a count of seconds")
     return []
 
 
@@ -284,14 +284,14 @@ def error_body_documented(exchange: Exchange) -> Result:
     body = exchange.json()
     if media_type != "application/json" or not isinstance(body, dict):
         return finding(error_body_documented, exchange, "no JSON object body",
-                        f"{what_happened(exchange)} without a JSON object body ({content_type or 'no content-type'})")  # fmt: skip
+                        f"{what_happened(exchange)} without a JSON object body ({content_type or 'no content-type'})")
     if exchange.status == 429:
         required = {"object": "too_many_requests_problem_details", "details": None}
     else:
         required = {"object": None, "detail": None}
     defects = [f"{key!r} must be {repr(value) if value else 'a string'}"
                 for key, value in required.items()
-                if not isinstance(body.get(key), str) or (value is not None and body[key] != value)]  # fmt: skip
+                if not isinstance(body.get(key), str) or (value is not None and body[key] != value)]
     defects += _error_object_problems(exchange, body.get("object"))
     if exchange.status != 429 and "id" in body and _kind_errors(body["id"], "uuid"):
         defects.append("'id' must be a UUID")
@@ -345,7 +345,7 @@ def _unchanged(rule: Callable[..., Any], exchange: Exchange, what: str) -> Resul
 
 
 @exchange_rule("a refused request (400, 401, 403, 404, 412, 422, 428, 429) leaves the run as it was",
-               "no refused request was looked at before and after", only_ours=True)  # fmt: skip
+               "no refused request was looked at before and after", only_ours=True)
 def refusal_changes_nothing(exchange: Exchange) -> Result:
     if exchange.status not in REFUSALS:
         return None
@@ -353,7 +353,7 @@ def refusal_changes_nothing(exchange: Exchange) -> Result:
 
 
 @exchange_rule("a 204 write took effect: new status, higher version, a later last_changed_at, and its ETag is the current one",
-               "no write succeeded while the harness looked at the run", severity=Severity.CRITICAL)  # fmt: skip
+               "no write succeeded while the harness looked at the run", severity=Severity.CRITICAL)
 def success_changes_the_run(exchange: Exchange) -> Result:
     before, after = exchange.before, exchange.after
     if exchange.status != 204 or exchange.operation not in contract.WRITES or before is None or after is None:
@@ -379,7 +379,7 @@ def success_changes_the_run(exchange: Exchange) -> Result:
         defects.append(f"the 204's ETag {etag} is not the run's current ETag {after.etag}")
     if defects:
         return finding(success_changes_the_run, exchange, "the write did not take effect as answered",
-                        f"{what_happened(exchange)} but {'; '.join(defects)}")  # fmt: skip
+                        f"{what_happened(exchange)} but {'; '.join(defects)}")
     return []
 
 
@@ -410,7 +410,7 @@ def _last_change_problem(exchange: Exchange, before: Snapshot, after: Snapshot) 
 
 
 @exchange_rule("a method the contract does not declare is not a success and changes nothing "
-               "(404, 405 or 501: an open question)", "no undeclared method was probed", only_undeclared=True)  # fmt: skip
+               "(404, 405 or 501: an open question)", "no undeclared method was probed", only_undeclared=True)
 def undeclared_method_refused(exchange: Exchange) -> Result:
     if 200 <= exchange.status < 300:
         return finding(undeclared_method_refused, exchange, "an undeclared method succeeded", severity=Severity.CRITICAL)
@@ -422,18 +422,18 @@ def undeclared_method_refused(exchange: Exchange) -> Result:
 @exchange_rule("every response is a well-formed HTTP/1.1 message: a valid status line, one Content-Length (none on a 204), a "
                "body as long as it says and none on 204, 304 or HEAD, in a content coding the client asked for (RFC 9112, "
                "RFC 9110 §8.4, §8.6)",
-               "no response was received", judges_unreadable=True)  # fmt: skip
+               "no response was received", judges_unreadable=True)
 def http_message_well_formed(exchange: Exchange) -> Result:
     framing = exchange.framing
     if framing is None:
         if exchange.status == 204 and exchange.header("content-length") is not None:  # RFC 9110 §8.6: MUST NOT
             return finding(http_message_well_formed, exchange, "a Content-Length on a 204",
                             f"{what_happened(exchange)} with Content-Length: {exchange.header('content-length')}; RFC 9110 "
-                            "§8.6: a server must not send one on a 204", Severity.MINOR)  # header form: clients ignore it  # fmt: skip
+                            "§8.6: a server must not send one on a 204", Severity.MINOR)  # header form: clients ignore it
         return []
     what = f"{exchange.method} {exchange.operation}" + (f" answered {exchange.status}" if exchange.status else "")
     return finding(http_message_well_formed, exchange, framing.defect,
-                    f"{what}: {framing.defect} ({framing.detail}); the bytes as they arrived: {_shown(framing.received)}")  # fmt: skip
+                    f"{what}: {framing.defect} ({framing.detail}); the bytes as they arrived: {_shown(framing.received)}")
 
 
 def _shown(data: bytes, limit: int = 300) -> str:
@@ -443,13 +443,13 @@ def _shown(data: bytes, limit: int = 300) -> str:
 
 
 @exchange_rule("a response body fits in max_body_bytes (the harness never buffers more)",
-               "no response was received", severity=Severity.MINOR)  # fmt: skip
+               "no response was received", severity=Severity.MINOR)
 def response_body_bounded(exchange: Exchange) -> Result:
     if exchange.body_cut_at is None:
         return []
     return finding(response_body_bounded, exchange, "a body longer than max_body_bytes",
                     f"{what_happened(exchange)} with a body longer than {exchange.body_cut_at} bytes (max_body_bytes): "
-                    "cut off there and not read further")  # fmt: skip
+                    "cut off there and not read further")
 
 
 # expectation rules: the status a fact of the request calls for
@@ -457,7 +457,7 @@ def response_body_bounded(exchange: Exchange) -> Result:
 
 @exchange_rule("the current ETag wins when the run's state allows the write",
                "no write with the current tag on a run whose state allows it", expectation=True,
-               skip_rate_limited=True, ordinary_besides="if_match")  # fmt: skip
+               skip_rate_limited=True, ordinary_besides="if_match")
 def current_tag_wins(exchange: Exchange) -> Result:
     if exchange.facts.if_match is not IfMatch.CURRENT:
         return None
@@ -468,7 +468,7 @@ def current_tag_wins(exchange: Exchange) -> Result:
 
 @exchange_rule("a stale or foreign ETag gets 412 and changes nothing",
                "no write with a stale, foreign or never-issued tag", expectation=True,
-               severity_if_served=Severity.CRITICAL, skip_rate_limited=True, ordinary_besides="if_match")  # fmt: skip
+               severity_if_served=Severity.CRITICAL, skip_rate_limited=True, ordinary_besides="if_match")
 def stale_tag_refused(exchange: Exchange) -> Result:
     facts = exchange.facts
     if facts.if_match not in STALE_KINDS:
@@ -505,7 +505,7 @@ def _variant_answers(exchange: Exchange) -> tuple[set[int], str] | None:
 
 @exchange_rule("an If-Match the docs leave open gets one of its possible answers, and a stale one never wins",
                "no write with a missing, malformed, *, list or strong-spelled If-Match", expectation=True,
-               severity_if_served=Severity.CRITICAL, skip_rate_limited=True, ordinary_besides="if_match")  # fmt: skip
+               severity_if_served=Severity.CRITICAL, skip_rate_limited=True, ordinary_besides="if_match")
 def if_match_variant_answered(exchange: Exchange) -> Result:
     answers = _variant_answers(exchange)
     if answers is None:
@@ -516,7 +516,7 @@ def if_match_variant_answered(exchange: Exchange) -> Result:
 @exchange_rule("resume of a run whose goal or end date is reached, or that is completed, gets 422",
                "no resume of a goal_reached, end_date_passed, completed or live run "
                "(list such runs in the target file)", expectation=True, severity_if_served=Severity.CRITICAL,
-               skip_rate_limited=True, ordinary_besides="if_match")  # fmt: skip
+               skip_rate_limited=True, ordinary_besides="if_match")
 def business_rules_refuse(exchange: Exchange) -> Result:
     facts = exchange.facts
     if exchange.operation != "resume" or facts.if_match is not IfMatch.CURRENT:
@@ -528,14 +528,14 @@ def business_rules_refuse(exchange: Exchange) -> Result:
     assert before is not None
     role = contract.ROLES.get(facts.role or "")
     why = (role.blocked_by if before.run_status == "paused" and role and role.blocked_by
-           else f"the run is {before.run_status}")  # fmt: skip
+           else f"the run is {before.run_status}")
     if answers == {204, 422}:
         why += " (422 or a 204 no-op is an open question)"
     return _expect(business_rules_refuse, exchange, answers, why)
 
 
 @exchange_rule("a GET of a run, with the account's token, on the run's own path, is answered 200",
-               "no plain GET of a run was sent", expectation=True, skip_rate_limited=True, ordinary_besides="if_match")  # fmt: skip
+               "no plain GET of a run was sent", expectation=True, skip_rate_limited=True, ordinary_besides="if_match")
 def get_serves_the_run(exchange: Exchange) -> Result:
     if exchange.operation != "get" or exchange.facts.role is None:
         return None
@@ -559,7 +559,7 @@ _AUTH_ANSWERS = {
 
 @exchange_rule("no token or a malformed one gets 401; an expired one 403; another account's 403 (or 404)",
                "no request without the main token (another account's needs foreign_token_env)", expectation=True,
-               severity_if_served=Severity.CRITICAL, only_ours=True, skip_rate_limited=True, ordinary_besides="auth")  # fmt: skip
+               severity_if_served=Severity.CRITICAL, only_ours=True, skip_rate_limited=True, ordinary_besides="auth")
 def auth_refused(exchange: Exchange) -> Result:
     facts = exchange.facts
     if facts.auth is Auth.MAIN:
@@ -582,7 +582,7 @@ _PATH_ANSWERS = {
 @exchange_rule("an unknown run gets 404; malformed or odd path ids 400 or 404; another account id 400, 403 or 404; the run's "
                "own id under another project or target group is refused (400, 403 or 404), never served",
                "no request to an unknown or malformed path", expectation=True, severity_if_served=Severity.CRITICAL,
-               only_ours=True, skip_rate_limited=True, ordinary_besides="path")  # fmt: skip
+               only_ours=True, skip_rate_limited=True, ordinary_besides="path")
 def unknown_path_refused(exchange: Exchange) -> Result:
     facts = exchange.facts
     if not facts.path:
@@ -594,7 +594,7 @@ def unknown_path_refused(exchange: Exchange) -> Result:
 
 @exchange_rule("a request without Cint-API-Version gets 403 required_header_missing",
                "no request without Cint-API-Version", expectation=True, only_ours=True, skip_rate_limited=True,
-               ordinary_besides="api_version")  # fmt: skip
+               ordinary_besides="api_version")
 def api_version_required(exchange: Exchange) -> Result:
     if exchange.facts.api_version is not ApiVersion.MISSING:
         return None
@@ -607,7 +607,7 @@ def api_version_required(exchange: Exchange) -> Result:
 
 @exchange_rule("a Cint-API-Version that is no known version gets 400 or 403, or is served as the current one",
                "no request with an unknown Cint-API-Version", expectation=True, only_ours=True, skip_rate_limited=True,
-               ordinary_besides="api_version")  # fmt: skip
+               ordinary_besides="api_version")
 def unknown_api_version_answered(exchange: Exchange) -> Result:
     facts = exchange.facts
     if facts.api_version not in (ApiVersion.UNKNOWN, ApiVersion.MALFORMED):
@@ -618,4 +618,4 @@ def unknown_api_version_answered(exchange: Exchange) -> Result:
     question = OPEN_QUESTIONS["unknown_api_version"]
     return _expect(unknown_api_version_answered, exchange, question.refusals | served,
                    "a Cint-API-Version that is no known version (open question)",
-                   f" (it was {exchange.request_header('cint-api-version')!r})")  # fmt: skip
+                   f" (it was {exchange.request_header('cint-api-version')!r})")

@@ -162,7 +162,7 @@ ExchangeJudgement = Callable[[Exchange], Result]
 def exchange_rule(summary: str, unexercised: str, expectation: bool = False, severity: Severity = Severity.MAJOR,
                   severity_if_served: Severity | None = None, judges_unreadable: bool = False, *,
                   only_ours: bool = False, only_undeclared: bool = False, skip_rate_limited: bool = False,
-                  ordinary_besides: str | None = None) -> Callable[[ExchangeJudgement], ExchangeJudgement]:  # fmt: skip
+                  ordinary_besides: str | None = None) -> Callable[[ExchangeJudgement], ExchangeJudgement]:
     """Register a function judging one exchange under its own name; the keyword-only arguments
     are its guards (`Guards`). The name bound at module level is the guarded function, so a call
     of the rule from anywhere (the recorder, schemathesis, the manual, a test) judges the same."""
@@ -174,7 +174,7 @@ def exchange_rule(summary: str, unexercised: str, expectation: bool = False, sev
             return None if guards.leave_alone(exchange) else body(exchange)
 
         EXCHANGE_RULES[body.__name__] = Rule(body.__name__, summary, unexercised, judged, expectation, severity,
-                                             severity_if_served, judges_unreadable, guards)  # fmt: skip
+                                             severity_if_served, judges_unreadable, guards)
         return judged
 
     return decorator
@@ -217,7 +217,7 @@ def judge_exchange(exchange: Exchange) -> dict[str, Result]:
     """Every exchange rule's verdict on one exchange (on an answer that could not be read as
     HTTP, only the rules that judge such answers)."""
     return {name: rule.judge(exchange) if exchange.readable or rule.judges_unreadable else None
-            for name, rule in EXCHANGE_RULES.items()}  # fmt: skip
+            for name, rule in EXCHANGE_RULES.items()}
 
 
 def all_rules() -> dict[str, Rule]:
@@ -232,7 +232,7 @@ def severity_of(name: str) -> Severity:
 
 
 def finding(rule: Callable[..., Any] | str, exchange: Exchange | None, defect: str, message: str | None = None,
-            severity: Severity | None = None) -> list[Finding]:  # fmt: skip
+            severity: Severity | None = None) -> list[Finding]:
     """`defect` is the finding's identity: fixed words, never a value the request or answer
     carried (those go in `message`). `severity`: the rule's own unless given."""
     name = rule if isinstance(rule, str) else rule.__name__

@@ -25,7 +25,7 @@ RACE_ANSWERS = frozenset({204}) | OPEN_QUESTIONS["gate_order"].refusals  # what 
 @sequence_rule("N concurrent writes with one ETag: exactly one 204, the others 412 (422 once the winner "
                "changed the state: the gate order is open), and one step of the run; writes of different "
                "kinds: some order of them, then the GET after them, is one the run's model allows",
-               "the concurrency suite did not run")  # fmt: skip
+               "the concurrency suite did not run")
 @dataclass
 class OneWinner(SequenceJudge):
     """One round: the run before, the racers' writes, then a GET of the run after them.
@@ -81,7 +81,7 @@ class OneWinner(SequenceJudge):
             findings += finding(self.rule, blamed, defect,
                                  f"{len(settled)} concurrent writes with If-Match {settled[0].request_header('if-match')} "
                                  f"were answered {statuses}; expected one 204 and {len(settled) - 1} x 412 (or 422)"
-                                 f"{won_by}")  # fmt: skip
+                                 f"{won_by}")
         if len(winners) == 1:
             findings += self._stepped(winners[0], winners[0].header("etag"))
         return findings
@@ -94,10 +94,10 @@ class OneWinner(SequenceJudge):
         versions = self.before.version, after.version
         if not (isinstance(versions[0], int) and isinstance(versions[1], int) and versions[1] > versions[0]):
             return finding(self.rule, winner, "the version did not step",
-                            f"after the race the version went from {versions[0]} to {versions[1]}")  # fmt: skip
+                            f"after the race the version went from {versions[0]} to {versions[1]}")
         if winner_etag is not None and winner_etag != after.etag:  # a missing one: etag_on_success
             return finding(self.rule, winner, "another write took effect too",
-                            f"the winner's ETag {winner_etag} is not the current {after.etag}: another write took effect too")  # fmt: skip
+                            f"the winner's ETag {winner_etag} is not the current {after.etag}: another write took effect too")
         return []
 
     def _judge_by_the_model(self, settled: list[Exchange]) -> list[Finding] | None:
@@ -133,10 +133,10 @@ class OneWinner(SequenceJudge):
         answered = ", ".join(str(e.status) for e in settled)
         return finding(self.rule, culprit, defect,
                         f"{len(settled)} concurrent writes ({kinds}) with If-Match {tag} on a {before.run_status} run were "
-                        f"answered [{answered}]; no order of them is one a correct server gives: {reason}")  # fmt: skip
+                        f"answered [{answered}]; no order of them is one a correct server gives: {reason}")
 
     def _why_no_order(self, seen: list[tuple[Exchange, Observation]], initial: RunState, changes: list[Exchange],
-                      alone: Analysis) -> tuple[Exchange, str, str]:  # fmt: skip
+                      alone: Analysis) -> tuple[Exchange, str, str]:
         """(the write to blame, the defect, the reason in words) for a round no order explains;
         `alone`: the verdict on the writes without the GET after them."""
         odd = [e for e, _ in seen if e.status not in RACE_ANSWERS]
@@ -173,11 +173,11 @@ class OneWinner(SequenceJudge):
                 "violated": self.violated,
                 "requests": [[w.sent_at, w.sent_at + w.elapsed_s, w.status,
                               f"{w.sender or f'racer {n}'}{f' {w.operation}' if mixed else ''}"]
-                             for n, w in enumerate(self.writes)]}  # fmt: skip
+                             for n, w in enumerate(self.writes)]}
 
 
 @sequence_rule("the ETag a 204 returns is accepted by the next write",
-               "no write followed a 204 with its ETag", severity=Severity.MAJOR)  # fmt: skip
+               "no write followed a 204 with its ETag", severity=Severity.MAJOR)
 @dataclass
 class NewTagAccepted(SequenceJudge):
     """Writes in order: each one sent with the tag the last 204 answered is judged."""
@@ -194,7 +194,7 @@ class NewTagAccepted(SequenceJudge):
         if item.status in (400, 412):  # 400: the server cannot even parse the tag it issued
             return finding(self.rule, item, "the tag a 204 returned was refused by the next write",
                             f"the ETag {first.header('etag')} returned by {first.operation} was refused "
-                            f"with {item.status} by the next {item.operation}")  # fmt: skip
+                            f"with {item.status} by the next {item.operation}")
         return []
 
 
@@ -213,7 +213,7 @@ def observation_of(exchange: Exchange) -> Observation:
 
 
 @sequence_rule("in any sequence of requests, every answer is one the contract's model of a run allows",
-               "the lifecycle model suite did not run")  # fmt: skip
+               "the lifecycle model suite did not run")
 @dataclass
 class LifecycleModel(SequenceJudge):
     """Judges each answer of a sequence against the states the model allows so far.
@@ -233,7 +233,7 @@ class LifecycleModel(SequenceJudge):
     def observe(self, item: Exchange) -> Result:
         self.script.append(f"{item.method} {item.operation}"
                            f"{' If-Match ' + str(item.request_header('if-match')) if item.method == 'POST' else ''}"
-                           f" -> {item.status} {item.header('etag') or ''}".rstrip())  # fmt: skip
+                           f" -> {item.status} {item.header('etag') or ''}".rstrip())
         observed = observation_of(item)
         if not ours(item):
             return None
@@ -251,7 +251,7 @@ class LifecycleModel(SequenceJudge):
         self.states = []
         return finding(self.rule, item, "an answer no correct server gives in the run's state",
                         f"{what_happened(item)} (ETag {observed.etag}), which no correct server answers to "
-                        f"If-Match {observed.if_match} when the run is {held}; the requests so far:{steps}")  # fmt: skip
+                        f"If-Match {observed.if_match} when the run is {held}; the requests so far:{steps}")
 
     @property
     def lost(self) -> bool:
@@ -261,7 +261,7 @@ class LifecycleModel(SequenceJudge):
 
 
 @sequence_rule("a history of concurrent requests is linearizable against the run's model",
-               "no concurrent history was checked; on a target file pass --history-size N")  # fmt: skip
+               "no concurrent history was checked; on a target file pass --history-size N")
 @dataclass
 class LinearizableHistory(SequenceJudge):
     """The operations of several clients on one run (linearizability.Entry), checked at the end."""
@@ -298,4 +298,4 @@ class LinearizableHistory(SequenceJudge):
             return []
         return finding(self.rule, self.example, "no order of the history is one the run's model accepts",
                         f"{verdict.history_size} concurrent requests have no order the run's model accepts. "
-                        f"{verdict.explain()}\n{verdict.timeline()}")  # fmt: skip
+                        f"{verdict.explain()}\n{verdict.timeline()}")

@@ -216,7 +216,7 @@ class Sandbox:
             answer = self.settings.missing_if_match
             if answer == "400":
                 raise ProblemAnswer(400, "bad_request_error", "the If-Match header is required",
-                               [{"name": "If-Match", "reason": "missing"}])  # fmt: skip
+                               [{"name": "If-Match", "reason": "missing"}])
             if answer == "428":
                 raise ProblemAnswer(428, "precondition_required_error", "this write needs an If-Match header")
             return Precondition(frozenset())
@@ -240,7 +240,7 @@ class Sandbox:
             return ANY_VERSION if self.settings.if_match_star == "match" else Precondition(frozenset())
         if len(if_match.tags) > 1 and self.settings.if_match_list == "400":
             raise ProblemAnswer(400, "bad_request_error", "If-Match must hold exactly one entity tag",
-                           [{"name": "If-Match", "reason": "a list"}])  # fmt: skip
+                           [{"name": "If-Match", "reason": "a list"}])
         versions = {
             int(tag.opaque)
             for tag in if_match.tags

@@ -134,7 +134,7 @@ def routes(sandbox: Sandbox, counter: RequestCounter | None = None) -> list[Rout
 
     async def stats(request: Request) -> Response:
         return JSONResponse({"api_requests": counter.count if counter else None,
-                             "by_route": dict(counter.by_route) if counter else None, "pid": os.getpid()})  # fmt: skip
+                             "by_route": dict(counter.by_route) if counter else None, "pid": os.getpid()})
 
     return [
         Route(f"{PREFIX}/stats", guarded(stats), methods=["GET"]),

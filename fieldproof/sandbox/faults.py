@@ -177,7 +177,7 @@ class FaultyResponses:
 
 
 def _distort_start(mode: str, status: int, headers: list[tuple[bytes, bytes]], state: dict[str, object]
-                   ) -> tuple[int, list[tuple[bytes, bytes]]]:  # fmt: skip
+                   ) -> tuple[int, list[tuple[bytes, bytes]]]:
     """One mode's distortion of a response's status and headers (`state` carries a body change)."""
     if mode == "no_etag_on_204" and status == 204 or mode == "no_etag_on_200" and status == 200:
         headers = _without(headers, b"etag")
@@ -191,19 +191,19 @@ def _distort_start(mode: str, status: int, headers: list[tuple[bytes, bytes]], s
         seconds = next((int(v) for k, v in headers if k.lower() == b"retry-after" and v.isdigit()), 1)
         headers = _without(headers, b"retry-after") + [(b"retry-after", formatdate(time.time() + seconds, usegmt=True).encode())]
     elif (mode == "no_traceparent_on_errors" and status >= 400 or mode == "no_traceparent_on_404" and status == 404
-          or mode == "no_traceparent_anywhere"):  # fmt: skip
+          or mode == "no_traceparent_anywhere"):
         headers = _without(headers, b"traceparent")
     elif mode == "malformed_traceparent":
         headers = [(k, v.upper() if k.lower() == b"traceparent" else v) for k, v in headers]
     elif mode == "trace_not_continued":
         headers = [(k, b"00-" + b"%032x" % random.getrandbits(128) + v[35:] if k.lower() == b"traceparent" else v)
-                   for k, v in headers]  # fmt: skip
+                   for k, v in headers]
     elif mode == "status_200_instead_of_204" and status == 204:
         status = 200
         body = b'{"status":"ok"}'
         headers = _without(headers, b"content-length") + [
             (b"content-length", str(len(body)).encode()), (b"content-type", b"application/json"),
-        ]  # fmt: skip
+        ]
         state["body"] = body
     elif mode == "undocumented_409_on_stale" and status == 412:
         status = 409

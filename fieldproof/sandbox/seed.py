@@ -34,7 +34,7 @@ _SPEC_KEYS = {
     "role", "account", "account_id", "fielding_run_id", "project_id", "target_group_id",
     "status", "version", "completes", "completes_goal", "goal_reached", "end_date_passed",
     "start_fielding_at", "end_fielding_at",
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ class SandboxSettings:
         alike). Where it listens and its signing key are not its behaviour."""
         defaults = SandboxSettings()
         return {f.name: str(getattr(self, f.name)) for f in setting_fields()
-                if f.name not in SERVING and getattr(self, f.name) != getattr(defaults, f.name)}  # fmt: skip
+                if f.name not in SERVING and getattr(self, f.name) != getattr(defaults, f.name)}
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))

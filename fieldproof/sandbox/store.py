@@ -318,7 +318,7 @@ class Store:
         return None
 
     def _write(self, seen: Run, status: str, actor: str, now: datetime, action: Action, unconditional: bool = False
-               ) -> Run | None:  # fmt: skip
+               ) -> Run | None:
         faults = self.policy.faults
         version = seen.version + 1
         if "version_not_bumped" in faults:

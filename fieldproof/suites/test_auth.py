@@ -56,4 +56,4 @@ def test_the_auth_scheme_and_header_names_ignore_case(fp: Harness) -> None:
         resumed = fp.client.write("resume", run, headers=lower, before=look)
         if resumed.status == 204:  # put back for what follows
             fp.require(fp.client.write("pause", run, resumed.header("etag"), before=resumed.after), 204,
-                       "pausing the run again after the resume")  # fmt: skip
+                       "pausing the run again after the resume")

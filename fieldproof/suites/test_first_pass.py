@@ -20,7 +20,7 @@ from fieldproof import contract, probes
 from fieldproof.harness import Harness, SuiteStopped
 
 EVERY_RESPONSE = ("documented_status", "traceparent_on_every_response", "trace_continues_callers_trace",
-                  "tracestate_well_formed", "response_body_bounded", "http_message_well_formed", "run_body_documented")  # fmt: skip
+                  "tracestate_well_formed", "response_body_bounded", "http_message_well_formed", "run_body_documented")
 
 
 def _as_is(step: str) -> Callable[[Harness], None]:

@@ -48,7 +48,7 @@ def near_misses(fp: Harness, run: RunRef) -> list[dict[str, Any]]:
     """Paths that are not the run's, each as the ids that differ from its own."""
     scopes: list[dict[str, Any]] = [{"project_id": other_ulid(run.project_id)},
                                     {"target_group_id": other_ulid(run.target_group_id)},
-                                    {"account_id": str(int(run.account_id) + 1)}]  # fmt: skip
+                                    {"account_id": str(int(run.account_id) + 1)}]
     other = fp.other_run(run)
     if other is not None and (other.project_id, other.target_group_id) != (run.project_id, run.target_group_id):
         scopes.append({"project_id": other.project_id, "target_group_id": other.target_group_id})

@@ -18,7 +18,7 @@ BURST_SECONDS = 10
 def test_a_burst_gets_429_with_retry_after(fp: Harness) -> None:
     if not fp.settings.rate_limit_probe:
         pytest.skip("the burst probe is opt-in: set rate_limit_probe = true in the target file "
-                    "(on the sandbox it runs when FIELDPROOF_SANDBOX_RATE_LIMIT_BURST is set)")  # fmt: skip
+                    "(on the sandbox it runs when FIELDPROOF_SANDBOX_RATE_LIMIT_BURST is set)")
     with fp.run("resumable") as run:
         clients = [fp.client.fork() for _ in range(BURST_CONNECTIONS)]
         limited = threading.Event()

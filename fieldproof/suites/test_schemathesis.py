@@ -105,7 +105,7 @@ def _validate(fp: Harness, case: Any, exchange: Exchange, response: Any, **kwarg
             fp.recorder.record_failures("schemathesis", seen, [])
         except* AssertionError as group:
             failures = [kept for failure in group.exceptions if not fuzz.explained(seen, failure, case)
-                        for kept in fuzz.external_failures(failure)]  # fmt: skip
+                        for kept in fuzz.external_failures(failure)]
             fp.recorder.record_failures("schemathesis", seen, failures)
 
 
@@ -169,5 +169,5 @@ def test_stateful_sequences_through_the_links(fp: Harness) -> None:
         # nothing to shrink: findings never fail a step, and a harness problem stops at once
         ThroughHarness.run(
             settings=settings(max_examples=_profile.stateful_examples, stateful_step_count=6, deadline=None,
-                              database=None, phases=fp.phases)  # fmt: skip
+                              database=None, phases=fp.phases)
         )

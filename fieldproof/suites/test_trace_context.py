@@ -48,4 +48,4 @@ def test_every_caller_gets_a_valid_trace(fp: Harness) -> None:
                 headers["tracestate"] = "no equals sign,UPPER=case"
             fp.client.get(run, headers=headers)
             fp.client.write("resume", run, f'W/"never-{secrets.token_hex(4)}"', tag=IfMatch.NEVER_ISSUED, headers=headers,
-                            observe=False)  # fmt: skip
+                            observe=False)

@@ -103,11 +103,11 @@ def swarm(options: SwarmOptions, out: TextIO = sys.stdout) -> int:
         return _worker(options)
     document = ContractDocument.load(options.contract)
     session_options = SessionOptions(target=options.target, reports=options.reports, wait_for_lock_s=options.wait_for_lock_s,
-                             contract=options.contract)  # fmt: skip
+                             contract=options.contract)
     with Interrupts() as interrupts, ExitStack() as stack:
         try:
             session = set_up(session_options, 1, document, None, stack, out,
-                              sandbox_args=("--workers", str(options.sandbox_workers)))  # fmt: skip
+                              sandbox_args=("--workers", str(options.sandbox_workers)))
         except KeyboardInterrupt:
             print(f"fieldproof: {interrupts.name} before the swarm started; no run was changed", file=sys.stderr)
             return interrupts.exit_code or ExitCode.INTERRUPTED
@@ -143,16 +143,16 @@ def _skew_from_env() -> tuple[int, float] | None:
 def _locust_command(options: SwarmOptions, port: int, stop_timeout: float) -> list[str]:
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(options.users),
                "-r", f"{options.spawn_rate:g}", "-t", options.duration, "--stop-timeout", f"{stop_timeout:g}",
-               "--loglevel", "WARNING", "--exit-code-on-error", "0"]  # fmt: skip
+               "--loglevel", "WARNING", "--exit-code-on-error", "0"]
     if options.master:
         return command + ["--master", "--expect-workers", str(options.expect_workers), "--master-bind-host",
-                          options.bind_host, "--master-bind-port", str(port), "--expect-workers-max-wait", "120"]  # fmt: skip
+                          options.bind_host, "--master-bind-port", str(port), "--expect-workers-max-wait", "120"]
     return command + ["--processes", str(options.processes), "--master-bind-host", "127.0.0.1",
-                      "--master-bind-port", str(port), "--master-port", str(port)]  # fmt: skip
+                      "--master-bind-port", str(port), "--master-port", str(port)]
 
 
 def _run_locust(session: Session, options: SwarmOptions, interrupts: Interrupts, document: ContractDocument,
-                out: TextIO) -> TestOutcomes:  # fmt: skip
+                out: TextIO) -> TestOutcomes:
     """Locust as a child; its master writes what every worker judged into the session's work
     folder. A signal is passed on to it, and it is given the time to flush and judge."""
     config = _config(session, options, document)
@@ -160,7 +160,7 @@ def _run_locust(session: Session, options: SwarmOptions, interrupts: Interrupts,
     log = session.work / "locust.log"
     with log.open("w") as output:
         process = subprocess.Popen(_locust_command(options, port, max(5.0, session.target.timeout_s)), stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, env={**os.environ, **config.to_env()})  # fmt: skip
+                                   stderr=subprocess.STDOUT, env={**os.environ, **config.to_env()})
         assert process.stdout is not None
         progress = SwarmProgress(process.stdout, output, session.work, config.budget, out)  # Locust's statistics and the findings
         progress.start()
@@ -180,7 +180,7 @@ def _run_locust(session: Session, options: SwarmOptions, interrupts: Interrupts,
     if not interrupts.stopped:
         message = f"Locust ended without results (exit {process.returncode}): {tail}"
         write_records(process_file(session.work, "master"), [ProblemRecord(ProblemKind.INCONCLUSIVE, message, "swarm")],
-                      session.target.secrets)  # fmt: skip
+                      session.target.secrets)
     return TestOutcomes(failed=1, failures=["swarm"])
 
 
@@ -202,7 +202,7 @@ def _worker(options: SwarmOptions) -> int:
     # the limits (budget, max_rps) are the master's to hand out
     config = SwarmConfig(target_file=str(Path(options.target).resolve()), contract_file=options.contract)
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker", "--master-host", options.master_host,
-               "--master-port", str(options.master_port), "--loglevel", "WARNING"]  # fmt: skip
+               "--master-port", str(options.master_port), "--loglevel", "WARNING"]
     if options.processes > 1:
         command += ["--processes", str(options.processes)]
     with Interrupts() as interrupts:

@@ -45,7 +45,7 @@ def to_record(run_id: str, op: Entry) -> list[object]:
 def from_record(record: list[object]) -> tuple[str, Entry]:
     run_id, client, call, ret, operation, if_match, status, etag, run_status = record
     observation = Observation(str(operation), _text(if_match), None if status is None else int(str(status)), _text(etag),
-                              _text(run_status))  # fmt: skip
+                              _text(run_status))
     return str(run_id), Entry(str(client), float(str(call)), None if ret is None else float(str(ret)), observation)
 
 

@@ -82,7 +82,7 @@ class Master:
     def write_progress(self) -> None:
         """Requests and findings so far, every node's, for the progress lines of `fieldproof swarm`."""
         totals = [record for shipped in self.shipped.values() if shipped["totals"]
-                  for record in [from_line(shipped["totals"])] if isinstance(record, TotalsRecord)]  # fmt: skip
+                  for record in [from_line(shipped["totals"])] if isinstance(record, TotalsRecord)]
         severities = Counter(self.node.recorder.severities)
         for record in totals:
             severities.update(record.severities)
@@ -107,7 +107,7 @@ class Master:
         for n, client_id in enumerate(workers):  # before the pings: a worker's clock is what it is by then
             runner.send_message("fieldproof_config", {"name": self.names[client_id], "budget": share, "max_rps": rps,
                                                       "skew_s": skew[1] if skew and skew[0] == n else 0.0},
-                                client_id=client_id)  # fmt: skip
+                                client_id=client_id)
         for _ in range(3):  # the ping with the shortest round trip gives the tightest bound
             runner.send_message("fieldproof_ping", {"sent": time.time()})
             gevent.sleep(0.05)
@@ -139,7 +139,7 @@ class Master:
                 for client_id in workers:
                     clock = self.clocks.get(client_id, ClockOffset(0.0, 0.0))
                     runner.send_message("fieldproof_race", {"round": number, "ids": race_run.ids(), "tag": before.etag,
-                                                            "at": at + clock.offset_s}, client_id=client_id)  # fmt: skip
+                                                            "at": at + clock.offset_s}, client_id=client_id)
                 limit = time.monotonic() + WAIT_S
                 while len(self.answered[number]) < len(workers) and time.monotonic() < limit:
                     gevent.sleep(0.02)
@@ -182,7 +182,7 @@ class Master:
         self.set_up.wait(WAIT_S)
         limit = time.monotonic() + WAIT_S
         while (self.rounds_judged < MIN_ROUNDS and any(not g.dead for g in self.greenlets)
-               and time.monotonic() < limit):  # fmt: skip
+               and time.monotonic() < limit):
             gevent.sleep(0.05)
         self.stopping = True
         gevent.joinall(self.greenlets, timeout=WAIT_S)
@@ -202,7 +202,7 @@ class Master:
             write_records(process_file(work, name), records, self.setup.target.secrets)
         histories = merge({**{name: s["history"] for name, s in self.shipped.items()}, "master": self.node.history},
                           {**{self.names[c]: clock for c, clock in self.clocks.items() if c in self.names},
-                           "master": ClockOffset(0.0, 0.0)})  # fmt: skip
+                           "master": ClockOffset(0.0, 0.0)})
         self.node.history = []
         verdicts = {}
         for run_id, operations in histories.items():
@@ -215,7 +215,7 @@ class Master:
             result = check.finish()
             verdicts[run_id] = {"operations": len(operations), "clients": len({op.client for op in operations}),
                                 "workers": sorted({op.client.split("/", 1)[0] for op in operations}),
-                                "verdict": "inconclusive" if result is None else "violated" if result else "linearizable"}  # fmt: skip
+                                "verdict": "inconclusive" if result is None else "violated" if result else "linearizable"}
         report = self.node.report()
         records = [from_line(line) for line in [*report["groups"], report["totals"]]]
         records += self.node.recorder.take_evidence("swarm/master")
@@ -230,7 +230,7 @@ class Master:
         self.swarm = {"workers": sorted(self.names.values()), "rounds": self.rounds, "rounds_won_once": self.rounds_won_once,
                       "clocks": {self.names.get(c, c): [clock.offset_s, clock.bound_s] for c, clock in self.clocks.items()},
                       "histories": verdicts, "missing_finals": sorted(missing),
-                      "requests_per_s": [per_second.get(n, 0) for n in range(max(per_second, default=-1) + 1)]}  # fmt: skip
+                      "requests_per_s": [per_second.get(n, 0) for n in range(max(per_second, default=-1) + 1)]}
 
     def write_stats(self, runner: MasterRunner, users: int) -> None:
         """Locust's statistics, once its workers' last reports are in (at quitting)."""
@@ -238,9 +238,9 @@ class Master:
         for (name, method), entry in sorted(runner.stats.entries.items()):
             entries.append({"name": name, "method": method, "requests": entry.num_requests, "failures": entry.num_failures,
                             **{f"p{int(p * 100)}_ms": entry.get_response_time_percentile(p) for p in (0.5, 0.95, 0.99)},
-                            "max_ms": entry.max_response_time})  # fmt: skip
+                            "max_ms": entry.max_response_time})
         swarm = {**self.swarm, "users": users, "duration_s": round(time.time() - self.started, 2),
-                 "latency": entries}  # fmt: skip
+                 "latency": entries}
         (Path(str(self.setup.config.work_dir)) / "swarm.json").write_text(json.dumps(swarm, indent=1))
 
     # --- wired to Locust ---------------------------------------------------------------------

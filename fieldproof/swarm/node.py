@@ -54,7 +54,7 @@ class Node:
         self.client = ApiClient(target, budget=Budget(max(1, budget), spent_message=(
             f"the request budget is spent: this swarm node's share ({budget}) of max_requests = {target.max_requests} "
             f"in {target.source}")), on_exchange=self.observe, credentials=Credentials(target.token, target.foreign_token),
-            max_rps=max_rps, documented=self.setup.document.statuses, liveness=Liveness(self.setup.config.deadline))  # fmt: skip
+            max_rps=max_rps, documented=self.setup.document.statuses, liveness=Liveness(self.setup.config.deadline))
         self.ready.set()
 
     def now(self) -> float:
@@ -64,10 +64,10 @@ class Node:
         found = self.recorder.record(exchange)
         self.events.request.fire(request_type=exchange.method, name=f"{exchange.operation} {exchange.status}",
                                  response_time=exchange.elapsed_s * 1000, response_length=len(exchange.body),
-                                 exception=ContractFinding(found[0].message) if found else None, context={})  # fmt: skip
+                                 exception=ContractFinding(found[0].message) if found else None, context={})
 
     def log(self, run: RunRef, client: str, call: float, ret: float | None, exchange: Exchange | None,
-            operation: str, if_match: str | None) -> None:  # fmt: skip
+            operation: str, if_match: str | None) -> None:
         """One operation of the history of `run` (no answer: `exchange` None)."""
         if self.kept.get(run.fielding_run_id, 0) >= self.setup.config.history_cap:
             return
@@ -85,7 +85,7 @@ class Node:
         history, self.history = self.history, []
         unanswered = self.client.liveness.unanswered if self.client is not None else 0
         return {"groups": [to_line(g.record(f"swarm/{self.name}")) for g in self.recorder.take_groups()],
-                "history": history, "totals": to_line(self.recorder.totals(unanswered)), "problems": dict(self.problems)}  # fmt: skip
+                "history": history, "totals": to_line(self.recorder.totals(unanswered)), "problems": dict(self.problems)}
 
     def guarded(self, listener: Callable[..., Any]) -> Callable[..., Any]:
         """`listener`, its failure reported as inconclusive on this node, never a traceback that

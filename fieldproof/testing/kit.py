@@ -62,9 +62,9 @@ class KitRun:
     @classmethod
     def of(cls, run: Run, base_url: str) -> KitRun:
         path = RUN_PATH.format(account_id=run.account_id, project_id=run.project_id,
-                               target_group_id=run.target_group_id, fielding_run_id=run.id)  # fmt: skip
+                               target_group_id=run.target_group_id, fielding_run_id=run.id)
         return cls(run.id, run.account_id, run.project_id, run.target_group_id, base_url + path, etag_for(run),
-                   run.version, run.status)  # fmt: skip
+                   run.version, run.status)
 
 
 class KitTransport(httpx.BaseTransport):
@@ -241,7 +241,7 @@ class MockApi:
             "scheme": "http", "path": path, "raw_path": raw_path, "root_path": "",
             "query_string": request.url.query, "headers": [(k.lower(), v) for k, v in request.headers.raw],
             "client": ("127.0.0.1", 50000), "server": ("fieldproof-kit", 80),
-        }  # fmt: skip
+        }
         sent: dict[str, Any] = {"body": []}
         received = False
 
@@ -320,7 +320,7 @@ class _NetworkMocker(HTTPCoreMocker):
 
 @contextmanager
 def mock_api(base_url: str = DEFAULT_BASE_URL, *, asynchronous: bool = False, pass_through: Sequence[str] = (),
-             **settings: Any) -> Iterator[MockApi]:  # fmt: skip
+             **settings: Any) -> Iterator[MockApi]:
     """Intercept httpx calls to `base_url` and answer them as the documented API would.
 
     `with mock_api(base_url="https://api.cint.com/v1") as api: run = api.add_run(status="paused")`.

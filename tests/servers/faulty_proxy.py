@@ -64,7 +64,7 @@ class Proxy:
             writer.close()
 
     async def _forward(self, writer: asyncio.StreamWriter, method: str, target: str, headers: list[tuple[str, str]],
-                       body: bytes) -> None:  # fmt: skip
+                       body: bytes) -> None:
         refused = dict(spec.split(":") for spec in self.args.refuse)
         action = target.rstrip("/").rsplit("/", 1)[-1]
         if method == "POST" and action in refused:  # never forwarded: the run stays as it was
@@ -111,11 +111,11 @@ class Proxy:
         trace = f"00-{trace_id}-{secrets.token_hex(8)}-01"
         objects = {412: "precondition_failed_error", 422: "invalid_state_error", 403: "authorization_error"}
         body = json.dumps({"id": "5f0c3a9e-1b2d-4c3e-8f4a-6b7c8d9e0f1a", "object": objects.get(status, "bad_request_error"),
-                           "detail": "refused by the proxy"}).encode()  # fmt: skip
+                           "detail": "refused by the proxy"}).encode()
         await self._write(writer, status, [("content-type", "application/json"), ("traceparent", trace)], body)
 
     async def _write(self, writer: asyncio.StreamWriter, status: int, headers: list[tuple[str, str]], body: bytes,
-                     drip_s: float = 0.0, head_too: bool = False) -> None:  # fmt: skip
+                     drip_s: float = 0.0, head_too: bool = False) -> None:
         head = self._head(status, headers, len(body))
         if head_too:
             body, head = head + body, b""

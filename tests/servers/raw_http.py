@@ -23,7 +23,7 @@ Answer = bytes | Callable[[socket.socket, threading.Event], bool]
 
 
 def response(status: int, headers: Sequence[tuple[str, str]] = (), body: bytes = b"", *, length: bool = True,
-             reason: str = "X") -> bytes:  # fmt: skip
+             reason: str = "X") -> bytes:
     """An HTTP/1.1 response's bytes; Content-Length is added unless `length` is False."""
     lines = [f"HTTP/1.1 {status} {reason}", *(f"{k}: {v}" for k, v in headers)]
     if length:
