@@ -3,7 +3,7 @@
 The whole harness runs against the clean sandbox (plain, with latency and jitter, and with a
 tight rate limit: no finding allowed there) and against the sandbox with each fault mode (at
 least one finding required). The mutation score is the share of fault modes caught.
-Every run is a `fieldproof run` child process, so each has its own sandbox and import state.
+Every session is a `fieldproof run` child process, so each has its own sandbox and import state.
 """
 
 from __future__ import annotations
@@ -109,10 +109,10 @@ def selfcheck(profile: str, reports: str | Path, faults: tuple[str, ...] = (), o
         raise SelfcheckError(f"unknown fault mode {unknown[0]!r}; `fieldproof sandbox --fault list` lists them")
     reports = Path(reports)
     modes = faults or tuple(FAULT_MODES)
-    runs = [(name, env, False) for name, env in CLEAN_TARGETS.items()]
-    runs += [(mode, {**FAULT_NEEDS.get(mode, {}), "FIELDPROOF_SANDBOX_FAULT": mode}, True) for mode in modes]
+    sessions = [(name, env, False) for name, env in CLEAN_TARGETS.items()]
+    sessions += [(mode, {**FAULT_NEEDS.get(mode, {}), "FIELDPROOF_SANDBOX_FAULT": mode}, True) for mode in modes]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        done = pool.map(lambda run: _run_one(run[0], run[1], profile, reports, fail_fast=run[2]), runs)
+        done = pool.map(lambda one: _run_one(one[0], one[1], profile, reports, fail_fast=one[2]), sessions)
         outcomes = [_report(outcome, out) for outcome in done]
     clean = [o for o in outcomes if o.expected == "clean"]
     faulty = [o for o in outcomes if o.expected == "fault"]
@@ -121,7 +121,7 @@ def selfcheck(profile: str, reports: str | Path, faults: tuple[str, ...] = (), o
     score = len(killed) / len(faulty) if faulty else 1.0
     errors = [o for o in outcomes if o.verdict in ("error", "inconclusive") or (o.expected == "clean" and o.verdict != "pass")]
     print(f"mutation score: {len(killed)}/{len(faulty)} fault modes caught ({score:.0%})", file=out)
-    print(f"false alarms on the clean sandbox: {false_alarms} (in {len(clean)} runs)", file=out)
+    print(f"false alarms on the clean sandbox: {false_alarms} (in {len(clean)} sessions)", file=out)
     survived = [o.target for o in faulty if not o.killed]
     if survived:
         print(f"survived: {', '.join(survived)}", file=out)
@@ -145,7 +145,7 @@ def _report(outcome: Outcome, out: TextIO) -> Outcome:
         state = "killed" if outcome.killed else "SURVIVED"
     by = ", ".join(outcome.rules[:3]) + (" …" if len(outcome.rules) > 3 else "") if outcome.rules else "-"
     detect = f"{outcome.seconds_to_detection:.1f} s" if outcome.seconds_to_detection is not None else "-"
-    print(f"{outcome.target:<{NAME_WIDTH}} {state:<22} by {by:<60} detected after {detect:>7}  ({outcome.seconds:.1f} s run)",
+    print(f"{outcome.target:<{NAME_WIDTH}} {state:<22} by {by:<60} detected after {detect:>7}  ({outcome.seconds:.1f} s session)",
           file=out, flush=True)
     if outcome.problem and outcome.verdict not in ("pass", "violation"):
         print(f"    problem: {outcome.problem[:200]}", file=out)

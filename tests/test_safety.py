@@ -373,7 +373,7 @@ def test_ctrl_c_three_times_under_workers_puts_the_runs_back_without_a_traceback
         assert _rows(sandbox) == before
     for output in (stdout, stderr):
         assert "Traceback" not in output and "KeyboardInterrupt" not in output, output[-3000:]
-    assert "INTERRUPTED: the run was stopped by SIGINT" in stdout
+    assert "INTERRUPTED: the session was stopped by SIGINT" in stdout
     reports = tmp_path / "r"
     assert json.loads((reports / "summary.json").read_text())["verdict"] == "interrupted"
     (case,) = [case for case in ET.parse(reports / "junit.xml").iter("testcase") if case.find("error") is not None]

@@ -162,7 +162,7 @@ def test_accepted_findings_are_reported_and_do_not_fail_the_run(tmp_path: Path) 
     assert "(accepted: the gateway strips it on 404s; API-123)" in result.stdout
     # an entry nothing matched any more is reported, so that it can be pruned
     assert [entry["rule"] for entry in data["baseline"]["not_seen"]] == ["etag_on_success"]
-    assert "entry not seen in this run (prune it): etag_on_success" in result.stdout
+    assert "entry not seen in this session (prune it): etag_on_success" in result.stdout
 
 
 def test_an_entry_for_one_signature_accepts_that_group_only(tmp_path: Path) -> None:

@@ -188,7 +188,7 @@ def _baseline_lines(summary: Summary) -> list[str]:
     report = summary.baseline
     if report is None:
         return []
-    lines = [f"baseline {report.source}: entry not seen in this run (prune it): {e.describe()}" for e in report.not_seen]
+    lines = [f"baseline {report.source}: entry not seen in this session (prune it): {e.describe()}" for e in report.not_seen]
     lines += [f"baseline {report.source}: entry expired, its findings fail again: {e.describe()}" for e in report.expired]
     return lines
 

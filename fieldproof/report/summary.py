@@ -60,7 +60,7 @@ class Verdict:
 
 
 def _stopped_by(signal_name: str) -> Verdict:
-    return Verdict("INTERRUPTED", INTERRUPTED, f"the run was stopped by {signal_name} before it could reach a verdict")
+    return Verdict("INTERRUPTED", INTERRUPTED, f"the session was stopped by {signal_name} before it could reach a verdict")
 
 
 VERDICTS: dict[ExitCode, Verdict] = {
@@ -643,7 +643,7 @@ def build_summary(
     contract_location: dict[str, Any] | None = None,
     reports: str | None = None,
 ) -> Summary:
-    """`interrupted`: a signal stopped the run (never a pass); `requests_outside`: requests
+    """`interrupted`: a signal stopped the session (never a pass); `requests_outside`: requests
     sent outside the suites (checking the target, putting runs back), counted too; `reports`: the
     folder the reports go to (a reproduction names it for `fieldproof replay`)."""
     records = read_records(work_dir)
