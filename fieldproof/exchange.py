@@ -153,7 +153,7 @@ class Exchange:
             "curl": self.curl(),
             # the run as the GET just before showed it: what a reproduction must re-create
             "before": None if self.before is None else {"status": self.before.run_status, "etag": self.before.etag},
-            **({"framing": {"problem": self.framing.defect, "detail": self.framing.detail,
+            **({"framing": {"defect": self.framing.defect, "detail": self.framing.detail,
                             "received": self.framing.received.decode("latin-1")[:2000]}} if self.framing else {}),
             "secret_env": self.secret_env,
             "sender": self.sender,

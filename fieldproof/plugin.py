@@ -30,8 +30,8 @@ from fieldproof.harness import (
 )
 from fieldproof.interrupts import stop_once
 from fieldproof.progress import ProgressWriter, cases_counted
-from fieldproof.recorder import FindingGroup, format_groups
-from fieldproof.records import Record, WorkerStatus, problem_of, write_records
+from fieldproof.recorder import format_findings
+from fieldproof.records import FindingsRecord, Record, WorkerStatus, problem_of, write_records
 
 FIRST_PASS_MARKER = "first_pass"
 
@@ -141,11 +141,11 @@ def fp(request: pytest.FixtureRequest) -> Iterator[Harness]:
 
 
 class ContractViolation(AssertionError):
-    """Raised at a test's end when the rules found something during it; carries the groups."""
+    """Raised at a test's end when the rules found something during it; carries its findings."""
 
-    def __init__(self, groups: list[FindingGroup]) -> None:
-        super().__init__(format_groups(groups))
-        self.groups = groups
+    def __init__(self, findings: list[FindingsRecord]) -> None:
+        super().__init__(format_findings(findings))
+        self.findings = findings
 
 
 class Stopped(Exception):
@@ -156,7 +156,7 @@ class Stopped(Exception):
         self.cause = cause
 
 
-_GROUPS = pytest.StashKey[list[FindingGroup]]()  # an item's, between its call and its report
+_FINDINGS = pytest.StashKey[list[FindingsRecord]]()  # an item's, between its call and its report
 
 
 def _harness(config: pytest.Config) -> Harness | None:
@@ -175,10 +175,10 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         raise Stopped(stopped.cause) from None
     finally:
         if harness is not None:
-            item.stash[_GROUPS] = harness.recorder.take_groups()
-    groups = item.stash.get(_GROUPS, [])
-    if groups:
-        raise ContractViolation(groups)
+            item.stash[_FINDINGS] = harness.recorder.take_findings(item.nodeid)
+    findings = item.stash.get(_FINDINGS, [])
+    if findings:
+        raise ContractViolation(findings)
     return result
 
 
@@ -189,9 +189,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     harness = state.harness if state is not None else None
     if state is None or harness is None:
         return
-    groups = item.stash.get(_GROUPS, []) if call.when == "call" else []
-    records: list[Record] = [group.record(item.nodeid) for group in groups]
+    records: list[Record] = []
     if call.when == "call":
+        found: list[FindingsRecord] = item.stash.get(_FINDINGS, [])
+        records += found
         records += harness.recorder.take_evidence(item.nodeid)
     error = call.excinfo.value if call.excinfo else None  # in a fixture's set-up or teardown too
     if error is not None and not isinstance(error, (ContractViolation, pytest.skip.Exception)):

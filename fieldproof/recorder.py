@@ -28,8 +28,10 @@ LATENCIES_KEPT = 300  # answer times kept per operation x status and process (a 
 
 
 @dataclass
-class FindingGroup:
-    """Every finding of one rule with one signature: how many, and a few distinct ones."""
+class _Tally:
+    """The findings of one rule with one signature the current test has made so far: how many,
+    and a few distinct ones. Taken at the test's end as its FindingsRecord; the summary merges
+    those into finding groups."""
 
     rule: str
     identity: Signature
@@ -38,12 +40,8 @@ class FindingGroup:
     first_at: float = 0.0  # epoch seconds of the first one
     examples: list[Finding] = field(default_factory=list)
 
-    @property
-    def signature(self) -> str:
-        return self.identity.text
-
     def record(self, test: str) -> FindingsRecord:
-        return FindingsRecord(test, self.rule, self.signature, self.identity.operation, self.identity.status,
+        return FindingsRecord(test, self.rule, self.identity.text, self.identity.operation, self.identity.status,
                               self.identity.defect, self.severity.value, self.count, self.first_at,
                               tuple(f.to_dict() for f in self.examples))
 
@@ -60,15 +58,17 @@ def _kind(finding: Finding) -> tuple[object, ...]:
     return (finding.message,) if exchange is None else (finding.message, exchange.method, exchange.facts)
 
 
-def format_groups(groups: Iterable[FindingGroup]) -> str:
+def format_findings(findings: Iterable[FindingsRecord]) -> str:
+    """A test's findings as its failure shows them: the most severe first, one example each
+    with its curl line, and how many more like it."""
     lines = []
-    for group in sorted(groups, key=lambda g: (g.severity.rank, -g.count)):
-        for finding in group.examples[:1]:
-            lines.append(f"[{group.severity.value}] [{group.rule}] {finding.message}")
-            if finding.exchange is not None:
-                lines.append(f"    reproduce: {finding.exchange.curl()}")
-        if group.count > 1:
-            lines.append(f"    ... {group.count - 1} more like this ({group.signature})")
+    for found in sorted(findings, key=lambda f: (Severity(f.severity).rank, -f.count)):
+        for example in found.examples[:1]:
+            lines.append(f"[{found.severity}] [{found.rule}] {example['message']}")
+            if example.get("exchange"):
+                lines.append(f"    reproduce: {example['exchange']['curl']}")
+        if found.count > 1:
+            lines.append(f"    ... {found.count - 1} more like this ({found.signature})")
     return "\n".join(lines)
 
 
@@ -97,7 +97,7 @@ class Recorder:
         self.observed: Counter[tuple[str, int]] = Counter()
         self.asserted: Counter[tuple[str, int]] = Counter()
         self.requests = 0
-        self._groups: dict[tuple[str, str], FindingGroup] = {}
+        self._tallies: dict[tuple[str, str], _Tally] = {}
         self._evidence: list[tuple[str, dict[str, Any]]] = []
         self._evidence_kept: Counter[str] = Counter()
         self.latencies: dict[tuple[str, int], list[float]] = {}  # seconds, a uniform sample per cell
@@ -158,9 +158,9 @@ class Recorder:
             self.found[finding.rule] += 1
             self.severities[finding.severity.value] += 1
             key = (finding.rule, finding.signature)
-            group = self._groups.get(key)
+            group = self._tallies.get(key)
             if group is None:
-                group = self._groups[key] = FindingGroup(finding.rule, finding.identity, finding.severity)
+                group = self._tallies[key] = _Tally(finding.rule, finding.identity, finding.severity)
             group.add(finding, now)
 
     def _sample(self, cell: tuple[str, int], seconds: float) -> None:
@@ -184,11 +184,11 @@ class Recorder:
             taken, self._evidence = self._evidence, []
         return [EvidenceRecord(test, rule, data) for rule, data in taken]
 
-    def take_groups(self) -> list[FindingGroup]:
-        """The groups found since the last take (the current test's)."""
+    def take_findings(self, test: str) -> list[FindingsRecord]:
+        """What was found since the last take (the current test's), a record per rule and signature."""
         with self._lock:
-            groups, self._groups = list(self._groups.values()), {}
-        return groups
+            tallies, self._tallies = list(self._tallies.values()), {}
+        return [tally.record(test) for tally in tallies]
 
     def totals(self, unanswered: int = 0, waited_429_s: float = 0.0, paced_rps: float | None = None) -> TotalsRecord:
         """This process's counts; `unanswered`: requests sent that got no answer (not recorded);

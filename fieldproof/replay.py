@@ -37,7 +37,7 @@ from fieldproof.errors import ExitCode, FieldproofError, UsageError
 from fieldproof.exchange import REDACTED, Exchange, Snapshot
 from fieldproof.facts import PROVENANCES, Auth, IfMatch
 from fieldproof.fielding_runs import FileRuns, SandboxRuns
-from fieldproof.report.summary import GroupRow, Summary, load_summary
+from fieldproof.report.summary import FindingGroup, Summary, load_summary
 from fieldproof.reproduce import RACE_RULE, group_id, kept_ids, race_of, replayable
 from fieldproof.rules import Finding
 from fieldproof.sandbox.control_client import SandboxControl
@@ -92,12 +92,12 @@ def _load(reports: Path) -> Summary:
         raise UsageError(f"{path} cannot be read as a fieldproof summary ({str(exc)[:200]}); run the session again") from None
 
 
-def ordered(summary: Summary) -> list[GroupRow]:
-    """The finding groups as replay numbers them: as every report lists them (GroupRow.rank)."""
+def ordered(summary: Summary) -> list[FindingGroup]:
+    """The finding groups as replay numbers them: as every report lists them (FindingGroup.rank)."""
     return summary.groups
 
 
-def pick(summary: Summary, wanted: str | None, reports: Path) -> GroupRow:
+def pick(summary: Summary, wanted: str | None, reports: Path) -> FindingGroup:
     """The group `wanted` names (its id, its signature or its place from 1), or the first."""
     groups = ordered(summary)
     if not groups:
@@ -161,7 +161,7 @@ def _sandbox_args(recorded: Mapping[str, str]) -> list[str]:
     return args
 
 
-def _replay_group(target: Target, control: SandboxControl | None, group: GroupRow, examples: Sequence[Mapping[str, Any]],
+def _replay_group(target: Target, control: SandboxControl | None, group: FindingGroup, examples: Sequence[Mapping[str, Any]],
                   evidence: Sequence[Mapping[str, Any]], out: TextIO) -> Replayed:
     credentials = Credentials(target.token, target.foreign_token, _expired_token(examples))
     budget = Budget(REPLAY_REQUESTS, spent_message=f"the replay's {REPLAY_REQUESTS} requests are spent")

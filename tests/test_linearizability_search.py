@@ -18,8 +18,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fieldproof.linearizability import checker
-from fieldproof.linearizability.checker import FORCED
 from fieldproof.linearizability import (
     FIELDING_RUN,
     EntryList,
@@ -27,8 +25,10 @@ from fieldproof.linearizability import (
     OptionalIndex,
     Search,
     SearchResult,
+    checker,
     search,
 )
+from fieldproof.linearizability.checker import FORCED
 from fieldproof.model import Observation
 
 Required = tuple[float, float | None, Any]  # (call, return, op)

@@ -19,7 +19,7 @@ import pytest
 from helpers import fieldproof_run, staging
 
 from fieldproof.errors import ExitCode, LockHeld, UsageError
-from fieldproof.locks import validate_wait, target_keys, target_lock
+from fieldproof.locks import target_keys, target_lock, validate_wait
 from fieldproof.target import Target, load_target, parse_target
 
 RUN = {"role": "resumable", "project_id": "0" * 26, "target_group_id": "1" * 26, "fielding_run_id": "R1"}

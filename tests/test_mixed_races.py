@@ -17,7 +17,7 @@ import pytest
 from helpers import fieldproof_run, rules_by_name, staging, summary
 
 from fieldproof.sandbox import store as store_module
-from fieldproof.sandbox.store import Action, Outcome, Policy, Precondition, Store, Decision, make_run
+from fieldproof.sandbox.store import Action, Decision, Outcome, Policy, Precondition, Store, make_run
 from fieldproof.selfcheck import FAULT_NEEDS, answers
 
 QUICK = ["--profile", "quick"]

@@ -16,10 +16,10 @@ from fieldproof.errors import ExitCode
 from fieldproof.exchange import Exchange, Snapshot
 from fieldproof.facts import IfMatch, RequestFacts
 from fieldproof.replay import ordered, pick
-from fieldproof.report.summary import GroupRow, RuleRow, Summary, TestOutcomes
+from fieldproof.report.summary import FindingGroup, RuleRow, Summary, TestOutcomes
 from fieldproof.reproduce import group_id
-from fieldproof.target import SANDBOX_SOURCE
 from fieldproof.rules import Finding
+from fieldproof.target import SANDBOX_SOURCE
 
 RACE = {"FIELDPROOF_SANDBOX_FAULT": "check_then_act_race", "FIELDPROOF_SANDBOX_RACE_WINDOW_MS": "25"}
 # a run the session created (gone with its sandbox): the replay takes a run of the same role
@@ -45,14 +45,14 @@ def stale_write(status: int = 204) -> dict[str, Any]:
 
 
 def group(rule: str, signature: str, count: int = 1, examples: list[dict[str, Any]] | None = None,
-          accepted: str | None = None) -> GroupRow:
+          accepted: str | None = None) -> FindingGroup:
     operation, _, rest = signature.partition(" ")
     status, _, problem = rest.partition(": ")
-    return GroupRow(rule, signature, count, 0.0, examples or [], ["test_x.py::test_y"], accepted,
+    return FindingGroup(rule, signature, count, 0.0, examples or [], ["test_x.py::test_y"], accepted,
                     severity=rules.severity_of(rule).value, operation=operation, status=int(status), defect=problem)
 
 
-def write_summary(reports: Path, groups: list[GroupRow], target: dict[str, Any]) -> Path:
+def write_summary(reports: Path, groups: list[FindingGroup], target: dict[str, Any]) -> Path:
     rows = [RuleRow(g.rule, "exchange", "", 1, [g], "") for g in groups]
     summary = Summary("violation", target, "quick", 1.0, 10, rows, [], TestOutcomes(), [])
     reports.mkdir(parents=True, exist_ok=True)

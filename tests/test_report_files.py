@@ -16,9 +16,9 @@ import pytest
 from helpers import fieldproof_run, run_statuses, staging
 
 from fieldproof import files
-from fieldproof.records import ProblemKind
 from fieldproof.errors import ExitCode, UsageError
 from fieldproof.files import validate_reports_folder, write_file
+from fieldproof.records import ProblemKind
 from fieldproof.report.summary import Problem, Summary, TestOutcomes
 from fieldproof.session import REPORT_FILES, _write_reports
 

@@ -26,7 +26,7 @@ from fieldproof.report.summary import (
     VIOLATED,
     CoverageCell,
     FactRow,
-    GroupRow,
+    FindingGroup,
     RuleRow,
     Summary,
     TestOutcomes,
@@ -38,16 +38,16 @@ from fieldproof.report.summary import (
 EVERY_ANSWER = {(op, s): 5 for op, o in contract.OPERATIONS.items() for s in o.statuses if s not in (429, 500)}
 
 
-def _group(rule: str, signature: str, count: int = 3, accepted: str | None = None) -> GroupRow:
+def _group(rule: str, signature: str, count: int = 3, accepted: str | None = None) -> FindingGroup:
     operation, _, rest = signature.partition(" ")
     status, colon, problem = rest.partition(": ")
     named = bool(colon) and status.isdigit()  # "<operation> <status>: <problem>", as rules.Signature writes it
-    return GroupRow(rule, signature, count, 0.0, [{"message": signature}], ["t"], accepted=accepted,
+    return FindingGroup(rule, signature, count, 0.0, [{"message": signature}], ["t"], accepted=accepted,
                     operation=operation if named else None, status=int(status) if named else None,
                     defect=problem if named else signature)
 
 
-def _rules(groups: Sequence[GroupRow] = (), idle: tuple[str, ...] = ("retry_after_on_429",)) -> list[RuleRow]:
+def _rules(groups: Sequence[FindingGroup] = (), idle: tuple[str, ...] = ("retry_after_on_429",)) -> list[RuleRow]:
     """A row per rule of the harness, each with 10 checks but those `idle`, and the groups given."""
     return [RuleRow(name, "exchange", rule.summary, 0 if name in idle else 10, [g for g in groups if g.rule == name], rule.unexercised)
             for name, rule in rules.all_rules().items()]
@@ -176,7 +176,7 @@ def test_another_checkers_findings_break_no_fact() -> None:
 # --- the section in the reports --------------------------------------------------------------------
 
 
-def _summary(groups: list[GroupRow], observed: Mapping[tuple[str, int], int] = EVERY_ANSWER) -> Summary:
+def _summary(groups: list[FindingGroup], observed: Mapping[tuple[str, int], int] = EVERY_ANSWER) -> Summary:
     external = [g for g in groups if g.rule.startswith("schemathesis.")]
     rule_rows, coverage = [*_rules(groups), RuleRow("schemathesis", "external", "", 10, external, "")], _coverage(observed)
     verdict = "violation" if any(g.accepted is None for g in groups) else "pass"

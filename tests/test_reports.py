@@ -186,9 +186,9 @@ def test_a_step_summary_is_cut_below_one_mib_saying_so() -> None:
 def test_annotations_are_at_most_ten_most_severe_first_and_escaped() -> None:
     from dataclasses import replace
 
-    from fieldproof.report.summary import GroupRow, RuleRow, Summary, TestOutcomes
+    from fieldproof.report.summary import FindingGroup, RuleRow, Summary, TestOutcomes
 
-    groups = [GroupRow("traceparent_on_every_response", f"get 404: {n}", n, 0.0, [{"message": "50% of a\nc"}], [],
+    groups = [FindingGroup("traceparent_on_every_response", f"get 404: {n}", n, 0.0, [{"message": "50% of a\nc"}], [],
                        severity="minor", operation="get", status=404) for n in range(8)]
     stale = replace(groups[0], rule="stale_tag_refused", signature="resume 204: x", count=1, severity="critical", operation="resume",
                     status=204)
@@ -247,13 +247,13 @@ HOSTILE = "<script>alert(1)</script> <img src=x onerror=alert(2)> [click](https:
 
 
 def _hostile_summary():
-    from fieldproof.report.summary import CoverageCell, GroupRow, Problem, RuleRow, Skip, Summary, TestOutcomes, fact_rows
     from fieldproof.records import ProblemKind
+    from fieldproof.report.summary import CoverageCell, FindingGroup, Problem, RuleRow, Skip, Summary, TestOutcomes, fact_rows
     from fieldproof.reproduce import Reproduction
 
     curl = f"curl -i -X POST -d '{HOSTILE}\n```\n<iframe src=https://evil.example>' http://127.0.0.1:9/v1/x"
     example = {"message": f"GET get answered 500: the body was {HOSTILE}", "exchange": {"curl": curl}}
-    groups = [GroupRow("documented_status", f"get 500: <b>{HOSTILE}</b>", 2, 0.0, [example], ["t"], accepted=None,
+    groups = [FindingGroup("documented_status", f"get 500: <b>{HOSTILE}</b>", 2, 0.0, [example], ["t"], accepted=None,
                        reproduction=Reproduction("curl", curl, ("the session's built-in sandbox is gone",)))]
     rules = [RuleRow("documented_status", "exchange", "statuses are documented", 2, groups, "")]
     tests = TestOutcomes(passed=1, failed=1, skips=[Skip("t::x", f"# the target said {HOSTILE}")])

@@ -15,15 +15,15 @@ import pytest
 from fieldproof.contract import CONTRACT_PATH
 from fieldproof.document import ContractDocument
 from fieldproof.report.sarif import render_sarif
-from fieldproof.report.summary import GroupRow, RuleRow, Summary, TestOutcomes
+from fieldproof.report.summary import FindingGroup, RuleRow, Summary, TestOutcomes
 
 VENDOR = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def _summary(target_source: str, contract: dict[str, Any] | None) -> Summary:
-    groups = [GroupRow(rule="etag_on_success", signature="pause 204: no ETag", count=2, first_at=0.0, examples=[], tests=[],
+    groups = [FindingGroup(rule="etag_on_success", signature="pause 204: no ETag", count=2, first_at=0.0, examples=[], tests=[],
                        operation="pause", status=204, defect="no ETag"),
-              GroupRow(rule="etag_on_success", signature="get 200: no ETag", count=1, first_at=0.0, examples=[], tests=[],
+              FindingGroup(rule="etag_on_success", signature="get 200: no ETag", count=1, first_at=0.0, examples=[], tests=[],
                        operation="get", status=200, defect="no ETag")]
     rule = RuleRow(name="etag_on_success", kind="exchange", summary="a success carries an ETag", checks=3, groups=groups,
                    unexercised="")

@@ -46,7 +46,7 @@ def test_the_config_holds_one_fieldproof_key() -> None:
     keys = [name for module in (plugin, harness) for name, value in vars(module).items() if isinstance(value, pytest.StashKey)]
     assert isinstance(harness.STATE, pytest.StashKey) and plugin.STATE is harness.STATE
     # besides STATE, only an item's own key (its finding groups, between its call and its report)
-    assert sorted(set(keys)) == ["STATE", "_GROUPS"]
+    assert sorted(set(keys)) == ["STATE", "_FINDINGS"]
     for module in ("plugin.py", "harness.py", "session.py"):  # no attributes of our own set on pytest's objects
         assert "._fieldproof" not in (PACKAGE / module).read_text() and "attr-defined" not in (PACKAGE / module).read_text()
 

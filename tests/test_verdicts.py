@@ -470,10 +470,10 @@ def test_a_test_the_budget_ended_after_the_first_pass_is_skipped_not_failed(tmp_
 
 
 def test_a_rules_row_shows_the_severity_of_its_worst_failing_group() -> None:
-    from fieldproof.report.summary import GroupRow, RuleRow
+    from fieldproof.report.summary import FindingGroup, RuleRow
 
-    served = GroupRow("auth_refused", "get 200: expected 401", 1, 0.0, [], [], severity="critical")
-    refused = GroupRow("auth_refused", "get 404: expected 401", 3, 0.0, [], [], severity="major")
+    served = FindingGroup("auth_refused", "get 200: expected 401", 1, 0.0, [], [], severity="critical")
+    refused = FindingGroup("auth_refused", "get 404: expected 401", 3, 0.0, [], [], severity="major")
     assert RuleRow("auth_refused", "exchange", "", 4, [refused, served], "").severity == "critical"
     assert RuleRow("auth_refused", "exchange", "", 4, [refused], "").severity == "major"
     assert RuleRow("auth_refused", "exchange", "", 4, [], "").severity == "major"  # the rule's own

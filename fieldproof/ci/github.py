@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from fieldproof.report.sarif import findings_file
-from fieldproof.report.summary import GroupRow, Summary, load_summary
+from fieldproof.report.summary import FindingGroup, Summary, load_summary
 from fieldproof.rules import Severity
 
 SUMMARY_LIMIT = 1024 * 1024 - 4096  # GitHub refuses a step summary of 1 MiB or more
@@ -54,7 +54,7 @@ def step_summary(markdown: str) -> str:
 
 def annotation_lines(summary: Summary) -> list[str]:
     found = findings_file(summary)  # a file of the user's, or none
-    groups: list[GroupRow] = [group for group in summary.groups if group.accepted is None]  # most severe first
+    groups: list[FindingGroup] = [group for group in summary.groups if group.accepted is None]  # most severe first
     lines = []
     for group in groups[:ANNOTATIONS]:
         example = group.examples[0]["message"].splitlines()[0] if group.examples else ""

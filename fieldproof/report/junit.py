@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from fieldproof.report.summary import NOT_EXERCISED, VIOLATED, GroupRow, RuleRow, Summary, group_head, group_text
+from fieldproof.report.summary import NOT_EXERCISED, VIOLATED, FindingGroup, RuleRow, Summary, group_head, group_text
 from fieldproof.rules import Severity
 
 
-def _groups_text(rule_groups: list[GroupRow], accepted: bool) -> str:
+def _groups_text(rule_groups: list[FindingGroup], accepted: bool) -> str:
     chosen = sorted((group for group in rule_groups if (group.accepted is not None) == accepted), key=lambda g: g.rank)
     return "\n".join(group_text(group, examples=len(group.examples)) for group in chosen)
 

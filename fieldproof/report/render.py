@@ -23,7 +23,7 @@ from fieldproof.report.summary import (
     VIOLATED,
     CoverageCell,
     FactRow,
-    GroupRow,
+    FindingGroup,
     Summary,
     fact_counts,
     group_head,
@@ -70,7 +70,7 @@ def opening(summary: Summary) -> str:
     return f"{summary.outcome.line}: {_plural(failing, 'finding group')} ({by})"
 
 
-def _others(summary: Summary) -> list[GroupRow]:
+def _others(summary: Summary) -> list[FindingGroup]:
     """Every group but the most serious ones the output opened with, in the same order."""
     top = summary.most_serious()
     return [group for group in summary.groups if all(group is not shown for shown in top)]
@@ -102,7 +102,7 @@ def _finding_note(accepted: str | None) -> str:
     return f" (accepted: {accepted})" if accepted is not None else ""
 
 
-def _outside_ledger(summary: Summary) -> list[GroupRow]:
+def _outside_ledger(summary: Summary) -> list[FindingGroup]:
     """Failing finding groups of rules no documented fact names (another checker's): the ledger
     does not show them, so its section points to them."""
     asserting = {rule for row in summary.facts for rule in row.checks}
@@ -276,7 +276,7 @@ def _md_facts(summary: Summary) -> list[str]:
     return md
 
 
-def _md_group(group: GroupRow, lead: str = "- ", scripts: bool = True) -> list[str]:
+def _md_group(group: FindingGroup, lead: str = "- ", scripts: bool = True) -> list[str]:
     """A group in summary.md (`scripts` False: a race's script is left to report.html and the
     most serious groups, its needs and replay command shown)."""
     md = [f"{lead}**{markdown_text(group.severity)}** `{markdown_text(group.rule)}` {_md_code(group.signature)}: "
@@ -422,7 +422,7 @@ def render_html(summary: Summary) -> str:
         cards.append(f"<div class='card {_STATE_CLASS.get(rule.state, '')}'><h3>{e(rule.name)}</h3>"
                      f"<div class='state'>{e(rule.state)} · <span class='n'>{count} {unit}</span></div>"
                      f"<p>{e(rule.summary)}</p>{why}</div>")
-    def group_div(group: GroupRow) -> str:
+    def group_div(group: FindingGroup) -> str:
         examples = "".join(f"<pre>{e(x['message'])}</pre>" if "\n" in x["message"] else f"<p>{e(x['message'])}</p>"
                            for x in group.examples)
         again = ""

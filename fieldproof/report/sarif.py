@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fieldproof import __version__, contract
 from fieldproof.errors import MEANINGS, ExitCode
-from fieldproof.report.summary import GroupRow, RuleRow, Summary
+from fieldproof.report.summary import FindingGroup, RuleRow, Summary
 from fieldproof.reproduce import text_of
 from fieldproof.rules import Severity, severity_of
 from fieldproof.target import SANDBOX_SOURCE
@@ -49,7 +49,7 @@ def _uri(path: str) -> str:
     return Path(path).as_uri() if Path(path).is_absolute() else Path(path).as_posix()
 
 
-def _locations(summary: Summary, group: GroupRow) -> list[dict[str, object]]:
+def _locations(summary: Summary, group: FindingGroup) -> list[dict[str, object]]:
     found = findings_file(summary)
     if found is None:
         return []
@@ -61,7 +61,7 @@ def _locations(summary: Summary, group: GroupRow) -> list[dict[str, object]]:
     return [{"physicalLocation": {"artifactLocation": {"uri": _uri(path)}, "region": {"startLine": line}}}]
 
 
-def _message(group: GroupRow) -> str:
+def _message(group: FindingGroup) -> str:
     text = f"[{group.severity}] {group.signature}: {group.count} finding{'s' if group.count != 1 else ''}."
     if group.examples:
         text += f" {group.examples[0]['message'].splitlines()[0]}"

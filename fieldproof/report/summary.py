@@ -132,7 +132,7 @@ class TestOutcomes:
 
 
 @dataclass
-class GroupRow:
+class FindingGroup:
     """Every finding of one rule with one signature, merged over tests and workers: one defect."""
 
     rule: str
@@ -169,7 +169,7 @@ class GroupRow:
                 "id": self.id, "more": self.more}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GroupRow:
+    def from_dict(cls, data: dict[str, Any]) -> FindingGroup:
         return cls(data["rule"], data["signature"], data["count"], data["first_at"], data["examples"], data["tests"],
                    data.get("accepted"), data.get("expired"), data.get("severity", Severity.MAJOR.value),
                    data.get("operation"), data.get("status"), data.get("defect", data.get("problem", "")),
@@ -182,7 +182,7 @@ class RuleRow:
     kind: str  # exchange | sequence | external
     summary: str
     checks: int
-    groups: list[GroupRow]
+    groups: list[FindingGroup]
     unexercised: str  # why it judged nothing, and how to exercise it
 
     @property
@@ -218,7 +218,7 @@ class RuleRow:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RuleRow:
         return cls(data["name"], data["kind"], data["summary"], data["checks"],
-                   [GroupRow.from_dict(g) for g in data["groups"]], data.get("unexercised") or "")
+                   [FindingGroup.from_dict(g) for g in data["groups"]], data.get("unexercised") or "")
 
 
 @dataclass
@@ -318,7 +318,7 @@ def fact_rows(rule_rows: Sequence[RuleRow], coverage: Sequence[CoverageCell],
     """
     by_name = {row.name: row for row in rule_rows}
 
-    def about(fact: ledger.Fact, group: GroupRow) -> bool:
+    def about(fact: ledger.Fact, group: FindingGroup) -> bool:
         if group.operation is None or group.status is None:
             return True
         operation, status = group.operation, group.status
@@ -475,11 +475,11 @@ class Summary:
         }
 
     @property
-    def groups(self) -> list[GroupRow]:
-        """Every finding group, in the order every output lists them (GroupRow.rank)."""
+    def groups(self) -> list[FindingGroup]:
+        """Every finding group, in the order every output lists them (FindingGroup.rank)."""
         return sorted((group for rule in self.rules for group in rule.groups), key=lambda g: g.rank)
 
-    def most_serious(self, count: int = 3) -> list[GroupRow]:
+    def most_serious(self, count: int = 3) -> list[FindingGroup]:
         """The failing groups every output opens with."""
         return [group for group in self.groups if group.accepted is None][:count]
 
@@ -524,14 +524,14 @@ def _kind(example: dict[str, Any]) -> tuple[Any, ...]:
     return example["message"], exchange.get("method"), repr(exchange.get("facts"))
 
 
-def _merge(found: list[FindingsRecord]) -> list[GroupRow]:
+def _merge(found: list[FindingsRecord]) -> list[FindingGroup]:
     """One row per (rule, signature): counts summed, a few distinct examples kept."""
-    merged: dict[tuple[str, str], GroupRow] = {}
+    merged: dict[tuple[str, str], FindingGroup] = {}
     for record in found:
         key = (record.rule, record.signature)
         row = merged.get(key)
         if row is None:
-            row = merged[key] = GroupRow(record.rule, record.signature, 0, record.at or 0.0, [], [],
+            row = merged[key] = FindingGroup(record.rule, record.signature, 0, record.at or 0.0, [], [],
                                          severity=record.severity, operation=record.operation, status=record.status,
                                          defect=record.defect)
         row.count += record.count
@@ -544,7 +544,7 @@ def _merge(found: list[FindingsRecord]) -> list[GroupRow]:
     return sorted(merged.values(), key=lambda g: g.rank)
 
 
-def _settle_tests(tests: TestOutcomes, groups: Sequence[GroupRow], problems: Sequence[Problem], spent: set[str]) -> None:
+def _settle_tests(tests: TestOutcomes, groups: Sequence[FindingGroup], problems: Sequence[Problem], spent: set[str]) -> None:
     """A suite test that failed on findings only, every one of them accepted by the baseline,
     passes (as its rules do in the rule table); one the request budget stopped after the first
     pass had exercised every rule (`spent`) is skipped, as the note says. A failed test's message
@@ -571,7 +571,7 @@ def _settle_tests(tests: TestOutcomes, groups: Sequence[GroupRow], problems: Seq
             tests.failures.remove(case.nodeid)
 
 
-def group_head(group: GroupRow) -> str:
+def group_head(group: FindingGroup) -> str:
     """A group's one line, as every output heads it."""
     head = f"[{group.severity}] {group.rule}: {group.signature} ({group.count} finding{'s' if group.count != 1 else ''}, id {group.id})"
     if group.accepted is not None:
@@ -581,7 +581,7 @@ def group_head(group: GroupRow) -> str:
     return head
 
 
-def group_text(group: GroupRow, examples: int = 1, scripts: bool = True) -> str:
+def group_text(group: FindingGroup, examples: int = 1, scripts: bool = True) -> str:
     """A group as plain text: its head, its first examples' stories and how to reproduce it
     (`scripts` False: a race's script is named, not shown, as on the console)."""
     lines = [group_head(group)]
@@ -718,7 +718,7 @@ def build_summary(
     for row in rule_rows:  # counts lost with a test's lines still show
         lost = per_rule[row.name] - sum(g.count for g in row.groups)
         if row.kind != "external" and lost > 0:
-            row.groups.append(GroupRow(row.name, "(findings whose details were lost)", lost, 0.0, [], []))
+            row.groups.append(FindingGroup(row.name, "(findings whose details were lost)", lost, 0.0, [], []))
     statuses = documented or {name: op.statuses for name, op in contract.OPERATIONS.items()}
     coverage = []
     for operation in contract.OPERATIONS:

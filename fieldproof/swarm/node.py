@@ -84,7 +84,7 @@ class Node:
         """What was found and recorded since the last report (totals: all so far)."""
         history, self.history = self.history, []
         unanswered = self.client.liveness.unanswered if self.client is not None else 0
-        return {"groups": [to_line(g.record(f"swarm/{self.name}")) for g in self.recorder.take_groups()],
+        return {"groups": [to_line(found) for found in self.recorder.take_findings(f"swarm/{self.name}")],
                 "history": history, "totals": to_line(self.recorder.totals(unanswered)), "problems": dict(self.problems)}
 
     def guarded(self, listener: Callable[..., Any]) -> Callable[..., Any]:
