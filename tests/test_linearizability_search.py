@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fieldproof.linearizability import checker
+from fieldproof.linearizability.checker import FORCED
 from fieldproof.linearizability import (
     FIELDING_RUN,
     EntryList,
@@ -468,6 +469,16 @@ def test_an_answer_that_never_changes_the_state_is_placed_at_once() -> None:
     assert Search(keyless, 0, required).expand(0, None) == [(True, 0, 1), (True, 1, 0), (True, 2, 2)]
 
 
+def test_answers_that_change_nothing_are_placed_together_in_one_move() -> None:
+    # the reads of the current value go at once; once read 3 is placed its return leaves the list,
+    # which lets read 4 (called after it) in too; the write still pending bounds the move
+    required = [(0, 10, Read(0)), (1, 10, Write(1)), (2, 10, Read(0)), (3, 4, Read(0)), (5, 10, Read(0))]
+    assert Search(REGISTER, 0, required).expand(0, None) == [(FORCED, (0, 2, 3, 4), 0)]
+    result = search(REGISTER, 0, required)
+    assert_valid_order(REGISTER, 0, required, [], result)
+    assert [i for _, i in result.order or []] == [0, 2, 3, 4, 1]
+
+
 def test_a_configuration_seen_before_is_not_explored_again() -> None:
     # n concurrent writes of one value: every order ends in the same state, so the memo keeps the
     # search to the subsets of writes placed, not their orders
@@ -538,6 +549,28 @@ def test_the_search_agrees_with_a_brute_force_on_toy_models(name: str, data: st.
         assert_valid_order(model, initial, required, optional, result)
     if result.ok:  # relaxed (an optional op may act more than once): never less linearizable
         assert search(model, initial, required, optional, reusable=True).ok is True
+
+
+def overlapping(ops: st.SearchStrategy[Any]) -> st.SearchStrategy[Required]:
+    """Long intervals over a short time: most ops overlap several others, there is rarely a moment
+    when none is pending."""
+    return st.builds(lambda call, length, op: (float(call), float(call + length), op),
+                     st.integers(0, 4), st.integers(2, 6), ops)  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.sampled_from(sorted(toys)), data=st.data())
+def test_the_search_agrees_with_a_brute_force_where_ops_overlap_and_most_change_nothing(name: str, data: st.DataObject) -> None:
+    model, ops, initials = toys[name]
+    reads = st.builds(Read, st.integers(0, 3)) if name != "versioned" else st.builds(Read, st.integers(1, 3))
+    initial = data.draw(initials, label="initial")
+    drawn = data.draw(st.lists(overlapping(st.one_of(reads, reads, ops)), max_size=6), label="required")
+    required = sorted(drawn, key=lambda r: r[0])
+    optional = data.draw(st.lists(st.tuples(st.integers(0, 4).map(float), lost_ops[name]), max_size=1), label="optional")
+    result = search(model, initial, required, optional)
+    assert result.ok is brute_force(model, initial, required, optional)
+    if result.ok:
+        assert_valid_order(model, initial, required, optional, result)
 
 
 # --------------------------------------------------------------------------------------------

@@ -387,7 +387,7 @@ class Search(Generic[S, Op]):
         entries = self.entries
         # what `expand` reads, in one attribute: it runs once per configuration
         self._expand_with = (
-            entries.next, entries.head, entries.is_call, entries.time, entries.op, self.ops, self.never_changes,
+            entries.next, entries.prev, entries.head, entries.is_call, entries.time, entries.op, self.ops, self.never_changes,
             model.step, self.optional, len(self.optional) > 0, self.optional.by_key, bool(self.optional.unguarded),
         )  # fmt: skip
 
@@ -400,7 +400,7 @@ class Search(Generic[S, Op]):
         module's docstring); placing one may let more such ops in (its return leaves the list),
         so they are placed in one move, FORCED, and only its end is a configuration of the memo:
         the configurations on the way have that one move and nothing else."""
-        (nxt, head, is_call, entry_time, entry_op, ops, never_changes, step,
+        (nxt, prv, head, is_call, entry_time, entry_op, ops, never_changes, step,
          optional, has_optional, by_key, unguarded) = self._expand_with  # fmt: skip
         work = 0
         # a move that changes nothing leaves the very same state, and the next expansion reads the
@@ -423,11 +423,14 @@ class Search(Generic[S, Op]):
                 outs = outcomes[i] = step(state, ops[i])
             if outs:
                 if never_changes[i] and len(outs) == 1 and (outs[0] is state or outs[0] == state):
-                    # placed: its return leaves the list, the scan goes on (a lifted entry keeps
-                    # its `next`); the ops before it stay as they were in this same state
+                    # placed: its return leaves the list, and the scan goes on from the entry
+                    # before it (still in the list); the ops before it stay as they were, in this same state
                     forced.append(i)
+                    before = prv[e]
                     self.entries.lift(i)
-                elif len(outs) == 1:
+                    e = nxt[before]
+                    continue
+                if len(outs) == 1:
                     moves.append((REQUIRED, i, outs[0]))
                 else:
                     moves.extend([(REQUIRED, i, s2) for s2 in _distinct(outs)])
