@@ -265,11 +265,7 @@ def load_revision(rev: str) -> Checker:
     listed = git("ls-tree", "--name-only", sha, "fieldproof/linearizability.py", "fieldproof/linearizability/").split()
     if "fieldproof/linearizability.py" in listed:
         return Checker(sha, _load(name, f"git show {sha}:fieldproof/linearizability.py",
-<<<<<<< HEAD
                                   git("show", f"{sha}:fieldproof/linearizability.py")))
-=======
-                                  git("show", f"{sha}:fieldproof/linearizability.py")))  # fmt: skip
->>>>>>> wp-lin
     package = types.ModuleType(name)
     package.__path__ = []
     sys.modules[name] = package
@@ -349,11 +345,7 @@ def measure(
             )
         old_ce = len(old.counterexample) if old.counterexample is not None else None
         m.baseline = Measurement(size, variant, len(history), _label(old.ok), times[against.label],
-<<<<<<< HEAD
                                  old.states_explored, old.checks, old_ce)
-=======
-                                 old.states_explored, old.checks, old_ce)  # fmt: skip
->>>>>>> wp-lin
     if memory and time.monotonic() < deadline:
         tracemalloc.start()
         analyse(history, initial)
@@ -379,11 +371,7 @@ def report(results: list[Measurement], args: argparse.Namespace) -> dict[str, An
         f"up to {args.repeats} repeats per measurement, {args.clock} clock\n"
     )
     print(f"  {'variant':<10}{'entries':>9}{'result':>18}{'best ms':>10}{'median ms':>10}{'reps':>5}"
-<<<<<<< HEAD
           f"{'states':>10}{'searches':>9}{'c.ex.':>6}{'peak MiB':>9}{'x time':>8}{'exponent':>9}")
-=======
-          f"{'states':>10}{'searches':>9}{'c.ex.':>6}{'peak MiB':>9}{'x time':>8}{'exponent':>9}")  # fmt: skip
->>>>>>> wp-lin
     rows: list[dict[str, Any]] = []
     by_variant: dict[str, Measurement] = {}
     for m in results:
@@ -403,11 +391,7 @@ def report(results: list[Measurement], args: argparse.Namespace) -> dict[str, An
             "searches": m.checks, "counterexample_ops": m.counterexample, "peak_mib": m.peak_mib,
             "time_ratio": None if growth is None else growth[0],
             "exponent": None if growth is None else growth[1],
-<<<<<<< HEAD
         })
-=======
-        })  # fmt: skip
->>>>>>> wp-lin
     print("  (states: configurations explored by all searches of one analyse(); searches: 1 + the re-checks of")
     print("   the counterexample search; c.ex.: entries in the counterexample; x time: the time over the size")
     print("   before's; exponent: log(t2/t1) / log(n2/n1) from the size before, 1.0 = linear, 2.0 = quadratic)\n")
@@ -420,11 +404,7 @@ def report(results: list[Measurement], args: argparse.Namespace) -> dict[str, An
             continue
         met = m.best_s <= GOAL_S and m.verdict != "inconclusive"
         print(f"goal ({variant}): {GOAL_OPS:,} entries from {CLIENTS} clients in at most {GOAL_S:.0f} s, conclusive: "
-<<<<<<< HEAD
               f"{m.best_s:.2f} s, {m.verdict}: {'met' if met else 'missed'}")
-=======
-              f"{m.best_s:.2f} s, {m.verdict}: {'met' if met else 'missed'}")  # fmt: skip
->>>>>>> wp-lin
         goals[variant] = {"best_s": m.best_s, "result": m.verdict, "met": met}
     return {
         "python": platform.python_version(),
@@ -447,15 +427,9 @@ def compare(results: list[Measurement], args: argparse.Namespace) -> dict[str, A
         return None
     label = args.against_label
     print(f"before/after in this run, interleaved: old = the checker of {label}, new = the working tree "
-<<<<<<< HEAD
           f"(sizes above {args.before_max:,}: new only)")
     print(f"  {'variant':<10}{'entries':>9}{'reps':>5}{'old best ms':>13}{'new best ms':>13}{'new/old':>9}"
           f"{'old median':>12}{'new median':>12}{'new/old':>9}{'old states':>12}{'new states':>12}")
-=======
-          f"(sizes above {args.before_max:,}: new only)")  # fmt: skip
-    print(f"  {'variant':<10}{'entries':>9}{'reps':>5}{'old best ms':>13}{'new best ms':>13}{'new/old':>9}"
-          f"{'old median':>12}{'new median':>12}{'new/old':>9}{'old states':>12}{'new states':>12}")  # fmt: skip
->>>>>>> wp-lin
     rows = []
     for new, old in pairs:
         best, median = new.best_s / old.best_s, new.median_s / old.median_s
@@ -475,32 +449,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="analyse() runs per measurement (default 3, at most 30)")
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)),
-<<<<<<< HEAD
                         help=f"entries per history, comma-separated (default {','.join(map(str, SIZES))})")
     parser.add_argument("--clients", type=int, default=CLIENTS, help=f"simulated concurrent clients (default {CLIENTS})")
     parser.add_argument("--before-max", type=int, default=BEFORE_MAX,
                         help=f"--against: larger sizes are timed with the working tree only (default {BEFORE_MAX:,})")
     parser.add_argument("--budget", type=float, default=SCRIPT_BUDGET_S,
                         help=f"seconds after which no measurement starts (default {SCRIPT_BUDGET_S:g})")
-=======
-                        help=f"entries per history, comma-separated (default {','.join(map(str, SIZES))})")  # fmt: skip
-    parser.add_argument("--clients", type=int, default=CLIENTS, help=f"simulated concurrent clients (default {CLIENTS})")
-    parser.add_argument("--before-max", type=int, default=BEFORE_MAX,
-                        help=f"--against: larger sizes are timed with the working tree only (default {BEFORE_MAX:,})")  # fmt: skip
-    parser.add_argument("--budget", type=float, default=SCRIPT_BUDGET_S,
-                        help=f"seconds after which no measurement starts (default {SCRIPT_BUDGET_S:g})")  # fmt: skip
->>>>>>> wp-lin
     parser.add_argument("--no-memory", action="store_true", help="skip the traced run that measures peak memory")
     parser.add_argument("--seed", type=int, default=7, help="the simulation's seed (default 7)")
     parser.add_argument("--timeouts", type=float, default=P_TIMEOUT * 100,
                         help=f"percent of requests without an answer (default {P_TIMEOUT * 100:g})")
     parser.add_argument("--json", metavar="PATH", help="also write the numbers to this JSON file")
     parser.add_argument("--against", metavar="REV",
-<<<<<<< HEAD
                         help="also time the checker of this git revision, interleaved")
-=======
-                        help="also time the checker of this git revision, interleaved")  # fmt: skip
->>>>>>> wp-lin
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                         help="wall: time.perf_counter (default); cpu: time.process_time of this process")
     args = parser.parse_args(argv)
@@ -535,11 +496,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 baseline = against if size <= args.before_max else None
                 m = measure(size, variant, args.seed, args.repeats, deadline, args.timeouts / 100, baseline, CLOCKS[args.clock],
-<<<<<<< HEAD
                             args.clients, not args.no_memory)
-=======
-                            args.clients, not args.no_memory)  # fmt: skip
->>>>>>> wp-lin
                 old = f" (old {m.baseline.best_s:.3f} s)" if m.baseline else ""
                 print(f"  {variant} {size}: best {m.best_s:.3f} s{old}", file=sys.stderr, flush=True)
                 results.append(m)

@@ -401,11 +401,7 @@ class Search(Generic[S, Op]):
         so they are placed in one move, FORCED, and only its end is a configuration of the memo:
         the configurations on the way have that one move and nothing else."""
         (nxt, prv, head, is_call, entry_time, entry_op, ops, never_changes, step,
-<<<<<<< HEAD
          optional, has_optional, by_key, unguarded) = self._expand_with
-=======
-         optional, has_optional, by_key, unguarded) = self._expand_with  # fmt: skip
->>>>>>> wp-lin
         work = 0
         # a move that changes nothing leaves the very same state, and the next expansion reads the
         # same pending ops in it again: their outcomes are kept until the state changes
