@@ -302,3 +302,20 @@ def test_the_readme_links_only_to_pages_that_exist() -> None:
     text = (ROOT / "README.md").read_text()
     for link in re.findall(r"\]\((docs/[^)#]+)", text):
         assert (ROOT / link).is_file(), link
+
+
+def test_every_glossary_word_names_the_module_that_owns_it() -> None:
+    """Each entry of the glossary ends by naming its owner, and the owner exists: a newcomer can
+    go from any word to the one module that owns its idea."""
+    text = (DOCS / "glossary.md").read_text()
+    entries = re.split(r"^## ", text, flags=re.M)[1:]
+    assert len(entries) > 30
+    missing, gone = [], []
+    for entry in entries:
+        word = entry.splitlines()[0]
+        owners = re.findall(r"Owner[^:]*: `((?:fieldproof|tests)/[^`]+)`", entry.replace("\n", " "))
+        if not owners:
+            missing.append(word)
+        gone += [f"{word}: {owner}" for owner in owners if not (ROOT / owner).exists()]
+    assert not missing, f"glossary entries that name no owner: {missing}"
+    assert not gone, f"glossary owners that do not exist: {gone}"
