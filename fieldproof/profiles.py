@@ -29,7 +29,7 @@ class Profile:
                        stateful_examples=share(self.stateful_examples))
 
 
-LIVE_SHARE = 0.3  # measured by bench/detection_per_request.py: every fault mode is still found
+LIVE_SHARE = 0.3  # a live target's share of a profile's sizes; bench/detection_per_request.py shows every fault mode is still found at it
 
 
 # The first pass (fieldproof/suites/test_first_pass.py): every suite once at its smallest size,

@@ -47,8 +47,8 @@ def _every_write_raced_once(fp: Harness) -> None:
             probes.race_complete_on_a_completable_run(fp, racers)
 
 
-# step: (what it calls at the first pass's size, the rules it exercises, requests it costs on a
-# target file, as measured on the staging sandbox)
+# step: (what it calls at the first pass's size, the rules it exercises, the requests it costs on a
+# target file: what the advice on a too small max_requests adds up; tests/test_budget.py runs them)
 STEPS: dict[str, tuple[Callable[[Harness], None], tuple[str, ...], int]] = {
     "concurrency": (_every_write_raced_once, ("one_winner_among_concurrent_writes", *EVERY_RESPONSE), 51),
     "lifecycle": (probes.every_tag_of_a_long_life_is_stale,
