@@ -128,9 +128,23 @@ class NoteRecord:
     test: str = ""
 
 
-Record = FindingsRecord | TotalsRecord | EvidenceRecord | FirstPassRecord | ProblemRecord | NoteRecord
+@dataclass(frozen=True)
+class TestRecord:
+    """One suite test's outcome as the controlling process saw it (every worker's reports reach
+    it), or a suite module that could not be collected."""
+
+    __test__: ClassVar[bool] = False  # not a test class, whatever its name says to pytest
+    type: ClassVar[str] = "test"
+    nodeid: str
+    outcome: str  # passed | skipped | failed | uncollected
+    seconds: float = 0.0
+    message: str = ""  # a skip's reason, a failure's text
+    teardown: bool = False  # failed in its teardown (after its call was reported)
+
+
+Record = FindingsRecord | TotalsRecord | EvidenceRecord | FirstPassRecord | ProblemRecord | NoteRecord | TestRecord
 _TYPES: dict[str, type[Any]] = {cls.type: cls for cls in (FindingsRecord, TotalsRecord, EvidenceRecord, FirstPassRecord,
-                                                          ProblemRecord, NoteRecord)}
+                                                          ProblemRecord, NoteRecord, TestRecord)}
 
 
 def problem_of(error: BaseException, test: str = "") -> ProblemRecord:

@@ -57,7 +57,7 @@ from fieldproof.locks import reports_lock, target_lock, validate_wait
 from fieldproof.plugin import GivenState
 from fieldproof.profiles import PROFILES
 from fieldproof.progress import Progress
-from fieldproof.records import ProblemKind
+from fieldproof.records import TestRecord, process_file, write_records
 from fieldproof.report import (
     TestOutcomes,
     build_summary,
@@ -70,9 +70,6 @@ from fieldproof.report.sarif import render_sarif
 from fieldproof.report.summary import (
     PASS,
     VIOLATION,
-    Problem,
-    Skip,
-    SuiteTest,
     Summary,
 )
 from fieldproof.sandbox.settings import load_settings
@@ -147,17 +144,19 @@ class Session:
 
 
 class _Outcomes:
-    """A pytest plugin on the controller: counts outcomes and keeps skip reasons, over every
-    part the suites run in."""
+    """A pytest plugin on the controlling process (every worker's reports reach it): each test's
+    outcome goes to the session's records, as the workers' findings do; only the counts for the
+    progress line are kept here, over every part the suites run in."""
 
-    def __init__(self) -> None:
-        self.outcomes = TestOutcomes()
+    def __init__(self, records_file: Path, secrets: tuple[str, ...]) -> None:
+        self.records_file, self.secrets = records_file, secrets
+        self.done = self.failed = 0
         self.total = 0  # tests collected, in every part so far
         self._before = 0  # ... before this one
 
     def progress(self) -> tuple[int, int]:
         """(tests done, tests collected so far)."""
-        return self.outcomes.passed + self.outcomes.failed + self.outcomes.skipped, self.total
+        return self.done, self.total
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self._before = self.total
@@ -170,34 +169,27 @@ class _Outcomes:
         self.total = max(self.total, self._before + len(ids))
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        if report.failed:  # a suite that cannot even be collected is no pass
-            self.outcomes.failed += 1
-            self.outcomes.errors.append(Problem(ProblemKind.COLLECTION, str(report.longrepr)[-2000:], report.nodeid))
+        if report.failed:
+            self.failed += 1
+            self._write(TestRecord(report.nodeid, "uncollected", message=str(report.longrepr)[-2000:]))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
+            self.done += 1
             if report.passed:
-                self.outcomes.passed += 1
-                self._case(report, "passed")
+                self._write(TestRecord(report.nodeid, "passed", report.duration))
             elif report.skipped:
-                self.outcomes.skipped += 1
                 reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-                self.outcomes.skips.append(Skip(report.nodeid, reason.removeprefix("Skipped: ")))
-                self._case(report, "skipped", reason.removeprefix("Skipped: "))
+                self._write(TestRecord(report.nodeid, "skipped", report.duration, reason.removeprefix("Skipped: ")))
             else:
-                self.outcomes.failed += 1
-                self.outcomes.failures.append(report.nodeid)
-                self._case(report, "failed", str(report.longrepr)[-4000:])
+                self.failed += 1
+                self._write(TestRecord(report.nodeid, "failed", report.duration, str(report.longrepr)[-4000:]))
         elif report.when == "teardown" and report.failed:
-            self.outcomes.failed += 1
-            self.outcomes.failures.append(report.nodeid)
-            self._case(report, "failed", str(report.longrepr)[-4000:], teardown=True)
+            self.failed += 1
+            self._write(TestRecord(report.nodeid, "failed", report.duration, str(report.longrepr)[-4000:], teardown=True))
 
-    def _case(self, report: pytest.TestReport, outcome: str, message: str = "", teardown: bool = False) -> None:
-        module, _, name = report.nodeid.partition("::")
-        classname = "fieldproof.suites." + Path(module).stem
-        self.outcomes.cases.append(SuiteTest(classname, name + (" (teardown)" if teardown else ""), outcome,
-                                             report.duration, message, report.nodeid))
+    def _write(self, record: TestRecord) -> None:
+        write_records(self.records_file, [record], self.secrets)
 
 
 @contextmanager
@@ -226,8 +218,8 @@ def run_session(options: SessionOptions, out: TextIO = sys.stdout) -> int:
         except KeyboardInterrupt:  # before the suites: nothing to put back, nothing to report
             print(f"fieldproof: {interrupts.name} before the suites started; no run was changed", file=sys.stderr)
             return interrupts.exit_code or ExitCode.INTERRUPTED
-        collector = _run_suites(session, interrupts)
-        summary = finish(session, collector.outcomes, interrupts, out)
+        _run_suites(session, interrupts)
+        summary = finish(session, interrupts, out)
     return exit_code(summary, interrupts.exit_code)
 
 
@@ -363,7 +355,7 @@ def _run_suites(session: Session, interrupts: Interrupts) -> _Outcomes:
     env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
         env["HYPOTHESIS_STORAGE_DIRECTORY"] = str(hypothesis_cache_dir() or Path(session.work) / "hypothesis")
-    collector = _Outcomes()
+    collector = _Outcomes(process_file(session.work, "controller"), target.secrets)
     progress = None
     if not options.quiet:  # the progress line instead of pytest's dots
         progress = Progress(session.work, collector.progress, None if session.is_sandbox else total, sys.stdout)
@@ -376,7 +368,7 @@ def _run_suites(session: Session, interrupts: Interrupts) -> _Outcomes:
         with _environment(env):
             parts = _parts(options.suites, session.workers)
             for index, (part, names) in enumerate(parts):
-                if interrupts.stopped or (options.fail_fast and collector.outcomes.failed):
+                if interrupts.stopped or (options.fail_fast and collector.failed):
                     break
                 if limits is not None and (reason := limits.why_nothing_more_is_sent()):
                     session.notes.append(f"{', '.join(names)} did not run: {reason}")
@@ -455,8 +447,9 @@ def _sandbox_rate_limited() -> bool:
     return float(os.environ.get("FIELDPROOF_SANDBOX_RATE_LIMIT_BURST", "0") or 0) > 0
 
 
-def finish(session: Session, tests: TestOutcomes, interrupts: Interrupts, out: TextIO) -> Summary:
-    """Put every listed run back, then write every report, whatever ended the suites."""
+def finish(session: Session, interrupts: Interrupts, out: TextIO, tests: TestOutcomes | None = None) -> Summary:
+    """Put every listed run back, then write every report, whatever ended the suites. `tests`:
+    the outcomes when no pytest ran (the swarm's); else the records say them."""
     if not session.is_sandbox:
         with interrupts.restoring():
             session.notes += _restore(session)

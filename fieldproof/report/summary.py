@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from fieldproof.records import (
     NoteRecord,
     ProblemKind,
     ProblemRecord,
+    TestRecord,
     TotalsRecord,
     read_records,
 )
@@ -123,6 +124,28 @@ class TestOutcomes:
     errors: list[Problem] = field(default_factory=list)  # suites that could not be collected
     failures: list[str] = field(default_factory=list)  # the failed tests' ids
     cases: list[SuiteTest] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, records: Iterable[TestRecord]) -> TestOutcomes:
+        """The outcomes the controlling process recorded, test by test, in the order they ended."""
+        tests = cls()
+        for record in records:
+            if record.outcome == "uncollected":  # a suite that cannot even be collected is no pass
+                tests.failed += 1
+                tests.errors.append(Problem(ProblemKind.COLLECTION, record.message, record.nodeid))
+                continue
+            if record.outcome == "passed":
+                tests.passed += 1
+            elif record.outcome == "skipped":
+                tests.skipped += 1
+                tests.skips.append(Skip(record.nodeid, record.message))
+            else:
+                tests.failed += 1
+                tests.failures.append(record.nodeid)
+            module, _, name = record.nodeid.partition("::")
+            tests.cases.append(SuiteTest("fieldproof.suites." + Path(module).stem, name + (" (teardown)" if record.teardown else ""),
+                                         record.outcome, record.seconds, record.message, record.nodeid))
+        return tests
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TestOutcomes:
@@ -631,7 +654,7 @@ def build_summary(
     target: dict[str, Any],
     profile: str,
     duration_s: float,
-    tests: TestOutcomes,
+    tests: TestOutcomes | None = None,  # None: as the records say (a swarm, run without pytest, says its own)
     notes: list[str] | None = None,
     suites_s: float = 0.0,
     started_at: float = 0.0,
@@ -647,6 +670,8 @@ def build_summary(
     sent outside the suites (checking the target, putting runs back), counted too; `reports`: the
     folder the reports go to (a reproduction names it for `fieldproof replay`)."""
     records = read_records(work_dir)
+    if tests is None:
+        tests = TestOutcomes.of(record for record in records if isinstance(record, TestRecord))
     checks: Counter[str] = Counter()
     per_rule: Counter[str] = Counter()  # findings per rule, as the processes counted them
     observed: Counter[tuple[str, int]] = Counter()

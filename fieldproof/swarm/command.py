@@ -112,7 +112,7 @@ def swarm(options: SwarmOptions, out: TextIO = sys.stdout) -> int:
             print(f"fieldproof: {interrupts.name} before the swarm started; no run was changed", file=sys.stderr)
             return interrupts.exit_code or ExitCode.INTERRUPTED
         tests = _run_locust(session, options, interrupts, document, out)
-        summary = finish(session, tests, interrupts, out)
+        summary = finish(session, interrupts, out, tests=tests)
     return exit_code(summary, interrupts.exit_code)
 
 
