@@ -61,10 +61,17 @@ class Worker:
             assert node.client is not None
             with node.client.fork() as http:
                 label = f"race{n}"
+                warm = node.now()
                 try:
-                    warm = node.now()
                     seen = http.get(run)  # the connection is open before the round's moment
-                    node.log(run, label, warm, node.now(), seen, "get", None)
+                except STOPPING as exc:
+                    node.stopped_by(exc)
+                    return
+                except (TargetUnreachable, BrokenResponse):  # no answer to the GET: this racer never writes
+                    node.log(run, label, warm, None, None, "get", None)
+                    return
+                node.log(run, label, warm, node.now(), seen, "get", None)
+                try:
                     gevent.sleep(max(0.0, data["at"] - node.now()))
                     call = node.now()
                     exchange = http.write("resume", run, data["tag"], tag=IfMatch.RACE, observe=False)
