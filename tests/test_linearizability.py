@@ -13,6 +13,7 @@ import itertools
 import random
 import time
 from dataclasses import dataclass, replace
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -819,3 +820,25 @@ def test_ten_thousand_operations_from_eight_clients() -> None:
     verdict = assert_not_linearizable([*history, *late], initial, *late)
     assert time.perf_counter() - t0 < 60
     assert len(verdict.counterexample) <= 5
+
+
+def test_the_counterexample_search_never_asks_of_one_sub_history_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Making a counterexample small asks of many sub-histories whether they still fail; each is
+    searched once (the prefix, the window and the drops may ask of the same one again)."""
+    from fieldproof.linearizability import counterexample
+
+    history, initial, server = simulate(2_000, seed=11, clients=8, p_complete=0.0)
+    end = max(o.ret for o in history if o.ret is not None)
+    operation = {"live": "pause", "paused": "resume"}.get(server.status, "complete")
+    late = [write(f"late{k}", end + 1 + k, end + 3, operation, server.tag, 204, T(f"lost{k}")) for k in range(2)]
+    searched: list[tuple[int, ...]] = []
+    real_search = counterexample.search_entries
+
+    def counting(real: list[Entry], optional: list[Entry], *args: Any, **kwargs: Any) -> Any:
+        searched.append(tuple(id(entry) for entry in real))
+        return real_search(real, optional, *args, **kwargs)
+
+    monkeypatch.setattr(counterexample, "search_entries", counting)
+    verdict = analyse([*history, *late], initial)
+    assert verdict.ok is False and len(verdict.counterexample) <= 5
+    assert searched and len(searched) == len(set(searched)), "a sub-history was searched more than once"

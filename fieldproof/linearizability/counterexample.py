@@ -47,6 +47,7 @@ class Minimizer:
         self.max_checks = max_checks
         self.checks = 0
         self.explored = 0
+        self._known: dict[tuple[int, ...], bool] = {}  # the steps below may ask of one sub-history twice
 
     def split(self, kept: Sequence[int]) -> tuple[list[Entry], list[Entry]]:
         keep = set(kept)
@@ -60,6 +61,9 @@ class Minimizer:
 
     def fails(self, kept: Sequence[int]) -> bool:
         """True only when proven: the sub-history is not linearizable (inconclusive counts as no)."""
+        key = tuple(kept)
+        if key in self._known:
+            return self._known[key]
         if self.checks >= self.max_checks or self.budget <= 0:
             return False
         self.checks += 1
@@ -67,6 +71,8 @@ class Minimizer:
         result = search_entries(real, optional, self.initial, max(1, self.budget), reusable=True)
         self.explored += result.explored
         self.budget -= result.explored
+        if result.ok is not None:  # an inconclusive one may be conclusive with more budget: never kept
+            self._known[key] = result.ok is False
         return result.ok is False
 
     def exhausted(self) -> bool:
