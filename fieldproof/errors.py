@@ -171,3 +171,6 @@ class TargetFault(Exception):
     """The target's own answer keeps a test from going on: it refused a write the run's state
     allows, with the current tag, or its GET did not show the run. What it broke is a finding
     of the rule it breaks, recorded with the exchange; the test is not exercised."""
+
+
+TARGETS_DOING: tuple[type[Exception], ...] = (BrokenResponse, TargetFault)  # not the user's: no exit code

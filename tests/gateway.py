@@ -192,10 +192,18 @@ class Gateway:
     def base_url(self, host: str = "127.0.0.1") -> str:
         return f"https://{host}:{self.port}/v1"
 
-    def access_log(self) -> list[dict[str, Any]]:
-        """One entry per request the gateway answered (health checks left out)."""
+    def access_log(self, expected: int = 0, within_s: float = 10.0) -> list[dict[str, Any]]:
+        """One entry per request the gateway answered (health checks left out). nginx writes an
+        entry once it has finished with the request, which may be after the client has read the
+        answer: with `expected`, read again until that many are there (or `within_s` passed)."""
         path = self.folder / "access.log"
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        deadline = time.monotonic() + within_s
+        while True:
+            text = path.read_text() if path.exists() else ""
+            lines = [line for line in text.splitlines() if line.endswith("}")]  # a line being written is not read
+            if len(lines) >= expected or time.monotonic() > deadline:
+                return [json.loads(line) for line in lines]
+            time.sleep(0.05)
 
     def clear_access_log(self) -> None:
         # nginx keeps the file open and appends: truncating it starts the log afresh

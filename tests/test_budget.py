@@ -66,7 +66,10 @@ def test_a_tight_rate_limit_is_paced_to_with_few_429s_and_the_wait_is_reported(t
     limited = sum(cell["observed"] for cell in data["coverage"] if cell["status"] == 429)
     unpaced = (data["requests"] - 20) / 20  # 429s an unpaced run meets: one per 20 requests
     assert unpaced > 20
-    assert 2 <= limited <= 6, limited  # two to learn the rate from, and a few more
+    # two to learn the rate from, and a few more: a fraction of the unpaced count, not a number of
+    # its own (a loaded machine that stalls the client and then lets it catch up meets a few more;
+    # the pacer's exact behaviour is tested below with a clock the test moves)
+    assert 2 <= limited <= unpaced / 4, (limited, unpaced)
     assert data["waited_429_s"] >= limited * 0.9  # each 429's `Retry-After: 1`, honoured
     # each xdist worker learns its share of the limit: together never above it
     assert 0 < data["paced_rps"] <= 40

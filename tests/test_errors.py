@@ -17,8 +17,9 @@ PACKAGE = Path(errors.__file__).resolve().parent
 
 
 def _error_classes() -> list[type[BaseException]]:
+    """The user's errors: every exception class of the module but the target's doing."""
     return [c for _, c in inspect.getmembers(errors, inspect.isclass)
-            if issubclass(c, BaseException) and c.__module__ == errors.__name__]
+            if issubclass(c, BaseException) and c.__module__ == errors.__name__ and c not in errors.TARGETS_DOING]
 
 
 def test_every_error_in_the_errors_module_is_a_fieldproof_error_with_an_exit_code() -> None:
@@ -93,3 +94,10 @@ def test_a_bug_of_ours_is_never_exit_1(monkeypatch: pytest.MonkeyPatch, capsys: 
     assert main(["run"]) == ExitCode.INCONCLUSIVE
     err = capsys.readouterr().err
     assert "ZeroDivisionError" in err and "internal error" in err
+
+
+def test_the_targets_doing_is_no_users_error() -> None:
+    """What the target did that stops a test is never printed as a user's mistake with an exit code."""
+    assert errors.TARGETS_DOING
+    for cls in errors.TARGETS_DOING:
+        assert not issubclass(cls, FieldproofError) and not hasattr(cls, "exit_code"), cls

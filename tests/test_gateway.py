@@ -122,7 +122,7 @@ def test_the_contract_holds_through_the_gateway(gateway: Gateway, tmp_path: Path
     assert "PASS: the contract holds" in result.stdout
     data = summary(tmp_path)
     assert data["target"]["base_url"] == gateway.base_url(host)
-    log = gateway.access_log()
+    log = gateway.access_log(expected=data["requests"])
     assert len(log) == data["requests"]  # every request went through the gateway, and each was counted
     assert all(entry["upstream_status"] for entry in log)  # the sandbox answered each, not the gateway
     ok = [entry for entry in log if entry["status"] == "200"]
