@@ -203,6 +203,17 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--target", metavar="FILE", type=_TARGET,
                         help="target file (TOML); default: a built-in sandbox like the session's, or its target file")
 
+    lint = commands.add_parser(
+        "lint",
+        help="report what a contract document leaves out about its conditional requests",
+        description="Read an OpenAPI document and report every conditional write (an If-Match header) that documents "
+        "no 412, no 428 where If-Match is required, no ETag on its success, or If-Match as optional, and every read of "
+        "such a resource without an ETag. Exit 1 when it finds any, 0 when none; nothing is sent.",
+    )
+    lint.add_argument("--contract", metavar="FILE", type=_FILE,
+                      help="the OpenAPI document (YAML or JSON; default: fieldproof's own contract document)")
+    lint.add_argument("--sarif", metavar="FILE", type=_FILE, help="also write the findings as SARIF, located at each operation's line")
+
     sandbox = commands.add_parser(
         "sandbox",
         help="serve the built-in sandbox API in the foreground",
@@ -302,6 +313,12 @@ def _replay(args: argparse.Namespace) -> int:
     return replay(args.reports, args.group, args.target, sys.stdout)
 
 
+def _lint(args: argparse.Namespace) -> int:
+    from fieldproof.lint import run_lint
+
+    return run_lint(args.contract, args.sarif, sys.stdout)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command is None:
@@ -318,6 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _swarm(args)
         if args.command == "replay":
             return _replay(args)
+        if args.command == "lint":
+            return _lint(args)
     except FieldproofError as exc:
         print(f"fieldproof: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -117,6 +117,12 @@ def _read(path: Path) -> tuple[dict[str, Any], str]:
     return data, text
 
 
+def read_document(path: Path) -> tuple[dict[str, Any], str]:
+    """Any OpenAPI 3 document's data and text, read as the session reads its contract document
+    (a user error, one line, when it cannot be)."""
+    return _read(path)
+
+
 def _match(template: str) -> tuple[str | None, tuple[str, ...]] | None:
     """(action, parameter names) if `template` is the run path or an action below it."""
     segments = template.strip("/").split("/")
@@ -135,7 +141,7 @@ def _match(template: str) -> tuple[str | None, tuple[str, ...]] | None:
     return action, tuple(names)
 
 
-def _key_of(line: str) -> str:
+def key_of(line: str) -> str:
     """The mapping key a line of YAML or JSON opens, as written: `/p:`, `'/p':`, `"/p": {`, or
     `? /p` (YAML's explicit key, which writers use for long keys)."""
     text = line.strip().removeprefix("? ").removesuffix("{").rstrip()
@@ -222,7 +228,7 @@ class ContractDocument:
                 continue
             action, names = matched
             self.templates[_ours(action)] = str(template)
-            line = next((n for n, text_line in enumerate(lines, 1) if _key_of(text_line) == template), 0)
+            line = next((n for n, text_line in enumerate(lines, 1) if key_of(text_line) == template), 0)
             for name, operation in contract.OPERATIONS.items():
                 if operation.action == action and operation.method.lower() in item:
                     self.found[name] = Found(str(template), operation.method.lower(), names, line)

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "fieldproof"
 # Top to bottom. Each entry: the stage, then the modules in it (a package name covers its modules).
 STACK: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("cli", ("__main__", "cli", "manual")),
-    ("session", ("session", "replay", "selfcheck", "swarm.command", "testing")),
+    ("session", ("session", "replay", "selfcheck", "lint", "swarm.command", "testing")),
     ("parts", ("plugin",)),
     ("suites", ("suites", "harness", "probes", "fuzz", "strategies", "fielding_runs", "swarm")),
     ("client", ("client",)),
