@@ -11,7 +11,6 @@ and any problem as records in the part's work folder, which the summary reads.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +28,7 @@ from fieldproof.harness import (
     first_pass_runs_on,
 )
 from fieldproof.interrupts import stop_once
-from fieldproof.progress import ProgressWriter, cases_counted
+from fieldproof.progress import ProgressWriter, cases_counted, suite_of
 from fieldproof.recorder import format_findings
 from fieldproof.records import FindingsRecord, Record, WorkerStatus, problem_of, write_records
 
@@ -86,10 +85,6 @@ def _progress(state: ProcessState) -> WorkerStatus:
                         waiting_until=harness.client.liveness.waiting_until, cases=cases_counted())
 
 
-def _suite(item: pytest.Item) -> str:
-    return Path(item.nodeid.partition("::")[0]).stem.removeprefix("test_")
-
-
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """The suites in their order; the tests the first pass runs as they are (their marker says
     which step) gathered for it, and left out of their suites when it runs; the tests of suites
@@ -99,12 +94,12 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     items.sort(key=lambda item: suites.rank(item.nodeid.partition("::")[0]))  # stable: in-module order kept
     twice: list[pytest.Item] = []
-    if any(_suite(item) == "first_pass" for item in items):
+    if any(suite_of(item.nodeid) == "first_pass" for item in items):
         for item in items:
             if isinstance(item, pytest.Function) and (step := _first_pass_step(item, state)) is not None:
                 state.as_is.setdefault(step, []).append((item.function, _params(item)))
                 twice.append(item)
-    unchosen = [item for item in items if not state.settings.chose(_suite(item))]
+    unchosen = [item for item in items if not state.settings.chose(suite_of(item.nodeid))]
     if twice:  # what the first pass sends as it is, a suite does not send again
         config.hook.pytest_deselected(items=[item for item in twice if item not in unchosen])
     items[:] = [item for item in items if item not in twice and item not in unchosen]
@@ -186,7 +181,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     yield
     state = item.config.stash.get(STATE, None)
-    harness = state.harness if state is not None else None
+    harness = _harness(item.config)
     if state is None or harness is None:
         return
     records: list[Record] = []
@@ -204,7 +199,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(STATE, None)
-    harness = state.harness if state is not None else None
+    harness = _harness(session.config)
     if state is not None and harness is not None:
         totals = harness.recorder.totals(harness.unanswered, harness.waited_429_s, harness.client.pacer.learned_rps)
         write_records(state.records_file, [totals])

@@ -329,7 +329,7 @@ def _ready_the_runs(session: Session, out: TextIO) -> None:
     session.requests_outside += budget.spent
 
 
-def _run_suites(session: Session, interrupts: Interrupts) -> _Outcomes:
+def _run_suites(session: Session, interrupts: Interrupts) -> None:
     options, target = session.options, session.target
     total = SANDBOX_BUDGET if session.is_sandbox else target.max_requests - session.requests_outside - session.restore_cost
     per_worker = max(1, total // session.workers)
@@ -391,7 +391,6 @@ def _run_suites(session: Session, interrupts: Interrupts) -> _Outcomes:
         session.suites_s = time.monotonic() - started
         if progress is not None:
             progress.stop()
-    return collector
 
 
 def _parts(names: tuple[str, ...], workers: int) -> list[tuple[str, tuple[str, ...]]]:
