@@ -480,7 +480,6 @@ def stale_tag_refused(exchange: Exchange) -> Result:
 def _variant_answers(exchange: Exchange) -> tuple[set[int], str] | None:
     """What an If-Match the docs do not settle may get, and why (None: not such a variant)."""
     kind = exchange.facts.if_match
-    served = state_answers(exchange)
     questions = {
         IfMatch.MISSING: ("missing_if_match", "no If-Match (open question)"),
         IfMatch.MALFORMED: ("malformed_if_match", "a malformed If-Match"),
@@ -492,6 +491,7 @@ def _variant_answers(exchange: Exchange) -> tuple[set[int], str] | None:
     if kind not in questions:
         return None
     name, why = questions[kind]
+    served = state_answers(exchange)
     question = OPEN_QUESTIONS[name]
     allowed = set(question.refusals)
     if question.may_serve and kind is not IfMatch.LIST_WITHOUT_CURRENT:
