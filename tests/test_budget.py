@@ -38,6 +38,9 @@ def test_a_small_budget_still_exercises_every_rule_and_passes(tmp_path: Path) ->
     note = next(n for n in data["notes"] if "ended the exploration after the first pass" in n)
     assert f"max_requests = {FIRST_PASS_COST + 40}" in note and "checks per rule: " in note
     assert data["requests"] <= FIRST_PASS_COST + 40
+    # the tests the budget ended are skipped, each listed with why, as every other skip is
+    budget_ended = [s for s in data["tests"]["skips"] if s["reason"].startswith("the request budget ended it")]
+    assert budget_ended and data["tests"]["skipped"] == len(data["tests"]["skips"])
 
 
 def test_a_budget_too_small_for_the_first_pass_is_exit_2_naming_the_rules_and_the_budget(tmp_path: Path) -> None:

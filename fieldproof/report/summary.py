@@ -584,6 +584,7 @@ def _settle_tests(tests: TestOutcomes, groups: Sequence[FindingGroup], problems:
         if case.nodeid in spent:
             case.outcome, case.message = "skipped", "the request budget ended it after the first pass had exercised every rule"
             tests.skipped += 1
+            tests.skips.append(Skip(case.nodeid, case.message))
         elif own:
             case.outcome, case.accepted = "passed", "; ".join(dict.fromkeys(str(group.accepted) for group in own))
             tests.passed += 1
