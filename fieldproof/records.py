@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from fieldproof.errors import BrokenResponse, BudgetExhausted, DeadlineReached, ExitCode, FieldproofError, TargetFault, TargetUnreachable
+from fieldproof.errors import TARGETS_DOING, BrokenResponse, BudgetExhausted, DeadlineReached, ExitCode, FieldproofError, TargetUnreachable
 from fieldproof.exchange import redact_text
 
 RECORDS_GLOB = "*.jsonl"
@@ -39,16 +39,16 @@ class ProblemKind(enum.StrEnum):
     def exit_code(self) -> ExitCode:
         """The code a session with this problem (and no finding) ends with: the exit code of the
         exception class it is mapped from (a kind no FieldproofError maps to: inconclusive)."""
-        codes = [getattr(cls, "exit_code", ExitCode.INCONCLUSIVE) for cls, kind in _KINDS if kind is self]
-        return codes[0] if codes and isinstance(codes[0], ExitCode) else ExitCode.INCONCLUSIVE
+        code: ExitCode = next((getattr(cls, "exit_code", ExitCode.INCONCLUSIVE) for cls, kind in _KINDS if kind is self),
+                              ExitCode.INCONCLUSIVE)
+        return code
 
 # the exception classes that stop a test, most specific first; any other is INCONCLUSIVE
 _KINDS: tuple[tuple[type[BaseException], ProblemKind], ...] = (
     (BudgetExhausted, ProblemKind.BUDGET_EXHAUSTED),
     (DeadlineReached, ProblemKind.DEADLINE),
     (TargetUnreachable, ProblemKind.UNREACHABLE),
-    (TargetFault, ProblemKind.NOT_EXERCISED),
-    (BrokenResponse, ProblemKind.NOT_EXERCISED),
+    *((cls, ProblemKind.NOT_EXERCISED) for cls in TARGETS_DOING),  # the target's doing stopped the test: not exercised
 )
 
 
