@@ -36,7 +36,7 @@ from fieldproof.records import (
 )
 from fieldproof.swarm.config import SwarmSetup
 from fieldproof.swarm.history import ClockOffset, merge
-from fieldproof.swarm.node import STOPPING, WAIT_S, Node
+from fieldproof.swarm.node import WAIT_S, Node
 from fieldproof.target import RunRef
 
 RACE_LEAD_S = 0.5  # how far ahead of now a round is set: time for the message to reach every worker
@@ -143,8 +143,7 @@ class Master:
                 limit = time.monotonic() + WAIT_S
                 while len(self.answered[number]) < len(workers) and time.monotonic() < limit:
                     gevent.sleep(0.02)
-                after = http.get(race_run)
-                self.node.log(race_run, "master", time.time(), time.time(), after, "get", None)
+                after = self._get(http, race_run)
                 judged = self.node.recorder.judge(rules.OneWinner(before))
                 writes = [Exchange.from_dict(result) for result in self.results.pop(number, [])]
                 for write in writes:
@@ -155,16 +154,18 @@ class Master:
                 self.rounds_won_once += found == []
                 self._pause_back(http, Snapshot.of(after))
                 gevent.sleep(ROUND_PAUSE_S)
-        except STOPPING as exc:
-            self.node.stopped_by(exc)
-        except FieldproofError as exc:
+        except FieldproofError as exc:  # a reason to stop sending (the budget, the deadline, no answers) among them
             self.node.stopped_by(exc)
 
-    def _snapshot(self, http: ApiClient, run: RunRef) -> Snapshot:
+    def _get(self, http: ApiClient, run: RunRef) -> Exchange:
+        """A GET of `run`, in its history from when it was sent to when it was answered."""
         call = time.time()
         exchange = http.get(run)
         self.node.log(run, "master", call, time.time(), exchange, "get", None)
-        return Snapshot.of(exchange)
+        return exchange
+
+    def _snapshot(self, http: ApiClient, run: RunRef) -> Snapshot:
+        return Snapshot.of(self._get(http, run))
 
     def _pause_back(self, http: ApiClient, seen: Snapshot) -> None:
         race_run = self.setup.race_run

@@ -14,7 +14,7 @@ from locust.event import Events
 from fieldproof import rules
 from fieldproof.client.limits import Budget, Liveness
 from fieldproof.client.recording import ApiClient, Credentials
-from fieldproof.errors import BudgetExhausted, DeadlineReached, TargetStoppedAnswering
+from fieldproof.errors import BrokenResponse, BudgetExhausted, DeadlineReached, TargetStoppedAnswering, TargetUnreachable
 from fieldproof.exchange import Exchange
 from fieldproof.linearizability import Entry
 from fieldproof.model import Observation
@@ -75,6 +75,19 @@ class Node:
         observed = rules.observation_of(exchange) if exchange is not None else Observation(operation, if_match, None)
         answered = ret if observed.status is not None else None
         self.history.append(to_record(run.fielding_run_id, Entry(client, call, answered, observed)))
+
+    def attempt(self, run: RunRef, client: str, operation: str, if_match: str | None,
+                send: Callable[[], Exchange]) -> Exchange | None:
+        """Send one request and log it in the history of `run`: its answer, or none (the request
+        may or may not have acted; None is returned). A reason to stop sending is raised."""
+        call = self.now()
+        try:
+            exchange = send()
+        except (TargetUnreachable, BrokenResponse):  # no answer (or none HTTP can read)
+            self.log(run, client, call, None, None, operation, if_match)
+            return None
+        self.log(run, client, call, self.now(), exchange, operation, if_match)
+        return exchange
 
     def stopped_by(self, exc: BaseException) -> None:
         problem = problem_of(exc)

@@ -13,7 +13,6 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import WorkerRunner
 
-from fieldproof.errors import BrokenResponse, TargetUnreachable
 from fieldproof.facts import IfMatch
 from fieldproof.swarm.config import SwarmSetup
 from fieldproof.swarm.node import STOPPING, WAIT_S, Node
@@ -61,27 +60,18 @@ class Worker:
             assert node.client is not None
             with node.client.fork() as http:
                 label = f"race{n}"
-                warm = node.now()
                 try:
-                    seen = http.get(run)  # the connection is open before the round's moment
-                except STOPPING as exc:
-                    node.stopped_by(exc)
-                    return
-                except (TargetUnreachable, BrokenResponse):  # no answer to the GET: this racer never writes
-                    node.log(run, label, warm, None, None, "get", None)
-                    return
-                node.log(run, label, warm, node.now(), seen, "get", None)
-                try:
+                    # the connection is open before the round's moment (no answer: this racer never writes)
+                    if node.attempt(run, label, "get", None, lambda: http.get(run)) is None:
+                        return
                     gevent.sleep(max(0.0, data["at"] - node.now()))
-                    call = node.now()
-                    exchange = http.write("resume", run, data["tag"], tag=IfMatch.RACE, observe=False)
+                    exchange = node.attempt(run, label, "resume", data["tag"],
+                                            lambda: http.write("resume", run, data["tag"], tag=IfMatch.RACE, observe=False))
                 except STOPPING as exc:
                     node.stopped_by(exc)
                     return
-                except (TargetUnreachable, BrokenResponse):
-                    node.log(run, label, call, None, None, "resume", data["tag"])
+                if exchange is None:
                     return
-                node.log(run, label, call, node.now(), exchange, "resume", data["tag"])
                 exchange.sender = f"{node.name}/{label}"
                 results.append(exchange.to_dict())
 
@@ -137,17 +127,14 @@ class FieldproofUser(User):
         if operation != "get" and not seen:
             operation = "get"  # a tag to hold first
         tag = None if operation == "get" else (seen[-1] if random.random() < 0.8 else random.choice(seen))
-        node = self.node
-        call = node.now()
         try:
-            exchange = self.http.get(run) if operation == "get" else self.http.write(operation, run, tag, observe=False)
+            exchange = self.node.attempt(run, self.label, operation, tag, lambda: self.http.get(run) if operation == "get"
+                                         else self.http.write(operation, run, tag, observe=False))
         except STOPPING as exc:
-            node.stopped_by(exc)
+            self.node.stopped_by(exc)
             raise StopUser() from None
-        except (TargetUnreachable, BrokenResponse):  # no answer (or none HTTP can read): it may or may not have acted
-            node.log(run, self.label, call, None, None, operation, tag)
+        if exchange is None:
             return
-        node.log(run, self.label, call, node.now(), exchange, operation, tag)
         etag = exchange.header("etag")
         if exchange.status in (200, 204) and etag:
             seen.append(etag)
