@@ -22,6 +22,7 @@ import yaml
 
 from fieldproof import contract
 from fieldproof.errors import ContractError
+from fieldproof.surface import key_of, statuses_of
 from fieldproof.userfiles import MAX_DOCUMENT_BYTES, read_user_text
 
 OPERATION_IDS = {"get": "getFieldingRun", "pause": "pauseFieldingRun", "resume": "resumeFieldingRun",
@@ -141,13 +142,6 @@ def _match(template: str) -> tuple[str | None, tuple[str, ...]] | None:
     return action, tuple(names)
 
 
-def key_of(line: str) -> str:
-    """The mapping key a line of YAML or JSON opens, as written: `/p:`, `'/p':`, `"/p": {`, or
-    `? /p` (YAML's explicit key, which writers use for long keys)."""
-    text = line.strip().removeprefix("? ").removesuffix("{").rstrip()
-    return text.rstrip(":").strip("'\"")
-
-
 def _ours(action: str | None) -> str:
     return contract.RUN_PATH + (f"/{action}" if action else "")
 
@@ -202,19 +196,6 @@ def _drop_external_examples(reduced: dict[str, Any], document: dict[str, Any]) -
             stack.extend(node.values())
 
 
-def _statuses(responses: dict[str, Any]) -> frozenset[int]:
-    statuses: set[int] = set()
-    for key in responses:
-        key = str(key).upper()
-        if key == "DEFAULT":
-            return frozenset(range(100, 600))
-        if len(key) == 3 and key.endswith("XX") and key[0].isdigit():
-            statuses |= set(range(int(key[0]) * 100, int(key[0]) * 100 + 100))
-        elif key.isdigit():
-            statuses.add(int(key))
-    return frozenset(statuses)
-
-
 class ContractDocument:
     def __init__(self, path: Path, data: dict[str, Any], text: str) -> None:
         self.path = path
@@ -240,7 +221,7 @@ class ContractDocument:
         self.statuses: dict[str, frozenset[int]] = {}
         for name, found in self.found.items():
             operation = _resolve(data, data["paths"][found.path][found.method])
-            self.statuses[name] = _statuses(_resolve(data, operation.get("responses") or {}))
+            self.statuses[name] = statuses_of(_resolve(data, operation.get("responses") or {}))
         self._reduced = self._reduce()  # here, so that a document schemathesis cannot use is refused before any request
 
     @classmethod

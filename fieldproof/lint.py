@@ -1,10 +1,8 @@
 """`fieldproof lint --contract FILE`: what a contract document leaves out about its conditional
 requests, before anything is sent.
 
-A **conditional write** is an operation that declares an `If-Match` header. It is paired with the
-**read** that shows its resource: the GET on the same path, or on the parent path for an action
-(`…/resume` is read by the GET of `…`). Each lint rule below is one function named after what it
-asks of the document; a document that breaks one gets a finding located at the operation's line.
+The conditional writes and their reads are found by `fieldproof.surface`. Each lint rule below is
+one function named after what it asks of the document; a document that breaks one gets a finding located at the operation's line.
 What RFC 9110 and RFC 6585 let a client rely on only when the document says it:
 - a conditional write documents 412 (Precondition Failed), and 428 where `If-Match` is required;
 - `If-Match` is required on a write that documents 412 (else a client may leave it out unchecked);
@@ -23,47 +21,13 @@ from typing import Any, TextIO
 
 from fieldproof import __version__
 from fieldproof.contract import CONTRACT_PATH
-from fieldproof.document import key_of, read_document
+from fieldproof.document import read_document
 from fieldproof.errors import ExitCode, UsageError
 from fieldproof.files import write_file
 from fieldproof.rules import Severity
+from fieldproof.surface import Conditional, Operation, conditionals, operations
 
-WRITE_METHODS = ("put", "post", "patch", "delete")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-
-
-@dataclass(frozen=True)
-class Operation:
-    """One operation of the document as the lint reads it."""
-
-    method: str  # lower case
-    path: str  # the path template as the document writes it
-    operation_id: str
-    line: int  # where the document declares it (1-based; 0: not found)
-    if_match: dict[str, Any] | None  # the If-Match parameter, resolved
-    responses: dict[str, dict[str, Any]]  # status -> the response, resolved
-
-    @property
-    def name(self) -> str:
-        return self.operation_id or f"{self.method.upper()} {self.path}"
-
-    def documents(self, status: str) -> bool:
-        return status in self.responses
-
-    def etag_on(self, status: str) -> bool:
-        headers = self.responses.get(status, {}).get("headers") or {}
-        return any(str(name).lower() == "etag" for name in headers)
-
-    def successes(self) -> list[str]:
-        return sorted(status for status in self.responses if status.startswith("2"))
-
-
-@dataclass(frozen=True)
-class Conditional:
-    """A conditional write and the read that shows its resource (None: the document has none)."""
-
-    write: Operation
-    read: Operation | None
 
 
 @dataclass(frozen=True)
@@ -72,73 +36,6 @@ class LintFinding:
     severity: Severity
     operation: Operation
     message: str
-
-
-def _resolve(document: dict[str, Any], node: Any) -> Any:
-    """A local $ref followed; an external one is left as it is (the lint reads one file)."""
-    for _ in range(20):
-        if not (isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/")):
-            return node
-        target: Any = document
-        for part in node["$ref"][2:].split("/"):
-            target = target.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(target, dict) else None
-        node = target
-    return node
-
-
-def _lines(text: str) -> dict[tuple[str, str], int]:
-    """(path, method) -> the line that opens the operation, read from the text as written."""
-    found: dict[tuple[str, str], int] = {}
-    path, path_indent = None, -1
-    for number, raw in enumerate(text.splitlines(), 1):
-        if not raw.strip() or raw.lstrip().startswith("#"):
-            continue
-        indent = len(raw) - len(raw.lstrip())
-        value_of_a_long_key = raw.lstrip().startswith(": ")  # YAML's `? /long/path` then `: post:`
-        key = key_of(raw.lstrip()[2:] if value_of_a_long_key else raw)
-        if value_of_a_long_key:
-            indent = path_indent + 1
-        if key.startswith("/"):
-            path, path_indent = key, indent
-        elif path is not None and indent > path_indent and key in WRITE_METHODS + ("get",):
-            found.setdefault((path, key), number)
-        elif indent <= path_indent:
-            path = None
-    return found
-
-
-def operations(document: dict[str, Any], text: str) -> list[Operation]:
-    """Every operation of the document, with its If-Match parameter and responses resolved."""
-    lines = _lines(text)
-    found = []
-    for path, item in (document.get("paths") or {}).items():
-        item = _resolve(document, item)
-        if not isinstance(item, dict):
-            continue
-        shared = item.get("parameters") or []
-        for method in ("get", *WRITE_METHODS):
-            operation = _resolve(document, item.get(method))
-            if not isinstance(operation, dict):
-                continue
-            parameters = [_resolve(document, p) for p in [*shared, *(operation.get("parameters") or [])]]
-            if_match = next((p for p in parameters if isinstance(p, dict) and p.get("in") == "header"
-                             and str(p.get("name", "")).lower() == "if-match"), None)
-            responses = {str(status): resolved for status, response in (_resolve(document, operation.get("responses")) or {}).items()
-                         if isinstance(resolved := _resolve(document, response), dict)}
-            found.append(Operation(method, str(path), str(operation.get("operationId") or ""), lines.get((str(path), method), 0),
-                                   if_match, responses))
-    return found
-
-
-def conditionals(found: list[Operation]) -> list[Conditional]:
-    """Each conditional write, paired with the GET of its path, or of its parent path (an action)."""
-    reads = {op.path.rstrip("/"): op for op in found if op.method == "get"}
-    paired = []
-    for op in found:
-        if op.method in WRITE_METHODS and op.if_match is not None:
-            path = op.path.rstrip("/")
-            paired.append(Conditional(op, reads.get(path) or reads.get(path.rsplit("/", 1)[0])))
-    return paired
 
 
 # --- the lint rules: each asks one thing of one conditional write --------------------------------

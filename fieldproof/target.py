@@ -32,8 +32,10 @@ _RUN_ID = re.compile(r"[^\x00-\x20\x7f/?#]+")
 _KEYS = {
     "base_url", "api_version", "account_id", "token_env", "foreign_token_env", "max_requests",
     "max_rps", "timeout_s", "rate_limit_probe", "allow_production", "allow_insecure_http", "runs",
-    "max_body_bytes", "max_duration_s", "ca_file",
+    "max_body_bytes", "max_duration_s", "ca_file", "resources", "create_delete",
 }
+_KIND = re.compile(r"[a-z][a-z0-9-]*")
+_ID_KEY = re.compile(r"[a-z][a-z0-9_]*_id")
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_MAX_DURATION_S = 1800.0
 # The largest number each limit accepts, and its unit: beyond these a value is a slip of the
@@ -70,6 +72,23 @@ class RunRef:
 
 
 @dataclass(frozen=True)
+class ResourceRef:
+    """One resource a target file lists for the locking oracles: its kind (the last fixed segment
+    of its read's path in the contract document, such as `webhooks`) and its path parameters."""
+
+    kind: str
+    account_id: str
+    ids: tuple[tuple[str, str], ...]  # the path parameters besides account_id, by name, sorted
+
+    def params(self) -> dict[str, str]:
+        """Every path parameter, account_id included, by name."""
+        return {"account_id": self.account_id, **dict(self.ids)}
+
+    def label(self) -> str:
+        return self.kind + "".join(f" {name}={value}" for name, value in self.ids)
+
+
+@dataclass(frozen=True)
 class Target:
     base_url: str
     api_version: str
@@ -87,6 +106,13 @@ class Target:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # a longer response body is cut off there
     max_duration_s: float = DEFAULT_MAX_DURATION_S  # the whole run
     ca_file: str | None = None  # absolute path of a PEM file of CA certificates trusted for this target
+    # resources other than fielding runs the locking oracles may judge; none unless listed
+    resources: tuple[ResourceRef, ...] = ()
+    # the kinds a session may create and delete resources of (nothing is, unless the file says so)
+    create_delete: frozenset[str] = frozenset()
+
+    def resources_of(self, kind: str) -> tuple[ResourceRef, ...]:
+        return tuple(resource for resource in self.resources if resource.kind == kind)
 
     def runs_of(self, role: str) -> tuple[RunRef, ...]:
         return tuple(run for run in self.runs if run.role == role)
@@ -317,7 +343,44 @@ def parse_target(data: Mapping[str, Any], env: Mapping[str, str], source: str = 
         max_body_bytes=_typed(data, "max_body_bytes", int, DEFAULT_MAX_BODY_BYTES),
         max_duration_s=float(_typed(data, "max_duration_s", (int, float), DEFAULT_MAX_DURATION_S)),
         ca_file=_ca_file(data.get("ca_file"), Path.cwd() if base_dir is None else base_dir),
+        resources=_parse_resources(data.get("resources", []), account_id),
+        create_delete=_parse_kinds(data.get("create_delete", [])),
     )
+
+
+def _parse_kinds(raw: Any) -> frozenset[str]:
+    if not isinstance(raw, list) or not all(isinstance(kind, str) and _KIND.fullmatch(kind) for kind in raw):
+        raise TargetError(f"create_delete must be a list of resource kinds such as [\"webhooks\"], got {shown(raw)}")
+    return frozenset(raw)
+
+
+def _parse_resources(raw: Any, account_id: str) -> tuple[ResourceRef, ...]:
+    if not isinstance(raw, list):
+        raise TargetError("resources must be [[resources]] entries, each with a kind and the resource's ids")
+    found = []
+    for index, entry in enumerate(raw, start=1):
+        where = f"[[resources]] entry {index}"
+        if not isinstance(entry, dict):
+            raise TargetError(f"{where} must be a table")
+        kind = entry.get("kind")
+        if not isinstance(kind, str) or not _KIND.fullmatch(kind):
+            raise TargetError(f"{where}: kind must name a resource kind such as \"webhooks\", got {shown(kind)}")
+        ids = []
+        for key, value in sorted(entry.items()):
+            if key == "kind":
+                continue
+            if key == "account_id" or not _ID_KEY.fullmatch(key):
+                raise TargetError(f"{where}: unknown key {shown(key)}; give kind and the path parameters besides "
+                                  "account_id (such as webhook_id)")
+            if not isinstance(value, str) or not _RUN_ID.fullmatch(value):
+                raise TargetError(f"{where}: {key} must be a non-empty id of printable characters without '/', '?' or '#', "
+                                  f"got {shown(value)}")
+            ids.append((key, value))
+        ref = ResourceRef(kind, account_id, tuple(ids))
+        if ref in found:
+            raise TargetError(f"{where}: {ref.label()} is listed twice")
+        found.append(ref)
+    return tuple(found)
 
 
 def _parse_runs(raw: Any, account_id: str) -> tuple[RunRef, ...]:

@@ -170,5 +170,5 @@ def test_our_own_document_leaves_only_the_open_question_of_a_missing_if_match(ca
     ETag; what a write without If-Match gets (400, 412 or 428) is an open question of the docs."""
     assert main(["lint"]) == 1
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].endswith("4 conditional writes, 4 findings")
+    assert lines[0].endswith("12 conditional writes, 12 findings")
     assert all("required_if_match_documents_428" in line for line in lines[1:])

@@ -21,7 +21,7 @@ STACK: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("records", ("records", "recorder")),
     ("rules", ("rules", "linearizability", "model", "ledger", "swarm.history")),
     ("sandbox", ("sandbox",)),
-    ("vocabulary", ("__init__", "errors", "contract", "headers", "exchange", "facts", "target", "document", "profiles",
+    ("vocabulary", ("surface", "__init__", "errors", "contract", "headers", "exchange", "facts", "target", "document", "profiles",
                     "tomlfile", "files", "userfiles", "userdirs", "locks", "interrupts", "swarm.config")),
 )
 RANK = {name: rank for rank, (_, names) in enumerate(STACK) for name in names}
