@@ -89,6 +89,7 @@ class Exchange:
     sent_at: float = 0.0  # time.time() when it was sent (for timelines)
     raw: Any = field(default=None, repr=False, compare=False)  # the httpx.Response; never reported
     framing: Framing | None = None  # how the response broke HTTP/1.1 (None: it did not)
+    request_body: bytes | None = None  # the body sent (a PUT's), None when the request had none
 
     @property
     def readable(self) -> bool:
@@ -120,7 +121,7 @@ class Exchange:
     def curl(self) -> str:
         """A copy-paste reproduction of exactly this request: a redacted secret is read from the
         env var it came from, every other header as it was sent."""
-        return curl_command(self.method, self.url, self.request_headers, self.secret_env)
+        return curl_command(self.method, self.url, self.request_headers, self.secret_env, body=self.request_body)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Exchange:
@@ -161,7 +162,7 @@ class Exchange:
 
 
 def curl_command(method: str, url: str, headers: Mapping[str, str], secret_env: Mapping[str, str],
-                 expanded: Mapping[str, str] | None = None, options: str = "-i -g --path-as-is") -> str:
+                 expanded: Mapping[str, str] | None = None, options: str = "-i -g --path-as-is", body: bytes | None = None) -> str:
     """A curl command line sending `headers` as recorded: a redacted secret is read from the
     env var it came from, an empty value spelt as curl sends one. `expanded`: header name ->
     a value the shell expands when the command runs (say `${etag}`, a tag taken just before)."""
@@ -176,6 +177,8 @@ def curl_command(method: str, url: str, headers: Mapping[str, str], secret_env: 
             parts.append("-H " + shlex.quote(f"{name};"))  # curl's spelling of an empty header
         else:
             parts.append("-H " + shlex.quote(f"{name}: {value}"))
+    if body is not None:  # a body the harness built (JSON from the document's schema): no secret in it
+        parts.append("--data-binary " + shlex.quote(body.decode("utf-8", "replace")))
     parts.append(shlex.quote(url))
     return " ".join(parts)
 

@@ -287,20 +287,22 @@ class ApiClient:
         provenance: IfMatch | None = None,
         current: str | None = None,
         record: bool = True,
+        body: bytes | None = None,
     ) -> Exchange:
         """Send one request; a 429 is recorded, waited out and sent again within the limits.
 
         `run` is the run the request is aimed at and `ids` the path ids that differ from its own
         (for the facts); `current` the tag the run held just before, when the caller looked.
         With record=False the final exchange is left to the caller to record (once it has
-        attached what it observed around it).
+        attached what it observed around it). `body`: the request's body (its Content-Type is
+        the caller's header to give).
         """
         request_headers = self._headers(auth, headers or {})
         facts = self._facts(operation, request_headers, run, ids or {}, provenance, current)
         waited = 0.0
         earlier: list[Exchange] = []
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            exchange = self._send_once(operation, method, url, request_headers, facts)
+            exchange = self._send_once(operation, method, url, request_headers, facts, body)
             exchange.rate_limited = earlier
             delay = retry_after_seconds(exchange.header("retry-after"))
             delay = 1.0 if delay is None else delay  # a missing Retry-After is the rule's finding
@@ -326,7 +328,8 @@ class ApiClient:
                 request_headers["traceparent"] = new_traceparent()
         raise AssertionError("unreachable: the last attempt returns")
 
-    def _send_once(self, operation: str, method: str, url: str, headers: dict[str, str], facts: RequestFacts) -> Exchange:
+    def _send_once(self, operation: str, method: str, url: str, headers: dict[str, str], facts: RequestFacts,
+                   body: bytes | None = None) -> Exchange:
         liveness = self._shared.liveness
         liveness.raise_if_stopped()
         self.budget.spend()
@@ -336,9 +339,9 @@ class ApiClient:
         documented = self._shared.documented
         recorded_as = functools.partial(Exchange, operation=operation, method=method, request_headers=recorded, facts=facts,
                                      secret_env=secret_env, documented=documented.get(operation) if documented is not None else None,
-                                     sent_at=sent_at)
+                                     sent_at=sent_at, request_body=body)
         try:
-            response, sent_headers, body, cut = self._exchange_bytes(method, url, headers)
+            response, sent_headers, answered, cut = self._exchange_bytes(method, url, headers, body)
         except httpx.LocalProtocolError as exc:  # our request cannot be put on the wire: a harness bug
             raise ValueError(f"cannot send {method} {url}: {exc}") from None
         except _Malformed as malformed:  # an answer, but not one HTTP can read: a finding, not an outage
@@ -358,7 +361,7 @@ class ApiClient:
             url=str(response.request.url),
             status=response.status_code,
             response_headers={k.lower(): v for k, v in sent_headers.items()},
-            body=body,
+            body=answered,
             elapsed_s=time.perf_counter() - started,
             body_cut_at=self.target.max_body_bytes if cut else None,
             raw=response,
@@ -373,7 +376,8 @@ class ApiClient:
             return time.monotonic() + max(0.0, session - time.time()), True
         return time.monotonic() + self.target.timeout_s, False
 
-    def _exchange_bytes(self, method: str, url: str, headers: dict[str, str]) -> tuple[httpx.Response, httpx.Headers, bytes, bool]:
+    def _exchange_bytes(self, method: str, url: str, headers: dict[str, str],
+                        content: bytes | None = None) -> tuple[httpx.Response, httpx.Headers, bytes, bool]:
         """The response (its body decoded), its headers as sent, at most max_body_bytes of its
         body, and whether the body was cut there. The body is decoded (its content codings
         undone once, the decoded size bounded too: a bomb is cut, not inflated), all of it within
@@ -386,7 +390,7 @@ class ApiClient:
             self._wire.begin(deadline)
         body, cut = bytearray(), False
         try:
-            with self._http.stream(method, url, headers=headers) as streamed:
+            with self._http.stream(method, url, headers=headers, content=content) as streamed:
                 try:
                     decoder = Decoder(streamed.headers.get("content-encoding"), limit)
                     raw = 0

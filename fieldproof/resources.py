@@ -1,0 +1,83 @@
+"""The resources a session judges besides the four fielding-run operations: reading one, writing
+it conditionally, and putting it back as it was.
+
+A **judged resource** is one resource a target file lists (a `ResourceRef`), joined to its kind
+in the contract document in use (a `surface.ResourceKind`): the document says which paths to
+send to, the target file which resource. Putting a resource back writes the representation read
+before the session touched it, with the current tag, and reads it again to verify it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from fieldproof.client.recording import ApiClient
+from fieldproof.exchange import Exchange
+from fieldproof.surface import Conditional, Operation, ResourceKind
+from fieldproof.target import ResourceRef
+
+
+@dataclass(frozen=True)
+class JudgedResource:
+    kind: ResourceKind
+    ref: ResourceRef
+
+    def url(self, base_url: str, operation: Operation) -> str:
+        params = self.ref.params()
+        path = operation.path
+        for name in operation.path_parameters:
+            path = path.replace("{" + name + "}", quote(params[name], safe=""))
+        return base_url + path
+
+    @property
+    def label(self) -> str:
+        return self.ref.label()
+
+
+@dataclass(frozen=True)
+class Representation:
+    """What a read showed of a resource: its status, ETag and JSON body."""
+
+    status: int
+    etag: str | None
+    body: Mapping[str, Any] | None
+
+    @classmethod
+    def of(cls, exchange: Exchange) -> Representation:
+        body = exchange.json() if 200 <= exchange.status < 300 else None
+        return cls(exchange.status, exchange.header("etag"), body if isinstance(body, dict) else None)
+
+    def writable(self, schema: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The fields of the body a write's request schema names: what a write can set, and so
+        what putting the resource back must restore (the others are the server's to keep)."""
+        properties = (schema or {}).get("properties")
+        if self.body is None:
+            return {}
+        if not isinstance(properties, Mapping):
+            return dict(self.body)
+        return {name: value for name, value in self.body.items() if name in properties}
+
+
+def read_resource(client: ApiClient, judged: JudgedResource, *, record: bool = True) -> Exchange:
+    operation = judged.kind.read
+    return client.send(operation.name, "GET", judged.url(client.target.base_url, operation), run=None, record=record)
+
+
+def write_resource(client: ApiClient, judged: JudgedResource, write: Conditional, if_match: str | None,
+                   body: Any = None, *, headers: Mapping[str, str | None] | None = None, record: bool = True) -> Exchange:
+    """One conditional write; `if_match` None sends no If-Match; `body` is sent as JSON when the
+    write takes one."""
+    sent: dict[str, str | None] = {**(headers or {})}
+    if not any(name.lower() == "if-match" for name in sent):
+        sent["If-Match"] = if_match
+    content = None
+    if body is not None:
+        content = json.dumps(body, separators=(",", ":")).encode()
+        sent.setdefault("Content-Type", "application/json")
+    operation = write.write
+    return client.send(operation.name, operation.method.upper(), judged.url(client.target.base_url, operation), run=None,
+                       headers=sent, record=record, body=content)
