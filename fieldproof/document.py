@@ -22,7 +22,7 @@ import yaml
 
 from fieldproof import contract
 from fieldproof.errors import ContractError
-from fieldproof.surface import key_of, statuses_of
+from fieldproof.surface import ResourceKind, key_of, operations, resource_kinds, statuses_of
 from fieldproof.userfiles import MAX_DOCUMENT_BYTES, read_user_text
 
 OPERATION_IDS = {"get": "getFieldingRun", "pause": "pauseFieldingRun", "resume": "resumeFieldingRun",
@@ -223,6 +223,15 @@ class ContractDocument:
             operation = _resolve(data, data["paths"][found.path][found.method])
             self.statuses[name] = statuses_of(_resolve(data, operation.get("responses") or {}))
         self._reduced = self._reduce()  # here, so that a document schemathesis cannot use is refused before any request
+        # the conditionally written resources, by kind, for the locking oracles
+        self.kinds: dict[str, ResourceKind] = resource_kinds(operations(data, text))
+
+    @property
+    def documented(self) -> dict[str, frozenset[int]]:
+        """Every operation's documented statuses by the name its exchanges carry: the four by
+        ours, the resources' reads and writes by their operationId."""
+        found = {op.name: op.statuses for kind in self.kinds.values() for op in (kind.read, *(w.write for w in kind.writes))}
+        return {**found, **self.statuses}
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> ContractDocument:

@@ -43,6 +43,7 @@ from fieldproof.fielding_runs import FileRuns, SandboxRuns, ready_or_raise, rest
 from fieldproof.profiles import FIRST_PASS, Profile, profile_for
 from fieldproof.recorder import Judged, Recorder
 from fieldproof.records import FirstPassRecord, process_file, write_records
+from fieldproof.resources import JudgedResource
 from fieldproof.rules import EXCHANGE_RULES, SequenceJudge, judge_exchange
 from fieldproof.sandbox.control_client import SandboxControl
 from fieldproof.target import RunRef, Target, load_target
@@ -78,11 +79,13 @@ class PartSettings:
     part: str = ""  # which of the session's parts, in its processes' file names
     suites: tuple[str, ...] = ()  # the suites the user chose (none: all); the first pass's as-is tests come from any
     seed: int | None = None  # --seed; None: hypothesis derandomized
+    resource_kinds: tuple[str, ...] = ()  # the kinds besides fielding runs the locking oracles judge (--resources)
 
     @classmethod
     def load(cls, path: str) -> PartSettings:
         values = json.loads(Path(path).read_text())
-        return cls(**{**values, "suites": tuple(values.get("suites", ()))})
+        return cls(**{**values, "suites": tuple(values.get("suites", ())),
+                      "resource_kinds": tuple(values.get("resource_kinds", ()))})
 
     @classmethod
     def from_environment(cls) -> PartSettings | None:
@@ -222,10 +225,14 @@ class Harness:
             on_exchange=self.recorder.record,
             credentials=credentials,
             pacer=limits.pacer,
-            documented=self.document.statuses,
+            documented=self.document.documented,
             liveness=limits.liveness,
         )
         self.history_override: int | None = None  # the first pass's history size
+        # the resources besides fielding runs this session judges: the target's, of the kinds chosen
+        self.resources: tuple[JudgedResource, ...] = tuple(
+            JudgedResource(self.document.kinds[ref.kind], ref)
+            for ref in self.target.resources if ref.kind in part.resource_kinds and ref.kind in self.document.kinds)
         work = Path(part.work_dir)
         self.runs: SandboxRuns | FileRuns = (
             SandboxRuns(self.control, self.target.account_id)

@@ -470,7 +470,7 @@ def finish(session: Session, interrupts: Interrupts, out: TextIO, tests: TestOut
         notes=session.notes,
         suites_s=session.suites_s,
         started_at=session.started_at,
-        documented=session.document.statuses,
+        documented=session.document.documented,
         baseline=session.baseline,
         interrupted=interrupts.stopped,
         requests_outside=session.requests_outside,
