@@ -11,7 +11,8 @@ import pytest
 
 from fieldproof.cli import main
 from fieldproof.document import read_document
-from fieldproof.lint import conditionals, lint, operations, render_sarif
+from fieldproof.lint import lint, render_sarif
+from fieldproof.surface import conditionals, operations
 
 DOCUMENT = """\
 openapi: 3.0.3
