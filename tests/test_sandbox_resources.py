@@ -19,7 +19,7 @@ from fieldproof import contract, surface
 from fieldproof.document import read_document
 from fieldproof.errors import SeedError
 from fieldproof.headers import parse_traceparent
-from fieldproof.sandbox.app import build
+from fieldproof.sandbox.app import LostUpdateWindow, build
 from fieldproof.sandbox.auth import issue_token
 from fieldproof.sandbox.faults import FAULT_MODES
 from fieldproof.sandbox.resources import KINDS
@@ -405,6 +405,34 @@ def test_resource_lost_update_lets_every_concurrent_writer_with_one_tag_win(serv
     # every writer checked version 1 and wrote version 2: five updates lost, one version step
     assert served.get(path("projects")).headers["ETag"] == 'W/"2"'
     assert served.put(path("projects"), 'W/"1"', {"name": "a stale writer"}).status_code == 412  # alone, it is checked
+
+
+def test_the_lost_update_window_waits_for_every_writer_that_arrived_to_check() -> None:
+    """What makes the lost update deterministic: a writer that has checked does not write while
+    another PUT of the resource that arrived meanwhile has not checked yet, however slow its
+    check (here: fifty turns of the event loop)."""
+    order: list[str] = []
+
+    async def scenario() -> None:
+        window = LostUpdateWindow(0.0)
+        params = {"account_id": "101", "project_id": "01JD000000000000000000P101"}
+
+        async def quick() -> None:
+            async with window.entered(KINDS["projects"], params) as slot:
+                await slot.wait_for_the_others()
+                order.append("quick writes")
+
+        async def slow() -> None:
+            async with window.entered(KINDS["projects"], params) as slot:
+                for _ in range(50):
+                    await asyncio.sleep(0)
+                order.append("slow checks")
+                slot.checked()
+
+        await asyncio.gather(quick(), slow())
+
+    asyncio.run(scenario())
+    assert order == ["slow checks", "quick writes"]
 
 
 def test_delete_ignores_tag_deletes_whatever_the_tag(serving: Any) -> None:
