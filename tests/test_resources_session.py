@@ -140,7 +140,7 @@ def test_a_target_file_the_document_serves_is_accepted(document: ContractDocumen
 
 
 def _target_file(path: Path, resources: list[dict[str, str]], create_delete: list[str] | None = None) -> Path:
-    lines = [f'base_url = "http://127.0.0.1:9/v1"', 'api_version = "2025-12-18"', 'account_id = "101"',
+    lines = ['base_url = "http://127.0.0.1:9/v1"', 'api_version = "2025-12-18"', 'account_id = "101"',
              'token_env = "FIELDPROOF_TOKEN"', "timeout_s = 2"]
     if create_delete is not None:
         lines.append(f"create_delete = {json.dumps(create_delete)}")
