@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers import sent_by_route, staging
+from helpers import faulty_target, fieldproof_run, sent_by_route, staging
 
 from fieldproof import cli
 from fieldproof.client.limits import Budget
@@ -42,7 +42,8 @@ from fieldproof.resource_restore import (
     restore_resource,
     validate_target_resources,
 )
-from fieldproof.target import Target, parse_target
+from fieldproof.resources import write_resource
+from fieldproof.target import Target, load_target, parse_target
 
 TOKEN = "tok-main-abc123"
 RUN = {"role": "resumable", "project_id": "0" * 26, "target_group_id": "1" * 26, "fielding_run_id": "R1"}
@@ -346,8 +347,6 @@ def _resource_routes(by_route: dict[str, int]) -> dict[str, int]:
 def test_a_session_that_lists_no_resource_sends_nothing_but_fielding_run_operations(tmp_path: Path) -> None:
     """Safe by default: with no [[resources]] judged (the built-in sandbox's default; a target
     file that lists none), every request goes to a fielding run."""
-    from helpers import fieldproof_run
-
     with staging(tmp_path) as (sandbox, target_path, env):
         text = target_path.read_text()
         stripped = tmp_path / "no-resources.toml"
@@ -361,42 +360,99 @@ def test_a_session_that_lists_no_resource_sends_nothing_but_fielding_run_operati
     assert _resource_routes(by_route) == {}, by_route
 
 
-def _resources_of(sandbox: Any) -> dict[str, Any]:
-    """Every seeded resource as the sandbox's control API shows it (the SANDBOX helper's route)."""
-    answer = httpx.get(sandbox.root_url + "/_control/resources", timeout=10)
-    answer.raise_for_status()
-    return {row["id"]: row for row in answer.json()}
+def _listing(text: str, resources: list[dict[str, str]], create_delete: list[str]) -> str:
+    """A target file's text with these [[resources]] and create_delete instead of its own."""
+    head = "\n".join(line for line in text.split("[[resources]]", 1)[0].splitlines() if not line.startswith("create_delete"))
+    head = head.replace("token_env =", f"create_delete = {json.dumps(create_delete)}\ntoken_env =", 1)
+    return head + "".join("\n[[resources]]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in entry.items())
+                          for entry in resources)
+
+
+def test_a_target_file_session_sends_nothing_to_a_kind_it_does_not_list(tmp_path: Path) -> None:
+    """Every request the session sent (seen by a proxy in front of the target) goes to a
+    fielding run or to a listed resource; none to another kind, and neither a DELETE nor a create
+    of a kind create_delete does not name."""
+    with staging(tmp_path) as staged:
+        sandbox, target_path, env = staged
+        with faulty_target(tmp_path, staged) as (proxied_target, root):
+            proxied_target.write_text(_listing(proxied_target.read_text(), [WEBHOOK, TEMPLATE], []))
+            result = fieldproof_run(tmp_path, "--target", str(proxied_target), "--profile", "quick", env=env)
+            assert result.returncode in (ExitCode.OK, ExitCode.FINDING), result.stdout[-2000:] + result.stderr
+            sent: dict[str, int] = httpx.get(root + "/healthz", timeout=5).json()["by_request"]
+    listed = ("/v1/accounts/101/webhooks/" + WEBHOOK["webhook_id"], "/v1/demand/accounts/101/allocation-templates/"
+              + TEMPLATE["template_id"])
+    elsewhere = {request: n for request, n in sent.items() if "/fielding-runs/" not in request
+                 and request.split(" ", 1)[1] not in listed}
+    assert sum(sent.values()) > 0 and not elsewhere, elsewhere
+    assert not [request for request in sent if request.startswith(("DELETE ", "POST /v1/accounts/101/webhooks "))]
+    # the listed ones were judged: read before the suites (and again at the end)
+    assert all(sent.get(f"GET {path}", 0) >= 2 for path in listed), sent
+
+
+# what a test might write to each kind: every kind's writable fields changed
+CHANGES: dict[str, dict[str, Any]] = {
+    "projects": {"name": "changed by a test"},
+    "webhooks": {"url": "https://hooks.example.com/changed"},
+    "allocation-templates": {"name": "changed by a test"},
+    "allocation-template-association": {"template_id": "01JD0000000000000000000AT9"},
+    "fielding-assistant-assignment": {"quota_balancing": {"enabled": False}},
+}
+
+
+def _writable(client: ApiClient, judged: Any) -> tuple[str | None, dict[str, Any]]:
+    seen = read_before(client, judged)
+    assert seen.status == 200, (judged.label, seen)
+    return seen.etag, seen.writable(put_of(judged.kind).write.request_schema)  # type: ignore[union-attr]
 
 
 def test_sigterm_mid_session_puts_every_resource_kind_back(tmp_path: Path) -> None:
-    """Every kind listed, a SIGTERM once a resource has been written: each resource's writable
-    fields as the seed had them. Needs the sandbox's resources (wp-sandbox) and the locking suite
-    (wp-oracles)."""
-    with staging(tmp_path) as (sandbox, target_path, env):
-        before = _resources_of(sandbox)
-        assert len({row["kind"] for row in before.values()}) >= 5, before
+    """Every kind judged (--resources all on a target file that lists one of each), each changed
+    after the session's first read of it, then SIGTERM: each resource's writable fields are the
+    seed's again. What changed them does not matter to the restore (here the test itself, so that
+    a write to every kind is certain at a state the test can see)."""
+    with staging(tmp_path, "--latency-ms", "5") as (sandbox, target_path, env):
+        document = ContractDocument.load()
+        listed = load_target(target_path, env)
+        judged = judged_resources(document, listed, tuple(CHANGES))
+        assert sorted(each.kind.name for each in judged) == sorted(CHANGES), "the seed lists one resource of each kind"
+        with ApiClient(listed, budget=Budget(100)) as client:
+            seed = {each.label: _writable(client, each) for each in judged}
+        elsewhere = sent_by_route(sandbox).get("GET elsewhere", 0)
         full_env = {**{k: v for k, v in os.environ.items() if not k.startswith("FIELDPROOF_")}, **env,
                     "FIELDPROOF_STATE_DIR": str(tmp_path / "state")}
         process = subprocess.Popen(
             [sys.executable, "-m", "fieldproof", "run", "--target", str(target_path), "--reports", str(tmp_path / "r"),
-             "--resources", "all", "--suites", "locking"],
+             "--resources", "all", "--quiet"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env)
         try:
-            deadline = time.monotonic() + 120  # guards a hang only: what is waited for is a resource written
-            while not any(_resources_of(sandbox)[key]["version"] > row["version"] for key, row in before.items()):
-                assert process.poll() is None, "the session ended before writing a resource"
-                assert time.monotonic() < deadline, "no resource written within 120 s"
+            # the session reads every judged resource before its suites start: once the sandbox
+            # has served those reads, whatever changes a resource is for the restore to undo
+            deadline = time.monotonic() + 120  # guards a hang only
+            while sent_by_route(sandbox).get("GET elsewhere", 0) < elsewhere + len(judged):
+                assert process.poll() is None, "the session ended before reading the resources"
+                assert time.monotonic() < deadline, "the resources were not read within 120 s"
                 time.sleep(0.02)
+            with ApiClient(listed, budget=Budget(100)) as client:
+                for each in judged:
+                    etag, fields = _writable(client, each)
+                    put = put_of(each.kind)
+                    assert put is not None
+                    written = write_resource(client, each, put, etag, {**fields, **CHANGES[each.kind.name]}, record=False)
+                    assert 200 <= written.status < 300, (each.label, written.status)
+                    assert _writable(client, each)[1] != seed[each.label][1]
+            assert process.poll() is None, "the session ended before it could be stopped"
             process.send_signal(signal.SIGTERM)
             output, _ = process.communicate(timeout=120)
         finally:
             if process.poll() is None:
                 process.kill()
         assert process.returncode == ExitCode.TERMINATED, output[-3000:]
-        after = _resources_of(sandbox)
-    for key, row in before.items():
-        assert after[key]["body"] == row["body"], (key, row, after[key])
-    assert "Traceback" not in output
+        with ApiClient(listed, budget=Budget(100)) as client:
+            after = {each.label: _writable(client, each)[1] for each in judged}
+    assert after == {label: fields for label, (_, fields) in seed.items()}
+    assert "Traceback" not in output and env["FIELDPROOF_TOKEN"] not in output
+    notes = json.loads((tmp_path / "r" / "summary.json").read_text())["notes"]
+    assert sum("put back as it was" in note for note in notes) == len(judged), notes
 
 
 def test_the_request_budget_keeps_the_resources_restore(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
