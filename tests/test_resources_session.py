@@ -469,3 +469,12 @@ def test_the_request_budget_keeps_the_resources_restore(tmp_path: Path, monkeypa
     assert _main(["run", "--target", str(path)]) == ExitCode.USAGE
     err = capsys.readouterr().err
     assert "max_requests = 30" in err and "is too small for 1 runs and 2 resources; allow at least 116" in err, err
+
+
+def test_a_process_keeps_a_reserve_to_delete_what_a_test_created_only_where_it_may_create() -> None:
+    from fieldproof.harness import Limits, PartSettings
+
+    listed = target(resources=[WEBHOOK, TEMPLATE], create_delete=["webhooks"])
+    reserve = {kinds: Limits.for_part(PartSettings("t.toml", "w", budget=100, resource_kinds=kinds), listed).budget.reserve
+               for kinds in ((), ("allocation-templates",), ("webhooks",))}
+    assert reserve == {(): 4, ("allocation-templates",): 4, ("webhooks",): 7}
