@@ -304,7 +304,7 @@ def _run(args: argparse.Namespace) -> int:
                          args.history_size, args.contract, args.baseline, args.baseline_update,
                          args.wait_for_lock, args.quiet, _fault_environment(args.fault) if args.fault else {},
                          args.resources)
-    return run_session(options, sys.stdout)  # the stream as it is now (a default would be the one at import)
+    return run_session(options)
 
 
 def _swarm(args: argparse.Namespace) -> int:

@@ -47,13 +47,17 @@ def _parameters(kind: ResourceKind) -> tuple[str, ...]:
     return tuple(dict.fromkeys(name for op in ops for name in op.path_parameters if name != "account_id"))
 
 
-def validate_target_resources(document: ContractDocument, target: Target) -> None:
+def validate_target_resources(document: ContractDocument, target: Target, only: tuple[str, ...] | None = None) -> None:
     """The target file's [[resources]] and create_delete, against the document in use: every
     kind is one of the document's, every entry fills its kind's path parameters, and every kind
-    to create and delete has a create or a DELETE."""
+    to create and delete has a create or a DELETE. `only`: check the entries of these kinds
+    alone (the built-in sandbox's own target file lists every kind it serves, which another
+    document given by --contract need not have)."""
     kinds = document.kinds
     has = f"the contract document {document.path.name} has {', '.join(sorted(kinds)) or 'no conditionally written resource'}"
     for index, ref in enumerate(target.resources, start=1):
+        if only is not None and ref.kind not in only:
+            continue
         where = f"target file {target.source}: [[resources]] entry {index} ({ref.label()})"
         kind = kinds.get(ref.kind)
         if kind is None or ref.kind == FIELDING_RUNS:
@@ -65,6 +69,8 @@ def validate_target_resources(document: ContractDocument, target: Target) -> Non
             raise TargetError(f"{where} lacks {missing[0]}, a path parameter of {kind.read.method.upper()} {kind.read.path}; "
                               f"add {missing[0]} = \"...\" to the entry")
     for name in sorted(target.create_delete):
+        if only is not None and name not in only:
+            continue
         kind = kinds.get(name)
         if kind is None:
             raise TargetError(f"target file {target.source}: create_delete names {name!r}, which is no resource kind; {has}")

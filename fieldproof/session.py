@@ -238,7 +238,8 @@ def _read_env_file(path: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
 
 
-def run_session(options: SessionOptions, out: TextIO = sys.stdout) -> int:
+def run_session(options: SessionOptions, out: TextIO | None = None) -> int:
+    out = out if out is not None else sys.stdout  # as it is now: a default bound at import may have been closed since
     workers, document, baseline = _validate_options(options)  # every flag and file, before any request
     with Interrupts() as interrupts, ExitStack() as stack:
         try:
@@ -285,8 +286,10 @@ def set_up(options: SessionOptions, workers: int, document: ContractDocument, ba
         target_file = Path(options.target)
     target = load_target(target_file)
     session = Session(options, workers, document, baseline, reports, work, target_file, target, control_url)
-    validate_target_resources(document, target)
+    if not session.is_sandbox:  # the user's file: all of it; the sandbox's own: only what the session judges
+        validate_target_resources(document, target)
     session.resource_kinds = judged_kinds(document, target, options.resources, session.is_sandbox)
+    validate_target_resources(document, target, only=session.resource_kinds)
     stack.enter_context(target_lock(target, options.wait_for_lock_s))
     if not session.is_sandbox and target.max_requests < session.restore_cost * 2 + 20:
         listed = f"{len(target.runs)} runs" + (f" and {len(session.judged)} resources" if session.judged else "")

@@ -69,6 +69,7 @@ def document() -> ContractDocument:
 
 def test_the_default_sandbox_session_judges_no_resource_besides_fielding_runs(document: ContractDocument) -> None:
     seeded = target(resources=[WEBHOOK, TEMPLATE, PROJECT])
+    validate_target_resources(document, target(resources=[{"kind": "surveys", "survey_id": "S"}]), only=())
     assert judged_kinds(document, seeded, None, sandbox=True) == ()
     assert judged_kinds(document, seeded, ("webhooks",), sandbox=True) == ("webhooks",)
     assert judged_kinds(document, seeded, ("all",), sandbox=True) == ("webhooks", "allocation-templates", "projects")
@@ -347,13 +348,9 @@ def _resource_routes(by_route: dict[str, int]) -> dict[str, int]:
 def test_a_session_that_lists_no_resource_sends_nothing_but_fielding_run_operations(tmp_path: Path) -> None:
     """Safe by default: with no [[resources]] judged (the built-in sandbox's default; a target
     file that lists none), every request goes to a fielding run."""
-    with staging(tmp_path) as (sandbox, target_path, env):
-        text = target_path.read_text()
-        stripped = tmp_path / "no-resources.toml"
-        stripped.write_text(text.split("[[resources]]", 1)[0] if "[[resources]]" in text else text)
-        if "create_delete" in stripped.read_text():
-            stripped.write_text("\n".join(line for line in stripped.read_text().splitlines() if not line.startswith("create_delete")))
-        result = fieldproof_run(tmp_path, "--target", str(stripped), "--profile", "quick", "--suites", "first_pass", env=env)
+    with staging(tmp_path) as (sandbox, target_path, env):  # its target file lists runs only
+        assert "[[resources]]" not in target_path.read_text()
+        result = fieldproof_run(tmp_path, "--target", str(target_path), "--profile", "quick", "--suites", "first_pass", env=env)
         assert result.returncode in (ExitCode.OK, ExitCode.FINDING), result.stdout[-2000:] + result.stderr
         by_route = sent_by_route(sandbox)
     assert sum(by_route.values()) > 0
@@ -372,7 +369,7 @@ def test_a_target_file_session_sends_nothing_to_a_kind_it_does_not_list(tmp_path
     """Every request the session sent (seen by a proxy in front of the target) goes to a
     fielding run or to a listed resource; none to another kind, and neither a DELETE nor a create
     of a kind create_delete does not name."""
-    with staging(tmp_path) as staged:
+    with staging(tmp_path, resources=True) as staged:
         sandbox, target_path, env = staged
         with faulty_target(tmp_path, staged) as (proxied_target, root):
             proxied_target.write_text(_listing(proxied_target.read_text(), [WEBHOOK, TEMPLATE], []))
@@ -410,7 +407,7 @@ def test_sigterm_mid_session_puts_every_resource_kind_back(tmp_path: Path) -> No
     after the session's first read of it, then SIGTERM: each resource's writable fields are the
     seed's again. What changed them does not matter to the restore (here the test itself, so that
     a write to every kind is certain at a state the test can see)."""
-    with staging(tmp_path, "--latency-ms", "5") as (sandbox, target_path, env):
+    with staging(tmp_path, "--latency-ms", "5", resources=True) as (sandbox, target_path, env):
         document = ContractDocument.load()
         listed = load_target(target_path, env)
         judged = judged_resources(document, listed, tuple(CHANGES))
