@@ -14,7 +14,7 @@ STACK: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("cli", ("__main__", "cli", "manual")),
     ("session", ("session", "replay", "selfcheck", "lint", "swarm.command", "testing")),
     ("parts", ("plugin",)),
-    ("suites", ("suites", "resources", "harness", "probes", "fuzz", "strategies", "fielding_runs", "swarm")),
+    ("suites", ("suites", "resources", "bodies", "harness", "probes", "fuzz", "strategies", "fielding_runs", "swarm")),
     ("client", ("client",)),
     ("reports", ("report", "ci", "progress")),
     ("verdict", ("report.summary", "baseline", "reproduce")),
