@@ -128,8 +128,12 @@ def _sent_fields(exchange: Exchange) -> list[str] | None:
 def conditional_write_current_tag_succeeds(exchange: Exchange) -> Result:
     if exchange.facts.if_match is not IfMatch.CURRENT or exchange.status >= 500:
         return None  # a server error is documented_status's finding
-    if 200 <= exchange.status < 300:
-        return []  # an undocumented success is documented_status's finding
+    if 200 <= exchange.status < 300:  # an undocumented success is documented_status's finding
+        after = exchange.after
+        if exchange.method == "DELETE" and after is not None and after.status_code == 200:
+            return finding(conditional_write_current_tag_succeeds.__name__, exchange, "the resource still reads after its DELETE",
+                           f"{what_happened(exchange)} but the read afterwards still answers 200", Severity.CRITICAL)
+        return []
     if exchange.status == 412:
         return finding(conditional_write_current_tag_succeeds.__name__, exchange, "the current ETag refused with 412")
     refusals = frozenset(s for s in exchange.documented_statuses if 400 <= s < 500 and s != 412)
