@@ -117,9 +117,22 @@ def example(schema: Mapping[str, Any], rng: random.Random) -> Any:
     return _free_string(None, schema, _token(rng, 0))
 
 
-def _choices(schema: Mapping[str, Any], current: Any) -> list[Any]:
+_ABSENT = object()  # an optional field left out (for a full replacement, a setting turned off)
+
+
+def _without_absent(names: list[str], values: tuple[Any, ...]) -> dict[str, Any]:
+    return {name: value for name, value in zip(names, values, strict=True) if value is not _ABSENT}
+
+
+def _choices(schema: Mapping[str, Any], current: Any, optional: bool = False) -> list[Any]:
     """The values an enum, a boolean, an array of enums or an object of those may take (the
-    current one first), a few of them: what a body of no free field can vary."""
+    current one first), a few of them, and its absence where it is optional: what a body of no
+    free field can vary."""
+    values = _values(schema, current)
+    return [*values, _ABSENT] if optional and len(values) > 1 else values
+
+
+def _values(schema: Mapping[str, Any], current: Any) -> list[Any]:
     if "enum" in schema and schema["enum"]:
         values = list(schema["enum"])
     elif schema.get("type") == "boolean":
@@ -131,8 +144,9 @@ def _choices(schema: Mapping[str, Any], current: Any) -> list[Any]:
     elif schema.get("type") == "object":
         names = list(_properties(schema))[:3]
         held = current if isinstance(current, Mapping) else {}
-        per_field = [_choices(_properties(schema)[name], held.get(name))[:3] for name in names]
-        values = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*per_field)] if names else [{}]
+        required = schema.get("required") or []
+        per_field = [_choices(_properties(schema)[name], held.get(name), name not in required)[:4] for name in names]
+        values = [_without_absent(names, combo) for combo in itertools.product(*per_field)] if names else [{}]
     else:
         return [current]
     return [current, *(value for value in values if value != current)] if current is not None else values
@@ -151,9 +165,11 @@ def _variants(schema: Mapping[str, Any], base: dict[str, Any], rng: random.Rando
         moment, name = max(dates)
         for n in itertools.count(1):
             yield {**base, name: _rfc3339(moment + datetime.timedelta(days=n))}
+    required = schema.get("required") or []
     names = [name for name, sub in properties.items() if len(_choices(sub, base.get(name))) > 1]
-    for combo in itertools.islice(itertools.product(*(_choices(properties[name], base.get(name)) for name in names)), 1, 256):
-        yield {**base, **dict(zip(names, combo, strict=True))}
+    options = [_choices(properties[name], base.get(name), name not in required) for name in names]
+    for combo in itertools.islice(itertools.product(*options), 1, 256):
+        yield {**{k: v for k, v in base.items() if k not in names}, **_without_absent(names, combo)}
 
 
 def distinct_bodies(schema: Mapping[str, Any] | None, writable: Mapping[str, Any], count: int, seed: int | None,

@@ -29,10 +29,13 @@ def canonical(body: Mapping[str, Any] | None) -> str | None:
 
 @dataclass(frozen=True)
 class Version:
-    """The register's state: its ETag and writable body (canonical JSON); None: not known."""
+    """The register's state: its ETag and writable body (canonical JSON); None: not known. A
+    write that changed the body and answered no ETag leaves the tag unknown, but known not to be
+    the one it replaced (`not_etag`)."""
 
     etag: str | None
     body: str | None
+    not_etag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ def _matches(state: Version, if_match: str | None) -> bool | None:
     if if_match is not None and if_match.strip() == "*":
         return True
     if state.etag is None:
-        return None
+        return False if if_match is not None and if_match == state.not_etag else None
     return if_match == state.etag
 
 
@@ -67,9 +70,12 @@ class VersionedRegister:
                 return [state]  # no answer, or a refusal (a 429): nothing shown, nothing changed
             if state.etag is not None and op.etag is not None and op.etag != state.etag:
                 return []
+            if state.etag is None and op.etag is not None and op.etag == state.not_etag:
+                return []
             if state.body is not None and op.body is not None and op.body != state.body:
                 return []
-            return [Version(state.etag if state.etag is not None else op.etag, state.body if state.body is not None else op.body)]
+            etag = state.etag if state.etag is not None else op.etag
+            return [Version(etag, state.body if state.body is not None else op.body, state.not_etag if etag is None else None)]
         matches = _matches(state, op.if_match)
         if op.status is None:  # no answer: it took effect, or it did not
             return [state, *self._written(state, op, matches)]
@@ -88,7 +94,9 @@ class VersionedRegister:
             return []  # a changed body under the tag it was sent with: a stale writer would still win
         if changed and op.etag is not None and state.etag is not None and op.etag == state.etag:
             return []
-        return [Version(op.etag, op.body)]
+        replaced = state.etag if state.etag is not None else (op.if_match if op.if_match != "*" else None)
+        surely_changed = op.body is not None and state.body is not None and op.body != state.body
+        return [Version(op.etag, op.body, replaced if op.etag is None and surely_changed else None)]
 
     def never_changes(self, op: RegisterOp) -> bool:
         return op.kind == READ or (op.status is not None and not 200 <= op.status < 300)

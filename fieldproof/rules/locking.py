@@ -136,7 +136,7 @@ def conditional_write_current_tag_succeeds(exchange: Exchange) -> Result:
         return []
     if exchange.status == 412:
         return finding(conditional_write_current_tag_succeeds.__name__, exchange, "the current ETag refused with 412")
-    refusals = frozenset(s for s in exchange.documented_statuses if 400 <= s < 500 and s != 412)
+    refusals = frozenset(s for s in exchange.documented_statuses if 400 <= s < 500 and s not in (412, 429))
     if exchange.status not in refusals:
         return _expect(conditional_write_current_tag_succeeds.__name__, exchange, _successes(exchange) | refusals,
                        "If-Match held the current ETag")
