@@ -158,6 +158,10 @@ ROLES: dict[str, Role] = {
         Role("end_date_passed", "paused", False, "the run's end date has passed"),
         Role("completed", "completed", False, "the run is completed"),
         Role("completable", "live", True, may_complete=True),
+        # launch-now and relaunch are sent with a current tag only to runs listed under these
+        # (listing them is the opt-in): a launched or relaunched run cannot be put back
+        Role("launchable", "scheduled", True),
+        Role("relaunchable", "completed", True),  # its completes goal and end date allow a relaunch
     ]
 }
 

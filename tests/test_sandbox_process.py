@@ -119,6 +119,7 @@ def test_default_seed_gives_every_status_of_the_resume_contract(tmp_path: Path) 
         assert config["token_env"] == "FIELDPROOF_TOKEN" and config["api_version"] == API_VERSION
         assert Counter(run["role"] for run in config["runs"]) == {
             "resumable": 4, "live": 1, "goal_reached": 1, "end_date_passed": 1, "completed": 1, "completable": 1,
+            "launchable": 1, "relaunchable": 1,
         }
 
         def resume(run: dict, token_env: str = "FIELDPROOF_TOKEN", if_match: str = 'W/"1"') -> int:

@@ -7,10 +7,14 @@ machine and the optimistic lock live in `store.py`, never here.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import re
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +39,14 @@ from fieldproof.sandbox.auth import (
 )
 from fieldproof.sandbox.faults import FAULT_MODES, Faults, FaultyResponses
 from fieldproof.sandbox.limits import TokenBuckets
+from fieldproof.sandbox.resources import KINDS, Kind, Resource, ResourceStore
+from fieldproof.sandbox.resources import Decision as ResourceDecision
+from fieldproof.sandbox.resources import Outcome as ResourceOutcome
 from fieldproof.sandbox.settings import KNOWN_API_VERSIONS, SandboxSettings
 from fieldproof.sandbox.store import (
     ANY_VERSION,
     Action,
+    Change,
     Decision,
     Policy,
     Precondition,
@@ -55,6 +63,8 @@ _VERSION_TAG = re.compile(r"0|[1-9][0-9]{0,17}")  # 0: only a wrapping version (
 # if_match_unquoted_or_case: a list member read carelessly (quotes, W/ and case dropped)
 _CARELESS_TAG = re.compile(r'(?:[wW]/)?"?(0|[1-9][0-9]{0,17})"?')
 STALE_READ_S = 1.0  # stale_get_cache: how long a cached GET is served
+LOST_UPDATE_LIMIT_S = 1.0  # resource_lost_update: the longest a writer waits for the others' checks
+_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})")
 
 
 class ProblemAnswer(Exception):
@@ -82,7 +92,7 @@ def _same_account(a: str, b: str) -> bool:
     return a.lstrip("0") == b.lstrip("0")
 
 
-def etag_for(run: Run) -> str:
+def etag_for(run: Run | Resource) -> str:
     return f'W/"{run.version}"'
 
 
@@ -108,12 +118,58 @@ def _error_response(exc: ProblemAnswer) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status)
 
 
-class Sandbox:
-    """The app's state: settings, store, limiter and faults, built once per worker process."""
+class LostUpdateWindow:
+    """resource_lost_update's window between a PUT's check and its unconditional write. A writer
+    that has checked waits, yielding to the event loop, at least --race-window-ms and until every
+    PUT of the same resource that arrived meanwhile has made its check too (at most
+    LOST_UPDATE_LIMIT_S). Writers sent together therefore all check the one version before any
+    of them writes, however the event loop orders them: the race is won by counting, not by
+    timing."""
 
-    def __init__(self, settings: SandboxSettings, store: Store) -> None:
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self._open: dict[tuple[str, str, str], list[int]] = {}  # resource -> [arrived, checked]
+
+    @asynccontextmanager
+    async def entered(self, kind: Kind, params: dict[str, str]) -> AsyncIterator[LostUpdateSlot]:
+        name = (kind.name, params.get("account_id", ""), kind.key(params))
+        counts = self._open.setdefault(name, [0, 0])
+        counts[0] += 1
+        slot = LostUpdateSlot(self, counts)
+        try:
+            yield slot
+        finally:
+            counts[0] -= 1
+            counts[1] -= slot.has_checked
+            if counts == [0, 0]:
+                self._open.pop(name, None)
+
+
+class LostUpdateSlot:
+    def __init__(self, window: LostUpdateWindow, counts: list[int]) -> None:
+        self.window, self.counts, self.has_checked = window, counts, False
+
+    def checked(self) -> None:
+        if not self.has_checked:
+            self.has_checked = True
+            self.counts[1] += 1
+
+    async def wait_for_the_others(self) -> None:
+        self.checked()
+        deadline = time.monotonic() + LOST_UPDATE_LIMIT_S
+        await asyncio.sleep(self.window.window_s)
+        while self.counts[1] < self.counts[0] and time.monotonic() < deadline:
+            await asyncio.sleep(0)
+
+
+class Sandbox:
+    """The app's state: settings, stores, limiter and faults, built once per worker process."""
+
+    def __init__(self, settings: SandboxSettings, store: Store, resources: ResourceStore | None = None) -> None:
         self.settings = settings
         self.store = store
+        self.resources = resources if resources is not None else ResourceStore(store.path, settings.faults)
+        self.lost_update = LostUpdateWindow(settings.race_window_ms / 1000)
         self.limits = TokenBuckets(settings.rate_limit_burst, settings.rate_limit_refill)
         self.faults = Faults(settings.latency_ms, settings.jitter_ms, settings.error_rate)
         self.verify = TokenVerifier(settings.jwt_secret, verify_expiry="expired_token_served" not in settings.faults)
@@ -179,10 +235,10 @@ class Sandbox:
             invalid.append({"name": "account_id", "reason": "must be an integer"})
         ulids = ("project_id", "target_group_id", *(("fielding_run_id",) if answer == "400-ulid-run-ids" else ()))
         for name in ulids:
-            if not ULID.fullmatch(params[name]):
+            if name in params and not ULID.fullmatch(params[name]):
                 invalid.append({"name": name, "reason": "must be a ULID (26 characters 0-9A-Z)"})
         if invalid and answer == "404":
-            raise ProblemAnswer(404, "not_found_error", "no such fielding run")
+            raise ProblemAnswer(404, "not_found_error", "no such fielding run" if "fielding_run_id" in params else "no such resource")
         if invalid:
             raise ProblemAnswer(400, "bad_request_error", "invalid path parameters", invalid)
 
@@ -209,6 +265,21 @@ class Sandbox:
         if not _same_account(run.account_id, params["account_id"]) and "foreign_account_served" not in self.settings.faults:
             raise self._foreign()
         return run
+
+    def _locate_resource(self, kind: Kind, params: dict[str, str]) -> Resource:
+        """The resource on this path; another account's refused as another account's run is."""
+        key = kind.key(params)
+        found = self.resources.get(kind.name, params["account_id"], key)
+        if found is not None:
+            return found
+        owner = self.resources.owner(kind.name, key) if kind.ids else None
+        if owner is not None and "foreign_account_served" in self.settings.faults:
+            served = self.resources.get(kind.name, owner, key)
+            assert served is not None
+            return served
+        if owner is not None:
+            raise self._foreign()
+        raise ProblemAnswer(404, "not_found_error", f"no such resource of kind {kind.name}")
 
     def _precondition(self, header: str | None) -> Precondition:
         """Map If-Match to the versions it names; the store decides if one is current."""
@@ -284,6 +355,80 @@ class Sandbox:
             raise ProblemAnswer(412, "precondition_failed_error", outcome.reason)
         raise ProblemAnswer(422, "invalid_state_error", outcome.reason)
 
+    async def change_run(self, request: Request, change: Change) -> Response:
+        """The fielding run's update, launch-now and relaunch (the store decides)."""
+        principal = await self._authorize(request)
+        run = self._locate(request.path_params)
+        precondition = self._precondition(request.headers.get("if-match"))
+        dates = _dates(await _json_object(request)) if change is Change.UPDATE else None
+        outcome = self.store.change(run.id, change, precondition, principal.user_id, dates)
+        if outcome.decision is Decision.CHANGED:
+            assert outcome.run is not None
+            headers = {"ETag": etag_for(outcome.run)}
+            if change is Change.LAUNCH_NOW:
+                return JSONResponse(run_body(outcome.run, self.settings.status_case), headers=headers)
+            return Response(status_code=202 if change is Change.UPDATE else 204, headers=headers)
+        if outcome.decision is Decision.NOT_FOUND:
+            raise ProblemAnswer(404, "not_found_error", "no such fielding run")
+        if outcome.decision is Decision.PRECONDITION_FAILED:
+            raise ProblemAnswer(412, "precondition_failed_error", outcome.reason)
+        if outcome.decision is Decision.BAD_REQUEST:
+            raise ProblemAnswer(400, "bad_request_error", outcome.reason)
+        raise ProblemAnswer(422, "invalid_state_error", outcome.reason)
+
+    async def get_resource(self, request: Request, kind: Kind) -> Response:
+        await self._authorize(request)
+        found = self._locate_resource(kind, request.path_params)
+        return JSONResponse(found.representation(), headers={"ETag": etag_for(found)})
+
+    async def put_resource(self, request: Request, kind: Kind) -> Response:
+        if "resource_lost_update" not in self.settings.faults:
+            return await self._put_resource(request, kind, None)
+        async with self.lost_update.entered(kind, request.path_params) as slot:
+            return await self._put_resource(request, kind, slot)
+
+    async def _put_resource(self, request: Request, kind: Kind, slot: LostUpdateSlot | None) -> Response:
+        await self._authorize(request)
+        seen = self._locate_resource(kind, request.path_params)
+        precondition = self._precondition(request.headers.get("if-match"))
+        body = await _json_object(request)
+        if slot is None:
+            outcome = self.resources.write(kind.name, seen.account, seen.key, precondition, body)
+        else:  # the resource_lost_update bug: check, let the other writers check, write unconditionally
+            outcome = self.resources.decide(kind.name, seen.account, seen.key, precondition, body)
+            slot.checked()
+            if outcome.decision is ResourceDecision.CHANGED:
+                assert outcome.resource is not None
+                await slot.wait_for_the_others()
+                if not self.resources.commit(outcome.seen_version, outcome.resource, conditional=False):
+                    raise ProblemAnswer(404, "not_found_error", f"no such resource of kind {kind.name}")
+        written = self._resource_outcome(kind, outcome)
+        if kind.write_status == 204:
+            return Response(status_code=204, headers={"ETag": etag_for(written)})
+        return JSONResponse(written.representation(), status_code=kind.write_status, headers={"ETag": etag_for(written)})
+
+    async def delete_resource(self, request: Request, kind: Kind) -> Response:
+        await self._authorize(request)
+        seen = self._locate_resource(kind, request.path_params)
+        precondition = self._precondition(request.headers.get("if-match"))
+        self._resource_outcome(kind, self.resources.delete(kind.name, seen.account, seen.key, precondition))
+        return Response(status_code=204)
+
+    async def create_resource(self, request: Request, kind: Kind) -> Response:
+        await self._authorize(request)
+        created = self.resources.create(kind.name, request.path_params["account_id"], await _json_object(request))
+        return JSONResponse(created.representation(), status_code=201, headers={"ETag": etag_for(created)})
+
+    @staticmethod
+    def _resource_outcome(kind: Kind, outcome: ResourceOutcome) -> Resource:
+        """The resource a write succeeded on, or the documented refusal."""
+        if outcome.decision is ResourceDecision.NOT_FOUND:
+            raise ProblemAnswer(404, "not_found_error", f"no such resource of kind {kind.name}")
+        if outcome.decision is ResourceDecision.PRECONDITION_FAILED:
+            raise ProblemAnswer(412, "precondition_failed_error", outcome.reason)
+        assert outcome.resource is not None
+        return outcome.resource
+
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok", "pid": os.getpid()})
 
@@ -291,11 +436,61 @@ class Sandbox:
         return FileResponse(CONTRACT, media_type="application/yaml")
 
 
+async def _json_object(request: Request) -> dict[str, Any]:
+    """The request's body, which must be a JSON object (any object: the vendor's schemas and
+    ours differ, and the sandbox serves bodies made from either)."""
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if not isinstance(body, dict):
+        raise ProblemAnswer(400, "bad_request_error", "the body must be a JSON object", [{"name": "body", "reason": "not a JSON object"}])
+    return body
+
+
+def _dates(body: dict[str, Any]) -> dict[str, str]:
+    """An update's dates; other fields are left alone (they are not the run's to set)."""
+    dates: dict[str, str] = {name: body[name] for name in ("start_fielding_at", "end_fielding_at") if name in body}
+    wrong = [{"name": name, "reason": "must be an RFC 3339 date-time"} for name, value in dates.items()
+             if not isinstance(value, str) or not _DATE_TIME.fullmatch(value)]
+    if wrong:
+        raise ProblemAnswer(400, "bad_request_error", "invalid dates", wrong)
+    return dates
+
+
 def _write_route(sandbox: Sandbox, action: Action) -> Route:
     async def endpoint(request: Request) -> Response:
         return await sandbox.write_run(request, action)
 
     return Route(f"{API_PREFIX}{RUN_PATH}/{action.value}", endpoint, methods=["POST"])
+
+
+def _change_route(sandbox: Sandbox, change: Change) -> Route:
+    async def endpoint(request: Request) -> Response:
+        return await sandbox.change_run(request, change)
+
+    if change is Change.UPDATE:
+        return Route(f"{API_PREFIX}{RUN_PATH}", endpoint, methods=["PUT"])
+    return Route(f"{API_PREFIX}{RUN_PATH}/{change.value}", endpoint, methods=["POST"])
+
+
+def _resource_routes(sandbox: Sandbox, kind: Kind) -> list[Route]:
+    """Every operation the contract document has on one resource kind."""
+
+    def serving(handler: Any) -> Any:
+        async def endpoint(request: Request) -> Response:
+            response: Response = await handler(request, kind)
+            return response
+
+        return endpoint
+
+    found = [Route(f"{API_PREFIX}{kind.path}", serving(sandbox.get_resource), methods=["GET"]),
+             Route(f"{API_PREFIX}{kind.path}", serving(sandbox.put_resource), methods=["PUT"])]
+    if kind.deletable:
+        found.append(Route(f"{API_PREFIX}{kind.path}", serving(sandbox.delete_resource), methods=["DELETE"]))
+    if kind.creatable:
+        found.append(Route(f"{API_PREFIX}{kind.collection}", serving(sandbox.create_resource), methods=["POST"]))
+    return found
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -333,22 +528,24 @@ def _http_error(settings: SandboxSettings) -> Any:
     return handler
 
 
-def build_app(settings: SandboxSettings, store: Store | None = None) -> ASGIApp:
-    return build(settings, store)[1]
+def build_app(settings: SandboxSettings, store: Store | None = None, resources: ResourceStore | None = None) -> ASGIApp:
+    return build(settings, store, resources)[1]
 
 
-def build(settings: SandboxSettings, store: Store | None = None) -> tuple[Sandbox, ASGIApp]:
+def build(settings: SandboxSettings, store: Store | None = None, resources: ResourceStore | None = None) -> tuple[Sandbox, ASGIApp]:
     """The Sandbox (state, scripts, faults) and the ASGI app that serves it."""
     if store is None:
         if settings.db is None:
             raise ValueError("the sandbox needs a database path (settings.db)")
         store = Store(settings.db, policy_for(settings))
-    sandbox = Sandbox(settings, store)
+    sandbox = Sandbox(settings, store, resources)
     routes = [
         Route("/healthz", sandbox.health, methods=["GET"]),
         Route("/openapi.yaml", sandbox.contract, methods=["GET"]),
         Route(f"{API_PREFIX}{RUN_PATH}", sandbox.get_run, methods=["GET"]),
         *(_write_route(sandbox, action) for action in Action),
+        *(_change_route(sandbox, change) for change in Change),
+        *(route for kind in KINDS.values() for route in _resource_routes(sandbox, kind)),
     ]
     counter = control.RequestCounter() if settings.control else None
     if counter is not None:
@@ -367,10 +564,11 @@ def build(settings: SandboxSettings, store: Store | None = None) -> tuple[Sandbo
 
 
 RACE_FAULTS = frozenset({"check_then_act_race", "pause_check_then_act", "lock_per_operation"})  # they wait --race-window-ms
+RESOURCE_FAULTS = frozenset({"resource_ignores_if_match", "resource_lost_update", "delete_ignores_tag", "resource_etag_unchanged"})
 
 
 def policy_for(settings: SandboxSettings) -> Policy:
-    store_faults = frozenset(name for name in settings.faults if FAULT_MODES[name].layer == "store")
+    store_faults = frozenset(name for name in settings.faults if FAULT_MODES[name].layer == "store") - RESOURCE_FAULTS
     return Policy(
         resume_live_is_noop=settings.resume_live == "204",
         pause_paused_is_noop=settings.pause_paused == "204",

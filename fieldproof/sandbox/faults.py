@@ -59,6 +59,15 @@ FAULT_MODES: dict[str, FaultMode] = {
         FaultMode("status_200_instead_of_204", "http", "status", "writes answer 200 with a body"),
         FaultMode("undocumented_409_on_stale", "http", "status", "a stale tag gets 409, not 412"),
         FaultMode("server_error_on_odd_input", "http", "status", "a malformed request gets 500, not 400"),
+        # for the generic locking oracles (issue 24): the Demand API's other resources only, never a fielding run's
+        # pause, resume or complete
+        FaultMode("resource_ignores_if_match", "store", "resources", "writes of allocation-templates succeed whatever the tag"),
+        FaultMode("resource_lost_update", "store", "resources",
+                  "a resource's PUT checks the version, then writes without the condition after waiting until every PUT of "
+                  "the resource that came meanwhile has checked too (--race-window-ms at least): writers with one tag all win"),
+        FaultMode("delete_ignores_tag", "store", "resources", "DELETE of a resource deletes it whatever the tag"),
+        FaultMode("resource_etag_unchanged", "store", "resources",
+                  "a write of a resource changes its representation but keeps its version and ETag"),
         FaultMode("error_body_without_detail", "http", "status", "error bodies lack 'detail'"),
         # invented from the API doc alone, by someone who had not read the suites
         FaultMode("if_match_higher_version_accepted", "store", "locking",

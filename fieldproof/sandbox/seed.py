@@ -18,6 +18,7 @@ from fieldproof import contract
 from fieldproof.contract import DEFAULT_API_VERSION
 from fieldproof.errors import SeedError, TomlFileError
 from fieldproof.sandbox.auth import issue_token, user_id_for
+from fieldproof.sandbox.resources import CREATE_DELETE, KINDS, Resource, ResourceStore, account_key
 from fieldproof.sandbox.store import STATUSES, Run, Store, format_time, make_run, utcnow
 from fieldproof.tomlfile import read_toml
 
@@ -42,10 +43,18 @@ class Seed:
     main_account: str
     foreign_account: str
     runs: tuple[tuple[str | None, Run], ...]  # (role, run)
+    resources: tuple[Resource, ...] = ()  # the Demand API's other resources, each at version 1
 
-    def apply(self, store: Store) -> None:
+    def apply(self, store: Store, resources: ResourceStore | None = None) -> None:
         for _, run in self.runs:
             store.put(run)
+        if resources is not None:
+            for resource in self.resources:
+                resources.put(resource)
+
+    def main_resources(self) -> tuple[Resource, ...]:
+        """The resources of the main account: the ones a target file lists."""
+        return tuple(resource for resource in self.resources if resource.account == account_key(self.main_account))
 
 
 def run_from_spec(
@@ -98,6 +107,31 @@ def run_from_spec(
     )
 
 
+def resource_from_spec(spec: Mapping[str, Any], accounts: Mapping[str, str]) -> Resource:
+    """A [[resources]] entry: kind, account (optional: 'main', 'foreign' or digits), every path id
+    of its kind besides account_id, and its body (a table)."""
+    kind = KINDS.get(str(spec.get("kind")))
+    if kind is None:
+        raise SeedError(f"kind must be one of {', '.join(KINDS)}, got {spec.get('kind')!r}")
+    known = {"kind", "account", "body", *kind.ids}
+    unknown = set(spec) - known
+    if unknown:
+        raise SeedError(f"unknown key(s) {', '.join(sorted(unknown))} for kind {kind.name}; known: {', '.join(sorted(known))}")
+    missing = [name for name in kind.ids if not isinstance(spec.get(name), str) or not spec[name] or "/" in spec[name]]
+    if missing:
+        raise SeedError(f"{missing[0]} is missing or not an id (a non-empty string without '/')")
+    account = str(spec.get("account", "main"))
+    account_id = accounts.get(account, account)
+    if not account_id.isdigit():
+        raise SeedError(f"account must be 'main', 'foreign' or digits, got {account!r}")
+    body = spec.get("body", {})
+    if not isinstance(body, dict):
+        raise SeedError("body must be a table, such as body = { name = \"x\" }")
+    ids = {name: spec[name] for name in kind.ids}
+    return Resource(kind.name, account_key(account_id), kind.key(ids),
+                    1, {name: value for name, value in body.items() if name not in kind.read_only})
+
+
 def load_seed(path: str | Path | None = None) -> Seed:
     path = Path(path) if path is not None else DEFAULT_SEED
     try:
@@ -119,7 +153,19 @@ def load_seed(path: str | Path | None = None) -> Seed:
     ids = [run.id for _, run in runs]
     if len(set(ids)) != len(ids):
         raise SeedError(f"seed file {path}: two [[runs]] entries share a fielding_run_id")
-    return Seed(accounts["main"], accounts["foreign"], tuple(runs))
+    resources: list[Resource] = []
+    entries = data.get("resources", [])
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        raise SeedError(f"seed file {path}: resources must be [[resources]] tables")
+    for index, spec in enumerate(entries, start=1):
+        try:
+            resource = resource_from_spec(spec, accounts)
+        except SeedError as exc:
+            raise SeedError(f"seed file {path}, [[resources]] entry {index}: {exc}") from None
+        if any((r.kind, r.account, r.key) == (resource.kind, resource.account, resource.key) for r in resources):
+            raise SeedError(f"seed file {path}, [[resources]] entry {index}: a second {resource.kind} with the same ids")
+        resources.append(resource)
+    return Seed(accounts["main"], accounts["foreign"], tuple(runs), tuple(resources))
 
 
 def write_target(
@@ -135,6 +181,8 @@ def write_target(
         f"account_id = {quote(seed.main_account)}",
         f"token_env = {quote(TOKEN_ENV)}",
         f"foreign_token_env = {quote(FOREIGN_TOKEN_ENV)}",
+        # the kinds the sandbox serves a create or a DELETE of (a session may create and delete these)
+        f"create_delete = [{', '.join(quote(kind) for kind in CREATE_DELETE)}]",
     ]
     for role, run in seed.runs:
         if role is None:
@@ -147,6 +195,10 @@ def write_target(
             f"target_group_id = {quote(run.target_group_id)}",
             f"fielding_run_id = {quote(run.id)}",
         ]
+    # the Demand API's other resources: judged only when a session opts in (--resources)
+    for resource in seed.main_resources():
+        ids = dict(zip(KINDS[resource.kind].ids, resource.key.split("/"), strict=True)) if KINDS[resource.kind].ids else {}
+        lines += ["", "[[resources]]", f"kind = {quote(resource.kind)}", *(f"{name} = {quote(value)}" for name, value in ids.items())]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     env_path = path.with_name(path.name + ".env")

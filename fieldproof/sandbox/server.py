@@ -28,6 +28,7 @@ from fieldproof.sandbox.app import (
     policy_for,
 )
 from fieldproof.sandbox.auth import issue_token
+from fieldproof.sandbox.resources import ResourceStore
 from fieldproof.sandbox.seed import Seed, load_seed, write_target
 from fieldproof.sandbox.settings import SandboxSettings
 from fieldproof.sandbox.store import Store
@@ -109,12 +110,13 @@ def _serve(
     assert settings.db is not None
     Path(settings.db).parent.mkdir(parents=True, exist_ok=True)
     store = Store(settings.db, policy_for(settings))
+    resources = ResourceStore(settings.db, settings.faults)
     seed = None
     if seed_file is not None or not no_seed:
         seed = load_seed(seed_file)
         # a kept database keeps its state across restarts unless a seed is asked for by name
         if seed_file is not None or store.count() == 0:
-            seed.apply(store)
+            seed.apply(store, resources)
     sock = bind(settings.host, settings.port)
     settings = dataclasses.replace(settings, port=sock.getsockname()[1])
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
@@ -129,9 +131,10 @@ def _serve(
         return uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=2, **more)
 
     if settings.workers == 1:
-        server = uvicorn.Server(config(build_app(settings, store)))
+        server = uvicorn.Server(config(build_app(settings, store, resources)))
         server.run(sockets=[sock])
         return
     store.close()
+    resources.close()
     os.environ[SETTINGS_ENV] = settings.to_json()
     Multiprocess(config("fieldproof.sandbox.app:app_from_env", factory=True, workers=settings.workers), sockets=[sock]).run()

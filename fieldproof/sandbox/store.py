@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -77,6 +78,15 @@ class Action(enum.Enum):
     COMPLETE = "complete"
 
 
+class Change(enum.Enum):
+    """The fielding run's writes besides pause, resume and complete (the vendor's PUT, launch-now
+    and relaunch): the fault modes of those three leave them alone."""
+
+    UPDATE = "update"
+    LAUNCH_NOW = "launch-now"
+    RELAUNCH = "relaunch"
+
+
 # action -> (statuses it may start from, status it leads to); the store's own reading of the
 # docs, not the harness's table: an oracle must not share the server's code
 TRANSITIONS: dict[Action, tuple[frozenset[str], str]] = {
@@ -94,6 +104,7 @@ class Decision(enum.Enum):
     NOT_FOUND = "not_found"
     PRECONDITION_FAILED = "precondition_failed"
     INVALID_STATE = "invalid_state"
+    BAD_REQUEST = "bad_request"  # the request's own values are wrong (an update's dates)
 
 
 @dataclass(frozen=True)
@@ -128,7 +139,10 @@ class Precondition:
     force: bool = False  # only the if_match_star_forces fault sets it
 
     def holds_for(self, run: Run) -> bool:
-        return self.versions is None or run.version in self.versions
+        return self.holds(run.version)
+
+    def holds(self, version: int) -> bool:
+        return self.versions is None or version in self.versions
 
 
 ANY_VERSION = Precondition(None)
@@ -154,21 +168,27 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
+def connect(path: str, schema: str) -> sqlite3.Connection:
+    """The sandbox's connection to its database, with `schema` created if missing."""
+    try:
+        # Autocommit: every statement is its own transaction, so a conditional UPDATE is atomic
+        # on its own and no Python-side transaction state can leak between requests.
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout = 10000")
+        if path != ":memory:":
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+        db.execute(schema)
+    except sqlite3.Error as exc:
+        raise SandboxError(f"cannot use database {path}: {exc}") from None
+    return db
+
+
 class Store:
     def __init__(self, path: str | Path, policy: Policy = Policy()) -> None:
         self.path = str(path)
         self.policy = policy
-        try:
-            # Autocommit: every statement is its own transaction, so the conditional UPDATE is
-            # atomic on its own and no Python-side transaction state can leak between requests.
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA busy_timeout = 10000")
-            if self.path != ":memory:":
-                self._db.execute("PRAGMA journal_mode = WAL")
-                self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.execute(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise SandboxError(f"cannot use database {self.path}: {exc}") from None
+        self._db = connect(self.path, _SCHEMA)
         # the lock_per_operation fault's locks, by (run, action): per process, as such a server's would be
         self._operation_locks: dict[tuple[str, Action], threading.Lock] = {}
 
@@ -228,6 +248,67 @@ class Store:
             precondition = Precondition(precondition.versions | {v + 1 for v in precondition.versions})
         with self._operation_lock(run_id, action):
             return self._decide_and_write(run_id, action, precondition, actor, now)
+
+    def change(self, run_id: str, change: Change, precondition: Precondition, actor: str,
+               dates: Mapping[str, str] | None = None, now: datetime | None = None) -> Outcome:
+        """Update (the `dates` given), launch now or relaunch: decided on a snapshot, written by the
+        same conditional UPDATE as the actions, retried only for If-Match: *."""
+        now = now or utcnow()
+        for _ in range(16):
+            run = self.get(run_id)
+            if run is None:
+                return Outcome(Decision.NOT_FOUND, None, "no fielding run with this id")
+            stale = None if precondition.holds_for(run) else Outcome(
+                Decision.PRECONDITION_FAILED, run, "If-Match does not name the current version")
+            changed = self._changed(run, change, dates or {}, actor, now)
+            refusal = changed if isinstance(changed, Outcome) else None
+            first, second = (stale, refusal) if self.policy.precondition_first else (refusal, stale)
+            answer = first or second
+            if answer is not None:
+                return answer
+            assert isinstance(changed, Run)
+            if self._write_change(run, changed):
+                return Outcome(Decision.CHANGED, changed)
+            if precondition.versions is not None:
+                return Outcome(Decision.PRECONDITION_FAILED, self.get(run_id), "another write came first")
+        return Outcome(Decision.PRECONDITION_FAILED, self.get(run_id), "run kept changing")
+
+    @staticmethod
+    def _changed(run: Run, change: Change, dates: Mapping[str, str], actor: str, now: datetime) -> Run | Outcome:
+        """The run after the change, or why it is refused (the store's reading of the vendor's words)."""
+        bumped = replace(run, version=run.version + 1, last_changed_at=format_time(now), last_changed_by=actor)
+        if change is Change.LAUNCH_NOW:
+            if run.status != "scheduled":
+                return Outcome(Decision.INVALID_STATE, run, f"only a scheduled run can be launched; this one is {run.status}")
+            return replace(bumped, status="live", start_fielding_at=format_time(now))
+        if change is Change.RELAUNCH:
+            if run.status != "completed":
+                return Outcome(Decision.INVALID_STATE, run, f"only a completed run can be relaunched; this one is {run.status}")
+            if run.goal_reached:
+                return Outcome(Decision.INVALID_STATE, run, "the completes goal has been reached")
+            if run.end_date_passed(now):
+                return Outcome(Decision.INVALID_STATE, run, "the end date has passed")
+            return replace(bumped, status="live")
+        if run.status == "completed":
+            return Outcome(Decision.INVALID_STATE, run, "a completed run cannot be updated")
+        start = parse_time(dates.get("start_fielding_at", run.start_fielding_at))
+        end = parse_time(dates.get("end_fielding_at", run.end_fielding_at))
+        # "a start in the past is refused": a value of the request, not the run's state, so 400;
+        # sending the run's own start back is no new start
+        if start != parse_time(run.start_fielding_at) and start < now:
+            return Outcome(Decision.BAD_REQUEST, run, "start_fielding_at is in the past")
+        if end <= start:
+            return Outcome(Decision.BAD_REQUEST, run, "end_fielding_at must be later than start_fielding_at")
+        return replace(bumped, start_fielding_at=format_time(start), end_fielding_at=format_time(end))
+
+    def _write_change(self, seen: Run, changed: Run) -> bool:
+        cursor = self._db.execute(
+            "UPDATE runs SET status = ?, version = ?, start_fielding_at = ?, end_fielding_at = ?, last_changed_at = ?, "
+            "last_changed_by = ? WHERE id = ? AND version = ? AND status = ?",
+            (changed.status, changed.version, changed.start_fielding_at, changed.end_fielding_at, changed.last_changed_at,
+             changed.last_changed_by, seen.id, seen.version, seen.status),
+        )
+        return cursor.rowcount == 1
 
     def _operation_lock(self, run_id: str, action: Action) -> AbstractContextManager[object]:
         """The lock_per_operation bug: writes of one action on a run queue behind each other, so
