@@ -74,7 +74,9 @@ def _timestamp(value: Any) -> datetime.datetime | None:
 
 
 def _rfc3339(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
+    """In UTC, with no more fraction of a second than it has (as servers write it back)."""
+    spec = "seconds" if not moment.microsecond else "milliseconds" if not moment.microsecond % 1000 else "microseconds"
+    return moment.astimezone(datetime.UTC).isoformat(timespec=spec).replace("+00:00", "Z")
 
 
 def _token(rng: random.Random, n: int) -> str:

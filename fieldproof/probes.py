@@ -597,13 +597,13 @@ class _Locking:
             return  # an action: nothing to write back (a launched run stays launched: its role is the opt-in)
         wanted = Representation(original.status_code, original.etag, original.body).writable(self.schema)
         current = look(self.fp.client, self.judged)
-        if wanted == Representation(current.status_code, current.etag, current.body).writable(self.schema):
+        if rules.locking.same(wanted, Representation(current.status_code, current.etag, current.body).writable(self.schema)):
             return
         restorer = self.fp.client.restoring()
         written = write_resource(restorer, self.judged, self.write, current.etag, wanted, current=current.etag, role=self.role)
         final = look(restorer, self.judged)
         shown = Representation(final.status_code, final.etag, final.body).writable(self.schema)
-        if not 200 <= written.status < 300 or shown != wanted:
+        if not 200 <= written.status < 300 or not rules.locking.same(shown, wanted):
             raise SetUpFailed(f"putting {self.judged.label} back as it was failed: {written.method} {written.operation} with "
                               f"its current ETag answered {written.status}, and the read after shows {shown}, not {wanted}")
 

@@ -11,6 +11,7 @@ an answer may have taken effect or not.
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,8 +24,23 @@ WRITE = "write"
 
 
 def canonical(body: Mapping[str, Any] | None) -> str | None:
-    """A body as the model compares it: JSON with sorted keys (None: not known)."""
-    return None if body is None else json.dumps(body, sort_keys=True, separators=(",", ":"))
+    """A body as the model compares it: JSON with sorted keys, RFC 3339 timestamps as instants
+    in UTC (a server may write back `…22.442Z` for the `…22.442000Z` it was sent); None: not known."""
+    return None if body is None else json.dumps(_instants(body), sort_keys=True, separators=(",", ":"))
+
+
+def _instants(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _instants(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_instants(item) for item in value]
+    if isinstance(value, str) and len(value) >= 20 and value[4:5] == "-" and value[10:11] in "Tt":
+        try:
+            moment = datetime.datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        except ValueError:
+            return value
+        return moment.astimezone(datetime.UTC).isoformat() if moment.tzinfo is not None else value
+    return value
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ judged by the answers `contract.OPEN_QUESTIONS` allows.
 
 from __future__ import annotations
 
+import datetime
 import json
 import urllib.parse
 from collections.abc import Iterable, Mapping
@@ -65,13 +66,34 @@ def _shown(body: Mapping[str, Any] | None) -> str:
     return json.dumps(body, sort_keys=True)[:300] if body is not None else "no body"
 
 
+def _instant(value: str) -> datetime.datetime | None:
+    try:
+        moment = datetime.datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def same(a: Any, b: Any) -> bool:
+    """Whether two JSON values are the same value: RFC 3339 timestamps as instants (a server may
+    write back `…22.442Z` for the `…22.442000Z` it was sent), objects and arrays member by member."""
+    if isinstance(a, str) and isinstance(b, str) and a != b:
+        moments = _instant(a), _instant(b)
+        return moments[0] is not None and moments[0] == moments[1]
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(same(a[key], b[key]) for key in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
 def _changes(before: Snapshot, after: Snapshot, fields: Iterable[str] | None = None) -> list[str]:
     """What differs between two reads of the resource: its ETag and its body's fields (those
     named, else all)."""
     changed = [f"ETag {before.etag} -> {after.etag}"] if before.etag != after.etag else []
     was, now = dict(before.body or {}), dict(after.body or {})
     names = sorted(set(fields) if fields is not None else set(was) | set(now))
-    changed += [f"{name} {was.get(name)!r} -> {now.get(name)!r}" for name in names if was.get(name) != now.get(name)]
+    changed += [f"{name} {was.get(name)!r} -> {now.get(name)!r}" for name in names if not same(was.get(name), now.get(name))]
     return changed
 
 
@@ -296,7 +318,7 @@ class OneWinnerOfConditionalWrites(SequenceJudge):
         if fields is not None and winner.request_body:
             sent = json.loads(winner.request_body)
             shown = _projected(after.body, fields)
-            if shown != sent:
+            if not same(shown, sent):
                 return finding(self.rule, winner, "the resource shows another writer's body",
                                f"{told}; the winner sent {_shown(sent)} but the read after shows {_shown(shown)}: "
                                "a write that was refused, or lost, took effect")
