@@ -268,3 +268,14 @@ def test_the_locking_judges_keep_all_their_state_in_their_declared_fields() -> N
 def test_every_locking_rule_is_tested_here() -> None:
     broken = {rule for _, rule, _ in BROKEN.values()}
     assert broken | {"conditional_writes_one_winner", "resource_history_linearizable"} == LOCKING
+
+
+def test_every_operation_the_locking_suite_sends_has_its_documented_statuses() -> None:
+    """The client hands each exchange its operation's documented statuses: a create (of a kind a
+    session may create and delete) without them would be judged against none."""
+    from fieldproof.document import ContractDocument
+
+    document = ContractDocument.load()
+    sent = {op.name for kind in document.kinds.values()
+            for op in (kind.read, *(w.write for w in kind.writes), *((kind.create,) if kind.create else ()))}
+    assert "createWebhook" in sent and sent <= set(document.documented)
