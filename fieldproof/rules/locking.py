@@ -202,7 +202,10 @@ def conditional_write_stale_tag_refused(exchange: Exchange) -> Result:
         return None
     allowed = {412} | ({422} if state_may_forbid(exchange) else set())  # the gate order is open
     return _refused_and_unchanged(conditional_write_stale_tag_refused.__name__, exchange, allowed,
-                                  f"If-Match held a {kind.value.replace('_', ' ')} tag")
+                                  f"If-Match held {_TAG_WORDS[kind]}")
+
+
+_TAG_WORDS = {IfMatch.STALE: "a stale tag", IfMatch.OTHER_RUN: "another resource's tag", IfMatch.NEVER_ISSUED: "a tag never issued"}
 
 
 @exchange_rule("a conditional write without If-Match, where the document requires one, is refused (a documented 4xx, "
