@@ -645,7 +645,8 @@ def judge_conditional_write(fp: Harness, case: LockingCase) -> None:
         _judge_a_delete(fp, judged, write)
         return
     with _holding(fp, judged.label):
-        other = next((j for j in fp.resources if j.kind.name == judged.kind.name and j.label != judged.label), None)
+        other = next((j for j in fp.resources if j.kind.name == judged.kind.name and j.label != judged.label
+                      and j.ref.account_id == judged.ref.account_id), None)  # another account's would not be read
         walk = _walk(fp, judged, write, None)
         original = walk.last
         try:
