@@ -45,7 +45,17 @@ FAULT_NEEDS: dict[str, dict[str, str]] = {
     **{mode: CLEAN_TARGETS["clean+rate-limit"] for mode in ("no_retry_after_on_429", "no_traceparent_on_429",
                                                               "retry_after_http_date")},
     **{mode: {"FIELDPROOF_SANDBOX_RACE_WINDOW_MS": "25"} for mode in ("check_then_act_race", "pause_check_then_act",
-                                                                               "lock_per_operation")},
+                                                                               "lock_per_operation", "resource_lost_update")},
+}
+# The fault modes of the generic locking oracles, with the rule expected to catch each. They
+# break only the Demand API's other resources, which a session judges when it opts in
+# (--resources), and selfcheck's sessions do not opt in yet: the default selfcheck leaves these
+# out (`--faults NAME` still runs one).
+AWAITING_ORACLES: dict[str, str] = {
+    "resource_ignores_if_match": "conditional_write_stale_tag_refused",
+    "resource_lost_update": "conditional_writes_one_winner",
+    "delete_ignores_tag": "conditional_write_stale_tag_refused",
+    "resource_etag_unchanged": "conditional_write_issues_new_etag",
 }
 RUN_TIMEOUT_S = 600
 NAME_WIDTH = max(map(len, [*CLEAN_TARGETS, *FAULT_MODES]))  # one column for every target's name
@@ -108,7 +118,7 @@ def selfcheck(profile: str, reports: str | Path, faults: tuple[str, ...] = (), o
     if unknown:
         raise SelfcheckError(f"unknown fault mode {unknown[0]!r}; `fieldproof sandbox --fault list` lists them")
     reports = Path(reports)
-    modes = faults or tuple(FAULT_MODES)
+    modes = faults or tuple(name for name in FAULT_MODES if name not in AWAITING_ORACLES)
     sessions = [(name, env, False) for name, env in CLEAN_TARGETS.items()]
     sessions += [(mode, {**FAULT_NEEDS.get(mode, {}), "FIELDPROOF_SANDBOX_FAULT": mode}, True) for mode in modes]
     with ThreadPoolExecutor(max_workers=jobs) as pool:

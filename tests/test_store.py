@@ -21,12 +21,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fieldproof.sandbox.resources import Decision as ResourceDecision
+from fieldproof.sandbox.resources import Resource, ResourceStore
 from fieldproof.sandbox.seed import run_from_spec
 from fieldproof.sandbox.store import (
     ANY_VERSION,
     STATUSES,
     TRANSITIONS,
     Action,
+    Change,
     Decision,
     Outcome,
     Policy,
@@ -658,3 +661,153 @@ def test_the_seeded_end_date_run_ended_earlier_today(now: datetime, ended: datet
     run = run_from_spec({"role": "end_date_passed"}, {"main": "101"}, now=now)
     assert parse_time(run.end_fielding_at) == ended
     assert run.end_date_passed(now)
+
+
+# --------------------------------------------------------------------------- the fielding run's other writes
+
+def test_a_run_change_that_lost_the_race_on_its_snapshot_is_refused(make_store, monkeypatch) -> None:
+    """A decides an update on v1; before A writes, B updates the run (v2). A's conditional UPDATE
+    must change nothing: B's dates stay."""
+    a, b = make_store(), make_store()
+    run = seeded(a, status="live", version=1)
+    original = a._changed
+    fired = []
+
+    def interleaved(*args, **kwargs):
+        result = original(*args, **kwargs)
+        if not fired:
+            fired.append(True)
+            assert b.change(run.id, Change.UPDATE, current(run), "b", {"end_fielding_at": "2099-01-01T00:00:00Z"},
+                            now=NOW).decision is Decision.CHANGED
+        return result
+
+    monkeypatch.setattr(a, "_changed", interleaved)
+    outcome = a.change(run.id, Change.UPDATE, current(run), "a", {"end_fielding_at": "2098-01-01T00:00:00Z"}, now=NOW)
+    assert fired and outcome.decision is Decision.PRECONDITION_FAILED
+    final = b.get(run.id)
+    assert (final.version, final.end_fielding_at, final.last_changed_by) == (2, "2099-01-01T00:00:00.000Z", "b")
+
+
+@pytest.mark.parametrize(("status", "change", "decision", "to"), [
+    ("scheduled", Change.LAUNCH_NOW, Decision.CHANGED, "live"),
+    ("live", Change.LAUNCH_NOW, Decision.INVALID_STATE, None),
+    ("completed", Change.RELAUNCH, Decision.CHANGED, "live"),
+    ("paused", Change.RELAUNCH, Decision.INVALID_STATE, None),
+    ("completed", Change.UPDATE, Decision.INVALID_STATE, None),
+    ("paused", Change.UPDATE, Decision.CHANGED, "paused"),
+])
+def test_launch_relaunch_and_update_by_status(store: Store, status: str, change: Change, decision: Decision, to: str | None) -> None:
+    run = seeded(store, status=status, version=3)
+    raw = raw_row(store, run.id)
+    outcome = store.change(run.id, change, current(run), "actor", {}, now=NOW)
+    assert outcome.decision is decision, outcome.reason
+    if to is None:
+        assert_unchanged(store, run, raw)
+        return
+    after = store.get(run.id)
+    assert (after.status, after.version, after.last_changed_by) == (to, 4, "actor")
+    if change is Change.LAUNCH_NOW:
+        assert after.start_fielding_at == format_time(NOW)
+
+
+def test_a_stale_run_change_is_refused_and_changes_nothing(store: Store) -> None:
+    run = seeded(store, status="scheduled", version=2)
+    raw = raw_row(store, run.id)
+    for change in Change:
+        assert store.change(run.id, change, Precondition(frozenset({1})), "x", {}, now=NOW).decision is Decision.PRECONDITION_FAILED
+    assert_unchanged(store, run, raw)
+
+
+@pytest.mark.parametrize(("fields", "dates"), [
+    ({"completes": 100, "completes_goal": 100}, {}),
+    ({"end_fielding_at": format_time(NOW - timedelta(seconds=1))}, {}),
+])
+def test_relaunch_is_refused_when_the_goal_or_end_date_forbid(store: Store, fields, dates) -> None:
+    run = seeded(store, status="completed", **fields)
+    assert store.change(run.id, Change.RELAUNCH, current(run), "x", dates, now=NOW).decision is Decision.INVALID_STATE
+
+
+def test_an_update_with_a_new_start_in_the_past_or_an_end_before_its_start_is_a_bad_request(store: Store) -> None:
+    run = seeded(store, status="live")
+    past = format_time(NOW - timedelta(minutes=1))
+    assert store.change(run.id, Change.UPDATE, current(run), "x", {"start_fielding_at": past}, now=NOW).decision is Decision.BAD_REQUEST
+    later, earlier = format_time(NOW + timedelta(days=2)), format_time(NOW + timedelta(days=1))
+    bad = {"start_fielding_at": later, "end_fielding_at": earlier}
+    assert store.change(run.id, Change.UPDATE, current(run), "x", bad, now=NOW).decision is Decision.BAD_REQUEST
+    # the run's own start, in the past, sent back: no new start
+    own = {"start_fielding_at": run.start_fielding_at, "end_fielding_at": later}
+    assert store.change(run.id, Change.UPDATE, current(run), "x", own, now=NOW).decision is Decision.CHANGED
+
+
+# --------------------------------------------------------------------------- the other resources (resources.py)
+
+@pytest.fixture
+def resource_stores(tmp_path: Path):
+    """Two connections to one database file, like two worker processes; the project at version 1."""
+    a, b = ResourceStore(tmp_path / "r.db"), ResourceStore(tmp_path / "r.db")
+    a.put(Resource("projects", "101", "P1", 1, {"name": "first"}))
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_a_stale_version_changes_nothing(resource_stores) -> None:
+    a, _ = resource_stores
+    assert a.write("projects", "101", "P1", Precondition(frozenset({1})), {"name": "second"}).decision is ResourceDecision.CHANGED
+    stale = a.write("projects", "101", "P1", Precondition(frozenset({1})), {"name": "third"})
+    assert stale.decision is ResourceDecision.PRECONDITION_FAILED
+    assert a.get("projects", "101", "P1") == Resource("projects", "101", "P1", 2, {"name": "second"})
+    assert a.delete("projects", "101", "P1", Precondition(frozenset({1}))).decision is ResourceDecision.PRECONDITION_FAILED
+    assert a.get("projects", "0101", "P1") is not None  # 0101 is account 101
+
+
+def test_two_writers_deciding_on_one_version_exactly_one_wins(resource_stores) -> None:
+    """Both decide on version 1 (each its own connection), then both commit: the conditional
+    UPDATE's row count lets one through."""
+    a, b = resource_stores
+    first = a.decide("projects", "101", "P1", Precondition(frozenset({1})), {"name": "by a"})
+    second = b.decide("projects", "101", "P1", Precondition(frozenset({1})), {"name": "by b"})
+    assert first.decision is second.decision is ResourceDecision.CHANGED
+    assert first.resource and second.resource
+    assert [a.commit(first.seen_version, first.resource), b.commit(second.seen_version, second.resource)] == [True, False]
+    assert b.get("projects", "101", "P1") == Resource("projects", "101", "P1", 2, {"name": "by a"})
+
+
+def test_two_writers_in_threads_one_wins(resource_stores) -> None:
+    a, b = resource_stores
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, object] = {}
+
+    def write(store: ResourceStore, name: str) -> None:
+        barrier.wait(timeout=30)
+        outcomes[name] = store.write("projects", "101", "P1", Precondition(frozenset({1})), {"name": name}).decision
+
+    threads = [threading.Thread(target=write, args=(store, name)) for store, name in ((a, "a"), (b, "b"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert Counter(outcomes.values()) == {ResourceDecision.CHANGED: 1, ResourceDecision.PRECONDITION_FAILED: 1}
+    assert a.get("projects", "101", "P1").version == 2
+
+
+def test_a_delete_decided_on_a_version_another_write_moved_on_deletes_nothing(resource_stores, monkeypatch) -> None:
+    a, b = resource_stores
+    original = a.get
+
+    def then_b_writes(*args):
+        seen = original(*args)
+        b.write("projects", "101", "P1", Precondition(frozenset({1})), {"name": "by b"})
+        return seen
+
+    monkeypatch.setattr(a, "get", then_b_writes)
+    assert a.delete("projects", "101", "P1", Precondition(frozenset({1}))).decision is ResourceDecision.PRECONDITION_FAILED
+    assert b.get("projects", "101", "P1") == Resource("projects", "101", "P1", 2, {"name": "by b"})
+
+
+def test_created_resources_get_new_ulids_at_version_1(tmp_path: Path) -> None:
+    store = ResourceStore(tmp_path / "r.db")
+    made = [store.create("webhooks", "101", {"url": "https://x.example", "id": "mine"}) for _ in range(2)]
+    assert made[0].key != made[1].key and all(re.fullmatch("[0-9A-Z]{26}", m.key) and m.version == 1 for m in made)
+    assert made[0].body == {"url": "https://x.example"}  # an id is not the body's to set
+    store.close()

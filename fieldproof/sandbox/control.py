@@ -112,6 +112,7 @@ def routes(sandbox: Sandbox, counter: RequestCounter | None = None) -> list[Rout
 
     async def reset(request: Request) -> Response:
         store.delete_all()
+        sandbox.resources.delete_all()
         return Response(status_code=204)
 
     async def token(request: Request) -> Response:

@@ -79,8 +79,8 @@ class SandboxSettings:
     # deliberate bugs, to prove the harness catches them (`fieldproof sandbox --fault list`)
     fault: str = _setting("none", "fault modes to inject, comma-separated (see --fault list)",
                           ("none", "list", *FAULT_MODES), multiple=True)
-    race_window_ms: float = _setting(1.0, "check_then_act_race, pause_check_then_act, lock_per_operation: ms between decision "
-                                          "and write", minimum=0)
+    race_window_ms: float = _setting(1.0, "check_then_act_race, pause_check_then_act, lock_per_operation, resource_lost_update: "
+                                          "ms between decision and write", minimum=0)
 
     @property
     def faults(self) -> frozenset[str]:
