@@ -452,6 +452,37 @@ def test_sigterm_mid_session_puts_every_resource_kind_back(tmp_path: Path) -> No
     assert sum("put back as it was" in note for note in notes) == len(judged), notes
 
 
+def test_sigterm_once_the_locking_suite_has_written_puts_every_resource_kind_back(tmp_path: Path) -> None:
+    """The session's own writes (the locking suite, every kind judged), stopped by SIGTERM once
+    one of them took effect (a resource's ETag moved from the seed's: a version only grows, so
+    the moment cannot be missed): every resource's writable fields are the seed's again."""
+    with staging(tmp_path, "--latency-ms", "5", resources=True) as (sandbox, target_path, env):
+        listed = load_target(target_path, env)
+        judged = judged_resources(ContractDocument.load(), listed, tuple(CHANGES))
+        with ApiClient(listed, budget=Budget(10_000)) as client:
+            seed = {each.label: _writable(client, each) for each in judged}
+            full_env = {**{k: v for k, v in os.environ.items() if not k.startswith("FIELDPROOF_")}, **env,
+                        "FIELDPROOF_STATE_DIR": str(tmp_path / "state")}
+            process = subprocess.Popen(
+                [sys.executable, "-m", "fieldproof", "run", "--target", str(target_path), "--reports", str(tmp_path / "r"),
+                 "--resources", "all", "--suites", "locking", "--quiet"],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env)
+            try:
+                deadline = time.monotonic() + 120  # guards a hang only
+                while all(read_before(client, each).etag == seed[each.label][0] for each in judged):
+                    assert process.poll() is None, "the session ended before writing a resource"
+                    assert time.monotonic() < deadline, "no resource written within 120 s"
+                process.send_signal(signal.SIGTERM)
+                output, _ = process.communicate(timeout=120)
+            finally:
+                if process.poll() is None:
+                    process.kill()
+            assert process.returncode == ExitCode.TERMINATED, output[-3000:]
+            after = {each.label: _writable(client, each)[1] for each in judged}
+    assert after == {label: fields for label, (_, fields) in seed.items()}
+    assert "Traceback" not in output
+
+
 def test_the_request_budget_keeps_the_resources_restore(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     """max_requests must leave room for putting the judged resources back (three requests each),
