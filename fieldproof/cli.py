@@ -90,6 +90,15 @@ def _fault_names() -> list[str]:
     return list(FAULT_MODES)
 
 
+def _resource_kinds() -> list[str]:
+    """The resource kinds besides fielding runs of our own contract document (another document
+    given by --contract may have others: the session checks the names against the one in use)."""
+    from fieldproof.document import ContractDocument
+    from fieldproof.surface import FIELDING_RUNS
+
+    return [kind for kind in ContractDocument.load().kinds if kind != FIELDING_RUNS]
+
+
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "settings", "also from FIELDPROOF_SANDBOX_<NAME> env vars or a --config TOML file"
@@ -138,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--fault", metavar="NAME,…", type=_names("fault mode", _fault_names),
                      help="run the built-in sandbox with these fault modes, deliberate bugs the suites must find "
                           "(`fieldproof sandbox --fault list` says what each does): " + ", ".join(_fault_names()))
+    run.add_argument("--resources", default=None, metavar="KIND,…|all", type=_names("resource kind", _resource_kinds),
+                     help="also judge the conditional writes of these resource kinds (" + ", ".join(_resource_kinds())
+                          + "), or all: on a target file, of those its [[resources]] list (default: all it lists); on "
+                          "the built-in sandbox, of its seeded ones (default: none). Fielding runs are always judged")
     run.add_argument("--baseline", metavar="FILE", type=_FILE, help="accepted findings (TOML [[accept]] entries): reported, not failing")
     run.add_argument("--baseline-update", metavar="FILE", type=_FILE, help="write a baseline accepting this session's findings")
 
@@ -289,7 +302,8 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--fault makes the built-in sandbox faulty and --target names another server; give one")
     options = SessionOptions(args.target, args.profile, args.workers, args.reports, args.seed, suites, args.fail_fast,
                          args.history_size, args.contract, args.baseline, args.baseline_update,
-                         args.wait_for_lock, args.quiet, _fault_environment(args.fault) if args.fault else {})
+                         args.wait_for_lock, args.quiet, _fault_environment(args.fault) if args.fault else {},
+                         args.resources)
     return run_session(options)
 
 

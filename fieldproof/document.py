@@ -229,8 +229,9 @@ class ContractDocument:
     @property
     def documented(self) -> dict[str, frozenset[int]]:
         """Every operation's documented statuses by the name its exchanges carry: the four by
-        ours, the resources' reads and writes by their operationId."""
-        found = {op.name: op.statuses for kind in self.kinds.values() for op in (kind.read, *(w.write for w in kind.writes))}
+        ours, the resources' reads, writes and creates by their operationId."""
+        found = {op.name: op.statuses for kind in self.kinds.values()
+                 for op in (kind.read, *(w.write for w in kind.writes), *((kind.create,) if kind.create else ()))}
         return {**found, **self.statuses}
 
     @classmethod

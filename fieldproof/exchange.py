@@ -152,6 +152,8 @@ class Exchange:
                 "role": self.facts.role,
             },
             "curl": self.curl(),
+            # the body sent (a PUT's, built from the document's schema): what a reproduction sends again
+            "request_body": None if self.request_body is None else self.request_body.decode("utf-8", "replace"),
             # the run as the GET just before showed it: what a reproduction must re-create
             "before": None if self.before is None else {"status": self.before.run_status, "etag": self.before.etag},
             **({"framing": {"defect": self.framing.defect, "detail": self.framing.detail,

@@ -43,6 +43,7 @@ from fieldproof.fielding_runs import FileRuns, SandboxRuns, ready_or_raise, rest
 from fieldproof.profiles import FIRST_PASS, Profile, profile_for
 from fieldproof.recorder import Judged, Recorder
 from fieldproof.records import FirstPassRecord, process_file, write_records
+from fieldproof.resource_restore import DELETE_REQUESTS
 from fieldproof.resources import JudgedResource
 from fieldproof.rules import EXCHANGE_RULES, SequenceJudge, judge_exchange
 from fieldproof.sandbox.control_client import SandboxControl
@@ -126,8 +127,11 @@ class Limits:
         total = settings.budget if settings.budget is not None else target.max_requests
         per_worker = max(1, total // max(1, settings.workers))
         # kept back for putting runs back if the budget runs out mid-test: a GET and a write,
-        # for each of the (at most two) runs a test holds
-        budget = Budget(per_worker, reserve=0 if settings.control_url else 4, spent_message=settings.budget_note)
+        # for each of the (at most two) runs a test holds; and for deleting the resource a test
+        # created, where it may create one
+        creating = any(kind in target.create_delete for kind in settings.resource_kinds)
+        reserve = 0 if settings.control_url else 4 + (DELETE_REQUESTS if creating else 0)
+        budget = Budget(per_worker, reserve=reserve, spent_message=settings.budget_note)
         pacer = Pacer(target.max_rps / settings.workers if target.max_rps else None)
         return cls(budget, pacer, Liveness(settings.deadline))
 

@@ -23,6 +23,7 @@ from fieldproof import contract, errors, ledger, rules
 from fieldproof.exchange import REDACTED, Exchange, Snapshot
 from fieldproof.facts import ApiVersion, Auth, IfMatch, PathKind, RequestFacts
 from fieldproof.linearizability import Entry
+from fieldproof.linearizability.register import READ, WRITE, RegisterEntry, RegisterOp, Version, canonical
 from fieldproof.model import Observation, RunState
 
 # --- the example exchanges: a correct answer, then the one thing each rule's example breaks -------
@@ -135,6 +136,57 @@ def _linearizable() -> rules.Result:
 _STALE = _facts(if_match=IfMatch.STALE)
 _EXPIRED_GET = RequestFacts(auth=Auth.EXPIRED, role="resumable")
 
+# a resource besides the fielding runs: a webhook, read and written as the document declares it
+_WEBHOOK_URL = _BASE_URL + "/accounts/101/webhooks/01JD0000000000000000000WH1"
+
+
+def _webhook(url: str = "https://hooks.example.com/fieldproof", version: int = 7) -> Snapshot:
+    """What a read of the webhook showed."""
+    return Snapshot(200, f'"{version}"', {"id": "01JD0000000000000000000WH1", "url": url,
+                                          "events": ["fielding_run.status_changed"]})
+
+
+def _webhook_write(status: int, if_match: str | None, kind: IfMatch, *, url: str = "https://hooks.example.com/fieldproof/a1",
+                   etag: str | None = None, before: Snapshot | None = None, after: Snapshot | None = None) -> Exchange:
+    """A PUT of the webhook (updateWebhook) with the reads before and after it attached."""
+    body = json.dumps({"url": url}).encode()
+    answer: Any = {**(before or _webhook()).body, "url": url} if status == 200 else None  # type: ignore[dict-item]
+    exchange = _exchange("updateWebhook", status, if_match=if_match, facts=RequestFacts(if_match=kind), method="PUT",
+                         url=_WEBHOOK_URL, body=answer, response={"etag": etag} if etag else None,
+                         before=before or _webhook(), after=after or _webhook(), documented=_WEBHOOK_STATUSES)
+    exchange.request_body = body
+    exchange.request_headers["Content-Type"] = "application/json"
+    return exchange
+
+
+_WEBHOOK_STATUSES = frozenset({200, 400, 401, 403, 404, 412, 429, 500})
+
+
+def _one_winner_of_writes() -> rules.Result:
+    round_ = rules.OneWinnerOfConditionalWrites(before=_webhook())
+    writes = [_webhook_write(200, '"7"', IfMatch.RACE, url=f"https://hooks.example.com/fieldproof/r{n}", etag=f'"{8 + n}"')
+              for n in range(2)]
+    for n, write in enumerate(writes):
+        write.before = write.after = None
+        write.sender = f"racer {n}"
+    after = _exchange("getWebhook", 200, url=_WEBHOOK_URL, body=dict(_webhook("https://hooks.example.com/fieldproof/r1", 9).body
+                                                                          or {}), response={"etag": '"9"'})
+    return _sequence(round_, [*writes, after])
+
+
+def _resource_history() -> rules.Result:
+    fields = ["url"]
+    start = _webhook()
+    history = rules.ResourceHistory(initial=Version(start.etag, canonical({"url": (start.body or {})["url"]})),
+                                    example=_webhook_write(200, '"7"', IfMatch.UNKNOWN, etag='"8"'))
+    history.observe(RegisterEntry("c1", 0.000, 0.004, RegisterOp(WRITE, 200, '"8"', canonical({"url": "https://a.example.com"}),
+                                                                  '"7"')))
+    history.observe(RegisterEntry("c2", 0.005, 0.009, RegisterOp(WRITE, 200, '"9"', canonical({"url": "https://b.example.com"}),
+                                                                  '"7"')))
+    history.observe(RegisterEntry("c1", 0.010, 0.012, RegisterOp(READ, 200, '"9"', canonical(dict.fromkeys(fields,
+                                                                                                        "https://b.example.com")))))
+    return history.finish()
+
 # Each rule's example: what it is shown breaking (the exchange rules' broken exchange, judged
 # by the rule alone; the sequence rules' whole sequence, fed to a new check).
 EXAMPLES: dict[str, Callable[[], rules.Result]] = {
@@ -180,6 +232,18 @@ EXAMPLES: dict[str, Callable[[], rules.Result]] = {
     "new_etag_accepted_by_next_write": _new_tag_accepted,
     "lifecycle_model_allows": _lifecycle_model,
     "history_linearizable": _linearizable,
+    "conditional_write_current_tag_succeeds": lambda: _judge("conditional_write_current_tag_succeeds", _webhook_write(
+        412, '"7"', IfMatch.CURRENT)),
+    "conditional_write_issues_new_etag": lambda: _judge("conditional_write_issues_new_etag", _webhook_write(
+        200, '"7"', IfMatch.CURRENT, etag='"7"', after=_webhook("https://hooks.example.com/fieldproof/a1"))),
+    "conditional_write_stale_tag_refused": lambda: _judge("conditional_write_stale_tag_refused", _webhook_write(
+        200, '"6"', IfMatch.STALE, etag='"8"', after=_webhook("https://hooks.example.com/fieldproof/a1", 8))),
+    "conditional_write_missing_if_match_refused": lambda: _judge("conditional_write_missing_if_match_refused", _webhook_write(
+        200, None, IfMatch.MISSING, etag='"8"', after=_webhook("https://hooks.example.com/fieldproof/a1", 8))),
+    "conditional_write_if_match_star_and_lists": lambda: _judge("conditional_write_if_match_star_and_lists", _webhook_write(
+        200, '"5", "6"', IfMatch.LIST_WITHOUT_CURRENT, etag='"8"', after=_webhook("https://hooks.example.com/fieldproof/a1", 8))),
+    "conditional_writes_one_winner": _one_winner_of_writes,
+    "resource_history_linearizable": _resource_history,
 }
 
 

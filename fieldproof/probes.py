@@ -4,28 +4,38 @@ that the suites never import each other and nothing is written twice."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import FileLock
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 
 from fieldproof import contract, linearizability, rules
+from fieldproof.bodies import distinct_bodies, resolved
 from fieldproof.client.recording import ApiClient
-from fieldproof.errors import TargetUnreachable
+from fieldproof.document import ContractDocument
+from fieldproof.errors import TargetFault, TargetUnreachable
 from fieldproof.exchange import Exchange, Snapshot
 from fieldproof.facts import IfMatch
-from fieldproof.harness import Harness
+from fieldproof.harness import Harness, PartSettings, SetUpFailed
+from fieldproof.linearizability.register import READ, WRITE, RegisterEntry, RegisterOp, Version, canonical
 from fieldproof.model import Observation, RunState
+from fieldproof.resources import JudgedResource, Representation, look, observed_write, read_resource, write_resource
 from fieldproof.strategies import IfMatchChoice, every_if_match_variant, render_if_match, unknown_run_ids
-from fieldproof.target import RunRef
+from fieldproof.surface import FIELDING_RUNS, Conditional
+from fieldproof.target import ResourceRef, RunRef, Target
 
 # --- concurrency: writes with one ETag, released together ---
 
@@ -379,3 +389,371 @@ def probe_undeclared_methods(fp: Harness, actions: tuple[str | None, ...], metho
             for method in methods:
                 if method not in declared:
                     fp.client.probe(method, run, action)
+
+
+# --- locking: every conditional write besides the four, judged by the generic oracles ---
+
+# The write that only a run of a role may take with its current tag (its role is the opt-in on a
+# target file); other writes of a fielding run are sent to a resumable run.
+ENABLING_ROLES = rules.locking.ENABLING_ROLES
+RESOURCE_HISTORY_CLIENTS = 4
+RESOURCE_HISTORY_OPS = 24  # per resource: a history's worth, not a load test
+
+
+@dataclass(frozen=True)
+class LockingCase:
+    """One conditional write of one judged resource (`label`), or of a fielding run (`role`)."""
+
+    kind: str
+    write: str  # the write's operation name (the document's operationId)
+    label: str | None = None  # the resource, as JudgedResource.label names it; None: a fielding run
+    role: str | None = None  # a fielding run's role
+
+    @property
+    def id(self) -> str:
+        return f"{self.label or self.role}:{self.write}".replace(" ", "_")
+
+
+def _the_four_writes(document: ContractDocument) -> set[tuple[str, str]]:
+    """(path, method) of pause, resume and complete in the document: judged by their own suites."""
+    return {(found.path, found.method) for name, found in document.found.items() if name in contract.WRITES}
+
+
+def locking_cases(settings: PartSettings, target: Target) -> list[LockingCase]:
+    """Every (judged resource, conditional write) a part judges, known when the suites are collected:
+    the fielding runs' writes besides the four, and those of the target's [[resources]] of the
+    kinds chosen; a DELETE only where the target lets a session create and delete that kind."""
+    document = ContractDocument.load(settings.contract_file)
+    four = _the_four_writes(document)
+    cases = []
+    runs = document.kinds.get(FIELDING_RUNS)
+    for write in runs.writes if runs is not None else ():
+        if (write.write.path, write.write.method) not in four:
+            cases.append(LockingCase(FIELDING_RUNS, write.write.name, role=ENABLING_ROLES.get(write.action or "", "resumable")))
+    for ref in target.resources:
+        kind = document.kinds.get(ref.kind)
+        if kind is None or ref.kind not in settings.resource_kinds or ref.kind == FIELDING_RUNS:
+            continue
+        for write in kind.writes:
+            if write.write.method == "delete" and (ref.kind not in target.create_delete or kind.create is None):
+                continue
+            cases.append(LockingCase(ref.kind, write.write.name, label=ref.label()))
+    return cases
+
+
+def _never_issued(fp: Harness) -> str:
+    return f'"fieldproof-never-issued-{fp.settings.seed if fp.settings.seed is not None else 0}"'
+
+
+@contextmanager
+def _holding(fp: Harness, name: str) -> Iterator[None]:
+    """A file lock on one resource, so that two xdist workers never write it at once."""
+    folder = Path(fp.settings.work_dir) / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(folder / f"resource-{hashlib.sha256(name.encode()).hexdigest()[:16]}.lock"))
+    lock.acquire(timeout=600)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@dataclass
+class _Locking:
+    """One test's walk over one conditional write of one resource: its looks, its tags, its bodies."""
+
+    fp: Harness
+    judged: JudgedResource
+    write: Conditional
+    role: str | None
+    last: Snapshot
+    bodies: list[dict[str, Any]]
+    schema: dict[str, Any] | None
+    stale: list[str] = field(default_factory=list)
+
+    def body(self) -> dict[str, Any] | None:
+        """The next body (a PUT's), each different; the resource's own when the schema allows no other."""
+        if self.schema is None:
+            return None
+        if self.bodies:
+            return self.bodies.pop(0)
+        return Representation(self.last.status_code, self.last.etag, self.last.body).writable(self.schema)
+
+    def send(self, if_match: str | None, tag: IfMatch | None = None, role: str | None = None) -> Exchange:
+        """One write, judged with the look before it and the read after it (the next one's before)."""
+        exchange = observed_write(self.fp.client, self.judged, self.write, if_match, self.body(), self.last, tag=tag,
+                                  role=role or self.role)
+        assert exchange.after is not None
+        if 200 <= exchange.status < 300 and self.last.etag is not None and exchange.after.etag != self.last.etag:
+            self.stale.append(self.last.etag)
+        self.last = exchange.after
+        return exchange
+
+    def refusals(self, other_tag: str | None) -> None:
+        """The tags that must be refused, while the resource is as it was: none, never issued,
+        another resource's (when it differs from this one's), a list of tags none current."""
+        never = _never_issued(self.fp)
+        if self.write.write.if_match_required:
+            self.send(None)
+        self.send(never, IfMatch.NEVER_ISSUED)
+        if other_tag is not None and other_tag != self.last.etag:  # small versions as tags may coincide
+            self.send(other_tag, IfMatch.OTHER_RUN)
+        self.send(f"{never}, {never[:-1]}-2\"")
+
+    def race(self, racers: int) -> None:
+        """`racers` writes with the current tag, each its own body, released together, then a read."""
+        clients = [self.fp.client.fork() for _ in range(racers)]
+        barrier = threading.Barrier(racers)
+        etag = self.last.etag
+        bodies = [self.body() for _ in range(racers)]
+
+        def race(client: ApiClient, body: Any) -> Exchange:
+            barrier.wait(timeout=30)
+            return write_resource(client, self.judged, self.write, etag, body, tag=IfMatch.RACE, role=self.role)
+
+        round_ = self.fp.judge(rules.OneWinnerOfConditionalWrites(self.last))
+        try:
+            with ThreadPoolExecutor(max_workers=racers) as pool:
+                futures = [pool.submit(race, client, body) for client, body in zip(clients, bodies, strict=True)]
+                try:
+                    written = [future.result(timeout=120) for future in futures]
+                except BaseException:
+                    barrier.abort()
+                    raise
+        finally:
+            for client in clients:
+                client.close()
+        for exchange in written:
+            round_.observe(exchange)
+        after = read_resource(self.fp.client, self.judged)
+        round_.observe(after)
+        round_.finish()
+        if etag is not None and any(200 <= e.status < 300 for e in written):
+            self.stale.append(etag)
+        self.last = Snapshot.of(after)
+
+    def history(self, size: int) -> None:
+        """Clients reading and writing (each with the last tag it saw) at once; the history is
+        checked against a versioned register."""
+        fields = sorted(Representation(200, None, self.last.body).writable(self.schema))
+        first = self.last
+        clients = [self.fp.client.fork() for _ in range(RESOURCE_HISTORY_CLIENTS)]
+        per_client = max(1, size // RESOURCE_HISTORY_CLIENTS)
+        bodies = [[self.body() for _ in range(per_client)] for _ in clients]
+        start = threading.Barrier(len(clients))
+        seed = self.fp.settings.seed if self.fp.settings.seed is not None else 0
+        deadline = time.monotonic() + HISTORY_SECONDS
+        examples: list[Exchange] = []
+
+        def one(n: int, client: ApiClient) -> list[RegisterEntry]:
+            rng, tag, entries = random.Random(seed * 31 + n), first.etag, []
+            start.wait(timeout=30)
+            for body in bodies[n]:
+                if time.monotonic() > deadline:
+                    break
+                reading = rng.random() < 0.4
+                call = time.monotonic()
+                try:
+                    if reading:
+                        exchange = read_resource(client, self.judged)
+                    else:
+                        exchange = write_resource(client, self.judged, self.write, tag, body, role=self.role)
+                except TargetUnreachable:
+                    if not reading:
+                        entries.append(RegisterEntry(f"c{n}", call, None, RegisterOp(WRITE, None, None, canonical(body), tag)))
+                    continue
+                ret = time.monotonic()
+                status = None if exchange.status >= 500 else exchange.status
+                if reading:
+                    shown = Representation.of(exchange)
+                    op = RegisterOp(READ, status, shown.etag, canonical(_fields(shown.body, fields)))
+                else:
+                    op = RegisterOp(WRITE, status, exchange.header("etag"), canonical(body), tag)
+                    examples.append(exchange)
+                entries.append(RegisterEntry(f"c{n}", call, ret, op))
+                if exchange.status in (200, 201, 202, 204) and exchange.header("etag"):
+                    tag = exchange.header("etag")
+            return entries
+
+        try:
+            with ThreadPoolExecutor(max_workers=len(clients)) as pool:
+                futures = [pool.submit(one, n, client) for n, client in enumerate(clients)]
+                history = [entry for future in futures for entry in future.result(timeout=HISTORY_SECONDS + 60)]
+        finally:
+            for client in clients:
+                client.close()
+        succeeded = sorted((e for e in examples if 200 <= e.status < 300), key=lambda e: e.sent_at)
+        check = self.fp.judge(rules.ResourceHistory(Version(first.etag, canonical(_fields(first.body, fields))),
+                                                    example=next(iter(succeeded or examples), None)))
+        for entry in history:
+            check.observe(entry)
+        check.finish()
+        self.last = look(self.fp.client, self.judged)
+
+    def put_back(self, original: Snapshot) -> None:
+        """Write the representation read before the test with the current tag, and verify it by a
+        final read; a put-back that fails is the harness's problem to report, never swallowed."""
+        if self.schema is None:
+            return  # an action: nothing to write back (a launched run stays launched: its role is the opt-in)
+        wanted = Representation(original.status_code, original.etag, original.body).writable(self.schema)
+        current = look(self.fp.client, self.judged)
+        if rules.locking.same(wanted, Representation(current.status_code, current.etag, current.body).writable(self.schema)):
+            return
+        restorer = self.fp.client.restoring()
+        written = write_resource(restorer, self.judged, self.write, current.etag, wanted, current=current.etag, role=self.role)
+        final = look(restorer, self.judged)
+        shown = Representation(final.status_code, final.etag, final.body).writable(self.schema)
+        if not 200 <= written.status < 300 or not rules.locking.same(shown, wanted):
+            raise SetUpFailed(f"putting {self.judged.label} back as it was failed: {written.method} {written.operation} with "
+                              f"its current ETag answered {written.status}, and the read after shows {shown}, not {wanted}")
+
+
+def _fields(body: Any, fields: list[str]) -> dict[str, Any] | None:
+    return {name: body.get(name) for name in fields} if isinstance(body, dict) else None
+
+
+def _schema(fp: Harness, write: Conditional) -> dict[str, Any] | None:
+    schema = write.write.request_schema
+    full = resolved(fp.document.data, schema) if schema is not None else None
+    return full if isinstance(full, dict) else None
+
+
+def _walk(fp: Harness, judged: JudgedResource, write: Conditional, role: str | None) -> _Locking:
+    """The resource as it is before a walk over one of its writes, and the bodies the walk will send."""
+    first = look(fp.client, judged)
+    if first.status_code != 200 or first.etag is None:
+        raise TargetFault(f"the read of {judged.label} answered {first.status_code}"
+                          f"{' without an ETag' if first.status_code == 200 else ''}: no conditional write of it can be judged")
+    schema = _schema(fp, write)
+    writable = Representation(first.status_code, first.etag, first.body).writable(schema)
+    needed = 8 + fp.profile.racers + RESOURCE_HISTORY_OPS
+    bodies = distinct_bodies(schema, writable, needed, fp.settings.seed, fp.document.data) if schema is not None else []
+    return _Locking(fp, judged, write, role, first, bodies, schema)
+
+
+def judge_conditional_write(fp: Harness, case: LockingCase) -> None:
+    """Every generic locking oracle on one conditional write of one resource, the resource put
+    back as it was at the end (a DELETE is judged on a resource the test creates)."""
+    if case.role is not None:
+        _judge_a_run_write(fp, case)
+        return
+    judged = next((j for j in fp.resources if j.label == case.label), None)
+    if judged is None:
+        pytest.skip(f"{case.label} is not judged in this part (fieldproof run --resources {case.kind})")
+    write = next(w for w in judged.kind.writes if w.write.name == case.write)
+    if write.write.method == "delete":
+        _judge_a_delete(fp, judged, write)
+        return
+    with _holding(fp, judged.label):
+        other = next((j for j in fp.resources if j.kind.name == judged.kind.name and j.label != judged.label
+                      and j.ref.account_id == judged.ref.account_id), None)  # another account's would not be read
+        walk = _walk(fp, judged, write, None)
+        original = walk.last
+        try:
+            walk.refusals(look(fp.client, other).etag if other is not None else None)
+            walk.send(walk.last.etag, IfMatch.CURRENT)  # the current tag: a success, a new ETag
+            for tag in walk.stale[-1:]:
+                walk.send(tag, IfMatch.STALE)
+            walk.send("*")
+            walk.send(f"{_never_issued(fp)}, {walk.last.etag}")
+            walk.race(fp.profile.racers)
+            if fp.history_ops > 0 and walk.schema is not None:
+                walk.history(min(fp.history_ops, RESOURCE_HISTORY_OPS))
+        finally:
+            walk.put_back(original)
+
+
+def _run_resource(fp: Harness, run: RunRef) -> JudgedResource:
+    """A fielding run as a judged resource of the document's fielding-runs kind (its path
+    parameters under the document's names)."""
+    kind = fp.document.kinds[FIELDING_RUNS]
+    names = dict(zip(contract.PATH_PARAMETERS, fp.document.found["get"].names, strict=True))
+    ids = tuple(sorted((names[name], value) for name, value in run.ids().items() if name != "account_id"))
+    return JudgedResource(kind, ResourceRef(FIELDING_RUNS, run.account_id, ids))
+
+
+def _judge_a_run_write(fp: Harness, case: LockingCase) -> None:
+    """A fielding run's write besides the four: update on a resumable run (put back at the end);
+    launch-now and relaunch with the current tag only on a run whose role enables them (it is
+    not put back: launched is launched, as a completable run stays completed)."""
+    role = case.role or "resumable"
+    if role not in contract.ROLES:
+        pytest.skip(f"{case.write} with a current tag needs a run of role {role}, which this version of fieldproof "
+                    "does not know: not run")
+    with fp.run(role) as run:
+        judged = _run_resource(fp, run)
+        write = next(w for w in judged.kind.writes if w.write.name == case.write)
+        walk = _walk(fp, judged, write, role)
+        original = walk.last
+        try:
+            walk.refusals(fp.other_run_tag(run))
+            if walk.schema is None:  # an action: it changes the run's state once
+                walk.send(walk.last.etag, IfMatch.CURRENT)
+                for tag in walk.stale[-1:]:  # now the run's state forbids it too: 412, or 422 first (open)
+                    walk.send(tag, IfMatch.STALE, role="live")
+                if fp.is_sandbox:
+                    _race_on(fp, fp.fresh(run), case)
+                return
+            walk.send(walk.last.etag, IfMatch.CURRENT)
+            for tag in walk.stale[-1:]:
+                walk.send(tag, IfMatch.STALE)
+            walk.race(fp.profile.racers)
+        finally:
+            walk.put_back(original)
+
+
+def _race_on(fp: Harness, run: RunRef, case: LockingCase) -> None:
+    judged = _run_resource(fp, run)
+    write = next(w for w in judged.kind.writes if w.write.name == case.write)
+    _walk(fp, judged, write, case.role).race(fp.profile.racers)
+
+
+def _judge_a_delete(fp: Harness, listed: JudgedResource, write: Conditional) -> None:
+    """DELETE on a resource the test creates (never a listed one): refused with tags that are not
+    current, then the current tag deletes it (2xx, then the read answers 404)."""
+    create = listed.kind.create
+    assert create is not None
+    schema = resolved(fp.document.data, create.request_schema) if create.request_schema is not None else None
+    seen = look(fp.client, listed)
+    base = Representation(seen.status_code, seen.etag, seen.body).writable(schema if isinstance(schema, dict) else None)
+    body = (distinct_bodies(schema if isinstance(schema, dict) else None, base, 1, fp.settings.seed, fp.document.data)
+            or [base])[0]
+    created = fp.client.send(create.name, "POST", listed.url(fp.target.base_url, create), run=None,
+                             headers={"Content-Type": "application/json"}, body=json.dumps(body).encode())
+    new_id = _created_id(created)
+    if not 200 <= created.status < 300 or new_id is None:
+        raise SetUpFailed(f"creating a {listed.kind.name} to delete: {created.method} {created.operation} answered "
+                          f"{created.status}{'' if new_id is None else ''} without the new resource's id")
+    last = listed.kind.read.path_parameters[-1]
+    ids = tuple(sorted((name, new_id if name == last else value) for name, value in listed.ref.ids))
+    judged = JudgedResource(listed.kind, ResourceRef(listed.ref.kind, listed.ref.account_id, ids))
+    walk = _walk(fp, judged, write, None)
+    deleted = False
+    try:
+        update = next((w for w in judged.kind.writes if w.write.method in ("put", "patch")), None)
+        if update is not None:  # a tag made stale by a write that succeeded
+            changer = _walk(fp, judged, update, None)
+            changer.send(changer.last.etag, IfMatch.CURRENT)
+            walk.stale.extend(changer.stale)
+            walk.last = changer.last
+        walk.refusals(seen.etag)
+        for tag in walk.stale[-1:]:
+            walk.send(tag, IfMatch.STALE)
+        gone = walk.send(walk.last.etag, IfMatch.CURRENT)
+        deleted = 200 <= gone.status < 300 or walk.last.status_code == 404
+    finally:
+        if not deleted and walk.last.status_code == 200:
+            restorer = fp.client.restoring()
+            cleanup = write_resource(restorer, judged, write, look(restorer, judged).etag, None)
+            if not 200 <= cleanup.status < 300:
+                raise SetUpFailed(f"deleting the {listed.kind.name} this test created failed: answered {cleanup.status}")
+
+
+def _created_id(exchange: Exchange) -> str | None:
+    """The id of a resource a create answered: its Location's last segment, else its body's id."""
+    location = exchange.header("location")
+    if location:
+        return location.rstrip("/").rsplit("/", 1)[-1]
+    body = exchange.json()
+    value = body.get("id") if isinstance(body, dict) else None
+    return str(value) if value is not None else None

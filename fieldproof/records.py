@@ -142,9 +142,44 @@ class TestRecord:
     teardown: bool = False  # failed in its teardown (after its call was reported)
 
 
-Record = FindingsRecord | TotalsRecord | EvidenceRecord | FirstPassRecord | ProblemRecord | NoteRecord | TestRecord
+@dataclass(frozen=True)
+class CreatedRecord:
+    """A resource a test created (a kind the target file lists in create_delete), written as soon
+    as it exists: what the session deletes at its end if the test did not (a `DeletedRecord`)."""
+
+    type: ClassVar[str] = "created"
+    kind: str
+    ids: dict[str, str]  # its path parameters besides account_id
+    test: str = ""
+
+
+@dataclass(frozen=True)
+class DeletedRecord:
+    """A resource a test created has been deleted again (by the test itself)."""
+
+    type: ClassVar[str] = "deleted"
+    kind: str
+    ids: dict[str, str]
+    test: str = ""
+
+
+Record = (FindingsRecord | TotalsRecord | EvidenceRecord | FirstPassRecord | ProblemRecord | NoteRecord | TestRecord
+          | CreatedRecord | DeletedRecord)
 _TYPES: dict[str, type[Any]] = {cls.type: cls for cls in (FindingsRecord, TotalsRecord, EvidenceRecord, FirstPassRecord,
-                                                          ProblemRecord, NoteRecord, TestRecord)}
+                                                          ProblemRecord, NoteRecord, TestRecord, CreatedRecord, DeletedRecord)}
+
+
+def left_created(records: Iterable[Record]) -> list[CreatedRecord]:
+    """The resources tests created and did not delete, in the order they were created."""
+    created: dict[tuple[str, tuple[tuple[str, str], ...]], CreatedRecord] = {}
+    for record in records:
+        if isinstance(record, CreatedRecord | DeletedRecord):
+            key = (record.kind, tuple(sorted(record.ids.items())))
+            if isinstance(record, CreatedRecord):
+                created[key] = record
+            else:
+                created.pop(key, None)
+    return list(created.values())
 
 
 def problem_of(error: BaseException, test: str = "") -> ProblemRecord:

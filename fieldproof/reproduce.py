@@ -222,13 +222,20 @@ def exchange_curl(exchange: Mapping[str, Any], run_url: str | None, token_env: s
         before = (exchange.get("before") or {}).get("status")
         if before:
             lines.insert(0, f"# the run was {before} when this was found; a run in another state is judged by other rules")
-        lines.append(curl_command(exchange["method"], url, headers, secret_env, {sent: _tag_expansion(kind, headers[sent], exchange)}))
+        lines.append(curl_command(exchange["method"], url, headers, secret_env, {sent: _tag_expansion(kind, headers[sent], exchange)},
+                                  body=_body(exchange)))
         return "\n".join(lines)
     if sent is not None and kind in _LITERAL_WHY:
         lines.append(f"# If-Match {headers[sent]} is {_LITERAL_WHY[kind]}, sent as it was: on a run at that version again it "
                      "would be current")
-    lines.append(curl_command(exchange["method"], url, headers, secret_env))
+    lines.append(curl_command(exchange["method"], url, headers, secret_env, body=_body(exchange)))
     return "\n".join(lines)
+
+
+def _body(exchange: Mapping[str, Any]) -> bytes | None:
+    """The request body the exchange sent (Exchange.to_dict's), as bytes to send again."""
+    body = exchange.get("request_body")
+    return body.encode() if isinstance(body, str) else None
 
 
 def _tag_expansion(kind: IfMatch | None, sent: str, exchange: Mapping[str, Any]) -> str:

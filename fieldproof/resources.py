@@ -16,7 +16,8 @@ from typing import Any
 from urllib.parse import quote
 
 from fieldproof.client.recording import ApiClient
-from fieldproof.exchange import Exchange
+from fieldproof.exchange import Exchange, Snapshot
+from fieldproof.facts import IfMatch
 from fieldproof.surface import Conditional, Operation, ResourceKind
 from fieldproof.target import ResourceRef
 
@@ -68,9 +69,12 @@ def read_resource(client: ApiClient, judged: JudgedResource, *, record: bool = T
 
 
 def write_resource(client: ApiClient, judged: JudgedResource, write: Conditional, if_match: str | None,
-                   body: Any = None, *, headers: Mapping[str, str | None] | None = None, record: bool = True) -> Exchange:
+                   body: Any = None, *, headers: Mapping[str, str | None] | None = None, record: bool = True,
+                   tag: IfMatch | None = None, current: str | None = None, role: str | None = None) -> Exchange:
     """One conditional write; `if_match` None sends no If-Match; `body` is sent as JSON when the
-    write takes one."""
+    write takes one. `tag`: where a tag that is not the current one came from (stale, another
+    resource's, never issued, a racer's); `current`: the ETag the last read showed (for the
+    request's facts); `role`: the role of the fielding run written, where it is one."""
     sent: dict[str, str | None] = {**(headers or {})}
     if not any(name.lower() == "if-match" for name in sent):
         sent["If-Match"] = if_match
@@ -80,4 +84,22 @@ def write_resource(client: ApiClient, judged: JudgedResource, write: Conditional
         sent.setdefault("Content-Type", "application/json")
     operation = write.write
     return client.send(operation.name, operation.method.upper(), judged.url(client.target.base_url, operation), run=None,
-                       headers=sent, record=record, body=content)
+                       headers=sent, record=record, body=content, conditional=True, provenance=tag, current=current, role=role)
+
+
+def look(client: ApiClient, judged: JudgedResource) -> Snapshot:
+    """A read of the resource, as the rules look at it before and after a write."""
+    return Snapshot.of(read_resource(client, judged))
+
+
+def observed_write(client: ApiClient, judged: JudgedResource, write: Conditional, if_match: str | None, body: Any,
+                   before: Snapshot, *, tag: IfMatch | None = None, role: str | None = None) -> Exchange:
+    """A conditional write with the read before it (`before`, taken just now) and a read after
+    it attached, then recorded: the locking oracles judge it with both looks."""
+    exchange = write_resource(client, judged, write, if_match, body, record=False, tag=tag, current=before.etag, role=role)
+    exchange.before = before
+    try:
+        exchange.after = look(client, judged)
+    finally:  # recorded whatever happens to the read after it: every answer counts
+        client.record(exchange)
+    return exchange

@@ -2,10 +2,12 @@
 
 1. `set_up`: check every flag and file, take the locks (one session per target, one writer per
    reports folder), start the sandbox or read the target file, check the target answers and put
-   back any run an earlier session left changed (saying so).
+   back any run an earlier session left changed (saying so), and read each judged resource
+   (`--resources`, the target file's [[resources]]) once, to put it back at the end.
 2. `_run_suites`: the suites under pytest (+ xdist), within the request budget and deadline;
    schemathesis in a part (a pytest session) of its own after the others (`_parts` says why).
-3. `finish`: put every listed run back, write the reports, and `exit_code()` picks the code
+3. `finish`: put every listed run and judged resource back (and delete what a test created and
+   did not), write the reports, and `exit_code()` picks the code
    (fieldproof.errors.ExitCode says what each means).
 
 However the session ends (a finding, a harness error, SIGINT, SIGTERM, SIGHUP, the budget or
@@ -57,7 +59,7 @@ from fieldproof.locks import reports_lock, target_lock, validate_wait
 from fieldproof.plugin import GivenState
 from fieldproof.profiles import PROFILES
 from fieldproof.progress import Progress
-from fieldproof.records import TestRecord, process_file, write_records
+from fieldproof.records import TestRecord, left_created, process_file, read_records, write_records
 from fieldproof.report import (
     TestOutcomes,
     build_summary,
@@ -72,6 +74,21 @@ from fieldproof.report.summary import (
     VIOLATION,
     Summary,
 )
+from fieldproof.resource_restore import (
+    DELETE_REQUESTS,
+    RESTORE_REQUESTS,
+    Kept,
+    created_ref,
+    delete_created,
+    judged_kinds,
+    judged_resources,
+    put_of,
+    read_before,
+    restore_resource,
+    validate_choice,
+    validate_target_resources,
+)
+from fieldproof.resources import JudgedResource
 from fieldproof.sandbox.settings import load_settings
 from fieldproof.target import SANDBOX_SOURCE, Target, load_target
 from fieldproof.userdirs import fieldproof_folder
@@ -96,6 +113,7 @@ class SessionOptions:
     wait_for_lock_s: float = 0.0  # how long to wait for another session on the same target
     quiet: bool = False  # no progress line
     sandbox_env: dict[str, str] = field(default_factory=dict)  # FIELDPROOF_SANDBOX_* over the environment's (--fault)
+    resources: tuple[str, ...] | None = None  # --resources: kinds besides fielding runs, or ("all",); None: the flag left out
 
 
 @dataclass
@@ -116,15 +134,25 @@ class Session:
     notes: list[str] = field(default_factory=list)
     requests_outside: int = 0  # requests sent outside pytest (checking, putting back)
     suites_s: float = 0.0
+    resource_kinds: tuple[str, ...] = ()  # the kinds besides fielding runs judged (resource_restore.judged_kinds)
+    kept: list[Kept] = field(default_factory=list)  # what the first read showed of each judged resource with a PUT
 
     @property
     def is_sandbox(self) -> bool:
         return self.control_url is not None
 
     @property
+    def judged(self) -> tuple[JudgedResource, ...]:
+        return judged_resources(self.document, self.target, self.resource_kinds)
+
+    @property
     def restore_cost(self) -> int:
-        """Requests kept to put every listed run back: a GET and a pause or resume each."""
-        return 2 * len(self.target.runs)
+        """Requests kept to put every listed run back (a GET and a pause or resume each), every
+        judged resource (a GET, the PUT back, a GET to verify), and what a test of each process
+        may have created and not yet deleted, of each kind it may create (a GET, a DELETE, a GET)."""
+        resources = sum(1 for judged in self.judged if put_of(judged.kind) is not None)
+        creating = sum(1 for kind in self.resource_kinds if kind in self.target.create_delete)
+        return 2 * len(self.target.runs) + RESTORE_REQUESTS * resources + DELETE_REQUESTS * creating * self.workers
 
     @property
     def restore_reserve_s(self) -> float:
@@ -210,7 +238,8 @@ def _read_env_file(path: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
 
 
-def run_session(options: SessionOptions, out: TextIO = sys.stdout) -> int:
+def run_session(options: SessionOptions, out: TextIO | None = None) -> int:
+    out = out if out is not None else sys.stdout  # as it is now: a default bound at import may have been closed since
     workers, document, baseline = _validate_options(options)  # every flag and file, before any request
     with Interrupts() as interrupts, ExitStack() as stack:
         try:
@@ -230,6 +259,7 @@ def _validate_options(options: SessionOptions) -> tuple[int, ContractDocument, B
     validate_wait(options.wait_for_lock_s)
     workers = _worker_count(options.workers)
     document = ContractDocument.load(options.contract)
+    validate_choice(document, options.resources)
     baseline = load_baseline(options.baseline) if options.baseline else None
     return workers, document, baseline
 
@@ -256,12 +286,18 @@ def set_up(options: SessionOptions, workers: int, document: ContractDocument, ba
         target_file = Path(options.target)
     target = load_target(target_file)
     session = Session(options, workers, document, baseline, reports, work, target_file, target, control_url)
+    if not session.is_sandbox:  # the user's file: all of it; the sandbox's own: only what the session judges
+        validate_target_resources(document, target)
+    session.resource_kinds = judged_kinds(document, target, options.resources, session.is_sandbox)
+    validate_target_resources(document, target, only=session.resource_kinds)
     stack.enter_context(target_lock(target, options.wait_for_lock_s))
     if not session.is_sandbox and target.max_requests < session.restore_cost * 2 + 20:
+        listed = f"{len(target.runs)} runs" + (f" and {len(session.judged)} resources" if session.judged else "")
         raise TargetError(f"max_requests = {target.max_requests} in {target.source} is too small for "
-                          f"{len(target.runs)} runs; allow at least {session.restore_cost * 2 + 100}")
+                          f"{listed}; allow at least {session.restore_cost * 2 + 100}")
     _validate_time(session, out)
     _ready_the_runs(session, out)
+    _read_the_resources(session)
     return session
 
 
@@ -329,6 +365,33 @@ def _ready_the_runs(session: Session, out: TextIO) -> None:
     session.requests_outside += budget.spent
 
 
+def _read_the_resources(session: Session) -> None:
+    """Read each judged resource with a PUT once, before any test may write it: what the restore
+    writes back at the end. A resource the target does not have is the target file's mistake."""
+    restorable = [judged for judged in session.judged if put_of(judged.kind) is not None]
+    if not restorable:
+        return
+    target, budget = session.target, Budget(len(restorable))
+    try:
+        with ApiClient(target, budget=budget) as client:
+            for judged in restorable:
+                seen = read_before(client, judged)
+                if seen.status in (401, 403):
+                    raise TokenRejected(f"{target.base_url} rejects the token in {target.token_env} for {judged.label} "
+                                        f"({seen.status}); give a token of account {target.account_id} that may read it")
+                if seen.status == 404:
+                    raise TargetError(f"{target.base_url} answers 404 for {judged.label}; fix its ids in {target.source}, "
+                                      f"or leave its kind out of --resources")
+                if seen.status != 200 or seen.etag is None:
+                    session.notes.append(f"before the suites: {judged.label} could not be read as it is (GET answered "
+                                         f"{seen.status}{'' if seen.etag else ' without an ETag'}); it will not be put back")
+                session.kept.append(Kept(judged, seen))
+    except BrokenResponse as exc:
+        session.notes.append(f"before the suites: the target's answer broke HTTP ({exc}); the resources not read will not be put back")
+    finally:
+        session.requests_outside += budget.spent
+
+
 def _run_suites(session: Session, interrupts: Interrupts) -> None:
     options, target = session.options, session.target
     total = SANDBOX_BUDGET if session.is_sandbox else target.max_requests - session.requests_outside - session.restore_cost
@@ -350,6 +413,7 @@ def _run_suites(session: Session, interrupts: Interrupts) -> None:
         deadline=session.suites_deadline,
         progress=not options.quiet,
         seed=options.seed,
+        resource_kinds=session.resource_kinds,
     )
     # pytest's and hypothesis' own settings; the part's go in its settings file (PART_ENV names it)
     env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
@@ -449,9 +513,11 @@ def _sandbox_rate_limited() -> bool:
 def finish(session: Session, interrupts: Interrupts, out: TextIO, tests: TestOutcomes | None = None) -> Summary:
     """Put every listed run back, then write every report, whatever ended the suites. `tests`:
     the outcomes when no pytest ran (the swarm's); else the records say them."""
-    if not session.is_sandbox:
-        with interrupts.restoring():
+    with interrupts.restoring():
+        if not session.is_sandbox:
             session.notes += _restore(session)
+        if session.kept or session.resource_kinds:  # said in the notes: the summary and the console
+            session.notes += _restore_resources(session)
     if interrupts.stopped:
         session.notes.append(f"interrupted by {interrupts.name}: the reports cover only the tests that ran")
     # how the sandbox answered, as it was started (from the same environment): a reproduction starts one like it
@@ -545,6 +611,37 @@ def _restore(session: Session) -> list[str]:
         left = [run.fielding_run_id for run in target.runs if run.fielding_run_id not in done]
         notes.append(f"putting the runs back was aborted by a third signal; these may be left changed: {', '.join(left)} "
                      "(the next session puts them back first)")
+    session.requests_outside += budget.spent
+    return notes
+
+
+def _restore_resources(session: Session) -> list[str]:
+    """Put every judged resource back as the first read showed it, and delete what a test
+    created and did not delete, within the budget and time kept for it."""
+    notes, target = [], session.target
+    created = [record for record in left_created(read_records(session.work)) if record.kind in session.document.kinds]
+    budget = Budget(RESTORE_REQUESTS * len(session.kept) + DELETE_REQUESTS * len(created))
+    liveness = Liveness(max(time.time(), session.suites_deadline) + session.restore_reserve_s)
+    # each listed resource to put back, then each created one to delete
+    jobs: list[Kept | JudgedResource] = [*session.kept, *(
+        JudgedResource(session.document.kinds[record.kind], created_ref(record.kind, target.account_id, record.ids))
+        for record in created)]
+    done: list[str] = []
+    try:
+        with ApiClient(target, budget=budget, liveness=liveness) as client:
+            for job in jobs:
+                label = job.judged.label if isinstance(job, Kept) else job.label
+                try:
+                    note = (restore_resource(client, job) if isinstance(job, Kept) else delete_created(client, job)).note
+                except (TargetUnreachable, BudgetExhausted, DeadlineReached, BrokenResponse) as exc:
+                    note = f"could not put {label} back ({exc}); check it by hand"
+                if note:
+                    notes.append(note)
+                done.append(label)
+    except RestoreAborted:
+        left = [label for label in (job.judged.label if isinstance(job, Kept) else job.label for job in jobs) if label not in done]
+        notes.append(f"putting the resources back was aborted by a third signal; these may be left changed: {', '.join(left)} "
+                     "(check them by hand)")
     session.requests_outside += budget.spent
     return notes
 

@@ -52,11 +52,22 @@ def env_file(target: Path) -> dict[str, str]:
 
 
 @contextmanager
-def staging(tmp_path: Path, *args: str) -> Iterator[tuple[RunningSandbox, Path, dict[str, str]]]:
-    """A seeded sandbox standing in for a staging deployment: (sandbox, target file, tokens)."""
+def staging(tmp_path: Path, *args: str, resources: bool = False) -> Iterator[tuple[RunningSandbox, Path, dict[str, str]]]:
+    """A seeded sandbox standing in for a staging deployment: (sandbox, target file, tokens).
+    `resources`: the target file keeps the [[resources]] and create_delete the sandbox lists (a
+    session on it then judges those kinds too); by default it lists runs only, as a staging
+    target file that does not opt in does."""
     target = tmp_path / "staging.toml"
     with sandbox_process(["--control", "--write-target", str(target), *args]) as sandbox:
+        if not resources:
+            target.write_text(runs_only(target.read_text()))
         yield sandbox, target, env_file(target)
+
+
+def runs_only(text: str) -> str:
+    """A target file's text without its [[resources]] entries and create_delete."""
+    head = text.split("[[resources]]", 1)[0]
+    return "\n".join(line for line in head.splitlines() if not line.startswith("create_delete")) + "\n"
 
 
 def sent_by_route(sandbox: RunningSandbox) -> dict[str, int]:

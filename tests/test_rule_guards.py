@@ -19,17 +19,20 @@ from fieldproof.rules import EXCHANGE_RULES, Guards
 
 URL = "https://staging.example.test/v1/demand/accounts/101/projects/P/target-groups/T/fielding-runs/R"
 
-# each rule's guards, as the rule bodies tested them before they were declared
+# each rule's guards, as the rule bodies tested them before they were declared; the rules every
+# response must satisfy judge every operation the document declares (the resources' too)
 ORDINARY = {"only_ours": True}
+DECLARED = {"only_declared": True}
+LOCKING = {"only_resource_writes": True, "skip_rate_limited": True, "ordinary_besides": "if_match"}
 EXPECTED: dict[str, Guards] = {
-    "documented_status": Guards(**ORDINARY),
-    "traceparent_on_every_response": Guards(**ORDINARY),
-    "trace_continues_callers_trace": Guards(**ORDINARY),
-    "tracestate_well_formed": Guards(**ORDINARY),
+    "documented_status": Guards(**DECLARED),
+    "traceparent_on_every_response": Guards(**DECLARED),
+    "trace_continues_callers_trace": Guards(**DECLARED),
+    "tracestate_well_formed": Guards(**DECLARED),
     "etag_on_success": Guards(**ORDINARY),
     "run_body_documented": Guards(),
-    "no_body_on_204": Guards(**ORDINARY),
-    "retry_after_on_429": Guards(**ORDINARY),
+    "no_body_on_204": Guards(**DECLARED),
+    "retry_after_on_429": Guards(**DECLARED),
     "error_body_documented": Guards(**ORDINARY),
     "refusal_changes_nothing": Guards(**ORDINARY),
     "success_changes_the_run": Guards(),
@@ -37,14 +40,19 @@ EXPECTED: dict[str, Guards] = {
     "http_message_well_formed": Guards(),
     "response_body_bounded": Guards(),
     "current_tag_wins": Guards(skip_rate_limited=True, ordinary_besides="if_match"),
-    "stale_tag_refused": Guards(skip_rate_limited=True, ordinary_besides="if_match"),
-    "if_match_variant_answered": Guards(skip_rate_limited=True, ordinary_besides="if_match"),
+    "stale_tag_refused": Guards(only_ours=True, skip_rate_limited=True, ordinary_besides="if_match"),
+    "if_match_variant_answered": Guards(only_ours=True, skip_rate_limited=True, ordinary_besides="if_match"),
     "business_rules_refuse": Guards(skip_rate_limited=True, ordinary_besides="if_match"),
     "get_serves_the_run": Guards(skip_rate_limited=True, ordinary_besides="if_match"),
     "auth_refused": Guards(only_ours=True, skip_rate_limited=True, ordinary_besides="auth"),
     "unknown_path_refused": Guards(only_ours=True, skip_rate_limited=True, ordinary_besides="path"),
     "api_version_required": Guards(only_ours=True, skip_rate_limited=True, ordinary_besides="api_version"),
     "unknown_api_version_answered": Guards(only_ours=True, skip_rate_limited=True, ordinary_besides="api_version"),
+    "conditional_write_current_tag_succeeds": Guards(**LOCKING),
+    "conditional_write_issues_new_etag": Guards(only_resource_writes=True),
+    "conditional_write_stale_tag_refused": Guards(**LOCKING),
+    "conditional_write_missing_if_match_refused": Guards(**LOCKING),
+    "conditional_write_if_match_star_and_lists": Guards(**LOCKING),
 }
 
 
@@ -70,15 +78,19 @@ def test_every_exchange_rule_declares_the_guards_its_body_used_to_test() -> None
 def test_no_exchange_rule_tests_a_guard_itself() -> None:
     """The guards' predicates are called by the registry only: a body (or a helper it calls)
     that tests one again would be a second place the same guard is written."""
-    source = Path(inspect.getfile(rules.exchange_rule)).with_name("exchange.py")
-    tree = ast.parse(source.read_text())
-    guards = {"ours", "_ours", "rate_limited", "_rate_limited", "ordinary"}
-    calls = [(node.lineno, ast.unparse(node.func)) for node in ast.walk(tree) if isinstance(node, ast.Call)
-             and (node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)) in guards]
-    assert calls == []
-    declared = [node.name for node in tree.body if isinstance(node, ast.FunctionDef) and any(
-        ast.unparse(d.func if isinstance(d, ast.Call) else d) == "exchange_rule" for d in node.decorator_list)]
-    assert declared == list(EXCHANGE_RULES), "every exchange rule is written in rules/exchange.py, in registry order"
+    declared: list[str] = []
+    for module in ("exchange.py", "locking.py"):  # the four operations' rules, then the generic locking oracles
+        source = Path(inspect.getfile(rules.exchange_rule)).with_name(module)
+        tree = ast.parse(source.read_text())
+        guards = {"ours", "_ours", "rate_limited", "_rate_limited", "ordinary", "declared", "resource_write"}
+        # the functions (a sequence rule's class, which judges rounds, may ask what was rate-limited)
+        functions = [node for node in tree.body if isinstance(node, ast.FunctionDef)]
+        calls = [(node.lineno, ast.unparse(node.func)) for top in functions for node in ast.walk(top) if isinstance(node, ast.Call)
+                 and (node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)) in guards]
+        assert calls == [], module
+        declared += [node.name for node in tree.body if isinstance(node, ast.FunctionDef) and any(
+            ast.unparse(d.func if isinstance(d, ast.Call) else d) == "exchange_rule" for d in node.decorator_list)]
+    assert declared == list(EXCHANGE_RULES), "every exchange rule is written in rules/exchange.py or rules/locking.py, in registry order"
 
 
 def test_an_operation_outside_the_contract_is_left_alone_by_every_rule_on_the_four() -> None:
@@ -86,7 +98,10 @@ def test_an_operation_outside_the_contract_is_left_alone_by_every_rule_on_the_fo
     ours_only = [name for name, rule in EXCHANGE_RULES.items() if rule.guards.only_ours]
     assert {name: EXCHANGE_RULES[name].judge(probe) for name in ours_only} == dict.fromkeys(ours_only)
     # the guard, not the body, keeps them quiet: unguarded, they judge the probe
-    assert body("documented_status")(probe) and body("traceparent_on_every_response")(probe) and body("error_body_documented")(probe)
+    assert body("etag_on_success")(exchange(contract.OTHER, 200, method="PATCH")) and body("error_body_documented")(probe)
+    declared_only = [name for name, rule in EXCHANGE_RULES.items() if rule.guards.only_declared]
+    assert {name: EXCHANGE_RULES[name].judge(probe) for name in declared_only} == dict.fromkeys(declared_only)
+    assert body("documented_status")(probe) and body("traceparent_on_every_response")(probe)
 
 
 def test_an_operation_of_the_contract_is_left_alone_by_the_rule_on_undeclared_methods() -> None:

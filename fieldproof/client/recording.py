@@ -263,15 +263,15 @@ class ApiClient:
         return headers
 
     def _facts(self, operation: str, headers: Mapping[str, str], run: RunRef | None, ids: Mapping[str, str],
-               provenance: IfMatch | None, current: str | None) -> RequestFacts:
+               provenance: IfMatch | None, current: str | None, conditional: bool = False, role: str | None = None) -> RequestFacts:
         lowered = {k.lower(): v for k, v in headers.items()}
-        writes = operation in contract.WRITES
+        writes = operation in contract.WRITES or conditional  # one of the four, or a resource's conditional write
         return RequestFacts(
             auth=self._auth_sent(lowered.get("authorization")),
             api_version=api_version_kind(lowered.get("cint-api-version"), self.target.api_version),
             if_match=if_match_kind(lowered.get("if-match"), current, provenance) if writes else IfMatch.NOT_A_WRITE,
             path=path_kinds({**run.ids(), **ids}, run.ids()) if run is not None else frozenset(),
-            role=run.role if run is not None else None,
+            role=run.role if run is not None else role,
         )
 
     def send(
@@ -288,6 +288,8 @@ class ApiClient:
         current: str | None = None,
         record: bool = True,
         body: bytes | None = None,
+        conditional: bool = False,
+        role: str | None = None,
     ) -> Exchange:
         """Send one request; a 429 is recorded, waited out and sent again within the limits.
 
@@ -295,10 +297,12 @@ class ApiClient:
         (for the facts); `current` the tag the run held just before, when the caller looked.
         With record=False the final exchange is left to the caller to record (once it has
         attached what it observed around it). `body`: the request's body (its Content-Type is
-        the caller's header to give).
+        the caller's header to give). `conditional`: a resource's conditional write (its If-Match
+        is a fact the rules judge, as the four writes'); `role`: the role of the fielding run it
+        is aimed at, where it is one (`run` gives it otherwise).
         """
         request_headers = self._headers(auth, headers or {})
-        facts = self._facts(operation, request_headers, run, ids or {}, provenance, current)
+        facts = self._facts(operation, request_headers, run, ids or {}, provenance, current, conditional, role)
         waited = 0.0
         earlier: list[Exchange] = []
         for attempt in range(1, MAX_ATTEMPTS + 1):

@@ -6,6 +6,8 @@ reports call these; no rule is written anywhere else.
   declare, `judge_exchange`.
 - `exchange`: the rules on single exchanges; the recorder runs every one on every exchange.
 - `sequence`: the rules on sequences, which judge several exchanges together.
+- `locking`: the generic locking oracles, exchange and sequence rules on every conditional write
+  the contract document declares besides the four operations.
 
 Each kind has its own table, filled in the order its module writes the rules, and `all_rules()`
 lists the exchange rules before the sequence rules: every listing (the docs, the reports)
@@ -41,6 +43,16 @@ from fieldproof.rules.exchange import (
     unknown_api_version_answered,
     unknown_path_refused,
 )
+from fieldproof.rules.locking import (
+    OneWinnerOfConditionalWrites,
+    ResourceHistory,
+    conditional_write_current_tag_succeeds,
+    conditional_write_if_match_star_and_lists,
+    conditional_write_issues_new_etag,
+    conditional_write_missing_if_match_refused,
+    conditional_write_stale_tag_refused,
+    state_may_forbid,
+)
 from fieldproof.rules.registry import (
     EXCHANGE_RULES,
     SEQUENCE_RULES,
@@ -53,11 +65,13 @@ from fieldproof.rules.registry import (
     Severity,
     Signature,
     all_rules,
+    declared,
     exchange_rule,
     finding,
     judge_exchange,
     ours,
     rate_limited,
+    resource_write,
     sequence_rule,
     severity_of,
     signature_of,
@@ -85,6 +99,8 @@ __all__ = [
     "LinearizableHistory",
     "NewTagAccepted",
     "OneWinner",
+    "OneWinnerOfConditionalWrites",
+    "ResourceHistory",
     "Result",
     "Rule",
     "SequenceJudge",
@@ -94,7 +110,13 @@ __all__ = [
     "api_version_required",
     "auth_refused",
     "business_rules_refuse",
+    "conditional_write_current_tag_succeeds",
+    "conditional_write_if_match_star_and_lists",
+    "conditional_write_issues_new_etag",
+    "conditional_write_missing_if_match_refused",
+    "conditional_write_stale_tag_refused",
     "current_tag_wins",
+    "declared",
     "documented_status",
     "end_date_passed",
     "error_body_documented",
@@ -110,6 +132,7 @@ __all__ = [
     "ours",
     "rate_limited",
     "refusal_changes_nothing",
+    "resource_write",
     "response_body_bounded",
     "retry_after_on_429",
     "run_body_documented",
@@ -118,6 +141,7 @@ __all__ = [
     "signature_of",
     "stale_tag_refused",
     "state_answers",
+    "state_may_forbid",
     "success_changes_the_run",
     "trace_continues_callers_trace",
     "traceparent_on_every_response",

@@ -103,12 +103,15 @@ def _served_answers(exchange: Exchange) -> frozenset[int] | None:
 # rules every response must satisfy
 
 
-@exchange_rule("every response has a status the contract documents for its operation; a 500 is always a finding",
-               "no request reached one of the four operations", only_ours=True)
+@exchange_rule("every response has a status the contract documents for its operation (412 on any conditional write, "
+               "RFC 9110's answer to a failed If-Match); a 500 is always a finding",
+               "no request reached an operation of the contract document", only_declared=True)
 def documented_status(exchange: Exchange) -> Result:
     if exchange.status >= 500:
         return finding(documented_status, exchange, "a server error is never a pass")
     documented = exchange.documented_statuses
+    if exchange.facts.if_match is not IfMatch.NOT_A_WRITE:  # a document that omits it is the lint's finding
+        documented = documented | {412}
     if exchange.facts.if_match is IfMatch.MISSING:  # an open question may answer beyond the list
         documented = documented | OPEN_QUESTIONS["missing_if_match"].refusals
     if exchange.status not in documented:
@@ -117,7 +120,7 @@ def documented_status(exchange: Exchange) -> Result:
 
 
 @exchange_rule("every response carries a valid W3C traceparent (the users' contract, beyond the vendor's)",
-               "no request reached one of the four operations", severity=Severity.MINOR, only_ours=True)
+               "no request reached an operation of the contract document", severity=Severity.MINOR, only_declared=True)
 def traceparent_on_every_response(exchange: Exchange) -> Result:
     value = exchange.header("traceparent")
     if value is None:
@@ -132,7 +135,7 @@ def traceparent_on_every_response(exchange: Exchange) -> Result:
 
 @exchange_rule("a response to a request with a valid traceparent continues its trace-id with a new parent-id; "
                "one with an invalid traceparent starts a new trace", "no response carried a traceparent to compare",
-               severity=Severity.MINOR, only_ours=True)
+               severity=Severity.MINOR, only_declared=True)
 def trace_continues_callers_trace(exchange: Exchange) -> Result:
     sent, got = exchange.request_header("traceparent"), exchange.header("traceparent")
     if sent is None or got is None:
@@ -164,7 +167,7 @@ _TRACE_ID_FIELD = re.compile(r"^\s*[0-9a-fA-F]{2}-([0-9a-fA-F]{32})-")  # where 
 
 @exchange_rule("a tracestate header, when present, is a well-formed W3C list",
                "no response carried a tracestate header (it is optional)", severity=Severity.MINOR,
-               only_ours=True)
+               only_declared=True)
 def tracestate_well_formed(exchange: Exchange) -> Result:
     value = exchange.header("tracestate")
     if value is None:
@@ -251,7 +254,7 @@ def run_body_documented(exchange: Exchange) -> Result:
     return findings
 
 
-@exchange_rule("a 204 has no body", "no write succeeded", only_ours=True)
+@exchange_rule("a 204 has no body", "no write succeeded", only_declared=True)
 def no_body_on_204(exchange: Exchange) -> Result:
     if exchange.status != 204:
         return None
@@ -262,7 +265,7 @@ def no_body_on_204(exchange: Exchange) -> Result:
 
 @exchange_rule("a 429 carries Retry-After in whole seconds (documented; the users' contract requires it)",
                "no 429 was met; set rate_limit_probe = true in the target file "
-               "(on the sandbox: FIELDPROOF_SANDBOX_RATE_LIMIT_BURST)", severity=Severity.MINOR, only_ours=True)
+               "(on the sandbox: FIELDPROOF_SANDBOX_RATE_LIMIT_BURST)", severity=Severity.MINOR, only_declared=True)
 def retry_after_on_429(exchange: Exchange) -> Result:
     if exchange.status != 429:
         return None
@@ -468,7 +471,7 @@ def current_tag_wins(exchange: Exchange) -> Result:
 
 @exchange_rule("a stale or foreign ETag gets 412 and changes nothing",
                "no write with a stale, foreign or never-issued tag", expectation=True,
-               severity_if_served=Severity.CRITICAL, skip_rate_limited=True, ordinary_besides="if_match")
+               severity_if_served=Severity.CRITICAL, only_ours=True, skip_rate_limited=True, ordinary_besides="if_match")
 def stale_tag_refused(exchange: Exchange) -> Result:
     facts = exchange.facts
     if facts.if_match not in STALE_KINDS:
@@ -505,7 +508,7 @@ def _variant_answers(exchange: Exchange) -> tuple[set[int], str] | None:
 
 @exchange_rule("an If-Match the docs leave open gets one of its possible answers, and a stale one never wins",
                "no write with a missing, malformed, *, list or strong-spelled If-Match", expectation=True,
-               severity_if_served=Severity.CRITICAL, skip_rate_limited=True, ordinary_besides="if_match")
+               severity_if_served=Severity.CRITICAL, only_ours=True, skip_rate_limited=True, ordinary_besides="if_match")
 def if_match_variant_answered(exchange: Exchange) -> Result:
     answers = _variant_answers(exchange)
     if answers is None:

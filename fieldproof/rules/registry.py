@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
+from fieldproof.contract import OTHER
 from fieldproof.exchange import OPERATIONS, Exchange
-from fieldproof.facts import RequestFacts
+from fieldproof.facts import IfMatch, RequestFacts
 
 
 class Severity(StrEnum):
@@ -110,6 +111,18 @@ def ours(exchange: Exchange) -> bool:
     return exchange.operation in OPERATIONS
 
 
+def declared(exchange: Exchange) -> bool:
+    """An operation the contract document declares: one of the four, or a resource's read or
+    conditional write (named by its operationId); not a probe with an undeclared method."""
+    return exchange.operation != OTHER
+
+
+def resource_write(exchange: Exchange) -> bool:
+    """A conditional write of a resource besides the four operations (the generic locking
+    oracles judge these; the four have their hand-written rules)."""
+    return declared(exchange) and not ours(exchange) and exchange.facts.if_match is not IfMatch.NOT_A_WRITE
+
+
 @dataclass(frozen=True)
 class Guards:
     """What an exchange rule leaves alone, declared on `@exchange_rule` and applied before its
@@ -120,16 +133,21 @@ class Guards:
     only_undeclared: bool = False  # only a probe with a method the contract does not declare
     skip_rate_limited: bool = False  # a 429 is retry_after_on_429's to judge
     ordinary_besides: str | None = None  # every request fact but this one is the plain case (RequestFacts.ordinary)
+    only_declared: bool = False  # only operations the document declares: the four and the resources' (no probe)
+    only_resource_writes: bool = False  # only a resource's conditional write (not the four: they have their own rules)
 
     def __post_init__(self) -> None:
-        if self.only_ours and self.only_undeclared:
+        scopes = [self.only_ours, self.only_undeclared, self.only_declared, self.only_resource_writes]
+        if sum(scopes) > 1:
             raise ValueError("a rule judges the contract's operations, undeclared ones, or both: not only each")
         if self.ordinary_besides is not None:
             RequestFacts().ordinary(besides=self.ordinary_besides)  # a fact's name misspelt fails at import, not mid-session
 
     def leave_alone(self, exchange: Exchange) -> bool:
         """Whether the rule does not apply to this exchange."""
-        if (self.only_ours and not ours(exchange)) or (self.only_undeclared and ours(exchange)):
+        if (self.only_ours and not ours(exchange)) or (self.only_undeclared and declared(exchange)):
+            return True
+        if (self.only_declared and not declared(exchange)) or (self.only_resource_writes and not resource_write(exchange)):
             return True
         if self.skip_rate_limited and rate_limited(exchange):
             return True
@@ -162,11 +180,12 @@ ExchangeJudgement = Callable[[Exchange], Result]
 def exchange_rule(summary: str, unexercised: str, expectation: bool = False, severity: Severity = Severity.MAJOR,
                   severity_if_served: Severity | None = None, judges_unreadable: bool = False, *,
                   only_ours: bool = False, only_undeclared: bool = False, skip_rate_limited: bool = False,
-                  ordinary_besides: str | None = None) -> Callable[[ExchangeJudgement], ExchangeJudgement]:
+                  ordinary_besides: str | None = None, only_declared: bool = False,
+                  only_resource_writes: bool = False) -> Callable[[ExchangeJudgement], ExchangeJudgement]:
     """Register a function judging one exchange under its own name; the keyword-only arguments
     are its guards (`Guards`). The name bound at module level is the guarded function, so a call
     of the rule from anywhere (the recorder, schemathesis, the manual, a test) judges the same."""
-    guards = Guards(only_ours, only_undeclared, skip_rate_limited, ordinary_besides)
+    guards = Guards(only_ours, only_undeclared, skip_rate_limited, ordinary_besides, only_declared, only_resource_writes)
 
     def decorator(body: ExchangeJudgement) -> ExchangeJudgement:
         @functools.wraps(body)

@@ -36,6 +36,7 @@ class Proxy:
         self.args = args
         self.served = 0
         self.cookies = 0  # requests that carried a Cookie header
+        self.by_request: dict[str, int] = {}  # "METHOD path" (no query) -> requests: what a session sent where
         self.upstream = httpx.AsyncClient(base_url=args.upstream, timeout=30)
         self.bomb = _gzip_bomb(args.gzip_bomb_bytes) if args.gzip_bomb_bytes else b""
 
@@ -49,10 +50,12 @@ class Proxy:
                 length = int(next((v for k, v in headers if k.lower() == "content-length"), "0"))
                 body = await reader.readexactly(length) if length else b""
                 if target == "/healthz":  # not counted: how tests ask what was sent
-                    answer = json.dumps({"served": self.served, "cookies": self.cookies}).encode()
+                    answer = json.dumps({"served": self.served, "cookies": self.cookies, "by_request": self.by_request}).encode()
                     await self._write(writer, 200, [("content-type", "application/json")], answer)
                     continue
                 self.served += 1
+                key = f"{method} {target.split('?', 1)[0]}"
+                self.by_request[key] = self.by_request.get(key, 0) + 1
                 self.cookies += any(k.lower() == "cookie" for k, _ in headers)
                 if self.args.hang_after is not None and self.served > self.args.hang_after:
                     await asyncio.sleep(3600)  # accepted, never answered
