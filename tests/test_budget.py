@@ -45,17 +45,17 @@ def test_a_small_budget_still_exercises_every_rule_and_passes(tmp_path: Path) ->
 
 def test_a_budget_too_small_for_the_first_pass_is_exit_2_naming_the_rules_and_the_budget(tmp_path: Path) -> None:
     with staging(tmp_path) as (_, target, env):
-        result = fieldproof_run(tmp_path, "--target", str(_capped(target, 60)), env=env)
+        result = fieldproof_run(tmp_path, "--target", str(_capped(target, 70)), env=env)
     data = summary(tmp_path)
     assert result.returncode == 2, result.stdout[-2000:]
     checks = {row["name"]: row["checks"] for row in data["rules"]}
     never = [rule for rule in FIRST_PASS_RULES if not checks[rule]]
-    assert never, checks  # 60 requests cannot cover the first pass
+    assert never, checks  # 70 requests cannot cover the first pass
     (problem,) = [p for p in data["problems"] if p["kind"] == "budget_exhausted"]
     assert problem["message"].startswith(", ".join(never) + " were never exercised")
     needed = int(re.search(r"allow at least max_requests = (\d+)", problem["message"]).group(1))
-    assert 60 < needed <= 60 + FIRST_PASS_COST
-    assert "the request budget is spent: max_requests = 60 in" in problem["message"]
+    assert 70 < needed <= 70 + FIRST_PASS_COST
+    assert "the request budget is spent: max_requests = 70 in" in problem["message"]
     assert "never exercised" in result.stdout
 
 

@@ -329,10 +329,10 @@ def test_a_token_the_target_echoes_is_in_no_output(tmp_path: Path) -> None:
 def test_the_budget_message_names_max_requests_and_how_it_was_split(tmp_path: Path) -> None:
     with staging(tmp_path) as (sandbox, target, env):
         limited = target.with_name("limited.toml")
-        limited.write_text(target.read_text().replace('token_env = "FIELDPROOF_TOKEN"', 'token_env = "FIELDPROOF_TOKEN"\nmax_requests = 60'))
+        limited.write_text(target.read_text().replace('token_env = "FIELDPROOF_TOKEN"', 'token_env = "FIELDPROOF_TOKEN"\nmax_requests = 70'))
         result = fieldproof_run(tmp_path, "--target", str(limited), *QUICK, "--workers", "2", env=env)
     assert result.returncode == ExitCode.USAGE, result.stdout[-2000:]
-    assert f"max_requests = 60 in {limited}" in result.stdout and "(2 workers x" in result.stdout
+    assert f"max_requests = 70 in {limited}" in result.stdout and "(2 workers x" in result.stdout
 
 
 @pytest.mark.parametrize("args", [["--workers", "abc"], ["--wait-for-lock", "-1"], ["--suites", "nosuch"],

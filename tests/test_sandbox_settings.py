@@ -56,7 +56,7 @@ def test_a_malformed_id_is_answered_as_the_setting_says(sandbox_with, answer: st
 def test_an_undeclared_method_is_answered_as_the_setting_says(sandbox_with, answer: str, status: int) -> None:
     api = sandbox_with(undeclared_method=answer)
     run = api.new_run(role="resumable")
-    for method, action in (("QUERY", None), ("GET", "resume"), ("PUT", None)):
+    for method, action in (("QUERY", None), ("GET", "resume"), ("DELETE", None)):
         response = api.client.request(method, api.url(run, action), headers=api.headers())
         assert response.status_code == status, (method, action)
         assert_traced(response)
