@@ -118,6 +118,20 @@ FACTS: tuple[Fact, ...] = (
           "lifecycle_model::test_clients_interleaving_fresh_and_stale_tags_follow_the_model",
           "linearizability::test_a_concurrent_history_is_linearizable"),
          questions=("resume_live", "pause_paused", "complete_paused", "gate_order")),
+    # --- every other conditional write (the generic locking oracles) ------------------------------
+    Fact("conditional_writes_locked", "every other conditional write of the document (update, launch-now and relaunch of a "
+         "run; the resources a session opts into): the current ETag succeeds and, where it changed the resource, gives a "
+         "new one; a stale, foreign or never-issued tag, a missing If-Match and a list of tags none current are refused "
+         "(412) and change nothing; * and a list holding the current tag as RFC 9110 §13.1.1 says",
+         f"{DOCS}; {RFC9110} §13.1.1",
+         ("conditional_write_current_tag_succeeds", "conditional_write_issues_new_etag", "conditional_write_stale_tag_refused",
+          "conditional_write_missing_if_match_refused", "conditional_write_if_match_star_and_lists"),
+         ("locking::test_a_conditional_write_is_locked",),
+         questions=("missing_if_match", "if_match_star", "if_match_list", "gate_order"), own_probe=True),
+    Fact("conditional_writes_one_winner", "N concurrent conditional writes of a resource with one ETag: at most one succeeds, "
+         "the others get 412, the resource one version on; a concurrent history fits a versioned register", DOCS,
+         ("conditional_writes_one_winner", "resource_history_linearizable"), ("locking::test_a_conditional_write_is_locked",),
+         questions=("gate_order",), own_probe=True),
     # --- the state rules --------------------------------------------------------------------------
     Fact("resume_refused_by_goal_or_end_date", "resume is refused with 422 (invalid_state_error) when the completes "
          "goal or the end date is reached (and, as every refusal, changes nothing)", DOCS, ("business_rules_refuse",),

@@ -698,6 +698,8 @@ def _judge_a_run_write(fp: Harness, case: LockingCase) -> None:
             for tag in walk.stale[-1:]:
                 walk.send(tag, IfMatch.STALE)
             walk.race(fp.profile.racers)
+            if fp.history_ops > 0:
+                walk.history(min(fp.history_ops, RESOURCE_HISTORY_OPS))
         finally:
             walk.put_back(original)
 

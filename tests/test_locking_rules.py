@@ -279,3 +279,17 @@ def test_every_operation_the_locking_suite_sends_has_its_documented_statuses() -
     sent = {op.name for kind in document.kinds.values()
             for op in (kind.read, *(w.write for w in kind.writes), *((kind.create,) if kind.create else ()))}
     assert "createWebhook" in sent and sent <= set(document.documented)
+
+
+def test_a_timestamp_written_back_in_another_spelling_is_the_same_value() -> None:
+    """A server may write back `…22.442Z` for the `…22.442000Z` it was sent: not another writer's body."""
+    judge = rules.OneWinnerOfConditionalWrites(Snapshot(200, '"1"', {"end_fielding_at": "2027-01-01T00:00:00Z"}))
+    for n, status in enumerate((202, 412)):
+        write = put(status, IfMatch.RACE, etag='"2"' if status == 202 else None)
+        write.request_body = json.dumps({"end_fielding_at": f"2027-01-1{n}T17:35:22.442000Z"}).encode()
+        write.before = write.after = None
+        judge.observe(write)
+    shown = dataclasses.replace(read('"2"'), body=json.dumps({"end_fielding_at": "2027-01-10T17:35:22.442Z"}).encode())
+    judge.observe(shown)
+    assert judge.finish() == []
+    assert not rules.locking.same("2027-01-10T17:35:22.442Z", "2027-01-10T17:35:22.443Z")
