@@ -91,12 +91,11 @@ def _fault_names() -> list[str]:
 
 
 def _resource_kinds() -> list[str]:
-    """The resource kinds besides fielding runs of our own contract document (another document
-    given by --contract may have others: the session checks the names against the one in use)."""
+    """The resource kinds of our own contract document (another document given by --contract may
+    have others: the session checks the names against the one in use)."""
     from fieldproof.document import ContractDocument
-    from fieldproof.surface import FIELDING_RUNS
 
-    return [kind for kind in ContractDocument.load().kinds if kind != FIELDING_RUNS]
+    return list(ContractDocument.load().kinds)
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -143,14 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"run only these suites ({', '.join(suites.names())}); default: all")
     run.add_argument("--contract", metavar="FILE", type=_FILE,
                      help="judge by this OpenAPI document (e.g. the vendor's whole Demand API); the four fielding-run "
-                          "operations are found by method and path, and no other operation is ever sent")
+                          "operations are found by method and path; its other conditional writes are sent only to the "
+                          "resources --resources opts into")
     run.add_argument("--fault", metavar="NAME,…", type=_names("fault mode", _fault_names),
                      help="run the built-in sandbox with these fault modes, deliberate bugs the suites must find "
                           "(`fieldproof sandbox --fault list` says what each does): " + ", ".join(_fault_names()))
     run.add_argument("--resources", default=None, metavar="KIND,…|all", type=_names("resource kind", _resource_kinds),
                      help="also judge the conditional writes of these resource kinds (" + ", ".join(_resource_kinds())
                           + "), or all: on a target file, of those its [[resources]] list (default: all it lists); on "
-                          "the built-in sandbox, of its seeded ones (default: none). Fielding runs are always judged")
+                          "the built-in sandbox, of its seeded ones (default: none). fielding-runs adds the run's update, "
+                          "launch-now and relaunch; pause, resume and complete are always judged")
     run.add_argument("--baseline", metavar="FILE", type=_FILE, help="accepted findings (TOML [[accept]] entries): reported, not failing")
     run.add_argument("--baseline-update", metavar="FILE", type=_FILE, help="write a baseline accepting this session's findings")
 

@@ -144,9 +144,10 @@ class Role:
     status: str
     resumable: bool  # its completes goal and end date allow a resume
     blocked_by: str | None = None  # why not, for messages
-    # the target file lets a session complete it (complete cannot be undone: a run of this role
-    # serves one session's race of complete, then stays completed)
-    may_complete: bool = False
+    # the status a session may leave it in for good (complete, launch-now and relaunch cannot be
+    # undone: a run of such a role serves one session's write, then stays so); None: none
+    spent_as: str | None = None
+    spent_by: str | None = None  # the write that spends it, for messages
 
 
 ROLES: dict[str, Role] = {
@@ -157,11 +158,12 @@ ROLES: dict[str, Role] = {
         Role("goal_reached", "paused", False, "the run's completes goal is reached"),
         Role("end_date_passed", "paused", False, "the run's end date has passed"),
         Role("completed", "completed", False, "the run is completed"),
-        Role("completable", "live", True, may_complete=True),
+        Role("completable", "live", True, spent_as="completed", spent_by="complete"),
         # launch-now and relaunch are sent with a current tag only to runs listed under these
         # (listing them is the opt-in): a launched or relaunched run cannot be put back
-        Role("launchable", "scheduled", True),
-        Role("relaunchable", "completed", True),  # its completes goal and end date allow a relaunch
+        Role("launchable", "scheduled", True, spent_as="live", spent_by="launch-now"),
+        # its completes goal and end date allow a relaunch
+        Role("relaunchable", "completed", True, spent_as="live", spent_by="relaunch"),
     ]
 }
 

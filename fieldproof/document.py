@@ -4,7 +4,8 @@ OpenAPI document (`fieldproof run --contract FILE`, such as the vendor's whole D
 The four fielding-run operations are found by method and path template, never by operationId
 (providers name them as they like). The harness works on a copy of the document that holds
 those four operations only, under our parameter names and operationIds, with the ETag ->
-If-Match links added: no other operation of the document is ever sent.
+If-Match links added. The document's other conditional writes are the locking oracles' (surface.py),
+sent only to the resources a session opts into.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ class Restoration:
     # role cannot be put back to), rather than the target (it refused a write its run's state
     # allows, or its GET did not show the run)
     file_is_wrong: bool = False
-    used_up: bool = False  # a completable run a session completed: nothing to put back, nor to use again
+    used_up: bool = False  # a run a session spent as its role allows (completed, launched): nothing to put back, nor to use again
 
 
 
@@ -41,9 +41,9 @@ def restore_run(client: ApiClient, run: RunRef, seen: Snapshot | None = None) ->
     snapshot = seen if seen is not None else client.snapshot(run)
     role = contract.ROLES[run.role]
     want = role.status
-    if role.may_complete and snapshot.run_status == "completed":
-        return Restoration(False, f"{run.fielding_run_id} ({run.role}) is completed, as its role lets a session do: "
-                                  f"list a new live run with role = {run.role!r} for the next race of complete",
+    if role.spent_as is not None and snapshot.run_status == role.spent_as:
+        return Restoration(False, f"{run.fielding_run_id} ({run.role}) is {role.spent_as}, as its role lets a session make it: "
+                                  f"list a new {role.status} run with role = {run.role!r} for the next {role.spent_by}",
                            used_up=True)
     if snapshot.status_code == 404:
         return Restoration(False, f"{run.fielding_run_id} ({run.role}) is not found (GET answered 404)", file_is_wrong=True)

@@ -42,7 +42,7 @@ from fieldproof.facts import Auth
 from fieldproof.fielding_runs import FileRuns, SandboxRuns, ready_or_raise, restore_run
 from fieldproof.profiles import FIRST_PASS, Profile, profile_for
 from fieldproof.recorder import Judged, Recorder
-from fieldproof.records import FirstPassRecord, process_file, write_records
+from fieldproof.records import CreatedRecord, DeletedRecord, FirstPassRecord, process_file, write_records
 from fieldproof.resource_restore import DELETE_REQUESTS
 from fieldproof.resources import JudgedResource
 from fieldproof.rules import EXCHANGE_RULES, SequenceJudge, judge_exchange
@@ -243,6 +243,11 @@ class Harness:
             if self.control is not None
             else FileRuns(self.target, self.client, work / "locks")
         )
+
+    def record_lifecycle(self, record: CreatedRecord | DeletedRecord) -> None:
+        """A resource a test created, or deleted again, written at once: what the session deletes
+        at its end if the test could not."""
+        write_records(self.state.records_file, [record], self.target.secrets)
 
     @property
     def is_sandbox(self) -> bool:

@@ -32,6 +32,7 @@ from fieldproof.facts import IfMatch
 from fieldproof.harness import Harness, PartSettings, SetUpFailed
 from fieldproof.linearizability.register import READ, WRITE, RegisterEntry, RegisterOp, Version, canonical
 from fieldproof.model import Observation, RunState
+from fieldproof.records import CreatedRecord, DeletedRecord
 from fieldproof.resources import JudgedResource, Representation, look, observed_write, read_resource, write_resource
 from fieldproof.strategies import IfMatchChoice, every_if_match_variant, render_if_match, unknown_run_ids
 from fieldproof.surface import FIELDING_RUNS, Conditional
@@ -421,12 +422,13 @@ def _the_four_writes(document: ContractDocument) -> set[tuple[str, str]]:
 
 def locking_cases(settings: PartSettings, target: Target) -> list[LockingCase]:
     """Every (judged resource, conditional write) a part judges, known when the suites are collected:
-    the fielding runs' writes besides the four, and those of the target's [[resources]] of the
-    kinds chosen; a DELETE only where the target lets a session create and delete that kind."""
+    the fielding runs' writes besides the four where `fielding-runs` is chosen, and those of the
+    target's [[resources]] of the kinds chosen; a DELETE only where the target lets a session
+    create and delete that kind."""
     document = ContractDocument.load(settings.contract_file)
     four = _the_four_writes(document)
     cases = []
-    runs = document.kinds.get(FIELDING_RUNS)
+    runs = document.kinds.get(FIELDING_RUNS) if FIELDING_RUNS in settings.resource_kinds else None
     for write in runs.writes if runs is not None else ():
         if (write.write.path, write.write.method) not in four:
             cases.append(LockingCase(FIELDING_RUNS, write.write.name, role=ENABLING_ROLES.get(write.action or "", "resumable")))
@@ -729,6 +731,7 @@ def _judge_a_delete(fp: Harness, listed: JudgedResource, write: Conditional) -> 
     last = listed.kind.read.path_parameters[-1]
     ids = tuple(sorted((name, new_id if name == last else value) for name, value in listed.ref.ids))
     judged = JudgedResource(listed.kind, ResourceRef(listed.ref.kind, listed.ref.account_id, ids))
+    fp.record_lifecycle(CreatedRecord(listed.kind.name, dict(ids)))
     walk = _walk(fp, judged, write, None)
     deleted = False
     try:
@@ -749,6 +752,7 @@ def _judge_a_delete(fp: Harness, listed: JudgedResource, write: Conditional) -> 
             cleanup = write_resource(restorer, judged, write, look(restorer, judged).etag, None)
             if not 200 <= cleanup.status < 300:
                 raise SetUpFailed(f"deleting the {listed.kind.name} this test created failed: answered {cleanup.status}")
+        fp.record_lifecycle(DeletedRecord(listed.kind.name, dict(ids)))
 
 
 def _created_id(exchange: Exchange) -> str | None:

@@ -88,23 +88,26 @@ def validate_choice(document: ContractDocument, chosen: tuple[str, ...] | None) 
 
 
 def judged_kinds(document: ContractDocument, target: Target, chosen: tuple[str, ...] | None, sandbox: bool) -> tuple[str, ...]:
-    """The kinds besides fielding runs a session judges (fielding runs always are): on a target
-    file, those its [[resources]] list, narrowed by `chosen`; on the built-in sandbox, only
-    those `chosen` names (None: the flag left out)."""
+    """The kinds whose conditional writes the locking oracles judge: on a target file, those its
+    [[resources]] list, narrowed by `chosen`; on the built-in sandbox, only those `chosen` names
+    (None: the flag left out). `fielding-runs` (named, or `all`) adds the fielding run's writes
+    besides pause, resume and complete (update, launch-now, relaunch): a server may serve the
+    four alone, so they are judged only when asked for; the four are judged always."""
     validate_choice(document, chosen)
     listed = tuple(dict.fromkeys(ref.kind for ref in target.resources))
+    runs = (FIELDING_RUNS,) if FIELDING_RUNS in document.kinds else ()
     if chosen is None:
         return () if sandbox else listed
     if ALL in chosen:
-        return listed
+        return runs + listed
     named = tuple(dict.fromkeys(name for name in chosen if name != FIELDING_RUNS))
     unlisted = [name for name in named if name not in listed]
     if unlisted:
         where = "the built-in sandbox's seed" if sandbox else f"target file {target.source}"
         raise TargetError(f"--resources names {unlisted[0]!r}, but {where} lists no [[resources]] of that kind; "
                           + ("" if sandbox else f"add one (kind = {unlisted[0]!r} and its ids) or ")
-                          + f"choose from {', '.join(listed) or 'none: it lists none'}")
-    return named
+                          + f"choose from {', '.join(runs + listed)}")
+    return (runs if FIELDING_RUNS in chosen else ()) + named
 
 
 def judged_resources(document: ContractDocument, target: Target, kinds: tuple[str, ...]) -> tuple[JudgedResource, ...]:

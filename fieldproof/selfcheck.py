@@ -48,10 +48,10 @@ FAULT_NEEDS: dict[str, dict[str, str]] = {
                                                                                "lock_per_operation", "resource_lost_update")},
 }
 # The fault modes of the generic locking oracles, with the rule expected to catch each. They
-# break only the Demand API's other resources, which a session judges when it opts in
-# (--resources), and selfcheck's sessions do not opt in yet: the default selfcheck leaves these
-# out (`--faults NAME` still runs one).
-AWAITING_ORACLES: dict[str, str] = {
+# break only the Demand API's other resources, which a session judges when it opts in: their
+# sessions, and the clean target's (so that a false alarm there is counted), run with
+# `--resources all`.
+RESOURCE_FAULTS: dict[str, str] = {
     "resource_ignores_if_match": "conditional_write_stale_tag_refused",
     "resource_lost_update": "conditional_writes_one_winner",
     "delete_ignores_tag": "conditional_write_stale_tag_refused",
@@ -81,6 +81,8 @@ class Outcome:
 def _run_one(name: str, env: dict[str, str], profile: str, reports: Path, fail_fast: bool) -> Outcome:
     out_dir = reports / "selfcheck" / name
     command = [sys.executable, "-m", "fieldproof", "run", "--profile", profile, "--reports", str(out_dir)]
+    if name in RESOURCE_FAULTS or name == "clean":
+        command += ["--resources", "all"]
     if fail_fast:
         command.append("--fail-fast")
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDPROOF_SANDBOX_")}
@@ -118,7 +120,7 @@ def selfcheck(profile: str, reports: str | Path, faults: tuple[str, ...] = (), o
     if unknown:
         raise SelfcheckError(f"unknown fault mode {unknown[0]!r}; `fieldproof sandbox --fault list` lists them")
     reports = Path(reports)
-    modes = faults or tuple(name for name in FAULT_MODES if name not in AWAITING_ORACLES)
+    modes = faults or tuple(FAULT_MODES)
     sessions = [(name, env, False) for name, env in CLEAN_TARGETS.items()]
     sessions += [(mode, {**FAULT_NEEDS.get(mode, {}), "FIELDPROOF_SANDBOX_FAULT": mode}, True) for mode in modes]
     with ThreadPoolExecutor(max_workers=jobs) as pool:

@@ -25,7 +25,8 @@ from fieldproof.sandbox.faults import FAULT_MODES
 from fieldproof.sandbox.resources import KINDS
 from fieldproof.sandbox.seed import load_seed, write_target
 from fieldproof.sandbox.settings import load_settings
-from fieldproof.selfcheck import AWAITING_ORACLES
+from fieldproof.rules.registry import all_rules
+from fieldproof.selfcheck import RESOURCE_FAULTS
 from fieldproof.target import parse_target
 
 TG = "/demand/accounts/{a}/projects/01JD000000000000000000P101/target-groups/01JD000000000000000000T101"
@@ -373,12 +374,13 @@ def test_the_seeded_runs_of_the_new_roles_are_in_their_states(served: Served) ->
 # the fault modes
 
 
-def test_the_resource_fault_modes_are_registered_and_left_out_of_the_default_selfcheck() -> None:
+def test_the_resource_fault_modes_are_registered_with_the_rule_that_catches_each() -> None:
     names = list(FAULT_MODES)
-    assert set(AWAITING_ORACLES) <= set(names)
-    assert all(FAULT_MODES[name].family == "resources" for name in AWAITING_ORACLES)
+    assert set(RESOURCE_FAULTS) <= set(names)
+    assert all(FAULT_MODES[name].family == "resources" for name in RESOURCE_FAULTS)
     # before the independently written modes (tests/test_adversarial.py reads them from there)
-    assert max(names.index(name) for name in AWAITING_ORACLES) < names.index("error_body_without_detail")
+    assert max(names.index(name) for name in RESOURCE_FAULTS) < names.index("error_body_without_detail")
+    assert set(RESOURCE_FAULTS.values()) <= set(all_rules())
 
 
 def test_resource_ignores_if_match_breaks_allocation_templates_only(serving: Any) -> None:
@@ -450,7 +452,7 @@ def test_resource_etag_unchanged_changes_the_body_but_not_the_etag(serving: Any)
     assert after.headers["ETag"] == 'W/"1"' and after.json()["name"] == "renamed allocation"
 
 
-@pytest.mark.parametrize("fault", list(AWAITING_ORACLES))
+@pytest.mark.parametrize("fault", list(RESOURCE_FAULTS))
 def test_a_resource_fault_leaves_the_fielding_runs_alone(serving: Any, fault: str) -> None:
     served = serving(fault=fault)
     run = new_run(served, role="resumable")

@@ -21,6 +21,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     state = metafunc.config.stash.get(STATE, None)
     cases = locking_cases(state.settings, state.target) if state is not None else []
+    if not cases:  # said as what it is, not pytest's "got empty parameter set"
+        metafunc.parametrize("case", [pytest.param(None, marks=pytest.mark.skip(
+            reason="no conditional write opted into: fieldproof run --resources KIND,…|all (fielding-runs for the run's "
+                   "update, launch-now and relaunch), or [[resources]] in the target file"))], ids=["not-opted-in"])
+        return
     metafunc.parametrize("case", cases, ids=[case.id for case in cases])
 
 
