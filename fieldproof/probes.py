@@ -33,6 +33,7 @@ from fieldproof.harness import Harness, PartSettings, SetUpFailed
 from fieldproof.linearizability.register import READ, WRITE, RegisterEntry, RegisterOp, Version, canonical
 from fieldproof.model import Observation, RunState
 from fieldproof.records import CreatedRecord, DeletedRecord
+from fieldproof.resource_restore import fields_differing
 from fieldproof.resources import JudgedResource, Representation, look, observed_write, read_resource, write_resource
 from fieldproof.strategies import IfMatchChoice, every_if_match_variant, render_if_match, unknown_run_ids
 from fieldproof.surface import FIELDING_RUNS, Conditional
@@ -599,13 +600,13 @@ class _Locking:
             return  # an action: nothing to write back (a launched run stays launched: its role is the opt-in)
         wanted = Representation(original.status_code, original.etag, original.body).writable(self.schema)
         current = look(self.fp.client, self.judged)
-        if rules.locking.same(wanted, Representation(current.status_code, current.etag, current.body).writable(self.schema)):
+        if not fields_differing(wanted, Representation(current.status_code, current.etag, current.body).writable(self.schema)):
             return
         restorer = self.fp.client.restoring()
         written = write_resource(restorer, self.judged, self.write, current.etag, wanted, current=current.etag, role=self.role)
         final = look(restorer, self.judged)
         shown = Representation(final.status_code, final.etag, final.body).writable(self.schema)
-        if not 200 <= written.status < 300 or not rules.locking.same(shown, wanted):
+        if not 200 <= written.status < 300 or fields_differing(wanted, shown):
             raise SetUpFailed(f"putting {self.judged.label} back as it was failed: {written.method} {written.operation} with "
                               f"its current ETag answered {written.status}, and the read after shows {shown}, not {wanted}")
 

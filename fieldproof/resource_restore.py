@@ -22,6 +22,7 @@ from fieldproof.client.recording import ApiClient
 from fieldproof.document import ContractDocument
 from fieldproof.errors import TargetError, UsageError
 from fieldproof.resources import JudgedResource, Representation, read_resource, write_resource
+from fieldproof.rules.locking import same
 from fieldproof.surface import FIELDING_RUNS, Conditional, ResourceKind
 from fieldproof.target import ResourceRef, Target
 
@@ -29,6 +30,13 @@ ALL = "all"  # `--resources all`: every kind the target file lists
 RESTORE_REQUESTS = 3  # a listed resource: a read, a write back, a read to verify
 DELETE_REQUESTS = 3  # a created one left behind: a read for its tag, the DELETE, a read to verify
 SHOWN_BODY_CHARS = 2000  # of the representation a note gives for putting a resource back by hand
+
+
+def fields_differing(want: Mapping[str, Any], shown: Mapping[str, Any]) -> list[str]:
+    """The fields written back that a read does not show as written (timestamps compared as
+    instants). A field the session added and the server keeps is not among them: a PUT that
+    merges cannot remove it, and what was there before is back."""
+    return sorted(name for name in want if not same(shown.get(name), want[name]))
 
 
 def put_of(kind: ResourceKind) -> Conditional | None:
@@ -159,14 +167,14 @@ def restore_resource(client: ApiClient, kept: Kept) -> ResourceRestoration:
     if now.status != 200:
         return ResourceRestoration(False, f"{label} could not be read to put it back (GET answered {now.status}); "
                                           + _by_hand(kept, put, base_url))
-    if now.etag == kept.seen.etag and now.writable(schema) == want:
+    if not fields_differing(want, now.writable(schema)):  # as it was (a new ETag alone needs no write)
         return ResourceRestoration(True)
     written = write_resource(client, judged, put, now.etag, want, record=False)
     if not 200 <= written.status < 300:
         return ResourceRestoration(False, f"the target refused to put {label} back with its current ETag (answered "
                                           f"{written.status}); " + _by_hand(kept, put, base_url))
     after = read_before(client, judged)
-    differ = sorted(name for name in {*want, *after.writable(schema)} if after.writable(schema).get(name) != want.get(name))
+    differ = fields_differing(want, after.writable(schema))
     if after.status != 200 or differ:
         shown = f"GET answered {after.status}" if after.status != 200 else f"{', '.join(differ)} still differ"
         return ResourceRestoration(False, f"{label} was written back but the read after shows otherwise ({shown}); "

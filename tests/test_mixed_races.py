@@ -209,4 +209,4 @@ def test_a_completable_run_an_earlier_session_completed_is_a_note_not_an_error(t
         assert httpx.post(url + "/complete", headers={**headers, "If-Match": etag}).status_code == 204
         result = fieldproof_run(tmp_path, "--target", str(target), *QUICK, "--suites", "first_pass", env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    assert f"{run['id']} (completable) is completed, as its role lets a session do" in " ".join(summary(tmp_path)["notes"])
+    assert f"{run['id']} (completable) is completed, as its role lets a session make it" in " ".join(summary(tmp_path)["notes"])

@@ -72,16 +72,18 @@ def test_the_default_sandbox_session_judges_no_resource_besides_fielding_runs(do
     validate_target_resources(document, target(resources=[{"kind": "surveys", "survey_id": "S"}]), only=())
     assert judged_kinds(document, seeded, None, sandbox=True) == ()
     assert judged_kinds(document, seeded, ("webhooks",), sandbox=True) == ("webhooks",)
-    assert judged_kinds(document, seeded, ("all",), sandbox=True) == ("webhooks", "allocation-templates", "projects")
+    assert judged_kinds(document, seeded, ("all",), sandbox=True) == ("fielding-runs", "webhooks", "allocation-templates", "projects")
+    # the fielding run's writes besides pause, resume and complete: only when named (or all)
+    assert judged_kinds(document, seeded, ("fielding-runs",), sandbox=True) == ("fielding-runs",)
 
 
 def test_a_target_file_judges_the_kinds_it_lists_and_the_flag_narrows_them(document: ContractDocument) -> None:
     listed = target(resources=[WEBHOOK, TEMPLATE])
     assert judged_kinds(document, listed, None, sandbox=False) == ("webhooks", "allocation-templates")
-    assert judged_kinds(document, listed, ("all",), sandbox=False) == ("webhooks", "allocation-templates")
+    assert judged_kinds(document, listed, ("all",), sandbox=False) == ("fielding-runs", "webhooks", "allocation-templates")
     assert judged_kinds(document, listed, ("allocation-templates",), sandbox=False) == ("allocation-templates",)
-    # fielding runs are always judged: naming them changes nothing
-    assert judged_kinds(document, listed, ("fielding-runs",), sandbox=False) == ()
+    # pause, resume and complete are always judged; naming fielding-runs adds the run's other writes
+    assert judged_kinds(document, listed, ("fielding-runs",), sandbox=False) == ("fielding-runs",)
     assert judged_kinds(document, target(), None, sandbox=False) == ()
 
 
@@ -109,7 +111,7 @@ def test_a_kind_the_target_file_lists_none_of_is_refused(document: ContractDocum
     with pytest.raises(TargetError) as error:
         judged_kinds(document, target(resources=[WEBHOOK]), ("projects",), sandbox=False)
     assert "--resources names 'projects', but target file staging.toml lists no [[resources]] of that kind" in _one_line(error)
-    assert "choose from webhooks" in str(error.value)
+    assert "choose from fielding-runs, webhooks" in str(error.value)
 
 
 @pytest.mark.parametrize(
@@ -164,7 +166,7 @@ def _main(argv: list[str]) -> int:
     "resources, create_delete, flag, says",
     [
         ([WEBHOOK], None, ["--resources", "hooks"], "--resources: unknown resource kind 'hooks'; the contract document"),
-        ([WEBHOOK], None, ["--resources", ""], "argument --resources: names no resource kind; give one or more of projects"),
+        ([WEBHOOK], None, ["--resources", ""], "argument --resources: names no resource kind; give one or more of fielding-runs, projects"),
         ([WEBHOOK], None, ["--resources", "projects"], "--resources names 'projects', but target file"),
         ([{"kind": "webhooks"}], None, [], "lacks webhook_id, a path parameter of GET /accounts/{account_id}/webhooks/{webhook_id}"),
         ([{"kind": "surveys", "survey_id": "S"}], None, [], "kind 'surveys' is no resource kind to list here"),

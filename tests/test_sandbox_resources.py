@@ -218,9 +218,12 @@ def test_a_tag_used_once_is_stale_afterwards(served: Served) -> None:
     assert served.get(path("projects")).json()["name"] == "first write"
 
 
-def test_a_put_merges_the_object_sent_and_the_assignment_is_replaced_whole(served: Served) -> None:
+def test_a_webhooks_put_merges_the_object_sent_and_a_put_with_required_fields_replaces(served: Served) -> None:
+    before = served.get(path("webhooks")).json()
+    served.put(path("webhooks"), 'W/"1"', {"url": "https://b.example/hook"})  # "both fields are optional"
+    assert served.get(path("webhooks")).json()["events"] == before["events"]
     served.put(path("projects"), 'W/"1"', {"name": "renamed project"})
-    assert served.get(path("projects")).json()["project_customer_reference_number"] == "FP-101"
+    assert "project_customer_reference_number" not in served.get(path("projects")).json()
     served.put(path("fielding-assistant-assignment"), 'W/"1"', {"pricing": {"type": "rate_card"}})
     assert "quota_balancing" not in served.get(path("fielding-assistant-assignment")).json()
 

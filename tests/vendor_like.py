@@ -75,6 +75,17 @@ def _write(action: str, explicit_key: bool, first: bool) -> str:
             etag:
               $ref: '#/components/headers/ETag'
 """
+    elif action == "launch-now":  # the vendor's launch-now answers 200 with the run (and its ETag)
+        ok = """\
+        '200':
+          description: Launched. The new version is in the ETag header.
+          headers:
+            etag:
+              $ref: '#/components/headers/ETag'
+          content:
+            application/json:
+              schema: {type: object}
+"""
     else:
         ok = "        '204': *write_ok\n"
     return (

@@ -367,3 +367,11 @@ class ResourceHistory(SequenceJudge):
                        f"{len(shown)} concurrent requests on one resource have no order that respects real time and that a "
                        f"versioned register accepts from {REGISTER.describe_state(self.initial)}; the history (seconds from "
                        f"the first call):{lines}{more}")
+
+
+# The locking oracles, which judge only the conditional writes a session opts into (--resources,
+# a target file's [[resources]]): a default session leaves every one of them not exercised.
+LOCKING_RULES = ("conditional_write_current_tag_succeeds", "conditional_write_issues_new_etag",
+                 "conditional_write_stale_tag_refused", "conditional_write_missing_if_match_refused",
+                 "conditional_write_if_match_star_and_lists", "conditional_writes_one_winner",
+                 "resource_history_linearizable")

@@ -54,10 +54,14 @@ _TG = "/demand/accounts/{account_id}/projects/{project_id}/target-groups/{target
 KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in [
-        Kind("projects", "/demand/accounts/{account_id}/projects/{project_id}", ("project_id",), 200),
+        # a PUT whose body has required fields replaces the writable fields; the webhook's, all
+        # optional ("both fields are optional"), merges
+        Kind("projects", "/demand/accounts/{account_id}/projects/{project_id}", ("project_id",), 200, replaces=True),
         Kind("webhooks", "/accounts/{account_id}/webhooks/{webhook_id}", ("webhook_id",), 200, creatable=True, deletable=True),
-        Kind("allocation-templates", "/demand/accounts/{account_id}/allocation-templates/{template_id}", ("template_id",), 204),
-        Kind("allocation-template-association", "/demand/accounts/{account_id}/allocation-template-association", (), 204),
+        Kind("allocation-templates", "/demand/accounts/{account_id}/allocation-templates/{template_id}", ("template_id",), 204,
+             replaces=True),
+        Kind("allocation-template-association", "/demand/accounts/{account_id}/allocation-template-association", (), 204,
+             replaces=True),
         # "fully replaces": an omitted module is disabled
         Kind("fielding-assistant-assignment", f"{_TG}/fielding-assistant-assignment", ("project_id", "target_group_id"), 204,
              replaces=True),
