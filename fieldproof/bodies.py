@@ -1,6 +1,6 @@
 """Request bodies for a resource's conditional write, built from the document's request schema.
 
-A body starts from what the resource holds now (`Representation.writable`: the fields the
+A body starts from what the resource holds now (`Snapshot.writable`: the fields the
 write can set, as the read before showed them), so that it is valid on a real server whatever
 the schema leaves unsaid, and then varies one field with values the schema allows, so that N
 bodies all differ from each other and from the resource as it is (raced writers whose bodies

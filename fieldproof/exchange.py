@@ -26,7 +26,8 @@ OPERATIONS = tuple(contract.OPERATIONS)
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What a GET showed of a run: its run status, version and ETag."""
+    """What a GET showed of a run or of any resource: its status, ETag and JSON body (and, of a
+    run, its run status and version)."""
 
     status_code: int
     etag: str | None
@@ -45,6 +46,16 @@ class Snapshot:
             return None
         status = self.run_status
         return (self.etag, *(status if key == "status" else self.body.get(key) for key in contract.UNCHANGED_FIELDS))
+
+    def writable(self, schema: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The fields of the body a write's request schema names: what a write can set, and so
+        what putting a resource back must restore (the others are the server's to keep)."""
+        properties = (schema or {}).get("properties")
+        if self.body is None:
+            return {}
+        if not isinstance(properties, Mapping):
+            return dict(self.body)
+        return {name: value for name, value in self.body.items() if name in properties}
 
     @property
     def run_status(self) -> str | None:

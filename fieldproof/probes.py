@@ -34,7 +34,7 @@ from fieldproof.linearizability.register import READ, WRITE, RegisterEntry, Regi
 from fieldproof.model import Observation, RunState
 from fieldproof.records import CreatedRecord, DeletedRecord
 from fieldproof.resource_restore import fields_differing
-from fieldproof.resources import JudgedResource, Representation, look, observed_write, read_resource, write_resource
+from fieldproof.resources import JudgedResource, look, observed_write, read_resource, write_resource
 from fieldproof.strategies import IfMatchChoice, every_if_match_variant, render_if_match, unknown_run_ids
 from fieldproof.surface import FIELDING_RUNS, Conditional
 from fieldproof.target import ResourceRef, RunRef, Target
@@ -480,7 +480,7 @@ class _Locking:
             return None
         if self.bodies:
             return self.bodies.pop(0)
-        return Representation(self.last.status_code, self.last.etag, self.last.body).writable(self.schema)
+        return self.last.writable(self.schema)
 
     def send(self, if_match: str | None, tag: IfMatch | None = None, role: str | None = None) -> Exchange:
         """One write, judged with the look before it and the read after it (the next one's before)."""
@@ -538,7 +538,7 @@ class _Locking:
     def history(self, size: int) -> None:
         """Clients reading and writing (each with the last tag it saw) at once; the history is
         checked against a versioned register."""
-        fields = sorted(Representation(200, None, self.last.body).writable(self.schema))
+        fields = sorted(Snapshot(200, None, self.last.body).writable(self.schema))
         first = self.last
         clients = [self.fp.client.fork() for _ in range(RESOURCE_HISTORY_CLIENTS)]
         per_client = max(1, size // RESOURCE_HISTORY_CLIENTS)
@@ -568,7 +568,7 @@ class _Locking:
                 ret = time.monotonic()
                 status = None if exchange.status >= 500 else exchange.status
                 if reading:
-                    shown = Representation.of(exchange)
+                    shown = Snapshot.of(exchange)
                     op = RegisterOp(READ, status, shown.etag, canonical(_fields(shown.body, fields)))
                 else:
                     op = RegisterOp(WRITE, status, exchange.header("etag"), canonical(body), tag)
@@ -598,14 +598,14 @@ class _Locking:
         final read; a put-back that fails is the harness's problem to report, never swallowed."""
         if self.schema is None:
             return  # an action: nothing to write back (a launched run stays launched: its role is the opt-in)
-        wanted = Representation(original.status_code, original.etag, original.body).writable(self.schema)
+        wanted = original.writable(self.schema)
         current = look(self.fp.client, self.judged)
-        if not fields_differing(wanted, Representation(current.status_code, current.etag, current.body).writable(self.schema)):
+        if not fields_differing(wanted, current.writable(self.schema)):
             return
         restorer = self.fp.client.restoring()
         written = write_resource(restorer, self.judged, self.write, current.etag, wanted, current=current.etag, role=self.role)
         final = look(restorer, self.judged)
-        shown = Representation(final.status_code, final.etag, final.body).writable(self.schema)
+        shown = final.writable(self.schema)
         if not 200 <= written.status < 300 or fields_differing(wanted, shown):
             raise SetUpFailed(f"putting {self.judged.label} back as it was failed: {written.method} {written.operation} with "
                               f"its current ETag answered {written.status}, and the read after shows {shown}, not {wanted}")
@@ -628,7 +628,7 @@ def _walk(fp: Harness, judged: JudgedResource, write: Conditional, role: str | N
         raise TargetFault(f"the read of {judged.label} answered {first.status_code}"
                           f"{' without an ETag' if first.status_code == 200 else ''}: no conditional write of it can be judged")
     schema = _schema(fp, write)
-    writable = Representation(first.status_code, first.etag, first.body).writable(schema)
+    writable = first.writable(schema)
     needed = 8 + fp.profile.racers + RESOURCE_HISTORY_OPS
     bodies = distinct_bodies(schema, writable, needed, fp.settings.seed, fp.document.data) if schema is not None else []
     return _Locking(fp, judged, write, role, first, bodies, schema)
@@ -720,7 +720,7 @@ def _judge_a_delete(fp: Harness, listed: JudgedResource, write: Conditional) -> 
     assert create is not None
     schema = resolved(fp.document.data, create.request_schema) if create.request_schema is not None else None
     seen = look(fp.client, listed)
-    base = Representation(seen.status_code, seen.etag, seen.body).writable(schema if isinstance(schema, dict) else None)
+    base = seen.writable(schema if isinstance(schema, dict) else None)
     body = (distinct_bodies(schema if isinstance(schema, dict) else None, base, 1, fp.settings.seed, fp.document.data)
             or [base])[0]
     created = fp.client.send(create.name, "POST", listed.url(fp.target.base_url, create), run=None,

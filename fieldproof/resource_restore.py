@@ -21,7 +21,8 @@ from typing import Any
 from fieldproof.client.recording import ApiClient
 from fieldproof.document import ContractDocument
 from fieldproof.errors import TargetError, UsageError
-from fieldproof.resources import JudgedResource, Representation, read_resource, write_resource
+from fieldproof.exchange import Snapshot
+from fieldproof.resources import JudgedResource, read_resource, write_resource
 from fieldproof.rules.locking import same
 from fieldproof.surface import FIELDING_RUNS, Conditional, ResourceKind
 from fieldproof.target import ResourceRef, Target
@@ -130,7 +131,7 @@ class Kept:
     """What the session's first read showed of a judged resource it may have to put back."""
 
     judged: JudgedResource
-    seen: Representation
+    seen: Snapshot
 
 
 @dataclass(frozen=True)
@@ -139,8 +140,8 @@ class ResourceRestoration:
     note: str | None = None  # what was done, or what is wrong and what to do; None when nothing was needed
 
 
-def read_before(client: ApiClient, judged: JudgedResource) -> Representation:
-    return Representation.of(read_resource(client, judged, record=False))
+def read_before(client: ApiClient, judged: JudgedResource) -> Snapshot:
+    return Snapshot.of(read_resource(client, judged, record=False))
 
 
 def _by_hand(kept: Kept, put: Conditional, base_url: str) -> str:
@@ -155,17 +156,17 @@ def restore_resource(client: ApiClient, kept: Kept) -> ResourceRestoration:
     its PUT sets), and verify it by a read."""
     judged, label = kept.judged, kept.judged.label
     put = put_of(judged.kind)
-    if put is None or kept.seen.status != 200:  # nothing a session does needs it; or nothing was seen to put back
+    if put is None or kept.seen.status_code != 200:  # nothing a session does needs it; or nothing was seen to put back
         return ResourceRestoration(True)
     schema = put.write.request_schema
     want = kept.seen.writable(schema)
     base_url = client.target.base_url
     now = read_before(client, judged)
-    if now.status == 404:
+    if now.status_code == 404:
         return ResourceRestoration(False, f"{label} is gone (GET answered 404); create it again and list its new id, or "
                                           + _by_hand(kept, put, base_url))
-    if now.status != 200:
-        return ResourceRestoration(False, f"{label} could not be read to put it back (GET answered {now.status}); "
+    if now.status_code != 200:
+        return ResourceRestoration(False, f"{label} could not be read to put it back (GET answered {now.status_code}); "
                                           + _by_hand(kept, put, base_url))
     if not fields_differing(want, now.writable(schema)):  # as it was (a new ETag alone needs no write)
         return ResourceRestoration(True)
@@ -175,8 +176,8 @@ def restore_resource(client: ApiClient, kept: Kept) -> ResourceRestoration:
                                           f"{written.status}); " + _by_hand(kept, put, base_url))
     after = read_before(client, judged)
     differ = fields_differing(want, after.writable(schema))
-    if after.status != 200 or differ:
-        shown = f"GET answered {after.status}" if after.status != 200 else f"{', '.join(differ)} still differ"
+    if after.status_code != 200 or differ:
+        shown = f"GET answered {after.status_code}" if after.status_code != 200 else f"{', '.join(differ)} still differ"
         return ResourceRestoration(False, f"{label} was written back but the read after shows otherwise ({shown}); "
                                           + _by_hand(kept, put, base_url))
     return ResourceRestoration(True, f"{label} was changed: put back as it was (its writable fields verified by a read)")
@@ -187,15 +188,15 @@ def delete_created(client: ApiClient, judged: JudgedResource) -> ResourceRestora
     clean-up), with its current tag, and verify it is gone."""
     delete, label = delete_of(judged.kind), judged.label
     now = read_before(client, judged)
-    if now.status == 404:
+    if now.status_code == 404:
         return ResourceRestoration(True)
     url = judged.url(client.target.base_url, judged.kind.read)
     if delete is None:
         return ResourceRestoration(False, f"{label}, created by this session, is left: its kind has no DELETE; delete {url} by hand")
     gone = write_resource(client, judged, delete, now.etag, record=False)
     after = read_before(client, judged) if 200 <= gone.status < 300 else None
-    if after is None or after.status != 404:
-        answered = f"DELETE answered {gone.status}" if after is None else f"GET after the DELETE answered {after.status}"
+    if after is None or after.status_code != 404:
+        answered = f"DELETE answered {gone.status}" if after is None else f"GET after the DELETE answered {after.status_code}"
         return ResourceRestoration(False, f"{label}, created by this session, could not be deleted ({answered}); delete {url} by hand")
     return ResourceRestoration(True, f"{label}, created by a test that stopped before deleting it, was deleted")
 

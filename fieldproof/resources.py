@@ -39,30 +39,6 @@ class JudgedResource:
         return self.ref.label()
 
 
-@dataclass(frozen=True)
-class Representation:
-    """What a read showed of a resource: its status, ETag and JSON body."""
-
-    status: int
-    etag: str | None
-    body: Mapping[str, Any] | None
-
-    @classmethod
-    def of(cls, exchange: Exchange) -> Representation:
-        body = exchange.json() if 200 <= exchange.status < 300 else None
-        return cls(exchange.status, exchange.header("etag"), body if isinstance(body, dict) else None)
-
-    def writable(self, schema: Mapping[str, Any] | None) -> dict[str, Any]:
-        """The fields of the body a write's request schema names: what a write can set, and so
-        what putting the resource back must restore (the others are the server's to keep)."""
-        properties = (schema or {}).get("properties")
-        if self.body is None:
-            return {}
-        if not isinstance(properties, Mapping):
-            return dict(self.body)
-        return {name: value for name, value in self.body.items() if name in properties}
-
-
 def read_resource(client: ApiClient, judged: JudgedResource, *, record: bool = True) -> Exchange:
     operation = judged.kind.read
     return client.send(operation.name, "GET", judged.url(client.target.base_url, operation), run=None, record=record)

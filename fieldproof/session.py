@@ -376,15 +376,15 @@ def _read_the_resources(session: Session) -> None:
         with ApiClient(target, budget=budget) as client:
             for judged in restorable:
                 seen = read_before(client, judged)
-                if seen.status in (401, 403):
+                if seen.status_code in (401, 403):
                     raise TokenRejected(f"{target.base_url} rejects the token in {target.token_env} for {judged.label} "
-                                        f"({seen.status}); give a token of account {target.account_id} that may read it")
-                if seen.status == 404:
+                                        f"({seen.status_code}); give a token of account {target.account_id} that may read it")
+                if seen.status_code == 404:
                     raise TargetError(f"{target.base_url} answers 404 for {judged.label}; fix its ids in {target.source}, "
                                       f"or leave its kind out of --resources")
-                if seen.status != 200 or seen.etag is None:
+                if seen.status_code != 200 or seen.etag is None:
                     session.notes.append(f"before the suites: {judged.label} could not be read as it is (GET answered "
-                                         f"{seen.status}{'' if seen.etag else ' without an ETag'}); it will not be put back")
+                                         f"{seen.status_code}{'' if seen.etag else ' without an ETag'}); it will not be put back")
                 session.kept.append(Kept(judged, seen))
     except BrokenResponse as exc:
         session.notes.append(f"before the suites: the target's answer broke HTTP ({exc}); the resources not read will not be put back")

@@ -400,7 +400,7 @@ CHANGES: dict[str, dict[str, Any]] = {
 
 def _writable(client: ApiClient, judged: Any) -> tuple[str | None, dict[str, Any]]:
     seen = read_before(client, judged)
-    assert seen.status == 200, (judged.label, seen)
+    assert seen.status_code == 200, (judged.label, seen)
     return seen.etag, seen.writable(put_of(judged.kind).write.request_schema)  # type: ignore[union-attr]
 
 
