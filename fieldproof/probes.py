@@ -648,12 +648,10 @@ def judge_conditional_write(fp: Harness, case: LockingCase) -> None:
         _judge_a_delete(fp, judged, write)
         return
     with _holding(fp, judged.label):
-        other = next((j for j in fp.resources if j.kind.name == judged.kind.name and j.label != judged.label
-                      and j.ref.account_id == judged.ref.account_id), None)  # another account's would not be read
         walk = _walk(fp, judged, write, None)
         original = walk.last
         try:
-            walk.refusals(look(fp.client, other).etag if other is not None else None)
+            walk.refusals(_other_tag(fp, judged, walk.last.etag))
             walk.send(walk.last.etag, IfMatch.CURRENT)  # the current tag: a success, a new ETag
             for tag in walk.stale[-1:]:
                 walk.send(tag, IfMatch.STALE)
@@ -664,6 +662,19 @@ def judge_conditional_write(fp: Harness, case: LockingCase) -> None:
                 walk.history(min(fp.history_ops, RESOURCE_HISTORY_OPS))
         finally:
             walk.put_back(original)
+
+
+def _other_tag(fp: Harness, judged: JudgedResource, own: str | None) -> str | None:
+    """Another resource's current tag that differs from this one's (small versions as tags
+    coincide across resources, and a correct server then rightly takes it): of the same kind
+    first, then of any other judged kind; of the same account (another's would not be read)."""
+    others = sorted((j for j in fp.resources if j.label != judged.label and j.ref.account_id == judged.ref.account_id),
+                    key=lambda j: j.kind.name != judged.kind.name)
+    for other in others:
+        tag = look(fp.client, other).etag
+        if tag is not None and tag != own:
+            return tag
+    return None
 
 
 def _run_resource(fp: Harness, run: RunRef) -> JudgedResource:
