@@ -294,3 +294,29 @@ def test_text_a_target_sent_stays_in_its_table_cell() -> None:
     row = f"| {cells[0]} | {cells[1]} |"
     page = MarkdownIt("commonmark").enable("table").render(f"| x | y |\n|---|---|\n{row}\n")
     assert page.count("<td>") == 2 and "<script" not in page
+
+
+def _unexercised_summary(locking_checks: int):
+    from fieldproof.report.summary import RuleRow, Summary, TestOutcomes, fact_rows
+    from fieldproof.rules.locking import LOCKING_RULES
+
+    rules = [RuleRow("retry_after_on_429", "exchange", "", 0, [], "no 429 was met"),
+             *(RuleRow(name, "exchange", "", locking_checks if i == 0 else 0, [], f"{name} judged nothing")
+               for i, name in enumerate(LOCKING_RULES))]
+    return Summary("pass", {"base_url": "http://127.0.0.1:9/v1"}, "quick", 1.0, 3, rules, [], TestOutcomes(passed=1), [],
+                   facts=fact_rows(rules, []))
+
+
+def test_the_locking_oracles_no_session_opted_into_are_one_line_in_every_output() -> None:
+    from fieldproof.report.render import render_console, render_html, render_markdown
+
+    summary = _unexercised_summary(locking_checks=0)
+    console, markdown, page = render_console(summary), render_markdown(summary), render_html(summary)
+    for output in (console, markdown, page):
+        assert output.count("the 7 locking oracles") == 1 and "--resources" in output
+    assert "not exercised: conditional_writes_one_winner" not in console
+    assert "- `conditional_writes_one_winner`" not in markdown
+    assert "<li><code>conditional_writes_one_winner</code>" not in page
+    # opted into (one of them judged something): each rule that judged nothing is named on its own
+    console = render_console(_unexercised_summary(locking_checks=3))
+    assert "locking oracles" not in console and "not exercised: conditional_writes_one_winner:" in console

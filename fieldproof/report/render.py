@@ -30,6 +30,7 @@ from fieldproof.report.summary import (
     group_text,
 )
 from fieldproof.reproduce import RACE_SCRIPT, text_of
+from fieldproof.rules.locking import LOCKING_RULES
 
 
 def _cell(cell: CoverageCell) -> str:
@@ -128,6 +129,22 @@ def _most_serious_lines(summary: Summary) -> list[str]:
     return [*lines, ""]
 
 
+def not_exercised(summary: Summary) -> list[tuple[str, str]]:
+    """(rule, why) for every rule that judged nothing, for every output alike. The locking
+    oracles judge only what a session opts into: when none of them judged anything, they are one
+    entry saying how to opt in, not seven."""
+    rows = [(rule.name, rule.unexercised) for rule in summary.rules if rule.state == NOT_EXERCISED and rule.unexercised]
+    locking = [name for name, _ in rows if name in LOCKING_RULES]
+    if len(locking) < len(LOCKING_RULES):
+        return rows
+    first = rows.index(next(row for row in rows if row[0] in LOCKING_RULES))
+    rows = [row for row in rows if row[0] not in LOCKING_RULES]
+    rows.insert(first, (f"the {len(LOCKING_RULES)} locking oracles", "no conditional write besides pause, resume and complete "
+                        "was opted into: fieldproof run --resources KIND,…|all (fielding-runs, projects, webhooks, …), "
+                        "or [[resources]] in the target file"))
+    return rows
+
+
 def render_console(summary: Summary) -> str:
     statuses, matrix = coverage_rows(summary)
     parts = [opening(summary), *_most_serious_lines(summary),
@@ -142,9 +159,8 @@ def render_console(summary: Summary) -> str:
         parts.append("the other finding groups, most severe first:")
     for group in others:
         parts.append(group_head(group) if group.accepted is not None else group_text(group, scripts=False))
-    for rule in summary.rules:
-        if rule.state == NOT_EXERCISED and rule.unexercised:
-            parts.append(f"not exercised: {rule.name}: {rule.unexercised}")
+    for name, why in not_exercised(summary):
+        parts.append(f"not exercised: {name}: {why}")
     parts += _swarm_lines(summary)
     parts += _baseline_lines(summary)
     for problem in summary.problems:
@@ -319,9 +335,9 @@ def render_markdown(summary: Summary) -> str:
         md += ["", "### Other findings" if top else "### Findings", ""]
         for group in others:
             md += _md_group(group, scripts=False)
-    unexercised = [rule for rule in summary.rules if rule.state == NOT_EXERCISED and rule.unexercised]
+    unexercised = not_exercised(summary)
     if unexercised:
-        md += ["", "### Not exercised", ""] + [f"- `{rule.name}`: {markdown_text(rule.unexercised)}" for rule in unexercised]
+        md += ["", "### Not exercised", ""] + [f"- `{name}`: {markdown_text(why)}" for name, why in unexercised]
     if summary.swarm:
         md += ["", "### Swarm", "", *_fenced(_swarm_lines(summary))]
     extra = _baseline_lines(summary) + [f"{p.kind}: {p.message} ({p.test})" for p in summary.problems]
@@ -455,8 +471,7 @@ def render_html(summary: Summary) -> str:
     statuses, matrix = coverage_rows(summary)
     head = "".join(f"<th>{s}</th>" for s in statuses)
     cov = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in matrix)
-    unexercised = "".join(f"<li><code>{e(r.name)}</code>: {e(r.unexercised)}</li>"
-                          for r in summary.rules if r.state == NOT_EXERCISED and r.unexercised)
+    unexercised = "".join(f"<li><code>{e(name)}</code>: {e(why)}</li>" for name, why in not_exercised(summary))
     problems = "".join(f"<li>{e(line)}</li>" for line in _baseline_lines(summary)
                        + [f"{p.kind}: {p.message} [{p.test}]" for p in summary.problems]
                        + [f"note: {note}" for note in summary.notes])
