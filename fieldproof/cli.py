@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 from fieldproof import __version__, suites
 from fieldproof.errors import ExitCode, FieldproofError, UsageError, exit_codes_help
+from fieldproof.files import TolerantOutput
 from fieldproof.sandbox.settings import load_settings, setting_fields
 
 
@@ -335,6 +336,10 @@ def _lint(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    for name in ("stdout", "stderr"):  # a reader that leaves (| head) ends what it sees, not the command
+        stream = getattr(sys, name)
+        if not isinstance(stream, TolerantOutput):
+            setattr(sys, name, TolerantOutput(stream))
     args = build_parser().parse_args(argv)
     if args.command is None:
         build_parser().print_help()

@@ -9,11 +9,13 @@ planting a link in the reports folder.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
 import shutil
 from pathlib import Path
+from typing import Any, TextIO
 
 from fieldproof.errors import UsageError
 
@@ -72,3 +74,44 @@ def validate_reports_folder(folder: Path, flag: str = "--reports") -> None:
     if free < MIN_FREE_BYTES:
         raise UsageError(f"the {flag} folder {folder} has {free // 1024} KiB free, less than the {MIN_FREE_BYTES // 2**20} MiB "
                          f"the reports may need; free some space or choose another {flag}")
+
+
+class TolerantOutput:
+    """A text stream whose reader may leave (`fieldproof run | head`): once the pipe is broken,
+    what is still written goes nowhere, and the command goes on (a session still puts the
+    target back, writes its reports and exits with its verdict) instead of dying of the error."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.reader_gone = False
+
+    def write(self, text: str) -> int:
+        if not self.reader_gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._gone()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.reader_gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._gone()
+
+    def close(self) -> None:
+        with contextlib.suppress(BrokenPipeError):
+            self._stream.close()
+
+    def _gone(self) -> None:
+        self.reader_gone = True
+        # what the stream still buffers cannot be written either: its descriptor now leads to
+        # /dev/null, so that no later flush (the interpreter's at exit among them) fails on it
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, …: the stream's own
+        return getattr(self._stream, name)

@@ -21,10 +21,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import IO, Any, TextIO, cast
 
 from rich.text import Text
 
+from fieldproof.files import TolerantOutput
 from fieldproof.records import WorkerStatus, read_status, write_status
 from fieldproof.rules import Severity
 
@@ -275,7 +276,8 @@ def _own_stream(out: TextIO) -> tuple[TextIO, bool]:
     except (AttributeError, OSError, ValueError):
         return out, False
     out.flush()
-    return os.fdopen(os.dup(fd), "w", encoding=getattr(out, "encoding", None) or "utf-8", errors="replace"), True
+    stream = os.fdopen(os.dup(fd), "w", encoding=getattr(out, "encoding", None) or "utf-8", errors="replace")
+    return cast(TextIO, TolerantOutput(stream)), True
 
 
 # --- `fieldproof swarm` -----------------------------------------------------------------------
