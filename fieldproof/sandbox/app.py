@@ -48,6 +48,7 @@ from fieldproof.sandbox.store import (
     Action,
     Change,
     Decision,
+    Outcome,
     Policy,
     Precondition,
     Run,
@@ -349,11 +350,7 @@ class Sandbox:
                 self.written.add(run.id)
             answered = run if "write_etag_pre_bump" in self.settings.faults else outcome.run
             return Response(status_code=204, headers={"ETag": etag_for(answered)})
-        if outcome.decision is Decision.NOT_FOUND:
-            raise ProblemAnswer(404, "not_found_error", "no such fielding run")
-        if outcome.decision is Decision.PRECONDITION_FAILED:
-            raise ProblemAnswer(412, "precondition_failed_error", outcome.reason)
-        raise ProblemAnswer(422, "invalid_state_error", outcome.reason)
+        raise _refusal(outcome)
 
     async def change_run(self, request: Request, change: Change) -> Response:
         """The fielding run's update, launch-now and relaunch (the store decides)."""
@@ -368,13 +365,7 @@ class Sandbox:
             if change is Change.LAUNCH_NOW:
                 return JSONResponse(run_body(outcome.run, self.settings.status_case), headers=headers)
             return Response(status_code=202 if change is Change.UPDATE else 204, headers=headers)
-        if outcome.decision is Decision.NOT_FOUND:
-            raise ProblemAnswer(404, "not_found_error", "no such fielding run")
-        if outcome.decision is Decision.PRECONDITION_FAILED:
-            raise ProblemAnswer(412, "precondition_failed_error", outcome.reason)
-        if outcome.decision is Decision.BAD_REQUEST:
-            raise ProblemAnswer(400, "bad_request_error", outcome.reason)
-        raise ProblemAnswer(422, "invalid_state_error", outcome.reason)
+        raise _refusal(outcome)
 
     async def get_resource(self, request: Request, kind: Kind) -> Response:
         await self._authorize(request)
@@ -434,6 +425,17 @@ class Sandbox:
 
     async def contract(self, request: Request) -> Response:
         return FileResponse(CONTRACT, media_type="application/yaml")
+
+
+def _refusal(outcome: Outcome) -> ProblemAnswer:
+    """The documented answer to a write of a run the store did not make."""
+    if outcome.decision is Decision.NOT_FOUND:
+        return ProblemAnswer(404, "not_found_error", "no such fielding run")
+    if outcome.decision is Decision.PRECONDITION_FAILED:
+        return ProblemAnswer(412, "precondition_failed_error", outcome.reason)
+    if outcome.decision is Decision.BAD_REQUEST:
+        return ProblemAnswer(400, "bad_request_error", outcome.reason)
+    return ProblemAnswer(422, "invalid_state_error", outcome.reason)
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
