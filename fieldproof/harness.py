@@ -44,7 +44,7 @@ from fieldproof.profiles import FIRST_PASS, Profile, profile_for
 from fieldproof.recorder import Judged, Recorder
 from fieldproof.records import CreatedRecord, DeletedRecord, FirstPassRecord, process_file, write_records
 from fieldproof.resource_restore import DELETE_REQUESTS
-from fieldproof.resources import JudgedResource
+from fieldproof.resources import JudgedResource, judged_resources
 from fieldproof.rules import EXCHANGE_RULES, SequenceJudge, judge_exchange
 from fieldproof.sandbox.control_client import SandboxControl
 from fieldproof.target import RunRef, Target, load_target
@@ -234,9 +234,7 @@ class Harness:
         )
         self.history_override: int | None = None  # the first pass's history size
         # the resources besides fielding runs this session judges: the target's, of the kinds chosen
-        self.resources: tuple[JudgedResource, ...] = tuple(
-            JudgedResource(self.document.kinds[ref.kind], ref)
-            for ref in self.target.resources if ref.kind in part.resource_kinds and ref.kind in self.document.kinds)
+        self.resources: tuple[JudgedResource, ...] = judged_resources(self.document, self.target, part.resource_kinds)
         work = Path(part.work_dir)
         self.runs: SandboxRuns | FileRuns = (
             SandboxRuns(self.control, self.target.account_id)

@@ -1,6 +1,6 @@
 """Which resources a session judges besides fielding runs, and putting them back as they were.
 
-A session reads each judged resource once before the suites (`read_before`), and whatever ends
+A session reads each judged resource once before the suites (`resources.look`), and whatever ends
 it, writes back what that read showed (`restore_resource`): the fields the kind's PUT can set,
 with the current tag, verified by a read afterwards. A resource the session created (a kind the
 target file lists in `create_delete`) and that is still there at the end is deleted
@@ -22,7 +22,7 @@ from fieldproof.client.recording import ApiClient
 from fieldproof.document import ContractDocument
 from fieldproof.errors import TargetError, UsageError
 from fieldproof.exchange import Snapshot
-from fieldproof.resources import JudgedResource, read_resource, write_resource
+from fieldproof.resources import JudgedResource, look, write_resource
 from fieldproof.rules.locking import same
 from fieldproof.surface import FIELDING_RUNS, Conditional, ResourceKind
 from fieldproof.target import ResourceRef, Target
@@ -119,13 +119,6 @@ def judged_kinds(document: ContractDocument, target: Target, chosen: tuple[str, 
     return (runs if FIELDING_RUNS in chosen else ()) + named
 
 
-def judged_resources(document: ContractDocument, target: Target, kinds: tuple[str, ...]) -> tuple[JudgedResource, ...]:
-    """The target's listed resources of the judged kinds, joined to the document's kinds (as
-    harness.Harness.resources joins them)."""
-    return tuple(JudgedResource(document.kinds[ref.kind], ref) for ref in target.resources
-                 if ref.kind in kinds and ref.kind in document.kinds)
-
-
 @dataclass(frozen=True)
 class Kept:
     """What the session's first read showed of a judged resource it may have to put back."""
@@ -138,10 +131,6 @@ class Kept:
 class ResourceRestoration:
     ok: bool  # as it was (or, created by the session, gone)
     note: str | None = None  # what was done, or what is wrong and what to do; None when nothing was needed
-
-
-def read_before(client: ApiClient, judged: JudgedResource) -> Snapshot:
-    return Snapshot.of(read_resource(client, judged, record=False))
 
 
 def _by_hand(kept: Kept, put: Conditional, base_url: str) -> str:
@@ -161,7 +150,7 @@ def restore_resource(client: ApiClient, kept: Kept) -> ResourceRestoration:
     schema = put.write.request_schema
     want = kept.seen.writable(schema)
     base_url = client.target.base_url
-    now = read_before(client, judged)
+    now = look(client, judged, record=False)
     if now.status_code == 404:
         return ResourceRestoration(False, f"{label} is gone (GET answered 404); create it again and list its new id, or "
                                           + _by_hand(kept, put, base_url))
@@ -174,7 +163,7 @@ def restore_resource(client: ApiClient, kept: Kept) -> ResourceRestoration:
     if not 200 <= written.status < 300:
         return ResourceRestoration(False, f"the target refused to put {label} back with its current ETag (answered "
                                           f"{written.status}); " + _by_hand(kept, put, base_url))
-    after = read_before(client, judged)
+    after = look(client, judged, record=False)
     differ = fields_differing(want, after.writable(schema))
     if after.status_code != 200 or differ:
         shown = f"GET answered {after.status_code}" if after.status_code != 200 else f"{', '.join(differ)} still differ"
@@ -187,14 +176,14 @@ def delete_created(client: ApiClient, judged: JudgedResource) -> ResourceRestora
     """Delete a resource the session created and did not delete (a test stopped before its own
     clean-up), with its current tag, and verify it is gone."""
     delete, label = delete_of(judged.kind), judged.label
-    now = read_before(client, judged)
+    now = look(client, judged, record=False)
     if now.status_code == 404:
         return ResourceRestoration(True)
     url = judged.url(client.target.base_url, judged.kind.read)
     if delete is None:
         return ResourceRestoration(False, f"{label}, created by this session, is left: its kind has no DELETE; delete {url} by hand")
     gone = write_resource(client, judged, delete, now.etag, record=False)
-    after = read_before(client, judged) if 200 <= gone.status < 300 else None
+    after = look(client, judged, record=False) if 200 <= gone.status < 300 else None
     if after is None or after.status_code != 404:
         answered = f"DELETE answered {gone.status}" if after is None else f"GET after the DELETE answered {after.status_code}"
         return ResourceRestoration(False, f"{label}, created by this session, could not be deleted ({answered}); delete {url} by hand")

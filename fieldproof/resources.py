@@ -16,10 +16,11 @@ from typing import Any
 from urllib.parse import quote
 
 from fieldproof.client.recording import ApiClient
+from fieldproof.document import ContractDocument
 from fieldproof.exchange import Exchange, Snapshot
 from fieldproof.facts import IfMatch
 from fieldproof.surface import Conditional, Operation, ResourceKind
-from fieldproof.target import ResourceRef
+from fieldproof.target import ResourceRef, Target
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,12 @@ class JudgedResource:
     @property
     def label(self) -> str:
         return self.ref.label()
+
+
+def judged_resources(document: ContractDocument, target: Target, kinds: tuple[str, ...]) -> tuple[JudgedResource, ...]:
+    """The target's listed resources of the judged kinds, joined to the document's kinds."""
+    return tuple(JudgedResource(document.kinds[ref.kind], ref) for ref in target.resources
+                 if ref.kind in kinds and ref.kind in document.kinds)
 
 
 def read_resource(client: ApiClient, judged: JudgedResource, *, record: bool = True) -> Exchange:
@@ -63,9 +70,10 @@ def write_resource(client: ApiClient, judged: JudgedResource, write: Conditional
                        headers=sent, record=record, body=content, conditional=True, provenance=tag, current=current, role=role)
 
 
-def look(client: ApiClient, judged: JudgedResource) -> Snapshot:
-    """A read of the resource, as the rules look at it before and after a write."""
-    return Snapshot.of(read_resource(client, judged))
+def look(client: ApiClient, judged: JudgedResource, *, record: bool = True) -> Snapshot:
+    """A read of the resource, as the rules look at it before and after a write (record=False:
+    as the session reads it to put it back, outside the suites' judgement)."""
+    return Snapshot.of(read_resource(client, judged, record=record))
 
 
 def observed_write(client: ApiClient, judged: JudgedResource, write: Conditional, if_match: str | None, body: Any,

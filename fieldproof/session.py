@@ -81,14 +81,12 @@ from fieldproof.resource_restore import (
     created_ref,
     delete_created,
     judged_kinds,
-    judged_resources,
     put_of,
-    read_before,
     restore_resource,
     validate_choice,
     validate_target_resources,
 )
-from fieldproof.resources import JudgedResource
+from fieldproof.resources import JudgedResource, judged_resources, look
 from fieldproof.sandbox.settings import load_settings
 from fieldproof.target import SANDBOX_SOURCE, Target, load_target
 from fieldproof.userdirs import fieldproof_folder
@@ -375,7 +373,7 @@ def _read_the_resources(session: Session) -> None:
     try:
         with ApiClient(target, budget=budget) as client:
             for judged in restorable:
-                seen = read_before(client, judged)
+                seen = look(client, judged, record=False)
                 if seen.status_code in (401, 403):
                     raise TokenRejected(f"{target.base_url} rejects the token in {target.token_env} for {judged.label} "
                                         f"({seen.status_code}); give a token of account {target.account_id} that may read it")

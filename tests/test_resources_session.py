@@ -36,13 +36,11 @@ from fieldproof.resource_restore import (
     created_ref,
     delete_created,
     judged_kinds,
-    judged_resources,
     put_of,
-    read_before,
     restore_resource,
     validate_target_resources,
 )
-from fieldproof.resources import write_resource
+from fieldproof.resources import judged_resources, look, write_resource
 from fieldproof.target import Target, load_target, parse_target
 
 TOKEN = "tok-main-abc123"
@@ -259,7 +257,7 @@ def test_every_kind_changed_by_a_test_is_put_back_as_the_first_read_showed_it(do
     for each in judged:
         fake.put(_path(each), {"id": "x", "created_at": "the server's", **{name: f"before {name}" for name in fields[each.label]}})
     with _client(fake) as client:
-        kept = [Kept(each, read_before(client, each)) for each in judged]
+        kept = [Kept(each, look(client, each, record=False)) for each in judged]
         for each in judged:  # what a test does: a write with the current tag
             version, body = fake.state[_path(each)]
             fake.state[_path(each)] = (version + 1, {**body, **{name: f"after {name}" for name in fields[each.label]}})
@@ -280,7 +278,7 @@ def test_a_resource_no_test_changed_costs_one_read_and_no_write(document: Contra
     fake = FakeResources(document)
     fake.put(_path(judged), {"url": "https://hooks.example.com/a", "events": ["fielding_run.status_changed"]})
     with _client(fake) as client:
-        kept = Kept(judged, read_before(client, judged))
+        kept = Kept(judged, look(client, judged, record=False))
         fake.sent.clear()
         assert restore_resource(client, kept) == ResourceRestoration(True)
     assert fake.sent == [("GET", _path(judged))]
@@ -293,7 +291,7 @@ def test_a_change_that_kept_the_etag_is_still_put_back(document: ContractDocumen
     fake = FakeResources(document)
     fake.put(_path(judged), {"url": "https://hooks.example.com/a", "events": ["fielding_run.status_changed"]})
     with _client(fake) as client:
-        kept = Kept(judged, read_before(client, judged))
+        kept = Kept(judged, look(client, judged, record=False))
         fake.state[_path(judged)] = (1, {"url": "https://hooks.example.com/b", "events": ["project.status_changed"]})
         assert restore_resource(client, kept).ok
     assert fake.state[_path(judged)][1] == {"url": "https://hooks.example.com/a", "events": ["fielding_run.status_changed"]}
@@ -314,7 +312,7 @@ def test_a_resource_that_could_not_be_put_back_says_how_to_do_it_by_hand(
     fake = FakeResources(document)
     fake.put(_path(judged), {"url": "https://hooks.example.com/a", "events": ["fielding_run.status_changed"], "id": "W"})
     with _client(fake) as client:
-        kept = Kept(judged, read_before(client, judged))
+        kept = Kept(judged, look(client, judged, record=False))
         break_it(fake, _path(judged))
         result = restore_resource(client, kept)
     assert not result.ok and result.note is not None and says in result.note
@@ -399,7 +397,7 @@ CHANGES: dict[str, dict[str, Any]] = {
 
 
 def _writable(client: ApiClient, judged: Any) -> tuple[str | None, dict[str, Any]]:
-    seen = read_before(client, judged)
+    seen = look(client, judged, record=False)
     assert seen.status_code == 200, (judged.label, seen)
     return seen.etag, seen.writable(put_of(judged.kind).write.request_schema)  # type: ignore[union-attr]
 
@@ -471,7 +469,7 @@ def test_sigterm_once_the_locking_suite_has_written_puts_every_resource_kind_bac
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env)
             try:
                 deadline = time.monotonic() + 120  # guards a hang only
-                while all(read_before(client, each).etag == seed[each.label][0] for each in judged):
+                while all(look(client, each, record=False).etag == seed[each.label][0] for each in judged):
                     assert process.poll() is None, "the session ended before writing a resource"
                     assert time.monotonic() < deadline, "no resource written within 120 s"
                 process.send_signal(signal.SIGTERM)
