@@ -33,7 +33,7 @@ from fieldproof.harness import Harness, PartSettings, SetUpFailed
 from fieldproof.linearizability.register import READ, WRITE, RegisterEntry, RegisterOp, Version, canonical
 from fieldproof.model import Observation, RunState
 from fieldproof.records import CreatedRecord, DeletedRecord
-from fieldproof.resource_restore import fields_differing
+from fieldproof.resource_restore import Kept, restore_resource
 from fieldproof.resources import JudgedResource, look, observed_write, read_resource, write_resource
 from fieldproof.strategies import IfMatchChoice, every_if_match_variant, render_if_match, unknown_run_ids
 from fieldproof.surface import FIELDING_RUNS, Conditional
@@ -538,7 +538,7 @@ class _Locking:
     def history(self, size: int) -> None:
         """Clients reading and writing (each with the last tag it saw) at once; the history is
         checked against a versioned register."""
-        fields = sorted(Snapshot(200, None, self.last.body).writable(self.schema))
+        fields = sorted(self.last.writable(self.schema))
         first = self.last
         clients = [self.fp.client.fork() for _ in range(RESOURCE_HISTORY_CLIENTS)]
         per_client = max(1, size // RESOURCE_HISTORY_CLIENTS)
@@ -595,20 +595,13 @@ class _Locking:
 
     def put_back(self, original: Snapshot) -> None:
         """Write the representation read before the test with the current tag, and verify it by a
-        final read; a put-back that fails is the harness's problem to report, never swallowed."""
+        final read (as the session's restore does, but judged); a put-back that fails is the
+        harness's problem to report, never swallowed."""
         if self.schema is None:
             return  # an action: nothing to write back (a launched run stays launched: its role is the opt-in)
-        wanted = original.writable(self.schema)
-        current = look(self.fp.client, self.judged)
-        if not fields_differing(wanted, current.writable(self.schema)):
-            return
-        restorer = self.fp.client.restoring()
-        written = write_resource(restorer, self.judged, self.write, current.etag, wanted, current=current.etag, role=self.role)
-        final = look(restorer, self.judged)
-        shown = final.writable(self.schema)
-        if not 200 <= written.status < 300 or fields_differing(wanted, shown):
-            raise SetUpFailed(f"putting {self.judged.label} back as it was failed: {written.method} {written.operation} with "
-                              f"its current ETag answered {written.status}, and the read after shows {shown}, not {wanted}")
+        restored = restore_resource(self.fp.client.restoring(), Kept(self.judged, original), record=True, role=self.role)
+        if not restored.ok:
+            raise SetUpFailed(f"putting {self.judged.label} back as it was failed: {restored.note}")
 
 
 def _fields(body: Any, fields: list[str]) -> dict[str, Any] | None:

@@ -140,9 +140,10 @@ def _by_hand(kept: Kept, put: Conditional, base_url: str) -> str:
     return f"put it back by hand: {put.write.method.upper()} {kept.judged.url(base_url, put.write)} with a current If-Match and {body}"
 
 
-def restore_resource(client: ApiClient, kept: Kept) -> ResourceRestoration:
-    """Write back what the first read showed, if the resource changed since (its ETag or a field
-    its PUT sets), and verify it by a read."""
+def restore_resource(client: ApiClient, kept: Kept, *, record: bool = False, role: str | None = None) -> ResourceRestoration:
+    """Write back what the first read showed, if a field its PUT sets changed since, and verify it
+    by a read. The session's restore is not judged (record=False); a locking test's put-back is
+    (record=True, `role`: the fielding run's, where the resource is one)."""
     judged, label = kept.judged, kept.judged.label
     put = put_of(judged.kind)
     if put is None or kept.seen.status_code != 200:  # nothing a session does needs it; or nothing was seen to put back
@@ -150,7 +151,7 @@ def restore_resource(client: ApiClient, kept: Kept) -> ResourceRestoration:
     schema = put.write.request_schema
     want = kept.seen.writable(schema)
     base_url = client.target.base_url
-    now = look(client, judged, record=False)
+    now = look(client, judged, record=record)
     if now.status_code == 404:
         return ResourceRestoration(False, f"{label} is gone (GET answered 404); create it again and list its new id, or "
                                           + _by_hand(kept, put, base_url))
@@ -159,11 +160,11 @@ def restore_resource(client: ApiClient, kept: Kept) -> ResourceRestoration:
                                           + _by_hand(kept, put, base_url))
     if not fields_differing(want, now.writable(schema)):  # as it was (a new ETag alone needs no write)
         return ResourceRestoration(True)
-    written = write_resource(client, judged, put, now.etag, want, record=False)
+    written = write_resource(client, judged, put, now.etag, want, record=record, current=now.etag, role=role)
     if not 200 <= written.status < 300:
         return ResourceRestoration(False, f"the target refused to put {label} back with its current ETag (answered "
                                           f"{written.status}); " + _by_hand(kept, put, base_url))
-    after = look(client, judged, record=False)
+    after = look(client, judged, record=record)
     differ = fields_differing(want, after.writable(schema))
     if after.status_code != 200 or differ:
         shown = f"GET answered {after.status_code}" if after.status_code != 200 else f"{', '.join(differ)} still differ"
