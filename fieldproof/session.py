@@ -287,7 +287,8 @@ def set_up(options: SessionOptions, workers: int, document: ContractDocument, ba
     if not session.is_sandbox:  # the user's file: all of it; the sandbox's own: only what the session judges
         validate_target_resources(document, target)
     session.resource_kinds = judged_kinds(document, target, options.resources, session.is_sandbox)
-    validate_target_resources(document, target, only=session.resource_kinds)
+    if session.is_sandbox:
+        validate_target_resources(document, target, only=session.resource_kinds)
     stack.enter_context(target_lock(target, options.wait_for_lock_s))
     if not session.is_sandbox and target.max_requests < session.restore_cost * 2 + 20:
         listed = f"{len(target.runs)} runs" + (f" and {len(session.judged)} resources" if session.judged else "")
