@@ -15,7 +15,7 @@ import email.utils
 import re
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from fieldproof import contract
@@ -29,24 +29,16 @@ from fieldproof.headers import (
     parse_traceparent,
     tracestate_errors,
 )
-from fieldproof.rules.registry import EXCHANGE_RULES, Finding, Result, Severity, exchange_rule, finding, what_happened
-
-
-def _statuses(allowed: Iterable[int]) -> str:
-    return " or ".join(str(s) for s in sorted(set(allowed)))
-
-
-def _expect(rule: Callable[..., Any], exchange: Exchange, allowed: Iterable[int], why: str, detail: str = "") -> list[Finding]:
-    """`why` is part of the finding's identity (fixed words); `detail` only of its message."""
-    allowed = set(allowed)
-    if exchange.status in allowed:
-        return []
-    defect = f"expected {_statuses(allowed)}: {why}"
-    registered = EXCHANGE_RULES[rule.__name__]
-    served = 200 <= exchange.status < 300 and registered.severity_if_served is not None
-    return finding(rule, exchange, defect, f"{what_happened(exchange)}; {defect}{detail}",
-                    registered.severity_if_served if served else None)
-
+from fieldproof.rules.registry import (
+    Finding,
+    Result,
+    Severity,
+    exchange_rule,
+    expect,
+    finding,
+    statuses_text,
+    what_happened,
+)
 
 REFUSALS = frozenset({400, 401, 403, 404, 412, 422, 428, 429})
 
@@ -115,7 +107,7 @@ def documented_status(exchange: Exchange) -> Result:
     if exchange.facts.if_match is IfMatch.MISSING:  # an open question may answer beyond the list
         documented = documented | OPEN_QUESTIONS["missing_if_match"].refusals
     if exchange.status not in documented:
-        return finding(documented_status, exchange, f"a status the contract does not document ({_statuses(documented)})")
+        return finding(documented_status, exchange, f"a status the contract does not document ({statuses_text(documented)})")
     return []
 
 
@@ -466,7 +458,7 @@ def current_tag_wins(exchange: Exchange) -> Result:
         return None
     if state_answers(exchange) != frozenset({204}):
         return None
-    return _expect(current_tag_wins, exchange, {204}, "If-Match held the current ETag and the state allows the write")
+    return expect(current_tag_wins, exchange, {204}, "If-Match held the current ETag and the state allows the write")
 
 
 @exchange_rule("a stale or foreign ETag gets 412 and changes nothing",
@@ -477,7 +469,7 @@ def stale_tag_refused(exchange: Exchange) -> Result:
     if facts.if_match not in STALE_KINDS:
         return None
     allowed = {412} if state_answers(exchange) == frozenset({204}) else OPEN_QUESTIONS["gate_order"].refusals
-    return _expect(stale_tag_refused, exchange, allowed, f"If-Match held a {facts.if_match.value.replace('_', ' ')} tag")
+    return expect(stale_tag_refused, exchange, allowed, f"If-Match held a {facts.if_match.value.replace('_', ' ')} tag")
 
 
 def _variant_answers(exchange: Exchange) -> tuple[set[int], str] | None:
@@ -513,7 +505,7 @@ def if_match_variant_answered(exchange: Exchange) -> Result:
     answers = _variant_answers(exchange)
     if answers is None:
         return None
-    return _expect(if_match_variant_answered, exchange, *answers)
+    return expect(if_match_variant_answered, exchange, *answers)
 
 
 @exchange_rule("resume of a run whose goal or end date is reached, or that is completed, gets 422",
@@ -534,7 +526,7 @@ def business_rules_refuse(exchange: Exchange) -> Result:
            else f"the run is {before.run_status}")
     if answers == {204, 422}:
         why += " (422 or a 204 no-op is an open question)"
-    return _expect(business_rules_refuse, exchange, answers, why)
+    return expect(business_rules_refuse, exchange, answers, why)
 
 
 @exchange_rule("a GET of a run, with the account's token, on the run's own path, is answered 200",
@@ -546,7 +538,7 @@ def get_serves_the_run(exchange: Exchange) -> Result:
         return None  # a generated header (schemathesis') may rightly be refused: not a plain GET
     if exchange.status >= 500 or exchange.status not in exchange.documented_statuses:
         return None  # documented_status's finding: judged here is a documented refusal of a plain GET
-    return _expect(get_serves_the_run, exchange, {200}, "the run exists and the token's account owns it")
+    return expect(get_serves_the_run, exchange, {200}, "the run exists and the token's account owns it")
 
 
 _PLAIN_HEADERS = frozenset({"authorization", "cint-api-version", "traceparent", "tracestate"})
@@ -568,7 +560,7 @@ def auth_refused(exchange: Exchange) -> Result:
     if facts.auth is Auth.MAIN:
         return None
     allowed, why = _AUTH_ANSWERS[facts.auth]
-    return _expect(auth_refused, exchange, allowed, why)
+    return expect(auth_refused, exchange, allowed, why)
 
 
 _PATH_ANSWERS = {
@@ -592,7 +584,7 @@ def unknown_path_refused(exchange: Exchange) -> Result:
         return None
     allowed = set().union(*(_PATH_ANSWERS[kind] for kind in facts.path))
     what = " and ".join(sorted(kind.value.replace("_", " ") for kind in facts.path))
-    return _expect(unknown_path_refused, exchange, allowed, f"the path held {what}")
+    return expect(unknown_path_refused, exchange, allowed, f"the path held {what}")
 
 
 @exchange_rule("a request without Cint-API-Version gets 403 required_header_missing",
@@ -601,7 +593,7 @@ def unknown_path_refused(exchange: Exchange) -> Result:
 def api_version_required(exchange: Exchange) -> Result:
     if exchange.facts.api_version is not ApiVersion.MISSING:
         return None
-    findings = _expect(api_version_required, exchange, {403}, "documented: a missing Cint-API-Version is 403")
+    findings = expect(api_version_required, exchange, {403}, "documented: a missing Cint-API-Version is 403")
     body = exchange.json()
     if not findings and (not isinstance(body, dict) or body.get("object") != "required_header_missing"):
         findings = finding(api_version_required, exchange, "its object is not 'required_header_missing'")
@@ -619,6 +611,6 @@ def unknown_api_version_answered(exchange: Exchange) -> Result:
     if served is None:
         return None
     question = OPEN_QUESTIONS["unknown_api_version"]
-    return _expect(unknown_api_version_answered, exchange, question.refusals | served,
+    return expect(unknown_api_version_answered, exchange, question.refusals | served,
                    "a Cint-API-Version that is no known version (open question)",
                    f" (it was {exchange.request_header('cint-api-version')!r})")

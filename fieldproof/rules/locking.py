@@ -25,15 +25,16 @@ from fieldproof.exchange import Exchange, Snapshot
 from fieldproof.facts import STALE_KINDS, IfMatch
 from fieldproof.linearizability.register import REGISTER, RegisterEntry, Version, check_register
 from fieldproof.rules.registry import (
-    EXCHANGE_RULES,
     Finding,
     Result,
     SequenceJudge,
     Severity,
     exchange_rule,
+    expect,
     finding,
     rate_limited,
     sequence_rule,
+    statuses_text,
     what_happened,
 )
 
@@ -41,10 +42,6 @@ from fieldproof.rules.registry import (
 # whether this one's allows it. Sent to a run of another role, a stale tag may meet the state's
 # refusal first (422): the gate order is an open question.
 ENABLING_ROLES = {"launch-now": "launchable", "relaunch": "relaunchable"}
-
-
-def _statuses(allowed: Iterable[int]) -> str:
-    return " or ".join(str(s) for s in sorted(set(allowed)))
 
 
 def _successes(exchange: Exchange) -> frozenset[int]:
@@ -113,22 +110,9 @@ def _unchanged(rule: str, exchange: Exchange, what: str) -> Result:
     return []
 
 
-def _expect(rule: str, exchange: Exchange, allowed: Iterable[int], why: str) -> list[Finding]:
-    """`why` is part of the finding's identity (fixed words). A success where a refusal was due
-    is the rule's `severity_if_served`."""
-    allowed = set(allowed)
-    if exchange.status in allowed:
-        return []
-    defect = f"expected {_statuses(allowed)}: {why}"
-    registered = EXCHANGE_RULES[rule]
-    served = 200 <= exchange.status < 300 and registered.severity_if_served is not None
-    return finding(rule, exchange, defect, f"{what_happened(exchange)}; {defect}",
-                   registered.severity_if_served if served else None)
-
-
 def _refused_and_unchanged(rule: str, exchange: Exchange, allowed: Iterable[int], why: str) -> Result:
     """The status is one of `allowed`; a refusal (any status but a 2xx) left the resource as it was."""
-    findings = _expect(rule, exchange, allowed, why)
+    findings = expect(rule, exchange, allowed, why)
     if not 200 <= exchange.status < 300:
         findings += _unchanged(rule, exchange, f"a refusal ({why})") or []
     return findings
@@ -160,7 +144,7 @@ def conditional_write_current_tag_succeeds(exchange: Exchange) -> Result:
         return finding(conditional_write_current_tag_succeeds.__name__, exchange, "the current ETag refused with 412")
     refusals = frozenset(s for s in exchange.documented_statuses if 400 <= s < 500 and s not in (412, 429))
     if exchange.status not in refusals:
-        return _expect(conditional_write_current_tag_succeeds.__name__, exchange, _successes(exchange) | refusals,
+        return expect(conditional_write_current_tag_succeeds.__name__, exchange, _successes(exchange) | refusals,
                        "If-Match held the current ETag")
     return _unchanged(conditional_write_current_tag_succeeds.__name__, exchange, "a refusal of the current ETag") or []
 
@@ -289,7 +273,7 @@ class OneWinnerOfConditionalWrites(SequenceJudge):
                                 f"{told}: {len(winners)} succeeded, where a correct server lets one tag win once")
         odd = [e for e in losers if e.status not in may_lose]
         if winners and odd:
-            findings += finding(self.rule, odd[0], f"a loser not refused with {_statuses(may_lose)}",
+            findings += finding(self.rule, odd[0], f"a loser not refused with {statuses_text(may_lose)}",
                                 f"{told}: after one won, the others' tag was no longer current", Severity.MAJOR)
         if not winners and losers and all(e.status == 412 for e in losers) and self._unchanged():
             findings += finding(self.rule, losers[0], "every write refused with 412 though none won",

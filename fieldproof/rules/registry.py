@@ -9,7 +9,7 @@ finding never stops the judging.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
@@ -258,6 +258,24 @@ def finding(rule: Callable[..., Any] | str, exchange: Exchange | None, defect: s
     if message is None:
         message = f"{what_happened(exchange)}: {defect}" if exchange is not None else defect
     return [Finding(name, defect, message, exchange, severity or severity_of(name))]
+
+
+def statuses_text(allowed: Iterable[int]) -> str:
+    return " or ".join(str(s) for s in sorted(set(allowed)))
+
+
+def expect(rule: Callable[..., Any] | str, exchange: Exchange, allowed: Iterable[int], why: str, detail: str = "") -> list[Finding]:
+    """A finding unless the status is one of `allowed`. `why` is part of the finding's identity
+    (fixed words), `detail` only of its message; a success where a refusal was due is the rule's
+    `severity_if_served`."""
+    allowed = set(allowed)
+    if exchange.status in allowed:
+        return []
+    defect = f"expected {statuses_text(allowed)}: {why}"
+    registered = EXCHANGE_RULES[rule if isinstance(rule, str) else rule.__name__]
+    served = 200 <= exchange.status < 300 and registered.severity_if_served is not None
+    return finding(rule, exchange, defect, f"{what_happened(exchange)}; {defect}{detail}",
+                   registered.severity_if_served if served else None)
 
 
 def what_happened(exchange: Exchange) -> str:
