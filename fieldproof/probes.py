@@ -569,7 +569,7 @@ class _Locking:
                 status = None if exchange.status >= 500 else exchange.status
                 if reading:
                     shown = Snapshot.of(exchange)
-                    op = RegisterOp(READ, status, shown.etag, canonical(_fields(shown.body, fields)))
+                    op = RegisterOp(READ, status, shown.etag, canonical(rules.locking.projected(shown.body, fields)))
                 else:
                     op = RegisterOp(WRITE, status, exchange.header("etag"), canonical(body), tag)
                     examples.append(exchange)
@@ -586,7 +586,7 @@ class _Locking:
             for client in clients:
                 client.close()
         succeeded = sorted((e for e in examples if 200 <= e.status < 300), key=lambda e: e.sent_at)
-        check = self.fp.judge(rules.ResourceHistory(Version(first.etag, canonical(_fields(first.body, fields))),
+        check = self.fp.judge(rules.ResourceHistory(Version(first.etag, canonical(rules.locking.projected(first.body, fields))),
                                                     example=next(iter(succeeded or examples), None)))
         for entry in history:
             check.observe(entry)
@@ -602,10 +602,6 @@ class _Locking:
         restored = restore_resource(self.fp.client.restoring(), Kept(self.judged, original), record=True, role=self.role)
         if not restored.ok:
             raise SetUpFailed(f"putting {self.judged.label} back as it was failed: {restored.note}")
-
-
-def _fields(body: Any, fields: list[str]) -> dict[str, Any] | None:
-    return {name: body.get(name) for name in fields} if isinstance(body, dict) else None
 
 
 def _schema(fp: Harness, write: Conditional) -> dict[str, Any] | None:

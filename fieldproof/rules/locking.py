@@ -233,7 +233,8 @@ def conditional_write_if_match_star_and_lists(exchange: Exchange) -> Result:
 # --- sequences ---
 
 
-def _projected(body: Mapping[str, Any] | None, fields: Iterable[str]) -> dict[str, Any] | None:
+def projected(body: Mapping[str, Any] | None, fields: Iterable[str]) -> dict[str, Any] | None:
+    """The body's values of the named fields (None for one it lacks); None without a body."""
     return None if body is None else {name: body.get(name) for name in fields}
 
 
@@ -304,7 +305,7 @@ class OneWinnerOfConditionalWrites(SequenceJudge):
         fields = _sent_fields(winner)
         if fields is not None and winner.request_body:
             sent = json.loads(winner.request_body)
-            shown = _projected(after.body, fields)
+            shown = projected(after.body, fields)
             if not same(shown, sent):
                 return finding(self.rule, winner, "the resource shows another writer's body",
                                f"{told}; the winner sent {_shown(sent)} but the read after shows {_shown(shown)}: "
