@@ -35,12 +35,18 @@ def _instants(value: Any) -> Any:
     if isinstance(value, list):
         return [_instants(item) for item in value]
     if isinstance(value, str) and len(value) >= 20 and value[4:5] == "-" and value[10:11] in "Tt":
-        try:
-            moment = datetime.datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
-        except ValueError:
-            return value
-        return moment.astimezone(datetime.UTC).isoformat() if moment.tzinfo is not None else value
+        moment = instant(value)
+        return moment.astimezone(datetime.UTC).isoformat() if moment is not None else value
     return value
+
+
+def instant(value: str) -> datetime.datetime | None:
+    """An RFC 3339 timestamp as the instant it names (None: no timestamp with an offset)."""
+    try:
+        moment = datetime.datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 @dataclass(frozen=True)

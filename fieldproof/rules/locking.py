@@ -12,7 +12,6 @@ judged by the answers `contract.OPEN_QUESTIONS` allows.
 
 from __future__ import annotations
 
-import datetime
 import json
 import urllib.parse
 from collections.abc import Iterable, Mapping
@@ -23,7 +22,7 @@ import fieldproof.rules.sequence  # noqa: F401  (the fielding-run rules are regi
 from fieldproof.contract import OPEN_QUESTIONS
 from fieldproof.exchange import Exchange, Snapshot
 from fieldproof.facts import STALE_KINDS, IfMatch
-from fieldproof.linearizability.register import REGISTER, RegisterEntry, Version, check_register
+from fieldproof.linearizability.register import REGISTER, RegisterEntry, Version, check_register, instant
 from fieldproof.rules.registry import (
     Finding,
     Result,
@@ -63,19 +62,11 @@ def _shown(body: Mapping[str, Any] | None) -> str:
     return json.dumps(body, sort_keys=True)[:300] if body is not None else "no body"
 
 
-def _instant(value: str) -> datetime.datetime | None:
-    try:
-        moment = datetime.datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
-
-
 def same(a: Any, b: Any) -> bool:
     """Whether two JSON values are the same value: RFC 3339 timestamps as instants (a server may
     write back `…22.442Z` for the `…22.442000Z` it was sent), objects and arrays member by member."""
     if isinstance(a, str) and isinstance(b, str) and a != b:
-        moments = _instant(a), _instant(b)
+        moments = instant(a), instant(b)
         return moments[0] is not None and moments[0] == moments[1]
     if isinstance(a, Mapping) and isinstance(b, Mapping):
         return a.keys() == b.keys() and all(same(a[key], b[key]) for key in a)
